@@ -1,0 +1,77 @@
+"""The exception tree of the orchestrator.
+
+Every error the tool raises on purpose derives from :class:`OrchestratorError`, and its
+message says what was wrong and what to do about it, on one line::
+
+    OrchestratorError
+    ├── UsageError            bad input from the command line or the inventory (exit 2)
+    │   ├── TagError          a tag that is not vMAJOR.MINOR.PATCH[-PRERELEASE]
+    │   ├── InventoryError    an inventory file that does not match the schema
+    │   └── CredentialsError  a missing token, key or secret
+    ├── CloudError            the cloud provider refused or failed a request
+    │   └── ProvisionError    a droplet did not become usable before its deadline
+    ├── SandboxError          the local sandbox could not be started or reached
+    ├── HostError             SSH to a build host failed (host key, auth, timeout)
+    ├── BuildError            a target's build or artifact verification failed
+    ├── SigningError          the signing key is missing, expired or too weak
+    ├── RepositoryError       a repository tree could not be indexed
+    └── PublishError          publishing failed; nothing half-written is visible
+"""
+
+from __future__ import annotations
+
+
+class OrchestratorError(Exception):
+    """Root of every error the orchestrator raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(OrchestratorError):
+    """Bad input: the user must change a flag, a file or an environment variable."""
+
+    exit_code = 2
+
+
+class TagError(UsageError):
+    """A git tag that is not an accepted release tag."""
+
+
+class InventoryError(UsageError):
+    """An inventory file that cannot be read or does not match the schema."""
+
+
+class CredentialsError(UsageError):
+    """A token, key or secret that the chosen inventory needs is missing."""
+
+
+class CloudError(OrchestratorError):
+    """The cloud provider refused or failed a request."""
+
+
+class ProvisionError(CloudError):
+    """A droplet did not become reachable before its deadline."""
+
+
+class SandboxError(OrchestratorError):
+    """The local sandbox could not be started, stopped or reached."""
+
+
+class HostError(OrchestratorError):
+    """An SSH connection to a build host failed or was refused."""
+
+
+class BuildError(OrchestratorError):
+    """A target's build, collection or artifact verification failed."""
+
+
+class SigningError(OrchestratorError):
+    """The signing key is missing, expired, about to expire or too weak."""
+
+
+class RepositoryError(OrchestratorError):
+    """A repository tree could not be built or indexed."""
+
+
+class PublishError(OrchestratorError):
+    """Publishing failed; what clients see is unchanged."""
