@@ -1,0 +1,77 @@
+"""Builders for the shell commands a build host runs.
+
+Every builder is pure and returns one command string, quoted with :func:`shlex.quote`
+where a value comes from outside, so the exact commands can be planned, printed and
+tested before anything runs (as Kamal's ``commands/`` do).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Mapping
+
+SOURCE_ARCHIVE = "source.tar.gz"
+ARTIFACT_ARCHIVE = "artifacts.tar.gz"
+CHECKSUMS = "SHA256SUMS"
+
+
+def workdir_for(run_id: str, target: str) -> str:
+    """The per-run, per-target work directory, relative to the login user's home."""
+    return f".relorch/{run_id}/{target}"
+
+
+def prepare(workdir: str) -> str:
+    """Start from an empty work directory, so nothing from an earlier run leaks in."""
+    quoted = shlex.quote(workdir)
+    return f"rm -rf {quoted} && mkdir -p {quoted}/src"
+
+
+def unpack(workdir: str) -> str:
+    """Unpack the uploaded source archive into ``<workdir>/src``."""
+    quoted = shlex.quote(workdir)
+    return f"tar -xzf {quoted}/{SOURCE_ARCHIVE} -C {quoted}/src"
+
+
+def build(workdir: str, command: str, environment: Mapping[str, str], timeout: float) -> str:
+    """Run the rendered build ``command`` in the source tree with ``environment`` and a timeout.
+
+    ``timeout`` on the host is a second line of defence: the orchestrator enforces the
+    deadline too, but a host-side limit also holds if the connection drops.
+    """
+    assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in environment.items())
+    seconds = max(1, int(timeout))
+    return (
+        f"cd {shlex.quote(workdir)}/src && env {assignments} "
+        f"timeout --kill-after=10 {seconds} sh -c {shlex.quote(command)}"
+    )
+
+
+def collect(workdir: str, globs: Iterable[str]) -> str:
+    """Match ``globs`` in the source tree, checksum the files and bundle them into one archive.
+
+    The globs are validated by the inventory (no spaces, quotes or ``..``) and stay
+    unquoted on purpose: the remote shell expands them.
+    """
+    patterns = " ".join(globs)
+    script = (
+        "shopt -s nullglob globstar; "
+        f"files=({patterns}); "
+        "if [ ${#files[@]} -eq 0 ]; then "
+        f'echo "no file matches the artifact globs: {patterns}" >&2; exit 3; fi; '
+        f'sha256sum -- "${{files[@]}}" > ../{CHECKSUMS} && '
+        f'tar -czf ../{ARTIFACT_ARCHIVE} -C .. {CHECKSUMS} -C src -- "${{files[@]}}"'
+    )
+    return f"cd {shlex.quote(workdir)}/src && bash -c {shlex.quote(script)}"
+
+
+def cleanup(workdir: str) -> str:
+    """Remove the work directory (static hosts outlive the run)."""
+    return f"rm -rf {shlex.quote(workdir)}"
+
+
+def source_archive(repository: str, ref: str, output: str) -> str:
+    """The local command that exports the source tree of ``ref`` as a gzipped tarball."""
+    return (
+        f"git -C {shlex.quote(repository)} archive --format=tar.gz "
+        f"--output={shlex.quote(output)} {shlex.quote(ref)}"
+    )

@@ -1,0 +1,394 @@
+"""The inventory: what to build, where, how to sign it and where to publish it.
+
+An inventory is one YAML file validated against the models below. Unknown keys and wrong
+types are errors that name the file, the key path and what was expected. Relative paths
+in an inventory are relative to the file itself, so a run does not depend on the
+working directory.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
+
+from orchestrator.errors import InventoryError
+from orchestrator.sandbox.settings import SandboxSettings
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$"
+PACKAGE_NAME_PATTERN = r"^[a-z0-9][a-z0-9.+-]+$"
+TAG_PREFIX_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
+FINGERPRINT_PATTERN = re.compile(r"(?:[0-9a-f]{2}:){15}[0-9a-f]{2}")
+GLOB_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]/+-]+")
+
+Arch = Literal["amd64", "arm64"]
+ChannelName = Literal["stable", "testing", "nightly"]
+PackageFormat = Literal["deb", "rpm"]
+
+
+ALL_CHANNELS: tuple[ChannelName, ...] = ("stable", "testing", "nightly")
+
+
+class Model(BaseModel):
+    """Base of every inventory section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Project(Model):
+    """The software being released."""
+
+    name: Annotated[str, Field(pattern=PACKAGE_NAME_PATTERN)] = Field(
+        description="Package and project name (lowercase, as Debian package names)."
+    )
+    source: Path = Field(description="Path of the git repository holding the release tags.")
+    maintainer: str = Field(description="'Name <email>' written into the repositories.")
+    homepage: str | None = Field(default=None, description="Shown on the landing page.")
+    description: str | None = Field(default=None, description="One-line summary.")
+
+
+class StaticHost(Model):
+    """An existing build machine reached over SSH (provider ``static``)."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    address: str = Field(description="IP address or DNS name.")
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = "root"
+    host_key: str = Field(
+        description="The host's public key as in known_hosts, e.g. 'ssh-ed25519 AAAA...'."
+    )
+    identity_file: Path | None = Field(
+        default=None, description="Private key for this host; default: the SSH agent."
+    )
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key_shape(cls, value: str) -> str:
+        parts = value.split()
+        if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-")):
+            raise ValueError("expected a public key line such as 'ssh-ed25519 AAAA...'")
+        return " ".join(parts[:2])
+
+
+class Cloud(Model):
+    """Where build machines come from."""
+
+    provider: Literal["digitalocean", "static"]
+    region: str = Field(default="nyc3", description="DigitalOcean region slug.")
+    image: str = Field(default="debian-12-x64", description="Default droplet image slug.")
+    size: str = Field(default="s-2vcpu-4gb", description="Default droplet size slug.")
+    ssh_keys: list[int | str] = Field(
+        default_factory=list,
+        description="Account SSH key ids or fingerprints added to every droplet (operator access).",
+    )
+    tag_prefix: Annotated[str, Field(pattern=TAG_PREFIX_PATTERN)] = Field(
+        default="relorch", description="Tag on every droplet the tool creates; teardown uses it."
+    )
+    max_droplets: int = Field(default=10, ge=1, description="Never more droplets alive at once.")
+    api_endpoint: str | None = Field(
+        default=None, description="DigitalOcean API base URL ending in /v2/; default: the real API."
+    )
+    ssh_user: str = "root"
+    ssh_port: int = Field(default=22, ge=1, le=65535)
+    boot_timeout: float = Field(
+        default=300.0, gt=0, description="Seconds for a droplet to become active and answer SSH."
+    )
+    sandbox: SandboxSettings | None = Field(
+        default=None, description="Use the local DigitalOcean emulator instead of a real account."
+    )
+    hosts: list[StaticHost] = Field(default_factory=list, description="Hosts of provider static.")
+
+    @field_validator("api_endpoint")
+    @classmethod
+    def _endpoint_ends_in_v2(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^/\s]+(/[^\s]*)?/v2/", value):
+            raise ValueError(
+                "expected an http(s) URL ending in /v2/, e.g. https://api.digitalocean.com/v2/"
+            )
+        return value
+
+    @field_validator("ssh_keys")
+    @classmethod
+    def _ids_or_fingerprints(cls, keys: list[int | str]) -> list[int | str]:
+        # A public-key string would make python-digitalocean list and create account keys.
+        for key in keys:
+            if isinstance(key, str) and not FINGERPRINT_PATTERN.fullmatch(key):
+                raise ValueError(
+                    f"{key!r} is not a key id or an MD5 fingerprint (aa:bb:...:ff); "
+                    "add the public key to the account and use its id or fingerprint"
+                )
+        return keys
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> Cloud:
+        if self.provider == "static" and (self.sandbox is not None or self.api_endpoint):
+            raise ValueError("provider static takes 'hosts', not 'sandbox' or 'api_endpoint'")
+        if self.provider == "digitalocean" and self.hosts:
+            raise ValueError("'hosts' is for provider static; droplets are created on demand")
+        if self.sandbox is not None and self.api_endpoint:
+            raise ValueError("set either 'sandbox' or 'api_endpoint', not both")
+        names = [host.name for host in self.hosts]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate host names: {', '.join(duplicates)}")
+        return self
+
+
+class Target(Model):
+    """One build: an architecture and a package format on one machine."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)] = Field(description="e.g. amd64-deb.")
+    arch: Arch
+    format: PackageFormat
+    image: str | None = Field(default=None, description="Droplet image; default cloud.image.")
+    size: str | None = Field(default=None, description="Droplet size; default cloud.size.")
+    host: str | None = Field(default=None, description="Static host name (provider static).")
+    command: str = Field(
+        description="Shell command run in the unpacked source; a jinja2 template with "
+        "version, arch, format, channel, target and run_id."
+    )
+    artifacts: list[str] = Field(min_length=1, description="Globs of packages to collect.")
+    extra_artifacts: list[str] = Field(
+        default_factory=list, description="Globs of other files to collect (wheels, crates...)."
+    )
+    timeout: float = Field(default=1800.0, gt=0, description="Seconds the build may take.")
+
+    @field_validator("artifacts", "extra_artifacts")
+    @classmethod
+    def _safe_globs(cls, globs: list[str]) -> list[str]:
+        # The remote shell expands these unquoted, so only plain path and glob characters.
+        for glob in globs:
+            if not GLOB_PATTERN.fullmatch(glob) or glob.startswith("/") or ".." in glob.split("/"):
+                raise ValueError(
+                    f"artifact glob {glob!r} must be a relative path of letters, digits "
+                    "and . _ - + / * ? [ ] (no spaces, quotes or '..')"
+                )
+        return globs
+
+
+class Retention(Model):
+    """How many versions to keep; every version is kept unless ``keep_last`` is set."""
+
+    keep_last: int | None = Field(
+        default=None, ge=1, description="Keep the last N versions per package, arch and channel."
+    )
+
+
+class Repositories(Model):
+    """The APT and RPM repositories made from the packages."""
+
+    origin: str | None = Field(default=None, description="Release Origin; default project name.")
+    label: str | None = Field(default=None, description="Release Label; default project name.")
+    channels: list[ChannelName] = Field(default_factory=lambda: list(ALL_CHANNELS))
+    valid_until_days: int = Field(
+        default=30, ge=1, description="Release files expire this many days after signing."
+    )
+    by_hash_generations: int = Field(default=3, ge=1)
+    retention: Retention = Field(default_factory=Retention)
+
+
+class Signing(Model):
+    """The OpenPGP key that signs packages and repository metadata."""
+
+    key: str | None = Field(
+        default=None, description="Fingerprint of a key in the GNUPGHOME (or 'gnupghome')."
+    )
+    gnupghome: Path | None = None
+    private_key_env: str = Field(
+        default="ORCHESTRATOR_SIGNING_KEY",
+        description="Variable holding an armored private key, imported when 'key' is unset.",
+    )
+    passphrase_env: str = Field(default="ORCHESTRATOR_SIGNING_PASSPHRASE")
+
+
+class SshPublish(Model):
+    """A repo server reached over SSH that serves ``<path>/current``."""
+
+    kind: Literal["ssh"]
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    host: str
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = "root"
+    path: str = Field(description="Web root holding snapshots/ and the current symlink.")
+    url: str = Field(description="Public base URL that serves 'current'.")
+    host_key: str | None = Field(default=None, description="Pinned host key line.")
+    identity_file: Path | None = None
+    snapshots_keep: int = Field(default=5, ge=1)
+
+
+class S3Publish(Model):
+    """An S3-compatible bucket, such as DigitalOcean Spaces."""
+
+    kind: Literal["s3"]
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    bucket: str
+    endpoint: str | None = Field(
+        default=None, description="e.g. https://ams3.digitaloceanspaces.com"
+    )
+    region: str = "us-east-1"
+    prefix: str = ""
+    url: str = Field(description="Public base URL of the prefix.")
+    acl: str | None = Field(default="public-read", description="Canned ACL; null for none.")
+    concurrency: int = Field(default=16, ge=1)
+    gc_grace_hours: float = Field(default=24.0, ge=0)
+
+
+PublishTarget = Annotated[SshPublish | S3Publish, Field(discriminator="kind")]
+
+
+class Hooks(Model):
+    """Commands run on the orchestrator after a successful publish."""
+
+    after_publish: list[str] = Field(default_factory=list)
+
+
+class Inventory(Model):
+    """A whole inventory file."""
+
+    project: Project
+    cloud: Cloud
+    targets: list[Target] = Field(min_length=1)
+    signing: Signing = Field(default_factory=Signing)
+    repositories: Repositories = Field(default_factory=Repositories)
+    publish: list[PublishTarget] = Field(default_factory=list)
+    hooks: Hooks = Field(default_factory=Hooks)
+    fail_fast: bool = Field(default=True, description="Stop every build when one fails.")
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Inventory:
+        for field, names in (
+            ("targets", [t.name for t in self.targets]),
+            ("publish", [p.name for p in self.publish]),
+        ):
+            duplicates = sorted({name for name in names if names.count(name) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate {field} names: {', '.join(duplicates)}")
+        host_names = {host.name for host in self.cloud.hosts}
+        for target in self.targets:
+            if self.cloud.provider == "static" and target.host not in host_names:
+                raise ValueError(
+                    f"target {target.name!r} needs 'host' naming one of cloud.hosts "
+                    f"({', '.join(sorted(host_names)) or 'none defined'})"
+                )
+            if self.cloud.provider == "digitalocean" and target.host is not None:
+                raise ValueError(f"target {target.name!r}: 'host' is only for provider static")
+        return self
+
+    @property
+    def uses_sandbox(self) -> bool:
+        """Whether the cloud is the local DigitalOcean emulator."""
+        return self.cloud.sandbox is not None
+
+    def resolved(self, base: Path) -> Inventory:
+        """A copy with every relative path made absolute against ``base``."""
+
+        def absolute(path: Path | None) -> Path | None:
+            return None if path is None else (base / path).resolve()
+
+        cloud = self.cloud.model_copy(
+            update={
+                "sandbox": None
+                if self.cloud.sandbox is None
+                else self.cloud.sandbox.model_copy(
+                    update={"state_dir": absolute(self.cloud.sandbox.state_dir)}
+                ),
+                "hosts": [
+                    h.model_copy(update={"identity_file": absolute(h.identity_file)})
+                    for h in self.cloud.hosts
+                ],
+            }
+        )
+        return self.model_copy(
+            update={
+                "project": self.project.model_copy(
+                    update={"source": absolute(self.project.source)}
+                ),
+                "cloud": cloud,
+                "signing": self.signing.model_copy(
+                    update={"gnupghome": absolute(self.signing.gnupghome)}
+                ),
+                "publish": [
+                    p.model_copy(update={"identity_file": absolute(p.identity_file)})
+                    if isinstance(p, SshPublish)
+                    else p
+                    for p in self.publish
+                ],
+            }
+        )
+
+
+def load_inventory(path: Path) -> Inventory:
+    """Read and validate an inventory file; raise :class:`InventoryError` naming what to fix."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InventoryError(
+            f"{path}: inventory file not found; pass --inventory PATH "
+            "or set orchestrator.inventory in invoke.yaml"
+        ) from None
+    except OSError as error:
+        raise InventoryError(f"{path}: cannot read inventory: {error.strerror}") from None
+    return parse_inventory(text, path)
+
+
+def parse_inventory(text: str, path: Path) -> Inventory:
+    """Validate inventory YAML ``text`` that came from ``path``."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise InventoryError(f"{where}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise InventoryError(f"{path}: expected a mapping with project, cloud and targets")
+    try:
+        inventory = Inventory.model_validate(data)
+    except ValidationError as error:
+        raise InventoryError(describe_validation_error(path, error)) from None
+    return inventory.resolved(path.resolve().parent)
+
+
+def describe_validation_error(path: Path, error: ValidationError) -> str:
+    """One line naming the file, each bad key path and what was expected."""
+    problems = [_describe(detail) for detail in error.errors(include_url=False)]
+    return f"{path}: " + "; ".join(problems)
+
+
+def _describe(detail: ErrorDetails) -> str:
+    location = _key_path(detail["loc"])
+    kind = detail["type"]
+    if kind == "extra_forbidden":
+        message = "unknown key"
+    elif kind == "missing":
+        message = "required key is missing"
+    elif kind == "value_error":
+        message = str(detail["msg"]).removeprefix("Value error, ")
+    else:
+        message = f"{_lower_first(detail['msg'])}, got {_shown(detail['input'])}"
+    return f"{location}: {message}" if location else message
+
+
+def _key_path(location: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in location:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in ("ssh", "s3") and parts and parts[-1].startswith("["):
+            continue  # the discriminated-union tag pydantic adds, not a key the user wrote
+        else:
+            parts.append(f".{item}" if parts else item)
+    return "".join(parts)
+
+
+def _lower_first(message: str) -> str:
+    return message[:1].lower() + message[1:]
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

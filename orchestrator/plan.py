@@ -1,0 +1,230 @@
+"""The release plan: a pure function of the inventory, the release and the run id.
+
+Nothing here touches the network, the disk or the clock, so ``invoke plan`` and
+``--dry-run`` show exactly what a release would do, and tests compare plans to golden
+files. The executor takes a :class:`Plan` and carries it out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import jinja2
+
+from orchestrator import commands
+from orchestrator.errors import InventoryError
+from orchestrator.inventory import Inventory, StaticHost, Target
+from orchestrator.version import Release
+
+RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
+_RUN_ID = re.compile(r"[0-9]{8}t[0-9]{6}-[0-9a-f]{6}")
+_DROPLET_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9.-]")
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where a target builds: a droplet to create, or an existing static host."""
+
+    kind: Literal["droplet", "static"]
+    name: str
+    region: str | None = None
+    size: str | None = None
+    image: str | None = None
+    tags: tuple[str, ...] = ()
+    address: str | None = None
+    port: int = 22
+    user: str = "root"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command of a target's build, and where it runs."""
+
+    stage: Literal["prepare", "upload", "unpack", "build", "collect", "cleanup"]
+    where: Literal["local", "remote"]
+    command: str
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """Everything about one target's build."""
+
+    name: str
+    arch: str
+    rpm_arch: str
+    format: str
+    machine: Machine
+    workdir: str
+    timeout: float
+    artifacts: tuple[str, ...]
+    extra_artifacts: tuple[str, ...]
+    environment: dict[str, str]
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A whole release run, before anything happens."""
+
+    run_id: str
+    project: str
+    tag: str
+    version: str
+    channel: str
+    provider: str
+    tool_tag: str
+    run_tag: str
+    max_droplets: int
+    source_archive: str
+    source_command: str
+    targets: tuple[TargetPlan, ...] = field(default=())
+
+    @property
+    def droplets(self) -> tuple[Machine, ...]:
+        """The droplets this run creates (none for static hosts)."""
+        return tuple(t.machine for t in self.targets if t.machine.kind == "droplet")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view of the plan (``--json``)."""
+        data = asdict(self)
+        data["droplets"] = [asdict(machine) for machine in self.droplets]
+        return data
+
+
+def new_run_id(now: datetime, token: str) -> str:
+    """A run id that sorts by time: ``20261122t103005-a1b2c3`` (``token`` is 6 hex digits)."""
+    run_id = f"{now:%Y%m%dt%H%M%S}-{token}"
+    if not _RUN_ID.fullmatch(run_id):
+        raise ValueError(f"token must be 6 lowercase hex digits, got {token!r}")
+    return run_id
+
+
+def is_run_id(value: str) -> bool:
+    """Whether ``value`` has the shape of a run id."""
+    return _RUN_ID.fullmatch(value) is not None
+
+
+def run_tag(tag_prefix: str, run_id: str) -> str:
+    """The droplet tag that marks one run."""
+    return f"{tag_prefix}-run-{run_id}"
+
+
+def droplet_name(tag_prefix: str, project: str, target: str, run_id: str) -> str:
+    """The deterministic droplet name of ``target`` in run ``run_id``."""
+    return _DROPLET_NAME_UNSAFE.sub("-", f"{tag_prefix}-{project}-{target}-{run_id}")
+
+
+def make_plan(inventory: Inventory, release: Release, run_id: str) -> Plan:
+    """Plan a release of ``release`` as run ``run_id``; pure."""
+    cloud = inventory.cloud
+    tool_tag = cloud.tag_prefix
+    tag_of_run = run_tag(tool_tag, run_id)
+    source_archive = f".orchestrator/runs/{run_id}/{commands.SOURCE_ARCHIVE}"
+    hosts = {host.name: host for host in cloud.hosts}
+    targets = []
+    for target in inventory.targets:
+        if cloud.provider == "static":
+            machine = _static_machine(hosts[target.host or ""])
+        else:
+            machine = Machine(
+                kind="droplet",
+                name=droplet_name(tool_tag, inventory.project.name, target.name, run_id),
+                region=cloud.region,
+                size=target.size or cloud.size,
+                image=target.image or cloud.image,
+                tags=(tool_tag, tag_of_run),
+                port=cloud.sandbox.ssh_port if cloud.sandbox else cloud.ssh_port,
+                user=cloud.ssh_user,
+            )
+        targets.append(_target_plan(inventory, release, run_id, target, machine, source_archive))
+    return Plan(
+        run_id=run_id,
+        project=inventory.project.name,
+        tag=release.tag,
+        version=release.package_version,
+        channel=release.channel.value,
+        provider=cloud.provider,
+        tool_tag=tool_tag,
+        run_tag=tag_of_run,
+        max_droplets=cloud.max_droplets,
+        source_archive=source_archive,
+        source_command=commands.source_archive(
+            str(inventory.project.source), release.tag, source_archive
+        ),
+        targets=tuple(targets),
+    )
+
+
+def _static_machine(host: StaticHost) -> Machine:
+    return Machine(
+        kind="static", name=host.name, address=host.address, port=host.port, user=host.user
+    )
+
+
+def build_variables(
+    inventory: Inventory, release: Release, run_id: str, target: Target
+) -> dict[str, str]:
+    """The variables a build command sees, as template variables and environment variables."""
+    return {
+        "project": inventory.project.name,
+        "tag": release.tag,
+        "version": release.package_version,
+        "channel": release.channel.value,
+        "arch": target.arch,
+        "rpm_arch": RPM_ARCH[target.arch],
+        "format": target.format,
+        "target": target.name,
+        "run_id": run_id,
+    }
+
+
+def render_command(template: str, variables: dict[str, str], target: str) -> str:
+    """Render a target's jinja2 build command; unknown variables are inventory errors."""
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    try:
+        return environment.from_string(template).render(variables)
+    except jinja2.TemplateError as error:
+        raise InventoryError(
+            f"targets.{target}.command: {error}; available variables: {', '.join(variables)}"
+        ) from None
+
+
+def _target_plan(
+    inventory: Inventory,
+    release: Release,
+    run_id: str,
+    target: Target,
+    machine: Machine,
+    source_archive: str,
+) -> TargetPlan:
+    variables = build_variables(inventory, release, run_id, target)
+    environment = {key.upper(): value for key, value in variables.items()}
+    command = render_command(target.command, variables, target.name)
+    workdir = commands.workdir_for(run_id, target.name)
+    remote_archive = f"{workdir}/{commands.SOURCE_ARCHIVE}"
+    globs = (*target.artifacts, *target.extra_artifacts)
+    steps: tuple[Step, ...] = (
+        Step("prepare", "remote", commands.prepare(workdir)),
+        Step("upload", "local", f"put {source_archive} -> {remote_archive}"),
+        Step("unpack", "remote", commands.unpack(workdir)),
+        Step("build", "remote", commands.build(workdir, command, environment, target.timeout)),
+        Step("collect", "remote", commands.collect(workdir, globs)),
+    )
+    if machine.kind == "static":
+        steps = (*steps, Step("cleanup", "remote", commands.cleanup(workdir)))
+    return TargetPlan(
+        name=target.name,
+        arch=target.arch,
+        rpm_arch=RPM_ARCH[target.arch],
+        format=target.format,
+        machine=machine,
+        workdir=workdir,
+        timeout=target.timeout,
+        artifacts=tuple(target.artifacts),
+        extra_artifacts=tuple(target.extra_artifacts),
+        environment=environment,
+        steps=steps,
+    )

@@ -1,0 +1,76 @@
+"""Plain-text views of plans and droplet lists for the terminal and CI logs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from orchestrator.cloud.digitalocean import DropletInfo
+from orchestrator.plan import Plan
+
+
+def plan_text(plan: Plan) -> str:
+    """The plan as a human-readable report: run, targets, droplets and every command."""
+    lines = [
+        f"run id:    {plan.run_id}",
+        f"project:   {plan.project}",
+        f"tag:       {plan.tag}",
+        f"version:   {plan.version}",
+        f"channel:   {plan.channel}",
+        f"provider:  {plan.provider} (at most {plan.max_droplets} droplets at once)",
+        f"tags:      {plan.tool_tag}, {plan.run_tag}",
+        f"source:    {plan.source_command}",
+        "",
+        f"targets ({len(plan.targets)}):",
+    ]
+    for target in plan.targets:
+        machine = target.machine
+        lines.append(
+            f"  {target.name}: {target.arch} {target.format} (timeout {target.timeout:.0f}s)"
+        )
+        if machine.kind == "droplet":
+            lines.append(
+                f"    droplet {machine.name}: size {machine.size}, image {machine.image}, "
+                f"region {machine.region}, tags {', '.join(machine.tags)}"
+            )
+            lines.append("    cloud-init: a fresh ed25519 host key, pinned for SSH")
+        else:
+            lines.append(
+                f"    static host {machine.name}: {machine.user}@{machine.address}:{machine.port}"
+            )
+        for step in target.steps:
+            lines.append(f"    [{step.stage}] ({step.where}) {step.command}")
+    return "\n".join(lines)
+
+
+def droplets_table(droplets: Sequence[DropletInfo], now: datetime) -> str:
+    """Live droplets with age, size and cost so far, plus a total line."""
+    if not droplets:
+        return "no droplets"
+    rows = [("NAME", "ID", "STATUS", "SIZE", "AGE", "COST", "TAGS")]
+    for d in droplets:
+        rows.append(
+            (
+                d.name,
+                str(d.id),
+                d.status,
+                d.size,
+                _age(d.age_seconds(now)),
+                f"${d.cost_so_far(now):.4f}",
+                ",".join(d.tags),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    total = sum(d.cost_so_far(now) for d in droplets)
+    lines.append(f"{len(droplets)} droplet(s), ${total:.4f} so far")
+    return "\n".join(lines)
+
+
+def _age(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

@@ -1,0 +1,94 @@
+"""Release tags, package versions and channels.
+
+Only ``vMAJOR.MINOR.PATCH[-PRERELEASE]`` (anchored semver, no leading zeros, no build
+metadata) is a release tag. Package versions use ``~`` for anything that must sort *below*
+a release, which both dpkg and rpm (>= 4.10) understand: ``1.3.0~rc.1 < 1.3.0`` and
+``1.3.0~nightly.20261122.103005 < 1.3.0``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from orchestrator.errors import TagError
+
+_NUMBER = r"(?:0|[1-9][0-9]*)"
+_PRERELEASE_PART = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+TAG_PATTERN = re.compile(
+    rf"v(?P<major>{_NUMBER})\.(?P<minor>{_NUMBER})\.(?P<patch>{_NUMBER})"
+    rf"(?:-(?P<prerelease>{_PRERELEASE_PART}(?:\.{_PRERELEASE_PART})*))?",
+    re.ASCII,
+)
+
+
+class Channel(StrEnum):
+    """The repository suite a version is published to."""
+
+    STABLE = "stable"
+    TESTING = "testing"
+    NIGHTLY = "nightly"
+
+
+@dataclass(frozen=True)
+class Release:
+    """A parsed release tag and the package version and channel it maps to."""
+
+    tag: str
+    major: int
+    minor: int
+    patch: int
+    prerelease: str | None
+    package_version: str
+    channel: Channel
+
+    @property
+    def core(self) -> str:
+        """The ``MAJOR.MINOR.PATCH`` part of the version."""
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+def parse_tag(tag: str) -> Release:
+    """Parse a release tag; raise :class:`TagError` for anything else.
+
+    ``re.fullmatch`` anchors both ends, so a trailing newline, space or shell
+    metacharacter never sneaks through as it would with ``$``.
+    """
+    match = TAG_PATTERN.fullmatch(tag)
+    if match is None:
+        raise TagError(
+            f"tag {tag!r} is not a release tag: use vMAJOR.MINOR.PATCH or "
+            "vMAJOR.MINOR.PATCH-PRERELEASE without leading zeros, e.g. v1.2.3 or v1.3.0-rc.1"
+        )
+    major, minor, patch = (int(match[name]) for name in ("major", "minor", "patch"))
+    prerelease = match["prerelease"]
+    core = f"{major}.{minor}.{patch}"
+    if prerelease is None:
+        return Release(tag, major, minor, patch, None, core, Channel.STABLE)
+    return Release(tag, major, minor, patch, prerelease, f"{core}~{prerelease}", Channel.TESTING)
+
+
+def nightly_release(base: Release, now: datetime) -> Release:
+    """The nightly build on top of release ``base``: the next minor version, sorting below it.
+
+    ``v1.2.3`` built on 2026-11-22 at 10:30:05 UTC becomes ``1.3.0~nightly.20261122.103005``,
+    which is above 1.2.3 and any 1.2.x patch release and below 1.3.0 and its pre-releases
+    in both dpkg and rpm ordering. The time of day keeps two nightlies of one day apart.
+    """
+    if base.prerelease is not None:
+        raise TagError(
+            f"--nightly builds on a release tag, not on the pre-release {base.tag!r}: "
+            "pass the latest vMAJOR.MINOR.PATCH tag"
+        )
+    stamp = now.astimezone(UTC).strftime("%Y%m%d.%H%M%S")
+    minor = base.minor + 1
+    version = f"{base.major}.{minor}.0~nightly.{stamp}"
+    return Release(base.tag, base.major, minor, 0, f"nightly.{stamp}", version, Channel.NIGHTLY)
+
+
+def resolve_release(tag: str, *, nightly: bool, now: datetime) -> Release:
+    """Parse ``tag`` and, for ``nightly``, derive the nightly version built on it."""
+    release = parse_tag(tag)
+    return nightly_release(release, now) if nightly else release

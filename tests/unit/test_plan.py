@@ -1,0 +1,91 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import InventoryError
+from orchestrator.inventory import load_inventory
+from orchestrator.plan import droplet_name, is_run_id, make_plan, new_run_id
+from orchestrator.render import plan_text
+from orchestrator.version import parse_tag
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).parent / "golden"
+RUN_ID = "20261122t103005-a1b2c3"
+
+
+def planned(tag: str = "v1.2.3"):  # type: ignore[no-untyped-def]
+    inventory = load_inventory(ROOT / "inventory" / "sandbox.yaml")
+    return make_plan(inventory, parse_tag(tag), RUN_ID)
+
+
+def normalised(text: str) -> str:
+    # Golden files must not depend on where the checkout lives.
+    return text.replace(str(ROOT), "<root>")
+
+
+@pytest.mark.parametrize(
+    ("tag", "name"), [("v1.2.3", "plan_v1.2.3"), ("v1.3.0-rc.1", "plan_v1.3.0-rc.1")]
+)
+def test_plan_matches_golden_files(tag: str, name: str) -> None:
+    plan = planned(tag)
+    outputs = {
+        f"{name}.json": json.dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n",
+        f"{name}.txt": plan_text(plan) + "\n",
+    }
+    for filename, text in outputs.items():
+        golden = GOLDEN / filename
+        if os.environ.get("UPDATE_GOLDEN"):
+            golden.write_text(normalised(text))
+        assert normalised(text) == golden.read_text(), (
+            f"{filename} differs; UPDATE_GOLDEN=1 to accept"
+        )
+
+
+def test_plan_is_deterministic() -> None:
+    assert planned() == planned()
+
+
+def test_droplets_are_named_and_tagged_per_run() -> None:
+    plan = planned()
+    assert [d.name for d in plan.droplets] == [
+        f"relorch-hello-{t}-{RUN_ID}" for t in ("amd64-deb", "arm64-deb", "amd64-rpm", "arm64-rpm")
+    ]
+    assert all(d.tags == ("relorch", f"relorch-run-{RUN_ID}") for d in plan.droplets)
+    assert plan.channel == "stable"
+    assert planned("v1.3.0-rc.1").channel == "testing"
+
+
+def test_build_environment_and_rendered_command() -> None:
+    target = planned("v1.3.0-rc.1").targets[3]
+    assert target.environment["VERSION"] == "1.3.0~rc.1"
+    assert target.environment["RPM_ARCH"] == "aarch64"
+    build = next(step for step in target.steps if step.stage == "build")
+    assert "./build.sh rpm arm64 1.3.0~rc.1" in build.command
+
+
+def test_unknown_template_variable_is_an_inventory_error(tmp_path: Path) -> None:
+    text = (
+        (ROOT / "inventory" / "sandbox.yaml").read_text().replace("{{ arch }}", "{{ flavour }}", 1)
+    )
+    path = tmp_path / "inv.yaml"
+    path.write_text(text)
+    with pytest.raises(
+        InventoryError, match=r"targets\.amd64-deb\.command: 'flavour' is undefined"
+    ):
+        make_plan(load_inventory(path), parse_tag("v1.2.3"), RUN_ID)
+
+
+def test_run_ids_and_droplet_names() -> None:
+    from datetime import UTC, datetime
+
+    run_id = new_run_id(datetime(2026, 11, 22, 10, 30, 5, tzinfo=UTC), "a1b2c3")
+    assert run_id == RUN_ID
+    assert is_run_id(run_id)
+    assert not is_run_id("../../etc")
+    with pytest.raises(ValueError):
+        new_run_id(datetime(2026, 1, 1, tzinfo=UTC), "xyz")
+    assert (
+        droplet_name("relorch", "lib+x", "amd64-deb", RUN_ID) == f"relorch-lib-x-amd64-deb-{RUN_ID}"
+    )
