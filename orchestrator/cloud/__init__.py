@@ -1,0 +1,1 @@
+"""Cloud providers: DigitalOcean droplets (real or sandbox) and static hosts."""

@@ -1,0 +1,84 @@
+"""A provisioning round trip: create a plan's droplets, prove SSH works, destroy them.
+
+``invoke cloud.check`` uses it to test a token, images, sizes and regions before a real
+release, and the sandbox rehearsal uses it to show the cloud side works end to end.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from orchestrator.cloud.digitalocean import DigitalOceanClient
+from orchestrator.cloud.droplets import RunDroplets
+from orchestrator.plan import Machine, Plan
+from orchestrator.sshkeys import generate_keypair
+
+
+@dataclass(frozen=True)
+class MachineCheck:
+    """What one droplet answered, and how long it took to become usable."""
+
+    name: str
+    address: str
+    output: str
+    seconds_to_ready: float
+
+
+def check_droplets(
+    client: DigitalOceanClient,
+    plan: Plan,
+    *,
+    boot_timeout: float,
+    ssh_keys: tuple[int | str, ...] = (),
+    command: str = "uname -m",
+    report: Callable[[str], None] = lambda _line: None,
+) -> list[MachineCheck]:
+    """Create every droplet of ``plan`` in parallel, run ``command`` on each, destroy them all.
+
+    The droplets are destroyed in every case, also when one of them fails.
+    """
+    lock = threading.Lock()
+
+    def say(line: str) -> None:
+        # One line at a time: the droplets report from parallel threads.
+        with lock:
+            report(line)
+    droplets = RunDroplets(
+        client,
+        run_tag=plan.run_tag,
+        client_key=generate_keypair(f"{plan.tool_tag}-{plan.run_id}"),
+        max_droplets=plan.max_droplets,
+        boot_timeout=boot_timeout,
+        ssh_keys=ssh_keys,
+        on_created=lambda d: say(f"created {d.name} (id {d.id})"),
+    )
+
+    def check(machine: Machine) -> MachineCheck:
+        live, connection = droplets.provision(machine)
+        try:
+            result = connection.run(command, hide=True, warn=False, timeout=60, in_stream=False)
+        finally:
+            connection.close()
+        say(f"{machine.name}: {live.access.address} answered over SSH with its pinned host key")
+        droplets.destroy(live.id)
+        say(f"destroyed {machine.name}")
+        return MachineCheck(
+            machine.name,
+            live.access.address,
+            result.stdout.strip(),
+            live.ready_at - live.created_at,
+        )
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, len(plan.droplets))) as pool:
+            futures = [pool.submit(check, machine) for machine in plan.droplets]
+            return [future.result() for future in futures]
+    finally:
+        started = time.monotonic()
+        leftovers = droplets.destroy_all()
+        if leftovers:
+            say(f"destroyed {', '.join(leftovers)} in {time.monotonic() - started:.1f}s")

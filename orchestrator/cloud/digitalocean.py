@@ -1,0 +1,310 @@
+"""DigitalOcean droplets through python-digitalocean, with retries it does not have.
+
+python-digitalocean 1.17 turns every error into a bare message and drops the status and
+the ``Retry-After``/``ratelimit-reset`` headers. :class:`_Checked` hooks its private
+request method (name-mangled ``_BaseAPI__perform_request``; the version is pinned) to
+raise typed errors carrying them, and :class:`DigitalOceanClient` retries 429, 5xx and
+connection errors with tenacity, waiting as long as the API asks.
+
+The same code talks to the real API and to the sandbox emulator: only the end point
+differs. Every object is given the end point explicitly, because python-digitalocean
+does not pass ``end_point=`` on to the objects it returns.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import digitalocean
+import requests
+import tenacity
+
+from orchestrator.errors import CloudError, CredentialsError
+
+T = TypeVar("T")
+
+REAL_API = "https://api.digitalocean.com/v2/"
+TOKEN_VARIABLE = "DIGITALOCEAN_ACCESS_TOKEN"
+REQUEST_TIMEOUT_SECONDS = 30.0
+RETRY_DEADLINE_SECONDS = 180.0
+MAX_WAIT_SECONDS = 60.0
+
+
+class ApiError(CloudError):
+    """A non-success answer from the API, with its status, error id and headers."""
+
+    def __init__(self, status: int, error_id: str, message: str, headers: dict[str, str]) -> None:
+        super().__init__(f"DigitalOcean API answered {status} ({error_id}): {message}")
+        self.status = status
+        self.error_id = error_id
+        self.api_message = message
+        self.headers = headers
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same request may succeed later (rate limit or server trouble)."""
+        return self.status == 429 or self.status >= 500
+
+    def wait_hint(self, now: float) -> float | None:
+        """Seconds the API asked us to wait, from ``Retry-After`` or ``ratelimit-reset``."""
+        retry_after = self.headers.get("retry-after")
+        if retry_after is not None:
+            try:
+                return max(0.0, float(retry_after))
+            except ValueError:
+                pass
+        reset = self.headers.get("ratelimit-reset")
+        if self.status == 429 and reset is not None:
+            try:
+                return max(0.0, float(reset) - now)
+            except ValueError:
+                pass
+        return None
+
+
+class _Checked(digitalocean.baseapi.BaseAPI):  # type: ignore[misc]
+    """Raises :class:`ApiError` for every non-success answer, before the library parses it."""
+
+    def _BaseAPI__perform_request(
+        self, url: str, type: str = "GET", params: dict[str, Any] | None = None
+    ) -> requests.Response:
+        response: requests.Response = super()._BaseAPI__perform_request(url, type, params)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            if not isinstance(body, dict):
+                body = {}
+            raise ApiError(
+                response.status_code,
+                str(body.get("id", "unknown")),
+                str(body.get("message", response.reason or "no message")),
+                {key.lower(): value for key, value in response.headers.items()},
+            )
+        return response
+
+
+class _Manager(_Checked, digitalocean.Manager):  # type: ignore[misc]
+    pass
+
+
+class _Droplet(_Checked, digitalocean.Droplet):  # type: ignore[misc]
+    pass
+
+
+@dataclass(frozen=True)
+class DropletInfo:
+    """What the tool needs to know about a live droplet."""
+
+    id: int
+    name: str
+    status: str
+    tags: tuple[str, ...]
+    created_at: datetime
+    size: str
+    price_hourly: float
+    region: str
+    public_ipv4: str | None
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> DropletInfo:
+        """Build from a droplet object as the API returns it."""
+        networks = data.get("networks", {}).get("v4", [])
+        public = [n["ip_address"] for n in networks if n.get("type") == "public"]
+        size = data.get("size") or {}
+        region = data.get("region") or {}
+        return cls(
+            id=int(data["id"]),
+            name=str(data["name"]),
+            status=str(data["status"]),
+            tags=tuple(data.get("tags") or ()),
+            created_at=datetime.fromisoformat(str(data["created_at"]).replace("Z", "+00:00")),
+            size=str(data.get("size_slug") or size.get("slug", "")),
+            price_hourly=float(size.get("price_hourly", 0.0)),
+            region=str(region.get("slug", "")),
+            public_ipv4=public[0] if public else None,
+        )
+
+    def age_seconds(self, now: datetime) -> float:
+        """Seconds since the droplet was created."""
+        return max(0.0, (now - self.created_at).total_seconds())
+
+    def cost_so_far(self, now: datetime) -> float:
+        """Estimated cost in USD from the size's hourly price."""
+        return self.price_hourly * self.age_seconds(now) / 3600.0
+
+
+@dataclass(frozen=True)
+class DropletRequest:
+    """One droplet to create."""
+
+    name: str
+    region: str
+    size: str
+    image: str
+    tags: tuple[str, ...]
+    user_data: str
+    ssh_keys: tuple[int | str, ...] = ()
+
+    def __repr__(self) -> str:
+        # user_data holds the droplet's private host key: never print it.
+        return f"DropletRequest(name={self.name!r}, size={self.size!r}, image={self.image!r})"
+
+
+def token_from_environment() -> str:
+    """The API token from ``DIGITALOCEAN_ACCESS_TOKEN``; a usage error when it is missing."""
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if not token:
+        raise CredentialsError(
+            f"{TOKEN_VARIABLE} is not set: export a DigitalOcean API token with read/write "
+            "scope, or use inventory/sandbox.yaml to rehearse locally"
+        )
+    return token
+
+
+class DigitalOceanClient:
+    """Droplet operations against one API end point, retried on 429, 5xx and network errors."""
+
+    def __init__(
+        self,
+        token: str,
+        end_point: str = REAL_API,
+        *,
+        retry_deadline: float = RETRY_DEADLINE_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not end_point.endswith("/v2/"):
+            raise CloudError(f"API end point {end_point!r} must end in /v2/")
+        self._token = token
+        self._end_point = end_point
+        self._retry_deadline = retry_deadline
+        self._sleep = sleep
+        # python-digitalocean has no timeout unless this is set; it reads it per request.
+        os.environ.setdefault(
+            "PYTHON_DIGITALOCEAN_REQUEST_TIMEOUT_SEC", str(REQUEST_TIMEOUT_SECONDS)
+        )
+
+    def __repr__(self) -> str:
+        return f"DigitalOceanClient(end_point={self._end_point!r})"
+
+    @property
+    def end_point(self) -> str:
+        """The API base URL."""
+        return self._end_point
+
+    def _manager(self) -> Any:
+        return _Manager(token=self._token, end_point=self._end_point)
+
+    def _call(self, operation: Callable[[], T]) -> T:
+        """Run ``operation``, retrying what may succeed later until the retry deadline."""
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_is_retryable),
+            wait=_wait_as_asked,
+            stop=tenacity.stop_after_delay(self._retry_deadline),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(operation)
+        except ApiError as error:
+            if error.status == 401:
+                raise CredentialsError(
+                    f"the DigitalOcean API at {self._end_point} rejected the token (401): "
+                    f"check {TOKEN_VARIABLE}"
+                ) from None
+            raise
+        except requests.RequestException as error:
+            raise CloudError(
+                f"cannot reach the DigitalOcean API at {self._end_point}: {error.__class__.__name__}"
+            ) from None
+
+    def droplet_limit(self) -> int:
+        """The account's droplet limit."""
+        data = self._call(lambda: self._manager().get_data("account/"))
+        return int(data["account"]["droplet_limit"])
+
+    def size_prices(self) -> dict[str, float]:
+        """Hourly price in USD of every size slug."""
+        data = self._call(lambda: self._manager().get_data("sizes/"))
+        return {size["slug"]: float(size.get("price_hourly", 0.0)) for size in data["sizes"]}
+
+    def list_droplets(self, tag: str) -> list[DropletInfo]:
+        """Every droplet carrying ``tag`` (all pages)."""
+        data = self._call(lambda: self._manager().get_data("droplets/", params={"tag_name": tag}))
+        return [DropletInfo.from_api(item) for item in data.get("droplets", [])]
+
+    def get_droplet(self, droplet_id: int) -> DropletInfo | None:
+        """The droplet with ``droplet_id``, or None when it no longer exists."""
+        try:
+            data = self._call(lambda: self._manager().get_data(f"droplets/{droplet_id}"))
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+        return DropletInfo.from_api(data["droplet"])
+
+    def create_droplet(self, request: DropletRequest, run_tag: str) -> int:
+        """Create one droplet and return its id.
+
+        A create is not idempotent, so before each retry the run's droplets are listed:
+        names are deterministic, and a droplet that was created despite an error answer
+        is adopted instead of duplicated.
+        """
+        attempts = 0
+
+        def create() -> int:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                for existing in self.list_droplets(run_tag):
+                    if existing.name == request.name:
+                        return existing.id
+            droplet = _Droplet(
+                token=self._token,
+                end_point=self._end_point,
+                name=request.name,
+                region=request.region,
+                size_slug=request.size,
+                image=request.image,
+                tags=list(request.tags),
+                ssh_keys=list(request.ssh_keys),
+                user_data=request.user_data,
+                monitoring=False,
+            )
+            droplet.create()
+            return int(droplet.id)
+
+        return self._call(create)
+
+    def delete_droplet(self, droplet_id: int) -> bool:
+        """Destroy a droplet; False when it was already gone (404 counts as gone)."""
+        try:
+            self._call(lambda: self._manager().get_data(f"droplets/{droplet_id}", type="DELETE"))
+        except ApiError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+
+def _is_retryable(error: BaseException) -> bool:
+    if isinstance(error, ApiError):
+        return error.retryable
+    return isinstance(error, requests.ConnectionError | requests.Timeout)
+
+
+def _wait_as_asked(state: tenacity.RetryCallState) -> float:
+    """Honour Retry-After / ratelimit-reset; otherwise exponential backoff with jitter."""
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, ApiError):
+        hint = error.wait_hint(datetime.now(UTC).timestamp())
+        if hint is not None:
+            return min(hint, MAX_WAIT_SECONDS)
+    backoff = tenacity.wait_exponential_jitter(multiplier=0.5, max=10.0)
+    return float(backoff(state))

@@ -1,0 +1,213 @@
+"""The droplets of one run: created with fresh host keys, waited for, always destroyed.
+
+:class:`RunDroplets` owns every droplet of a run. Each droplet gets a new ed25519 host
+key through cloud-init, so the first SSH connection is verified against it; the run's
+client key is authorized the same way. Never more than ``max_droplets`` exist at once.
+Every droplet is reported to ``on_created`` the moment the API returns its id (so a
+journal can record it before anything else can fail), and :meth:`destroy_all` removes
+every droplet carrying the run's tag, also ones whose create answer was lost.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fabric import Connection
+
+from orchestrator.cloud.digitalocean import DigitalOceanClient, DropletInfo, DropletRequest
+from orchestrator.cloud.userdata import render_user_data
+from orchestrator.errors import CloudError, HostError, ProvisionError
+from orchestrator.fleet import HostAccess, wait_for_ssh
+from orchestrator.plan import Machine
+from orchestrator.sshkeys import KeyPair, generate_keypair
+
+DESTROY_DEADLINE_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class LiveDroplet:
+    """A droplet that is active and answered SSH with its pinned host key."""
+
+    machine: Machine
+    id: int
+    access: HostAccess
+    created_at: float
+    ready_at: float
+
+
+@dataclass(frozen=True)
+class CreatedDroplet:
+    """A droplet the API has accepted: what a journal must remember to clean it up."""
+
+    name: str
+    id: int
+    tags: tuple[str, ...]
+
+
+class RunDroplets:
+    """Creates, tracks and destroys the droplets of one run."""
+
+    def __init__(
+        self,
+        client: DigitalOceanClient,
+        *,
+        run_tag: str,
+        client_key: KeyPair,
+        max_droplets: int,
+        boot_timeout: float,
+        ssh_keys: tuple[int | str, ...] = (),
+        on_created: Callable[[CreatedDroplet], None] | None = None,
+        on_destroyed: Callable[[CreatedDroplet], None] | None = None,
+    ) -> None:
+        self._client = client
+        self._run_tag = run_tag
+        self._client_key = client_key
+        self._boot_timeout = boot_timeout
+        self._ssh_keys = ssh_keys
+        self._on_created = on_created
+        self._on_destroyed = on_destroyed
+        self._slots = threading.BoundedSemaphore(max_droplets)
+        self._lock = threading.Lock()
+        self._alive: dict[int, CreatedDroplet] = {}
+
+    @property
+    def alive(self) -> list[CreatedDroplet]:
+        """Droplets created and not yet destroyed by this object."""
+        with self._lock:
+            return list(self._alive.values())
+
+    def provision(self, machine: Machine) -> tuple[LiveDroplet, Connection]:
+        """Create ``machine``, wait until it is active and answers SSH; return it connected.
+
+        Blocks while ``max_droplets`` droplets of this run exist. On failure the droplet
+        (if created) stays tracked, and :meth:`destroy_all` removes it.
+        """
+        self._slots.acquire()
+        try:
+            return self._provision(machine)
+        except BaseException:
+            # The slot is given back when the droplet is destroyed, not before.
+            if not any(d.name == machine.name for d in self.alive):
+                self._slots.release()
+            raise
+
+    def _provision(self, machine: Machine) -> tuple[LiveDroplet, Connection]:
+        started = time.monotonic()
+        deadline = started + self._boot_timeout
+        host_key = generate_keypair()
+        request = DropletRequest(
+            name=machine.name,
+            region=machine.region or "",
+            size=machine.size or "",
+            image=machine.image or "",
+            tags=machine.tags,
+            user_data=render_user_data(
+                host_key.private_openssh, host_key.public_line, [self._client_key.public_line]
+            ),
+            ssh_keys=self._ssh_keys,
+        )
+        droplet_id = self._client.create_droplet(request, self._run_tag)
+        created = CreatedDroplet(machine.name, droplet_id, machine.tags)
+        with self._lock:
+            self._alive[droplet_id] = created
+        if self._on_created is not None:
+            self._on_created(created)
+        info = self._wait_active(machine.name, droplet_id, deadline)
+        assert info.public_ipv4 is not None  # _wait_active guarantees it
+        access = HostAccess(
+            name=machine.name,
+            address=info.public_ipv4,
+            port=machine.port,
+            user=machine.user,
+            host_key=host_key.public_line,
+            client_key=self._client_key.pkey(),
+        )
+        try:
+            connection = wait_for_ssh(access, deadline)
+        except HostError as error:
+            raise ProvisionError(str(error)) from None
+        live = LiveDroplet(machine, droplet_id, access, started, time.monotonic())
+        return live, connection
+
+    def _wait_active(self, name: str, droplet_id: int, deadline: float) -> DropletInfo:
+        interval = 0.5
+        status = "unknown"
+        while time.monotonic() < deadline:
+            info = self._client.get_droplet(droplet_id)
+            if info is None:
+                raise ProvisionError(f"droplet {name} ({droplet_id}) disappeared while booting")
+            status = info.status
+            if status == "active" and info.public_ipv4:
+                return info
+            if status not in ("new", "active"):
+                raise ProvisionError(f"droplet {name} ({droplet_id}) is {status!r}, not booting")
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            # Back off so many booting droplets stay far below the 250 requests/minute limit.
+            interval = min(interval * 1.5, 5.0)
+        raise ProvisionError(
+            f"droplet {name} ({droplet_id}) is still {status!r} after {self._boot_timeout:.0f}s; "
+            "raise cloud.boot_timeout or check the image and region"
+        )
+
+    def destroy(self, droplet_id: int) -> None:
+        """Destroy one droplet of this run and wait until the API no longer lists it."""
+        with self._lock:
+            created = self._alive.get(droplet_id)
+        destroy_and_confirm(self._client, [droplet_id], time.monotonic() + DESTROY_DEADLINE_SECONDS)
+        with self._lock:
+            if self._alive.pop(droplet_id, None) is not None:
+                self._slots.release()
+        if created is not None and self._on_destroyed is not None:
+            self._on_destroyed(created)
+
+    def destroy_all(self) -> list[str]:
+        """Destroy every droplet of the run, tracked or only tagged; return their names."""
+        tagged = {d.id: d.name for d in self._client.list_droplets(self._run_tag)}
+        with self._lock:
+            tracked = {d.id: d.name for d in self._alive.values()}
+        everything = {**tagged, **tracked}
+        destroy_and_confirm(
+            self._client, list(everything), time.monotonic() + DESTROY_DEADLINE_SECONDS
+        )
+        with self._lock:
+            gone = list(self._alive.values())
+            for _ in gone:
+                self._slots.release()
+            self._alive.clear()
+        if self._on_destroyed is not None:
+            for created in gone:
+                self._on_destroyed(created)
+        return sorted(everything.values())
+
+
+def destroy_and_confirm(
+    client: DigitalOceanClient, droplet_ids: list[int], deadline: float
+) -> None:
+    """Delete each droplet (404 counts as gone), then poll until none is listed or ``deadline``.
+
+    The API may answer 204 while a droplet lingers for a while: only a 404 on a later
+    GET proves it gone.
+    """
+    errors: list[str] = []
+    for droplet_id in droplet_ids:
+        try:
+            client.delete_droplet(droplet_id)
+        except CloudError as error:
+            errors.append(f"{droplet_id}: {error}")
+    remaining = set(droplet_ids)
+    interval = 0.5
+    while remaining:
+        remaining = {i for i in remaining if client.get_droplet(i) is not None}
+        if not remaining:
+            break
+        if time.monotonic() >= deadline:
+            raise CloudError(
+                f"droplets {sorted(remaining)} are still listed after deletion; "
+                "run 'invoke teardown' again later"
+                + (f" (delete errors: {'; '.join(errors)})" if errors else "")
+            )
+        time.sleep(interval)
+        interval = min(interval * 1.5, 5.0)

@@ -1,0 +1,107 @@
+"""SSH connections to build hosts with pinned host keys, and waiting for SSH to answer.
+
+Fabric's ``Connection`` trusts any host key by default (``AutoAddPolicy``) and ignores
+known_hosts. Every connection here rejects unknown keys and knows exactly one: the key
+the orchestrator injected into the droplet, or the one the inventory lists for a static
+host. A host presenting another key is refused, never added.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+
+import paramiko
+from fabric import Connection
+
+from orchestrator.errors import HostError
+from orchestrator.sshkeys import known_hosts_name, public_key_from_line
+
+
+@dataclass(frozen=True)
+class HostAccess:
+    """How to reach one build host: address, login and the host key to expect."""
+
+    name: str
+    address: str
+    port: int
+    user: str
+    host_key: str
+    client_key: paramiko.PKey | None = field(default=None, repr=False)
+    identity_file: str | None = None
+
+
+def connect(host: HostAccess, *, timeout: float = 15.0) -> Connection:
+    """Open a Fabric connection that accepts only ``host.host_key``.
+
+    Raises :class:`HostError` when the host presents a different key; lets connection
+    errors (refused, timed out) through so callers can retry them.
+    """
+    connect_kwargs: dict[str, object] = {"look_for_keys": False, "allow_agent": False}
+    if host.client_key is not None:
+        connect_kwargs["pkey"] = host.client_key
+    elif host.identity_file is not None:
+        connect_kwargs["key_filename"] = host.identity_file
+    else:
+        connect_kwargs["allow_agent"] = True
+    connection = Connection(
+        host=host.address,
+        user=host.user,
+        port=host.port,
+        connect_timeout=timeout,
+        connect_kwargs=connect_kwargs,
+    )
+    pinned = public_key_from_line(host.host_key)
+    connection.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    connection.client.get_host_keys().add(
+        known_hosts_name(host.address, host.port), pinned.get_name(), pinned
+    )
+    try:
+        connection.open()
+    except paramiko.BadHostKeyException as error:
+        connection.close()
+        raise HostError(
+            f"{host.name}: host key mismatch at {host.address}:{host.port}: expected "
+            f"{pinned.get_name()} {pinned.fingerprint}, got {error.key.fingerprint}; refusing to connect"
+        ) from None
+    except paramiko.AuthenticationException:
+        connection.close()
+        raise HostError(
+            f"{host.name}: {host.user}@{host.address} refused our SSH key; "
+            "check the host's authorized keys"
+        ) from None
+    return connection
+
+
+def wait_for_ssh(host: HostAccess, deadline: float, *, interval: float = 0.5) -> Connection:
+    """Connect to ``host`` as soon as its sshd answers, retrying until ``deadline`` (monotonic).
+
+    A wrong host key fails at once: it will not become right by waiting.
+    """
+    last_error = "no attempt made"
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise HostError(
+                f"{host.name}: SSH at {host.address}:{host.port} did not answer before the "
+                f"deadline ({last_error})"
+            )
+        try:
+            return connect(host, timeout=max(1.0, min(10.0, remaining)))
+        except HostError:
+            raise
+        except (OSError, paramiko.SSHException, EOFError) as error:
+            last_error = (
+                f"{error.__class__.__name__}: {error}" if str(error) else error.__class__.__name__
+            )
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+def tcp_open(address: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether ``address:port`` accepts a TCP connection."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,26 @@
+"""The Invoke task collection (``tasks.py`` at the project root exposes it)."""
+
+from __future__ import annotations
+
+from invoke.collection import Collection
+
+from orchestrator.tasks import (
+    cloud_tasks,
+    example_tasks,
+    inventory_tasks,
+    release_tasks,
+    sandbox_tasks,
+)
+
+namespace = Collection(
+    release_tasks.plan,
+    release_tasks.release,
+    release_tasks.teardown,
+    release_tasks.status,
+    inventory_tasks.namespace,
+    sandbox_tasks.namespace,
+    cloud_tasks.namespace,
+    example_tasks.namespace,
+)
+# Declared here so that INVOKE_ORCHESTRATOR_INVENTORY and invoke.yaml can override it.
+namespace.configure({"orchestrator": {"inventory": None}})

@@ -1,0 +1,57 @@
+"""What every task shares: the inventory flag, error reporting and exit codes."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from orchestrator.errors import OrchestratorError
+from orchestrator.inventory import Inventory, load_inventory
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+DEFAULT_INVENTORY = PROJECT_ROOT / "inventory" / "sandbox.yaml"
+INVENTORY_HELP = (
+    "inventory file (default: orchestrator.inventory from invoke.yaml or "
+    "INVOKE_ORCHESTRATOR_INVENTORY, else inventory/sandbox.yaml)"
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def inventory_path(c: Context, flag: str | None) -> Path:
+    """The inventory to use: the flag, else Invoke config, else the sandbox inventory."""
+    if flag:
+        return Path(flag)
+    configured = c.config.get("orchestrator", {}).get("inventory")
+    return Path(configured) if configured else DEFAULT_INVENTORY
+
+
+def load(c: Context, flag: str | None) -> Inventory:
+    """Load and validate the inventory chosen by ``flag`` and the config."""
+    return load_inventory(inventory_path(c, flag))
+
+
+def reports_errors(function: F) -> F:
+    """Turn orchestrator errors into a one-line message on stderr and the error's exit code."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except OrchestratorError as error:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            raise Exit(code=error.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def now() -> datetime:
+    """The current time in UTC: the one place tasks read the clock."""
+    return datetime.now(UTC)

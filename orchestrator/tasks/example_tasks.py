@@ -1,0 +1,31 @@
+"""``invoke example.init``: the example project as a tagged git repository."""
+
+from __future__ import annotations
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.tasks import task
+
+from orchestrator.example import DEFAULT_TAGS, init_example_repository
+from orchestrator.tasks.common import INVENTORY_HELP, PROJECT_ROOT, load, reports_errors
+
+
+@task(
+    help={
+        "tag": "a tag to create (repeatable; default v1.2.3, v1.2.4, v1.3.0-rc.1)",
+        "inventory": INVENTORY_HELP,
+    },
+    iterable=["tag"],
+)
+@reports_errors
+def init(c: Context, tag: list[str] | None = None, inventory: str | None = None) -> None:
+    """Create the inventory's source repository from examples/hello, with release tags."""
+    loaded = load(c, inventory)
+    tags = tag or list(DEFAULT_TAGS)
+    added = init_example_repository(
+        PROJECT_ROOT / "examples" / "hello", loaded.project.source, tags
+    )
+    print(f"{loaded.project.source}: tags {', '.join(tags)} ({len(added)} new)")
+
+
+namespace = Collection("example", init)

@@ -1,0 +1,47 @@
+"""``invoke sandbox.up``, ``sandbox.down`` and ``sandbox.status``."""
+
+from __future__ import annotations
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.tasks import task
+
+from orchestrator.errors import UsageError
+from orchestrator.inventory import Inventory
+from orchestrator.sandbox import control
+from orchestrator.sandbox.settings import SandboxSettings
+from orchestrator.tasks.common import INVENTORY_HELP, load, reports_errors
+
+
+def _settings(loaded: Inventory) -> SandboxSettings:
+    if loaded.cloud.sandbox is None:
+        raise UsageError("this inventory does not use the sandbox (no cloud.sandbox section)")
+    return loaded.cloud.sandbox
+
+
+@task(help={"inventory": INVENTORY_HELP})
+@reports_errors
+def up(c: Context, inventory: str | None = None) -> None:
+    """Start the local DigitalOcean emulator (and its droplet hosts) if it is not running."""
+    info = control.ensure_running(_settings(load(c, inventory)))
+    print(f"sandbox running: API {info.api_url} (pid {info.pid}), state in {info.state_dir}")
+
+
+@task(help={"inventory": INVENTORY_HELP})
+@reports_errors
+def down(c: Context, inventory: str | None = None) -> None:
+    """Destroy every sandbox droplet and stop the emulator."""
+    destroyed = control.stop(_settings(load(c, inventory)))
+    print(
+        f"sandbox stopped; destroyed {len(destroyed)} droplet(s){': ' if destroyed else ''}{', '.join(destroyed)}"
+    )
+
+
+@task(help={"inventory": INVENTORY_HELP})
+@reports_errors
+def status(c: Context, inventory: str | None = None) -> None:
+    """Show whether the sandbox runs and which droplets it has."""
+    print(control.status(_settings(load(c, inventory))).describe())
+
+
+namespace = Collection("sandbox", up, down, status)
