@@ -47,6 +47,7 @@ def check_droplets(
         # One line at a time: the droplets report from parallel threads.
         with lock:
             report(line)
+
     droplets = RunDroplets(
         client,
         run_tag=plan.run_tag,
