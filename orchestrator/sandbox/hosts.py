@@ -37,6 +37,10 @@ from orchestrator.sandbox.keys import public_of
 SSHD = "/usr/sbin/sshd"
 # sshd refuses to start without its privilege separation directory.
 PRIVSEP_DIR = Path("/run/sshd")
+# Inside its mount namespace a host sees its own directory here, mounted before the private
+# /root and /tmp cover the originals: its sshd finds its files wherever the sandbox lives,
+# /tmp included.
+HOST_VIEW = Path("/run/sandbox-host")
 HOST_KEY = "ssh_host_ed25519_key"
 # Debian's sshd gives root sessions this PATH.
 ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -64,13 +68,11 @@ def _check_directory(directory: Path) -> None:
     path = PurePosixPath(directory)
     if not path.is_absolute():
         raise SandboxError(f"host directory {directory} must be absolute")
-    if PurePosixPath("/tmp") in path.parents:
-        raise SandboxError(f"host directory {directory} is under /tmp, which the host hides")
 
 
 def sshd_config(spec: HostSpec) -> str:
     """The sshd_config of a host: its address, its key, its files; root logs in by key only."""
-    directory = spec.directory
+    directory = HOST_VIEW
     # SetEnv overrides the PATH sshd gives sessions; the rest of it is Debian's root PATH.
     path = [f"SetEnv PATH={':'.join([*spec.path, ROOT_PATH])}"] if spec.path else []
     return "\n".join(
@@ -108,9 +110,10 @@ def host_command(spec: HostSpec) -> list[str]:
         for shared in spec.shared_from_root
     ]
     steps += [
+        f"mount --bind {quoted(str(directory))} {HOST_VIEW}",
         f"mount --rbind {quoted(str(directory / 'root'))} /root",
         f"mount --bind {quoted(str(directory / 'tmp'))} /tmp",
-        f"exec {SSHD} -D -e -f {quoted(str(directory / 'sshd_config'))}",
+        f"exec {SSHD} -D -e -f {HOST_VIEW / 'sshd_config'}",
     ]
     script = " && ".join(steps)
     return [
@@ -183,6 +186,7 @@ def start_host(spec: HostSpec, timeout: float = 10.0) -> int:
         raise SandboxError(f"{spec.address}:{spec.port} is already taken; stop what listens there")
     write_host_files(spec)
     PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
+    HOST_VIEW.mkdir(mode=0o755, exist_ok=True)
     with (spec.directory / "sshd.log").open("ab") as log:
         process = subprocess.Popen(
             host_command(spec),
@@ -215,8 +219,11 @@ def host_processes(directory: Path) -> list[int]:
         if marker in (command := processes.cmdline(pid))
         and (command.startswith("unshare ") or processes.pid_namespace(pid) != own_namespace)
     }
-    # Build jobs show no directory on their command line; their pid namespace gives them away.
-    namespaces = {processes.pid_namespace(pid) for pid in launched} - {None, own_namespace}
+    # The sshd and build jobs show no directory on their command line: the pid namespace
+    # their launcher created for them gives them away.
+    namespaces = {processes.pid_namespace(pid) for pid in launched}
+    namespaces |= {processes.children_pid_namespace(pid) for pid in launched}
+    namespaces -= {None, own_namespace}
     members = {pid for pid in processes.all_pids() if processes.pid_namespace(pid) in namespaces}
     return sorted(pid for pid in launched | members if processes.is_alive(pid))
 

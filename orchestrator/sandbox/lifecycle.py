@@ -63,7 +63,10 @@ class Lifecycle:
             if droplet_has_fault(settings.faults, "sshd_down", droplet.name):
                 log.info("droplet %s: sshd_down fault, its sshd stays down", droplet.name)
                 return None
-            spec = droplet_host_spec(droplet, state.keys, self._files, settings.ssh_port)
+            foreign = droplet_has_fault(settings.faults, "foreign_host_key", droplet.name)
+            spec = droplet_host_spec(
+                droplet, state.keys, self._files, settings.ssh_port, ignore_injected_key=foreign
+            )
         try:
             return hosts.start_host(spec)
         except SandboxError as exc:

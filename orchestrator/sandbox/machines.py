@@ -28,12 +28,18 @@ def _host_key(droplet: DropletRecord, files: SandboxFiles, injected: str | None)
 
 
 def droplet_host_spec(
-    droplet: DropletRecord, account_keys: Sequence[KeyRecord], files: SandboxFiles, port: int
+    droplet: DropletRecord,
+    account_keys: Sequence[KeyRecord],
+    files: SandboxFiles,
+    port: int,
+    *,
+    ignore_injected_key: bool = False,
 ) -> HostSpec:
     """The host that plays a droplet.
 
-    Its host key comes from cloud-init (else it is generated); root's authorized keys are the
-    account keys named at creation plus cloud-init's ``ssh_authorized_keys``.
+    Its host key comes from cloud-init (else, or with ``ignore_injected_key``, it is
+    generated); root's authorized keys are the account keys named at creation plus
+    cloud-init's ``ssh_authorized_keys``.
     """
     config = parse_user_data(droplet.user_data)
     named = tuple(key.public_key for key in account_keys if key.id in droplet.ssh_key_ids)
@@ -42,7 +48,7 @@ def droplet_host_spec(
         directory=files.host(droplet.id),
         address=droplet.address,
         port=port,
-        host_key=_host_key(droplet, files, config.host_key),
+        host_key=_host_key(droplet, files, None if ignore_injected_key else config.host_key),
         authorized_keys=named + config.authorized_keys,
         shared_from_root=shared,
         path=path,

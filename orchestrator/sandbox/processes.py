@@ -48,6 +48,14 @@ def pid_namespace(pid: int) -> str | None:
         return None
 
 
+def children_pid_namespace(pid: int) -> str | None:
+    """The pid namespace the children of ``pid`` are created in (an ``unshare --pid``'s)."""
+    try:
+        return os.readlink(PROC / str(pid) / "ns" / "pid_for_children")
+    except OSError:
+        return None
+
+
 def reap(pid: int) -> None:
     """Collect the exit status if the process is our exited child, so it leaves no zombie."""
     with contextlib.suppress(ChildProcessError):

@@ -12,6 +12,9 @@ Faults are a list of :class:`FaultRule`; ``kind`` says what a rule does:
     Droplets whose name matches ``name`` never leave the ``new`` status.
 ``sshd_down``
     Droplets whose name matches ``name`` become ``active`` but their sshd never starts.
+``foreign_host_key``
+    Droplets whose name matches ``name`` ignore the host key in their cloud-init and
+    present another one, as a tampered image or a man in the middle would.
 
 For the two request kinds, ``method`` is a regular expression matched against the whole HTTP
 method (case-insensitive) and ``path`` one searched in the URL path (``/v2/droplets/123``);
@@ -24,9 +27,8 @@ settings rather than rules.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -34,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 
 REQUEST_FAULTS = frozenset({"rate_limit", "server_error"})
-DROPLET_FAULTS = frozenset({"stuck_new", "sshd_down"})
+DROPLET_FAULTS = frozenset({"stuck_new", "sshd_down", "foreign_host_key"})
 
 # Fields that only make sense for some kinds; anything else set explicitly is a mistake.
 _FIELDS_OF_KIND: dict[str, frozenset[str]] = {
@@ -42,6 +44,7 @@ _FIELDS_OF_KIND: dict[str, frozenset[str]] = {
     "server_error": frozenset({"kind", "method", "path", "times", "after", "status"}),
     "stuck_new": frozenset({"kind", "name"}),
     "sshd_down": frozenset({"kind", "name"}),
+    "foreign_host_key": frozenset({"kind", "name"}),
 }
 
 
@@ -50,7 +53,7 @@ class FaultRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["rate_limit", "server_error", "stuck_new", "sshd_down"]
+    kind: Literal["rate_limit", "server_error", "stuck_new", "sshd_down", "foreign_host_key"]
     method: str | None = Field(default=None, description="regex on the HTTP method")
     path: str | None = Field(default=None, description="regex searched in the URL path")
     times: int = Field(default=1, ge=1, description="how many matching requests fail")
@@ -112,19 +115,6 @@ class SandboxSettings(BaseModel):
         default=0.0, ge=0, description="seconds a deleted droplet stays listed"
     )
     faults: list[FaultRule] = []
-
-    @field_validator("state_dir")
-    @classmethod
-    def _not_under_tmp(cls, value: Path) -> Path:
-        absolute = PurePosixPath(os.path.abspath(value))
-        tmp = PurePosixPath("/tmp")
-        if absolute == tmp or tmp in absolute.parents:
-            raise ValueError(
-                f"state_dir {value} is under /tmp, but every sandbox host mounts a private /tmp "
-                "and its sshd would not find its files there; use a directory such as "
-                ".orchestrator/sandbox or /var/tmp/..."
-            )
-        return value
 
     @field_validator("api_host")
     @classmethod

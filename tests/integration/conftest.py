@@ -22,8 +22,9 @@ from orchestrator.sandbox import control
 from orchestrator.sandbox.settings import SandboxSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-# Sandbox hosts replace /tmp with a private one, so their state must live elsewhere.
-TEST_ROOT = Path("/var/tmp/orchestrator-tests")
+# Under /tmp on purpose: sandbox hosts cover /tmp with a private one and must still find
+# their own files (a fresh clone in /tmp runs the sandbox the same way).
+TEST_ROOT = Path("/tmp/orchestrator-tests")
 
 
 def free_port() -> int:
@@ -39,6 +40,7 @@ class SandboxWorld:
     directory: Path
     inventory_path: Path
     data: dict[str, Any]
+    sandbox: dict[str, Any]
 
     @property
     def inventory(self) -> Inventory:
@@ -46,13 +48,12 @@ class SandboxWorld:
 
     @property
     def settings(self) -> SandboxSettings:
-        settings = self.inventory.cloud.sandbox
-        assert settings is not None
-        return settings
+        """The sandbox's settings (also once a test points the inventory elsewhere)."""
+        return SandboxSettings.model_validate(self.sandbox)
 
     def rewrite(self, **sandbox: Any) -> None:
         """Change sandbox settings (faults, limits) in the inventory and the running daemon."""
-        self.data["cloud"]["sandbox"].update(sandbox)
+        self.sandbox.update(sandbox)
         self.inventory_path.write_text(yaml.safe_dump(self.data))
         if control.running(self.settings) is not None:
             control.configure(self.settings)
@@ -80,15 +81,16 @@ def sandbox_world() -> Iterator[SandboxWorld]:
     data = yaml.safe_load((ROOT / "inventory" / "sandbox.yaml").read_text())
     data["project"]["source"] = str(directory / "source")
     data["cloud"]["boot_timeout"] = 20
-    data["cloud"]["sandbox"] = {
+    sandbox = {
         "state_dir": str(directory / "sandbox"),
         "api_port": free_port(),
         "address_pool": f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.0/24",
         "boot_delay": 0.3,
     }
+    data["cloud"]["sandbox"] = sandbox
     path = directory / "inventory.yaml"
     path.write_text(yaml.safe_dump(data))
-    world = SandboxWorld(directory, path, data)
+    world = SandboxWorld(directory, path, data, sandbox)
     try:
         yield world
     finally:
