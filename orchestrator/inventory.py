@@ -17,7 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from orchestrator.errors import InventoryError
+from orchestrator.repo.options import (
+    DEFAULT_VALID_UNTIL_DAYS,
+    RepoOptions,
+    RetentionOptions,
+    SigningConfig,
+)
 from orchestrator.sandbox.settings import SandboxSettings
+from orchestrator.version import Channel
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$"
 PACKAGE_NAME_PATTERN = r"^[a-z0-9][a-z0-9.+-]+$"
@@ -170,39 +177,23 @@ class Target(Model):
         return globs
 
 
-class Retention(Model):
-    """How many versions to keep; every version is kept unless ``keep_last`` is set."""
-
-    keep_last: int | None = Field(
-        default=None, ge=1, description="Keep the last N versions per package, arch and channel."
-    )
-
-
 class Repositories(Model):
     """The APT and RPM repositories made from the packages."""
 
     origin: str | None = Field(default=None, description="Release Origin; default project name.")
     label: str | None = Field(default=None, description="Release Label; default project name.")
+    base_url: str | None = Field(
+        default=None,
+        description="Public URL written into client files; default: the first publish url.",
+    )
     channels: list[ChannelName] = Field(default_factory=lambda: list(ALL_CHANNELS))
     valid_until_days: int = Field(
-        default=30, ge=1, description="Release files expire this many days after signing."
+        default=DEFAULT_VALID_UNTIL_DAYS,
+        ge=1,
+        description="Release files expire this many days after signing.",
     )
     by_hash_generations: int = Field(default=3, ge=1)
-    retention: Retention = Field(default_factory=Retention)
-
-
-class Signing(Model):
-    """The OpenPGP key that signs packages and repository metadata."""
-
-    key: str | None = Field(
-        default=None, description="Fingerprint of a key in the GNUPGHOME (or 'gnupghome')."
-    )
-    gnupghome: Path | None = None
-    private_key_env: str = Field(
-        default="ORCHESTRATOR_SIGNING_KEY",
-        description="Variable holding an armored private key, imported when 'key' is unset.",
-    )
-    passphrase_env: str = Field(default="ORCHESTRATOR_SIGNING_PASSPHRASE")
+    retention: RetentionOptions = Field(default_factory=RetentionOptions)
 
 
 class SshPublish(Model):
@@ -252,11 +243,15 @@ class Inventory(Model):
     project: Project
     cloud: Cloud
     targets: list[Target] = Field(min_length=1)
-    signing: Signing = Field(default_factory=Signing)
+    signing: SigningConfig = Field(default_factory=SigningConfig)
     repositories: Repositories = Field(default_factory=Repositories)
     publish: list[PublishTarget] = Field(default_factory=list)
     hooks: Hooks = Field(default_factory=Hooks)
     fail_fast: bool = Field(default=True, description="Stop every build when one fails.")
+    workspace: Path = Field(
+        default=Path("."),
+        description="Where runs (.orchestrator/runs), logs/ and reports/ are written.",
+    )
 
     @model_validator(mode="after")
     def _cross_references(self) -> Inventory:
@@ -277,6 +272,23 @@ class Inventory(Model):
             if self.cloud.provider == "digitalocean" and target.host is not None:
                 raise ValueError(f"target {target.name!r}: 'host' is only for provider static")
         return self
+
+    def repo_options(self) -> RepoOptions:
+        """The options of the repository tree this inventory's releases go to."""
+        repositories = self.repositories
+        base_url = repositories.base_url or (self.publish[0].url if self.publish else None)
+        return RepoOptions(
+            project=self.project.name,
+            origin=repositories.origin or self.project.name,
+            label=repositories.label or self.project.name,
+            maintainer=self.project.maintainer,
+            homepage=self.project.homepage or "",
+            base_url=base_url,
+            channels=[Channel(name) for name in repositories.channels],
+            valid_until_days=repositories.valid_until_days,
+            by_hash_generations=repositories.by_hash_generations,
+            retention=repositories.retention,
+        )
 
     @property
     def uses_sandbox(self) -> bool:
@@ -304,12 +316,17 @@ class Inventory(Model):
         )
         return self.model_copy(
             update={
+                "workspace": absolute(self.workspace),
                 "project": self.project.model_copy(
                     update={"source": absolute(self.project.source)}
                 ),
                 "cloud": cloud,
                 "signing": self.signing.model_copy(
-                    update={"gnupghome": absolute(self.signing.gnupghome)}
+                    update={
+                        "gnupghome": None
+                        if self.signing.gnupghome is None
+                        else str(absolute(Path(self.signing.gnupghome)))
+                    }
                 ),
                 "publish": [
                     p.model_copy(update={"identity_file": absolute(p.identity_file)})

@@ -8,7 +8,9 @@ export DEBIAN_FRONTEND=noninteractive
 PACKAGES=(
   python3 python3-venv python3-dev git ca-certificates
   openssh-server openssh-client util-linux iproute2 procps
-  gnupg rpm dpkg-dev
+  gnupg rpm dpkg-dev xz-utils
+  # Real clients that verify published repositories, and a browser for rendered pages.
+  dnf zypper chromium
 )
 missing=()
 for package in "${PACKAGES[@]}"; do

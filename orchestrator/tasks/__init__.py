@@ -8,7 +8,9 @@ from orchestrator.tasks import (
     cloud_tasks,
     example_tasks,
     inventory_tasks,
+    keys_tasks,
     release_tasks,
+    repo_tasks,
     sandbox_tasks,
 )
 
@@ -21,6 +23,8 @@ namespace = Collection(
     sandbox_tasks.namespace,
     cloud_tasks.namespace,
     example_tasks.namespace,
+    repo_tasks.namespace,
+    keys_tasks.namespace,
 )
 # Declared here so that INVOKE_ORCHESTRATOR_INVENTORY and invoke.yaml can override it.
 namespace.configure({"orchestrator": {"inventory": None}})

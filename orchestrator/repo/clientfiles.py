@@ -1,0 +1,90 @@
+"""The files users fetch to set up their clients, rendered from ``templates/repo``; pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import jinja2
+
+from orchestrator.repo.layout import (
+    LANDING_PAGE,
+    RPM,
+    deb_client_files,
+    public_key_paths,
+    rpm_client_file,
+)
+from orchestrator.repo.options import RepoOptions
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "repo"
+PLACEHOLDER_URL = "https://REPOSITORY-URL"
+
+_environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=jinja2.select_autoescape(["html"]),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def apt_keyring(project: str) -> str:
+    """Where the landing page tells users to put the binary key for ``signed-by``."""
+    return f"/etc/apt/keyrings/{project}.gpg"
+
+
+def fingerprint_groups(fingerprint: str) -> str:
+    """A fingerprint in groups of four, as gpg prints it, for reading aloud."""
+    return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
+
+
+def render_client_files(
+    options: RepoOptions,
+    fingerprint: str,
+    public_key: str,
+    public_key_binary: bytes,
+    deb_channels: Sequence[str],
+    rpm_channels: Sequence[str],
+) -> dict[str, bytes]:
+    """Every client file keyed by its path in the tree.
+
+    Without ``options.base_url`` there is no URL to put in ``.sources``, ``.list`` and
+    ``.repo`` files, so only the keys and the landing page (with a placeholder) are made.
+    """
+    project = options.project
+    base = (options.base_url or PLACEHOLDER_URL).rstrip("/")
+    context = {
+        "project": project,
+        "label": options.label,
+        "origin": options.origin,
+        "maintainer": options.maintainer,
+        "homepage": options.homepage,
+        "base": base,
+        "base_url": options.base_url,
+        "keyring": apt_keyring(project),
+        "fingerprint_groups": fingerprint_groups(fingerprint),
+        "deb_channels": list(deb_channels),
+        "rpm_channels": list(rpm_channels),
+    }
+    armored_path, binary_path = public_key_paths(project)
+    files = {
+        armored_path: public_key.encode("utf-8"),
+        binary_path: public_key_binary,
+        LANDING_PAGE: _render("index.html", context),
+    }
+    if options.base_url is None:
+        return files
+    for channel in deb_channels:
+        sources, one_line = deb_client_files(project, channel)
+        files[sources] = _render("apt.sources", {**context, "channel": channel})
+        files[one_line] = _render("apt.list", {**context, "channel": channel})
+    for channel in rpm_channels:
+        files[rpm_client_file(project, channel)] = _render(
+            "rpm.repo", {**context, "channel": channel}
+        )
+    if rpm_channels:
+        files[f"{RPM}/{project}-zypper.txt"] = _render("zypper.txt", context)
+    return files
+
+
+def _render(name: str, context: Mapping[str, object]) -> bytes:
+    return _environment.get_template(name).render(context).encode("utf-8")

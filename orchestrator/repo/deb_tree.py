@@ -1,0 +1,305 @@
+"""Applying APT changes to a tree: the append-only pool, and suites rebuilt beside and swapped.
+
+A suite's membership is what its published ``Packages`` indexes list, so the tree itself is
+the record of which versions a channel holds; the metadata cache only spares re-reading
+the .deb files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import struct
+from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from orchestrator.errors import RepositoryError
+from orchestrator.repo import deb
+from orchestrator.repo.cache import MetadataCache, Parts
+from orchestrator.repo.compress import XzBlock, gzip_member, segment_key, xz_block, xz_stream
+from orchestrator.repo.layout import (
+    COMPONENT,
+    binary_dir,
+    by_hash_paths,
+    deb_file_name,
+    pool_file_arch,
+    pool_path,
+    suite_dir,
+)
+from orchestrator.repo.options import RepoOptions
+from orchestrator.repo.packages import DebPackage, file_digests, read_deb
+from orchestrator.repo.signing import Signer
+from orchestrator.repo.tree import Staging
+
+
+@dataclass(frozen=True)
+class DebEntry:
+    """A .deb in the pool and its ``Packages`` paragraph."""
+
+    filename: str
+    name: str
+    version: str
+    arch: str
+    sha256: str
+    stanza: str
+
+
+def _entry(package: DebPackage, filename: str) -> DebEntry:
+    control = package.control
+    return DebEntry(
+        filename=filename,
+        name=control.name,
+        version=control.version,
+        arch=control.arch,
+        sha256=package.digests.sha256,
+        stanza=deb.packages_stanza(control, filename, package.digests),
+    )
+
+
+class DebPool:
+    """The ``deb/pool`` of a tree, read through the metadata cache."""
+
+    def __init__(self, deb_dir: Path, cache: MetadataCache) -> None:
+        self.deb_dir = deb_dir
+        self.cache = cache
+
+    def entry(self, filename: str) -> DebEntry:
+        """The pool file ``filename``, from the cache or, if it changed, from the file."""
+        path = f"{self.deb_dir}/{filename}"
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            raise RepositoryError(
+                f"{path} is listed in an index but missing from the pool: restore it, or "
+                "run invoke repo.prune to re-index"
+            ) from None
+        cached = self.cache.get(filename, stat)
+        if cached is not None:
+            data = cached.data
+            return DebEntry(
+                filename, data["name"], data["version"], data["arch"], cached.sha256, data["stanza"]
+            )
+        entry = _entry(read_deb(Path(path)), filename)
+        self._remember(entry, stat)
+        return entry
+
+    def _present(self, package: DebPackage, filename: str) -> bool:
+        """True if an identical file is in the pool; refuse a different one of that name.
+
+        A different file under the same name means the same name, version and architecture
+        was built twice with different content, which apt clients would reject.
+        """
+        target = self.deb_dir / filename
+        if not target.exists():
+            return False
+        cached = self.cache.get(filename, target.stat())
+        existing = cached.sha256 if cached is not None else file_digests(target).sha256
+        if existing != package.digests.sha256:
+            control = package.control
+            raise RepositoryError(
+                f"{package.path}: {control.name} {control.version} ({control.arch}) is "
+                "already in the repository with different content: bump the version"
+            )
+        return True
+
+    def place(self, packages: Sequence[DebPackage], staging: Staging) -> list[str]:
+        """Put packages in the pool unless identical files are there; return their filenames."""
+        filenames = []
+        for package in packages:
+            control = package.control
+            name = deb_file_name(control.name, control.version, control.arch)
+            filename = pool_path(control.source, name)
+            filenames.append(filename)
+            if self._present(package, filename):
+                continue
+            target = self.deb_dir / filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging.added(target)
+            shutil.copyfile(package.path, target)
+            self._remember(_entry(package, filename), target.stat())
+        return filenames
+
+    def _remember(self, entry: DebEntry, stat: os.stat_result) -> None:
+        data = {
+            "name": entry.name,
+            "version": entry.version,
+            "arch": entry.arch,
+            "stanza": entry.stanza,
+        }
+        self.cache.put(entry.filename, stat, entry.sha256, data)
+
+    def members(self, channel: str) -> set[str]:
+        """Pool filenames the published suite ``channel`` lists, over all architectures."""
+        component = self.deb_dir / suite_dir(channel) / COMPONENT
+        if not component.is_dir():
+            return set()
+        names: set[str] = set()
+        for index in component.glob("binary-*/Packages"):
+            names.update(deb.filenames_in_packages(index.read_bytes()))
+        return names
+
+    def suites(self) -> list[str]:
+        """The suites that exist in the tree (staged ones, still hidden, excluded)."""
+        dists = self.deb_dir / "dists"
+        if not dists.is_dir():
+            return []
+        return sorted(
+            path.name
+            for path in dists.iterdir()
+            if not path.name.startswith(".") and (path / "Release").is_file()
+        )
+
+
+@dataclass(frozen=True)
+class SuiteUpdate:
+    """What writing a suite changed, and the by-hash generations to remember."""
+
+    channel: str
+    rewritten: list[str]
+    generations: list[list[str]]
+
+
+def _generations_file(state_dir: Path, channel: str) -> Path:
+    return state_dir / "deb" / f"by-hash-{channel}.json"
+
+
+def load_generations(state_dir: Path, channel: str) -> list[list[str]]:
+    """The remembered by-hash generations of a suite; none if the record was lost."""
+    try:
+        loaded = json.loads(_generations_file(state_dir, channel).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [list(map(str, generation)) for generation in loaded]
+
+
+def save_generations(state_dir: Path, update: SuiteUpdate) -> None:
+    """Remember the by-hash generations of a suite after it was swapped in."""
+    target = _generations_file(state_dir, update.channel)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(json.dumps(update.generations), encoding="utf-8")
+    os.replace(temporary, target)
+
+
+def _render(raw: bytes) -> Parts:
+    block = xz_block(raw)
+    return {
+        "raw": raw,
+        "gz": gzip_member(raw),
+        "xz": block.data,
+        "xz-unpadded": struct.pack("<Q", block.unpadded_size),
+    }
+
+
+def _xz(parts: Parts) -> XzBlock:
+    (unpadded,) = struct.unpack("<Q", parts["xz-unpadded"])
+    return XzBlock(parts["xz"], unpadded, len(parts["raw"]))
+
+
+def _indexes(
+    pool: DebPool, scope: str, groups: list[list[str]], executor: ThreadPoolExecutor
+) -> dict[str, bytes]:
+    """``Packages``, ``.gz`` and ``.xz`` from segments, rendering only uncached ones."""
+    cache = pool.cache.segments
+    keys = [segment_key(deb.STANZA_FORMAT, group) for group in groups]
+    found = {key: cache.get(scope, key) for key in keys}
+    # zlib and lzma release the GIL, so missing segments compress on every core.
+    missing = {
+        key: executor.submit(_render, deb.render_segment(pool.entry(name).stanza for name in group))
+        for key, group in zip(keys, groups, strict=True)
+        if found[key] is None
+    }
+    rendered = {key: parts for key, parts in found.items() if parts is not None}
+    rendered.update({key: future.result() for key, future in missing.items()})
+    cache.replace(scope, rendered)
+    ordered = [rendered[key] for key in keys]
+    return {
+        "Packages": b"".join(parts["raw"] for parts in ordered),
+        "Packages.gz": b"".join(parts["gz"] for parts in ordered),
+        "Packages.xz": xz_stream([_xz(parts) for parts in ordered]),
+    }
+
+
+def write_suite(
+    pool: DebPool,
+    channel: str,
+    filenames: Collection[str],
+    options: RepoOptions,
+    signer: Signer,
+    staging: Staging,
+    state_dir: Path,
+    now: datetime,
+) -> SuiteUpdate:
+    """Build suite ``channel`` listing pool ``filenames`` beside the live one, signed.
+
+    Only segments that gained or lost packages are rendered and compressed again, and
+    indexes whose content is unchanged are hard-linked from the live suite, not rewritten.
+    """
+    live = pool.deb_dir / suite_dir(channel)
+    staged = staging.directory(live)
+    arches = deb.architectures_of(map(pool_file_arch, filenames), options.deb_architectures)
+    old_release = live / "Release"
+    old = deb.release_entries(old_release.read_text("utf-8")) if old_release.is_file() else {}
+    index_entries: list[deb.IndexEntry] = []
+    changed: list[str] = []
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as executor:
+        for arch in arches:
+            directory = binary_dir(arch)
+            (staged / directory).mkdir(parents=True)
+            groups = deb.packages_segments(filenames, arch)
+            indexes = _indexes(pool, f"{channel}/{arch}", groups, executor)
+            previous = old.get(f"{directory}/Packages")
+            names = [f"{directory}/{name}" for name in deb.INDEX_NAMES]
+            if (
+                previous is not None
+                and previous.sha256 == hashlib.sha256(indexes["Packages"]).hexdigest()
+                and all(name in old and (live / name).is_file() for name in names)
+            ):
+                for name in names:
+                    os.link(live / name, staged / name)
+                    index_entries.append(old[name])
+                continue
+            changed.append(directory)
+            for name, data in indexes.items():
+                (staged / directory / name).write_bytes(data)
+                index_entries.append(deb.IndexEntry.of(f"{directory}/{name}", data))
+    # Each by-hash path maps to the staged index it copies.
+    current = {
+        copy: entry.path
+        for entry in index_entries
+        for copy in by_hash_paths(entry.path, entry.sha256, entry.sha512)
+    }
+    generations = deb.next_generations(
+        load_generations(state_dir, channel), current, options.by_hash_generations
+    )
+    for relative in sorted({path for generation in generations for path in generation}):
+        source = staged / current[relative] if relative in current else live / relative
+        if source.is_file():
+            (staged / relative).parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, staged / relative)
+    fields = deb.ReleaseFields(
+        origin=options.origin,
+        label=options.label,
+        suite=channel,
+        codename=channel,
+        date=now,
+        valid_until=now + timedelta(days=options.valid_until_days),
+        architectures=arches,
+        components=[COMPONENT],
+    )
+    release = deb.render_release(fields, index_entries).encode("utf-8")
+    (staged / "Release").write_bytes(release)
+    # Two gpg processes side by side: signing is most of the time of a small change.
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        detached = executor.submit(signer.detach_sign, release)
+        inline = executor.submit(signer.clearsign, release)
+        (staged / "Release.gpg").write_bytes(detached.result())
+        (staged / "InRelease").write_bytes(inline.result())
+    return SuiteUpdate(
+        channel, sorted(f"deb/{suite_dir(channel)}/{d}" for d in changed), generations
+    )

@@ -1,0 +1,139 @@
+"""Applying RPM changes to one ``rpm/<channel>/<arch>`` tree.
+
+The tree's ``packages/`` directory is its membership (a channel and architecture has its own
+copy of each signed package); ``repodata/`` is rebuilt beside the live one, ``repomd.xml``
+is signed after it was written, and the directory is swapped in.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from orchestrator.errors import RepositoryError
+from orchestrator.repo.cache import MetadataCache, Parts
+from orchestrator.repo.compress import segment_key, segments
+from orchestrator.repo.layout import REPODATA, RPM, RPM_PACKAGES, rpm_file_name, rpm_tree
+from orchestrator.repo.packages import RpmPackage, rpm_identity
+from orchestrator.repo.rpm import (
+    CHUNK_FORMAT,
+    RpmEntry,
+    read_entry,
+    render_segment,
+    write_repodata,
+)
+from orchestrator.repo.signing import Signer
+from orchestrator.repo.tree import Staging
+
+REPOMD = "repomd.xml"
+# Each tree has its own cache file, so one scope holds its segments.
+_SCOPE = "repodata"
+
+
+def rpm_trees(repo_dir: Path) -> list[tuple[str, str]]:
+    """The ``(channel, arch)`` trees that exist under ``rpm/``."""
+    root = repo_dir / RPM
+    if not root.is_dir():
+        return []
+    return sorted(
+        (channel.name, arch.name)
+        for channel in root.iterdir()
+        if channel.is_dir() and not channel.name.startswith(".")
+        for arch in channel.iterdir()
+        if not arch.name.startswith(".") and (arch / REPODATA / REPOMD).is_file()
+    )
+
+
+def target_href(package: RpmPackage) -> str:
+    """Where a package lives inside its tree."""
+    name = rpm_file_name(package.name, package.version, package.release, package.arch)
+    return f"{RPM_PACKAGES}/{name}"
+
+
+class RpmTree:
+    """One RPM repository, read through its own metadata cache."""
+
+    def __init__(self, repo_dir: Path, channel: str, arch: str, state_dir: Path) -> None:
+        self.channel = channel
+        self.arch = arch
+        self.root = repo_dir / RPM / rpm_tree(channel, arch)
+        self.cache = MetadataCache(state_dir / "cache" / f"rpm-{channel}-{arch}.sqlite")
+
+    def hrefs(self) -> list[str]:
+        """Every package file in the tree, relative to it."""
+        directory = self.root / RPM_PACKAGES
+        if not directory.is_dir():
+            return []
+        return sorted(
+            f"{RPM_PACKAGES}/{entry.name}"
+            for entry in os.scandir(directory)
+            if entry.name.endswith(".rpm") and entry.is_file()
+        )
+
+    def entry(self, href: str) -> RpmEntry:
+        """The package at ``href``, from the cache or, if it changed, from the file."""
+        path = self.root / href
+        stat = path.stat()
+        cached = self.cache.get(href, stat)
+        if cached is not None:
+            return RpmEntry.from_data(cached.data)
+        entry = read_entry(path, href, rpm_identity(path))
+        self.cache.put(href, stat, entry.identity, entry.data())
+        return entry
+
+    def contains(self, package: RpmPackage) -> bool:
+        """True if an identical package is in the tree; refuse a different one of that name."""
+        href = target_href(package)
+        target = self.root / href
+        if not target.exists():
+            return False
+        cached = self.cache.get(href, target.stat())
+        existing = cached.sha256 if cached is not None else rpm_identity(target)
+        if existing != package.identity:
+            raise RepositoryError(
+                f"{package.path}: {package.name} {package.evr} ({package.arch}) is already in "
+                f"{self.channel}/{self.arch} with different content: bump the version or release"
+            )
+        return True
+
+    def place(self, signed: Path, package: RpmPackage, staging: Staging) -> str:
+        """Copy a signed package into the tree; return its href."""
+        href = target_href(package)
+        target = self.root / href
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging.added(target)
+        shutil.copyfile(signed, target)
+        return href
+
+    def write(self, hrefs: Sequence[str], signer: Signer, staging: Staging, revision: int) -> None:
+        """Build ``repodata/`` for the packages at ``hrefs`` beside the live one, signed.
+
+        Only segments that gained or lost packages are rendered and compressed again.
+        """
+        groups = segments(hrefs)
+        keys = [segment_key(CHUNK_FORMAT, group) for group in groups]
+        rendered: dict[str, Parts] = {}
+        for key, group in zip(keys, groups, strict=True):
+            rendered[key] = self.cache.segments.get(_SCOPE, key) or render_segment(
+                [self.entry(href) for href in group]
+            )
+        self.cache.segments.replace(_SCOPE, rendered)
+        staged = staging.directory(self.root / REPODATA)
+        repomd = write_repodata(staged, [rendered[key] for key in keys], len(hrefs), revision)
+        (staged / REPOMD).write_bytes(repomd)
+        # The signature must describe the final repomd.xml, so it is made from those bytes.
+        (staged / f"{REPOMD}.asc").write_bytes(signer.detach_sign(repomd))
+        (staged / f"{REPOMD}.key").write_text(signer.public_key, encoding="utf-8")
+
+    def resign(self, signer: Signer, staging: Staging) -> None:
+        """Re-sign the live ``repomd.xml`` (e.g. with a new key); metadata is kept."""
+        live = self.root / REPODATA
+        staged = staging.directory(live)
+        for item in live.iterdir():
+            if item.name not in (f"{REPOMD}.asc", f"{REPOMD}.key") and item.is_file():
+                os.link(item, staged / item.name)
+        repomd = (live / REPOMD).read_bytes()
+        (staged / f"{REPOMD}.asc").write_bytes(signer.detach_sign(repomd))
+        (staged / f"{REPOMD}.key").write_text(signer.public_key, encoding="utf-8")
