@@ -35,14 +35,16 @@ def unpack(workdir: str) -> str:
 def build(workdir: str, command: str, environment: Mapping[str, str], timeout: float) -> str:
     """Run the rendered build ``command`` in the source tree with ``environment`` and a timeout.
 
-    ``timeout`` on the host is a second line of defence: the orchestrator enforces the
-    deadline too, but a host-side limit also holds if the connection drops.
+    It runs on a pty, in the session's foreground process group (``--foreground`` keeps
+    ``timeout`` from moving it elsewhere), so when the SSH session ends for any reason
+    the kernel hangs up the whole build: no orphaned build survives its session. The
+    host-side timeout also holds if the orchestrator disappears.
     """
     assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in environment.items())
     seconds = max(1, int(timeout))
     return (
         f"cd {shlex.quote(workdir)}/src && env {assignments} "
-        f"timeout --kill-after=10 {seconds} sh -c {shlex.quote(command)}"
+        f"timeout --foreground --kill-after=10 {seconds} sh -c {shlex.quote(command)}"
     )
 
 

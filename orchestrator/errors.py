@@ -13,6 +13,7 @@ message says what was wrong and what to do about it, on one line::
     ├── SandboxError          the local sandbox could not be started or reached
     ├── HostError             SSH to a build host failed (host key, auth, timeout)
     ├── BuildError            a target's build or artifact verification failed
+    │   └── Cancelled         a target stopped because another failed or the run was interrupted
     ├── SigningError          the signing key is missing, expired or too weak
     ├── RepositoryError       a repository tree could not be indexed
     └── PublishError          publishing failed; nothing half-written is visible
@@ -63,6 +64,10 @@ class HostError(OrchestratorError):
 
 class BuildError(OrchestratorError):
     """A target's build, collection or artifact verification failed."""
+
+
+class Cancelled(BuildError):
+    """A target stopped early: another target failed (fail_fast) or the run was interrupted."""
 
 
 class SigningError(OrchestratorError):

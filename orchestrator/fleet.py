@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import paramiko
+import tenacity
 from fabric import Connection
 
-from orchestrator.errors import HostError
+from orchestrator.errors import Cancelled, HostError
 from orchestrator.sshkeys import known_hosts_name, public_key_from_line
 
 
@@ -30,6 +32,10 @@ class HostAccess:
     host_key: str
     client_key: paramiko.PKey | None = field(default=None, repr=False)
     identity_file: str | None = None
+
+
+# Errors that waiting can cure: sshd not listening yet, or not ready for a handshake.
+_TRANSIENT = (OSError, paramiko.SSHException, EOFError)
 
 
 def connect(host: HostAccess, *, timeout: float = 15.0) -> Connection:
@@ -74,28 +80,37 @@ def connect(host: HostAccess, *, timeout: float = 15.0) -> Connection:
     return connection
 
 
-def wait_for_ssh(host: HostAccess, deadline: float, *, interval: float = 0.5) -> Connection:
+def wait_for_ssh(
+    host: HostAccess,
+    deadline: float,
+    *,
+    interval: float = 0.5,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Connection:
     """Connect to ``host`` as soon as its sshd answers, retrying until ``deadline`` (monotonic).
 
     A wrong host key fails at once: it will not become right by waiting.
     """
-    last_error = "no attempt made"
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise HostError(
-                f"{host.name}: SSH at {host.address}:{host.port} did not answer before the "
-                f"deadline ({last_error})"
-            )
-        try:
-            return connect(host, timeout=max(1.0, min(10.0, remaining)))
-        except HostError:
-            raise
-        except (OSError, paramiko.SSHException, EOFError) as error:
-            last_error = (
-                f"{error.__class__.__name__}: {error}" if str(error) else error.__class__.__name__
-            )
-        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+    def attempt() -> Connection:
+        if should_stop():
+            raise Cancelled(f"{host.name}: stopped while waiting for SSH")
+        return connect(host, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(_TRANSIENT),
+        wait=tenacity.wait_fixed(interval),
+        stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
+        reraise=True,
+    )
+    try:
+        return retrying(attempt)
+    except _TRANSIENT as error:
+        detail = f"{error.__class__.__name__}: {error}" if str(error) else error.__class__.__name__
+        raise HostError(
+            f"{host.name}: SSH at {host.address}:{host.port} did not answer before the "
+            f"deadline ({detail})"
+        ) from None
 
 
 def tcp_open(address: str, port: int, timeout: float = 1.0) -> bool:

@@ -71,7 +71,7 @@ def check_droplets(
             machine.name,
             live.access.address,
             result.stdout.strip(),
-            live.ready_at - live.created_at,
+            live.ready_at - live.requested_at,
         )
 
     try:

@@ -10,6 +10,7 @@ every droplet carrying the run's tag, also ones whose create answer was lost.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from fabric import Connection
 
 from orchestrator.cloud.digitalocean import DigitalOceanClient, DropletInfo, DropletRequest
 from orchestrator.cloud.userdata import render_user_data
-from orchestrator.errors import CloudError, HostError, ProvisionError
+from orchestrator.errors import Cancelled, CloudError, HostError, ProvisionError
 from orchestrator.fleet import HostAccess, wait_for_ssh
 from orchestrator.plan import Machine
 from orchestrator.sshkeys import KeyPair, generate_keypair
@@ -34,8 +35,8 @@ class LiveDroplet:
     machine: Machine
     id: int
     access: HostAccess
-    created_at: float
-    ready_at: float
+    requested_at: float  # epoch seconds when the create request went out
+    ready_at: float  # epoch seconds when SSH answered
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class RunDroplets:
         max_droplets: int,
         boot_timeout: float,
         ssh_keys: tuple[int | str, ...] = (),
+        should_stop: Callable[[], bool] = lambda: False,
         on_created: Callable[[CreatedDroplet], None] | None = None,
         on_destroyed: Callable[[CreatedDroplet], None] | None = None,
     ) -> None:
@@ -67,6 +69,7 @@ class RunDroplets:
         self._client_key = client_key
         self._boot_timeout = boot_timeout
         self._ssh_keys = ssh_keys
+        self._should_stop = should_stop
         self._on_created = on_created
         self._on_destroyed = on_destroyed
         self._slots = threading.BoundedSemaphore(max_droplets)
@@ -82,21 +85,28 @@ class RunDroplets:
     def provision(self, machine: Machine) -> tuple[LiveDroplet, Connection]:
         """Create ``machine``, wait until it is active and answers SSH; return it connected.
 
-        Blocks while ``max_droplets`` droplets of this run exist. On failure the droplet
-        (if created) stays tracked, and :meth:`destroy_all` removes it.
+        Blocks while ``max_droplets`` droplets of this run exist. A droplet that was
+        created but never became usable is destroyed before the error is raised.
         """
         self._slots.acquire()
+        if self._should_stop():
+            self._slots.release()
+            raise Cancelled(f"{machine.name}: not created, the run is stopping")
         try:
             return self._provision(machine)
         except BaseException:
-            # The slot is given back when the droplet is destroyed, not before.
-            if not any(d.name == machine.name for d in self.alive):
+            created = [d for d in self.alive if d.name == machine.name]
+            if not created:
                 self._slots.release()
+            for droplet in created:
+                # Best effort: destroy_all() at the end of the run catches what this misses.
+                with contextlib.suppress(CloudError):
+                    self.destroy(droplet.id)
             raise
 
     def _provision(self, machine: Machine) -> tuple[LiveDroplet, Connection]:
-        started = time.monotonic()
-        deadline = started + self._boot_timeout
+        requested_at = time.time()
+        deadline = time.monotonic() + self._boot_timeout
         host_key = generate_keypair()
         request = DropletRequest(
             name=machine.name,
@@ -126,16 +136,18 @@ class RunDroplets:
             client_key=self._client_key.pkey(),
         )
         try:
-            connection = wait_for_ssh(access, deadline)
+            connection = wait_for_ssh(access, deadline, should_stop=self._should_stop)
         except HostError as error:
             raise ProvisionError(str(error)) from None
-        live = LiveDroplet(machine, droplet_id, access, started, time.monotonic())
+        live = LiveDroplet(machine, droplet_id, access, requested_at, time.time())
         return live, connection
 
     def _wait_active(self, name: str, droplet_id: int, deadline: float) -> DropletInfo:
         interval = 0.5
         status = "unknown"
         while time.monotonic() < deadline:
+            if self._should_stop():
+                raise Cancelled(f"{name}: stopped while booting")
             info = self._client.get_droplet(droplet_id)
             if info is None:
                 raise ProvisionError(f"droplet {name} ({droplet_id}) disappeared while booting")

@@ -8,7 +8,7 @@ def test_build_quotes_values_and_sets_a_timeout() -> None:
     command = commands.build(".relorch/r/t", "make $X", {"VERSION": "1.0; rm -rf /"}, 90.5)
     assert command == (
         "cd .relorch/r/t/src && env VERSION='1.0; rm -rf /' "
-        "timeout --kill-after=10 90 sh -c 'make $X'"
+        "timeout --foreground --kill-after=10 90 sh -c 'make $X'"
     )
 
 

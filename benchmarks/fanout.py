@@ -1,0 +1,113 @@
+"""Fan-out benchmark: N targets whose build sleeps S seconds, built in the sandbox.
+
+Prints, for each N: total wall time, the longest single build, overhead (total - S), and
+droplet-seconds against the sum of each target's own provision + build + collect time.
+Targets: overhead at most 15 s at N = 8; droplet-seconds within 10 % of that sum (no
+droplet idles waiting for the others).
+
+    python benchmarks/fanout.py [--sizes 4 8] [--sleep 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import secrets
+import shutil
+import socket
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from orchestrator.example import init_example_repository  # noqa: E402
+from orchestrator.inventory import load_inventory  # noqa: E402
+from orchestrator.pipeline import build_targets  # noqa: E402
+from orchestrator.plan import make_plan, new_run_id  # noqa: E402
+from orchestrator.progress import PlainProgress  # noqa: E402
+from orchestrator.sandbox import control  # noqa: E402
+from orchestrator.version import parse_tag  # noqa: E402
+
+COMBINATIONS = [("amd64", "deb"), ("arm64", "deb"), ("amd64", "rpm"), ("arm64", "rpm")]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_inventory(directory: Path, count: int, sleep: float) -> Path:
+    data = yaml.safe_load((ROOT / "inventory" / "sandbox.yaml").read_text())
+    data["project"]["source"] = str(directory / "source")
+    data["workspace"] = str(directory / "workspace")
+    data["cloud"]["max_droplets"] = count
+    data["cloud"]["sandbox"] = {
+        "state_dir": str(directory / "sandbox"),
+        "api_port": free_port(),
+        "address_pool": f"127.{secrets.randbelow(100) + 100}.{secrets.randbelow(256)}.0/24",
+        "boot_delay": 1.0,
+    }
+    data["targets"] = [
+        {
+            "name": f"t{index}-{arch}-{fmt}",
+            "arch": arch,
+            "format": fmt,
+            "command": f"sleep {sleep} && ./build.sh {{{{ format }}}} {{{{ arch }}}} {{{{ version }}}}",
+            "artifacts": [f"dist/*.{fmt}"],
+        }
+        for index in range(count)
+        for arch, fmt in [COMBINATIONS[index % len(COMBINATIONS)]]
+    ]
+    path = directory / "inventory.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def run(count: int, sleep: float) -> None:
+    directory = Path("/var/tmp/orchestrator-bench") / secrets.token_hex(4)
+    directory.mkdir(parents=True)
+    inventory = load_inventory(write_inventory(directory, count, sleep))
+    assert inventory.cloud.sandbox is not None
+    try:
+        init_example_repository(ROOT / "examples" / "hello", directory / "source", ["v1.2.3"])
+        control.ensure_running(inventory.cloud.sandbox)
+        plan = make_plan(
+            inventory, parse_tag("v1.2.3"), new_run_id(datetime.now(UTC), secrets.token_hex(3))
+        )
+        started = time.time()
+        results = build_targets(inventory, plan, PlainProgress(io.StringIO()))
+        total = time.time() - started
+    finally:
+        control.stop(inventory.cloud.sandbox)
+        shutil.rmtree(directory, ignore_errors=True)
+    failed = [r.error for r in results if r.status != "succeeded"]
+    if failed:
+        raise SystemExit(f"N={count}: builds failed: {failed}")
+    longest = max(end - start for r in results for start, end in [r.spans["build"]])
+    droplet_seconds = sum(r.machine_seconds for r in results)
+    own_time = sum(r.spans["collect"][1] - r.spans["provision"][0] for r in results)
+    print(
+        f"N={count:<2} S={sleep:g}s  total {total:6.1f}s  longest build {longest:6.1f}s  "
+        f"overhead {total - sleep:5.1f}s  droplet-seconds {droplet_seconds:7.1f}  "
+        f"sum of provision+build+collect {own_time:7.1f}  ratio {droplet_seconds / own_time:5.3f}"
+    )
+
+
+def main() -> None:
+    """Run the benchmark for each size and print one line per size."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4, 8])
+    parser.add_argument("--sleep", type=float, default=20.0)
+    arguments = parser.parse_args()
+    for count in arguments.sizes:
+        run(count, arguments.sleep)
+
+
+if __name__ == "__main__":
+    main()
