@@ -53,6 +53,7 @@ class TargetResult:
     # Stage name -> (start, end) in epoch seconds: provision, build, collect.
     spans: dict[str, tuple[float, float]] = field(default_factory=dict)
     machine_seconds: float = 0.0
+    price_hourly: float = 0.0
 
     @property
     def seconds(self) -> float:
@@ -194,6 +195,7 @@ class BuildStage:
                 raise BuildError(f"{target.name}: no cloud to create droplet {target.machine.name}")
             live, connection = self._droplets.provision(target.machine)
             droplet_id, started = live.id, live.requested_at
+            result.price_hourly = live.price_hourly
         else:
             access = self._static_hosts[target.machine.name]
             connection = wait_for_ssh(

@@ -8,10 +8,11 @@ destroy whatever is left in every case.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.artifacts import Artifact
 from orchestrator.build import BuildStage, TargetResult
 from orchestrator.cloud.droplets import CreatedDroplet, RunDroplets
 from orchestrator.cloud.endpoint import open_client
@@ -68,6 +69,9 @@ def build_targets(
     *,
     on_stage: Callable[[BuildStage], None] = lambda _stage: None,
     on_created: Callable[[CreatedDroplet], None] | None = None,
+    on_destroyed: Callable[[CreatedDroplet], None] | None = None,
+    on_verified: Callable[[TargetResult], None] | None = None,
+    skip: Mapping[str, tuple[Artifact, ...]] | None = None,
 ) -> list[TargetResult]:
     """Build every target of ``plan``; every droplet of the run is gone when this returns.
 
@@ -80,7 +84,7 @@ def build_targets(
     )
     stop = threading.Event()
     droplets = None
-    if plan.droplets:
+    if any(t.machine.kind == "droplet" and t.name not in (skip or {}) for t in plan.targets):
         droplets = RunDroplets(
             open_client(inventory),
             run_tag=plan.run_tag,
@@ -90,6 +94,7 @@ def build_targets(
             ssh_keys=tuple(inventory.cloud.ssh_keys),
             should_stop=stop.is_set,
             on_created=on_created,
+            on_destroyed=on_destroyed,
         )
     stage = BuildStage(
         plan,
@@ -100,6 +105,8 @@ def build_targets(
         droplets=droplets,
         static_hosts=static_hosts(inventory),
         fail_fast=inventory.fail_fast,
+        skip=skip,
+        on_verified=on_verified,
         stop=stop,
     )
     on_stage(stage)

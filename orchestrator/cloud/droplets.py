@@ -37,6 +37,7 @@ class LiveDroplet:
     access: HostAccess
     requested_at: float  # epoch seconds when the create request went out
     ready_at: float  # epoch seconds when SSH answered
+    price_hourly: float  # USD, from the droplet's size
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,9 @@ class RunDroplets:
             connection = wait_for_ssh(access, deadline, should_stop=self._should_stop)
         except HostError as error:
             raise ProvisionError(str(error)) from None
-        live = LiveDroplet(machine, droplet_id, access, requested_at, time.time())
+        live = LiveDroplet(
+            machine, droplet_id, access, requested_at, time.time(), info.price_hourly
+        )
         return live, connection
 
     def _wait_active(self, name: str, droplet_id: int, deadline: float) -> DropletInfo:

@@ -105,9 +105,15 @@ class SigningConfig(BaseModel):
         default="ORCHESTRATOR_SIGNING_PASSPHRASE",
         description="Environment variable holding the key's passphrase, if it has one.",
     )
+    sandbox_key: bool = Field(
+        default=False,
+        description="Rehearsals only: sign with a throwaway key the sandbox generates once.",
+    )
 
     @model_validator(mode="after")
     def _home_needs_fingerprint(self) -> SigningConfig:
         if self.gnupghome is not None and self.fingerprint is None:
             raise ValueError("gnupghome is set but fingerprint is not: name the key to use")
+        if self.sandbox_key and self.fingerprint is not None:
+            raise ValueError("sandbox_key and fingerprint exclude each other: pick one key")
         return self

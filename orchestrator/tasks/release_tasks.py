@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import secrets
+import sys
+from json import dumps
 
 from invoke.context import Context
+from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from orchestrator import render
 from orchestrator.cloud.endpoint import check_credentials, open_client
 from orchestrator.errors import UsageError
+from orchestrator.interrupts import Interrupted, handling_interrupts
 from orchestrator.inventory import Inventory
 from orchestrator.plan import Plan, is_run_id, make_plan, new_run_id
+from orchestrator.progress import progress_for
+from orchestrator.release import ReleaseOptions, run_release
+from orchestrator.source import resolve_tag
+from orchestrator.summary import summary_text
 from orchestrator.tasks.common import INVENTORY_HELP, load, now, reports_errors
 from orchestrator.teardown import Selection, select_droplets
 from orchestrator.teardown import teardown as destroy_selected
@@ -36,7 +43,7 @@ def plan_for(c: Context, tag: str, nightly: bool, inventory: str | None) -> tupl
 
 def print_plan(plan: Plan, as_json: bool) -> None:
     """Print a plan as text or JSON."""
-    print(json.dumps(plan.to_dict(), indent=2) if as_json else render.plan_text(plan))
+    print(dumps(plan.to_dict(), indent=2) if as_json else render.plan_text(plan))
 
 
 @task(help=PLAN_HELP)
@@ -53,7 +60,17 @@ def plan(
     print_plan(planned, json)
 
 
-@task(help={**PLAN_HELP, "dry_run": "print the plan and stop before any cloud call"})
+@task(
+    help={
+        **PLAN_HELP,
+        "dry_run": "print the plan and stop before any cloud call",
+        "json": "print the plan (with --dry-run) or the run summary as JSON on stdout",
+        "resume": "reuse the verified artifacts of the last interrupted run of this tag",
+        "force": "release again even if the tag is already published",
+        "verify": "after publishing, check the repositories with real apt, dnf and zypper",
+        "lock_wait": "seconds to wait for another release's publish lock (default 300)",
+    }
+)
 @reports_errors
 def release(
     c: Context,
@@ -61,18 +78,40 @@ def release(
     nightly: bool = False,
     dry_run: bool = False,
     json: bool = False,
+    resume: bool = False,
+    force: bool = False,
+    verify: bool = False,
+    lock_wait: float = 300.0,
     inventory: str | None = None,
 ) -> None:
-    """Release TAG: provision droplets, build, collect, sign and publish (see README)."""
+    """Release TAG: build on droplets, verify, sign and publish; exit 0, 1, 2, 130 or 143."""
     loaded, planned = plan_for(c, tag, nightly, inventory)
     check_credentials(loaded)
+    resolve_tag(loaded.project.source, planned.tag)
     if dry_run:
         print_plan(planned, json)
         return
-    raise UsageError(
-        "only 'invoke release --dry-run' is available in this version; "
-        "use 'invoke cloud.check' for a provisioning round trip"
-    )
+    # With --json, stdout carries only the summary; progress goes to stderr.
+    progress = progress_for([t.name for t in planned.targets], sys.stderr if json else sys.stdout)
+    options = ReleaseOptions(resume=resume, force=force, verify=verify, lock_wait=float(lock_wait))
+    try:
+        with handling_interrupts() as interrupts:
+            summary = run_release(loaded, planned, options, progress, on_stage=interrupts.watch)
+    except Interrupted as interruption:
+        progress.close()
+        print(
+            f"run {planned.run_id} interrupted: droplets destroyed, journal marked; "
+            f"'invoke release --tag {planned.tag} --resume' continues it",
+            file=sys.stderr,
+        )
+        raise Exit(code=interruption.exit_code) from None
+    progress.close()
+    if json:
+        print(dumps(summary.to_json(), indent=2))
+    else:
+        print(summary_text(summary))
+    if summary.exit_code:
+        raise Exit(code=summary.exit_code)
 
 
 @task(

@@ -1,0 +1,281 @@
+"""``invoke release``: the whole run from a validated plan to a signed, published repository.
+
+Stages, each written to the journal as it starts and ends: check the signing key, build
+every target (droplets destroyed as soon as their artifacts are verified, and all of
+them in every case), index and sign the local repository tree, publish it, verify it
+with real clients (``--verify``), run the after-publish hooks, write the report.
+A failed target publishes nothing. An interruption (SIGINT/SIGTERM) is raised as
+:class:`Interrupted` in the main thread; everything still cleans up, and the journal
+says ``interrupted`` so ``--resume`` can reuse what was already verified.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.artifacts import Artifact
+from orchestrator.build import BuildStage, TargetResult
+from orchestrator.errors import OrchestratorError, RepositoryError
+from orchestrator.interrupts import Interrupted
+from orchestrator.inventory import Inventory
+from orchestrator.journal import (
+    Journal,
+    last_interrupted_run,
+    read_journal,
+    reusable_artifacts,
+    write_json_atomically,
+)
+from orchestrator.pipeline import RunPaths, build_targets
+from orchestrator.plan import Plan
+from orchestrator.progress import Progress
+from orchestrator.repo.build import add_packages
+from orchestrator.repo.options import SigningConfig
+from orchestrator.repo.signing import Signer, open_signer
+from orchestrator.sandbox.signingkey import sandbox_private_key
+from orchestrator.summary import PublishedSummary, RunStatus, RunSummary, TargetSummary
+
+LEDGER = "releases.json"
+
+
+@dataclass
+class ReleaseOptions:
+    """Flags of ``invoke release`` that change what a run does."""
+
+    resume: bool = False
+    force: bool = False
+    verify: bool = False
+    lock_wait: float = 300.0
+
+
+@dataclass
+class RunState:
+    """What the run has done so far, for the summary."""
+
+    results: list[TargetResult] = field(default_factory=list)
+    published: list[PublishedSummary] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    reused: set[str] = field(default_factory=set)
+
+
+def repository_dir(inventory: Inventory) -> Path:
+    """The orchestrator's local repository tree, which every release adds to."""
+    return inventory.workspace / ".orchestrator" / "repository"
+
+
+def signing_config(inventory: Inventory) -> tuple[SigningConfig, Mapping[str, str]]:
+    """The signing config and the environment to read key variables from."""
+    config = inventory.signing
+    if not config.sandbox_key:
+        return config, os.environ
+    if inventory.cloud.sandbox is None:
+        raise OrchestratorError(
+            "signing.sandbox_key needs the sandbox: use a real key for real releases"
+        )
+    armored = sandbox_private_key(inventory.cloud.sandbox, inventory.project.name)
+    return config, {**os.environ, config.key_env: armored}
+
+
+@contextmanager
+def opened_signer(inventory: Inventory) -> Iterator[Signer]:
+    """Open (and so check) the signing key before anything is built."""
+    config, environ = signing_config(inventory)
+    with open_signer(config, environ) as signer:
+        yield signer
+
+
+def already_published(inventory: Inventory, tag: str) -> dict[str, object] | None:
+    """The ledger entry of ``tag`` when an earlier run published it."""
+    ledger = read_journal(repository_dir(inventory) / ".state" / LEDGER) or {}
+    entry = ledger.get(tag)
+    return entry if isinstance(entry, dict) else None
+
+
+def _record_published(inventory: Inventory, plan: Plan, artifacts: list[Artifact]) -> None:
+    path = repository_dir(inventory) / ".state" / LEDGER
+    ledger = read_journal(path) or {}
+    ledger[plan.tag] = {
+        "version": plan.version,
+        "channel": plan.channel,
+        "run_id": plan.run_id,
+        "published_at": time.time(),
+        "packages": {a.name: a.sha256 for a in artifacts},
+    }
+    write_json_atomically(path, ledger)
+
+
+def run_release(
+    inventory: Inventory,
+    plan: Plan,
+    options: ReleaseOptions,
+    progress: Progress,
+    *,
+    on_stage: Callable[[BuildStage], None] = lambda _stage: None,
+) -> RunSummary:
+    """Carry out ``plan``; return the summary (its exit code says how it went)."""
+    started = time.time()
+    paths = RunPaths(inventory.workspace, plan.run_id)
+    state = RunState()
+    previous = already_published(inventory, plan.tag)
+    if previous is not None and not options.force:
+        message = (
+            f"{plan.tag} is already published as {previous.get('version')} in "
+            f"{previous.get('channel')} (run {previous.get('run_id')}); nothing to do (--force to redo)"
+        )
+        return _summary(inventory, plan, "already-published", 0, started, state, [message], None)
+    skip: dict[str, tuple[Artifact, ...]] = {}
+    if options.resume:
+        earlier = last_interrupted_run(paths.run_dir.parent, plan.tag, plan.version)
+        if earlier is None:
+            state.messages.append(
+                f"--resume: no interrupted run of {plan.tag}; building everything"
+            )
+        else:
+            skip = reusable_artifacts(earlier)
+            state.reused = set(skip)
+            state.messages.append(
+                f"--resume: reusing {len(skip)} verified target(s) of run {earlier.get('run_id')}: "
+                + (", ".join(sorted(skip)) or "none")
+            )
+    journal = Journal(
+        paths.run_dir,
+        {
+            "run_id": plan.run_id,
+            "project": plan.project,
+            "tag": plan.tag,
+            "version": plan.version,
+            "channel": plan.channel,
+        },
+    )
+    for name, reused in skip.items():
+        journal.target_verified(name, reused)
+    try:
+        journal.stage("signing-key")
+        with opened_signer(inventory) as signer:
+            journal.stage("signing-key", "done", signer.fingerprint)
+            journal.stage("build")
+            state.results = build_targets(
+                inventory,
+                plan,
+                progress,
+                on_stage=on_stage,
+                on_created=journal.droplet_created,
+                on_destroyed=journal.droplet_destroyed,
+                on_verified=lambda result: journal.target_verified(result.name, result.artifacts),
+                skip=skip,
+            )
+            failed = [r for r in state.results if r.status != "succeeded"]
+            if failed:
+                journal.stage("build", "failed", "; ".join(r.error or r.name for r in failed))
+                journal.finish("failed")
+                return _summary(inventory, plan, "failed", 1, started, state, [], paths)
+            journal.stage("build", "done")
+            journal.stage("index")
+            artifacts = [a for r in state.results for a in r.artifacts]
+            packages = [a.path for a in artifacts if a.kind in ("deb", "rpm")]
+            change = add_packages(
+                packages, repository_dir(inventory), plan.channel, inventory.repo_options(), signer
+            )
+            journal.stage("index", "done", f"{len(change.added)} added")
+        _record_published(inventory, plan, artifacts)
+        status: RunStatus = "published" if state.published else "built"
+        hooks = _run_hooks(inventory, plan, artifacts, paths)
+        state.messages.extend(hooks)
+        journal.finish(status)
+        exit_code = 1 if any(m.startswith("hook failed") for m in hooks) else 0
+        return _summary(inventory, plan, status, exit_code, started, state, [], paths)
+    except Interrupted:
+        journal.finish("interrupted")
+        raise
+    except (OrchestratorError, RepositoryError) as error:
+        journal.stage("release", "failed", str(error))
+        journal.finish("failed")
+        raise
+
+
+def _run_hooks(
+    inventory: Inventory, plan: Plan, artifacts: list[Artifact], paths: RunPaths
+) -> list[str]:
+    """Run ``hooks.after_publish``; a failure is reported, never un-published."""
+    messages = []
+    extras = [str(a.path) for a in artifacts if a.kind == "extra"]
+    environment = {
+        **os.environ,
+        "TAG": plan.tag,
+        "VERSION": plan.version,
+        "CHANNEL": plan.channel,
+        "RUN_ID": plan.run_id,
+        "ARTIFACTS": " ".join(str(a.path) for a in artifacts),
+        "EXTRA_ARTIFACTS": " ".join(extras),
+    }
+    for command in inventory.hooks.after_publish:
+        result = subprocess.run(
+            ["sh", "-c", command],
+            cwd=paths.run_dir,
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode == 0:
+            messages.append(f"hook ok: {command}")
+        else:
+            last = (result.stderr or result.stdout).strip().splitlines()
+            messages.append(
+                f"hook failed (exit {result.returncode}): {command}"
+                + (f": {last[-1]}" if last else "")
+            )
+    return messages
+
+
+def _summary(
+    inventory: Inventory,
+    plan: Plan,
+    status: RunStatus,
+    exit_code: int,
+    started: float,
+    state: RunState,
+    extra: list[str],
+    paths: RunPaths | None,
+) -> RunSummary:
+    targets = []
+    for planned in plan.targets:
+        result = next((r for r in state.results if r.name == planned.name), None)
+        if result is None:
+            continue
+        reused = planned.name in state.reused
+        targets.append(
+            TargetSummary(
+                name=planned.name,
+                arch=planned.arch,
+                format=planned.format,
+                status="reused" if reused else result.status,
+                seconds=round(result.seconds, 3),
+                droplet_seconds=round(result.machine_seconds, 3),
+                cost=round(result.machine_seconds * result.price_hourly / 3600.0, 6),
+                artifacts=tuple(a.name for a in result.artifacts),
+                spans=dict(result.spans),
+                error=result.error,
+                log=str(result.log_path) if result.log_path and result.log_path.exists() else None,
+            )
+        )
+    return RunSummary(
+        run_id=plan.run_id,
+        project=plan.project,
+        tag=plan.tag,
+        version=plan.version,
+        channel=plan.channel,
+        status=status,
+        exit_code=exit_code,
+        started_at=started,
+        finished_at=time.time(),
+        targets=tuple(targets),
+        published=tuple(state.published),
+        messages=tuple([*state.messages, *extra]),
+        report=str(paths.report) if paths else None,
+    )

@@ -1,0 +1,114 @@
+"""What a release run did, as data: the final summary, the --json output and the report.
+
+The pipeline fills a :class:`RunSummary`; ``--json`` prints :meth:`RunSummary.to_json`,
+the terminal shows :func:`summary_text`, and the HTML report renders the same object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+RunStatus = Literal["published", "built", "failed", "interrupted", "already-published"]
+TargetStatus = Literal["succeeded", "failed", "cancelled", "reused"]
+
+
+@dataclass(frozen=True)
+class TargetSummary:
+    """One target of a run."""
+
+    name: str
+    arch: str
+    format: str
+    status: TargetStatus
+    seconds: float
+    droplet_seconds: float
+    cost: float
+    artifacts: tuple[str, ...]
+    # Stage name ("provision", "build", "collect") -> (start, end), epoch seconds.
+    spans: dict[str, tuple[float, float]] = field(default_factory=dict)
+    error: str | None = None
+    log: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishedSummary:
+    """Where a run's repository was published."""
+
+    name: str
+    url: str
+    key_url: str
+    snapshot: str | None = None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A whole run, from the first stage to the last."""
+
+    run_id: str
+    project: str
+    tag: str
+    version: str
+    channel: str
+    status: RunStatus
+    exit_code: int
+    started_at: float
+    finished_at: float
+    targets: tuple[TargetSummary, ...] = ()
+    published: tuple[PublishedSummary, ...] = ()
+    messages: tuple[str, ...] = ()
+    report: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the run."""
+        return self.finished_at - self.started_at
+
+    @property
+    def droplet_seconds(self) -> float:
+        """Droplet lifetime summed over targets: what the run is billed for."""
+        return sum(t.droplet_seconds for t in self.targets)
+
+    @property
+    def cost(self) -> float:
+        """Estimated cost in USD, from each droplet size's hourly price."""
+        return sum(t.cost for t in self.targets)
+
+    def to_json(self) -> dict[str, Any]:
+        """The machine-readable summary printed by ``--json``."""
+        data = asdict(self)
+        data["seconds"] = round(self.seconds, 3)
+        data["droplet_seconds"] = round(self.droplet_seconds, 3)
+        data["cost"] = round(self.cost, 6)
+        data["started_at"] = _iso(self.started_at)
+        data["finished_at"] = _iso(self.finished_at)
+        return data
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def summary_text(summary: RunSummary) -> str:
+    """The final summary for the terminal: targets, durations, cost, URLs, messages."""
+    lines = [
+        f"{summary.tag} -> {summary.version} ({summary.channel}): {summary.status} "
+        f"in {summary.seconds:.1f}s, run {summary.run_id}"
+    ]
+    for target in summary.targets:
+        lines.append(
+            f"  {target.name:<12} {target.status:<10} {target.seconds:7.1f}s  "
+            f"droplet {target.droplet_seconds:7.1f}s  ${target.cost:.4f}  {len(target.artifacts)} artifact(s)"
+        )
+        if target.error:
+            lines.append(f"    {target.error}")
+    lines.append(
+        f"  droplet-seconds {summary.droplet_seconds:.1f}, estimated cost ${summary.cost:.4f}"
+    )
+    for published in summary.published:
+        lines.append(f"  published to {published.name}: {published.url} (key {published.key_url})")
+    lines.extend(f"  {message}" for message in summary.messages)
+    if summary.report:
+        lines.append(f"  report: {summary.report}")
+    return "\n".join(lines)

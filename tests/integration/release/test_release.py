@@ -1,0 +1,206 @@
+"""`invoke release` end to end in the sandbox, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from orchestrator.cloud.endpoint import open_client
+from orchestrator.example import init_example_repository
+from orchestrator.journal import read_journal
+from orchestrator.sandbox import control
+from tests.integration.conftest import ROOT, SandboxWorld
+
+pytestmark = pytest.mark.integration
+
+BUILD = "./build.sh {{ format }} {{ arch }} {{ version }}"
+
+
+@pytest.fixture
+def world(sandbox_world: SandboxWorld) -> SandboxWorld:
+    init_example_repository(
+        ROOT / "examples" / "hello",
+        sandbox_world.directory / "source",
+        ["v1.2.3", "v1.2.4", "v1.3.0-rc.1"],
+    )
+    sandbox_world.data["workspace"] = str(sandbox_world.directory / "workspace")
+    sandbox_world.rewrite()
+    return sandbox_world
+
+
+def set_commands(world: SandboxWorld, commands: dict[str, str], **top: Any) -> None:
+    for target in world.data["targets"]:
+        target["command"] = commands.get(target["name"], BUILD)
+    world.data.update(top)
+    world.inventory_path.write_text(yaml.safe_dump(world.data))
+
+
+def workspace(world: SandboxWorld) -> Path:
+    return world.directory / "workspace"
+
+
+def journals(world: SandboxWorld) -> list[dict[str, Any]]:
+    found = [
+        read_journal(p)
+        for p in sorted((workspace(world) / ".orchestrator" / "runs").glob("*/journal.json"))
+    ]
+    return [j for j in found if j]
+
+
+def tree_snapshot(world: SandboxWorld) -> dict[str, bytes]:
+    root = workspace(world) / ".orchestrator" / "repository"
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".state" not in p.parts
+    }
+
+
+def assert_no_droplets(world: SandboxWorld) -> None:
+    assert open_client(world.inventory).list_droplets("relorch") == []
+    deadline = time.monotonic() + 10
+    while control.host_processes(world.settings) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert control.host_processes(world.settings) == []
+
+
+def test_release_json_summary_then_already_published(world: SandboxWorld) -> None:
+    result = world.invoke("release", "--tag", "v1.2.3", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (
+        summary["tag"] == "v1.2.3"
+        and summary["version"] == "1.2.3"
+        and summary["channel"] == "stable"
+    )
+    assert summary["status"] in ("built", "published") and summary["run_id"]
+    assert [t["name"] for t in summary["targets"]] == [
+        "amd64-deb",
+        "arm64-deb",
+        "amd64-rpm",
+        "arm64-rpm",
+    ]
+    for target in summary["targets"]:
+        assert (
+            target["status"] == "succeeded"
+            and target["seconds"] > 0
+            and target["droplet_seconds"] > 0
+        )
+        assert len(target["artifacts"]) == 1
+    assert "building" in result.stderr  # progress goes to stderr with --json
+    journal = journals(world)[-1]
+    assert journal["status"] == summary["status"]
+    assert len(journal["droplets"]) == 4 and all(
+        d["destroyed_at"] for d in journal["droplets"].values()
+    )
+    assert {s["name"] for s in journal["stages"]} >= {"signing-key", "build", "index"}
+    assert_no_droplets(world)
+
+    again = world.invoke("release", "--tag", "v1.2.3")
+    assert again.returncode == 0 and "already published" in again.stdout
+
+    prerelease = world.invoke("release", "--tag", "v1.3.0-rc.1", "--json")
+    assert prerelease.returncode == 0, prerelease.stderr
+    assert json.loads(prerelease.stdout)["channel"] == "testing"
+    dists = workspace(world) / ".orchestrator" / "repository" / "deb" / "dists"
+    assert "1.3.0~rc.1" in (dists / "testing" / "main" / "binary-amd64" / "Packages").read_text()
+    assert "1.3.0~rc.1" not in (dists / "stable" / "main" / "binary-amd64" / "Packages").read_text()
+
+
+def test_a_failing_target_publishes_nothing(world: SandboxWorld) -> None:
+    assert world.invoke("release", "--tag", "v1.2.3").returncode == 0
+    before = tree_snapshot(world)
+    set_commands(world, {"arm64-rpm": "echo broken >&2; exit 7"})
+    result = world.invoke("release", "--tag", "v1.2.4")
+    assert result.returncode == 1
+    assert "arm64-rpm: build failed with exit code 7" in result.stdout
+    assert tree_snapshot(world) == before
+    assert journals(world)[-1]["status"] == "failed"
+    assert_no_droplets(world)
+
+
+def test_after_publish_hooks_see_extra_artifacts_and_fail_loudly(world: SandboxWorld) -> None:
+    for target in world.data["targets"]:
+        target["extra_artifacts"] = ["build/hello"]
+    marker = world.directory / "hook.out"
+    set_commands(
+        world,
+        {},
+        hooks={"after_publish": [f"echo $VERSION $EXTRA_ARTIFACTS > {marker}", "exit 4"]},
+    )
+    result = world.invoke("release", "--tag", "v1.2.3")
+    assert result.returncode == 1, result.stdout
+    assert "hook failed (exit 4): exit 4" in result.stdout
+    version, *extras = marker.read_text().split()
+    assert (
+        version == "1.2.3" and len(extras) == 4 and all(e.endswith("build/hello") for e in extras)
+    )
+    # The release itself stands: a hook failure never un-publishes.
+    assert "already published" in world.invoke("release", "--tag", "v1.2.3").stdout
+
+
+def test_sigint_during_build_cleans_up_and_resume_completes(world: SandboxWorld) -> None:
+    slow = f"sleep 300; {BUILD}"
+    # Deleted droplets linger, so the cleanup takes long enough for a second Ctrl-C.
+    world.rewrite(delete_linger=3.0)
+    set_commands(world, {"arm64-deb": slow, "arm64-rpm": slow})
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "invoke",
+            "release",
+            "--tag",
+            "v1.2.3",
+            "--inventory",
+            str(world.inventory_path),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            runs = journals(world)
+            if runs and len(runs[-1]["targets"]) == 2:
+                break
+            time.sleep(0.2)
+        assert journals(world)[-1]["targets"].keys() == {"amd64-deb", "amd64-rpm"}
+        interrupted_at = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)  # a second Ctrl-C must not stop the cleanup
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, output
+    assert time.monotonic() - interrupted_at < 60
+    assert "still cleaning up" in output
+    assert_no_droplets(world)
+    journal = journals(world)[-1]
+    assert journal["status"] == "interrupted"
+
+    set_commands(world, {})
+    resumed = world.invoke("release", "--tag", "v1.2.3", "--resume", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    statuses = {t["name"]: t["status"] for t in summary["targets"]}
+    assert statuses == {
+        "amd64-deb": "reused",
+        "amd64-rpm": "reused",
+        "arm64-deb": "succeeded",
+        "arm64-rpm": "succeeded",
+    }
+    assert any("reusing 2 verified target(s)" in m for m in summary["messages"])
+    assert_no_droplets(world)
