@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.cloud.endpoint import open_client
 from orchestrator.inventory import Inventory, load_inventory
 from orchestrator.sandbox import control
 from orchestrator.sandbox.settings import SandboxSettings
@@ -72,6 +74,14 @@ class SandboxWorld:
 
     def request_count(self) -> int:
         return len(control.request_log(self.settings))
+
+    def assert_no_droplets(self) -> None:
+        """No droplet listed, and (just after, as on DigitalOcean) no host process left."""
+        assert open_client(self.inventory).list_droplets("relorch") == []
+        deadline = time.monotonic() + 10
+        while control.host_processes(self.settings) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert control.host_processes(self.settings) == []
 
 
 @pytest.fixture

@@ -14,13 +14,12 @@ import pytest
 import yaml
 
 from orchestrator.build import TargetResult
-from orchestrator.cloud.endpoint import open_client
 from orchestrator.example import init_example_repository
 from orchestrator.inventory import load_inventory
 from orchestrator.pipeline import build_targets
 from orchestrator.plan import make_plan, new_run_id
 from orchestrator.progress import PlainProgress
-from orchestrator.sandbox import control, hosts, processes
+from orchestrator.sandbox import hosts, processes
 from orchestrator.sandbox.machines import toolchain
 from orchestrator.sshkeys import generate_keypair
 from orchestrator.version import parse_tag
@@ -60,14 +59,6 @@ def by_name(results: list[TargetResult]) -> dict[str, TargetResult]:
     return {r.name: r for r in results}
 
 
-def assert_no_droplets(world: SandboxWorld) -> None:
-    assert open_client(world.inventory).list_droplets("relorch") == []
-    deadline = time.monotonic() + 10
-    while control.host_processes(world.settings) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert control.host_processes(world.settings) == []
-
-
 def test_four_targets_build_in_parallel_and_verify(world: SandboxWorld) -> None:
     results = build(
         world,
@@ -89,7 +80,7 @@ def test_four_targets_build_in_parallel_and_verify(world: SandboxWorld) -> None:
         assert result.log_path is not None and "created package" in result.log_path.read_text()
         assert result.machine_seconds > 0
         assert all(a.path.is_file() and len(a.sha256) == 64 for a in result.artifacts)
-    assert_no_droplets(world)
+    world.assert_no_droplets()
 
 
 @pytest.mark.parametrize(
@@ -134,7 +125,7 @@ def test_a_bad_target_fails_clearly_stops_the_others_and_leaves_nothing(
     assert failed.error is not None and failed.error.startswith(message), failed.error
     assert {r.status for r in results.values()} == {"cancelled"}
     assert time.monotonic() - started < 30, "fail_fast did not stop the slow builds"
-    assert_no_droplets(world)
+    world.assert_no_droplets()
 
 
 def test_failing_build_shows_the_last_lines_of_its_log(world: SandboxWorld) -> None:
@@ -150,7 +141,7 @@ def test_a_host_presenting_another_host_key_is_refused(world: SandboxWorld) -> N
     error = results["amd64-rpm"].error
     assert results["amd64-rpm"].status == "failed"
     assert error is not None and error.startswith("amd64-rpm:") and "host key mismatch" in error
-    assert_no_droplets(world)
+    world.assert_no_droplets()
 
 
 @pytest.fixture

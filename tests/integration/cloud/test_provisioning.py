@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from orchestrator.cloud.check import check_droplets
-from orchestrator.cloud.digitalocean import DigitalOceanClient
 from orchestrator.cloud.droplets import RunDroplets
 from orchestrator.cloud.endpoint import open_client
 from orchestrator.errors import CloudError, HostError, ProvisionError
@@ -34,15 +33,6 @@ def new_plan(world: SandboxWorld, tag: str = "v1.2.3") -> Plan:
     return make_plan(world.inventory, parse_tag(tag), run_id)
 
 
-def assert_nothing_left(world: SandboxWorld, client: DigitalOceanClient) -> None:
-    assert client.list_droplets("relorch") == []
-    # Like DigitalOcean, the sandbox answers 404 first and stops the machine just after.
-    deadline = time.monotonic() + 10
-    while control.host_processes(world.settings) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert control.host_processes(world.settings) == []
-
-
 def test_four_droplets_answer_over_ssh_with_pinned_keys(sandbox_world: SandboxWorld) -> None:
     client = open_client(sandbox_world.inventory)
     plan = new_plan(sandbox_world)
@@ -50,7 +40,7 @@ def test_four_droplets_answer_over_ssh_with_pinned_keys(sandbox_world: SandboxWo
     assert sorted(r.name for r in results) == sorted(d.name for d in plan.droplets)
     assert all(r.output.splitlines() == ["/root", "x86_64"] for r in results)
     assert len({r.address for r in results}) == 4
-    assert_nothing_left(sandbox_world, client)
+    sandbox_world.assert_no_droplets()
 
 
 def test_a_host_presenting_another_key_is_refused(sandbox_world: SandboxWorld) -> None:
@@ -71,7 +61,7 @@ def test_a_host_presenting_another_key_is_refused(sandbox_world: SandboxWorld) -
             connect(impostor)
     finally:
         assert droplets.destroy_all() == [plan.droplets[0].name]
-    assert_nothing_left(sandbox_world, client)
+    sandbox_world.assert_no_droplets()
 
 
 def fault(kind: str, **fields: Any) -> dict[str, Any]:
@@ -120,7 +110,7 @@ def test_transient_faults_are_retried(
     if status is not None:
         assert status in {r.status for r in control.request_log(sandbox_world.settings)}
     # A retried create must not leave a duplicate droplet behind.
-    assert_nothing_left(sandbox_world, client)
+    sandbox_world.assert_no_droplets()
 
 
 @pytest.mark.parametrize(
@@ -140,7 +130,7 @@ def test_hard_faults_fail_clearly_and_leave_nothing(
     plan = new_plan(sandbox_world)
     with pytest.raises(error, match=message):
         check_droplets(client, plan, boot_timeout=4)
-    assert_nothing_left(sandbox_world, client)
+    sandbox_world.assert_no_droplets()
 
 
 BAD_TAGS = [
@@ -211,7 +201,7 @@ def test_a_killed_run_leaves_droplets_that_teardown_removes(sandbox_world: Sandb
     result = sandbox_world.invoke("teardown")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("destroyed relorch-hello-") == 4
-    assert_nothing_left(sandbox_world, client)
+    sandbox_world.assert_no_droplets()
     again = sandbox_world.invoke("teardown")
     assert again.returncode == 0 and "nothing to tear down" in again.stdout
 
@@ -247,4 +237,4 @@ def test_teardown_selects_by_run_and_by_age(sandbox_world: SandboxWorld) -> None
     finally:
         for run in droplets:
             run.destroy_all()
-    assert_nothing_left(sandbox_world, client)
+    sandbox_world.assert_no_droplets()

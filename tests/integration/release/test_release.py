@@ -13,10 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.cloud.endpoint import open_client
 from orchestrator.example import init_example_repository
 from orchestrator.journal import read_journal
-from orchestrator.sandbox import control
 from tests.integration.conftest import ROOT, SandboxWorld
 
 pytestmark = pytest.mark.integration
@@ -64,14 +62,6 @@ def tree_snapshot(world: SandboxWorld) -> dict[str, bytes]:
     }
 
 
-def assert_no_droplets(world: SandboxWorld) -> None:
-    assert open_client(world.inventory).list_droplets("relorch") == []
-    deadline = time.monotonic() + 10
-    while control.host_processes(world.settings) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert control.host_processes(world.settings) == []
-
-
 def test_release_json_summary_then_already_published(world: SandboxWorld) -> None:
     result = world.invoke("release", "--tag", "v1.2.3", "--json")
     assert result.returncode == 0, result.stderr
@@ -102,7 +92,7 @@ def test_release_json_summary_then_already_published(world: SandboxWorld) -> Non
         d["destroyed_at"] for d in journal["droplets"].values()
     )
     assert {s["name"] for s in journal["stages"]} >= {"signing-key", "build", "index"}
-    assert_no_droplets(world)
+    world.assert_no_droplets()
 
     again = world.invoke("release", "--tag", "v1.2.3")
     assert again.returncode == 0 and "already published" in again.stdout
@@ -124,7 +114,7 @@ def test_a_failing_target_publishes_nothing(world: SandboxWorld) -> None:
     assert "arm64-rpm: build failed with exit code 7" in result.stdout
     assert tree_snapshot(world) == before
     assert journals(world)[-1]["status"] == "failed"
-    assert_no_droplets(world)
+    world.assert_no_droplets()
 
 
 def test_after_publish_hooks_see_extra_artifacts_and_fail_loudly(world: SandboxWorld) -> None:
@@ -187,7 +177,7 @@ def test_sigint_during_build_cleans_up_and_resume_completes(world: SandboxWorld)
     assert process.returncode == 130, output
     assert time.monotonic() - interrupted_at < 60
     assert "still cleaning up" in output
-    assert_no_droplets(world)
+    world.assert_no_droplets()
     journal = journals(world)[-1]
     assert journal["status"] == "interrupted"
 
@@ -203,4 +193,4 @@ def test_sigint_during_build_cleans_up_and_resume_completes(world: SandboxWorld)
         "arm64-rpm": "succeeded",
     }
     assert any("reusing 2 verified target(s)" in m for m in summary["messages"])
-    assert_no_droplets(world)
+    world.assert_no_droplets()
