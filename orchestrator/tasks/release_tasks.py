@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import sys
 from json import dumps
+from pathlib import Path
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -18,6 +19,7 @@ from orchestrator.inventory import Inventory
 from orchestrator.plan import Plan, is_run_id, make_plan, new_run_id
 from orchestrator.progress import progress_for
 from orchestrator.release import ReleaseOptions, run_release
+from orchestrator.report import write_report
 from orchestrator.source import resolve_tag
 from orchestrator.summary import summary_text
 from orchestrator.tasks.common import INVENTORY_HELP, load, now, reports_errors
@@ -106,6 +108,8 @@ def release(
         )
         raise Exit(code=interruption.exit_code) from None
     progress.close()
+    if summary.report is not None:
+        write_report(summary, Path(summary.report))
     if json:
         print(dumps(summary.to_json(), indent=2))
     else:

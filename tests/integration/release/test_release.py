@@ -92,6 +92,8 @@ def test_release_json_summary_then_already_published(world: SandboxWorld) -> Non
         d["destroyed_at"] for d in journal["droplets"].values()
     )
     assert {s["name"] for s in journal["stages"]} >= {"signing-key", "build", "index"}
+    report = Path(summary["report"]).read_text()
+    assert report.count('class="bar bar-succeeded" data-target=') == 4
     world.assert_no_droplets()
 
     again = world.invoke("release", "--tag", "v1.2.3")
