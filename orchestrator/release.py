@@ -14,8 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,9 +34,7 @@ from orchestrator.pipeline import RunPaths, build_targets
 from orchestrator.plan import Plan
 from orchestrator.progress import Progress
 from orchestrator.repo.build import add_packages
-from orchestrator.repo.options import SigningConfig
-from orchestrator.repo.signing import Signer, open_signer
-from orchestrator.sandbox.signingkey import sandbox_private_key
+from orchestrator.signer import opened_signer
 from orchestrator.summary import PublishedSummary, RunStatus, RunSummary, TargetSummary
 
 LEDGER = "releases.json"
@@ -66,27 +63,6 @@ class RunState:
 def repository_dir(inventory: Inventory) -> Path:
     """The orchestrator's local repository tree, which every release adds to."""
     return inventory.workspace / ".orchestrator" / "repository"
-
-
-def signing_config(inventory: Inventory) -> tuple[SigningConfig, Mapping[str, str]]:
-    """The signing config and the environment to read key variables from."""
-    config = inventory.signing
-    if not config.sandbox_key:
-        return config, os.environ
-    if inventory.cloud.sandbox is None:
-        raise OrchestratorError(
-            "signing.sandbox_key needs the sandbox: use a real key for real releases"
-        )
-    armored = sandbox_private_key(inventory.cloud.sandbox, inventory.project.name)
-    return config, {**os.environ, config.key_env: armored}
-
-
-@contextmanager
-def opened_signer(inventory: Inventory) -> Iterator[Signer]:
-    """Open (and so check) the signing key before anything is built."""
-    config, environ = signing_config(inventory)
-    with open_signer(config, environ) as signer:
-        yield signer
 
 
 def already_published(inventory: Inventory, tag: str) -> dict[str, object] | None:

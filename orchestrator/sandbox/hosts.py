@@ -10,7 +10,7 @@ live in their own pid namespace: killing the ``unshare`` process kills every pro
 host, build jobs included.
 
 A toolchain installed under /root (pyenv) would vanish behind the private /root: the
-directories in ``HostSpec.shared_from_root`` are bind-mounted back, read-only, and
+directories in ``HostSpec.shared_hidden`` are bind-mounted back, read-only, and
 ``HostSpec.path`` puts their ``bin`` directories first on the sessions' PATH.
 
 The directory holds everything (config, keys, logs, the private /root and /tmp), so a host
@@ -41,6 +41,8 @@ PRIVSEP_DIR = Path("/run/sshd")
 # /root and /tmp cover the originals: its sshd finds its files wherever the sandbox lives,
 # /tmp included.
 HOST_VIEW = Path("/run/sandbox-host")
+# What a host covers with its own private directories.
+HIDDEN = (Path("/root"), Path("/tmp"))
 HOST_KEY = "ssh_host_ed25519_key"
 # Debian's sshd gives root sessions this PATH.
 ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -55,7 +57,7 @@ class HostSpec:
     port: int
     host_key: str
     authorized_keys: tuple[str, ...] = ()
-    shared_from_root: tuple[Path, ...] = ()
+    shared_hidden: tuple[Path, ...] = ()
     path: tuple[str, ...] = ()
 
 
@@ -96,7 +98,10 @@ def sshd_config(spec: HostSpec) -> str:
 
 
 def _shared_target(directory: Path, shared: Path) -> Path:
-    return directory / "root" / shared.relative_to("/root")
+    for hidden in HIDDEN:
+        if hidden in shared.parents:
+            return directory / hidden.name / shared.relative_to(hidden)
+    raise SandboxError(f"shared directory {shared} is under neither /root nor /tmp")
 
 
 def host_command(spec: HostSpec) -> list[str]:
@@ -107,12 +112,12 @@ def host_command(spec: HostSpec) -> list[str]:
     # --rbind, which carries them along); all of it happens in the host's mount namespace.
     steps = [
         f"mount --bind -o ro {quoted(str(shared))} {quoted(str(_shared_target(directory, shared)))}"
-        for shared in spec.shared_from_root
+        for shared in spec.shared_hidden
     ]
     steps += [
         f"mount --bind {quoted(str(directory))} {HOST_VIEW}",
         f"mount --rbind {quoted(str(directory / 'root'))} /root",
-        f"mount --bind {quoted(str(directory / 'tmp'))} /tmp",
+        f"mount --rbind {quoted(str(directory / 'tmp'))} /tmp",
         f"exec {SSHD} -D -e -f {HOST_VIEW / 'sshd_config'}",
     ]
     script = " && ".join(steps)
@@ -150,12 +155,10 @@ def write_host_files(spec: HostSpec) -> None:
     _check_directory(spec.directory)
     spec.directory.mkdir(parents=True, exist_ok=True)
     (spec.directory / "root").mkdir(mode=0o700, exist_ok=True)
-    for shared in spec.shared_from_root:
-        if Path("/root") not in shared.parents:
-            raise SandboxError(f"shared directory {shared} is not under /root")
-        _shared_target(spec.directory, shared).mkdir(parents=True, exist_ok=True)
     (spec.directory / "tmp").mkdir(exist_ok=True)
     (spec.directory / "tmp").chmod(0o1777)
+    for shared in spec.shared_hidden:
+        _shared_target(spec.directory, shared).mkdir(parents=True, exist_ok=True)
     # sshd refuses a private host key that others can read.
     _write(spec.directory / HOST_KEY, spec.host_key, 0o600)
     _write(spec.directory / f"{HOST_KEY}.pub", public_of(spec.host_key) + "\n", 0o644)

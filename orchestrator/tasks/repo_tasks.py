@@ -13,8 +13,8 @@ from orchestrator.errors import UsageError
 from orchestrator.inventory import Inventory
 from orchestrator.repo import build as builder
 from orchestrator.repo.build import RepoChange
-from orchestrator.repo.options import RepoOptions, RetentionOptions, SigningConfig
-from orchestrator.repo.signing import open_signer
+from orchestrator.repo.options import RepoOptions, RetentionOptions
+from orchestrator.signer import opened_signer
 from orchestrator.tasks.common import INVENTORY_HELP, load, now, reports_errors
 
 SIGNING_HELP = {
@@ -36,20 +36,23 @@ def _options(loaded: Inventory, keep_last: int | None = None) -> RepoOptions:
     return options.model_copy(update={"retention": RetentionOptions(keep_last=keep_last)})
 
 
-def _signing(loaded: Inventory, key: str | None, gnupghome: str | None) -> SigningConfig:
-    """The inventory's signing key, unless --key/--gnupghome name another."""
+def _with_signing(loaded: Inventory, key: str | None, gnupghome: str | None) -> Inventory:
+    """The inventory, with the key --key/--gnupghome name instead of its own."""
     if key is None and gnupghome is None:
-        return loaded.signing
+        return loaded
     try:
-        return loaded.signing.model_validate(
+        signing = loaded.signing.model_validate(
             {
                 **loaded.signing.model_dump(),
                 "fingerprint": key or loaded.signing.fingerprint,
                 "gnupghome": gnupghome or loaded.signing.gnupghome,
+                # A key named on the command line replaces the sandbox's throwaway key.
+                "sandbox_key": loaded.signing.sandbox_key and key is None,
             }
         )
     except ValidationError as error:
         raise UsageError(f"invalid --key/--gnupghome: {error.errors()[0]['msg']}") from None
+    return loaded.model_copy(update={"signing": signing})
 
 
 def _print(change: RepoChange) -> None:
@@ -87,7 +90,7 @@ def build(
     loaded = load(c, inventory)
     options = _options(loaded)
     found = builder.find_packages(Path(packages))
-    with open_signer(_signing(loaded, key, gnupghome)) as signer:
+    with opened_signer(_with_signing(loaded, key, gnupghome)) as signer:
         _print(builder.add_packages(found, Path(repo), channel, options, signer, now()))
 
 
@@ -103,7 +106,7 @@ def resign(
     """Re-sign every suite with a fresh Date and Valid-Until (run it periodically)."""
     loaded = load(c, inventory)
     options = _options(loaded)
-    with open_signer(_signing(loaded, key, gnupghome)) as signer:
+    with opened_signer(_with_signing(loaded, key, gnupghome)) as signer:
         _print(builder.resign(Path(repo), options, signer, now()))
 
 
@@ -136,7 +139,7 @@ def prune(
     if dry_run:
         pruned = builder.plan_prune(Path(repo), options)
     else:
-        with open_signer(_signing(loaded, key, gnupghome)) as signer:
+        with opened_signer(_with_signing(loaded, key, gnupghome)) as signer:
             pruned = builder.prune(Path(repo), options, signer, now())
     verb = "would remove" if dry_run else "removed"
     for item in pruned:

@@ -51,13 +51,13 @@ def test_host_command() -> None:
         "-c",
         "mount --bind '/var/lib/sb/hosts/droplet 7' /run/sandbox-host"
         " && mount --rbind '/var/lib/sb/hosts/droplet 7/root' /root"
-        " && mount --bind '/var/lib/sb/hosts/droplet 7/tmp' /tmp"
+        " && mount --rbind '/var/lib/sb/hosts/droplet 7/tmp' /tmp"
         " && exec /usr/sbin/sshd -D -e -f /run/sandbox-host/sshd_config",
     ]
 
 
 def test_host_command_mounts_shared_directories_first() -> None:
-    spec = HostSpec(SPEC.directory, "127.77.0.2", 22, "KEY", shared_from_root=(Path("/root/py"),))
+    spec = HostSpec(SPEC.directory, "127.77.0.2", 22, "KEY", shared_hidden=(Path("/root/py"),))
 
     assert host_command(spec)[-1].split(" && ")[:2] == [
         "mount --bind -o ro /root/py /var/lib/sb/hosts/droplet-7/root/py",
