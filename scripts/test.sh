@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # The test suite: lint, format check, type check, then unit and integration tests.
+# --setup first runs scripts/setup.sh (system packages and .venv) on a fresh machine;
+# any other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--setup" ]; then
+  shift
+  bash scripts/setup.sh
+fi
 export PATH="$PWD/.venv/bin:$PATH"
 
 ruff check .
