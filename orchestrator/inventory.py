@@ -196,8 +196,17 @@ class Repositories(Model):
     retention: RetentionOptions = Field(default_factory=RetentionOptions)
 
 
+SANDBOX_HOST_KEY = "sandbox"
+
+
 class SshPublish(Model):
-    """A repo server reached over SSH that serves ``<path>/current``."""
+    """A repo server reached over SSH that serves ``<path>/current``.
+
+    ``host_key: sandbox`` names the sandbox's own repo server: its host key and the client
+    key to log in with are read from the running sandbox (``cloud.sandbox``), and ``host``,
+    ``port`` and ``path`` must be the sandbox's ``repo_server_address``, ``ssh_port`` and
+    ``/root/repo``.
+    """
 
     kind: Literal["ssh"]
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -206,9 +215,29 @@ class SshPublish(Model):
     user: str = "root"
     path: str = Field(description="Web root holding snapshots/ and the current symlink.")
     url: str = Field(description="Public base URL that serves 'current'.")
-    host_key: str | None = Field(default=None, description="Pinned host key line.")
-    identity_file: Path | None = None
-    snapshots_keep: int = Field(default=5, ge=1)
+    host_key: str | None = Field(
+        default=None,
+        description="The server's public host key line ('ssh-ed25519 AAAA...'), pinned; "
+        "'sandbox' for the sandbox's repo server.",
+    )
+    identity_file: Path | None = Field(
+        default=None, description="Private key to log in with; default: the SSH agent."
+    )
+    snapshots_keep: int = Field(default=5, ge=1, description="Snapshots kept on the server.")
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key_shape(cls, value: str | None) -> str | None:
+        if value is None or value == SANDBOX_HOST_KEY:
+            return value
+        return StaticHost._host_key_shape(value)
+
+    @field_validator("path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        if not value.startswith("/") or value.rstrip("/") == "":
+            raise ValueError(f"path {value!r} must be an absolute directory other than /")
+        return value.rstrip("/")
 
 
 class S3Publish(Model):

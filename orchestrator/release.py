@@ -33,9 +33,13 @@ from orchestrator.journal import (
 from orchestrator.pipeline import RunPaths, build_targets
 from orchestrator.plan import Plan
 from orchestrator.progress import Progress
+from orchestrator.publish import PublishInfo, publish_tree, resolve_targets
+from orchestrator.publish.info import Report
 from orchestrator.repo.build import add_packages
 from orchestrator.signer import opened_signer
 from orchestrator.summary import PublishedSummary, RunStatus, RunSummary, TargetSummary
+from orchestrator.verify.run import verify_inventory
+from orchestrator.verify.table import render_table
 
 LEDGER = "releases.json"
 
@@ -65,22 +69,29 @@ def repository_dir(inventory: Inventory) -> Path:
     return inventory.workspace / ".orchestrator" / "repository"
 
 
-def already_published(inventory: Inventory, tag: str) -> dict[str, object] | None:
-    """The ledger entry of ``tag`` when an earlier run published it."""
+def already_published(inventory: Inventory, plan: Plan) -> dict[str, object] | None:
+    """The ledger entry of the plan's version when an earlier run indexed or published it.
+
+    The ledger is keyed by package version, not tag: a nightly built on v1.2.3 is a
+    release of its own.
+    """
     ledger = read_journal(repository_dir(inventory) / ".state" / LEDGER) or {}
-    entry = ledger.get(tag)
+    entry = ledger.get(plan.version)
     return entry if isinstance(entry, dict) else None
 
 
-def _record_published(inventory: Inventory, plan: Plan, artifacts: list[Artifact]) -> None:
+def _record(inventory: Inventory, plan: Plan, status: str, packages: dict[str, str]) -> None:
+    """Write ``tag``'s ledger entry: "indexed" (in the local tree) or "published"."""
     path = repository_dir(inventory) / ".state" / LEDGER
     ledger = read_journal(path) or {}
-    ledger[plan.tag] = {
+    ledger[plan.version] = {
+        "tag": plan.tag,
         "version": plan.version,
         "channel": plan.channel,
         "run_id": plan.run_id,
-        "published_at": time.time(),
-        "packages": {a.name: a.sha256 for a in artifacts},
+        "status": status,
+        "at": time.time(),
+        "packages": packages,
     }
     write_json_atomically(path, ledger)
 
@@ -92,12 +103,20 @@ def run_release(
     progress: Progress,
     *,
     on_stage: Callable[[BuildStage], None] = lambda _stage: None,
+    report: Report = print,
 ) -> RunSummary:
     """Carry out ``plan``; return the summary (its exit code says how it went)."""
     started = time.time()
     paths = RunPaths(inventory.workspace, plan.run_id)
     state = RunState()
-    previous = already_published(inventory, plan.tag)
+    previous = already_published(inventory, plan)
+    if previous is not None and previous.get("status") == "indexed" and not options.force:
+        # An earlier run indexed this release but could not publish it: publish that tree.
+        state.messages.append(
+            f"{plan.tag} was indexed by run {previous.get('run_id')} but not published: publishing it"
+        )
+        journal = Journal(paths.run_dir, _header(plan))
+        return _publish_stages(inventory, plan, options, journal, state, started, paths, [], report)
     if previous is not None and not options.force:
         message = (
             f"{plan.tag} is already published as {previous.get('version')} in "
@@ -118,16 +137,7 @@ def run_release(
                 f"--resume: reusing {len(skip)} verified target(s) of run {earlier.get('run_id')}: "
                 + (", ".join(sorted(skip)) or "none")
             )
-    journal = Journal(
-        paths.run_dir,
-        {
-            "run_id": plan.run_id,
-            "project": plan.project,
-            "tag": plan.tag,
-            "version": plan.version,
-            "channel": plan.channel,
-        },
-    )
+    journal = Journal(paths.run_dir, _header(plan))
     for name, reused in skip.items():
         journal.target_verified(name, reused)
     try:
@@ -158,13 +168,10 @@ def run_release(
                 packages, repository_dir(inventory), plan.channel, inventory.repo_options(), signer
             )
             journal.stage("index", "done", f"{len(change.added)} added")
-        _record_published(inventory, plan, artifacts)
-        status: RunStatus = "published" if state.published else "built"
-        hooks = _run_hooks(inventory, plan, artifacts, paths)
-        state.messages.extend(hooks)
-        journal.finish(status)
-        exit_code = 1 if any(m.startswith("hook failed") for m in hooks) else 0
-        return _summary(inventory, plan, status, exit_code, started, state, [], paths)
+        _record(inventory, plan, "indexed", {a.name: a.sha256 for a in artifacts})
+        return _publish_stages(
+            inventory, plan, options, journal, state, started, paths, artifacts, report
+        )
     except Interrupted:
         journal.finish("interrupted")
         raise
@@ -172,6 +179,80 @@ def run_release(
         journal.stage("release", "failed", str(error))
         journal.finish("failed")
         raise
+
+
+def _header(plan: Plan) -> dict[str, str]:
+    return {
+        "run_id": plan.run_id,
+        "project": plan.project,
+        "tag": plan.tag,
+        "version": plan.version,
+        "channel": plan.channel,
+    }
+
+
+def _publish_stages(
+    inventory: Inventory,
+    plan: Plan,
+    options: ReleaseOptions,
+    journal: Journal,
+    state: RunState,
+    started: float,
+    paths: RunPaths,
+    artifacts: list[Artifact],
+    report: Report,
+) -> RunSummary:
+    """Publish the local tree, verify it (--verify), run the hooks; return the summary."""
+    try:
+        if inventory.publish:
+            journal.stage("publish")
+            published = publish_tree(
+                repository_dir(inventory),
+                resolve_targets(inventory),
+                release=PublishInfo(plan.run_id, plan.tag, plan.version),
+                lock_wait=options.lock_wait,
+                report=report,
+            )
+            state.published = [
+                PublishedSummary(p.name, p.url, p.key_url, p.snapshot) for p in published
+            ]
+            journal.stage("publish", "done", ", ".join(p.url for p in published))
+            _record(inventory, plan, "published", read_packages(inventory, plan))
+        exit_code = 0
+        if options.verify and inventory.publish:
+            journal.stage("verify")
+            results = verify_inventory(
+                inventory, version=plan.version, channel=plan.channel, report=report
+            )
+            report(render_table(results))
+            failed = [r for r in results if not r.ok]
+            journal.stage("verify", "failed" if failed else "done")
+            if failed:
+                exit_code = 1
+                state.messages.append(f"verify: {len(failed)} check(s) failed")
+            else:
+                state.messages.append(f"verify: all {len(results)} check(s) passed")
+        hooks = _run_hooks(inventory, plan, artifacts, paths)
+        state.messages.extend(hooks)
+        if any(m.startswith("hook failed") for m in hooks):
+            exit_code = 1
+        status: RunStatus = "published" if state.published else "built"
+        journal.finish(status)
+        return _summary(inventory, plan, status, exit_code, started, state, [], paths)
+    except Interrupted:
+        journal.finish("interrupted")
+        raise
+    except OrchestratorError as error:
+        journal.stage("publish", "failed", str(error))
+        journal.finish("failed")
+        raise
+
+
+def read_packages(inventory: Inventory, plan: Plan) -> dict[str, str]:
+    """The packages the ledger already lists for ``plan.tag`` (kept when re-publishing)."""
+    entry = already_published(inventory, plan) or {}
+    packages = entry.get("packages")
+    return dict(packages) if isinstance(packages, dict) else {}
 
 
 def _run_hooks(

@@ -2,7 +2,9 @@
 
 The daemon runs in its own session and logs to ``DIR/server.log``; everything else about it
 is read from the state directory, so any process can stop or inspect a sandbox, even one
-whose daemon died (its droplet hosts are found from their directories and killed).
+whose daemon died (its droplet hosts are found from their directories and killed). A
+sandbox also runs a repo server host (:mod:`orchestrator.sandbox.reposerver`), started
+after the daemon and stopped with it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import requests
 
 import orchestrator
 from orchestrator.errors import SandboxError
-from orchestrator.sandbox import hosts, processes
+from orchestrator.sandbox import hosts, processes, reposerver
 from orchestrator.sandbox.settings import SandboxSettings
 from orchestrator.sandbox.state import (
     RequestRecord,
@@ -181,6 +183,7 @@ def start(settings: SandboxSettings) -> SandboxInfo:
             )
         info = read_server_info(files)
         if info is not None and info.pid == process.pid and _healthy(info.api_url, token):
+            _start_repo_server(settings, process.pid)
             return SandboxInfo(
                 api_url=info.api_url, token=token, state_dir=files.root, pid=process.pid
             )
@@ -193,9 +196,23 @@ def start(settings: SandboxSettings) -> SandboxInfo:
         time.sleep(0.05)
 
 
+def _start_repo_server(settings: SandboxSettings, daemon_pid: int) -> None:
+    try:
+        # It outlives a daemon that died, as droplet hosts do.
+        reposerver.ensure_running(settings)
+    except SandboxError:
+        # A sandbox without its repo server is not the one asked for.
+        _stop_daemon(daemon_pid)
+        raise
+
+
 def ensure_running(settings: SandboxSettings) -> SandboxInfo:
-    """The running sandbox, started first if it is not running."""
-    return running(settings) or start(settings)
+    """The running sandbox (and its repo server), started first if it is not running."""
+    info = running(settings)
+    if info is None:
+        return start(settings)
+    reposerver.ensure_running(settings)
+    return info
 
 
 def configure(settings: SandboxSettings) -> None:
@@ -225,12 +242,13 @@ def _stop_daemon(pid: int) -> None:
 
 
 def stop(settings: SandboxSettings) -> list[str]:
-    """Stop the daemon and destroy every droplet host; returns the destroyed droplets' names.
+    """Stop the daemon, the repo server and every droplet host; returns the droplets' names.
 
     Works from the state directory alone, so it also cleans up after a dead daemon, and
-    running it twice is harmless.
+    running it twice is harmless. The repo server's directory (keys, snapshots) is kept.
     """
     files = files_of(settings)
+    reposerver.stop(settings)
     pid = _daemon_pid(files)
     if pid is not None:
         # Hosts first, while their parent (the daemon) lives to reap them; then once more
@@ -277,6 +295,11 @@ def request_log(settings: SandboxSettings) -> list[RequestRecord]:
     return read_request_log(files_of(settings))
 
 
-def host_processes(settings: SandboxSettings) -> list[int]:
-    """Pids of live processes of this sandbox's droplet hosts (empty after ``stop``)."""
+def droplet_processes(settings: SandboxSettings) -> list[int]:
+    """Pids of live processes of this sandbox's droplet hosts."""
     return hosts.host_processes(files_of(settings).hosts)
+
+
+def host_processes(settings: SandboxSettings) -> list[int]:
+    """Pids of live processes of the droplet hosts and the repo server (empty after ``stop``)."""
+    return sorted(droplet_processes(settings) + reposerver.processes(settings))

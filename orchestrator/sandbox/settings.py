@@ -115,6 +115,14 @@ class SandboxSettings(BaseModel):
         default=0.0, ge=0, description="seconds a deleted droplet stays listed"
     )
     faults: list[FaultRule] = []
+    repo_server_address: str = Field(
+        default="127.76.0.1",
+        description="loopback address of the repo server host (its sshd and HTTP server); "
+        "outside address_pool",
+    )
+    repo_http_port: int = Field(
+        default=8758, ge=1, le=65535, description="port of the HTTP server serving 'current'"
+    )
 
     @field_validator("api_host")
     @classmethod
@@ -143,3 +151,30 @@ class SandboxSettings(BaseModel):
         if network.num_addresses < 4:
             raise ValueError(f"address_pool {value} is too small: use at most a /30")
         return value
+
+    @field_validator("repo_server_address")
+    @classmethod
+    def _loopback_repo_server(cls, value: str) -> str:
+        try:
+            address = ipaddress.IPv4Address(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"repo_server_address {value!r} must be an IPv4 address in 127.0.0.0/8"
+            ) from exc
+        if address not in LOOPBACK:
+            raise ValueError(
+                f"repo_server_address {value} is outside 127.0.0.0/8; the sandbox stays local"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _repo_server_outside_pool(self) -> SandboxSettings:
+        # A droplet could otherwise be given the repo server's address.
+        if ipaddress.IPv4Address(self.repo_server_address) in ipaddress.IPv4Network(
+            self.address_pool
+        ):
+            raise ValueError(
+                f"repo_server_address {self.repo_server_address} is inside address_pool "
+                f"{self.address_pool}: pick an address outside it"
+            )
+        return self

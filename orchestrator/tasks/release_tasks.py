@@ -94,11 +94,19 @@ def release(
         print_plan(planned, json)
         return
     # With --json, stdout carries only the summary; progress goes to stderr.
-    progress = progress_for([t.name for t in planned.targets], sys.stderr if json else sys.stdout)
+    out = sys.stderr if json else sys.stdout
+    progress = progress_for([t.name for t in planned.targets], out)
     options = ReleaseOptions(resume=resume, force=force, verify=verify, lock_wait=float(lock_wait))
     try:
         with handling_interrupts() as interrupts:
-            summary = run_release(loaded, planned, options, progress, on_stage=interrupts.watch)
+            summary = run_release(
+                loaded,
+                planned,
+                options,
+                progress,
+                on_stage=interrupts.watch,
+                report=lambda line: print(line, file=out, flush=True),
+            )
     except Interrupted as interruption:
         progress.close()
         print(

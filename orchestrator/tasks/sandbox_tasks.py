@@ -8,7 +8,7 @@ from invoke.tasks import task
 
 from orchestrator.errors import UsageError
 from orchestrator.inventory import Inventory
-from orchestrator.sandbox import control
+from orchestrator.sandbox import control, reposerver
 from orchestrator.sandbox.settings import SandboxSettings
 from orchestrator.tasks.common import INVENTORY_HELP, load, reports_errors
 
@@ -22,15 +22,21 @@ def _settings(loaded: Inventory) -> SandboxSettings:
 @task(help={"inventory": INVENTORY_HELP})
 @reports_errors
 def up(c: Context, inventory: str | None = None) -> None:
-    """Start the local DigitalOcean emulator (and its droplet hosts) if it is not running."""
-    info = control.ensure_running(_settings(load(c, inventory)))
+    """Start the local DigitalOcean emulator and its repo server if they are not running."""
+    settings = _settings(load(c, inventory))
+    info = control.ensure_running(settings)
     print(f"sandbox running: API {info.api_url} (pid {info.pid}), state in {info.state_dir}")
+    server = reposerver.access(settings)
+    print(
+        f"repo server: ssh root@{server.address}:{server.port} (web root {server.web_root}), "
+        f"serving {server.url}"
+    )
 
 
 @task(help={"inventory": INVENTORY_HELP})
 @reports_errors
 def down(c: Context, inventory: str | None = None) -> None:
-    """Destroy every sandbox droplet and stop the emulator."""
+    """Destroy every sandbox droplet, stop the emulator and the repo server."""
     destroyed = control.stop(_settings(load(c, inventory)))
     print(
         f"sandbox stopped; destroyed {len(destroyed)} droplet(s){': ' if destroyed else ''}{', '.join(destroyed)}"

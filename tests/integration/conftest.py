@@ -1,16 +1,24 @@
-"""Fixtures for integration tests: a private sandbox per test, cleaned up afterwards."""
+"""Fixtures for integration tests: a private sandbox per test, cleaned up afterwards; gpg
+keyrings, nfpm-built packages, HTTP servers on 127.0.0.1 and real apt/dnf/zypper clients.
+
+Keyrings live in short throwaway GNUPGHOMEs whose agents are killed at teardown.
+"""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import random
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,13 +28,19 @@ import yaml
 
 from orchestrator.cloud.endpoint import open_client
 from orchestrator.inventory import Inventory, load_inventory
+from orchestrator.repo.options import SigningConfig
+from orchestrator.repo.signing import GeneratedKey, Signer, generate_key, open_signer, wipe_keyring
 from orchestrator.sandbox import control
 from orchestrator.sandbox.settings import SandboxSettings
+from orchestrator.verify.clients import AptClient, DnfClient, ZypperClient
 
 ROOT = Path(__file__).resolve().parents[2]
 # Under /tmp on purpose: sandbox hosts cover /tmp with a private one and must still find
 # their own files (a fresh clone in /tmp runs the sandbox the same way).
 TEST_ROOT = Path("/tmp/orchestrator-tests")
+PROJECT = "demo"
+DEB_ARCHES = ("amd64", "arm64")
+RPM_ARCHES = ("x86_64", "aarch64")
 
 
 def free_port() -> int:
@@ -79,9 +93,9 @@ class SandboxWorld:
         """No droplet listed, and (just after, as on DigitalOcean) no host process left."""
         assert open_client(self.inventory).list_droplets("relorch") == []
         deadline = time.monotonic() + 10
-        while control.host_processes(self.settings) and time.monotonic() < deadline:
+        while control.droplet_processes(self.settings) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert control.host_processes(self.settings) == []
+        assert control.droplet_processes(self.settings) == []
 
 
 @pytest.fixture
@@ -96,8 +110,15 @@ def sandbox_world() -> Iterator[SandboxWorld]:
         "api_port": free_port(),
         "address_pool": f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.0/24",
         "boot_delay": 0.3,
+        # Outside every test's address pool (127.100-199.x.0/24).
+        "repo_server_address": f"127.{random.randint(200, 254)}.{random.randint(0, 255)}.1",
+        "repo_http_port": free_port(),
     }
     data["cloud"]["sandbox"] = sandbox
+    for target in data.get("publish", []):
+        if target.get("host_key") == "sandbox":
+            target["host"] = sandbox["repo_server_address"]
+            target["url"] = f"http://{sandbox['repo_server_address']}:{sandbox['repo_http_port']}"
     path = directory / "inventory.yaml"
     path.write_text(yaml.safe_dump(data))
     world = SandboxWorld(directory, path, data, sandbox)
@@ -109,3 +130,132 @@ def sandbox_world() -> Iterator[SandboxWorld]:
         leftovers = control.host_processes(settings)
         shutil.rmtree(directory, ignore_errors=True)
         assert leftovers == [], f"sandbox host processes left: {leftovers}"
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """A throwaway GnuPG home and the key generated in it."""
+
+    home: Path
+    key: GeneratedKey
+
+    def export(self, directory: Path) -> tuple[Path, Path]:
+        """Write the armored and binary public key into ``directory``."""
+        armored, binary = directory / "key.asc", directory / "key.gpg"
+        armored.write_text(self.key.public_key)
+        binary.write_bytes(
+            subprocess.run(
+                ["gpg", "--homedir", str(self.home), "--export", self.key.fingerprint],
+                capture_output=True,
+                check=True,
+            ).stdout
+        )
+        return armored, binary
+
+
+def _keyring(name: str) -> Iterator[Keyring]:
+    home = Path(tempfile.mkdtemp(prefix="orc-it-", dir="/tmp"))
+    try:
+        yield Keyring(home, generate_key(name, f"{name}@example.org", home, key_length=2048))
+    finally:
+        wipe_keyring(home)
+
+
+@pytest.fixture(scope="session")
+def keyring() -> Iterator[Keyring]:
+    """The repository's signing key."""
+    yield from _keyring("demo-signing")
+
+
+@pytest.fixture(scope="session")
+def wrong_keyring() -> Iterator[Keyring]:
+    """Another key, which clients must not accept for the repository."""
+    yield from _keyring("impostor")
+
+
+@pytest.fixture(scope="session")
+def signer(keyring: Keyring) -> Iterator[Signer]:
+    """A signer for the repository's key."""
+    config = SigningConfig(fingerprint=keyring.key.fingerprint, gnupghome=str(keyring.home))
+    with open_signer(config) as opened:
+        yield opened
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def serve() -> Iterator[Callable[[Path], str]]:
+    """Serve directories over HTTP on 127.0.0.1; every server stops at teardown."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(root: Path) -> str:
+        root.mkdir(parents=True, exist_ok=True)
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def nfpm(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str, str, str], Path]:
+    """Build a package with nfpm, once: (version, arch, format, out directory) -> file."""
+    work = tmp_path_factory.mktemp("nfpm")
+    (work / "hello.txt").write_text("hello from the demo package\n")
+
+    @functools.cache
+    def build(version: str, arch: str, packager: str, out: str) -> Path:
+        target = work / out
+        target.mkdir(exist_ok=True)
+        config = work / f"{version}-{arch}.yaml"
+        config.write_text(
+            f"name: {PROJECT}\narch: {arch}\nplatform: linux\nversion: {version}\n"
+            "release: 1\nmaintainer: Demo <demo@example.org>\ndescription: demo package\n"
+            f"license: MIT\ncontents:\n  - src: {work / 'hello.txt'}\n"
+            f"    dst: /usr/share/{PROJECT}/hello.txt\n"
+        )
+        before = set(target.iterdir())
+        subprocess.run(
+            ["nfpm", "package", "-f", str(config), "-p", packager, "-t", str(target)],
+            check=True,
+            capture_output=True,
+        )
+        (created,) = set(target.iterdir()) - before
+        return created
+
+    return build
+
+
+def build_set(nfpm: Callable[[str, str, str, str], Path], version: str) -> list[Path]:
+    """The deb (amd64, arm64) and rpm (x86_64, aarch64) packages of one version."""
+    return [nfpm(version, arch, "deb", version) for arch in DEB_ARCHES] + [
+        nfpm(version, arch, "rpm", version) for arch in RPM_ARCHES
+    ]
+
+
+@pytest.fixture
+def apt_get(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """apt-get with its own state, cache and sources, trusting only ``signed-by`` keys."""
+    return AptClient(tmp_path)
+
+
+@pytest.fixture
+def dnf(tmp_path: Path) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
+    """dnf in a throwaway installroot with only the given .repo file."""
+    client = DnfClient(tmp_path, PROJECT)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def zypper(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """zypper on a throwaway root whose rpm database trusts only the given key."""
+    return ZypperClient(tmp_path / "zypper-root")

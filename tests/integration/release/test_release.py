@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,13 @@ def tree_snapshot(world: SandboxWorld) -> dict[str, bytes]:
     }
 
 
+def published_url(world: SandboxWorld) -> str:
+    url: str = world.data["publish"][0]["url"]
+    return url
+
+
 def test_release_json_summary_then_already_published(world: SandboxWorld) -> None:
-    result = world.invoke("release", "--tag", "v1.2.3", "--json")
+    result = world.invoke("release", "--tag", "v1.2.3", "--json", "--verify")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert (
@@ -71,7 +77,16 @@ def test_release_json_summary_then_already_published(world: SandboxWorld) -> Non
         and summary["version"] == "1.2.3"
         and summary["channel"] == "stable"
     )
-    assert summary["status"] in ("built", "published") and summary["run_id"]
+    assert summary["status"] == "published" and summary["run_id"]
+    assert summary["published"] == [
+        {
+            "name": "sandbox-repo",
+            "url": published_url(world),
+            "key_url": f"{published_url(world)}/keys/hello.asc",
+            "snapshot": summary["published"][0]["snapshot"],
+        }
+    ]
+    assert any("verify: all" in m for m in summary["messages"])
     assert [t["name"] for t in summary["targets"]] == [
         "amd64-deb",
         "arm64-deb",
@@ -98,23 +113,55 @@ def test_release_json_summary_then_already_published(world: SandboxWorld) -> Non
 
     again = world.invoke("release", "--tag", "v1.2.3")
     assert again.returncode == 0 and "already published" in again.stdout
+    assert world.invoke("verify").returncode == 0
+
+    assert world.invoke("release", "--tag", "v1.2.4").returncode == 0
+    for version in ("1.2.3", "1.2.4"):  # both versions stay installable
+        check = world.invoke("verify", "--version", version)
+        assert check.returncode == 0, check.stdout
+    assert world.invoke("verify").returncode == 0
+
+    assert world.invoke("release", "--tag", "v1.2.4").returncode == 0
+    for version in ("1.2.3", "1.2.4"):  # both versions stay installable
+        check = world.invoke("verify", "--version", version)
+        assert check.returncode == 0, check.stdout
 
     prerelease = world.invoke("release", "--tag", "v1.3.0-rc.1", "--json")
     assert prerelease.returncode == 0, prerelease.stderr
     assert json.loads(prerelease.stdout)["channel"] == "testing"
-    dists = workspace(world) / ".orchestrator" / "repository" / "deb" / "dists"
-    assert "1.3.0~rc.1" in (dists / "testing" / "main" / "binary-amd64" / "Packages").read_text()
-    assert "1.3.0~rc.1" not in (dists / "stable" / "main" / "binary-amd64" / "Packages").read_text()
+    assert world.invoke("verify", "--version", "1.3.0~rc.1", "--channel", "testing").returncode == 0
+    assert world.invoke("verify", "--version", "1.3.0~rc.1", "--channel", "stable").returncode == 1
+
+    nightly = world.invoke("release", "--tag", "v1.2.4", "--nightly", "--json")
+    assert nightly.returncode == 0, nightly.stderr
+    version = json.loads(nightly.stdout)["version"]
+    assert (
+        version.startswith("1.3.0~nightly.") and json.loads(nightly.stdout)["channel"] == "nightly"
+    )
+    for higher in ("1.3.0", "1.3.0~rc.1"):
+        assert (
+            subprocess.run(
+                ["dpkg", "--compare-versions", version, "lt", higher], check=False
+            ).returncode
+            == 0
+        )
+    check = world.invoke("verify", "--version", version, "--channel", "nightly")
+    assert check.returncode == 0, check.stdout
 
 
 def test_a_failing_target_publishes_nothing(world: SandboxWorld) -> None:
     assert world.invoke("release", "--tag", "v1.2.3").returncode == 0
     before = tree_snapshot(world)
+    served = urllib.request.urlopen(f"{published_url(world)}/deb/dists/stable/InRelease").read()
     set_commands(world, {"arm64-rpm": "echo broken >&2; exit 7"})
     result = world.invoke("release", "--tag", "v1.2.4")
     assert result.returncode == 1
     assert "arm64-rpm: build failed with exit code 7" in result.stdout
     assert tree_snapshot(world) == before
+    assert (
+        urllib.request.urlopen(f"{published_url(world)}/deb/dists/stable/InRelease").read()
+        == served
+    )
     assert journals(world)[-1]["status"] == "failed"
     world.assert_no_droplets()
 

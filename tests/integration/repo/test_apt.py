@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.repo.conftest import PROJECT, Keyring, Published, copy_tree
+from tests.integration.conftest import PROJECT, Keyring
+from tests.integration.repo.conftest import Published, copy_tree
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.repo.clientfiles import fingerprint_groups
-from tests.integration.repo.conftest import PROJECT, Keyring, Published
+from tests.integration.conftest import PROJECT, Keyring
+from tests.integration.repo.conftest import Published
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,7 @@ from orchestrator.repo.layout import PUBLISHED
 from orchestrator.repo.options import RepoOptions, RetentionOptions, SigningConfig
 from orchestrator.repo.signing import Signer, open_signer, temporary_home, wipe_keyring
 from orchestrator.tasks import keys_tasks, repo_tasks
-from tests.integration.conftest import ROOT
-from tests.integration.repo.conftest import Keyring, build_set
+from tests.integration.conftest import ROOT, Keyring, build_set
 
 pytestmark = pytest.mark.integration
 

@@ -56,6 +56,9 @@ def sandbox_settings() -> Iterator[Callable[..., SandboxSettings]]:
             "api_port": _free_port(),
             "address_pool": _random_pool(),
             "boot_delay": 0.2,
+            # Below every test's address pool (127.100-254.x.0/24).
+            "repo_server_address": f"127.{random.randint(30, 69)}.{random.randint(0, 255)}.1",
+            "repo_http_port": _free_port(),
         }
         settings = SandboxSettings(**{**values, **overrides})
         made.append(settings)

@@ -67,7 +67,7 @@ def test_create_list_paginate_and_delete_by_tag(
 
     assert manager.get_data("droplets?tag_name=run-1", type="DELETE") is True
     assert manager.get_all_droplets(tag_name="orchestrator") == []
-    waiter(lambda: control.host_processes(sandbox_config) == [], what="hosts to stop")
+    waiter(lambda: control.droplet_processes(sandbox_config) == [], what="hosts to stop")
 
 
 def test_client_errors(sandbox: Any, sandbox_settings: Any, manager: Any) -> None:

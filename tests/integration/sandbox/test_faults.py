@@ -88,4 +88,4 @@ def test_delete_linger(sandbox_settings: Any, api_for: Any, waiter: Any) -> None
     waiter(lambda: api.get(f"droplets/{droplet['id']}").status_code == 404, what="the droplet")
 
     assert time.monotonic() - deleted_at >= 0.7
-    waiter(lambda: control.host_processes(settings) == [], what="the host to stop")
+    waiter(lambda: control.droplet_processes(settings) == [], what="the host to stop")

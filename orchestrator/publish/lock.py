@@ -1,0 +1,177 @@
+"""The publish lock: who holds it, whether the holder is provably gone, and waiting for it.
+
+A lock is taken atomically where the repository lives (``mkdir`` on the repo server, a
+conditional PUT in a bucket) and carries a small details file naming its holder. A second
+publisher waits for it; a holder that ran on this machine and whose process is gone (a
+publish that was killed) is broken at once, since it can never release the lock itself.
+A holder elsewhere is only broken by ``invoke repo.unlock --force``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from orchestrator.errors import PublishError
+
+POLL_INTERVAL = 0.5
+_FIELDS = ("run_id", "tag", "host", "pid", "started", "boot", "since", "token")
+
+
+@dataclass(frozen=True)
+class LockDetails:
+    """The holder of a lock, as written into its details file."""
+
+    run_id: str
+    tag: str
+    host: str
+    pid: int
+    started: str
+    boot: str
+    since: str
+    token: str
+
+    def render(self) -> str:
+        """The details file: one ``key=value`` line per field."""
+        return "".join(f"{name}={_clean(str(getattr(self, name)))}\n" for name in _FIELDS)
+
+    def describe(self) -> str:
+        """The holder in words, for error messages."""
+        tag = f" ({self.tag})" if self.tag else ""
+        return f"run {self.run_id}{tag} on {self.host}, pid {self.pid}, since {self.since}"
+
+
+def _clean(value: str) -> str:
+    return value.replace("\n", " ").replace("\r", " ")
+
+
+def parse_details(text: str) -> LockDetails | None:
+    """Parse a details file; None if it is missing, half-written or not ours."""
+    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    if not all(name in values for name in _FIELDS):
+        return None
+    try:
+        pid = int(values["pid"])
+    except ValueError:
+        return None
+    return LockDetails(
+        run_id=values["run_id"],
+        tag=values["tag"],
+        host=values["host"],
+        pid=pid,
+        started=values["started"],
+        boot=values["boot"],
+        since=values["since"],
+        token=values["token"],
+    )
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A machine as lock details record it: host name and boot id."""
+
+    host: str
+    boot: str
+
+
+def is_abandoned(
+    holder: LockDetails, here: Machine, start_time: Callable[[int], str | None]
+) -> bool:
+    """Whether the holder ran on this machine, since its last boot, and its process is gone.
+
+    ``start_time(pid)`` gives a live process's start time (None when there is none), so a
+    reused pid is not mistaken for the holder.
+    """
+    if holder.host != here.host or holder.boot != here.boot:
+        return False
+    return start_time(holder.pid) != holder.started
+
+
+def process_start_time(pid: int) -> str | None:
+    """The start time of a live process in clock ticks since boot, from /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    # After the command name: state is field 3, starttime is field 22.
+    return fields[19] if fields[0] not in ("Z", "X") else None
+
+
+def this_machine() -> Machine:
+    """The host name and boot id of this machine."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = "unknown"
+    return Machine(socket.gethostname(), boot)
+
+
+def new_details(run_id: str, tag: str, now: datetime) -> LockDetails:
+    """Details naming this process as the holder, with a fresh token."""
+    machine = this_machine()
+    pid = os.getpid()
+    return LockDetails(
+        run_id=run_id,
+        tag=tag,
+        host=machine.host,
+        pid=pid,
+        started=process_start_time(pid) or "unknown",
+        boot=machine.boot,
+        since=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        token=os.urandom(8).hex(),
+    )
+
+
+@dataclass
+class LockWaiter:
+    """Tries to take a lock until it is free or the wait is over.
+
+    ``where`` describes the lock's place in messages; ``name`` is the publish target's name.
+
+    ``attempt()`` takes the lock and returns None, or returns the text of the holder's
+    details file (empty when it cannot be read). ``break_lock(holder)`` removes an
+    abandoned lock if it is still that holder's.
+    """
+
+    where: str
+    name: str
+    attempt: Callable[[], str | None]
+    break_lock: Callable[[LockDetails], None]
+    report: Callable[[str], None]
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    machine: Callable[[], Machine] = this_machine
+    start_time: Callable[[int], str | None] = process_start_time
+
+    def acquire(self, wait: float) -> None:
+        """Take the lock, waiting up to ``wait`` seconds; PublishError naming the holder."""
+        deadline = self.clock() + wait
+        announced = False
+        while True:
+            held = self.attempt()
+            if held is None:
+                return
+            holder = parse_details(held)
+            if holder is not None and is_abandoned(holder, self.machine(), self.start_time):
+                self.report(
+                    f"{self.where}: breaking the lock of {holder.describe()}: that process is gone"
+                )
+                self.break_lock(holder)
+                continue
+            who = holder.describe() if holder is not None else "a publisher (details unreadable)"
+            if self.clock() >= deadline:
+                raise PublishError(
+                    f"{self.where} is locked by {who}; gave up after {wait:g}s. Wait for it "
+                    "to finish, or if it is not running any more: invoke repo.unlock --force "
+                    f"--target {self.name}"
+                )
+            if not announced:
+                self.report(f"{self.where}: waiting up to {wait:g}s for the lock held by {who}")
+                announced = True
+            self.sleep(min(POLL_INTERVAL, max(0.0, deadline - self.clock())))

@@ -1,0 +1,192 @@
+r"""Shell commands run on the repo server, built as strings; pure.
+
+The server needs only POSIX sh and GNU coreutils, findutils and tar. Under the web root::
+
+    snapshots/<name>/          one published tree each, unchanged files hard-linked
+    snapshots/.new-<name>/     a snapshot being built (removed by the next publish)
+    current -> snapshots/<name>    what the web server serves
+    .lock/details              the publish lock (see :mod:`orchestrator.publish.lock`)
+    audit.log                  one line per publish, rollback or failure
+
+Every path is quoted with :func:`shlex.quote`; lists of paths travel on standard input,
+NUL-separated, never on the command line.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from orchestrator.errors import PublishError
+from orchestrator.publish.audit import FILE as AUDIT_FILE
+
+SNAPSHOTS = "snapshots"
+CURRENT = "current"
+LOCK = ".lock"
+DETAILS = "details"
+MANIFEST = ".manifest.json"
+STAGING_PREFIX = ".new-"
+MARK = "--8<--"
+# Exit status of the lock command when someone else holds the lock.
+HELD = 3
+# Exit status of the state command when `current` is not a symlink.
+NOT_A_LINK = 4
+
+q = shlex.quote
+
+
+def _path(root: str, *parts: str) -> str:
+    return q(str(PurePosixPath(root, *parts)))
+
+
+def staging_name(name: str) -> str:
+    """The directory a snapshot is built in before it is finished."""
+    return f"{STAGING_PREFIX}{name}"
+
+
+def take_lock(root: str, details: str) -> str:
+    """Create the web root if needed and take the lock, or print the holder and exit HELD."""
+    lock = _path(root, LOCK)
+    details_file = _path(root, LOCK, DETAILS)
+    return (
+        f"mkdir -p {_path(root, SNAPSHOTS)} && "
+        f"if mkdir {lock} 2>/dev/null; then printf %s {q(details)} > {details_file}; "
+        f"else cat {details_file} 2>/dev/null; exit {HELD}; fi"
+    )
+
+
+def release_lock(root: str, token: str) -> str:
+    """Remove the lock only if it is still the one with ``token``."""
+    # A forced unlock may have let another publisher in meanwhile: never remove its lock.
+    return f"grep -qxF {q('token=' + token)} {_path(root, LOCK, DETAILS)} && rm -rf {_path(root, LOCK)}"
+
+
+def read_lock(root: str) -> str:
+    """Print the lock's details file (nothing, status 1, when there is no lock)."""
+    return f"cat {_path(root, LOCK, DETAILS)}"
+
+
+def force_unlock(root: str) -> str:
+    """Print the lock's details, if any, and remove the lock whoever holds it."""
+    return f"cat {_path(root, LOCK, DETAILS)} 2>/dev/null; rm -rf {_path(root, LOCK)}"
+
+
+def read_state(root: str) -> str:
+    """Print where ``current`` points, the snapshot names and the current manifest."""
+    return (
+        f"cd {q(root)} 2>/dev/null || exit 0; "
+        f"if [ -e {CURRENT} ] && [ ! -L {CURRENT} ]; then exit {NOT_A_LINK}; fi; "
+        f"readlink {CURRENT}; echo {q(MARK)}; ls -1A {SNAPSHOTS} 2>/dev/null; echo {q(MARK)}; "
+        f"cat {CURRENT}/{MANIFEST} 2>/dev/null; true"
+    )
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """The snapshots on the server, the current one, and its manifest text."""
+
+    current: str | None = None
+    snapshots: list[str] = field(default_factory=list)
+    manifest: str | None = None
+
+
+def parse_state(output: str, root: str) -> ServerState:
+    """Parse the output of :func:`read_state`."""
+    if not output.strip():
+        return ServerState()
+    sections = output.split(f"{MARK}\n", 2)
+    if len(sections) != 3:
+        raise PublishError(f"{root}: unexpected answer from the server: {output[:200]!r}")
+    link, listing, manifest = sections
+    target = link.strip()
+    current: str | None = None
+    if target:
+        if not target.startswith(f"{SNAPSHOTS}/") or "/" in target[len(SNAPSHOTS) + 1 :]:
+            raise PublishError(
+                f"{root}/{CURRENT} points at {target}, not at a snapshot: point it at "
+                f"{SNAPSHOTS}/<name> or move it away"
+            )
+        current = target[len(SNAPSHOTS) + 1 :]
+    return ServerState(current, listing.split(), manifest or None)
+
+
+def prepare_snapshot(root: str, base: str | None, name: str) -> str:
+    """Start snapshot ``name`` as a hard-link copy of ``base``; remove the paths on stdin.
+
+    Leftovers of killed publishes go first. The copy shares every file with ``base``, so
+    nothing here may write into a file: removals unlink, and uploads unlink first (tar -U).
+    """
+    staging = staging_name(name)
+    copy = f"cp -al {q(base)} {q(staging)}" if base else f"mkdir {q(staging)}"
+    return " && ".join(
+        [
+            f"cd {_path(root, SNAPSHOTS)}",
+            f"rm -rf {STAGING_PREFIX}*",
+            copy,
+            f"cd {q(staging)}",
+            f"rm -f {MANIFEST}",
+            "xargs -0 -r rm -f --",
+            "find . -mindepth 1 -type d -empty -delete",
+        ]
+    )
+
+
+def extract(root: str, name: str) -> str:
+    """Unpack the tar stream on stdin into the snapshot being built."""
+    staging = _path(root, SNAPSHOTS, staging_name(name))
+    return f"tar -x -U --no-same-owner -f - -C {staging}"
+
+
+def verify_snapshot(root: str, name: str) -> str:
+    """Check the sha256sum lines on stdin, then list every file with its size."""
+    staging = _path(root, SNAPSHOTS, staging_name(name))
+    return (
+        f"cd {staging} && sha256sum --quiet --strict -c - && echo {q(MARK)} && "
+        "find . -type f -printf '%s %P\\n'"
+    )
+
+
+def activate(root: str, name: str) -> str:
+    """Finish snapshot ``name`` and point ``current`` at it with one rename."""
+    target = q(f"{SNAPSHOTS}/{name}")
+    return (
+        f"cd {q(root)} && mv -T {q(f'{SNAPSHOTS}/{staging_name(name)}')} {target} && "
+        f"ln -sfn {target} .{CURRENT}.new && mv -Tf .{CURRENT}.new {CURRENT}"
+    )
+
+
+def switch(root: str, name: str) -> str:
+    """Point ``current`` at the existing snapshot ``name`` with one rename."""
+    target = q(f"{SNAPSHOTS}/{name}")
+    return (
+        f"cd {q(root)} && test -d {target} && "
+        f"ln -sfn {target} .{CURRENT}.new && mv -Tf .{CURRENT}.new {CURRENT}"
+    )
+
+
+def remove_snapshots(root: str, names: list[str]) -> str:
+    """Delete old snapshots."""
+    return f"cd {_path(root, SNAPSHOTS)} && rm -rf -- {' '.join(q(name) for name in names)}"
+
+
+def append_audit(root: str, line: str) -> str:
+    """Append one line to the audit log (O_APPEND: concurrent lines never interleave)."""
+    return f"printf '%s\\n' {q(line)} >> {_path(root, AUDIT_FILE)}"
+
+
+def listing_problems(expected: dict[str, int], listing: str) -> list[str]:
+    """Differences between the sizes a snapshot should have and ``find``'s listing of it."""
+    found: dict[str, int] = {}
+    for line in listing.splitlines():
+        size, _, path = line.partition(" ")
+        if path:
+            found[path] = int(size)
+    problems = [f"missing {path}" for path in sorted(set(expected) - set(found))]
+    problems += [f"unexpected {path}" for path in sorted(set(found) - set(expected))]
+    problems += [
+        f"{path} has {found[path]} bytes, expected {size}"
+        for path, size in sorted(expected.items())
+        if path in found and found[path] != size
+    ]
+    return problems

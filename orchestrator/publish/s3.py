@@ -1,0 +1,175 @@
+"""Publishing to an S3-compatible bucket: diff against a manifest object, upload in order.
+
+A publish, under the bucket's lock (a conditional PUT of ``.orchestrator/lock``): read the
+manifest object; upload the new and changed files tier by tier (see
+:mod:`orchestrator.publish.order`), in parallel within a tier; write the new manifest.
+Objects the tree no longer lists are only marked retired in the manifest: ``invoke
+repo.gc`` deletes them once they have been retired longer than the grace period, so a
+client (or a CDN) holding older metadata still finds what it names. A no-op publish makes
+three requests: take the lock, read the manifest, release the lock.
+
+The lock relies on ``If-None-Match: *`` on PUT, which AWS S3, MinIO and moto honour; a
+store that ignores it cannot keep two publishers apart, so publish from one place there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from orchestrator.errors import PublishError
+from orchestrator.inventory import S3Publish
+from orchestrator.publish.bucket import LOCK_KEY, MANIFEST_KEY, Bucket, make_client
+from orchestrator.publish.info import Clock, PublishedTo, PublishInfo, Report, utc_now
+from orchestrator.publish.local import LocalTree
+from orchestrator.publish.lock import LockDetails, LockWaiter, new_details, parse_details
+from orchestrator.publish.manifest import Manifest, changes, expired, next_manifest
+from orchestrator.publish.order import Job, upload_tiers
+
+
+@dataclass(frozen=True)
+class S3Target:
+    """A bucket from the inventory and a client for it."""
+
+    config: S3Publish
+    client: Any
+
+    def bucket(self) -> Bucket:
+        """The bucket prefix this target publishes to."""
+        return Bucket(self.config, self.client)
+
+
+def s3_target(config: S3Publish) -> S3Target:
+    """The target with a client made from the environment's credentials."""
+    return S3Target(config, make_client(config))
+
+
+def _attempt(bucket: Bucket, details: LockDetails) -> str | None:
+    if bucket.create(LOCK_KEY, details.render().encode("utf-8")):
+        return None
+    held = bucket.read(LOCK_KEY)
+    return "" if held is None else held.decode("utf-8", errors="replace")
+
+
+def _break(bucket: Bucket, holder: LockDetails) -> None:
+    held = bucket.read(LOCK_KEY)
+    current = parse_details(held.decode("utf-8", errors="replace")) if held else None
+    if current is not None and current.token == holder.token:
+        bucket.delete(LOCK_KEY)
+
+
+@contextmanager
+def locked(bucket: Bucket, details: LockDetails, wait_for: float, report: Report) -> Iterator[None]:
+    """Hold the bucket's lock object; deleted on every way out."""
+    LockWaiter(
+        bucket.where,
+        bucket.target.name,
+        lambda: _attempt(bucket, details),
+        lambda h: _break(bucket, h),
+        report,
+    ).acquire(wait_for)
+    try:
+        yield
+    finally:
+        try:
+            bucket.delete(LOCK_KEY)
+        except PublishError as error:
+            report(
+                f"{error}; the lock stays: invoke repo.unlock --force --target {bucket.target.name}"
+            )
+
+
+def read_manifest(bucket: Bucket) -> Manifest:
+    """The bucket's manifest; empty if there is none yet."""
+    data = bucket.read(MANIFEST_KEY)
+    return Manifest() if data is None else Manifest.from_json(data, f"{bucket.where}: manifest")
+
+
+def _upload_job(bucket: Bucket, tree: LocalTree, job: Job) -> None:
+    for path in job:
+        bucket.upload(path, tree.path(path))
+
+
+def upload_in_order(bucket: Bucket, tree: LocalTree, paths: list[str], concurrency: int) -> None:
+    """Upload tier after tier, in parallel within a tier; stop at the first failure."""
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="s3-upload") as pool:
+        for jobs in upload_tiers(paths):
+            futures = [pool.submit(_upload_job, bucket, tree, job) for job in jobs]
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in pending:
+                future.cancel()
+            for future in done:
+                # The first failure is raised before any later tier starts.
+                future.result()
+
+
+def publish_s3(
+    target: S3Target,
+    tree: LocalTree,
+    release: PublishInfo,
+    *,
+    lock_wait: float,
+    report: Report,
+    clock: Clock = utc_now,
+) -> PublishedTo:
+    """Upload what changed in ``tree`` in a safe order, then record the new manifest."""
+    bucket = target.bucket()
+    with locked(bucket, new_details(release.run_id, release.tag, clock()), lock_wait, report):
+        previous = read_manifest(bucket)
+        following = next_manifest(previous, tree.files, clock(), None)
+        uploads: list[str] = []
+        if following.files != previous.files:
+            uploads = changes(previous, following).upload
+            report(f"{bucket.where}: {len(uploads)} object(s) to upload")
+            upload_in_order(bucket, tree, uploads, target.config.concurrency)
+            bucket.write_private(MANIFEST_KEY, following.to_json())
+    url = target.config.url.rstrip("/")
+    return PublishedTo(
+        name=target.config.name,
+        url=url,
+        key_url=f"{url}/{tree.key_file()}",
+        snapshot=None,
+        uploaded=len(uploads),
+        unchanged=following.files == previous.files,
+    )
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What a garbage collection deleted, and how many retired objects wait for their turn."""
+
+    deleted: list[str]
+    waiting: int
+
+
+def collect_garbage(
+    target: S3Target,
+    *,
+    run_id: str,
+    lock_wait: float,
+    report: Report,
+    clock: Clock = utc_now,
+) -> Collected:
+    """Delete objects retired longer than the target's grace period ago."""
+    bucket = target.bucket()
+    grace = timedelta(hours=target.config.gc_grace_hours)
+    with locked(bucket, new_details(run_id, "", clock()), lock_wait, report):
+        manifest = read_manifest(bucket)
+        gone, kept = expired(manifest, clock() - grace)
+        if gone:
+            bucket.delete_many(gone)
+            bucket.write_private(MANIFEST_KEY, kept.to_json())
+    return Collected(gone, len(kept.retired))
+
+
+def unlock_s3(target: S3Target, *, force: bool) -> str | None:
+    """The lock holder's details (None if unlocked); with ``force`` the lock is deleted."""
+    bucket = target.bucket()
+    held = bucket.read(LOCK_KEY)
+    if force and held is not None:
+        bucket.delete(LOCK_KEY)
+    return None if held is None else held.decode("utf-8", errors="replace")

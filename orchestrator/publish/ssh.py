@@ -1,0 +1,281 @@
+"""Publishing to a repo server over SSH: snapshots, an atomic swap, rollback, lock, audit.
+
+A publish, under the server's lock: read the current snapshot's manifest; build the next
+snapshot as a hard-link copy of the current one (``snapshots/.new-<name>``); remove the
+files that go; stream every new or changed file in one tar archive; check the upload
+against the manifest (SHA-256 of what was sent, size of everything); rename the snapshot
+into place and swap ``current`` with one ``rename``; drop snapshots beyond the newest N;
+append to the audit log. Whatever fails before the swap leaves ``current`` untouched.
+
+Files that leave the tree stay in the following snapshots for :data:`RETIRED_FOR` (hard
+links, so they cost nothing): a client that read the previous metadata an instant before
+the swap still finds what it names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import IO
+
+from orchestrator.errors import PublishError
+from orchestrator.fleet import HostAccess
+from orchestrator.inventory import SshPublish
+from orchestrator.publish import remote
+from orchestrator.publish.audit import Result, audit_line
+from orchestrator.publish.info import Clock, PublishedTo, PublishInfo, Report, utc_now
+from orchestrator.publish.local import LocalTree
+from orchestrator.publish.lock import LockDetails, LockWaiter, new_details
+from orchestrator.publish.manifest import Manifest, changes, next_manifest
+from orchestrator.publish.session import RemoteShell, open_shell
+from orchestrator.publish.snapshots import rollback_target, snapshot_name, to_prune
+
+RETIRED_FOR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """A repo server from the inventory and how to reach it."""
+
+    config: SshPublish
+    access: HostAccess
+
+    @property
+    def where(self) -> str:
+        """The server in words, for messages."""
+        config = self.config
+        return f"repo server {config.name} ({config.user}@{config.host}:{config.path})"
+
+
+class RepoServer:
+    """The web root of one repo server, through a remote shell."""
+
+    def __init__(self, shell: RemoteShell, name: str, root: str) -> None:
+        self.shell = shell
+        self.name = name
+        self.root = root
+
+    def state(self) -> remote.ServerState:
+        """The snapshots, the current one and its manifest."""
+        result = self.shell.run(remote.read_state(self.root), check=False)
+        if result.status == remote.NOT_A_LINK:
+            raise PublishError(
+                f"{self.shell.where}: {self.root}/{remote.CURRENT} is not a symlink; "
+                "move it away so that publishing can manage it"
+            )
+        if result.status != 0:
+            raise PublishError(f"{self.shell.where}: cannot read the web root: {result.stderr}")
+        return remote.parse_state(result.stdout, self.root)
+
+    def _attempt(self, details: LockDetails) -> str | None:
+        result = self.shell.run(remote.take_lock(self.root, details.render()), check=False)
+        if result.status == 0:
+            return None
+        if result.status == remote.HELD:
+            return result.stdout
+        raise PublishError(f"{self.shell.where}: cannot take the lock: {result.stderr.strip()}")
+
+    def _break(self, holder: LockDetails) -> None:
+        self.shell.run(remote.release_lock(self.root, holder.token), check=False)
+
+    @contextmanager
+    def locked(self, details: LockDetails, wait: float, report: Report) -> Iterator[None]:
+        """Hold the server's lock; released on every way out."""
+        LockWaiter(
+            self.shell.where, self.name, lambda: self._attempt(details), self._break, report
+        ).acquire(wait)
+        try:
+            yield
+        finally:
+            try:
+                self.shell.run(remote.release_lock(self.root, details.token), check=False)
+            except PublishError as error:
+                report(f"{error}; the lock stays: invoke repo.unlock --force --target {self.name}")
+
+    def audit(
+        self, now: datetime, release: PublishInfo, snapshot: str, result: Result, detail: str
+    ) -> None:
+        """Append a line to the audit log."""
+        line = audit_line(
+            now,
+            tag=release.tag,
+            version=release.version,
+            snapshot=snapshot,
+            run_id=release.run_id,
+            result=result,
+            detail=detail,
+        )
+        self.shell.run(remote.append_audit(self.root, line))
+
+
+def _write_tar(stream: IO[bytes], tree: LocalTree, paths: list[str], manifest: bytes) -> None:
+    with tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as archive:
+        for path in paths:
+            source = tree.path(path)
+            info = tarfile.TarInfo(path)
+            stat = source.stat()
+            info.size, info.mtime, info.mode = stat.st_size, int(stat.st_mtime), 0o644
+            with source.open("rb") as handle:
+                archive.addfile(info, handle)
+        info = tarfile.TarInfo(remote.MANIFEST)
+        info.size, info.mtime, info.mode = len(manifest), int(time.time()), 0o644
+        archive.addfile(info, io.BytesIO(manifest))
+
+
+def _check_lines(tree: LocalTree, paths: list[str], manifest: bytes) -> bytes:
+    lines = [f"{tree.files[path].sha256}  {path}\n" for path in paths]
+    lines.append(f"{hashlib.sha256(manifest).hexdigest()}  {remote.MANIFEST}\n")
+    return "".join(lines).encode("utf-8")
+
+
+def _verify(server: RepoServer, name: str, checks: bytes, expected: dict[str, int]) -> None:
+    result = server.shell.run(remote.verify_snapshot(server.root, name), stdin=checks, check=False)
+    if result.status != 0:
+        failed = (result.stdout + result.stderr).strip().splitlines()[:5]
+        raise PublishError(
+            f"{server.shell.where}: the upload does not match the manifest: {' | '.join(failed)}"
+        )
+    listing = result.stdout.split(f"{remote.MARK}\n", 1)[-1]
+    problems = remote.listing_problems(expected, listing)
+    if problems:
+        raise PublishError(
+            f"{server.shell.where}: snapshot {name} does not match the manifest "
+            f"({len(problems)} problems): {'; '.join(problems[:5])}"
+        )
+
+
+def _published(target: SshTarget, tree: LocalTree, snapshot: str, uploaded: int) -> PublishedTo:
+    url = target.config.url.rstrip("/")
+    return PublishedTo(
+        name=target.config.name,
+        url=url,
+        key_url=f"{url}/{tree.key_file()}",
+        snapshot=snapshot,
+        uploaded=uploaded,
+        unchanged=uploaded == 0,
+    )
+
+
+def _publish_locked(
+    server: RepoServer,
+    target: SshTarget,
+    tree: LocalTree,
+    release: PublishInfo,
+    now: datetime,
+    report: Report,
+) -> tuple[str, int]:
+    """Publish under the lock; returns the current snapshot and the number of files sent."""
+    state = server.state()
+    previous = Manifest()
+    if state.current is not None and state.manifest is not None:
+        previous = Manifest.from_json(
+            state.manifest.encode("utf-8"), f"{server.shell.where}: {state.current}"
+        )
+    following = next_manifest(previous, tree.files, now, now - RETIRED_FOR)
+    if state.current is not None and following.files == previous.files:
+        server.audit(now, release, state.current, "published", "unchanged")
+        return state.current, 0
+    # Without a manifest the current snapshot's content is unknown: start from nothing.
+    base = state.current if previous.files else None
+    name = snapshot_name(now, release.version, state.snapshots)
+    todo = changes(previous, following)
+    report(
+        f"{target.where}: snapshot {name}: {len(todo.upload)} file(s) to upload, "
+        f"{len(todo.remove)} to remove"
+    )
+    manifest = following.to_json()
+    removals = "".join(f"{path}\0" for path in todo.remove).encode("utf-8")
+    server.shell.run(remote.prepare_snapshot(server.root, base, name), stdin=removals)
+    server.shell.stream(
+        remote.extract(server.root, name),
+        lambda stream: _write_tar(stream, tree, todo.upload, manifest),
+    )
+    expected = {path: info.size for path, info in following.stored().items()}
+    expected[remote.MANIFEST] = len(manifest)
+    _verify(server, name, _check_lines(tree, todo.upload, manifest), expected)
+    server.shell.run(remote.activate(server.root, name))
+    old = to_prune([*state.snapshots, name], name, target.config.snapshots_keep)
+    if old:
+        server.shell.run(remote.remove_snapshots(server.root, old))
+    detail = f"{len(todo.upload)} uploaded, {len(todo.remove)} removed"
+    server.audit(now, release, name, "published", detail)
+    return name, len(todo.upload)
+
+
+def publish_ssh(
+    target: SshTarget,
+    tree: LocalTree,
+    release: PublishInfo,
+    *,
+    lock_wait: float,
+    report: Report,
+    clock: Clock = utc_now,
+) -> PublishedTo:
+    """Publish ``tree`` to the repo server as a new snapshot and make it current."""
+    with open_shell(target.access, target.where) as shell:
+        server = RepoServer(shell, target.config.name, target.config.path)
+        details = new_details(release.run_id, release.tag, clock())
+        with server.locked(details, lock_wait, report):
+            try:
+                snapshot, uploaded = _publish_locked(server, target, tree, release, clock(), report)
+            except Exception as error:
+                _audit_failure(server, clock(), release, str(error), report)
+                raise
+    return _published(target, tree, snapshot, uploaded)
+
+
+def _audit_failure(
+    server: RepoServer, now: datetime, release: PublishInfo, error: str, report: Report
+) -> None:
+    try:
+        server.audit(now, release, "-", "failed", error)
+    except PublishError as audit_error:
+        report(f"could not write the audit log: {audit_error}")
+
+
+def list_snapshots(target: SshTarget) -> remote.ServerState:
+    """The server's snapshots and which one is current."""
+    with open_shell(target.access, target.where) as shell:
+        return RepoServer(shell, target.config.name, target.config.path).state()
+
+
+def rollback_ssh(
+    target: SshTarget,
+    *,
+    to: str | None,
+    run_id: str,
+    lock_wait: float,
+    report: Report,
+    clock: Clock = utc_now,
+) -> tuple[str | None, str]:
+    """Point ``current`` back at ``to`` (default: the snapshot before the current one).
+
+    Returns the previous and the new current snapshot.
+    """
+    with open_shell(target.access, target.where) as shell:
+        server = RepoServer(shell, target.config.name, target.config.path)
+        with server.locked(new_details(run_id, "", clock()), lock_wait, report):
+            state = server.state()
+            name = rollback_target(state.snapshots, state.current, to)
+            server.shell.run(remote.switch(server.root, name))
+            version = name.split("-", 1)[1]
+            release = PublishInfo(run_id=run_id, tag="", version=version)
+            server.audit(clock(), release, name, "rolled back", f"from {state.current}")
+    return state.current, name
+
+
+def unlock_ssh(target: SshTarget, *, force: bool) -> str | None:
+    """The lock holder's details (None if unlocked); with ``force`` the lock is removed."""
+    with open_shell(target.access, target.where) as shell:
+        root = target.config.path
+        command = remote.force_unlock(root) if force else remote.read_lock(root)
+        result = shell.run(command, check=False)
+    if force:
+        return result.stdout or None
+    return result.stdout if result.status == 0 else None

@@ -1,0 +1,184 @@
+"""``invoke repo.publish``, ``repo.snapshots``, ``repo.rollback``, ``repo.unlock``, ``repo.gc``.
+
+They act on the inventory's publish targets (``--to``/``--target NAME`` picks one) and
+join the ``repo`` collection beside ``repo.build``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from invoke.context import Context
+from invoke.tasks import Task, task
+
+from orchestrator.errors import UsageError
+from orchestrator.plan import new_run_id
+from orchestrator.publish.info import PublishInfo
+from orchestrator.publish.lock import parse_details
+from orchestrator.publish.run import Target, publish_tree, resolve_targets
+from orchestrator.publish.s3 import S3Target, collect_garbage, unlock_s3
+from orchestrator.publish.snapshots import by_age
+from orchestrator.publish.ssh import SshTarget, list_snapshots, rollback_ssh, unlock_ssh
+from orchestrator.tasks.common import INVENTORY_HELP, load, now, reports_errors
+from orchestrator.version import parse_tag
+
+DEFAULT_LOCK_WAIT = 300.0
+LOCK_WAIT_HELP = "seconds to wait for another publisher's lock (default 300)"
+TARGET_HELP = "only the publish target of this name (default: all)"
+
+
+def report(line: str) -> None:
+    """Print a progress line at once."""
+    print(line, flush=True)
+
+
+def _run_id() -> str:
+    return new_run_id(now(), secrets.token_hex(3))
+
+
+def release_info(tag: str, version: str | None) -> PublishInfo:
+    """What a hand-made publish records: the tag's version unless ``version`` is given."""
+    if version is None:
+        version = parse_tag(tag).package_version if tag else "manual"
+    return PublishInfo(run_id=_run_id(), tag=tag, version=version)
+
+
+def _ssh_targets(c: Context, inventory: str | None, name: str | None) -> list[SshTarget]:
+    targets = [t for t in resolve_targets(load(c, inventory), name) if isinstance(t, SshTarget)]
+    if not targets:
+        raise UsageError("no repo server (kind: ssh) among the chosen publish targets")
+    return targets
+
+
+@task(
+    help={
+        "repo": "repository tree to publish (as made by invoke repo.build)",
+        "to": TARGET_HELP,
+        "tag": "the release tag, recorded in the lock and the audit log",
+        "version": "names the snapshot (default: the tag's version, else 'manual')",
+        "lock_wait": LOCK_WAIT_HELP,
+        "inventory": INVENTORY_HELP,
+    }
+)
+@reports_errors
+def publish(
+    c: Context,
+    repo: str,
+    to: str | None = None,
+    tag: str = "",
+    version: str | None = None,
+    lock_wait: float = DEFAULT_LOCK_WAIT,
+    inventory: str | None = None,
+) -> None:
+    """Publish the tree at --repo to the inventory's publish targets, atomically."""
+    release = release_info(tag, version)
+    targets = resolve_targets(load(c, inventory), to)
+    published = publish_tree(
+        Path(repo), targets, release=release, lock_wait=lock_wait, report=report
+    )
+    for result in published:
+        where = f" snapshot {result.snapshot}" if result.snapshot else ""
+        state = "unchanged" if result.unchanged else f"{result.uploaded} file(s) uploaded"
+        print(f"published to {result.name}:{where} ({state}) {result.url}  key {result.key_url}")
+
+
+@task(help={"target": TARGET_HELP, "inventory": INVENTORY_HELP})
+@reports_errors
+def snapshots(c: Context, target: str | None = None, inventory: str | None = None) -> None:
+    """List the snapshots on each repo server; * marks the one being served."""
+    for server in _ssh_targets(c, inventory, target):
+        state = list_snapshots(server)
+        print(f"{server.where}:")
+        names = by_age(state.snapshots)
+        for name in names:
+            print(f"{'*' if name == state.current else ' '} {name}")
+        if not names:
+            print("  (no snapshots yet)")
+
+
+@task(
+    help={
+        "to": "snapshot to serve (default: the one before the current one)",
+        "target": TARGET_HELP,
+        "lock_wait": LOCK_WAIT_HELP,
+        "inventory": INVENTORY_HELP,
+    }
+)
+@reports_errors
+def rollback(
+    c: Context,
+    to: str | None = None,
+    target: str | None = None,
+    lock_wait: float = DEFAULT_LOCK_WAIT,
+    inventory: str | None = None,
+) -> None:
+    """Serve an earlier snapshot again, swapping 'current' atomically."""
+    for server in _ssh_targets(c, inventory, target):
+        before, after = rollback_ssh(
+            server, to=to, run_id=_run_id(), lock_wait=lock_wait, report=report
+        )
+        print(f"{server.config.name}: now serving {after} (was {before})")
+
+
+def _unlock_one(server: Target, force: bool) -> str | None:
+    if isinstance(server, SshTarget):
+        return unlock_ssh(server, force=force)
+    return unlock_s3(server, force=force)
+
+
+@task(
+    help={
+        "force": "remove the lock even though its holder may still run",
+        "target": TARGET_HELP,
+        "inventory": INVENTORY_HELP,
+    }
+)
+@reports_errors
+def unlock(
+    c: Context, force: bool = False, target: str | None = None, inventory: str | None = None
+) -> None:
+    """Show who holds each target's publish lock; --force breaks a stale one."""
+    locked = False
+    for server in resolve_targets(load(c, inventory), target):
+        held = _unlock_one(server, force)
+        name = server.config.name
+        if held is None:
+            print(f"{name}: not locked")
+            continue
+        locked = True
+        holder = parse_details(held)
+        who = holder.describe() if holder else "a publisher (details unreadable)"
+        print(f"{name}: {'removed the lock of' if force else 'locked by'} {who}")
+    if locked and not force:
+        print("pass --force to remove a lock whose publisher is no longer running")
+
+
+@task(
+    help={
+        "target": TARGET_HELP,
+        "lock_wait": LOCK_WAIT_HELP,
+        "inventory": INVENTORY_HELP,
+    }
+)
+@reports_errors
+def gc(
+    c: Context,
+    target: str | None = None,
+    lock_wait: float = DEFAULT_LOCK_WAIT,
+    inventory: str | None = None,
+) -> None:
+    """Delete bucket objects retired longer than the target's grace period (gc_grace_hours)."""
+    for server in resolve_targets(load(c, inventory), target):
+        if not isinstance(server, S3Target):
+            print(f"{server.config.name}: snapshots are pruned by every publish (snapshots_keep)")
+            continue
+        collected = collect_garbage(server, run_id=_run_id(), lock_wait=lock_wait, report=report)
+        print(
+            f"{server.config.name}: deleted {len(collected.deleted)} object(s); "
+            f"{collected.waiting} retired object(s) still within the grace period"
+        )
+
+
+tasks: tuple[Task[Any], ...] = (publish, snapshots, rollback, unlock, gc)

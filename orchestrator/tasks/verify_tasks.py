@@ -1,0 +1,40 @@
+"""``invoke verify``: the smoke test after a release, with real package clients."""
+
+from __future__ import annotations
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from orchestrator.tasks.common import INVENTORY_HELP, load, reports_errors
+from orchestrator.verify.run import verify_inventory
+from orchestrator.verify.table import render_table
+
+
+@task(
+    help={
+        "version": "package version that must be offered, e.g. 1.2.3 or 1.3.0~rc.1",
+        "channel": "only this channel (default: the version's, else every published one)",
+        "target": "only the publish target of this name (default: all)",
+        "inventory": INVENTORY_HELP,
+    }
+)
+@reports_errors
+def verify(
+    c: Context,
+    version: str | None = None,
+    channel: str | None = None,
+    target: str | None = None,
+    inventory: str | None = None,
+) -> None:
+    """Check every published repository with apt-get, dnf and zypper; exit 1 on a failure."""
+    results = verify_inventory(
+        load(c, inventory),
+        version=version,
+        channel=channel,
+        target=target,
+        report=lambda line: print(line, flush=True),
+    )
+    print(render_table(results))
+    if not all(result.ok for result in results):
+        raise Exit(code=1)

@@ -1,0 +1,129 @@
+"""Publishing to a bucket (moto's S3 server on 127.0.0.1): requests, headers, gc, tasks."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections import Counter
+from typing import Any
+
+import pytest
+import yaml
+
+from orchestrator.inventory import S3Publish
+from orchestrator.publish.bucket import MANIFEST_KEY
+from orchestrator.publish.info import PublishInfo
+from orchestrator.publish.manifest import Manifest
+from orchestrator.publish.order import IMMUTABLE, METADATA
+from orchestrator.publish.run import publish_tree
+from orchestrator.publish.s3 import S3Target, collect_garbage, s3_target
+from tests.integration.conftest import SandboxWorld
+from tests.integration.publish.conftest import BUCKET, TreeVersions
+
+pytestmark = pytest.mark.integration
+
+
+class Requests:
+    """Every request a boto3 client sends: method and path."""
+
+    def __init__(self, target: S3Target) -> None:
+        self.sent: list[tuple[str, str]] = []
+        target.client.meta.events.register("before-send.s3", self._record)
+
+    def _record(self, request: Any, **_: Any) -> None:
+        self.sent.append((request.method, request.url.split("/", 3)[3]))
+
+    def take(self) -> list[tuple[str, str]]:
+        sent, self.sent = self.sent, []
+        return sent
+
+
+def _target(endpoint: str, **fields: Any) -> S3Target:
+    config = S3Publish(
+        kind="s3", name="spaces", bucket=BUCKET, endpoint=endpoint, prefix="repo",
+        url=f"{endpoint}/{BUCKET}/repo", **fields,
+    )  # fmt: skip
+    return s3_target(config)
+
+
+def _publish(target: S3Target, tree_versions: TreeVersions, index: int) -> None:
+    version = tree_versions.versions[index]
+    release = PublishInfo("20261122t000000-c0ffee", f"v{version}", version)
+    publish_tree(tree_versions.trees[index], [target], release=release, lock_wait=5)
+
+
+def _manifest(target: S3Target) -> Manifest:
+    body = target.client.get_object(Bucket=BUCKET, Key=f"repo/{MANIFEST_KEY}")["Body"].read()
+    return Manifest.from_json(body, "manifest")
+
+
+def test_requests_headers_and_garbage_collection(
+    s3_endpoint: str, tree_versions: TreeVersions
+) -> None:
+    target = _target(s3_endpoint)
+    requests = Requests(target)
+    for index in range(3):
+        _publish(target, tree_versions, index)
+    assert all(not path.endswith(("repo", "repo/")) and "list-type" not in path
+               for _, path in requests.take())  # fmt: skip
+
+    _publish(target, tree_versions, 2)
+    assert sorted(method for method, _ in requests.take()) == ["DELETE", "GET", "PUT"]
+
+    _publish(target, tree_versions, 3)
+    uploads = [path for method, path in requests.take() if method == "PUT"]
+    new_pool = [path for path in uploads if "/pool/" in path or "/packages/" in path]
+    assert sorted(p.rsplit("/", 1)[1] for p in new_pool) == [
+        "demo-1.3.0-1.aarch64.rpm", "demo-1.3.0-1.x86_64.rpm",
+        "demo_1.3.0-1_amd64.deb", "demo_1.3.0-1_arm64.deb",
+    ]  # fmt: skip
+    assert all("/dists/" in p or "/repodata/" in p or p in new_pool or MANIFEST_KEY in p
+               or p.endswith(".orchestrator/lock") or p.endswith("index.html") for p in uploads)  # fmt: skip
+
+    def header(path: str) -> str:
+        with urllib.request.urlopen(f"{target.config.url}/{path}") as response:
+            return str(response.headers["Cache-Control"])
+
+    assert header("deb/pool/main/d/demo/demo_1.3.0-1_amd64.deb") == IMMUTABLE
+    assert header("deb/dists/stable/InRelease") == METADATA
+    assert header("rpm/stable/x86_64/repodata/repomd.xml") == METADATA
+
+    # Publishing 1.3.0 pruned 1.0.0: its packages are retired, still there until gc and grace.
+    retired = sorted(_manifest(target).retired)
+    assert "deb/pool/main/d/demo/demo_1.0.0-1_amd64.deb" in retired
+    assert collect_garbage(target, run_id="r", lock_wait=5, report=print).deleted == []
+    urllib.request.urlopen(f"{target.config.url}/deb/pool/main/d/demo/demo_1.0.0-1_amd64.deb")
+
+    immediate = _target(s3_endpoint, gc_grace_hours=0)
+    collected = collect_garbage(immediate, run_id="r", lock_wait=5, report=print)
+    assert collected.deleted == retired and collected.waiting == 0
+    assert _manifest(target).retired == {}
+    with pytest.raises(urllib.error.HTTPError, match="404"):
+        urllib.request.urlopen(f"{target.config.url}/deb/pool/main/d/demo/demo_1.0.0-1_amd64.deb")
+    urllib.request.urlopen(f"{target.config.url}/deb/pool/main/d/demo/demo_1.3.0-1_amd64.deb")
+
+
+def test_the_tasks_with_a_bucket(
+    repo_world: SandboxWorld, s3_endpoint: str, tree_versions: TreeVersions
+) -> None:
+    url = f"{s3_endpoint}/{BUCKET}"
+    repo_world.data["publish"] = [
+        {"kind": "s3", "name": "spaces", "bucket": BUCKET, "endpoint": s3_endpoint, "url": url}
+    ]
+    repo_world.inventory_path.write_text(yaml.safe_dump(repo_world.data))
+    tree = str(tree_versions.trees[4])
+
+    published = repo_world.invoke("repo.publish", "--repo", tree, "--to", "spaces")
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert "published to spaces: (" in published.stdout and "file(s) uploaded" in published.stdout
+    assert "(unchanged)" in repo_world.invoke("repo.publish", "--repo", tree).stdout
+    assert "not locked" in repo_world.invoke("repo.unlock", "--target", "spaces").stdout
+    collected = repo_world.invoke("repo.gc")
+    assert "spaces: deleted 0 object(s); 0 retired object(s)" in collected.stdout, collected.stderr
+
+    verified = repo_world.invoke("verify", "--version", "1.4.0")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert Counter(line.split()[1] for line in verified.stdout.splitlines() if " ok: " in line) == {
+        "apt": 2, "dnf": 2, "zypper": 1,
+    }  # fmt: skip
+    assert "no repo server" in repo_world.invoke("repo.snapshots").stderr

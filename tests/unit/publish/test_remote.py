@@ -1,0 +1,82 @@
+"""The repo server's commands, compared exactly: they are the publisher's contract."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.errors import PublishError
+from orchestrator.publish import remote
+
+
+def test_lock_commands() -> None:
+    assert remote.take_lock("/srv/repo", "run_id=r\n") == (
+        "mkdir -p /srv/repo/snapshots && if mkdir /srv/repo/.lock 2>/dev/null; "
+        "then printf %s 'run_id=r\n' > /srv/repo/.lock/details; "
+        "else cat /srv/repo/.lock/details 2>/dev/null; exit 3; fi"
+    )
+    assert remote.release_lock("/srv/repo", "abc") == (
+        "grep -qxF token=abc /srv/repo/.lock/details && rm -rf /srv/repo/.lock"
+    )
+    assert remote.force_unlock("/srv/my repo") == (
+        "cat '/srv/my repo/.lock/details' 2>/dev/null; rm -rf '/srv/my repo/.lock'"
+    )
+
+
+def test_snapshot_commands() -> None:
+    name = "20261122T103005Z-1.2.3"
+    assert remote.prepare_snapshot("/srv/repo", "20261121T000000Z-1.2.2", name) == (
+        "cd /srv/repo/snapshots && rm -rf .new-* && "
+        f"cp -al 20261121T000000Z-1.2.2 .new-{name} && cd .new-{name} && "
+        "rm -f .manifest.json && xargs -0 -r rm -f -- && "
+        "find . -mindepth 1 -type d -empty -delete"
+    )
+    assert remote.prepare_snapshot("/srv/repo", None, name).split(" && ")[2] == f"mkdir .new-{name}"
+    assert remote.extract("/srv/repo", name) == (
+        f"tar -x -U --no-same-owner -f - -C /srv/repo/snapshots/.new-{name}"
+    )
+    assert remote.verify_snapshot("/srv/repo", name) == (
+        f"cd /srv/repo/snapshots/.new-{name} && sha256sum --quiet --strict -c - && "
+        "echo '--8<--' && find . -type f -printf '%s %P\\n'"
+    )
+    assert remote.activate("/srv/repo", name) == (
+        f"cd /srv/repo && mv -T snapshots/.new-{name} snapshots/{name} && "
+        f"ln -sfn snapshots/{name} .current.new && mv -Tf .current.new current"
+    )
+    assert remote.switch("/srv/repo", name) == (
+        f"cd /srv/repo && test -d snapshots/{name} && "
+        f"ln -sfn snapshots/{name} .current.new && mv -Tf .current.new current"
+    )
+    assert remote.remove_snapshots("/srv/repo", ["a", "b c"]) == (
+        "cd /srv/repo/snapshots && rm -rf -- a 'b c'"
+    )
+    assert remote.append_audit("/srv/repo", "a\tb'c") == (
+        "printf '%s\\n' 'a\tb'\"'\"'c' >> /srv/repo/audit.log"
+    )
+
+
+def test_parse_state() -> None:
+    output = "snapshots/20261122T103005Z-1.2.3\n--8<--\n.new-x\n20261122T103005Z-1.2.3\n--8<--\n{}"
+    state = remote.parse_state(output, "/srv/repo")
+
+    assert state.current == "20261122T103005Z-1.2.3"
+    assert state.snapshots == [".new-x", "20261122T103005Z-1.2.3"]
+    assert state.manifest == "{}"
+    assert remote.parse_state("", "/srv/repo") == remote.ServerState()
+    assert remote.parse_state("\n--8<--\n--8<--\n", "/srv/repo") == remote.ServerState()
+
+
+@pytest.mark.parametrize("link", ["/etc", "snapshots/a/b", "elsewhere"])
+def test_a_current_link_elsewhere_is_refused(link: str) -> None:
+    with pytest.raises(PublishError, match="not at a snapshot"):
+        remote.parse_state(f"{link}\n--8<--\n--8<--\n", "/srv/repo")
+
+
+def test_listing_problems() -> None:
+    listing = "10 deb/a\n7 deb/b\n3 stray\n"
+
+    assert remote.listing_problems({"deb/a": 10, "deb/b": 7, "stray": 3}, listing) == []
+    assert remote.listing_problems({"deb/a": 10, "deb/b": 8, "deb/c": 1}, listing) == [
+        "missing deb/c",
+        "unexpected stray",
+        "deb/b has 7 bytes, expected 8",
+    ]
