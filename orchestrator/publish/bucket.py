@@ -58,12 +58,23 @@ def make_client(target: S3Publish, environ: Mapping[str, str] = os.environ) -> A
             f"publish target {target.name}: no S3 credentials; set SPACES_KEY and "
             "SPACES_SECRET (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
         )
-    return session.client(
+    client = session.client(
         "s3",
         endpoint_url=target.endpoint,
         region_name=target.region,
         config=_client_config(target.concurrency),
     )
+    client.meta.events.register("before-sign.s3.DeleteObjects", _content_md5)
+    return client
+
+
+def _content_md5(request: Any, **_: Any) -> None:
+    # The S3 API requires Content-MD5 on DeleteObjects; boto3 >= 1.36 sends a CRC32 only,
+    # which MinIO and other S3-compatible stores refuse (MissingContentMD5).
+    body = request.body if isinstance(request.body, bytes) else b""
+    request.headers["Content-MD5"] = base64.b64encode(
+        hashlib.md5(body, usedforsecurity=False).digest()
+    ).decode()
 
 
 def _code(error: ClientError) -> str:

@@ -8,8 +8,9 @@ repo.gc`` deletes them once they have been retired longer than the grace period,
 client (or a CDN) holding older metadata still finds what it names. A no-op publish makes
 three requests: take the lock, read the manifest, release the lock.
 
-The lock relies on ``If-None-Match: *`` on PUT, which AWS S3, MinIO and moto honour; a
-store that ignores it cannot keep two publishers apart, so publish from one place there.
+The lock relies on ``If-None-Match: *`` on PUT (answered 412 when the object exists),
+which AWS S3, DigitalOcean Spaces, MinIO and moto honour; a store that ignores it cannot
+keep two publishers apart, so publish from one place there.
 """
 
 from __future__ import annotations

