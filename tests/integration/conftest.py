@@ -6,11 +6,13 @@ Keyrings live in short throwaway GNUPGHOMEs whose agents are killed at teardown.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -259,3 +261,33 @@ def dnf(tmp_path: Path) -> Iterator[Callable[..., subprocess.CompletedProcess[st
 def zypper(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """zypper on a throwaway root whose rpm database trusts only the given key."""
     return ZypperClient(tmp_path / "zypper-root")
+
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def chromium(profile: Path, *args: str, window: str = "1280,900") -> str:
+    """Run headless Chromium with a fresh profile; return its stdout (e.g. --dump-dom)."""
+    # Its own session, so that no renderer, zygote or crash handler outlives the test.
+    process = subprocess.Popen(
+        [
+            "chromium",
+            *CHROMIUM_FLAGS,
+            f"--window-size={window}",
+            f"--user-data-dir={profile}",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=90)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    return output

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
 import struct
-import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +13,7 @@ import pytest
 
 from orchestrator.report import write_report
 from orchestrator.summary import PublishedSummary, RunSummary, TargetSummary
+from tests.integration.conftest import chromium
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -24,30 +22,11 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium not installed"),
 ]
 
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--window-size=1280,900",
-]  # fmt: skip
 
 T0 = datetime(2026, 11, 22, 10, 30, 5, tzinfo=UTC).timestamp()
 RUN_ID = "20261122t103005-a1b2c3"
 # s-2vcpu-4gb, USD per droplet-second.
 PRICE = 0.03571 / 3600
-
-
-def _chromium(profile: Path, *args: str) -> str:
-    # Its own session, so that no renderer, zygote or crash handler outlives the test.
-    process = subprocess.Popen(
-        [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        output, _ = process.communicate(timeout=90)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-    return output
 
 
 def _target(
@@ -185,7 +164,7 @@ def output_dir(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.mark.parametrize("make_summary", [published_run, failed_run], ids=["published", "failed"])
-def test_report_renders_in_chromium(
+def test_report_renders_inchromium(
     make_summary: Callable[[], RunSummary], output_dir: Path, tmp_path: Path
 ) -> None:
     summary = make_summary()
@@ -193,12 +172,12 @@ def test_report_renders_in_chromium(
     screenshot = output_dir / f"report-{summary.status}.png"
     screenshot.unlink(missing_ok=True)
 
-    _chromium(tmp_path / "profile-shot", f"--screenshot={screenshot}", page.as_uri())
+    chromium(tmp_path / "profile-shot", f"--screenshot={screenshot}", page.as_uri())
     assert _png_size(screenshot) == (1280, 900)
     # A blank or error page compresses to a few kilobytes; this one has text and colour.
     assert screenshot.stat().st_size > 40_000
 
-    dom = _chromium(tmp_path / "profile-dom", "--dump-dom", page.as_uri())
+    dom = chromium(tmp_path / "profile-dom", "--dump-dom", page.as_uri())
     bars = re.findall(r'<div class="bar [^"]*" data-target="([^"]+)"', dom)
     assert bars == [target.name for target in summary.targets]
     assert dom.count("data-target=") == 4
