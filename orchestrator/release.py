@@ -20,7 +20,7 @@ from pathlib import Path
 
 from orchestrator.artifacts import Artifact
 from orchestrator.build import BuildStage, TargetResult
-from orchestrator.errors import OrchestratorError, RepositoryError
+from orchestrator.errors import OrchestratorError
 from orchestrator.interrupts import Interrupted
 from orchestrator.inventory import Inventory
 from orchestrator.journal import (
@@ -169,16 +169,17 @@ def run_release(
             )
             journal.stage("index", "done", f"{len(change.added)} added")
         _record(inventory, plan, "indexed", {a.name: a.sha256 for a in artifacts})
-        return _publish_stages(
-            inventory, plan, options, journal, state, started, paths, artifacts, report
-        )
     except Interrupted:
         journal.finish("interrupted")
         raise
-    except (OrchestratorError, RepositoryError) as error:
+    except OrchestratorError as error:
         journal.stage("release", "failed", str(error))
         journal.finish("failed")
         raise
+    # Publishing journals its own outcome.
+    return _publish_stages(
+        inventory, plan, options, journal, state, started, paths, artifacts, report
+    )
 
 
 def _header(plan: Plan) -> dict[str, str]:

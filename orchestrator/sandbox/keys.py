@@ -9,7 +9,8 @@ import struct
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from orchestrator.sshkeys import generate_keypair
 
 
 def _key_blob(public_key: str) -> bytes:
@@ -44,15 +45,7 @@ def fingerprint(public_key: str) -> str:
 
 def generate_host_key() -> str:
     """A fresh ed25519 private key in OpenSSH format."""
-    return (
-        Ed25519PrivateKey.generate()
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.OpenSSH,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
+    return generate_keypair().private_openssh
 
 
 def public_of(private_key: str) -> str:
