@@ -7,13 +7,15 @@ there::
     0  pool packages and RPM packages, keys, client files, the landing page
     1  APT by-hash indexes, hash-named RPM repodata (and repomd.xml.key)
     2  plain APT indexes (Packages, Packages.gz, Packages.xz)
-    3  Release and Release.gpg; repomd.xml then repomd.xml.asc, back to back
+    3  Release and Release.gpg; repomd.xml.asc then repomd.xml, back to back
     4  InRelease
 
-``repomd.xml`` and its signature are two objects, so a client reading them while they
-change can see one new and one old; uploading them back to back by one worker keeps that
-window to one request, and the signature goes second because a client reads it second
-(dnf reads both again once after a bad signature, which closes the window).
+``repomd.xml`` and its signature are two objects, and no order of two uploads is atomic:
+a client whose two reads straddle them sees one old and one new. dnf reads both again
+once after a bad signature, and that second read is consistent unless it too starts
+between the two uploads, so they go back to back from one worker to keep that window to
+one request. The signature goes first, so the object that tells dnf what to fetch next
+(``repomd.xml``) is the last one to change.
 """
 
 from __future__ import annotations
@@ -129,6 +131,6 @@ def upload_tiers(paths: Iterable[str]) -> list[list[Job]]:
         else:
             tiers[tier(path)].append((path,))
     for directory in sorted(pairs):
-        # repomd.xml sorts before repomd.xml.asc, the order they must go in.
-        tiers[RELEASE].append(tuple(sorted(pairs[directory])))
+        # repomd.xml.asc first, repomd.xml last (see the module docstring).
+        tiers[RELEASE].append(tuple(sorted(pairs[directory], reverse=True)))
     return [sorted(jobs) for jobs in tiers if jobs]

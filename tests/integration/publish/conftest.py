@@ -169,20 +169,38 @@ class ClientLoop:
         while not self._stop.is_set():
             self._record("apt", client("update", sources=sources))
 
-    def _dnf(self) -> None:
-        client = DnfClient(self.work / "dnf", PROJECT)
-        repo_file = (
+    def _dnf_repo_file(self) -> str:
+        return (
             f"[{PROJECT}]\nname={PROJECT}\nbaseurl={self.url}/rpm/stable/$basearch\n"
             f"gpgcheck=1\nrepo_gpgcheck=1\ngpgkey={self.url}/keys/{PROJECT}.asc\n"
         )
+
+    def _dnf(self) -> None:
+        client = DnfClient(self.work / "dnf", PROJECT)
         try:
             while not self._stop.is_set():
                 for arch in ("x86_64", "aarch64"):
-                    self._record("dnf", client(arch, repo_file, "makecache", "--refresh"))
+                    self._record(
+                        "dnf", client(arch, self._dnf_repo_file(), "makecache", "--refresh")
+                    )
+        finally:
+            client.close()
+
+    def _trust_key_in_dnf(self) -> None:
+        # The loop stands for clients that poll a repository they already trust. dnf reads
+        # repomd.xml and its signature again once after a mismatch, but a first contact
+        # spends that second read on importing the key, so one taken mid-publish could
+        # see the two objects straddle an upload (see orchestrator/publish/order.py).
+        client = DnfClient(self.work / "dnf", PROJECT)
+        try:
+            for arch in ("x86_64", "aarch64"):
+                first = client(arch, self._dnf_repo_file(), "makecache")
+                assert first.returncode == 0, first.stdout + first.stderr
         finally:
             client.close()
 
     def __enter__(self) -> ClientLoop:
+        self._trust_key_in_dnf()
         for target in (self._apt, self._dnf):
             thread = threading.Thread(target=target, daemon=True)
             thread.start()

@@ -70,7 +70,7 @@ def test_upload_tiers_put_metadata_last_and_repomd_back_to_back() -> None:
         [
             ("deb/dists/stable/Release",),
             ("deb/dists/stable/Release.gpg",),
-            ("rpm/stable/x86_64/repodata/repomd.xml", "rpm/stable/x86_64/repodata/repomd.xml.asc"),
+            ("rpm/stable/x86_64/repodata/repomd.xml.asc", "rpm/stable/x86_64/repodata/repomd.xml"),
         ],
         [("deb/dists/stable/InRelease",)],
     ]

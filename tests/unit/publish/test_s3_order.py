@@ -56,8 +56,8 @@ def test_each_tier_finishes_before_the_next_starts(tmp_path: Path) -> None:
         assert index >= len(earlier)
     repomd = [p for p in bucket.started if "repomd" in p]
     assert repomd == [
-        "rpm/stable/x86_64/repodata/repomd.xml",
         "rpm/stable/x86_64/repodata/repomd.xml.asc",
+        "rpm/stable/x86_64/repodata/repomd.xml",
     ]
 
 
