@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.artifacts import Artifact
+from orchestrator.atomic import write_json_atomically
 from orchestrator.build import BuildStage, TargetResult
 from orchestrator.errors import OrchestratorError
 from orchestrator.interrupts import Interrupted
@@ -28,7 +29,6 @@ from orchestrator.journal import (
     last_interrupted_run,
     read_journal,
     reusable_artifacts,
-    write_json_atomically,
 )
 from orchestrator.pipeline import RunPaths, build_targets
 from orchestrator.plan import Plan

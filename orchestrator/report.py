@@ -8,12 +8,12 @@ the template dumb and the geometry unit-testable.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from orchestrator.atomic import write_atomically
 from orchestrator.cloud.userdata import templates_environment
 from orchestrator.summary import RunSummary, TargetStatus
 
@@ -231,16 +231,5 @@ def write_report(summary: RunSummary, path: Path) -> Path:
     """Write the report to ``path`` atomically (a reader never sees half a page)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     page = render_report(summary, path.parent)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(page)
-            stream.flush()
-            os.fsync(stream.fileno())
-        # mkstemp makes the file 0600; a report is meant to be read, served and archived.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, page, durable=True)
     return path

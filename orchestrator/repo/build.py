@@ -8,6 +8,7 @@ was. The tasks and the release pipeline call these functions.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Collection, Sequence
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from orchestrator.atomic import write_json_atomically
 from orchestrator.errors import RepositoryError, UsageError
 from orchestrator.repo import clientfiles
 from orchestrator.repo.cache import MetadataCache
@@ -33,6 +35,8 @@ from orchestrator.repo.signing import Signer
 from orchestrator.repo.tree import Staging, locked
 
 PACKAGE_SUFFIXES = (".deb", ".rpm")
+# Which client files were last rendered, and from what (see clientfiles.inputs_digest).
+CLIENT_FILES = "client-files.json"
 
 
 @dataclass
@@ -87,6 +91,18 @@ def _read_inputs(packages: Sequence[Path]) -> tuple[list[DebPackage], list[RpmPa
     return list(debs.values()), list(rpms.values())
 
 
+def _written_client_files(state: Path, digest: str) -> list[str] | None:
+    """The client files last written from inputs with this digest, if that is the record."""
+    try:
+        record = json.loads((state / CLIENT_FILES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("inputs") != digest:
+        return None
+    files = record.get("files")
+    return [str(path) for path in files] if isinstance(files, list) else None
+
+
 class _Run:
     """State shared by the steps of one operation on one tree."""
 
@@ -98,6 +114,7 @@ class _Run:
         self.pool = DebPool(repo_dir / DEB, MetadataCache(self.state / "cache" / "deb.sqlite"))
         self.suite_updates: list[SuiteUpdate] = []
         self.trees: dict[tuple[str, str], RpmTree] = {}
+        self.client_files: dict[str, object] | None = None
 
     def tree(self, channel: str, arch: str) -> RpmTree:
         key = (channel, arch)
@@ -117,14 +134,23 @@ class _Run:
     def stage_client_files(
         self, signer: Signer, staging: Staging, deb_channels: set[str], rpm_channels: set[str]
     ) -> list[str]:
+        deb_all = sorted(deb_channels | set(self.pool.suites()))
+        rpm_all = sorted(rpm_channels | {channel for channel, _ in rpm_trees(self.repo_dir)})
+        digest = clientfiles.inputs_digest(
+            self.options, signer.fingerprint, signer.public_key, deb_all, rpm_all
+        )
+        written = _written_client_files(self.state, digest)
+        if written is not None and all((self.repo_dir / path).is_file() for path in written):
+            return []
         files = clientfiles.render_client_files(
             self.options,
             signer.fingerprint,
             signer.public_key,
             signer.public_key_binary,
-            sorted(deb_channels | set(self.pool.suites())),
-            sorted(rpm_channels | {channel for channel, _ in rpm_trees(self.repo_dir)}),
+            deb_all,
+            rpm_all,
         )
+        self.client_files = {"inputs": digest, "files": sorted(files)}
         return [path for path, data in files.items() if staging.file(self.repo_dir / path, data)]
 
     def commit(self, staging: Staging) -> None:
@@ -135,6 +161,8 @@ class _Run:
             tree.cache.save()
         for update in self.suite_updates:
             save_generations(self.state, update)
+        if self.client_files is not None:
+            write_json_atomically(self.state / CLIENT_FILES, self.client_files, durable=False)
 
     def __enter__(self) -> _Run:
         return self

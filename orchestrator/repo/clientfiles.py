@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from orchestrator.repo.layout import (
     LANDING_PAGE,
@@ -16,15 +18,25 @@ from orchestrator.repo.layout import (
 )
 from orchestrator.repo.options import RepoOptions
 
+if TYPE_CHECKING:
+    import jinja2
+
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "repo"
 PLACEHOLDER_URL = "https://REPOSITORY-URL"
 
-_environment = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES),
-    autoescape=jinja2.select_autoescape(["html"]),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-)
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    # Imported on first render: most re-indexes find the client files unchanged (see
+    # inputs_digest) and skip jinja2's import and template compilation altogether.
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
 
 
 def apt_keyring(project: str) -> str:
@@ -35,6 +47,32 @@ def apt_keyring(project: str) -> str:
 def fingerprint_groups(fingerprint: str) -> str:
     """A fingerprint in groups of four, as gpg prints it, for reading aloud."""
     return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
+
+
+def inputs_digest(
+    options: RepoOptions,
+    fingerprint: str,
+    public_key: str,
+    deb_channels: Sequence[str],
+    rpm_channels: Sequence[str],
+) -> str:
+    """A digest of everything :func:`render_client_files` reads, templates included.
+
+    Equal digests mean equal files, so a caller that remembers the digest of what it wrote
+    can skip rendering.
+    """
+    inputs = {
+        "options": options.model_dump(mode="json"),
+        "fingerprint": fingerprint,
+        "public_key": public_key,
+        "deb_channels": list(deb_channels),
+        "rpm_channels": list(rpm_channels),
+        "templates": {
+            path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(TEMPLATES.iterdir())
+        },
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def render_client_files(
@@ -87,4 +125,4 @@ def render_client_files(
 
 
 def _render(name: str, context: Mapping[str, object]) -> bytes:
-    return _environment.get_template(name).render(context).encode("utf-8")
+    return _environment().get_template(name).render(context).encode("utf-8")

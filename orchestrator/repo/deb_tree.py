@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from orchestrator.atomic import write_atomically
 from orchestrator.errors import RepositoryError
 from orchestrator.repo import deb
 from orchestrator.repo.cache import MetadataCache, Parts
@@ -179,11 +180,7 @@ def load_generations(state_dir: Path, channel: str) -> list[list[str]]:
 
 def save_generations(state_dir: Path, update: SuiteUpdate) -> None:
     """Remember the by-hash generations of a suite after it was swapped in."""
-    target = _generations_file(state_dir, update.channel)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text(json.dumps(update.generations), encoding="utf-8")
-    os.replace(temporary, target)
+    write_atomically(_generations_file(state_dir, update.channel), json.dumps(update.generations))
 
 
 def _render(raw: bytes) -> Parts:
@@ -207,7 +204,14 @@ def _indexes(
     """``Packages``, ``.gz`` and ``.xz`` from segments, rendering only uncached ones."""
     cache = pool.cache.segments
     keys = [segment_key(deb.STANZA_FORMAT, group) for group in groups]
-    found = {key: cache.get(scope, key) for key in keys}
+    cached = cache.scope(scope)
+    found = {key: cached.get(key) for key in keys}
+    pool.cache.prefetch(
+        name
+        for key, group in zip(keys, groups, strict=True)
+        if found[key] is None
+        for name in group
+    )
     # zlib and lzma release the GIL, so missing segments compress on every core.
     missing = {
         key: executor.submit(_render, deb.render_segment(pool.entry(name).stanza for name in group))

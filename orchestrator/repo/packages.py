@@ -1,4 +1,8 @@
-"""Reading the metadata of .deb and .rpm files, and refusing files that are not packages."""
+"""Reading the metadata of .deb and .rpm files, and refusing files that are not packages.
+
+createrepo_c (libcreaterepo_c and glib) is imported in the functions that use it: a
+run that handles only .deb files does not load it.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import createrepo_c as cr
 from debian import arfile, deb822, debfile
 from debian.debian_support import Version
 
@@ -192,6 +195,8 @@ def rpm_identity(path: Path) -> str:
 
 def read_rpm(path: Path) -> RpmPackage:
     """Read an .rpm's name, version and architecture; raise :class:`RepositoryError` if invalid."""
+    import createrepo_c as cr  # see the module docstring
+
     try:
         package = cr.package_from_rpm(str(path))
     except (OSError, ValueError) as exc:

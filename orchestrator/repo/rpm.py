@@ -5,6 +5,9 @@ which are cached. The three documents are written as multi-member gzip files who
 are segments of packages (see :mod:`orchestrator.repo.compress`), so adding a few packages
 to thousands compresses only the segments they land in; ``repomd.xml`` is made with
 createrepo_c's own writer.
+
+createrepo_c (libcreaterepo_c and glib) is imported in the functions that use it: a
+run that handles only .deb files does not load it.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import createrepo_c as cr
 
 from orchestrator.errors import RepositoryError
 from orchestrator.repo.compress import gzip_member
@@ -66,6 +67,8 @@ class RpmEntry:
 
 def read_entry(path: Path, href: str, identity: str) -> RpmEntry:
     """Read the package at ``path``, to be listed at ``href`` relative to the tree."""
+    import createrepo_c as cr  # see the module docstring
+
     try:
         package = cr.package_from_rpm(str(path), cr.SHA256, href, None, 10)
         primary, filelists, other = cr.xml_dump(package)
@@ -109,6 +112,8 @@ def write_repodata(
     The caller writes ``repomd.xml`` (and signs it) last, so nothing names a file that is
     not yet complete.
     """
+    import createrepo_c as cr  # see the module docstring
+
     repomd = cr.Repomd()
     repomd.set_revision(str(revision))
     for kind in KINDS:

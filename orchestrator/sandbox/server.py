@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from orchestrator.atomic import write_atomically
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox import processes
 from orchestrator.sandbox.account import Account
@@ -30,7 +31,6 @@ from orchestrator.sandbox.state import (
     SandboxFiles,
     ServerInfo,
     ensure_token,
-    write_atomic,
 )
 
 log = logging.getLogger("orchestrator.sandbox.server")
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="http", daemon=True
     ).start()
     lifecycle.recover()
-    write_atomic(files.server, ServerInfo(pid=os.getpid(), api_url=api_url).model_dump_json())
+    write_atomically(files.server, ServerInfo(pid=os.getpid(), api_url=api_url).model_dump_json())
     log.info("sandbox API listening on %s (state in %s)", api_url, files.root)
     while not stopping.wait(TICK):
         try:

@@ -11,10 +11,11 @@ import fcntl
 import os
 import subprocess
 
+from orchestrator.atomic import write_atomically
 from orchestrator.errors import SandboxError
 from orchestrator.repo.signing import GPG, generate_key, temporary_home, wipe_keyring
 from orchestrator.sandbox.settings import SandboxSettings
-from orchestrator.sandbox.state import files_of, write_atomic
+from orchestrator.sandbox.state import files_of
 
 KEY_FILE = "signing-key.asc"
 
@@ -59,5 +60,5 @@ def sandbox_private_key(settings: SandboxSettings, project: str) -> str:
                 )
         finally:
             wipe_keyring(home)
-        write_atomic(path, exported.stdout, mode=0o600)
+        write_atomically(path, exported.stdout, mode=0o600)
         return exported.stdout

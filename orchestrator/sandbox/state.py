@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import secrets
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
+from orchestrator.atomic import write_atomically
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox.settings import SandboxSettings
 
@@ -73,21 +73,6 @@ class SandboxFiles:
 def files_of(settings: SandboxSettings) -> SandboxFiles:
     """The files of the sandbox these settings describe, with an absolute root."""
     return SandboxFiles(Path(os.path.abspath(settings.state_dir)))
-
-
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``text`` so that readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            # No fsync: readers need atomicity, not durability across a power cut.
-            handle.write(text)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class KeyRecord(BaseModel):
@@ -168,12 +153,12 @@ def load_state(files: SandboxFiles) -> SandboxState:
 
 def save_state(files: SandboxFiles, state: SandboxState) -> None:
     """Write the state atomically."""
-    write_atomic(files.state, state.model_dump_json(indent=1))
+    write_atomically(files.state, state.model_dump_json(indent=1))
 
 
 def write_config(files: SandboxFiles, settings: SandboxSettings) -> None:
     """Write the settings a daemon reads (and re-reads when they change)."""
-    write_atomic(files.config, settings.model_dump_json(indent=1))
+    write_atomically(files.config, settings.model_dump_json(indent=1))
 
 
 def read_config(files: SandboxFiles) -> SandboxSettings:

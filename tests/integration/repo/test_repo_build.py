@@ -105,6 +105,26 @@ def test_adding_identical_packages_again_writes_nothing(
     assert snapshot(tree) == before
 
 
+def test_client_files_are_rendered_again_only_when_their_inputs_change(
+    tree: Path, nfpm: Nfpm, signer: Signer
+) -> None:
+    landing = tree / "index.html"
+    sources = tree / "deb/demo-stable.sources"
+    mtime = landing.stat().st_mtime_ns
+    change = add_packages(build_set(nfpm, "1.2.0"), tree, "stable", OPTIONS, signer)
+    assert not [path for path in change.rewritten if not path.startswith(("deb/dists", "rpm/"))]
+    assert landing.stat().st_mtime_ns == mtime
+
+    sources.unlink()
+    change = add_packages(build_set(nfpm, "1.3.0"), tree, "stable", OPTIONS, signer)
+    assert "deb/demo-stable.sources" in change.rewritten and sources.is_file()
+
+    renamed = OPTIONS.model_copy(update={"label": "Demo Packages"})
+    change = add_packages(build_set(nfpm, "1.4.0"), tree, "stable", renamed, signer)
+    assert "index.html" in change.rewritten
+    assert "Demo Packages" in landing.read_text()
+
+
 def test_a_lost_cache_is_rebuilt(tree: Path, nfpm: Nfpm, signer: Signer) -> None:
     shutil.rmtree(tree / ".state")
     change = add_packages(build_set(nfpm, "1.1.0"), tree, "stable", OPTIONS, signer)

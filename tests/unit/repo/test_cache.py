@@ -63,6 +63,34 @@ def test_discard_removes_an_entry(tmp_path: Path) -> None:
     cache.close()
 
 
+def test_prefetched_entries_answer_like_queried_ones(tmp_path: Path) -> None:
+    packages = [tmp_path / f"p{i}.deb" for i in range(3)]
+    cache = MetadataCache(tmp_path / "c.sqlite")
+    for package in packages:
+        package.write_bytes(package.name.encode())
+        cache.put(package.name, _stat(package), f"sum-{package.name}", {"name": package.name})
+    cache.save()
+    cache.close()
+
+    cache = MetadataCache(tmp_path / "c.sqlite")
+    cache.prefetch(["p0.deb", "p1.deb", "missing.deb"])
+    entry = cache.get("p0.deb", _stat(packages[0]))
+    assert entry is not None and entry.data == {"name": "p0.deb"}
+    assert cache.peek("missing.deb") is None
+    assert cache.peek("p2.deb") is not None  # not prefetched: read on demand
+
+    # A change saved after the prefetch wins over what was prefetched.
+    packages[1].write_bytes(b"rebuilt")
+    cache.put("p1.deb", _stat(packages[1]), "new-sum", {"name": "p1.deb"})
+    cache.save()
+    entry = cache.get("p1.deb", _stat(packages[1]))
+    assert entry is not None and entry.sha256 == "new-sum"
+    cache.discard("p0.deb")
+    cache.save()
+    assert cache.peek("p0.deb") is None
+    cache.close()
+
+
 def test_a_damaged_cache_starts_empty(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
     path.write_bytes(b"definitely not sqlite" * 100)
@@ -77,11 +105,11 @@ def test_segments_are_replaced_per_scope(tmp_path: Path) -> None:
     cache.segments.replace("stable/amd64", {"k1": one, "k2": two})
     cache.segments.replace("testing/amd64", {"k1": one})
     cache.save()
-    assert cache.segments.get("stable/amd64", "k2") == two
+    assert cache.segments.scope("stable/amd64") == {"k1": one, "k2": two}
     cache.segments.replace("stable/amd64", {"k2": two})
     cache.save()
-    assert cache.segments.get("stable/amd64", "k1") is None
-    assert cache.segments.get("testing/amd64", "k1") == one
+    assert cache.segments.scope("stable/amd64") == {"k2": two}
+    assert cache.segments.scope("testing/amd64") == {"k1": one}
     cache.close()
 
 
@@ -91,8 +119,8 @@ def test_a_cache_of_another_schema_version_starts_empty(tmp_path: Path) -> None:
         old.execute("CREATE TABLE segments (scope TEXT, key TEXT, raw BLOB)")
         old.execute("INSERT INTO segments VALUES ('s', 'k', x'00')")
     cache = MetadataCache(path)
-    assert cache.segments.get("s", "k") is None
+    assert cache.segments.scope("s") == {}
     cache.segments.replace("s", {"k": {"raw": b"new"}})
     cache.save()
-    assert cache.segments.get("s", "k") == {"raw": b"new"}
+    assert cache.segments.scope("s") == {"k": {"raw": b"new"}}
     cache.close()
