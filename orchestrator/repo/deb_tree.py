@@ -7,7 +7,6 @@ the .deb files.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -257,11 +256,15 @@ def write_suite(
             (staged / directory).mkdir(parents=True)
             groups = deb.packages_segments(filenames, arch)
             indexes = _indexes(pool, f"{channel}/{arch}", groups, executor)
+            # hashlib releases the GIL on large inputs: the three indexes hash side by side.
+            paths = [f"{directory}/{name}" for name in indexes]
+            hashed = executor.map(deb.IndexEntry.of, paths, indexes.values())
+            entries = dict(zip(indexes, hashed, strict=True))
             previous = old.get(f"{directory}/Packages")
-            names = [f"{directory}/{name}" for name in deb.INDEX_NAMES]
+            names = [entry.path for entry in entries.values()]
             if (
                 previous is not None
-                and previous.sha256 == hashlib.sha256(indexes["Packages"]).hexdigest()
+                and previous.sha256 == entries["Packages"].sha256
                 and all(name in old and (live / name).is_file() for name in names)
             ):
                 for name in names:
@@ -270,8 +273,8 @@ def write_suite(
                 continue
             changed.append(directory)
             for name, data in indexes.items():
-                (staged / directory / name).write_bytes(data)
-                index_entries.append(deb.IndexEntry.of(f"{directory}/{name}", data))
+                (staged / entries[name].path).write_bytes(data)
+                index_entries.append(entries[name])
     # Each by-hash path maps to the staged index it copies.
     current = {
         copy: entry.path
