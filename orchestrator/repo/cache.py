@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +93,24 @@ class MetadataCache:
             )
             for key, size, mtime_ns, checksum, data in rows:
                 self._prefetched[key] = CacheEntry(size, mtime_ns, checksum, json.loads(data))
+
+    def reusable_segments(
+        self, scope: str, keys: Sequence[str], groups: Sequence[Sequence[str]]
+    ) -> dict[str, Parts]:
+        """The cached segments among ``keys`` (each naming the packages of its group).
+
+        The entries of the groups that must be rendered again are prefetched, since
+        rendering reads every one of them.
+        """
+        cached = self.segments.scope(scope)
+        reused = {key: cached[key] for key in keys if key in cached}
+        self.prefetch(
+            name
+            for key, group in zip(keys, groups, strict=True)
+            if key not in reused
+            for name in group
+        )
+        return reused
 
     def peek(self, key: str) -> CacheEntry | None:
         """The entry for ``key`` without checking the file (it may be stale)."""

@@ -201,25 +201,16 @@ def _indexes(
     pool: DebPool, scope: str, groups: list[list[str]], executor: ThreadPoolExecutor
 ) -> dict[str, bytes]:
     """``Packages``, ``.gz`` and ``.xz`` from segments, rendering only uncached ones."""
-    cache = pool.cache.segments
     keys = [segment_key(deb.STANZA_FORMAT, group) for group in groups]
-    cached = cache.scope(scope)
-    found = {key: cached.get(key) for key in keys}
-    pool.cache.prefetch(
-        name
-        for key, group in zip(keys, groups, strict=True)
-        if found[key] is None
-        for name in group
-    )
+    rendered = pool.cache.reusable_segments(scope, keys, groups)
     # zlib and lzma release the GIL, so missing segments compress on every core.
     missing = {
         key: executor.submit(_render, deb.render_segment(pool.entry(name).stanza for name in group))
         for key, group in zip(keys, groups, strict=True)
-        if found[key] is None
+        if key not in rendered
     }
-    rendered = {key: parts for key, parts in found.items() if parts is not None}
     rendered.update({key: future.result() for key, future in missing.items()})
-    cache.replace(scope, rendered)
+    pool.cache.segments.replace(scope, rendered)
     ordered = [rendered[key] for key in keys]
     return {
         "Packages": b"".join(parts["raw"] for parts in ordered),

@@ -114,15 +114,11 @@ class RpmTree:
         """
         groups = segments(hrefs)
         keys = [segment_key(CHUNK_FORMAT, group) for group in groups]
-        cached = self.cache.segments.scope(_SCOPE)
-        found = {key: cached.get(key) for key in keys}
-        self.cache.prefetch(
-            href for key, group in zip(keys, groups, strict=True) if found[key] is None
-            for href in group
-        )  # fmt: skip
-        rendered: dict[str, Parts] = {}
-        for key, group in zip(keys, groups, strict=True):
-            rendered[key] = found[key] or render_segment([self.entry(href) for href in group])
+        reused = self.cache.reusable_segments(_SCOPE, keys, groups)
+        rendered: dict[str, Parts] = {
+            key: reused.get(key) or render_segment([self.entry(href) for href in group])
+            for key, group in zip(keys, groups, strict=True)
+        }
         self.cache.segments.replace(_SCOPE, rendered)
         staged = staging.directory(self.root / REPODATA)
         repomd = write_repodata(staged, [rendered[key] for key in keys], len(hrefs), revision)
