@@ -33,8 +33,8 @@ from orchestrator.journal import (
 from orchestrator.pipeline import RunPaths, build_targets
 from orchestrator.plan import Plan
 from orchestrator.progress import Progress
-from orchestrator.publish import PublishInfo, publish_tree, resolve_targets
-from orchestrator.publish.info import Report
+from orchestrator.publish.info import PublishInfo, Report
+from orchestrator.publish.run import publish_tree, resolve_targets
 from orchestrator.repo.build import add_packages
 from orchestrator.signer import opened_signer
 from orchestrator.summary import PublishedSummary, RunStatus, RunSummary, TargetSummary

@@ -6,8 +6,3 @@ planning (manifests, upload order, snapshot names, commands, audit lines) lives 
 ``manifest``, ``order``, ``snapshots``, ``remote``, ``audit`` and ``lock``; side effects
 in ``ssh``, ``session``, ``s3`` and ``bucket``.
 """
-
-from orchestrator.publish.info import PublishedTo, PublishInfo
-from orchestrator.publish.run import publish_tree, resolve_targets
-
-__all__ = ["PublishInfo", "PublishedTo", "publish_tree", "resolve_targets"]

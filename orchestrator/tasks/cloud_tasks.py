@@ -6,8 +6,6 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
-from orchestrator.cloud.check import check_droplets
-from orchestrator.cloud.endpoint import check_credentials, open_client
 from orchestrator.tasks.common import INVENTORY_HELP, reports_errors
 from orchestrator.tasks.release_tasks import plan_for
 
@@ -21,6 +19,9 @@ from orchestrator.tasks.release_tasks import plan_for
 @reports_errors
 def check(c: Context, tag: str = "v0.0.0", inventory: str | None = None) -> None:
     """Create the plan's droplets, log in to each with its pinned host key, destroy them."""
+    from orchestrator.cloud.check import check_droplets
+    from orchestrator.cloud.endpoint import check_credentials, open_client
+
     loaded, planned = plan_for(c, tag, False, inventory)
     check_credentials(loaded)
     print(f"run {planned.run_id}: creating {len(planned.droplets)} droplet(s)")

@@ -1,4 +1,9 @@
-"""What every task shares: the inventory flag, error reporting and exit codes."""
+"""What every task shares: the inventory flag, error reporting and exit codes.
+
+Task modules import the code behind a task inside its body, not at the top: ``invoke``
+imports every task module to build the task list, and boto3, Fabric, pydantic and the
+DigitalOcean client together take half a second to import. A task pays only for its own.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,15 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke.context import Context
 from invoke.exceptions import Exit
 
 from orchestrator.errors import OrchestratorError
-from orchestrator.inventory import Inventory, load_inventory
+
+if TYPE_CHECKING:
+    from orchestrator.inventory import Inventory
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_INVENTORY = PROJECT_ROOT / "inventory" / "sandbox.yaml"
@@ -35,6 +42,8 @@ def inventory_path(c: Context, flag: str | None) -> Path:
 
 def load(c: Context, flag: str | None) -> Inventory:
     """Load and validate the inventory chosen by ``flag`` and the config."""
+    from orchestrator.inventory import load_inventory
+
     return load_inventory(inventory_path(c, flag))
 
 

@@ -8,7 +8,6 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
-from orchestrator.inventory import Inventory
 from orchestrator.tasks.common import INVENTORY_HELP, inventory_path, load, reports_errors
 
 
@@ -27,6 +26,8 @@ def check(c: Context, inventory: str | None = None) -> None:
 @task
 def schema(c: Context) -> None:
     """Print the inventory's JSON Schema."""
+    from orchestrator.inventory import Inventory
+
     print(json.dumps(Inventory.model_json_schema(), indent=2))
 
 

@@ -10,8 +10,6 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from orchestrator.errors import UsageError
-from orchestrator.repo.clientfiles import fingerprint_groups
-from orchestrator.repo.signing import generate_key
 from orchestrator.tasks.common import reports_errors
 
 PASSPHRASE_ENV = "ORCHESTRATOR_SIGNING_PASSPHRASE"
@@ -37,6 +35,9 @@ def generate(
 
     The key is protected with $ORCHESTRATOR_SIGNING_PASSPHRASE when that is set.
     """
+    from orchestrator.repo.clientfiles import fingerprint_groups
+    from orchestrator.repo.signing import generate_key
+
     if expire_days < 30:
         raise UsageError("--expire-days must be at least 30: signing refuses keys that expire soon")
     home = Path(gnupghome).expanduser() if gnupghome else None

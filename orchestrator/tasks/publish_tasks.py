@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke.context import Context
 from invoke.tasks import Task, task
 
 from orchestrator.errors import UsageError
-from orchestrator.plan import new_run_id
 from orchestrator.publish.info import PublishInfo
 from orchestrator.publish.lock import parse_details
-from orchestrator.publish.run import Target, publish_tree, resolve_targets
-from orchestrator.publish.s3 import S3Target, collect_garbage, unlock_s3
 from orchestrator.publish.snapshots import by_age
-from orchestrator.publish.ssh import SshTarget, list_snapshots, rollback_ssh, unlock_ssh
 from orchestrator.tasks.common import INVENTORY_HELP, load, now, reports_errors
 from orchestrator.version import parse_tag
+
+if TYPE_CHECKING:
+    from orchestrator.publish.run import Target
+    from orchestrator.publish.ssh import SshTarget
 
 DEFAULT_LOCK_WAIT = 300.0
 LOCK_WAIT_HELP = "seconds to wait for another publisher's lock (default 300)"
@@ -35,6 +35,8 @@ def report(line: str) -> None:
 
 
 def _run_id() -> str:
+    from orchestrator.plan import new_run_id
+
     return new_run_id(now(), secrets.token_hex(3))
 
 
@@ -46,6 +48,9 @@ def release_info(tag: str, version: str | None) -> PublishInfo:
 
 
 def _ssh_targets(c: Context, inventory: str | None, name: str | None) -> list[SshTarget]:
+    from orchestrator.publish.run import resolve_targets
+    from orchestrator.publish.ssh import SshTarget
+
     targets = [t for t in resolve_targets(load(c, inventory), name) if isinstance(t, SshTarget)]
     if not targets:
         raise UsageError("no repo server (kind: ssh) among the chosen publish targets")
@@ -73,6 +78,8 @@ def publish(
     inventory: str | None = None,
 ) -> None:
     """Publish the tree at --repo to the inventory's publish targets, atomically."""
+    from orchestrator.publish.run import publish_tree, resolve_targets
+
     release = release_info(tag, version)
     targets = resolve_targets(load(c, inventory), to)
     published = publish_tree(
@@ -88,6 +95,8 @@ def publish(
 @reports_errors
 def snapshots(c: Context, target: str | None = None, inventory: str | None = None) -> None:
     """List the snapshots on each repo server; * marks the one being served."""
+    from orchestrator.publish.ssh import list_snapshots
+
     for server in _ssh_targets(c, inventory, target):
         state = list_snapshots(server)
         print(f"{server.where}:")
@@ -115,6 +124,8 @@ def rollback(
     inventory: str | None = None,
 ) -> None:
     """Serve an earlier snapshot again, swapping 'current' atomically."""
+    from orchestrator.publish.ssh import rollback_ssh
+
     for server in _ssh_targets(c, inventory, target):
         before, after = rollback_ssh(
             server, to=to, run_id=_run_id(), lock_wait=lock_wait, report=report
@@ -123,6 +134,9 @@ def rollback(
 
 
 def _unlock_one(server: Target, force: bool) -> str | None:
+    from orchestrator.publish.s3 import unlock_s3
+    from orchestrator.publish.ssh import SshTarget, unlock_ssh
+
     if isinstance(server, SshTarget):
         return unlock_ssh(server, force=force)
     return unlock_s3(server, force=force)
@@ -140,6 +154,8 @@ def unlock(
     c: Context, force: bool = False, target: str | None = None, inventory: str | None = None
 ) -> None:
     """Show who holds each target's publish lock; --force breaks a stale one."""
+    from orchestrator.publish.run import resolve_targets
+
     locked = False
     for server in resolve_targets(load(c, inventory), target):
         held = _unlock_one(server, force)
@@ -170,6 +186,9 @@ def gc(
     inventory: str | None = None,
 ) -> None:
     """Delete bucket objects retired longer than the target's grace period (gc_grace_hours)."""
+    from orchestrator.publish.run import resolve_targets
+    from orchestrator.publish.s3 import S3Target, collect_garbage
+
     for server in resolve_targets(load(c, inventory), target):
         if not isinstance(server, S3Target):
             print(f"{server.config.name}: snapshots are pruned by every publish (snapshots_keep)")

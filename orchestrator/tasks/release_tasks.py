@@ -6,26 +6,19 @@ import secrets
 import sys
 from json import dumps
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from orchestrator import render
-from orchestrator.cloud.endpoint import check_credentials, open_client
 from orchestrator.errors import UsageError
-from orchestrator.interrupts import Interrupted, handling_interrupts
-from orchestrator.inventory import Inventory
-from orchestrator.plan import Plan, is_run_id, make_plan, new_run_id
-from orchestrator.progress import progress_for
-from orchestrator.release import ReleaseOptions, run_release
-from orchestrator.report import write_report
-from orchestrator.source import resolve_tag
-from orchestrator.summary import summary_text
 from orchestrator.tasks.common import INVENTORY_HELP, load, now, reports_errors
-from orchestrator.teardown import Selection, select_droplets
-from orchestrator.teardown import teardown as destroy_selected
 from orchestrator.version import resolve_release
+
+if TYPE_CHECKING:
+    from orchestrator.inventory import Inventory
+    from orchestrator.plan import Plan
 
 PLAN_HELP = {
     "tag": "release tag, vMAJOR.MINOR.PATCH[-PRERELEASE]",
@@ -37,6 +30,8 @@ PLAN_HELP = {
 
 def plan_for(c: Context, tag: str, nightly: bool, inventory: str | None) -> tuple[Inventory, Plan]:
     """Validate the inventory and the tag, then plan; no network, no cloud call."""
+    from orchestrator.plan import make_plan, new_run_id
+
     loaded = load(c, inventory)
     release = resolve_release(tag, nightly=nightly, now=now())
     plan = make_plan(loaded, release, new_run_id(now(), secrets.token_hex(3)))
@@ -45,6 +40,8 @@ def plan_for(c: Context, tag: str, nightly: bool, inventory: str | None) -> tupl
 
 def print_plan(plan: Plan, as_json: bool) -> None:
     """Print a plan as text or JSON."""
+    from orchestrator import render
+
     print(dumps(plan.to_dict(), indent=2) if as_json else render.plan_text(plan))
 
 
@@ -87,6 +84,14 @@ def release(
     inventory: str | None = None,
 ) -> None:
     """Release TAG: build on droplets, verify, sign and publish; exit 0, 1, 2, 130 or 143."""
+    from orchestrator.cloud.endpoint import check_credentials
+    from orchestrator.interrupts import Interrupted, handling_interrupts
+    from orchestrator.progress import progress_for
+    from orchestrator.release import ReleaseOptions, run_release
+    from orchestrator.report import write_report
+    from orchestrator.source import resolve_tag
+    from orchestrator.summary import summary_text
+
     loaded, planned = plan_for(c, tag, nightly, inventory)
     check_credentials(loaded)
     resolve_tag(loaded.project.source, planned.tag)
@@ -141,6 +146,11 @@ def teardown(
     inventory: str | None = None,
 ) -> None:
     """Destroy the tool's droplets (all, one run's, or old ones) and wait until they are gone."""
+    from orchestrator.cloud.endpoint import check_credentials, open_client
+    from orchestrator.plan import is_run_id
+    from orchestrator.teardown import Selection
+    from orchestrator.teardown import teardown as destroy_selected
+
     loaded = load(c, inventory)
     if run_id is not None and not is_run_id(run_id):
         raise UsageError(f"--run-id {run_id!r} is not a run id such as 20261122t103005-a1b2c3")
@@ -174,6 +184,10 @@ def _minutes(value: str | None) -> float | None:
 @reports_errors
 def status(c: Context, inventory: str | None = None) -> None:
     """List the tool's live droplets with age, size and cost so far."""
+    from orchestrator import render
+    from orchestrator.cloud.endpoint import check_credentials, open_client
+    from orchestrator.teardown import Selection, select_droplets
+
     loaded = load(c, inventory)
     if loaded.cloud.provider == "static":
         print("provider static: no droplets")

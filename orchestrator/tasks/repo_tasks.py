@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
-from pydantic import ValidationError
 
 from orchestrator.errors import UsageError
-from orchestrator.inventory import Inventory
-from orchestrator.repo import build as builder
-from orchestrator.repo.build import RepoChange
-from orchestrator.repo.options import RepoOptions, RetentionOptions
-from orchestrator.signer import opened_signer
 from orchestrator.tasks.common import INVENTORY_HELP, load, now, reports_errors
+
+if TYPE_CHECKING:
+    from orchestrator.inventory import Inventory
+    from orchestrator.repo.build import RepoChange
+    from orchestrator.repo.options import RepoOptions
 
 SIGNING_HELP = {
     "key": "fingerprint of the signing key (default: the inventory's signing section)",
@@ -28,6 +28,8 @@ TREE_HELP = {
 
 
 def _options(loaded: Inventory, keep_last: int | None = None) -> RepoOptions:
+    from orchestrator.repo.options import RetentionOptions
+
     options = loaded.repo_options()
     if keep_last is None:
         return options
@@ -38,6 +40,8 @@ def _options(loaded: Inventory, keep_last: int | None = None) -> RepoOptions:
 
 def _with_signing(loaded: Inventory, key: str | None, gnupghome: str | None) -> Inventory:
     """The inventory, with the key --key/--gnupghome name instead of its own."""
+    from pydantic import ValidationError
+
     if key is None and gnupghome is None:
         return loaded
     try:
@@ -87,6 +91,9 @@ def build(
     inventory: str | None = None,
 ) -> None:
     """Add every package under --packages to the tree at --repo, re-index and sign."""
+    from orchestrator.repo import build as builder
+    from orchestrator.signer import opened_signer
+
     loaded = load(c, inventory)
     options = _options(loaded)
     found = builder.find_packages(Path(packages))
@@ -104,6 +111,9 @@ def resign(
     inventory: str | None = None,
 ) -> None:
     """Re-sign every suite with a fresh Date and Valid-Until (run it periodically)."""
+    from orchestrator.repo import build as builder
+    from orchestrator.signer import opened_signer
+
     loaded = load(c, inventory)
     options = _options(loaded)
     with opened_signer(_with_signing(loaded, key, gnupghome)) as signer:
@@ -130,6 +140,9 @@ def prune(
     inventory: str | None = None,
 ) -> None:
     """Remove versions beyond the retention limit and re-index; --dry-run shows what would go."""
+    from orchestrator.repo import build as builder
+    from orchestrator.signer import opened_signer
+
     loaded = load(c, inventory)
     options = _options(loaded, None if keep_last is None else int(keep_last))
     if options.retention.keep_last is None:

@@ -7,8 +7,6 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from orchestrator.tasks.common import INVENTORY_HELP, load, reports_errors
-from orchestrator.verify.run import verify_inventory
-from orchestrator.verify.table import render_table
 
 
 @task(
@@ -28,6 +26,9 @@ def verify(
     inventory: str | None = None,
 ) -> None:
     """Check every published repository with apt-get, dnf and zypper; exit 1 on a failure."""
+    from orchestrator.verify.run import verify_inventory
+    from orchestrator.verify.table import render_table
+
     results = verify_inventory(
         load(c, inventory),
         version=version,
