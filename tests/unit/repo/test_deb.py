@@ -83,6 +83,15 @@ def test_render_segment_ends_every_paragraph_with_a_blank_line() -> None:
     assert deb.filenames_in_packages(b"Package: a\nFilename: pool/x.deb\n\n") == ["pool/x.deb"]
 
 
+def test_filenames_in_packages_reads_only_filename_fields() -> None:
+    index = (
+        b"Filename: pool/first.deb\nPackage: first\n\n"
+        b"Package: b\nDescription: b\n Filename: not/a/field.deb\nXFilename: no.deb\n"
+        b"Filename: pool/b.deb"
+    )
+    assert deb.filenames_in_packages(index) == ["pool/first.deb", "pool/b.deb"]
+
+
 def test_architectures_of_falls_back_for_arch_all_only_suites() -> None:
     assert deb.architectures_of(["arm64", "all", "amd64"], ["x"]) == ["amd64", "arm64"]
     assert deb.architectures_of(["all"], ["arm64", "amd64"]) == ["amd64", "arm64"]
