@@ -143,6 +143,7 @@ def run_release(
     try:
         journal.stage("signing-key")
         with opened_signer(inventory) as signer:
+            signer.prove()  # a wrong passphrase stops the run before any droplet exists
             journal.stage("signing-key", "done", signer.fingerprint)
             journal.stage("build")
             state.results = build_targets(

@@ -292,12 +292,9 @@ def write_suite(
     )
     release = deb.render_release(fields, index_entries).encode("utf-8")
     (staged / "Release").write_bytes(release)
-    # Two gpg processes side by side: signing is most of the time of a small change.
-    with ThreadPoolExecutor(max_workers=2) as executor:
-        detached = executor.submit(signer.detach_sign, release)
-        inline = executor.submit(signer.clearsign, release)
-        (staged / "Release.gpg").write_bytes(detached.result())
-        (staged / "InRelease").write_bytes(inline.result())
+    detached, inline = signer.sign_release(release)
+    (staged / "Release.gpg").write_bytes(detached)
+    (staged / "InRelease").write_bytes(inline)
     return SuiteUpdate(
         channel, sorted(f"deb/{suite_dir(channel)}/{d}" for d in changed), generations
     )

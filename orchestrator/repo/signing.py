@@ -3,18 +3,21 @@
 :func:`open_signer` finds the key (a keyring by fingerprint, or an armored private key in an
 environment variable imported into a throwaway keyring that is wiped on exit, also on
 failure), refuses keys that are expired, expire within :data:`MIN_VALIDITY` or carry SHA-1
-self-signatures, proves that it can sign, and yields a :class:`Signer`. Signatures use
-SHA-512. The private key is only ever handed to the local gpg.
+self-signatures, and yields a :class:`Signer` that is already proving, in the background,
+that it can sign (a wrong passphrase shows there). Signatures use SHA-512. The private key is
+only ever handed to the local gpg.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,6 +34,8 @@ GPG = "gpg"
 # OpenPGP hash algorithm ids (RFC 4880 9.4) too weak for self-signatures.
 _WEAK_HASHES = {1: "MD5", 2: "SHA-1", 3: "RIPEMD-160"}
 _SELF_SIGNATURE_CLASSES = ("10", "11", "12", "13", "18", "1f")
+# Text an inline signature would alter (trailing blanks are dropped, leading dashes escaped).
+_NOT_VERBATIM_IN_CLEARSIGN = re.compile(rb"[ \t\r]$|^-", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -143,8 +148,35 @@ class Signer:
         self.fingerprint = fingerprint
         self._passphrase = passphrase
         self._gpg = gnupg.GPG(gpgbinary=GPG, gnupghome=str(gnupghome) if gnupghome else None)
+        self._proof: Future[bytes] | None = None
 
-    def _sign(self, data: bytes, *, clearsign: bool, detach: bool) -> bytes:
+    @contextmanager
+    def proving(self) -> Iterator[None]:
+        """Sign a probe in the background while the caller goes on; check it on leaving.
+
+        The probe catches a wrong passphrase. In the background it costs a build nothing:
+        the first signature (:meth:`prove`) waits for it, and so does leaving the block,
+        which raises its error if the block itself succeeded.
+        """
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            self._proof = executor.submit(self._gpg_sign, b"probe", clearsign=False, detach=True)
+            try:
+                yield
+            except BaseException:
+                self._proof.exception()  # let gpg finish before a keyring is wiped
+                raise
+            self.prove()
+
+    def prove(self) -> None:
+        """Wait for the probe signature; raise :class:`SigningError` if the key cannot sign."""
+        if self._proof is not None:
+            self._proof.result()
+
+    def _sign(self, data: bytes, *, clearsign: bool, detach: bool, text: bool = False) -> bytes:
+        self.prove()
+        return self._gpg_sign(data, clearsign=clearsign, detach=detach, text=text)
+
+    def _gpg_sign(self, data: bytes, *, clearsign: bool, detach: bool, text: bool = False) -> bytes:
         result = self._gpg.sign(
             data,
             keyid=self.fingerprint,
@@ -152,7 +184,7 @@ class Signer:
             clearsign=clearsign,
             detach=detach,
             binary=False,
-            extra_args=["--digest-algo", DIGEST],
+            extra_args=["--digest-algo", DIGEST, *(["--textmode"] if text else [])],
         )
         signature: bytes = result.data
         if not signature:
@@ -171,6 +203,22 @@ class Signer:
         """An armored detached signature of ``data`` (``Release.gpg``, ``repomd.xml.asc``)."""
         return self._sign(data, clearsign=False, detach=True)
 
+    def sign_release(self, release: bytes) -> tuple[bytes, bytes]:
+        """``Release.gpg`` and ``InRelease`` for an APT ``Release`` file, from one signature.
+
+        A text-mode signature covers the text with CRLF line ends, the last one included.
+        An inline-signed message covers its text the same way minus the line end just
+        before the signature (RFC 4880, 7.1), so the text ``release`` plus one empty line
+        carries the very same signature: one RSA operation instead of two, which is most
+        of the time a small repository change takes. Text an inline signature would alter
+        is signed twice instead.
+        """
+        if not release.endswith(b"\n") or _NOT_VERBATIM_IN_CLEARSIGN.search(release):
+            return self.detach_sign(release), self.clearsign(release)
+        signature = self._sign(release, clearsign=False, detach=True, text=True)
+        header = f"-----BEGIN PGP SIGNED MESSAGE-----\nHash: {DIGEST}\n\n".encode()
+        return signature, header + release + b"\n" + signature
+
     @functools.cached_property
     def public_key(self) -> str:
         """The armored public key."""
@@ -187,6 +235,7 @@ class Signer:
         """Add this key's signature to RPMs in place with ``rpmsign --addsign``."""
         if not paths:
             return
+        self.prove()
         with tempfile.TemporaryDirectory(prefix="orc-rpmsign-") as scratch:
             extra = "--batch --pinentry-mode loopback"
             if self._passphrase is not None:
@@ -239,9 +288,10 @@ def _gpg_command(gnupghome: Path | None, *args: str) -> subprocess.CompletedProc
     )
 
 
+@contextmanager
 def _verified_signer(
     gnupghome: Path | None, fingerprint: str, passphrase: str | None, now: datetime
-) -> Signer:
+) -> Iterator[Signer]:
     where = gnupghome or "the default GnuPG home"
     secret = _gpg_command(gnupghome, "--list-secret-keys", fingerprint)
     if secret.returncode != 0 or "\nsec:" not in "\n" + secret.stdout:
@@ -251,8 +301,8 @@ def _verified_signer(
     listing = parse_key_listing(_gpg_command(gnupghome, "--list-sigs", fingerprint).stdout)
     check_key(listing, now)
     signer = Signer(gnupghome, listing.primary.fingerprint, passphrase)
-    signer.detach_sign(b"probe")  # fails now, before anything is built, on a bad passphrase
-    return signer
+    with signer.proving():
+        yield signer
 
 
 def wipe_keyring(gnupghome: Path) -> None:
@@ -276,13 +326,18 @@ def open_signer(
     environ: Mapping[str, str] | None = None,
     now: datetime | None = None,
 ) -> Iterator[Signer]:
-    """Find and check the signing key, then yield a :class:`Signer` for it."""
+    """Find and check the signing key, then yield a :class:`Signer` for it.
+
+    The signer proves it can sign in the background; call :meth:`Signer.prove` where a
+    wrong passphrase must stop the caller before it goes on (before droplets are created).
+    """
     env = os.environ if environ is None else environ
     moment = now or datetime.now(UTC)
     passphrase = env.get(config.passphrase_env) or None
     if config.fingerprint is not None:
         home = Path(config.gnupghome).expanduser() if config.gnupghome else None
-        yield _verified_signer(home, config.fingerprint.upper(), passphrase, moment)
+        with _verified_signer(home, config.fingerprint.upper(), passphrase, moment) as signer:
+            yield signer
         return
     armored = env.get(config.key_env, "")
     if "PRIVATE KEY BLOCK" not in armored:
@@ -301,7 +356,8 @@ def open_signer(
                 f"${config.key_env} must hold exactly one private key, found "
                 f"{len(fingerprints)}: export just the signing key"
             )
-        yield _verified_signer(home, fingerprints[0], passphrase, moment)
+        with _verified_signer(home, fingerprints[0], passphrase, moment) as signer:
+            yield signer
     finally:
         wipe_keyring(home)
 

@@ -84,7 +84,7 @@ def test_a_signing_failure_leaves_the_tree_as_it_was(
     tree: Path, nfpm: Nfpm, signer: Signer
 ) -> None:
     class Failing(Signer):
-        def clearsign(self, data: bytes) -> bytes:
+        def sign_release(self, release: bytes) -> tuple[bytes, bytes]:
             raise SigningError("gpg could not sign: test")
 
     failing = Failing(signer.gnupghome, signer.fingerprint, None)
@@ -156,6 +156,39 @@ def test_resign_refreshes_dates_and_keeps_indexes(tree: Path, signer: Signer) ->
     assert verified.returncode == 0
 
 
+@pytest.mark.parametrize(
+    "release",
+    [
+        b"Origin: Example\nSHA256:\n 0f 12 main/binary-amd64/Packages\n",
+        # Text an inline signature would change: signed twice, both still verify.
+        b"Origin: Example \n-Label: dashed\n",
+        b"Origin: Example",
+    ],
+)
+def test_one_signature_serves_release_gpg_and_inrelease(
+    signer: Signer, tmp_path: Path, release: bytes
+) -> None:
+    detached, inline = signer.sign_release(release)
+    keyring = tmp_path / "key.gpg"
+    keyring.write_bytes(signer.public_key_binary)
+    (tmp_path / "Release").write_bytes(release)
+    (tmp_path / "Release.gpg").write_bytes(detached)
+    (tmp_path / "InRelease").write_bytes(inline)
+    gpgv = ["gpgv", "--keyring", str(keyring)]
+    checked = subprocess.run([*gpgv, "Release.gpg", "Release"], cwd=tmp_path, capture_output=True)
+    assert checked.returncode == 0, checked.stderr
+    signed = subprocess.run(
+        [*gpgv, "--output", "-", "InRelease"], cwd=tmp_path, capture_output=True
+    )
+    assert signed.returncode == 0, signed.stderr
+    # What apt reads from InRelease: the Release text (gpg drops trailing blanks of lines).
+    text = [line.rstrip() for line in signed.stdout.rstrip(b"\n").splitlines()]
+    assert text == [line.rstrip() for line in release.splitlines()]
+    tampered = inline.replace(b"Origin: Example", b"Origin: Exampl3")
+    (tmp_path / "InRelease").write_bytes(tampered)
+    assert subprocess.run([*gpgv, "InRelease"], cwd=tmp_path, capture_output=True).returncode
+
+
 def test_prune_keeps_the_last_n(tree: Path, nfpm: Nfpm, signer: Signer) -> None:
     add_packages(build_set(nfpm, "1.1.0"), tree, "stable", OPTIONS, signer)
     options = OPTIONS.model_copy(update={"retention": RetentionOptions(keep_last=1)})
@@ -185,10 +218,11 @@ def test_missing_keys_are_refused_before_anything_is_built(keyring: Keyring) -> 
         pass
 
 
-def _generate(home: Path, *args: str, faked_time: str | None = None) -> str:
+def _generate(home: Path, *args: str, faked_time: str | None = None, passphrase: str = "") -> str:
     extra = [f"--faked-system-time={faked_time}"] if faked_time else []
     subprocess.run(
-        ["gpg", "--homedir", str(home), "--batch", "--passphrase", "", *extra, *args],
+        ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback",
+         "--passphrase", passphrase, *extra, *args],
         check=True, capture_output=True,
     )  # fmt: skip
     listing = subprocess.run(
@@ -213,6 +247,33 @@ def test_unsafe_keys_are_refused(args: list[str], faked_time: str | None, messag
         config = SigningConfig(fingerprint=fingerprint, gnupghome=str(home))
         with pytest.raises(SigningError, match=message), open_signer(config):
             pass
+    finally:
+        wipe_keyring(home)
+
+
+def test_a_wrong_passphrase_fails_signing_and_changes_nothing(tree: Path, nfpm: Nfpm) -> None:
+    home = temporary_home()
+    try:
+        fingerprint = _generate(
+            home, "--quick-gen-key", "Locked <l@example.org>", "ed25519", "sign", "1y",
+            passphrase="right",
+        )  # fmt: skip
+        config = SigningConfig(fingerprint=fingerprint, gnupghome=str(home))
+        wrong = {"ORCHESTRATOR_SIGNING_PASSPHRASE": "wrong"}
+        failing = pytest.raises(SigningError, match="could not sign")
+        with failing, open_signer(config, environ=wrong) as signer:
+            signer.prove()
+        # A block that never signs still learns of it when it ends.
+        with failing, open_signer(config, environ=wrong):
+            pass
+        before = snapshot(tree)
+        with failing, open_signer(config, environ=wrong) as signer:
+            add_packages(build_set(nfpm, "5.0.0"), tree, "stable", OPTIONS, signer)
+        assert snapshot(tree) == before
+        assert not list(tree.rglob("*5.0.0*"))
+        right = {"ORCHESTRATOR_SIGNING_PASSPHRASE": "right"}
+        with open_signer(config, environ=right) as signer:
+            assert signer.detach_sign(b"data").startswith(b"-----BEGIN PGP SIGNATURE-----")
     finally:
         wipe_keyring(home)
 
