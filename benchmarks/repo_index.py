@@ -4,7 +4,9 @@
 For .deb: this tool, apt-ftparchive (with --db), reprepro and aptly; for .rpm: this tool and
 createrepo_c --update. Each runs three steps with signing: a cold index of N packages,
 adding 10 more, and a no-op republish. Every step runs as its own process under GNU time,
-which gives its wall time and peak memory (maximum RSS of the process tree).
+which gives its wall time and peak memory (maximum RSS of the process tree). This tool also
+adds the same 10 packages to a copy of its tree through `invoke repo.build`, the command a
+user types.
 
     python benchmarks/repo_index.py            # N = 10,000
     python benchmarks/repo_index.py --n 200    # a quick run
@@ -30,11 +32,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TIME = "/usr/bin/time"
 ADD = 10
+INVENTORY = "inventory.yaml"
 
 # ---------------------------------------------------------------------------- synthetic .deb
 
@@ -193,7 +198,46 @@ def sign_release(suite: Path, fingerprint: str) -> str:
     )
 
 
-def ours(packages: Path, repo: Path, fingerprint: str, gnupghome: Path) -> list[str]:
+def write_inventory(work: Path) -> None:
+    """The sandbox inventory for project "bench": repo.build reads the tree's options from it."""
+    data = yaml.safe_load((ROOT / "inventory" / "sandbox.yaml").read_text())
+    data["project"]["name"] = "bench"
+    data["repositories"].update(origin="Bench", label="Bench")
+    (work / INVENTORY).write_text(yaml.safe_dump(data))
+
+
+def invoke_build(
+    packages: Path, repo: Path, fingerprint: str, gnupghome: Path, work: Path
+) -> list[str]:
+    """This tool as a user runs it: `invoke repo.build` with the same inventory and key."""
+    return [
+        str(Path(sys.executable).with_name("invoke")), "-r", str(ROOT), "repo.build",
+        "--packages", str(packages), "--repo", str(repo), "--key", fingerprint,
+        "--gnupghome", str(gnupghome), "--inventory", str(work / INVENTORY),
+    ]  # fmt: skip
+
+
+def this_tool(
+    kind: str, base: Path, extra: Path, fingerprint: str, env: dict[str, str], work: Path
+) -> list[Figure]:
+    """Cold, add and no-op as a process; add again through Invoke, on a copy of the cold tree."""
+    repo, copy = work / f"ours-{kind}", work / f"ours-{kind}-invoke"
+    home = Path(env["GNUPGHOME"])
+    figures = [measure("this tool", "cold", ours(base, repo, fingerprint, home, work), env, work)]
+    # copytree keeps modification times, so the copy's metadata cache stays valid.
+    shutil.copytree(repo, copy, symlinks=True)
+    figures.append(
+        measure("this tool", "add", ours(extra, repo, fingerprint, home, work), env, work)
+    )
+    figures.append(
+        measure("this tool", "noop", ours(extra, repo, fingerprint, home, work), env, work)
+    )
+    invoked = invoke_build(extra, copy, fingerprint, home, work)
+    figures.append(measure("invoke repo.build", "add", invoked, env, work))
+    return figures
+
+
+def ours(packages: Path, repo: Path, fingerprint: str, gnupghome: Path, work: Path) -> list[str]:
     """This tool as its own process: what `invoke repo.build` runs, minus Invoke.
 
     It also prints the time of the call itself, which is what the release pipeline pays
@@ -201,10 +245,11 @@ def ours(packages: Path, repo: Path, fingerprint: str, gnupghome: Path) -> list[
     """
     code = (
         "import time; from pathlib import Path\n"
+        "from orchestrator.inventory import load_inventory\n"
         "from orchestrator.repo.build import add_packages, find_packages\n"
-        "from orchestrator.repo.options import RepoOptions, SigningConfig\n"
+        "from orchestrator.repo.options import SigningConfig\n"
         "from orchestrator.repo.signing import open_signer\n"
-        "options = RepoOptions(project='bench', origin='Bench', label='Bench')\n"
+        f"options = load_inventory(Path('{work / INVENTORY}')).repo_options()\n"
         f"config = SigningConfig(fingerprint='{fingerprint}', gnupghome='{gnupghome}')\n"
         "with open_signer(config) as signer:\n"
         "    started = time.perf_counter()\n"
@@ -220,11 +265,7 @@ def bench_deb(work: Path, n: int, fingerprint: str, env: dict[str, str]) -> list
     figures = []
     print(f"deb: {n} packages, then {ADD} more", flush=True)
 
-    repo = work / "ours-deb"
-    home = Path(env["GNUPGHOME"])
-    figures.append(measure("this tool", "cold", ours(base, repo, fingerprint, home), env, work))
-    figures.append(measure("this tool", "add", ours(extra, repo, fingerprint, home), env, work))
-    figures.append(measure("this tool", "noop", ours(extra, repo, fingerprint, home), env, work))
+    figures += this_tool("deb", base, extra, fingerprint, env, work)
 
     archive = work / "ftparchive"
     (archive / "pool" / "main").mkdir(parents=True)
@@ -300,10 +341,7 @@ def bench_rpm(work: Path, n: int, fingerprint: str, env: dict[str, str]) -> list
     print(
         f"rpm: {n} packages, then {ADD} more (cold includes rpmsign of every package)", flush=True
     )
-    repo = work / "ours-rpm"
-    figures.append(measure("this tool", "cold", ours(base, repo, fingerprint, home), env, work))
-    figures.append(measure("this tool", "add", ours(extra, repo, fingerprint, home), env, work))
-    figures.append(measure("this tool", "noop", ours(extra, repo, fingerprint, home), env, work))
+    figures += this_tool("rpm", base, extra, fingerprint, env, work)
 
     tree = work / "createrepo"
     packages = tree / "packages"
@@ -390,11 +428,21 @@ def ratio_table(figures: list[Figure]) -> None:
                 f"  {kind} {step:<5} this tool {mine.seconds:6.2f} s ({inner:.2f} s) | "
                 + " | ".join(cells)
             )
+        invoked = by.get((f"invoke repo.build/{kind}", "add"))
+        if invoked is not None:
+            cells = [
+                f"{other} {by[(other, 'add')].seconds / max(invoked.seconds, 1e-3):5.1f}x"
+                for other in others
+                if (other, "add") in by
+            ]
+            print(
+                f"  {kind} add   invoke repo.build {invoked.seconds:6.2f} s | " + " | ".join(cells)
+            )
 
 
 def _label(figure: Figure, kind: str) -> Figure:
-    if figure.tool == "this tool":
-        figure.tool = f"this tool/{kind}"
+    if figure.tool in ("this tool", "invoke repo.build"):
+        figure.tool = f"{figure.tool}/{kind}"
     return figure
 
 
@@ -408,8 +456,14 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="bg-", dir="/tmp")) / "g"
     env = {**os.environ, "GNUPGHOME": str(home), "PYTHONPATH": str(ROOT)}
+    # Time this tool as installed, with its bytecode compiled (scripts/setup.sh does it too),
+    # not compiling its sources on every start because PYTHONDONTWRITEBYTECODE is set.
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(ROOT / "orchestrator")], check=True
+    )
     try:
         fingerprint = signing_key(home)
+        write_inventory(work)
         started = time.perf_counter()
         write_debs(work / "debs" / "base", range(args.n))
         write_debs(work / "debs" / "extra", range(args.n, args.n + ADD))
@@ -423,7 +477,7 @@ def main() -> None:
         if "rpm" not in args.skip:
             figures += [_label(f, "rpm") for f in bench_rpm(work, args.n, fingerprint, env)]
         ratio_table(figures)
-        peak = max((f.peak_mb for f in figures if f.tool.startswith("this tool")), default=0.0)
+        peak = max((f.peak_mb for f in figures if "/" in f.tool), default=0.0)
         print(f"\npeak memory of this tool: {peak:.0f} MB")
     finally:
         subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False)
