@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from orchestrator.inventory import Inventory
     from orchestrator.repo.build import RepoChange
     from orchestrator.repo.options import RepoOptions
+    from orchestrator.repo.signing import Signer
 
 SIGNING_HELP = {
     "key": "fingerprint of the signing key (default: the inventory's signing section)",
@@ -59,6 +61,15 @@ def _with_signing(loaded: Inventory, key: str | None, gnupghome: str | None) -> 
     return loaded.model_copy(update={"signing": signing})
 
 
+def _signer(
+    loaded: Inventory, key: str | None, gnupghome: str | None
+) -> AbstractContextManager[Signer]:
+    """Open the inventory's signing key, or the one --key/--gnupghome name."""
+    from orchestrator.signer import opened_signer
+
+    return opened_signer(_with_signing(loaded, key, gnupghome))
+
+
 def _print(change: RepoChange) -> None:
     for path in change.added:
         print(f"added {path}")
@@ -92,12 +103,11 @@ def build(
 ) -> None:
     """Add every package under --packages to the tree at --repo, re-index and sign."""
     from orchestrator.repo import build as builder
-    from orchestrator.signer import opened_signer
 
     loaded = load(c, inventory)
     options = _options(loaded)
     found = builder.find_packages(Path(packages))
-    with opened_signer(_with_signing(loaded, key, gnupghome)) as signer:
+    with _signer(loaded, key, gnupghome) as signer:
         _print(builder.add_packages(found, Path(repo), channel, options, signer, now()))
 
 
@@ -112,11 +122,10 @@ def resign(
 ) -> None:
     """Re-sign every suite with a fresh Date and Valid-Until (run it periodically)."""
     from orchestrator.repo import build as builder
-    from orchestrator.signer import opened_signer
 
     loaded = load(c, inventory)
     options = _options(loaded)
-    with opened_signer(_with_signing(loaded, key, gnupghome)) as signer:
+    with _signer(loaded, key, gnupghome) as signer:
         _print(builder.resign(Path(repo), options, signer, now()))
 
 
@@ -141,7 +150,6 @@ def prune(
 ) -> None:
     """Remove versions beyond the retention limit and re-index; --dry-run shows what would go."""
     from orchestrator.repo import build as builder
-    from orchestrator.signer import opened_signer
 
     loaded = load(c, inventory)
     options = _options(loaded, None if keep_last is None else int(keep_last))
@@ -152,7 +160,7 @@ def prune(
     if dry_run:
         pruned = builder.plan_prune(Path(repo), options)
     else:
-        with opened_signer(_with_signing(loaded, key, gnupghome)) as signer:
+        with _signer(loaded, key, gnupghome) as signer:
             pruned = builder.prune(Path(repo), options, signer, now())
     verb = "would remove" if dry_run else "removed"
     for item in pruned:
