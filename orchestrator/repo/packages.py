@@ -1,7 +1,8 @@
 """Reading the metadata of .deb and .rpm files, and refusing files that are not packages.
 
-createrepo_c (libcreaterepo_c and glib) is imported in the functions that use it: a
-run that handles only .deb files does not load it.
+createrepo_c (libcreaterepo_c and glib) and python-debian's deb822 and debfile are
+imported in the functions that use them: a run that handles only .rpm files does not load
+the .deb readers, nor one that handles only .deb files createrepo_c.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from debian import arfile, deb822, debfile
 from debian.debian_support import Version
 
 from orchestrator.errors import RepositoryError
@@ -90,6 +90,8 @@ class RpmPackage:
 
 def parse_control(text: str, origin: str = "control") -> DebControl:
     """Parse a binary ``control`` paragraph; raise :class:`RepositoryError` if it is unusable."""
+    from debian import deb822  # see the module docstring
+
     fields = dict(deb822.Deb822(text.splitlines()))
     missing = [key for key in ("Package", "Version", "Architecture") if not fields.get(key)]
     if missing:
@@ -146,7 +148,7 @@ def _control_text(path: Path) -> str:
     name, member = _control_member(path)
     decompress = _TAR_DECOMPRESSORS.get(name)
     if decompress is None:
-        return str(debfile.DebFile(str(path)).control.get_content("control", encoding="utf-8"))
+        return _generic_control_text(path)
     with tarfile.open(fileobj=io.BytesIO(decompress(member)), mode="r:") as archive:
         for info in archive:
             if info.name in ("./control", "control") and info.isfile():
@@ -156,13 +158,21 @@ def _control_text(path: Path) -> str:
     raise ValueError("control.tar has no control file")
 
 
+def _generic_control_text(path: Path) -> str:
+    """The ``control`` file through python-debian's reader, for any compression it knows."""
+    from debian import arfile, debfile  # see the module docstring
+
+    try:
+        return str(debfile.DebFile(str(path)).control.get_content("control", encoding="utf-8"))
+    except (debfile.DebError, arfile.ArError) as exc:
+        raise ValueError(str(exc)) from exc
+
+
 def read_deb(path: Path) -> DebPackage:
     """Read a .deb's control file and digests; raise :class:`RepositoryError` if invalid."""
     try:
         control_text = _control_text(path)
     except (
-        debfile.DebError,
-        arfile.ArError,
         tarfile.TarError,
         OSError,
         ValueError,
