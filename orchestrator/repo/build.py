@@ -212,6 +212,7 @@ def _add_rpms(
     if not wanted:
         return change
     incoming = Path(tempfile.mkdtemp(prefix="incoming-", dir=run.state))
+    touched = {(tree.channel, tree.arch): tree for _, tree in wanted}
     try:
         signed: dict[Path, Path] = {}
         for package, _ in wanted:
@@ -219,17 +220,22 @@ def _add_rpms(
                 copy = incoming / f"{len(signed)}.rpm"
                 shutil.copyfile(package.path, copy)
                 signed[package.path] = copy
-        signer.sign_rpms(list(signed.values()))
-        touched: dict[tuple[str, str], RpmTree] = {}
+        with signer.signing_rpms(list(signed.values())):
+            # Read what the new repodata reuses while rpmsign works.
+            drafts = {
+                key: tree.prepare(
+                    sorted({*tree.hrefs(), *(target_href(p) for p, t in wanted if t is tree)})
+                )
+                for key, tree in touched.items()
+            }
         for package, tree in wanted:
             href = tree.place(signed[package.path], package, staging)
             change.added.append(f"{RPM}/{channel}/{tree.arch}/{href}")
-            touched[(tree.channel, tree.arch)] = tree
     finally:
         shutil.rmtree(incoming, ignore_errors=True)
     revision = int(run.now.timestamp())
-    for tree in touched.values():
-        tree.write(tree.hrefs(), signer, staging, revision)
+    for key, tree in touched.items():
+        tree.write(drafts[key], signer, staging, revision)
         change.rewritten.append(f"{RPM}/{tree.channel}/{tree.arch}/repodata")
     return change
 
@@ -340,7 +346,7 @@ def prune(
             hrefs = tree.hrefs()
             keep_hrefs = [href for href in hrefs if prefix + href not in gone]
             if len(keep_hrefs) != len(hrefs):
-                tree.write(keep_hrefs, signer, staging, revision)
+                tree.write(tree.prepare(keep_hrefs), signer, staging, revision)
                 for href in set(hrefs) - set(keep_hrefs):
                     staging.obsolete(tree.root / href)
                     tree.cache.discard(href)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import RepositoryError
@@ -52,6 +53,16 @@ def target_href(package: RpmPackage) -> str:
     return f"{RPM_PACKAGES}/{name}"
 
 
+@dataclass(frozen=True)
+class RepodataDraft:
+    """What :meth:`RpmTree.prepare` read for new repodata: segments, and cached parts of it."""
+
+    count: int
+    segments: list[tuple[str, list[str]]]
+    reused: dict[str, Parts]
+    entries: dict[str, RpmEntry]
+
+
 class RpmTree:
     """One RPM repository, read through its own metadata cache."""
 
@@ -74,14 +85,23 @@ class RpmTree:
 
     def entry(self, href: str) -> RpmEntry:
         """The package at ``href``, from the cache or, if it changed, from the file."""
+        cached = self.cached_entry(href)
+        if cached is not None:
+            return cached
         path = self.root / href
         stat = path.stat()
-        cached = self.cache.get(href, stat)
-        if cached is not None:
-            return RpmEntry.from_data(cached.data)
         entry = read_entry(path, href, rpm_identity(path))
         self.cache.put(href, stat, entry.identity, entry.data())
         return entry
+
+    def cached_entry(self, href: str) -> RpmEntry | None:
+        """The package at ``href`` if the cache still describes its file."""
+        try:
+            stat = (self.root / href).stat()
+        except FileNotFoundError:
+            return None
+        cached = self.cache.get(href, stat)
+        return RpmEntry.from_data(cached.data) if cached is not None else None
 
     def contains(self, package: RpmPackage) -> bool:
         """True if an identical package is in the tree; refuse a different one of that name."""
@@ -107,21 +127,36 @@ class RpmTree:
         shutil.copyfile(signed, target)
         return href
 
-    def write(self, hrefs: Sequence[str], signer: Signer, staging: Staging, revision: int) -> None:
-        """Build ``repodata/`` for the packages at ``hrefs`` beside the live one, signed.
+    def prepare(self, hrefs: Sequence[str]) -> RepodataDraft:
+        """Read what new repodata for the packages at ``hrefs`` can take from the cache.
 
-        Only segments that gained or lost packages are rendered and compressed again.
+        Packages not yet in the tree (being signed) are left for :meth:`write` to read.
         """
         groups = segments(hrefs)
         keys = [segment_key(CHUNK_FORMAT, group) for group in groups]
         reused = self.cache.reusable_segments(_SCOPE, keys, groups)
-        rendered: dict[str, Parts] = {
-            key: reused.get(key) or render_segment([self.entry(href) for href in group])
+        entries = {
+            href: entry
             for key, group in zip(keys, groups, strict=True)
+            if key not in reused
+            for href in group
+            if (entry := self.cached_entry(href)) is not None
+        }
+        return RepodataDraft(len(hrefs), list(zip(keys, groups, strict=True)), reused, entries)
+
+    def write(self, draft: RepodataDraft, signer: Signer, staging: Staging, revision: int) -> None:
+        """Build ``repodata/`` from ``draft`` beside the live one, signed.
+
+        Only segments that gained or lost packages are rendered and compressed again.
+        """
+        rendered: dict[str, Parts] = {
+            key: draft.reused.get(key)
+            or render_segment([draft.entries.get(href) or self.entry(href) for href in group])
+            for key, group in draft.segments
         }
         self.cache.segments.replace(_SCOPE, rendered)
         staged = staging.directory(self.root / REPODATA)
-        repomd = write_repodata(staged, [rendered[key] for key in keys], len(hrefs), revision)
+        repomd = write_repodata(staged, list(rendered.values()), draft.count, revision)
         (staged / REPOMD).write_bytes(repomd)
         # The signature must describe the final repomd.xml, so it is made from those bytes.
         (staged / f"{REPOMD}.asc").write_bytes(signer.detach_sign(repomd))

@@ -3,9 +3,10 @@
 :func:`open_signer` finds the key (a keyring by fingerprint, or an armored private key in an
 environment variable imported into a throwaway keyring that is wiped on exit, also on
 failure), refuses keys that are expired, expire within :data:`MIN_VALIDITY` or carry SHA-1
-self-signatures, and yields a :class:`Signer` that is already proving, in the background,
-that it can sign (a wrong passphrase shows there). Signatures use SHA-512. The private key is
-only ever handed to the local gpg.
+self-signatures, and yields a :class:`Signer`. A wrong passphrase shows at the first
+signature, or at :meth:`Signer.prove`, and at the latest when the block ends. Signatures
+use SHA-512. The private key is only ever handed to the local gpg; RPMs are signed by one
+local gpg-agent per core (see :mod:`orchestrator.repo.gpghomes`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +26,13 @@ from pathlib import Path
 import gnupg
 
 from orchestrator.errors import SigningError
+from orchestrator.repo.gpghomes import (
+    default_home,
+    linked_home,
+    remove_linked_home,
+    temporary_home,
+    wipe_keyring,
+)
 from orchestrator.repo.options import SigningConfig
 
 MIN_VALIDITY = timedelta(days=14)
@@ -48,11 +55,14 @@ class KeyPart:
     created: datetime
     expires: datetime | None
     capabilities: str
+    # Where the secret part is, in a secret-key listing: "+" in a key file on disk, a card's
+    # serial number, or "#" for none (a stub); "" in a public-key listing.
+    secret: str = ""
 
 
 @dataclass
 class KeyListing:
-    """The parts of ``gpg --with-colons --list-sigs`` output that decide if a key is usable."""
+    """The parts of gpg's colon listing of a key and its signatures that decide if it is usable."""
 
     primary: KeyPart
     subkeys: list[KeyPart] = field(default_factory=list)
@@ -64,13 +74,18 @@ def _timestamp(value: str) -> datetime | None:
 
 
 def parse_key_listing(colons: str) -> KeyListing:
-    """Parse the colon listing of one key (``--with-colons --fixed-list-mode --list-sigs``)."""
+    """Parse the colon listing of one key with its signatures.
+
+    That is ``--with-colons --fixed-list-mode`` with ``--list-sigs``, or with
+    ``--list-secret-keys --with-sig-list`` (``sec``/``ssb`` records, which also tell where
+    each secret part is).
+    """
     listing: KeyListing | None = None
     last: list[str] | None = None
     for line in colons.splitlines():
         record = line.split(":")
         kind = record[0]
-        if kind in ("pub", "sub"):
+        if kind in ("pub", "sub", "sec", "ssb"):
             last = record
         elif kind == "fpr" and last is not None:
             part = KeyPart(
@@ -80,8 +95,9 @@ def parse_key_listing(colons: str) -> KeyListing:
                 created=_timestamp(last[5]) or datetime.fromtimestamp(0, UTC),
                 expires=_timestamp(last[6]),
                 capabilities=last[11],
+                secret=last[14] if last[0] in ("sec", "ssb") and len(last) > 14 else "",
             )
-            if last[0] == "pub":
+            if last[0] in ("pub", "sec"):
                 if listing is not None:
                     raise SigningError("the key selector matches several keys: give a fingerprint")
                 listing = KeyListing(primary=part)
@@ -97,12 +113,13 @@ def parse_key_listing(colons: str) -> KeyListing:
     return listing
 
 
-def _signing_part(listing: KeyListing, now: datetime) -> KeyPart | None:
+def signing_part(listing: KeyListing, now: datetime) -> KeyPart | None:
     """The part gpg signs with: the newest unexpired signing subkey, else the primary."""
     usable = [
         part
         for part in listing.subkeys
         if "s" in part.capabilities
+        and part.secret != "#"
         and part.validity not in ("e", "r")
         and (part.expires is None or part.expires > now)
     ]
@@ -119,7 +136,7 @@ def check_key(listing: KeyListing, now: datetime) -> None:
         raise SigningError(
             f"signing key {fpr} is revoked: generate a new one (invoke keys.generate)"
         )
-    for part in (primary, _signing_part(listing, now)):
+    for part in (primary, signing_part(listing, now)):
         if part is None:
             raise SigningError(f"signing key {fpr} has no signing-capable (sub)key: add one")
         if part.expires is not None and part.expires <= now:
@@ -143,40 +160,28 @@ def check_key(listing: KeyListing, now: datetime) -> None:
 class Signer:
     """Signs data and RPMs with one checked key; create it with :func:`open_signer`."""
 
-    def __init__(self, gnupghome: Path | None, fingerprint: str, passphrase: str | None) -> None:
+    def __init__(
+        self, gnupghome: Path | None, fingerprint: str, passphrase: str | None, agents: int = 1
+    ) -> None:
         self.gnupghome = gnupghome
         self.fingerprint = fingerprint
         self._passphrase = passphrase
+        # How many gpg-agents may sign RPMs at once, and the linked homes of the extra ones.
+        self._agents = agents
+        self._linked: list[Path] = []
         self._gpg = gnupg.GPG(gpgbinary=GPG, gnupghome=str(gnupghome) if gnupghome else None)
-        self._proof: Future[bytes] | None = None
-
-    @contextmanager
-    def proving(self) -> Iterator[None]:
-        """Sign a probe in the background while the caller goes on; check it on leaving.
-
-        The probe catches a wrong passphrase. In the background it costs a build nothing:
-        the first signature (:meth:`prove`) waits for it, and so does leaving the block,
-        which raises its error if the block itself succeeded.
-        """
-        with ThreadPoolExecutor(max_workers=1) as executor:
-            self._proof = executor.submit(self._gpg_sign, b"probe", clearsign=False, detach=True)
-            try:
-                yield
-            except BaseException:
-                self._proof.exception()  # let gpg finish before a keyring is wiped
-                raise
-            self.prove()
+        # Any successful signature shows the key and its passphrase work.
+        self._proven = False
 
     def prove(self) -> None:
-        """Wait for the probe signature; raise :class:`SigningError` if the key cannot sign."""
-        if self._proof is not None:
-            self._proof.result()
+        """Raise :class:`SigningError` unless the key can sign (a wrong passphrase shows here).
+
+        A signature made already is proof; before the first one, this signs a probe.
+        """
+        if not self._proven:
+            self._sign(b"probe", clearsign=False, detach=True)
 
     def _sign(self, data: bytes, *, clearsign: bool, detach: bool, text: bool = False) -> bytes:
-        self.prove()
-        return self._gpg_sign(data, clearsign=clearsign, detach=detach, text=text)
-
-    def _gpg_sign(self, data: bytes, *, clearsign: bool, detach: bool, text: bool = False) -> bytes:
         result = self._gpg.sign(
             data,
             keyid=self.fingerprint,
@@ -193,6 +198,7 @@ class Signer:
                 f"gpg could not sign with {self.fingerprint} ({detail[0]}): check the key "
                 "and its passphrase variable"
             )
+        self._proven = True
         return signature
 
     def clearsign(self, data: bytes) -> bytes:
@@ -231,51 +237,121 @@ class Signer:
         binary: bytes = self._gpg.export_keys(self.fingerprint, armor=False)
         return binary
 
-    def sign_rpms(self, paths: Sequence[Path]) -> None:
-        """Add this key's signature to RPMs in place with ``rpmsign --addsign``."""
+    @contextmanager
+    def signing_rpms(self, paths: Sequence[Path]) -> Iterator[None]:
+        """Add this key's signature to RPMs in place (``rpmsign --addsign``) during the block.
+
+        The caller's block runs while rpmsign does; leaving it waits for rpmsign and raises
+        :class:`SigningError` if a package could not be signed (an error in the block stops
+        rpmsign). The packages are shared out among one rpmsign per agent (see
+        :mod:`orchestrator.repo.gpghomes`); an extra agent that cannot sign (a passphrase
+        only the key's own agent has cached) hands its packages back to that agent.
+        """
         if not paths:
+            yield
             return
-        self.prove()
         with tempfile.TemporaryDirectory(prefix="orc-rpmsign-") as scratch:
-            extra = "--batch --pinentry-mode loopback"
-            if self._passphrase is not None:
-                secret = Path(scratch, "passphrase")
-                secret.touch(mode=0o600)
-                secret.write_text(self._passphrase, encoding="utf-8")
-                extra += f" --passphrase-file {secret}"
-            macros = {
-                # Debian's rpm macros point %__gpg at gpg2, which Debian does not ship.
-                "__gpg": shutil.which(GPG) or "/usr/bin/gpg",
-                "_gpg_name": self.fingerprint,
-                "_gpg_digest_algo": DIGEST.lower(),
-                "_gpg_sign_cmd_extra_args": extra,
-            }
-            if self.gnupghome is not None:
-                macros["_gpg_path"] = str(self.gnupghome)
-            command = ["rpmsign", "--addsign"]
-            for name, value in macros.items():
-                command += ["--define", f"{name} {value}"]
-            # rpmsign runs gpg once per package; a few rpmsign processes share the cores.
-            batches = [paths[i :: os.cpu_count() or 1] for i in range(os.cpu_count() or 1)]
-            processes = [
-                subprocess.Popen(
-                    [*command, *map(str, batch)],
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
+            command = self._rpmsign_command(Path(scratch))
+            homes = self._agent_homes(min(len(paths), self._agents))
+            batches = [(home, paths[i :: len(homes)]) for i, home in enumerate(homes)]
+            running = _Rpmsign(command, batches)
+            try:
+                yield
+            except BaseException:
+                running.stop()
+                raise
+            failed = running.wait()
+            if 0 in failed:
+                self.prove()  # a key that cannot sign at all gets gpg's own, clearer error
+                _raise_rpmsign_failure(failed[0])
+            if failed:
+                self._single_agent()
+                handed_back = [path for i in failed for path in batches[i][1]]
+                retried = _Rpmsign(command, [(self.gnupghome, handed_back)]).wait()
+                if retried:
+                    _raise_rpmsign_failure(retried[0])
+        self._proven = True
+
+    def _rpmsign_command(self, scratch: Path) -> list[str]:
+        extra = "--batch --pinentry-mode loopback"
+        if self._passphrase is not None:
+            secret = scratch / "passphrase"
+            secret.touch(mode=0o600)
+            secret.write_text(self._passphrase, encoding="utf-8")
+            extra += f" --passphrase-file {secret}"
+        macros = {
+            # Debian's rpm macros point %__gpg at gpg2, which Debian does not ship.
+            "__gpg": shutil.which(GPG) or "/usr/bin/gpg",
+            "_gpg_name": self.fingerprint,
+            "_gpg_digest_algo": DIGEST.lower(),
+            "_gpg_sign_cmd_extra_args": extra,
+        }
+        command = ["rpmsign", "--addsign"]
+        for name, value in macros.items():
+            command += ["--define", f"{name} {value}"]
+        return command
+
+    def _agent_homes(self, count: int) -> list[Path | None]:
+        """The key's own home, then linked homes (made on first use) up to ``count`` in all."""
+        if count > 1 and len(self._linked) < count - 1:
+            source = self.gnupghome or default_home()
+            self._linked += [linked_home(source) for _ in range(count - 1 - len(self._linked))]
+        return [self.gnupghome, *self._linked[: max(count - 1, 0)]]
+
+    def _single_agent(self) -> None:
+        """Sign with the key's own agent only (an extra one could not sign)."""
+        self._agents = 1
+        self.close()
+
+    def close(self) -> None:
+        """Stop the extra agents and remove their homes."""
+        for home in self._linked:
+            remove_linked_home(home)
+        self._linked.clear()
+
+
+class _Rpmsign:
+    """One rpmsign per ``(home, packages)`` batch, all running at once."""
+
+    def __init__(
+        self, command: Sequence[str], batches: Sequence[tuple[Path | None, Sequence[Path]]]
+    ) -> None:
+        self._processes: dict[int, subprocess.Popen[str]] = {}
+        for index, (home, batch) in enumerate(batches):
+            if not batch:
+                continue
+            argv = [
+                *command,
+                *(["--define", f"_gpg_path {home}"] if home else []),
+                *map(str, batch),
+            ]
+            try:
+                self._processes[index] = subprocess.Popen(
+                    argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
                 )
-                for batch in batches
-                if batch
-            ]
-            failures = [
-                output
-                for process in processes
-                for output in [process.communicate()[0]]
-                if process.returncode != 0
-            ]
-        if failures:
-            lines = failures[0].strip().splitlines() or ["no output"]
-            raise SigningError(f"rpmsign failed ({lines[-1]}): check that rpm and gpg work")
+            except FileNotFoundError:
+                self.stop()
+                raise SigningError("rpmsign is not installed: install the rpm package") from None
+
+    def wait(self) -> dict[int, str]:
+        """Wait for every batch; the output of each that failed, by batch index."""
+        outputs = {index: process.communicate()[0] for index, process in self._processes.items()}
+        return {
+            index: outputs[index]
+            for index, process in self._processes.items()
+            if process.returncode
+        }
+
+    def stop(self) -> None:
+        """Stop every batch (the caller gave up) and reap the processes."""
+        for process in self._processes.values():
+            process.kill()
+        self.wait()
+
+
+def _raise_rpmsign_failure(output: str) -> None:
+    lines = output.strip().splitlines() or ["no output"]
+    raise SigningError(f"rpmsign failed ({lines[-1]}): check that rpm and gpg work")
 
 
 def _gpg_command(gnupghome: Path | None, *args: str) -> subprocess.CompletedProcess[str]:
@@ -293,31 +369,23 @@ def _verified_signer(
     gnupghome: Path | None, fingerprint: str, passphrase: str | None, now: datetime
 ) -> Iterator[Signer]:
     where = gnupghome or "the default GnuPG home"
-    secret = _gpg_command(gnupghome, "--list-secret-keys", fingerprint)
+    # One listing gives the secret parts and the self-signatures that check_key reads.
+    secret = _gpg_command(gnupghome, "--list-secret-keys", "--with-sig-list", fingerprint)
     if secret.returncode != 0 or "\nsec:" not in "\n" + secret.stdout:
         raise SigningError(
             f"no secret key {fingerprint} in {where}: import it, or fix --key/--gnupghome"
         )
-    listing = parse_key_listing(_gpg_command(gnupghome, "--list-sigs", fingerprint).stdout)
+    listing = parse_key_listing(secret.stdout)
     check_key(listing, now)
-    signer = Signer(gnupghome, listing.primary.fingerprint, passphrase)
-    with signer.proving():
+    part = signing_part(listing, now)
+    # A key on a smartcard has one agent (and one card); a key on disk can have several.
+    agents = len(os.sched_getaffinity(0)) if part is not None and part.secret == "+" else 1
+    signer = Signer(gnupghome, listing.primary.fingerprint, passphrase, agents)
+    try:
         yield signer
-
-
-def wipe_keyring(gnupghome: Path) -> None:
-    """Stop the gpg-agent of a throwaway keyring and delete it."""
-    subprocess.run(
-        ["gpgconf", "--homedir", str(gnupghome), "--kill", "all"],
-        capture_output=True,
-        check=False,
-    )
-    shutil.rmtree(gnupghome, ignore_errors=True)
-
-
-def temporary_home() -> Path:
-    """A fresh, private GnuPG home with a short path (agent sockets have a length limit)."""
-    return Path(tempfile.mkdtemp(prefix="orc-gpg-", dir="/tmp"))
+        signer.prove()  # a block that signed nothing still learns that the key cannot sign
+    finally:
+        signer.close()
 
 
 @contextmanager
@@ -328,8 +396,8 @@ def open_signer(
 ) -> Iterator[Signer]:
     """Find and check the signing key, then yield a :class:`Signer` for it.
 
-    The signer proves it can sign in the background; call :meth:`Signer.prove` where a
-    wrong passphrase must stop the caller before it goes on (before droplets are created).
+    Call :meth:`Signer.prove` where a wrong passphrase must stop the caller before it goes
+    on (before droplets are created); leaving the block proves the key if nothing was signed.
     """
     env = os.environ if environ is None else environ
     moment = now or datetime.now(UTC)

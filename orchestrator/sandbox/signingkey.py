@@ -13,7 +13,8 @@ import subprocess
 
 from orchestrator.atomic import write_atomically
 from orchestrator.errors import SandboxError
-from orchestrator.repo.signing import GPG, generate_key, temporary_home, wipe_keyring
+from orchestrator.repo.gpghomes import temporary_home, wipe_keyring
+from orchestrator.repo.signing import GPG, generate_key
 from orchestrator.sandbox.settings import SandboxSettings
 from orchestrator.sandbox.state import files_of
 

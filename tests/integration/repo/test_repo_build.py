@@ -18,9 +18,10 @@ from invoke.program import Program
 
 from orchestrator.errors import RepositoryError, SigningError, UsageError
 from orchestrator.repo.build import add_packages, find_packages, plan_prune, prune, resign
+from orchestrator.repo.gpghomes import temporary_home, wipe_keyring
 from orchestrator.repo.layout import PUBLISHED
 from orchestrator.repo.options import RepoOptions, RetentionOptions, SigningConfig
-from orchestrator.repo.signing import Signer, open_signer, temporary_home, wipe_keyring
+from orchestrator.repo.signing import Signer, open_signer
 from orchestrator.tasks import keys_tasks, repo_tasks
 from tests.integration.conftest import ROOT, Keyring, build_set
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orchestrator.errors import SigningError
-from orchestrator.repo.signing import check_key, parse_key_listing
+from orchestrator.repo.signing import check_key, parse_key_listing, signing_part
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 FPR = "F805487171D404A06B0BE11C4EDE4332A3CE73AC"
@@ -81,3 +81,38 @@ def test_a_certify_only_key_cannot_sign() -> None:
 def test_an_empty_listing_is_a_missing_key() -> None:
     with pytest.raises(SigningError, match="no public key"):
         parse_key_listing("")
+
+
+def _secret(record: str, where: str) -> str:
+    """A public-key record as --list-secret-keys shows it: sec/ssb, with field 15 set."""
+    fields = record.replace("pub:", "sec:", 1).replace("sub:", "ssb:", 1).split(":")
+    fields[14] = where
+    return ":".join(fields)
+
+
+def _subkey(created_days_ago: int, key_id: str = "0123456789ABCDEF") -> str:
+    created = _ts(NOW - timedelta(days=created_days_ago))
+    return f"sub:u:3072:1:{key_id}:{created}::::::s::::::23:\nfpr:::::::::{SUB}:\n"
+
+
+def test_a_secret_listing_tells_where_each_secret_part_is() -> None:
+    primary, *rest = listing(expires=NOW + timedelta(days=365)).splitlines(keepends=True)
+    sub_line, fpr_line = _subkey(10).splitlines(keepends=True)
+    colons = (
+        _secret(primary, "+") + "".join(rest) + _secret(sub_line, "D2760001240103040006") + fpr_line
+    )
+    info = parse_key_listing(colons)
+    assert info.primary.secret == "+"
+    assert [part.secret for part in info.subkeys] == ["D2760001240103040006"]
+    # The newest signing subkey signs, here one on a smartcard.
+    assert signing_part(info, NOW) == info.subkeys[0]
+    check_key(info, NOW)
+
+
+def test_a_subkey_without_its_secret_part_does_not_sign() -> None:
+    primary, *rest = listing(expires=NOW + timedelta(days=365)).splitlines(keepends=True)
+    sub_line, fpr_line = _subkey(10).splitlines(keepends=True)
+    colons = _secret(primary, "+") + "".join(rest) + _secret(sub_line, "#") + fpr_line
+    info = parse_key_listing(colons)
+    assert signing_part(info, NOW) == info.primary
+    assert parse_key_listing(listing()).primary.secret == ""
