@@ -85,11 +85,11 @@ class RpmTree:
 
     def entry(self, href: str) -> RpmEntry:
         """The package at ``href``, from the cache or, if it changed, from the file."""
-        cached = self.cached_entry(href)
-        if cached is not None:
-            return cached
         path = self.root / href
         stat = path.stat()
+        cached = self._cached(href, stat)
+        if cached is not None:
+            return cached
         entry = read_entry(path, href, rpm_identity(path))
         self.cache.put(href, stat, entry.identity, entry.data())
         return entry
@@ -100,6 +100,9 @@ class RpmTree:
             stat = (self.root / href).stat()
         except FileNotFoundError:
             return None
+        return self._cached(href, stat)
+
+    def _cached(self, href: str, stat: os.stat_result) -> RpmEntry | None:
         cached = self.cache.get(href, stat)
         return RpmEntry.from_data(cached.data) if cached is not None else None
 
