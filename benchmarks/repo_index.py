@@ -4,9 +4,10 @@
 For .deb: this tool, apt-ftparchive (with --db), reprepro and aptly; for .rpm: this tool and
 createrepo_c --update. Each runs three steps with signing: a cold index of N packages,
 adding 10 more, and a no-op republish. Every step runs as its own process under GNU time,
-which gives its wall time and peak memory (maximum RSS of the process tree). This tool also
-adds the same 10 packages to a copy of its tree through `invoke repo.build`, the command a
-user types.
+which gives its wall time and peak memory (maximum RSS of the process tree). The quick steps
+run --repeat times (each "add" adds another 10 packages, the same ones for every tool) and
+their median is reported, with the range. This tool also adds the same packages to a copy
+of its tree through `invoke repo.build`, the command a user types.
 
     python benchmarks/repo_index.py            # N = 10,000
     python benchmarks/repo_index.py --n 200    # a quick run
@@ -23,6 +24,7 @@ import hashlib
 import io
 import os
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -151,15 +153,37 @@ def write_rpms(directory: Path, template: bytes, indexes: range) -> None:
 
 
 @dataclass
-class Figure:
-    tool: str
-    step: str
+class Run:
+    """One process: wall seconds, peak RSS, and the call's own time if it printed one."""
+
     seconds: float
     peak_mb: float
-    in_process: float | None = None
+    in_process: float | None
 
 
-def measure(tool: str, step: str, command: list[str], env: dict[str, str], cwd: Path) -> Figure:
+@dataclass
+class Figure:
+    """A step's runs, summarised by their median (memory: the largest peak)."""
+
+    tool: str
+    step: str
+    runs: list[Run]
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(run.seconds for run in self.runs)
+
+    @property
+    def peak_mb(self) -> float:
+        return max(run.peak_mb for run in self.runs)
+
+    @property
+    def in_process(self) -> float | None:
+        inner = [run.in_process for run in self.runs if run.in_process is not None]
+        return statistics.median(inner) if inner else None
+
+
+def run_once(tool: str, step: str, command: list[str], env: dict[str, str], cwd: Path) -> Run:
     """Run ``command`` under GNU time; wall seconds and peak RSS of the process tree."""
     stats = cwd / ".time"
     result = subprocess.run(
@@ -174,13 +198,24 @@ def measure(tool: str, step: str, command: list[str], env: dict[str, str], cwd: 
         raise SystemExit(f"{tool} {step} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     seconds, kilobytes = stats.read_text().split()[-2:]
     inner = [line for line in result.stdout.splitlines() if line.startswith("in-process ")]
-    figure = Figure(tool, step, float(seconds), int(kilobytes) / 1024)
-    note = ""
-    if inner:
-        figure.in_process = float(inner[-1].split()[1])
-        note = f"  (in-process {figure.in_process:.2f} s)"
+    return Run(
+        float(seconds), int(kilobytes) / 1024, float(inner[-1].split()[1]) if inner else None
+    )
+
+
+def measure(
+    tool: str, step: str, commands: list[list[str]], env: dict[str, str], cwd: Path
+) -> Figure:
+    """Run ``commands`` one after the other and print their median, and range if several."""
+    figure = Figure(tool, step, [run_once(tool, step, command, env, cwd) for command in commands])
+    spread = ""
+    if len(figure.runs) > 1:
+        times = [run.seconds for run in figure.runs]
+        spread = f" [{min(times):.2f}-{max(times):.2f}]"
+    note = f"  (in-process {figure.in_process:.2f} s)" if figure.in_process is not None else ""
     print(
-        f"  {tool:<16} {step:<7} {figure.seconds:8.2f} s {figure.peak_mb:8.1f} MB{note}", flush=True
+        f"  {tool:<16} {step:<7} {figure.seconds:8.2f} s{spread:<12} {figure.peak_mb:8.1f} MB{note}",
+        flush=True,
     )
     return figure
 
@@ -218,21 +253,19 @@ def invoke_build(
 
 
 def this_tool(
-    kind: str, base: Path, extra: Path, fingerprint: str, env: dict[str, str], work: Path
+    kind: str, base: Path, extras: list[Path], fingerprint: str, env: dict[str, str], work: Path
 ) -> list[Figure]:
-    """Cold, add and no-op as a process; add again through Invoke, on a copy of the cold tree."""
+    """Cold, adds and no-ops as a process; the adds again through Invoke, on a cold-tree copy."""
     repo, copy = work / f"ours-{kind}", work / f"ours-{kind}-invoke"
     home = Path(env["GNUPGHOME"])
-    figures = [measure("this tool", "cold", ours(base, repo, fingerprint, home, work), env, work)]
+    figures = [measure("this tool", "cold", [ours(base, repo, fingerprint, home, work)], env, work)]
     # copytree keeps modification times, so the copy's metadata cache stays valid.
     shutil.copytree(repo, copy, symlinks=True)
-    figures.append(
-        measure("this tool", "add", ours(extra, repo, fingerprint, home, work), env, work)
-    )
-    figures.append(
-        measure("this tool", "noop", ours(extra, repo, fingerprint, home, work), env, work)
-    )
-    invoked = invoke_build(extra, copy, fingerprint, home, work)
+    adds = [ours(extra, repo, fingerprint, home, work) for extra in extras]
+    figures.append(measure("this tool", "add", adds, env, work))
+    # Adding the last packages again changes nothing: a no-op republish.
+    figures.append(measure("this tool", "noop", [adds[-1]] * len(adds), env, work))
+    invoked = [invoke_build(extra, copy, fingerprint, home, work) for extra in extras]
     figures.append(measure("invoke repo.build", "add", invoked, env, work))
     return figures
 
@@ -260,12 +293,19 @@ def ours(packages: Path, repo: Path, fingerprint: str, gnupghome: Path, work: Pa
     return [sys.executable, "-c", code]
 
 
-def bench_deb(work: Path, n: int, fingerprint: str, env: dict[str, str]) -> list[Figure]:
-    base, extra = work / "debs" / "base", work / "debs" / "extra"
-    figures = []
-    print(f"deb: {n} packages, then {ADD} more", flush=True)
+def extra_dirs(packages: Path, repeat: int) -> list[Path]:
+    """The directories of the packages each "add" run adds, 10 new ones each time."""
+    return [packages / f"extra-{i}" for i in range(repeat)]
 
-    figures += this_tool("deb", base, extra, fingerprint, env, work)
+
+def bench_deb(
+    work: Path, n: int, repeat: int, fingerprint: str, env: dict[str, str]
+) -> list[Figure]:
+    base, extras = work / "debs" / "base", extra_dirs(work / "debs", repeat)
+    figures = []
+    print(f"deb: {n} packages, then {ADD} more, {repeat} times", flush=True)
+
+    figures += this_tool("deb", base, extras, fingerprint, env, work)
 
     archive = work / "ftparchive"
     (archive / "pool" / "main").mkdir(parents=True)
@@ -291,12 +331,11 @@ def bench_deb(work: Path, n: int, fingerprint: str, env: dict[str, str]) -> list
     )
     pool = archive / "pool" / "main"
     figures.append(
-        measure("apt-ftparchive", "cold", shell(f"cp {base}/*.deb {pool}/; {publish}"), env, work)
+        measure("apt-ftparchive", "cold", [shell(f"cp {base}/*.deb {pool}/; {publish}")], env, work)
     )
-    figures.append(
-        measure("apt-ftparchive", "add", shell(f"cp {extra}/*.deb {pool}/; {publish}"), env, work)
-    )
-    figures.append(measure("apt-ftparchive", "noop", shell(publish), env, work))
+    adds = [shell(f"cp {extra}/*.deb {pool}/; {publish}") for extra in extras]
+    figures.append(measure("apt-ftparchive", "add", adds, env, work))
+    figures.append(measure("apt-ftparchive", "noop", [shell(publish)] * repeat, env, work))
 
     reprepro = work / "reprepro"
     (reprepro / "conf").mkdir(parents=True)
@@ -305,13 +344,11 @@ def bench_deb(work: Path, n: int, fingerprint: str, env: dict[str, str]) -> list
         f"Components: main\nDebIndices: Packages Release . .gz .xz\nSignWith: {fingerprint}\n"
     )
     include = f"reprepro -b {reprepro} --silent includedeb stable"
-    figures.append(measure("reprepro", "cold", shell(f"{include} {base}/*.deb"), env, work))
-    figures.append(measure("reprepro", "add", shell(f"{include} {extra}/*.deb"), env, work))
-    figures.append(
-        measure(
-            "reprepro", "noop", shell(f"reprepro -b {reprepro} --silent export stable"), env, work
-        )
-    )
+    figures.append(measure("reprepro", "cold", [shell(f"{include} {base}/*.deb")], env, work))
+    adds = [shell(f"{include} {extra}/*.deb") for extra in extras]
+    figures.append(measure("reprepro", "add", adds, env, work))
+    export = shell(f"reprepro -b {reprepro} --silent export stable")
+    figures.append(measure("reprepro", "noop", [export] * repeat, env, work))
 
     aptly_conf = work / "aptly.conf"
     aptly_conf.write_text(
@@ -324,24 +361,25 @@ def bench_deb(work: Path, n: int, fingerprint: str, env: dict[str, str]) -> list
         f"{aptly} publish repo -batch -gpg-key={fingerprint} bench >/dev/null"
     )
     update = f"{aptly} publish update -batch -gpg-key={fingerprint} stable >/dev/null"
-    figures.append(measure("aptly", "cold", shell(publish_new), env, work))
-    figures.append(
-        measure(
-            "aptly", "add", shell(f"{aptly} repo add bench {extra} >/dev/null; {update}"), env, work
-        )
-    )
-    figures.append(measure("aptly", "noop", shell(update), env, work))
+    figures.append(measure("aptly", "cold", [shell(publish_new)], env, work))
+    adds = [shell(f"{aptly} repo add bench {extra} >/dev/null; {update}") for extra in extras]
+    figures.append(measure("aptly", "add", adds, env, work))
+    figures.append(measure("aptly", "noop", [shell(update)] * repeat, env, work))
     return figures
 
 
-def bench_rpm(work: Path, n: int, fingerprint: str, env: dict[str, str]) -> list[Figure]:
-    base, extra = work / "rpms" / "base", work / "rpms" / "extra"
+def bench_rpm(
+    work: Path, n: int, repeat: int, fingerprint: str, env: dict[str, str]
+) -> list[Figure]:
+    base, extras = work / "rpms" / "base", extra_dirs(work / "rpms", repeat)
     home = Path(env["GNUPGHOME"])
     figures = []
     print(
-        f"rpm: {n} packages, then {ADD} more (cold includes rpmsign of every package)", flush=True
+        f"rpm: {n} packages, then {ADD} more, {repeat} times (cold includes rpmsign of every"
+        " package)",
+        flush=True,
     )
-    figures += this_tool("rpm", base, extra, fingerprint, env, work)
+    figures += this_tool("rpm", base, extras, fingerprint, env, work)
 
     tree = work / "createrepo"
     packages = tree / "packages"
@@ -355,34 +393,22 @@ def bench_rpm(work: Path, n: int, fingerprint: str, env: dict[str, str]) -> list
         f"gpg --batch --yes -u {fingerprint} --digest-algo SHA512 -abs "
         f"-o {tree}/repodata/repomd.xml.asc {tree}/repodata/repomd.xml"
     )
-    figures.append(
-        measure(
-            "createrepo_c",
-            "cold",
-            shell(
-                f"cp {base}/*.rpm {packages}/; {rpmsign} {packages}/*.rpm >/dev/null; "
-                f"{createrepo} {tree}; {sign}"
-            ),
-            env,
-            work,
+    cold = shell(
+        f"cp {base}/*.rpm {packages}/; {rpmsign} {packages}/*.rpm >/dev/null; "
+        f"{createrepo} {tree}; {sign}"
+    )
+    figures.append(measure("createrepo_c", "cold", [cold], env, work))
+    adds = [
+        shell(
+            f"mkdir -p {work}/new; cp {extra}/*.rpm {work}/new/; "
+            f"{rpmsign} {work}/new/*.rpm >/dev/null; mv {work}/new/*.rpm {packages}/; "
+            f"{createrepo} --update {tree}; {sign}"
         )
-    )
-    figures.append(
-        measure(
-            "createrepo_c",
-            "add",
-            shell(
-                f"mkdir -p {work}/new; cp {extra}/*.rpm {work}/new/; "
-                f"{rpmsign} {work}/new/*.rpm >/dev/null; mv {work}/new/*.rpm {packages}/; "
-                f"{createrepo} --update {tree}; {sign}"
-            ),
-            env,
-            work,
-        )
-    )
-    figures.append(
-        measure("createrepo_c", "noop", shell(f"{createrepo} --update {tree}; {sign}"), env, work)
-    )
+        for extra in extras
+    ]
+    figures.append(measure("createrepo_c", "add", adds, env, work))
+    noop = shell(f"{createrepo} --update {tree}; {sign}")
+    figures.append(measure("createrepo_c", "noop", [noop] * repeat, env, work))
     return figures
 
 
@@ -428,6 +454,15 @@ def ratio_table(figures: list[Figure]) -> None:
                 f"  {kind} {step:<5} this tool {mine.seconds:6.2f} s ({inner:.2f} s) | "
                 + " | ".join(cells)
             )
+        added = by.get((f"this tool/{kind}", "add"))
+        if added is not None and added.in_process is not None:
+            outside = statistics.median(
+                run.seconds - run.in_process for run in added.runs if run.in_process is not None
+            )
+            print(
+                f"  {kind} add   this tool's process outside the call (start-up, inventory, key"
+                f" check, exit): {outside:.2f} s"
+            )
         invoked = by.get((f"invoke repo.build/{kind}", "add"))
         if invoked is not None:
             cells = [
@@ -451,7 +486,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="packages in the cold index")
     parser.add_argument("--work", type=Path, help="keep the trees in this directory")
     parser.add_argument("--skip", nargs="*", default=[], choices=["deb", "rpm"])
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="runs of each quick step (add, noop), median shown"
+    )
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     work = args.work or Path(tempfile.mkdtemp(prefix="repo-bench-", dir="/var/tmp"))
     work.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="bg-", dir="/tmp")) / "g"
@@ -466,16 +506,22 @@ def main() -> None:
         write_inventory(work)
         started = time.perf_counter()
         write_debs(work / "debs" / "base", range(args.n))
-        write_debs(work / "debs" / "extra", range(args.n, args.n + ADD))
         template = template_rpm(Path(tempfile.mkdtemp(dir=work)))
         write_rpms(work / "rpms" / "base", template, range(args.n))
-        write_rpms(work / "rpms" / "extra", template, range(args.n, args.n + ADD))
-        print(f"generated {2 * (args.n + ADD)} packages in {time.perf_counter() - started:.1f} s")
+        deb_dirs, rpm_dirs = (extra_dirs(work / kind, args.repeat) for kind in ("debs", "rpms"))
+        for i, (deb_dir, rpm_dir) in enumerate(zip(deb_dirs, rpm_dirs, strict=True)):
+            added = range(args.n + i * ADD, args.n + (i + 1) * ADD)
+            write_debs(deb_dir, added)
+            write_rpms(rpm_dir, template, added)
+        total = 2 * (args.n + args.repeat * ADD)
+        print(f"generated {total} packages in {time.perf_counter() - started:.1f} s")
         figures: list[Figure] = []
         if "deb" not in args.skip:
-            figures += [_label(f, "deb") for f in bench_deb(work, args.n, fingerprint, env)]
+            debs = bench_deb(work, args.n, args.repeat, fingerprint, env)
+            figures += [_label(f, "deb") for f in debs]
         if "rpm" not in args.skip:
-            figures += [_label(f, "rpm") for f in bench_rpm(work, args.n, fingerprint, env)]
+            rpms = bench_rpm(work, args.n, args.repeat, fingerprint, env)
+            figures += [_label(f, "rpm") for f in rpms]
         ratio_table(figures)
         peak = max((f.peak_mb for f in figures if "/" in f.tool), default=0.0)
         print(f"\npeak memory of this tool: {peak:.0f} MB")
