@@ -34,7 +34,7 @@ from orchestrator.pipeline import RunPaths, build_targets
 from orchestrator.plan import Plan
 from orchestrator.progress import Progress
 from orchestrator.publish.info import PublishInfo, Report
-from orchestrator.publish.run import publish_tree, resolve_targets
+from orchestrator.publish.run import check_targets_keep, publish_tree, resolve_targets
 from orchestrator.repo.build import add_packages
 from orchestrator.signer import opened_signer
 from orchestrator.summary import PublishedSummary, RunStatus, RunSummary, TargetSummary
@@ -145,6 +145,12 @@ def run_release(
         with opened_signer(inventory) as signer:
             signer.prove()  # a wrong passphrase stops the run before any droplet exists
             journal.stage("signing-key", "done", signer.fingerprint)
+            if inventory.publish:
+                # A release must not unpublish earlier ones: a lost tree stops it here.
+                journal.stage("publish-check")
+                targets = resolve_targets(inventory)
+                check_targets_keep(repository_dir(inventory), targets, report)
+                journal.stage("publish-check", "done")
             journal.stage("build")
             state.results = build_targets(
                 inventory,

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.errors import UsageError
-from orchestrator.publish.manifest import FileInfo
+from orchestrator.errors import PublishError, UsageError
+from orchestrator.publish.manifest import FileInfo, Manifest, dropped_packages
 from orchestrator.repo.layout import KEYS, PUBLISHED
+from orchestrator.repo.pruned import pruned_files
 
 _CHUNK = 1 << 20
 # sha256sum -c and the tar stream need plain names; the tree never makes others.
@@ -22,10 +24,11 @@ _UNSAFE = ("\n", "\\", "\r")
 
 @dataclass(frozen=True)
 class LocalTree:
-    """A repository tree on disk and the manifest of its published files."""
+    """A repository tree on disk, the manifest of its published files, and what it pruned."""
 
     root: Path
     files: dict[str, FileInfo]
+    pruned: frozenset[str] = field(default_factory=frozenset)
 
     def path(self, relative: str) -> Path:
         """The file at ``relative`` (a manifest path)."""
@@ -40,6 +43,27 @@ class LocalTree:
                 f"{len(keys)}: build it with invoke repo.build"
             )
         return keys[0]
+
+    def check_keeps(self, served: Manifest, where: str) -> None:
+        """Raise :class:`PublishError` if publishing would remove packages ``served`` lists.
+
+        Only packages the tree was pruned of may go (see :mod:`orchestrator.repo.pruned`).
+        """
+        refuse_dropping(self.root, self.files, self.pruned, served, where)
+
+
+def refuse_dropping(
+    root: Path, paths: Collection[str], pruned: Collection[str], served: Manifest, where: str
+) -> None:
+    """Raise :class:`PublishError` if a tree of ``paths`` lacks packages ``served`` lists."""
+    dropped = dropped_packages(served, paths, pruned)
+    if dropped:
+        raise PublishError(
+            f"{where}: the tree at {root} lacks {len(dropped)} package(s) published there, "
+            f"such as {dropped[0]}, and publishing would remove them: restore the tree (it "
+            "must be kept between releases), or pass --allow-removals to invoke repo.publish "
+            "if they should go"
+        )
 
 
 def file_info(path: Path) -> FileInfo:
@@ -65,11 +89,16 @@ def _walk(root: Path, top: str) -> list[str]:
     return found
 
 
+def tree_paths(root: Path) -> list[str]:
+    """The published files of the tree at ``root`` (none if it is missing), not read."""
+    return [path for top in PUBLISHED if (root / top).exists() for path in _walk(root, top)]
+
+
 def scan_tree(root: Path) -> LocalTree:
     """Read the published part of the tree at ``root``; UsageError if it is not a tree."""
     if not root.is_dir():
         raise UsageError(f"repository {root} does not exist: pass --repo DIR")
-    paths = [path for top in PUBLISHED if (root / top).exists() for path in _walk(root, top)]
+    paths = tree_paths(root)
     if not any(path.startswith(f"{KEYS}/") for path in paths):
         raise UsageError(
             f"{root} is not a repository tree (no {KEYS}/ directory): build one with "
@@ -80,4 +109,5 @@ def scan_tree(root: Path) -> LocalTree:
             raise UsageError(
                 f"{root / path}: file names with newlines or backslashes cannot be published"
             )
-    return LocalTree(root, {path: file_info(root / path) for path in paths})
+    files = {path: file_info(root / path) for path in paths}
+    return LocalTree(root, files, pruned_files(root))

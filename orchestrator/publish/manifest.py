@@ -11,13 +11,14 @@ Pure data and arithmetic; no I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from orchestrator.errors import PublishError
 
 FORMAT = 1
+PACKAGE_SUFFIXES = (".deb", ".rpm")
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,21 @@ def next_manifest(
         if path not in tree:
             retired[path] = Retired(info, now)
     return Manifest(dict(tree), retired)
+
+
+def dropped_packages(
+    previous: Manifest, tree: Collection[str], pruned: Collection[str]
+) -> list[str]:
+    """Package files ``previous`` lists that ``tree`` (paths) lacks and was not pruned of, sorted.
+
+    Publishing ``tree`` over ``previous`` would take them away from clients, though no one
+    removed them on purpose: the tree lost them, or it is a fresh tree on a new machine.
+    """
+    return sorted(
+        path
+        for path in previous.files
+        if path.endswith(PACKAGE_SUFFIXES) and path not in tree and path not in pruned
+    )
 
 
 def changes(previous: Manifest, following: Manifest) -> Changes:

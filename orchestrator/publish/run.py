@@ -8,7 +8,9 @@ Resolving a target checks its credentials and, for the sandbox's repo server
 (``host_key: sandbox``), starts the sandbox if it is not running. Targets are published one
 after the other, in inventory order; one failing does not stop the others, and the error
 names every failed target. A publish that fails leaves what clients of that target see
-unchanged.
+unchanged. A target keeps every package it serves that the tree lacks, unless the tree was
+pruned of it: :func:`check_targets_keep` asks that up front (the release pipeline, before
+it builds), and each publish again under its lock.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from orchestrator.errors import PublishError, UsageError
 from orchestrator.fleet import HostAccess
 from orchestrator.inventory import SANDBOX_HOST_KEY, Inventory, PublishTarget, SshPublish
 from orchestrator.publish.info import PublishedTo, PublishInfo, Report
-from orchestrator.publish.local import scan_tree
-from orchestrator.publish.s3 import S3Target, publish_s3, s3_target
-from orchestrator.publish.ssh import SshTarget, publish_ssh
+from orchestrator.publish.local import refuse_dropping, scan_tree, tree_paths
+from orchestrator.publish.manifest import Manifest
+from orchestrator.publish.s3 import S3Target, publish_s3, read_manifest, s3_target
+from orchestrator.publish.ssh import SshTarget, publish_ssh, served_manifest
+from orchestrator.repo.pruned import pruned_files
 from orchestrator.sandbox import control, reposerver
 from orchestrator.sandbox.settings import SandboxSettings
 
@@ -94,6 +98,30 @@ def resolve_targets(inventory: Inventory, name: str | None = None) -> list[Targe
     return [resolve(config, inventory.cloud.sandbox) for config in select(inventory.publish, name)]
 
 
+def _served(target: Target) -> tuple[str, Manifest]:
+    if isinstance(target, SshTarget):
+        return target.where, served_manifest(target)
+    bucket = target.bucket()
+    return bucket.where, read_manifest(bucket)
+
+
+def check_targets_keep(repo_dir: Path, targets: Sequence[Target], report: Report = print) -> None:
+    """PublishError if publishing the tree at ``repo_dir`` would remove packages a target serves.
+
+    The release pipeline asks before it builds, so a lost tree (or a fresh CI runner's)
+    stops it before any droplet exists. The tree may be missing. A target that cannot be
+    read now is left to the publish, which checks again under its lock.
+    """
+    paths, pruned = set(tree_paths(repo_dir)), pruned_files(repo_dir)
+    for target in targets:
+        try:
+            where, served = _served(target)
+        except PublishError as error:
+            report(f"could not read what a publish target serves ({error}); publishing checks it")
+            continue
+        refuse_dropping(repo_dir, paths, pruned, served, where)
+
+
 def publish_tree(
     repo_dir: Path,
     targets: Sequence[Target],
@@ -101,11 +129,14 @@ def publish_tree(
     release: PublishInfo,
     lock_wait: float,
     report: Report = print,
+    allow_removals: bool = False,
 ) -> list[PublishedTo]:
     """Publish the tree at ``repo_dir`` to every target; PublishError naming the failures.
 
     Only the published part of the tree is sent (``deb/``, ``rpm/``, ``keys/``,
-    ``index.html``). Waiting for a target's lock lasts at most ``lock_wait`` seconds.
+    ``index.html``). Waiting for a target's lock lasts at most ``lock_wait`` seconds. A
+    target keeps every package the tree lacks unless the tree was pruned of it (that
+    target fails instead), or ``allow_removals`` is set.
     """
     tree = scan_tree(repo_dir)
     done: list[PublishedTo] = []
@@ -113,9 +144,23 @@ def publish_tree(
     for target in targets:
         try:
             if isinstance(target, SshTarget):
-                result = publish_ssh(target, tree, release, lock_wait=lock_wait, report=report)
+                result = publish_ssh(
+                    target,
+                    tree,
+                    release,
+                    lock_wait=lock_wait,
+                    report=report,
+                    allow_removals=allow_removals,
+                )
             else:
-                result = publish_s3(target, tree, release, lock_wait=lock_wait, report=report)
+                result = publish_s3(
+                    target,
+                    tree,
+                    release,
+                    lock_wait=lock_wait,
+                    report=report,
+                    allow_removals=allow_removals,
+                )
         except PublishError as error:
             failures.append(str(error))
             continue

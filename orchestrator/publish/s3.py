@@ -116,11 +116,18 @@ def publish_s3(
     lock_wait: float,
     report: Report,
     clock: Clock = utc_now,
+    allow_removals: bool = False,
 ) -> PublishedTo:
-    """Upload what changed in ``tree`` in a safe order, then record the new manifest."""
+    """Upload what changed in ``tree`` in a safe order, then record the new manifest.
+
+    Packages the bucket publishes and the tree lacks are removed only if the tree was
+    pruned of them, or with ``allow_removals``; otherwise :class:`PublishError`.
+    """
     bucket = target.bucket()
     with locked(bucket, new_details(release.run_id, release.tag, clock()), lock_wait, report):
         previous = read_manifest(bucket)
+        if not allow_removals:
+            tree.check_keeps(previous, bucket.where)
         following = next_manifest(previous, tree.files, clock(), None)
         uploads: list[str] = []
         if following.files != previous.files:

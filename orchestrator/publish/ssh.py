@@ -162,6 +162,15 @@ def _published(target: SshTarget, tree: LocalTree, snapshot: str, uploaded: int)
     )
 
 
+def _current_manifest(server: RepoServer, state: remote.ServerState) -> Manifest:
+    """The manifest of the snapshot being served; empty if there is none."""
+    if state.current is None or state.manifest is None:
+        return Manifest()
+    return Manifest.from_json(
+        state.manifest.encode("utf-8"), f"{server.shell.where}: {state.current}"
+    )
+
+
 def _publish_locked(
     server: RepoServer,
     target: SshTarget,
@@ -169,14 +178,13 @@ def _publish_locked(
     release: PublishInfo,
     now: datetime,
     report: Report,
+    allow_removals: bool,
 ) -> tuple[str, int]:
     """Publish under the lock; returns the current snapshot and the number of files sent."""
     state = server.state()
-    previous = Manifest()
-    if state.current is not None and state.manifest is not None:
-        previous = Manifest.from_json(
-            state.manifest.encode("utf-8"), f"{server.shell.where}: {state.current}"
-        )
+    previous = _current_manifest(server, state)
+    if not allow_removals:
+        tree.check_keeps(previous, target.where)
     following = next_manifest(previous, tree.files, now, now - RETIRED_FOR)
     if state.current is not None and following.files == previous.files:
         server.audit(now, release, state.current, "published", "unchanged")
@@ -216,14 +224,21 @@ def publish_ssh(
     lock_wait: float,
     report: Report,
     clock: Clock = utc_now,
+    allow_removals: bool = False,
 ) -> PublishedTo:
-    """Publish ``tree`` to the repo server as a new snapshot and make it current."""
+    """Publish ``tree`` to the repo server as a new snapshot and make it current.
+
+    Packages the server publishes and the tree lacks are removed only if the tree was
+    pruned of them, or with ``allow_removals``; otherwise :class:`PublishError`.
+    """
     with open_shell(target.access, target.where) as shell:
         server = RepoServer(shell, target.config.name, target.config.path)
         details = new_details(release.run_id, release.tag, clock())
         with server.locked(details, lock_wait, report):
             try:
-                snapshot, uploaded = _publish_locked(server, target, tree, release, clock(), report)
+                snapshot, uploaded = _publish_locked(
+                    server, target, tree, release, clock(), report, allow_removals
+                )
             except Exception as error:
                 _audit_failure(server, clock(), release, str(error), report)
                 raise
@@ -237,6 +252,13 @@ def _audit_failure(
         server.audit(now, release, "-", "failed", error)
     except PublishError as audit_error:
         report(f"could not write the audit log: {audit_error}")
+
+
+def served_manifest(target: SshTarget) -> Manifest:
+    """The manifest of what the server serves now, read without taking the lock."""
+    with open_shell(target.access, target.where) as shell:
+        server = RepoServer(shell, target.config.name, target.config.path)
+        return _current_manifest(server, server.state())
 
 
 def list_snapshots(target: SshTarget) -> remote.ServerState:

@@ -24,6 +24,7 @@ from orchestrator.repo.deb_tree import DebPool, SuiteUpdate, save_generations, w
 from orchestrator.repo.layout import DEB, RPM, STATE
 from orchestrator.repo.options import RepoOptions
 from orchestrator.repo.packages import DebPackage, RpmPackage, read_deb, read_rpm
+from orchestrator.repo.pruned import update_pruned
 from orchestrator.repo.retention import (
     Versioned,
     deb_version_compare,
@@ -268,6 +269,7 @@ def add_packages(
             signer, staging, {channel} if debs else set(), {channel} if rpms else set()
         )
         run.commit(staging)
+        update_pruned(repo_dir, removed=(), added=change.added)
     return change
 
 
@@ -328,6 +330,7 @@ def prune(
         if not pruned:
             return []
         gone = {item.path for item in pruned}
+        removed: list[str] = []
         still_listed: set[str] = set()
         for channel in run.pool.suites():
             members = run.pool.members(channel)
@@ -339,6 +342,7 @@ def prune(
             if item.path.startswith(f"{DEB}/") and item.path[len(DEB) + 1 :] not in still_listed:
                 staging.obsolete(repo_dir / item.path)
                 run.pool.cache.discard(item.path[len(DEB) + 1 :])
+                removed.append(item.path)
         revision = int(run.now.timestamp())
         for channel, arch in rpm_trees(repo_dir):
             tree = run.tree(channel, arch)
@@ -350,5 +354,7 @@ def prune(
                 for href in set(hrefs) - set(keep_hrefs):
                     staging.obsolete(tree.root / href)
                     tree.cache.discard(href)
+                    removed.append(prefix + href)
         run.commit(staging)
+        update_pruned(repo_dir, removed=removed, added=())
     return pruned

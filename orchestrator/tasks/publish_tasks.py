@@ -64,6 +64,8 @@ def _ssh_targets(c: Context, inventory: str | None, name: str | None) -> list[Ss
         "tag": "the release tag, recorded in the lock and the audit log",
         "version": "names the snapshot (default: the tag's version, else 'manual')",
         "lock_wait": LOCK_WAIT_HELP,
+        "allow_removals": "remove published packages the tree lacks though it was not pruned "
+        "of them (by default that target is refused)",
         "inventory": INVENTORY_HELP,
     }
 )
@@ -75,6 +77,7 @@ def publish(
     tag: str = "",
     version: str | None = None,
     lock_wait: float = DEFAULT_LOCK_WAIT,
+    allow_removals: bool = False,
     inventory: str | None = None,
 ) -> None:
     """Publish the tree at --repo to the inventory's publish targets, atomically."""
@@ -83,7 +86,12 @@ def publish(
     release = release_info(tag, version)
     targets = resolve_targets(load(c, inventory), to)
     published = publish_tree(
-        Path(repo), targets, release=release, lock_wait=lock_wait, report=report
+        Path(repo),
+        targets,
+        release=release,
+        lock_wait=lock_wait,
+        report=report,
+        allow_removals=allow_removals,
     )
     for result in published:
         where = f" snapshot {result.snapshot}" if result.snapshot else ""

@@ -21,7 +21,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from orchestrator.repo.build import add_packages, prune
+from orchestrator.repo.layout import STATE
 from orchestrator.repo.options import RepoOptions, RetentionOptions
+from orchestrator.repo.pruned import RECORD
 from orchestrator.repo.signing import Signer
 from orchestrator.sandbox import reposerver
 from orchestrator.verify.clients import AptClient, DnfClient
@@ -59,7 +61,12 @@ def tree_versions(
         if index % 4 == 3:
             prune(repo, options, signer)
         copy = work / f"v{index:02d}"
+        # Caches stay behind; the record of what was pruned is the tree's, so it goes along.
         shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".state"))
+        record = repo / STATE / RECORD
+        if record.exists():
+            (copy / STATE).mkdir()
+            shutil.copy2(record, copy / STATE / RECORD)
         trees.append(copy)
         versions.append(version)
     return TreeVersions(trees, versions)

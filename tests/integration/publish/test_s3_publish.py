@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.errors import PublishError
 from orchestrator.inventory import S3Publish
 from orchestrator.publish.bucket import MANIFEST_KEY
 from orchestrator.publish.info import PublishInfo
+from orchestrator.publish.local import scan_tree
 from orchestrator.publish.manifest import Manifest
 from orchestrator.publish.order import IMMUTABLE, METADATA
 from orchestrator.publish.run import publish_tree
@@ -107,6 +109,26 @@ def test_requests_headers_and_garbage_collection(
     with pytest.raises(urllib.error.HTTPError, match="404"):
         urllib.request.urlopen(f"{target.config.url}/deb/pool/main/d/demo/demo_1.0.0-1_amd64.deb")
     urllib.request.urlopen(f"{target.config.url}/deb/pool/main/d/demo/demo_1.3.0-1_amd64.deb")
+
+
+def test_a_tree_without_published_packages_is_refused(
+    s3_endpoint: str, tree_versions: TreeVersions
+) -> None:
+    target = _target(s3_endpoint)
+    _publish(target, tree_versions, 2)
+    before = _manifest(target)
+
+    # The 1.0.0 tree lacks 1.1.0 and 1.2.0, and was never pruned of them.
+    with pytest.raises(PublishError, match=r"lacks 8 package\(s\) published there"):
+        _publish(target, tree_versions, 0)
+    assert _manifest(target) == before
+    urllib.request.urlopen(f"{target.config.url}/deb/pool/main/d/demo/demo_1.2.0-1_amd64.deb")
+
+    release = PublishInfo("20261122t000000-c0ffee", "v1.0.0", "1.0.0")
+    publish_tree(
+        tree_versions.trees[0], [target], release=release, lock_wait=5, allow_removals=True
+    )
+    assert _manifest(target).files == scan_tree(tree_versions.trees[0]).files
 
 
 def test_the_tasks_with_a_bucket(

@@ -210,3 +210,22 @@ def test_a_failed_publish_is_audited_and_unlocked(
     (line,) = audit(repo_world)
     assert line[1:3] + line[5:6] == ["v1.0.0", "1.0.0", "failed"]
     assert not (web_root(repo_world) / ".lock").exists()
+
+
+def test_packages_the_tree_lacks_stay_published_unless_allowed(
+    repo_world: SandboxWorld, tree_versions: TreeVersions
+) -> None:
+    first, _, third = tree_versions.trees[:3]
+    ok(publish(repo_world, third))
+
+    refused = publish(repo_world, first)
+    assert refused.returncode == 1
+    assert "lacks 8 package(s) published there, such as deb/pool/main/d/demo/demo_1.1.0" in (
+        refused.stderr
+    )
+    assert "--allow-removals" in refused.stderr
+    assert_serves(repo_world, third)
+    assert audit(repo_world)[-1][5] == "failed"
+
+    ok(publish(repo_world, first, "--allow-removals"))
+    assert_serves(repo_world, first)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -164,6 +165,19 @@ def test_a_failing_target_publishes_nothing(world: SandboxWorld) -> None:
     )
     assert journals(world)[-1]["status"] == "failed"
     world.assert_no_droplets()
+
+    # Without its tree the release would unpublish 1.2.3: it stops before any droplet exists.
+    shutil.rmtree(workspace(world) / ".orchestrator" / "repository")
+    set_commands(world, {})
+    lost = world.invoke("release", "--tag", "v1.2.4")
+    assert lost.returncode == 1
+    assert "lacks 4 package(s) published there, such as deb/pool/main/h/hello/" in lost.stderr
+    journal = journals(world)[-1]
+    assert journal["status"] == "failed" and journal["droplets"] == {}
+    assert (
+        urllib.request.urlopen(f"{published_url(world)}/deb/dists/stable/InRelease").read()
+        == served
+    )
 
 
 def test_after_publish_hooks_see_extra_artifacts_and_fail_loudly(world: SandboxWorld) -> None:

@@ -21,6 +21,7 @@ from orchestrator.repo.build import add_packages, find_packages, plan_prune, pru
 from orchestrator.repo.gpghomes import temporary_home, wipe_keyring
 from orchestrator.repo.layout import PUBLISHED
 from orchestrator.repo.options import RepoOptions, RetentionOptions, SigningConfig
+from orchestrator.repo.pruned import pruned_files
 from orchestrator.repo.signing import Signer, open_signer
 from orchestrator.tasks import keys_tasks, repo_tasks
 from tests.integration.conftest import ROOT, Keyring, build_set
@@ -206,6 +207,10 @@ def test_prune_keeps_the_last_n(tree: Path, nfpm: Nfpm, signer: Signer) -> None:
         assert not (tree / item.path).exists()
     assert "1.0.0" not in (tree / "deb/dists/stable/main/binary-amd64/Packages").read_text()
     assert plan_prune(tree, options) == []
+    # Publishing may remove what was pruned; adding a package again takes it off the record.
+    assert pruned_files(tree) == {item.path for item in planned}
+    add_packages(build_set(nfpm, "1.0.0"), tree, "stable", OPTIONS, signer)
+    assert pruned_files(tree) == set()
 
 
 def test_missing_keys_are_refused_before_anything_is_built(keyring: Keyring) -> None:

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import UsageError
+from orchestrator.errors import PublishError, UsageError
 from orchestrator.publish.local import scan_tree
-from orchestrator.publish.manifest import FileInfo
+from orchestrator.publish.manifest import FileInfo, Manifest
+from orchestrator.repo.pruned import update_pruned
 
 
 def _write(root: Path, files: dict[str, bytes]) -> None:
@@ -54,3 +55,19 @@ def test_unsafe_names_are_refused(tmp_path: Path) -> None:
     _write(tmp_path, {"keys/demo.asc": b"k", "deb/a\\b": b"x"})
     with pytest.raises(UsageError, match="backslashes"):
         scan_tree(tmp_path)
+
+
+def test_a_tree_refuses_to_drop_published_packages_it_was_not_pruned_of(tmp_path: Path) -> None:
+    kept, lost = (
+        "deb/pool/main/d/demo/demo_1.1_amd64.deb",
+        "deb/pool/main/d/demo/demo_1.0_amd64.deb",
+    )
+    _write(tmp_path, {"keys/demo.asc": b"key", kept: b"new"})
+    served = Manifest({lost: FileInfo(3, "a" * 64), kept: FileInfo(3, "b" * 64)})
+
+    with pytest.raises(
+        PublishError, match=rf"lacks 1 package\(s\) published there, such as {lost}"
+    ):
+        scan_tree(tmp_path).check_keeps(served, "repo")
+    update_pruned(tmp_path, removed=[lost], added=())
+    scan_tree(tmp_path).check_keeps(served, "repo")

@@ -10,6 +10,7 @@ from orchestrator.publish.manifest import (
     Manifest,
     Retired,
     changes,
+    dropped_packages,
     expired,
     next_manifest,
 )
@@ -81,3 +82,24 @@ def test_expired_lists_only_old_retired_files() -> None:
 
     assert gone == ["old"]
     assert kept == Manifest({"a": A}, {"new": Retired(C, T0 + timedelta(days=2))})
+
+
+def test_packages_the_tree_lost_are_dropped_unless_pruned() -> None:
+    previous = Manifest(
+        {
+            "deb/pool/main/d/demo/demo_1.0_amd64.deb": A,
+            "deb/pool/main/d/demo/demo_1.1_amd64.deb": A,
+            "rpm/stable/x86_64/packages/demo-1.0-1.x86_64.rpm": B,
+            "deb/dists/stable/main/binary-amd64/Packages": C,
+        },
+        {"deb/pool/main/d/demo/demo_0.9_amd64.deb": Retired(A, T0)},
+    )
+    tree = {"deb/pool/main/d/demo/demo_1.1_amd64.deb": A}
+
+    assert dropped_packages(previous, tree, pruned=()) == [
+        "deb/pool/main/d/demo/demo_1.0_amd64.deb",
+        "rpm/stable/x86_64/packages/demo-1.0-1.x86_64.rpm",
+    ]
+    pruned = {"rpm/stable/x86_64/packages/demo-1.0-1.x86_64.rpm"}
+    assert dropped_packages(previous, tree, pruned) == ["deb/pool/main/d/demo/demo_1.0_amd64.deb"]
+    assert dropped_packages(Manifest(), tree, pruned=()) == []
