@@ -34,6 +34,7 @@ from orchestrator.pipeline import RunPaths, build_targets
 from orchestrator.plan import Plan
 from orchestrator.progress import Progress
 from orchestrator.publish.info import PublishInfo, Report
+from orchestrator.publish.pull import restore_missing_tree
 from orchestrator.publish.run import check_targets_keep, publish_tree, resolve_targets
 from orchestrator.repo.build import add_packages
 from orchestrator.signer import opened_signer
@@ -146,9 +147,11 @@ def run_release(
             signer.prove()  # a wrong passphrase stops the run before any droplet exists
             journal.stage("signing-key", "done", signer.fingerprint)
             if inventory.publish:
-                # A release must not unpublish earlier ones: a lost tree stops it here.
+                # A release must not unpublish earlier ones: a machine that starts empty
+                # gets the served tree back, and a tree that lost packages stops it here.
                 journal.stage("publish-check")
                 targets = resolve_targets(inventory)
+                restore_missing_tree(repository_dir(inventory), targets, report)
                 check_targets_keep(repository_dir(inventory), targets, report)
                 journal.stage("publish-check", "done")
             journal.stage("build")

@@ -60,9 +60,9 @@ def refuse_dropping(
     if dropped:
         raise PublishError(
             f"{where}: the tree at {root} lacks {len(dropped)} package(s) published there, "
-            f"such as {dropped[0]}, and publishing would remove them: restore the tree (it "
-            "must be kept between releases), or pass --allow-removals to invoke repo.publish "
-            "if they should go"
+            f"such as {dropped[0]}, and publishing would remove them: keep the tree between "
+            "releases, or bring it back first (invoke repo.pull --repo DIR); pass "
+            "--allow-removals to invoke repo.publish if they should go"
         )
 
 

@@ -82,6 +82,12 @@ def read_state(root: str) -> str:
     )
 
 
+def archive_current(root: str) -> str:
+    """Write the snapshot being served, its manifest included, to stdout as a tar archive."""
+    # The snapshot is fixed once cd resolves the link, so files and manifest always agree.
+    return f"cd {_path(root, CURRENT)}/ && tar -cf - ."
+
+
 @dataclass(frozen=True)
 class ServerState:
     """The snapshots on the server, the current one, and its manifest text."""

@@ -98,7 +98,8 @@ def resolve_targets(inventory: Inventory, name: str | None = None) -> list[Targe
     return [resolve(config, inventory.cloud.sandbox) for config in select(inventory.publish, name)]
 
 
-def _served(target: Target) -> tuple[str, Manifest]:
+def served_by(target: Target) -> tuple[str, Manifest]:
+    """The target in words, and the manifest of what it serves now (read without its lock)."""
     if isinstance(target, SshTarget):
         return target.where, served_manifest(target)
     bucket = target.bucket()
@@ -115,7 +116,7 @@ def check_targets_keep(repo_dir: Path, targets: Sequence[Target], report: Report
     paths, pruned = set(tree_paths(repo_dir)), pruned_files(repo_dir)
     for target in targets:
         try:
-            where, served = _served(target)
+            where, served = served_by(target)
         except PublishError as error:
             report(f"could not read what a publish target serves ({error}); publishing checks it")
             continue

@@ -24,6 +24,7 @@ IO_TIMEOUT = 300.0
 CONNECT_TIMEOUT = 20.0
 
 Feed = Callable[[IO[bytes]], None]
+Sink = Callable[[IO[bytes]], None]
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,30 @@ class RemoteShell:
                 f"{self.where}: remote command failed (status {status}): {' | '.join(detail)}"
             )
         return result
+
+    def read(self, command: str, sink: Sink) -> None:
+        """Run ``command`` and hand its standard output, as it arrives, to ``sink``.
+
+        PublishError if the command fails or the connection breaks.
+        """
+        channel = self._connection.create_session()
+        channel.settimeout(IO_TIMEOUT)
+        try:
+            channel.exec_command(command)
+            channel.shutdown_write()
+            with channel.makefile("rb") as stdout:
+                sink(stdout)
+            stderr = channel.makefile_stderr("rb").read().decode(errors="replace")
+            status = channel.recv_exit_status()
+        except (OSError, paramiko.SSHException) as error:
+            raise PublishError(f"{self.where}: the connection failed: {error}") from None
+        finally:
+            channel.close()
+        if status != 0:
+            detail = (stderr.strip() or "no output").splitlines()[-5:]
+            raise PublishError(
+                f"{self.where}: remote command failed (status {status}): {' | '.join(detail)}"
+            )
 
 
 @contextmanager

@@ -1,6 +1,7 @@
-"""``invoke repo.publish``, ``repo.snapshots``, ``repo.rollback``, ``repo.unlock``, ``repo.gc``.
+"""The ``repo`` tasks that act on publish targets: publish, pull, snapshots, rollback...
 
-They act on the inventory's publish targets (``--to``/``--target NAME`` picks one) and
+``repo.publish``, ``repo.pull``, ``repo.snapshots``, ``repo.rollback``, ``repo.unlock`` and
+``repo.gc`` act on the inventory's publish targets (``--to``/``--target NAME`` picks one) and
 join the ``repo`` collection beside ``repo.build``.
 """
 
@@ -208,4 +209,22 @@ def gc(
         )
 
 
-tasks: tuple[Task[Any], ...] = (publish, snapshots, rollback, unlock, gc)
+@task(
+    help={
+        "repo": "where to put the tree (missing or empty; as repo.build and releases use it)",
+        "target": "the publish target to copy from (default: the first)",
+        "inventory": INVENTORY_HELP,
+    }
+)
+@reports_errors
+def pull(c: Context, repo: str, target: str | None = None, inventory: str | None = None) -> None:
+    """Copy the tree a publish target serves to --repo, every file checked (a fresh machine)."""
+    from orchestrator.publish.pull import pull_tree
+    from orchestrator.publish.run import resolve_targets
+
+    source = resolve_targets(load(c, inventory), target)[0]
+    files = pull_tree(source, Path(repo))
+    print(f"pulled {files} file(s) from {source.config.name} into {repo}")
+
+
+tasks: tuple[Task[Any], ...] = (publish, snapshots, rollback, unlock, gc, pull)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from orchestrator.publish.info import PublishInfo
 from orchestrator.publish.local import scan_tree
 from orchestrator.publish.manifest import Manifest
 from orchestrator.publish.order import IMMUTABLE, METADATA
+from orchestrator.publish.pull import pull_tree
 from orchestrator.publish.run import publish_tree
 from orchestrator.publish.s3 import S3Target, collect_garbage, s3_target
 from tests.integration.conftest import SandboxWorld
@@ -129,6 +131,21 @@ def test_a_tree_without_published_packages_is_refused(
         tree_versions.trees[0], [target], release=release, lock_wait=5, allow_removals=True
     )
     assert _manifest(target).files == scan_tree(tree_versions.trees[0]).files
+
+
+def test_a_tree_pulled_from_a_bucket_is_the_published_one(
+    s3_endpoint: str, tree_versions: TreeVersions, tmp_path: Path
+) -> None:
+    target = _target(s3_endpoint)
+    with pytest.raises(PublishError, match="publishes nothing yet"):
+        pull_tree(target, tmp_path / "empty")
+    assert not any((tmp_path / "empty").iterdir())
+    _publish(target, tree_versions, 2)
+    _publish(target, tree_versions, 3)
+
+    pulled = tmp_path / "pulled"
+    assert pull_tree(target, pulled) == len(_manifest(target).files)
+    assert scan_tree(pulled).files == scan_tree(tree_versions.trees[3]).files
 
 
 def test_the_tasks_with_a_bucket(

@@ -17,7 +17,10 @@ from orchestrator.publish.local import scan_tree
 from orchestrator.publish.lock import LockDetails
 from orchestrator.publish.manifest import Manifest
 from orchestrator.publish.remote import MANIFEST
-from tests.integration.conftest import ROOT, SandboxWorld
+from orchestrator.repo.build import add_packages
+from orchestrator.repo.options import RepoOptions
+from orchestrator.repo.signing import Signer
+from tests.integration.conftest import PROJECT, ROOT, SandboxWorld, build_set
 from tests.integration.publish.conftest import (
     TreeVersions,
     file_hashes,
@@ -229,3 +232,33 @@ def test_packages_the_tree_lacks_stay_published_unless_allowed(
 
     ok(publish(repo_world, first, "--allow-removals"))
     assert_serves(repo_world, first)
+
+
+def test_a_pulled_tree_carries_on_where_the_served_one_left_off(
+    repo_world: SandboxWorld,
+    tree_versions: TreeVersions,
+    tmp_path: Path,
+    nfpm: Callable[[str, str, str, str], Path],
+    signer: Signer,
+) -> None:
+    # The fourth tree pruned 1.0.0: the server keeps its files (retired) beside the tree.
+    ok(publish(repo_world, tree_versions.trees[2]))
+    ok(publish(repo_world, tree_versions.trees[3]))
+    pulled = tmp_path / "workspace" / "repository"
+
+    assert "pulled" in ok(repo_world.invoke("repo.pull", "--repo", str(pulled)))
+    assert scan_tree(pulled).files == scan_tree(tree_versions.trees[3]).files
+    again = repo_world.invoke("repo.pull", "--repo", str(pulled))
+    assert again.returncode == 2 and "already holds a repository tree" in again.stderr
+    assert "(unchanged)" in ok(publish(repo_world, pulled))
+
+    options = RepoOptions(project=PROJECT, origin="Example", label="Demo")
+    add_packages(build_set(nfpm, "1.4.0"), pulled, "stable", options, signer)
+    ok(publish(repo_world, pulled))
+    assert_serves(repo_world, pulled)
+    assert (
+        "demo_1.4.0-1_amd64.deb"
+        in (
+            web_root(repo_world) / "current/deb/dists/stable/main/binary-amd64/Packages"
+        ).read_text()
+    )

@@ -166,18 +166,28 @@ def test_a_failing_target_publishes_nothing(world: SandboxWorld) -> None:
     assert journals(world)[-1]["status"] == "failed"
     world.assert_no_droplets()
 
-    # Without its tree the release would unpublish 1.2.3: it stops before any droplet exists.
-    shutil.rmtree(workspace(world) / ".orchestrator" / "repository")
+    # A machine that starts empty gets the served tree back before it builds.
+    repository = workspace(world) / ".orchestrator" / "repository"
+    shutil.rmtree(repository)
     set_commands(world, {})
-    lost = world.invoke("release", "--tag", "v1.2.4")
+    pulled = world.invoke("release", "--tag", "v1.2.4")
+    assert pulled.returncode == 0, pulled.stderr
+    assert "is missing: pulling it from repo server sandbox-repo" in pulled.stdout + pulled.stderr
+    packages = urllib.request.urlopen(
+        f"{published_url(world)}/deb/dists/stable/main/binary-amd64/Packages"
+    ).read()
+    assert b"Version: 1.2.3" in packages and b"Version: 1.2.4" in packages
+
+    # A tree that lost a published package would unpublish it: no droplet is created.
+    lost_deb = next((repository / "deb/pool/main/h/hello").glob("hello_1.2.3*_amd64.deb"))
+    lost_deb.unlink()
+    lost = world.invoke("release", "--tag", "v1.3.0-rc.1")
     assert lost.returncode == 1
-    assert "lacks 4 package(s) published there, such as deb/pool/main/h/hello/" in lost.stderr
+    assert f"lacks 1 package(s) published there, such as {lost_deb.relative_to(repository)}" in (
+        lost.stderr
+    )
     journal = journals(world)[-1]
     assert journal["status"] == "failed" and journal["droplets"] == {}
-    assert (
-        urllib.request.urlopen(f"{published_url(world)}/deb/dists/stable/InRelease").read()
-        == served
-    )
 
 
 def test_after_publish_hooks_see_extra_artifacts_and_fail_loudly(world: SandboxWorld) -> None:
