@@ -34,8 +34,8 @@ from orchestrator.pipeline import RunPaths, build_targets
 from orchestrator.plan import Plan
 from orchestrator.progress import Progress
 from orchestrator.publish.info import PublishInfo, Report
-from orchestrator.publish.pull import restore_missing_tree
-from orchestrator.publish.run import check_targets_keep, publish_tree, resolve_targets
+from orchestrator.publish.pull import ready_tree
+from orchestrator.publish.run import publish_tree, resolve_targets
 from orchestrator.repo.build import add_packages
 from orchestrator.signer import opened_signer
 from orchestrator.summary import PublishedSummary, RunStatus, RunSummary, TargetSummary
@@ -150,9 +150,7 @@ def run_release(
                 # A release must not unpublish earlier ones: a machine that starts empty
                 # gets the served tree back, and a tree that lost packages stops it here.
                 journal.stage("publish-check")
-                targets = resolve_targets(inventory)
-                restore_missing_tree(repository_dir(inventory), targets, report)
-                check_targets_keep(repository_dir(inventory), targets, report)
+                ready_tree(repository_dir(inventory), resolve_targets(inventory), report)
                 journal.stage("publish-check", "done")
             journal.stage("build")
             state.results = build_targets(

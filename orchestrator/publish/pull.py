@@ -21,13 +21,14 @@ from typing import IO
 from orchestrator.errors import PublishError, UsageError
 from orchestrator.publish import remote
 from orchestrator.publish.info import Report
-from orchestrator.publish.local import file_info, tree_paths
+from orchestrator.publish.local import file_info, refuse_dropping, tree_paths
 from orchestrator.publish.manifest import Manifest
 from orchestrator.publish.run import Target, served_by
 from orchestrator.publish.s3 import S3Target, read_manifest
 from orchestrator.publish.session import open_shell
 from orchestrator.publish.ssh import RepoServer, SshTarget
 from orchestrator.repo.layout import PUBLISHED
+from orchestrator.repo.pruned import pruned_files
 
 
 def _tree_path(name: str) -> str | None:
@@ -71,7 +72,8 @@ def _fetch_server(target: SshTarget, staging: Path) -> Manifest:
         if server.state().current is None:
             raise PublishError(f"{target.where} publishes nothing yet: there is no tree to pull")
         try:
-            shell.read(remote.archive_current(server.root), lambda out: extract_tree(out, staging))
+            command = remote.archive_current(server.root)
+            shell.stream(command, None, sink=lambda output: extract_tree(output, staging))
         except tarfile.TarError as error:
             raise PublishError(f"{target.where}: the tree archive is damaged ({error})") from None
     manifest = staging / remote.MANIFEST
@@ -152,22 +154,25 @@ def pull_tree(target: Target, repo_dir: Path) -> int:
     return len(served.files)
 
 
-def restore_missing_tree(repo_dir: Path, targets: Sequence[Target], report: Report) -> None:
-    """If ``repo_dir`` holds no tree, pull it from the first target that serves one.
+def ready_tree(repo_dir: Path, targets: Sequence[Target], report: Report) -> None:
+    """Before a release builds: make sure publishing the tree will not unpublish anything.
 
-    The release pipeline calls this before it builds, so a machine that starts empty
-    carries on from what is published. A target that cannot be read now is skipped.
+    A missing tree (a machine that starts empty) is pulled from the first target that
+    serves one. Then PublishError if the tree lacks packages a target serves and was not
+    pruned of, so a lost tree stops the release before any droplet exists. A target that
+    cannot be read now is left to the publish, which checks again under its lock.
     """
-    if tree_paths(repo_dir):
-        return
+    served: list[tuple[Target, str, Manifest]] = []
     for target in targets:
         try:
-            where, served = served_by(target)
+            served.append((target, *served_by(target)))
         except PublishError as error:
-            report(f"could not read what a publish target serves ({error})")
-            continue
-        if served.files:
-            report(f"the local tree {repo_dir} is missing: pulling it from {where}")
-            files = pull_tree(target, repo_dir)
-            report(f"pulled {files} file(s) from {where}")
-            return
+            report(f"could not read what a publish target serves ({error}); publishing checks it")
+    if not tree_paths(repo_dir):
+        source = next(((target, where) for target, where, m in served if m.files), None)
+        if source is not None:
+            report(f"the local tree {repo_dir} is missing: pulling it from {source[1]}")
+            report(f"pulled {pull_tree(source[0], repo_dir)} file(s) from {source[1]}")
+    paths, pruned = set(tree_paths(repo_dir)), pruned_files(repo_dir)
+    for _, where, manifest in served:
+        refuse_dropping(repo_dir, paths, pruned, manifest, where)

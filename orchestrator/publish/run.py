@@ -9,24 +9,24 @@ Resolving a target checks its credentials and, for the sandbox's repo server
 after the other, in inventory order; one failing does not stop the others, and the error
 names every failed target. A publish that fails leaves what clients of that target see
 unchanged. A target keeps every package it serves that the tree lacks, unless the tree was
-pruned of it: :func:`check_targets_keep` asks that up front (the release pipeline, before
-it builds), and each publish again under its lock.
+pruned of it: each publish checks under its lock, and the release pipeline asks up front
+(:func:`orchestrator.publish.pull.ready_tree`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from orchestrator.errors import PublishError, UsageError
 from orchestrator.fleet import HostAccess
 from orchestrator.inventory import SANDBOX_HOST_KEY, Inventory, PublishTarget, SshPublish
 from orchestrator.publish.info import PublishedTo, PublishInfo, Report
-from orchestrator.publish.local import refuse_dropping, scan_tree, tree_paths
+from orchestrator.publish.local import scan_tree
 from orchestrator.publish.manifest import Manifest
 from orchestrator.publish.s3 import S3Target, publish_s3, read_manifest, s3_target
 from orchestrator.publish.ssh import SshTarget, publish_ssh, served_manifest
-from orchestrator.repo.pruned import pruned_files
 from orchestrator.sandbox import control, reposerver
 from orchestrator.sandbox.settings import SandboxSettings
 
@@ -106,23 +106,6 @@ def served_by(target: Target) -> tuple[str, Manifest]:
     return bucket.where, read_manifest(bucket)
 
 
-def check_targets_keep(repo_dir: Path, targets: Sequence[Target], report: Report = print) -> None:
-    """PublishError if publishing the tree at ``repo_dir`` would remove packages a target serves.
-
-    The release pipeline asks before it builds, so a lost tree (or a fresh CI runner's)
-    stops it before any droplet exists. The tree may be missing. A target that cannot be
-    read now is left to the publish, which checks again under its lock.
-    """
-    paths, pruned = set(tree_paths(repo_dir)), pruned_files(repo_dir)
-    for target in targets:
-        try:
-            where, served = served_by(target)
-        except PublishError as error:
-            report(f"could not read what a publish target serves ({error}); publishing checks it")
-            continue
-        refuse_dropping(repo_dir, paths, pruned, served, where)
-
-
 def publish_tree(
     repo_dir: Path,
     targets: Sequence[Target],
@@ -145,23 +128,12 @@ def publish_tree(
     for target in targets:
         try:
             if isinstance(target, SshTarget):
-                result = publish_ssh(
-                    target,
-                    tree,
-                    release,
-                    lock_wait=lock_wait,
-                    report=report,
-                    allow_removals=allow_removals,
-                )
+                publish = partial(publish_ssh, target)
             else:
-                result = publish_s3(
-                    target,
-                    tree,
-                    release,
-                    lock_wait=lock_wait,
-                    report=report,
-                    allow_removals=allow_removals,
-                )
+                publish = partial(publish_s3, target)
+            result = publish(
+                tree, release, lock_wait=lock_wait, report=report, allow_removals=allow_removals
+            )
         except PublishError as error:
             failures.append(str(error))
             continue

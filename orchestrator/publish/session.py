@@ -51,8 +51,14 @@ class RemoteShell:
 
         return self.stream(command, feed if stdin else None, check=check)
 
-    def stream(self, command: str, feed: Feed | None, *, check: bool = True) -> Completed:
-        """Run ``command`` while ``feed`` writes its standard input."""
+    def stream(
+        self, command: str, feed: Feed | None, *, sink: Sink | None = None, check: bool = True
+    ) -> Completed:
+        """Run ``command`` while ``feed`` writes its standard input.
+
+        ``sink`` reads its standard output as it arrives (for output too large to hold);
+        without one, the output is returned.
+        """
         channel = self._connection.create_session()
         channel.settimeout(IO_TIMEOUT)
         try:
@@ -67,7 +73,12 @@ class RemoteShell:
                     # The command stopped reading (it failed): its stderr says why.
                     sent = False
             channel.shutdown_write()
-            stdout = channel.makefile("rb").read().decode(errors="replace")
+            stdout = ""
+            with channel.makefile("rb") as output:
+                if sink is None:
+                    stdout = output.read().decode(errors="replace")
+                else:
+                    sink(output)
             stderr = channel.makefile_stderr("rb").read().decode(errors="replace")
             status = channel.recv_exit_status()
         except (OSError, paramiko.SSHException) as error:
@@ -81,30 +92,6 @@ class RemoteShell:
                 f"{self.where}: remote command failed (status {status}): {' | '.join(detail)}"
             )
         return result
-
-    def read(self, command: str, sink: Sink) -> None:
-        """Run ``command`` and hand its standard output, as it arrives, to ``sink``.
-
-        PublishError if the command fails or the connection breaks.
-        """
-        channel = self._connection.create_session()
-        channel.settimeout(IO_TIMEOUT)
-        try:
-            channel.exec_command(command)
-            channel.shutdown_write()
-            with channel.makefile("rb") as stdout:
-                sink(stdout)
-            stderr = channel.makefile_stderr("rb").read().decode(errors="replace")
-            status = channel.recv_exit_status()
-        except (OSError, paramiko.SSHException) as error:
-            raise PublishError(f"{self.where}: the connection failed: {error}") from None
-        finally:
-            channel.close()
-        if status != 0:
-            detail = (stderr.strip() or "no output").splitlines()[-5:]
-            raise PublishError(
-                f"{self.where}: remote command failed (status {status}): {' | '.join(detail)}"
-            )
 
 
 @contextmanager
