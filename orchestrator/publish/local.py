@@ -61,8 +61,8 @@ def refuse_dropping(
         raise PublishError(
             f"{where}: the tree at {root} lacks {len(dropped)} package(s) published there, "
             f"such as {dropped[0]}, and publishing would remove them: keep the tree between "
-            "releases, or bring it back first (invoke repo.pull --repo DIR); pass "
-            "--allow-removals to invoke repo.publish if they should go"
+            f"releases; to start again from what is served, move {root} away and run invoke "
+            "repo.pull; pass --allow-removals to invoke repo.publish if they should go"
         )
 
 

@@ -45,7 +45,8 @@ def extract_tree(stream: IO[bytes], staging: Path) -> None:
     """Write the files of a tree archive (read as it streams) under ``staging``.
 
     Regular files and hard links to them (tar stores a by-hash copy of an index as a link
-    to the index) are written; anything else is skipped.
+    to the index) are written; anything else is skipped. PublishError if a file cannot be
+    written here.
     """
     with tarfile.open(fileobj=stream, mode="r|") as archive:
         for member in archive:
@@ -53,16 +54,26 @@ def extract_tree(stream: IO[bytes], staging: Path) -> None:
             if relative is None or not (member.isfile() or member.islnk()):
                 continue
             target = staging / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if member.islnk():
-                linked = _tree_path(member.linkname)
-                if linked is not None and (staging / linked).is_file():
-                    os.link(staging / linked, target)
-                continue
-            source = archive.extractfile(member)
-            if source is not None:
-                with target.open("wb") as sink:
-                    shutil.copyfileobj(source, sink)
+            try:
+                _write_member(archive, member, staging, target)
+            except OSError as error:
+                raise PublishError(f"cannot write {target}: {error}") from None
+
+
+def _write_member(
+    archive: tarfile.TarFile, member: tarfile.TarInfo, staging: Path, target: Path
+) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)  # a name archived twice: the last one wins, as with tar
+    if member.islnk():
+        linked = _tree_path(member.linkname)
+        if linked is not None and (staging / linked).is_file():
+            os.link(staging / linked, target)
+        return
+    source = archive.extractfile(member)
+    if source is not None:
+        with target.open("wb") as sink:
+            shutil.copyfileobj(source, sink)
 
 
 def _fetch_server(target: SshTarget, staging: Path) -> Manifest:
@@ -75,7 +86,10 @@ def _fetch_server(target: SshTarget, staging: Path) -> Manifest:
             command = remote.archive_current(server.root)
             shell.stream(command, None, sink=lambda output: extract_tree(output, staging))
         except tarfile.TarError as error:
-            raise PublishError(f"{target.where}: the tree archive is damaged ({error})") from None
+            raise PublishError(
+                f"{target.where}: the tree archive broke off ({error}); a publish may have "
+                "removed that snapshot meanwhile: run invoke repo.pull again"
+            ) from None
     manifest = staging / remote.MANIFEST
     if not manifest.is_file():
         raise PublishError(
@@ -127,28 +141,38 @@ def _check(staging: Path, served: Manifest, where: str) -> None:
             )
 
 
+def _is_empty(directory: Path) -> bool:
+    return not directory.exists() or (directory.is_dir() and not any(directory.iterdir()))
+
+
 def pull_tree(target: Target, repo_dir: Path) -> int:
     """Copy the tree ``target`` serves to ``repo_dir``; the number of files.
 
-    ``repo_dir`` must not hold a tree yet (its ``.state/`` may be there). Nothing is
-    written to it unless every file arrived intact.
+    ``repo_dir`` must be missing or empty: a leftover ``.state/`` (caches, the release
+    ledger, the prune record) would describe another tree. The tree is built beside it and
+    renamed into place in one step, once every file arrived intact.
     """
-    if tree_paths(repo_dir):
+    if not _is_empty(repo_dir):
         raise UsageError(
-            f"{repo_dir} already holds a repository tree: pull only into a missing or empty "
-            "directory (move that one away first)"
+            f"{repo_dir} is not empty: pull only into a missing or empty directory (move "
+            "that one away first)"
         )
-    repo_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{repo_dir.name}.pull-", dir=repo_dir.parent))
+    try:
+        repo_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{repo_dir.name}.pull-", dir=repo_dir.parent))
+    except OSError as error:
+        raise PublishError(f"cannot make a directory beside {repo_dir}: {error}") from None
     try:
         if isinstance(target, SshTarget):
             where, served = target.where, _fetch_server(target, staging)
         else:
             where, served = target.bucket().where, _fetch_bucket(target, staging)
         _check(staging, served, where)
-        for top in PUBLISHED:
-            if (staging / top).exists():
-                (staging / top).rename(repo_dir / top)
+        # Renaming onto an empty directory replaces it; onto one that filled meanwhile, fails.
+        staging.chmod(0o755)
+        staging.rename(repo_dir)
+    except OSError as error:
+        raise PublishError(f"cannot write the tree pulled into {repo_dir}: {error}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return len(served.files)
@@ -163,12 +187,19 @@ def ready_tree(repo_dir: Path, targets: Sequence[Target], report: Report) -> Non
     cannot be read now is left to the publish, which checks again under its lock.
     """
     served: list[tuple[Target, str, Manifest]] = []
+    missing = not tree_paths(repo_dir)
     for target in targets:
         try:
             served.append((target, *served_by(target)))
         except PublishError as error:
+            if missing:
+                # It may serve the tree this release should build on: do not start afresh.
+                raise PublishError(
+                    f"the local tree {repo_dir} is missing and a publish target cannot be "
+                    f"read to bring it back ({error}): try again when it answers"
+                ) from None
             report(f"could not read what a publish target serves ({error}); publishing checks it")
-    if not tree_paths(repo_dir):
+    if missing:
         source = next(((target, where) for target, where, m in served if m.files), None)
         if source is not None:
             report(f"the local tree {repo_dir} is missing: pulling it from {source[1]}")

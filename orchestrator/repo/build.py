@@ -355,6 +355,8 @@ def prune(
                     staging.obsolete(tree.root / href)
                     tree.cache.discard(href)
                     removed.append(prefix + href)
-        run.commit(staging)
+        # Recorded first: a record of files still in the tree allows nothing, and a crash
+        # after the swap must not leave removals that publishing would refuse.
         update_pruned(repo_dir, removed=removed, added=())
+        run.commit(staging)
     return pruned

@@ -220,9 +220,10 @@ def gc(
 def pull(c: Context, repo: str, target: str | None = None, inventory: str | None = None) -> None:
     """Copy the tree a publish target serves to --repo, every file checked (a fresh machine)."""
     from orchestrator.publish.pull import pull_tree
-    from orchestrator.publish.run import resolve_targets
+    from orchestrator.publish.run import resolve, select
 
-    source = resolve_targets(load(c, inventory), target)[0]
+    loaded = load(c, inventory)
+    source = resolve(select(loaded.publish, target)[0], loaded.cloud.sandbox)
     files = pull_tree(source, Path(repo))
     print(f"pulled {files} file(s) from {source.config.name} into {repo}")
 

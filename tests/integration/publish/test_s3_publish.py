@@ -139,7 +139,7 @@ def test_a_tree_pulled_from_a_bucket_is_the_published_one(
     target = _target(s3_endpoint)
     with pytest.raises(PublishError, match="publishes nothing yet"):
         pull_tree(target, tmp_path / "empty")
-    assert not any((tmp_path / "empty").iterdir())
+    assert not (tmp_path / "empty").exists()
     _publish(target, tree_versions, 2)
     _publish(target, tree_versions, 3)
 

@@ -249,7 +249,7 @@ def test_a_pulled_tree_carries_on_where_the_served_one_left_off(
     assert "pulled" in ok(repo_world.invoke("repo.pull", "--repo", str(pulled)))
     assert scan_tree(pulled).files == scan_tree(tree_versions.trees[3]).files
     again = repo_world.invoke("repo.pull", "--repo", str(pulled))
-    assert again.returncode == 2 and "already holds a repository tree" in again.stderr
+    assert again.returncode == 2 and "is not empty: pull only into a missing" in again.stderr
     assert "(unchanged)" in ok(publish(repo_world, pulled))
 
     options = RepoOptions(project=PROJECT, origin="Example", label="Demo")
