@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ MAX_PUT = 5 * 1024**3
 DELETE_BATCH = 1000
 _HELD = ("PreconditionFailed", "ConditionalRequestConflict")
 _MISSING = ("NoSuchKey", "404", "NotFound")
+_CHUNK = 1 << 20
 
 
 def _client_config(concurrency: int) -> Config:
@@ -107,15 +108,26 @@ class Bucket:
 
     def read(self, path: str) -> bytes | None:
         """An object's content; None if there is no such object."""
+        chunks: list[bytes] = []
+        return b"".join(chunks) if self._get(path, chunks.append) else None
+
+    def download(self, path: str, target: Path) -> bool:
+        """Write an object to ``target`` as it arrives; False if there is no such object."""
+        with target.open("wb") as sink:
+            return self._get(path, sink.write)
+
+    def _get(self, path: str, write: Callable[[bytes], object]) -> bool:
         try:
             response = self.client.get_object(Bucket=self.target.bucket, Key=self.key(path))
-            return bytes(response["Body"].read())
+            for chunk in response["Body"].iter_chunks(_CHUNK):
+                write(chunk)
         except ClientError as error:
             if _code(error) in _MISSING:
-                return None
+                return False
             raise self._fail(f"reading {path}", error) from None
         except BotoCoreError as error:
             raise self._fail(f"reading {path}", error) from None
+        return True
 
     def write_private(self, path: str, data: bytes) -> None:
         """Store a control object (manifest): no public ACL, no caching."""

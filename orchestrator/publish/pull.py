@@ -111,14 +111,12 @@ def _fetch_bucket(target: S3Target, staging: Path) -> Manifest:
     def fetch(path: str) -> None:
         if _tree_path(path) != path:
             raise PublishError(f"{bucket.where}: the manifest lists an unsafe path {path!r}")
-        data = bucket.read(path)
-        if data is None:
+        (staging / path).parent.mkdir(parents=True, exist_ok=True)
+        if not bucket.download(path, staging / path):
             raise PublishError(
                 f"{bucket.where}: {path} is in the manifest but not in the bucket: publish "
                 "the bucket again from a complete tree"
             )
-        (staging / path).parent.mkdir(parents=True, exist_ok=True)
-        (staging / path).write_bytes(data)
 
     with ThreadPoolExecutor(max_workers=target.config.concurrency) as pool:
         list(pool.map(fetch, sorted(served.files)))
