@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from orchestrator.errors import PublishError
+from orchestrator.repo.layout import PACKAGE_SUFFIXES
 
 FORMAT = 1
-PACKAGE_SUFFIXES = (".deb", ".rpm")
 
 
 @dataclass(frozen=True)

@@ -185,23 +185,24 @@ def ready_tree(repo_dir: Path, targets: Sequence[Target], report: Report) -> Non
     cannot be read now is left to the publish, which checks again under its lock.
     """
     served: list[tuple[Target, str, Manifest]] = []
-    missing = not tree_paths(repo_dir)
+    paths = set(tree_paths(repo_dir))
     for target in targets:
         try:
             served.append((target, *served_by(target)))
         except PublishError as error:
-            if missing:
+            if not paths:
                 # It may serve the tree this release should build on: do not start afresh.
                 raise PublishError(
                     f"the local tree {repo_dir} is missing and a publish target cannot be "
                     f"read to bring it back ({error}): try again when it answers"
                 ) from None
             report(f"could not read what a publish target serves ({error}); publishing checks it")
-    if missing:
+    if not paths:
         source = next(((target, where) for target, where, m in served if m.files), None)
         if source is not None:
             report(f"the local tree {repo_dir} is missing: pulling it from {source[1]}")
             report(f"pulled {pull_tree(source[0], repo_dir)} file(s) from {source[1]}")
-    paths, pruned = set(tree_paths(repo_dir)), pruned_files(repo_dir)
+            paths = set(tree_paths(repo_dir))
+    pruned = pruned_files(repo_dir)
     for _, where, manifest in served:
         refuse_dropping(repo_dir, paths, pruned, manifest, where)

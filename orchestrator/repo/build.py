@@ -21,7 +21,7 @@ from orchestrator.errors import RepositoryError, UsageError
 from orchestrator.repo import clientfiles
 from orchestrator.repo.cache import MetadataCache
 from orchestrator.repo.deb_tree import DebPool, SuiteUpdate, save_generations, write_suite
-from orchestrator.repo.layout import DEB, RPM, STATE
+from orchestrator.repo.layout import DEB, PACKAGE_SUFFIXES, RPM, STATE
 from orchestrator.repo.options import RepoOptions
 from orchestrator.repo.packages import DebPackage, RpmPackage, read_deb, read_rpm
 from orchestrator.repo.pruned import update_pruned
@@ -35,7 +35,6 @@ from orchestrator.repo.rpm_tree import RpmTree, rpm_trees, target_href
 from orchestrator.repo.signing import Signer
 from orchestrator.repo.tree import Staging, locked
 
-PACKAGE_SUFFIXES = (".deb", ".rpm")
 # Which client files were last rendered, and from what (see clientfiles.inputs_digest).
 CLIENT_FILES = "client-files.json"
 

@@ -25,6 +25,7 @@ KEYS = "keys"
 LANDING_PAGE = "index.html"
 STATE = ".state"
 PUBLISHED = (DEB, RPM, KEYS, LANDING_PAGE)
+PACKAGE_SUFFIXES = (".deb", ".rpm")
 
 COMPONENT = "main"
 RPM_PACKAGES = "packages"
