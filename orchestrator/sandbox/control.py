@@ -29,6 +29,7 @@ from orchestrator.sandbox.state import (
     ensure_token,
     files_of,
     load_state,
+    read_config,
     read_request_log,
     read_server_info,
     read_token,
@@ -151,7 +152,7 @@ def _spawn_daemon(files: SandboxFiles) -> subprocess.Popen[bytes]:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": pythonpath},
+            env=processes.clean_environment(pythonpath),
             # Its own session: a Ctrl-C in the terminal of the caller must not kill it.
             start_new_session=True,
         )
@@ -206,11 +207,34 @@ def _start_repo_server(settings: SandboxSettings, daemon_pid: int) -> None:
         raise
 
 
+# Settings a running daemon cannot take up: it listens and hands out addresses by them.
+_FIXED_WHILE_RUNNING = (
+    "api_host", "api_port", "address_pool", "ssh_port", "repo_server_address", "repo_http_port",
+)  # fmt: skip
+
+
 def ensure_running(settings: SandboxSettings) -> SandboxInfo:
-    """The running sandbox (and its repo server), started first if it is not running."""
+    """The running sandbox (and its repo server) with these settings, started if need be.
+
+    A running sandbox takes up changed faults, delays and limits at once; a changed
+    address or port needs a restart, which SandboxError says.
+    """
     info = running(settings)
     if info is None:
         return start(settings)
+    files = files_of(settings)
+    wanted = settings.model_copy(update={"state_dir": files.root})
+    current = read_config(files)
+    changed = [
+        name for name in _FIXED_WHILE_RUNNING if getattr(current, name) != getattr(wanted, name)
+    ]
+    if changed:
+        raise SandboxError(
+            f"the sandbox running on {files.root} uses another {', '.join(changed)}: "
+            "run invoke sandbox.down, then start it again to apply the inventory's"
+        )
+    if current != wanted:
+        write_config(files, wanted)
     reposerver.ensure_running(settings)
     return info
 

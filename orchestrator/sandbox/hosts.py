@@ -3,11 +3,19 @@ r"""Sandbox hosts: a real OpenSSH sshd on its own loopback address, one director
 A host runs as::
 
     unshare --fork --pid --mount-proc --kill-child --mount --propagation private -- \
-        sh -c 'mount --rbind DIR/root /root && mount --bind DIR/tmp /tmp && exec sshd -D -e ...'
+        sh -c 'mount --rbind DIR/root /root && ... && exec setpriv ... sshd -D -e ...'
 
 so it has a private /root and /tmp while sharing the installed toolchain, and its processes
 live in their own pid namespace: killing the ``unshare`` process kills every process of the
 host, build jobs included.
+
+A build on a sandbox droplet runs what a tag says, as root, so the host it lands on is
+walled in like a container (see :func:`isolation_script`): every mount of this machine is
+read-only in its namespace, except its private /root and /tmp and its own directory; the
+sandbox's state directory (its token, keys and the other hosts) is covered by an empty
+one; /dev holds only the usual character devices, no disk; /proc's system knobs are
+read-only; and sshd, with everything it starts, runs without the capabilities that could
+undo any of that (mounting, raw devices and sockets, network and kernel administration).
 
 A toolchain installed under /root (pyenv) would vanish behind the private /root: the
 directories in ``HostSpec.shared_hidden`` are bind-mounted back, read-only, and
@@ -48,9 +56,26 @@ HOST_KEY = "ssh_host_ed25519_key"
 ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+# The character devices a build may use; nothing that reaches this machine's disks.
+DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))  # fmt: skip
+# /proc entries that change the kernel (sysctl, sysrq, interrupts): read-only in a host.
+PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs")
+# Capabilities no build needs and each of which could reach past the host's walls.
+DROPPED_CAPABILITIES = (
+    "sys_admin", "sys_module", "sys_rawio", "sys_boot", "sys_time", "sys_ptrace",
+    "sys_pacct", "sys_tty_config", "mknod", "net_admin", "net_raw", "syslog",
+    "mac_admin", "mac_override", "linux_immutable", "audit_control", "bpf", "perfmon",
+    "checkpoint_restore", "wake_alarm", "block_suspend", "lease",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class HostSpec:
-    """What a host needs: its directory, where it listens, its host key and who may log in."""
+    """What a host needs: its directory, where it listens, its host key and who may log in.
+
+    ``masked`` directories are covered by an empty one inside the host (the sandbox's own
+    state: its token, keys and the other hosts' directories).
+    """
 
     directory: Path
     address: str
@@ -59,6 +84,7 @@ class HostSpec:
     authorized_keys: tuple[str, ...] = ()
     shared_hidden: tuple[Path, ...] = ()
     path: tuple[str, ...] = ()
+    masked: tuple[Path, ...] = ()
 
 
 def _marker(directory: Path) -> str:
@@ -104,23 +130,68 @@ def _shared_target(directory: Path, shared: Path) -> Path:
     raise SandboxError(f"shared directory {shared} is under neither /root nor /tmp")
 
 
-def host_command(spec: HostSpec) -> list[str]:
-    """The command that runs a host's sshd in private mount and pid namespaces."""
+def isolation_script(spec: HostSpec) -> str:
+    """The shell script that walls a host in, then runs its sshd (see the module docstring).
+
+    It runs as root in the host's new mount namespace, so none of its mounts is seen
+    outside, and ends in ``exec``: sshd becomes the namespace's first process.
+    """
     quoted = shlex.quote
     directory = spec.directory
-    # Shared directories are mounted into the private root before it covers /root (hence
-    # --rbind, which carries them along); all of it happens in the host's mount namespace.
-    steps = [
-        f"mount --bind -o ro {quoted(str(shared))} {quoted(str(_shared_target(directory, shared)))}"
-        for shared in spec.shared_hidden
-    ]
-    steps += [
+    # Private directories first: --rbind carries the read-only toolchain mounts along.
+    lines = [
+        "set -e",
+        *(
+            f"mount --bind -o ro {quoted(str(shared))} "
+            f"{quoted(str(_shared_target(directory, shared)))}"
+            for shared in spec.shared_hidden
+        ),
         f"mount --bind {quoted(str(directory))} {HOST_VIEW}",
         f"mount --rbind {quoted(str(directory / 'root'))} /root",
         f"mount --rbind {quoted(str(directory / 'tmp'))} /tmp",
-        f"exec {SSHD} -D -e -f {HOST_VIEW / 'sshd_config'}",
+        # A masked directory under /root or /tmp is out of sight already.
+        *(
+            f"if [ -d {quoted(str(masked))} ]; then "
+            f"mount -t tmpfs -o size=64k,mode=0755 relorch-masked {quoted(str(masked))}; fi"
+            for masked in spec.masked
+        ),
+        "mount -t tmpfs -o size=256k,mode=0755,nosuid relorch-dev /dev",
+        *(f"mknod -m 0666 /dev/{name} c {major} {minor}" for name, major, minor in DEVICES),
+        "mkdir /dev/pts /dev/shm",
+        "mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts",
+        "ln -s pts/ptmx /dev/ptmx",
+        "mount -t tmpfs -o mode=1777,nosuid,nodev relorch-shm /dev/shm",
+        "ln -s /proc/self/fd /dev/fd",
+        *(
+            f"ln -s fd/{number} /dev/{name}"
+            for number, name in enumerate(("stdin", "stdout", "stderr"))
+        ),
+        f"for entry in {' '.join(PROC_READ_ONLY)}; do",
+        '  if [ -e "/proc/$entry" ]; then',
+        '    mount --bind "/proc/$entry" "/proc/$entry"',
+        '    mount -o remount,bind,ro "/proc/$entry"',
+        "  fi",
+        "done",
+        # Every other mount of this machine becomes read-only (mountinfo octal-escapes
+        # spaces and the like, which printf %b turns back). A mount that is out of sight
+        # under a masked directory has no path left to reach it by.
+        "awk '{print $5}' /proc/self/mountinfo | while read -r point; do",
+        '  point=$(printf "%b" "$point")',
+        '  [ -e "$point" ] || continue',
+        '  case "$point" in',
+        f"    /root|/root/*|/tmp|/tmp/*|{HOST_VIEW}|/proc|/proc/*|/dev/pts|/dev/shm) ;;",
+        '    *) mount -o remount,bind,ro "$point" ;;',
+        "  esac",
+        "done",
+        "exec setpriv --bounding-set "
+        + ",".join(f"-{capability}" for capability in DROPPED_CAPABILITIES)
+        + f" {SSHD} -D -e -f {HOST_VIEW / 'sshd_config'}",
     ]
-    script = " && ".join(steps)
+    return "\n".join(lines)
+
+
+def host_command(spec: HostSpec) -> list[str]:
+    """The command that runs a host's sshd in private mount and pid namespaces."""
     return [
         "unshare",
         "--fork",
@@ -133,7 +204,7 @@ def host_command(spec: HostSpec) -> list[str]:
         "--",
         "sh",
         "-c",
-        script,
+        isolation_script(spec),
     ]
 
 
@@ -196,6 +267,7 @@ def start_host(spec: HostSpec, timeout: float = 10.0) -> int:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            env=processes.clean_environment(),
             # Its own session: a Ctrl-C meant for the caller must not take the host down.
             start_new_session=True,
         )

@@ -52,6 +52,8 @@ def droplet_host_spec(
         authorized_keys=named + config.authorized_keys,
         shared_hidden=shared,
         path=path,
+        # The sandbox's token, keys and the other droplets stay out of a build's sight.
+        masked=(files.root,),
     )
 
 

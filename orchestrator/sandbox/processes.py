@@ -13,6 +13,16 @@ import time
 from pathlib import Path
 
 PROC = Path("/proc")
+# What the sandbox's daemons and hosts keep of the environment that started them: the
+# caller's may hold the DigitalOcean token, the signing key and bucket credentials, and a
+# root build on a droplet can read its sshd's environment (/proc/1/environ).
+_KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
+
+
+def clean_environment(pythonpath: str | None = None) -> dict[str, str]:
+    """A minimal environment for a sandbox process (with ``PYTHONPATH`` when given)."""
+    kept = {name: os.environ[name] for name in _KEPT if name in os.environ}
+    return {**kept, "PYTHONPATH": pythonpath} if pythonpath else kept
 
 
 def all_pids() -> list[int]:

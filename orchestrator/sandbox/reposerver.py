@@ -28,6 +28,7 @@ import orchestrator
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox import hosts
 from orchestrator.sandbox.keys import generate_host_key, public_of
+from orchestrator.sandbox.processes import clean_environment
 from orchestrator.sandbox.settings import SandboxSettings
 from orchestrator.sandbox.state import files_of
 
@@ -79,6 +80,7 @@ def host_spec(settings: SandboxSettings) -> hosts.HostSpec:
         port=settings.ssh_port,
         host_key=hosts.existing_host_key(host_dir) or generate_host_key(),
         authorized_keys=(public_of(_client_key(host_dir)),),
+        masked=(files_of(settings).root,),
     )
 
 
@@ -134,7 +136,7 @@ def _start_http(settings: SandboxSettings) -> None:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": pythonpath},
+            env=clean_environment(pythonpath),
             start_new_session=True,
         )
     deadline = time.monotonic() + START_TIMEOUT

@@ -51,14 +51,16 @@ _FIELDS_OF_KIND: dict[str, frozenset[str]] = {
 class FaultRule(BaseModel):
     """One injected fault; ``kind`` selects which of the other fields apply (see module doc)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     kind: Literal["rate_limit", "server_error", "stuck_new", "sshd_down", "foreign_host_key"]
     method: str | None = Field(default=None, description="regex on the HTTP method")
     path: str | None = Field(default=None, description="regex searched in the URL path")
-    times: int = Field(default=1, ge=1, description="how many matching requests fail")
-    after: int = Field(default=0, ge=0, description="how many matching requests pass first")
-    retry_after: int = Field(default=1, ge=0, description="Retry-After seconds of a 429")
+    times: int = Field(default=1, ge=1, le=10**9, description="how many matching requests fail")
+    after: int = Field(
+        default=0, ge=0, le=10**9, description="how many matching requests pass first"
+    )
+    retry_after: int = Field(default=1, ge=0, le=86400, description="Retry-After seconds of a 429")
     status: Literal[500, 503] = 500
     name: str | None = Field(default=None, description="regex searched in droplet names")
 
@@ -102,17 +104,19 @@ class FaultRule(BaseModel):
 class SandboxSettings(BaseModel):
     """Where the sandbox keeps its files, where it listens, and how it misbehaves."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     state_dir: Path = Path(".orchestrator/sandbox")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8757, ge=1, le=65535)
     address_pool: str = "127.77.0.0/24"
     ssh_port: int = Field(default=22, ge=1, le=65535)
-    boot_delay: float = Field(default=1.0, ge=0, description="seconds a droplet stays new")
-    droplet_limit: int = Field(default=25, ge=0, description="the account's droplet limit")
+    boot_delay: float = Field(default=1.0, ge=0, le=3600, description="seconds a droplet stays new")
+    droplet_limit: int = Field(
+        default=25, ge=0, le=10_000, description="the account's droplet limit"
+    )
     delete_linger: float = Field(
-        default=0.0, ge=0, description="seconds a deleted droplet stays listed"
+        default=0.0, ge=0, le=3600, description="seconds a deleted droplet stays listed"
     )
     faults: list[FaultRule] = []
     repo_server_address: str = Field(

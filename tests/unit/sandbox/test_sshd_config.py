@@ -5,7 +5,13 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import SandboxError
-from orchestrator.sandbox.hosts import HostSpec, host_command, sshd_config, write_host_files
+from orchestrator.sandbox.hosts import (
+    HostSpec,
+    host_command,
+    isolation_script,
+    sshd_config,
+    write_host_files,
+)
 
 SPEC = HostSpec(Path("/var/lib/sb/hosts/droplet-7"), "127.77.0.2", 22, "KEY", ("ssh-ed25519 AAAA",))
 
@@ -36,33 +42,50 @@ def test_a_shared_toolchain_goes_on_the_path() -> None:
 
 def test_host_command() -> None:
     directory = Path("/var/lib/sb/hosts/droplet 7")
+    spec = HostSpec(directory, "127.77.0.2", 22, "KEY")
 
-    assert host_command(HostSpec(directory, "127.77.0.2", 22, "KEY")) == [
-        "unshare",
-        "--fork",
-        "--pid",
-        "--mount-proc",
-        "--kill-child",
-        "--mount",
-        "--propagation",
-        "private",
-        "--",
-        "sh",
-        "-c",
-        "mount --bind '/var/lib/sb/hosts/droplet 7' /run/sandbox-host"
-        " && mount --rbind '/var/lib/sb/hosts/droplet 7/root' /root"
-        " && mount --rbind '/var/lib/sb/hosts/droplet 7/tmp' /tmp"
-        " && exec /usr/sbin/sshd -D -e -f /run/sandbox-host/sshd_config",
+    assert host_command(spec) == [
+        "unshare", "--fork", "--pid", "--mount-proc", "--kill-child", "--mount",
+        "--propagation", "private", "--", "sh", "-c", isolation_script(spec),
+    ]  # fmt: skip
+    lines = isolation_script(spec).splitlines()
+    assert lines[:4] == [
+        "set -e",
+        "mount --bind '/var/lib/sb/hosts/droplet 7' /run/sandbox-host",
+        "mount --rbind '/var/lib/sb/hosts/droplet 7/root' /root",
+        "mount --rbind '/var/lib/sb/hosts/droplet 7/tmp' /tmp",
     ]
+    assert lines[-1].startswith("exec setpriv --bounding-set -sys_admin,")
+    assert lines[-1].endswith(" /usr/sbin/sshd -D -e -f /run/sandbox-host/sshd_config")
+    for capability in ("mknod", "net_admin", "net_raw", "sys_rawio", "sys_module"):
+        assert f"-{capability}," in lines[-1]
 
 
-def test_host_command_mounts_shared_directories_first() -> None:
-    spec = HostSpec(SPEC.directory, "127.77.0.2", 22, "KEY", shared_hidden=(Path("/root/py"),))
+def test_a_host_sees_this_machine_read_only_and_no_disk() -> None:
+    script = isolation_script(SPEC)
+    assert '    *) mount -o remount,bind,ro "$point" ;;' in script
+    # Only its private directories stay writable.
+    assert (
+        "/root|/root/*|/tmp|/tmp/*|/run/sandbox-host|/proc|/proc/*|/dev/pts|/dev/shm) ;;" in script
+    )
+    assert "mount -t tmpfs -o size=256k,mode=0755,nosuid relorch-dev /dev" in script
+    assert "mknod -m 0666 /dev/null c 1 3" in script and "vda" not in script
 
-    assert host_command(spec)[-1].split(" && ")[:2] == [
+
+def test_host_command_mounts_shared_directories_first_and_masks_last() -> None:
+    spec = HostSpec(
+        SPEC.directory, "127.77.0.2", 22, "KEY",
+        shared_hidden=(Path("/root/py"),), masked=(Path("/var/lib/sb"),),
+    )  # fmt: skip
+    lines = isolation_script(spec).splitlines()
+    assert lines[1:3] == [
         "mount --bind -o ro /root/py /var/lib/sb/hosts/droplet-7/root/py",
         "mount --bind /var/lib/sb/hosts/droplet-7 /run/sandbox-host",
     ]
+    assert lines[5] == (
+        "if [ -d /var/lib/sb ]; then "
+        "mount -t tmpfs -o size=64k,mode=0755 relorch-masked /var/lib/sb; fi"
+    )
 
 
 def test_host_directories_must_be_absolute() -> None:
