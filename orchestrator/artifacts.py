@@ -1,24 +1,32 @@
-"""Verifying what a build host sent back: checksums first, then each package's identity.
+"""Verifying what a build host sent back: a safe unpack, checksums, then each package's identity.
 
-The host computes sha256 sums next to the files and bundles both into one archive. On
-the orchestrator every file must be listed, every listed file must be present, and each
-digest must match; a .deb or .rpm must then carry the release version and the target's
-architecture. Anything else fails the target with an error naming the file.
+The host computes sha256 sums next to the files and bundles both into one tar.gz, which
+the orchestrator reads as it streams with the strict reader of :mod:`orchestrator.archive`
+(only files and directories, only inside, within the target's limits). Then every file
+must be listed, every listed file present, each digest must match, and each .deb or .rpm
+must be one the inventory declares: its name among the target's packages, no epoch but the
+project's, exactly the release's version, the target's architecture (or ``all``/``noarch``
+where declared). Anything else fails the target with an error naming the file and the
+field, and removes what was unpacked.
 """
 
 from __future__ import annotations
 
 import hashlib
-import tarfile
+import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
+from debian.debian_support import Version
+
+from orchestrator.archive import ArchiveLimits, extract
 from orchestrator.commands import CHECKSUMS
-from orchestrator.errors import BuildError, RepositoryError
-from orchestrator.plan import RPM_ARCH
+from orchestrator.errors import ArchiveError, BuildError, RepositoryError
+from orchestrator.plan import RPM_ARCH, Accepted, Limits
 from orchestrator.repo.packages import read_deb, read_rpm
 
-# Packages without an architecture are fine on any target.
+# Architectures of packages that run anywhere, by package format.
 ARCH_INDEPENDENT = {"deb": "all", "rpm": "noarch"}
 
 
@@ -33,13 +41,21 @@ class Artifact:
     kind: str  # "deb", "rpm" or "extra"
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What a package says it is: name, epoch (None if it has none), upstream version, arch."""
+
+    kind: str
+    name: str
+    epoch: int | None
+    version: str
+    arch: str
+
+
 def sha256_of(path: Path) -> str:
-    """The hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
+    """The hex sha256 of a file."""
     with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def parse_checksums(text: str, target: str) -> dict[str, str]:
@@ -60,21 +76,25 @@ def _safe_relative(name: str) -> bool:
     return bool(name) and not path.is_absolute() and ".." not in path.parts
 
 
-def unpack_bundle(bundle: Path, destination: Path, target: str) -> dict[str, str]:
-    """Extract an artifact bundle safely; return the checksums it carries."""
-    destination.mkdir(parents=True, exist_ok=True)
+def unpack_bundle(
+    stream: IO[bytes], destination: Path, target: str, limits: Limits
+) -> dict[str, str]:
+    """Unpack an artifact bundle (read as it streams) into the new ``destination``.
+
+    Returns the checksums it carries. BuildError names what made it unacceptable; nothing
+    of it is then left on disk.
+    """
+    archive_limits = ArchiveLimits(
+        packed_bytes=limits.bundle_bytes, unpacked_bytes=limits.unpacked_bytes, files=limits.files
+    )
     try:
-        with tarfile.open(bundle, "r:gz") as archive:
-            # The "data" filter refuses absolute paths, links out of the tree and devices.
-            archive.extractall(destination, filter="data")
-    except (tarfile.TarError, OSError, EOFError) as error:
-        raise BuildError(
-            f"{target}: artifact archive {bundle.name} is unreadable: {error}"
-        ) from None
+        extract(stream, destination, archive_limits, compressed=True)
+    except ArchiveError as error:
+        raise BuildError(f"{target}: artifact bundle refused: {error}") from None
     listing = destination / CHECKSUMS
     if not listing.is_file():
-        raise BuildError(f"{target}: artifact archive has no {CHECKSUMS}")
-    return parse_checksums(listing.read_text(), target)
+        raise BuildError(f"{target}: artifact bundle has no {CHECKSUMS}")
+    return parse_checksums(listing.read_text(errors="replace"), target)
 
 
 def verify_checksums(root: Path, sums: dict[str, str], target: str) -> list[tuple[Path, str]]:
@@ -100,49 +120,91 @@ def verify_checksums(root: Path, sums: dict[str, str], target: str) -> list[tupl
     return verified
 
 
-def upstream_version(deb_version: str) -> str:
-    """The upstream part of a Debian version: no epoch, no Debian revision."""
-    without_epoch = deb_version.split(":", 1)[1] if ":" in deb_version else deb_version
-    return without_epoch.rsplit("-", 1)[0] if "-" in without_epoch else without_epoch
-
-
-def check_package(path: Path, name: str, *, target: str, arch: str, version: str) -> str:
-    """Check a .deb or .rpm's version and architecture against the target; return its kind."""
+def read_identity(path: Path, name: str, target: str) -> Identity | None:
+    """The identity a .deb or .rpm declares; None for any other file."""
     try:
         if path.suffix == ".deb":
-            deb = read_deb(path).control
-            found_version, found_arch, kind = upstream_version(deb.version), deb.arch, "deb"
-            expected_arch = arch
-        elif path.suffix == ".rpm":
+            control = read_deb(path).control
+            version = Version(control.version)
+            epoch = int(version.epoch) if version.epoch is not None else None
+            return Identity("deb", control.name, epoch, str(version.upstream_version), control.arch)
+        if path.suffix == ".rpm":
             rpm = read_rpm(path)
-            found_version, found_arch, kind = rpm.version, rpm.arch, "rpm"
-            expected_arch = RPM_ARCH[arch]
-        else:
-            return "extra"
-    except RepositoryError as error:
+            # rpm has no "no epoch": an unset one reads as 0, as createrepo_c gives it.
+            epoch = int(rpm.epoch) if rpm.epoch not in ("", "0") else None
+            return Identity("rpm", rpm.name, epoch, rpm.version, rpm.arch)
+    except (RepositoryError, ValueError) as error:
         raise BuildError(f"{target}: {name} is not a valid package: {error}") from None
-    if found_arch not in (expected_arch, ARCH_INDEPENDENT[kind]):
+    return None
+
+
+def check_identity(
+    identity: Identity, name: str, *, target: str, arch: str, accepted: Accepted
+) -> None:
+    """BuildError naming ``name`` and the field unless the package is one the plan accepts."""
+    if identity.name not in accepted.names:
         raise BuildError(
-            f"{target}: {name} is built for architecture {found_arch}, "
-            f"but the target is {expected_arch}"
+            f"{target}: {name} has package name {identity.name}, which this target does not "
+            f"build (it builds {', '.join(accepted.names)}); list it in the target's packages "
+            "if it belongs to the project"
         )
-    if found_version != version:
+    # Epoch 0 is no epoch, in dpkg and rpm alike.
+    if (identity.epoch or None) != (accepted.epoch or None):
+        declared = str(accepted.epoch) if accepted.epoch else "none"
         raise BuildError(
-            f"{target}: {name} has version {found_version}, but the release is {version}"
+            f"{target}: {name} has epoch {identity.epoch}, but the project's epoch is "
+            f"{declared}; an epoch outranks every later version: set project.epoch if the "
+            "project really uses one"
         )
-    return kind
+    if identity.version != accepted.version:
+        raise BuildError(
+            f"{target}: {name} has version {identity.version}, but the release is "
+            f"{accepted.version}"
+        )
+    expected = arch if identity.kind == "deb" else RPM_ARCH[arch]
+    allowed = {expected}
+    if identity.name in accepted.arch_independent:
+        allowed.add(ARCH_INDEPENDENT[identity.kind])
+    if identity.arch not in allowed:
+        raise BuildError(
+            f"{target}: {name} is built for architecture {identity.arch}, "
+            f"but the target is {expected}"
+            + (
+                f" (list {identity.name} in the target's arch_independent if it is "
+                f"{ARCH_INDEPENDENT[identity.kind]})"
+                if identity.arch == ARCH_INDEPENDENT[identity.kind]
+                else ""
+            )
+        )
 
 
 def verify_artifacts(
-    bundle: Path, destination: Path, *, target: str, arch: str, package_format: str, version: str
+    stream: IO[bytes],
+    destination: Path,
+    *,
+    target: str,
+    arch: str,
+    package_format: str,
+    accepted: Accepted,
+    limits: Limits,
 ) -> list[Artifact]:
-    """Unpack ``bundle``, verify checksums, then check every package; return the artifacts."""
-    sums = unpack_bundle(bundle, destination, target)
-    artifacts = []
-    for path, digest in verify_checksums(destination, sums, target):
-        name = str(path.relative_to(destination))
-        kind = check_package(path, name, target=target, arch=arch, version=version)
-        artifacts.append(Artifact(path, name, digest, path.stat().st_size, kind))
-    if not any(a.kind == package_format for a in artifacts):
-        raise BuildError(f"{target}: the build produced no .{package_format} package")
+    """Unpack the bundle read from ``stream``, verify checksums and every package.
+
+    Returns the artifacts; on any failure ``destination`` is removed and BuildError raised.
+    """
+    try:
+        sums = unpack_bundle(stream, destination, target, limits)
+        artifacts = []
+        for path, digest in verify_checksums(destination, sums, target):
+            name = str(path.relative_to(destination))
+            identity = read_identity(path, name, target)
+            if identity is not None:
+                check_identity(identity, name, target=target, arch=arch, accepted=accepted)
+            kind = identity.kind if identity is not None else "extra"
+            artifacts.append(Artifact(path, name, digest, path.stat().st_size, kind))
+        if not any(a.kind == package_format for a in artifacts):
+            raise BuildError(f"{target}: the build produced no .{package_format} package")
+    except BaseException:
+        shutil.rmtree(destination, ignore_errors=True)
+        raise
     return artifacts

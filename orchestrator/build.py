@@ -12,7 +12,9 @@ are closed (which hangs up their remote builds) and their droplets destroyed.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import shutil
 import threading
 import time
 from collections import deque
@@ -23,9 +25,8 @@ from pathlib import Path
 from typing import Literal
 
 from fabric import Connection
-from invoke.exceptions import CommandTimedOut
 
-from orchestrator import commands
+from orchestrator import commands, sshexec
 from orchestrator.artifacts import Artifact, verify_artifacts
 from orchestrator.cloud.droplets import RunDroplets
 from orchestrator.errors import BuildError, Cancelled, OrchestratorError
@@ -34,8 +35,12 @@ from orchestrator.plan import Plan, Step, TargetPlan
 from orchestrator.progress import Progress
 
 TAIL_LINES = 20
+# A line longer than this is kept in the tail by its end only.
+TAIL_LINE_CHARS = 1000
 SSH_DEADLINE_SECONDS = 60.0
 STEP_TIMEOUT_SECONDS = 600.0
+# The bundle's download may take this long plus a second per MiB of its size limit.
+TRANSFER_BYTES_PER_SECOND = 1 << 20
 
 Status = Literal["succeeded", "failed", "cancelled"]
 
@@ -64,29 +69,55 @@ class TargetResult:
 
 
 class LogStream:
-    """A file-like sink for remote output: the log file plus the last lines in memory."""
+    """A sink for remote output: the log file (up to a size) and the last lines in memory.
 
-    def __init__(self, path: Path) -> None:
+    Each chunk costs time in proportion to its own length, whatever came before: 50 MB of
+    output, or 10 MB without a newline, stream as fast as they arrive. Past ``limit``
+    bytes the output is counted but no longer written, and the log says so.
+    """
+
+    def __init__(self, path: Path, limit: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("w", encoding="utf-8", errors="replace")
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
         self._partial = ""
+        self._carriage = ""
+        self._limit = limit
+        self.received = 0
+        self._written = 0
 
-    def write(self, text: str) -> int:
-        """Append output; a pty sends CRLF line ends, the log gets LF."""
-        text = text.replace("\r\n", "\n")
+    def __call__(self, data: bytes) -> None:
+        """Take a chunk of output; a pty sends CRLF line ends, the log gets LF."""
+        self.received += len(data)
+        text = self._carriage + self._decoder.decode(data)
+        # A CRLF split between two chunks must still become one LF.
+        self._carriage = "\r" if text.endswith("\r") else ""
+        text = text[: len(text) - len(self._carriage)].replace("\r\n", "\n")
+        self._write(text)
+        lines = text.split("\n")
+        if len(lines) == 1:
+            self._partial = (self._partial + text)[-TAIL_LINE_CHARS:]
+            return
+        self._tail.append((self._partial + lines[0])[-TAIL_LINE_CHARS:])
+        self._tail.extend(line[-TAIL_LINE_CHARS:] for line in lines[1:-1][-TAIL_LINES:])
+        self._partial = lines[-1][-TAIL_LINE_CHARS:]
+
+    def _write(self, text: str) -> None:
+        if self._written >= self._limit:
+            return
+        room = self._limit - self._written
+        if len(text) > room:  # characters, a close enough measure of bytes here
+            self._file.write(text[:room])
+            self._file.write(f"\n[log stops here: more than {self._limit} bytes of output]\n")
+            self._written = self._limit
+            return
         self._file.write(text)
-        lines = (self._partial + text).split("\n")
-        self._partial = lines.pop()
-        self._tail.extend(lines)
-        return len(text)
-
-    def flush(self) -> None:
-        """Flush the log file."""
-        self._file.flush()
+        self._written += len(text)
 
     def close(self) -> None:
         """Close the log file."""
+        self._file.write(self._carriage)
         self._file.close()
 
     def tail(self) -> tuple[str, ...]:
@@ -162,7 +193,7 @@ class BuildStage:
             result.status, result.artifacts = "succeeded", self._skip[target.name]
             self._progress.update(target.name, "done", "artifacts reused from an earlier run")
             return result
-        log = LogStream(self._log_dir / f"{target.name}.log")
+        log = LogStream(self._log_dir / f"{target.name}.log", target.limits.log_bytes)
         try:
             self._lifecycle(target, result, log)
             result.status = "succeeded"
@@ -214,12 +245,9 @@ class BuildStage:
             if target.machine.kind == "static":
                 # Static hosts outlive the run: leave nothing behind (best effort).
                 with contextlib.suppress(Exception):
-                    connection.run(
-                        commands.cleanup(target.workdir),
-                        hide=True,
-                        warn=True,
-                        in_stream=False,
-                        timeout=60,
+                    quiet = sshexec.Tail(1024)
+                    sshexec.run(
+                        connection, commands.cleanup(target.workdir), timeout=60, stdout=quiet
                     )
             connection.close()
             if droplet_id is not None and self._droplets is not None:
@@ -239,17 +267,16 @@ class BuildStage:
         self._check_stop(target)
         self._progress.update(target.name, "building")
         try:
-            outcome = connection.run(
+            # On a pty, so the build is hung up with its session (see commands.build).
+            status = sshexec.run(
+                connection,
                 steps["build"].command,
-                pty=True,
-                warn=True,
-                hide=True,
-                in_stream=False,
-                out_stream=log,
-                err_stream=log,
                 timeout=target.timeout + 30,
+                stdout=log,
+                pty=True,
+                where=target.name,
             )
-        except CommandTimedOut:
+        except sshexec.CommandTimedOut:
             result.log_tail = log.tail()
             raise BuildError(
                 f"{target.name}: build exceeded its timeout of {target.timeout:.0f}s"
@@ -257,45 +284,59 @@ class BuildStage:
         finally:
             result.spans["build"] = (began, time.time())
         self._check_stop(target)
-        if outcome.exited == 124:
+        if status == 124:
             result.log_tail = log.tail()
             raise BuildError(f"{target.name}: build exceeded its timeout of {target.timeout:.0f}s")
-        if outcome.exited != 0:
+        if status != 0:
             result.log_tail = log.tail()
-            raise BuildError(f"{target.name}: build failed with exit code {outcome.exited}")
+            raise BuildError(f"{target.name}: build failed with exit code {status}")
 
     def _collect(self, target: TargetPlan, connection: Connection, result: TargetResult) -> None:
         self._progress.update(target.name, "collecting")
         began = time.time()
         steps = {step.stage: step for step in target.steps}
         self._remote(connection, steps["collect"], target)
-        bundle = self._run_dir / "bundles" / f"{target.name}.tar.gz"
-        bundle.parent.mkdir(parents=True, exist_ok=True)
-        connection.get(f"{target.workdir}/{commands.ARTIFACT_ARCHIVE}", str(bundle))
         self._progress.update(target.name, "verifying")
         destination = self._run_dir / "artifacts" / target.name
-        result.artifacts = tuple(
-            verify_artifacts(
-                bundle,
-                destination,
-                target=target.name,
-                arch=target.arch,
-                package_format=target.format,
-                version=self._plan.version,
-            )
-        )
+        # A directory of ours left by an earlier attempt; the bundle unpacks into a new one.
+        shutil.rmtree(destination, ignore_errors=True)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        timeout = STEP_TIMEOUT_SECONDS + target.limits.bundle_bytes / TRANSFER_BYTES_PER_SECOND
+        try:
+            # The bundle streams straight into the strict reader: it is never on disk whole.
+            with sshexec.reading(
+                connection,
+                commands.fetch_bundle(target.workdir),
+                timeout=timeout,
+                where=target.name,
+            ) as bundle:
+                result.artifacts = tuple(
+                    verify_artifacts(
+                        bundle,
+                        destination,
+                        target=target.name,
+                        arch=target.arch,
+                        package_format=target.format,
+                        accepted=target.accepted,
+                        limits=target.limits,
+                    )
+                )
+        except BaseException:
+            shutil.rmtree(destination, ignore_errors=True)
+            raise
         result.spans["collect"] = (began, time.time())
 
     def _remote(self, connection: Connection, step: Step, target: TargetPlan) -> None:
-        outcome = connection.run(
-            step.command, hide=True, warn=True, in_stream=False, timeout=STEP_TIMEOUT_SECONDS
+        output = sshexec.Tail(16 * 1024)
+        status = sshexec.run(
+            connection, step.command, timeout=STEP_TIMEOUT_SECONDS, stdout=output, where=target.name
         )
-        if outcome.exited != 0:
+        if status != 0:
             self._check_stop(target)
-            message = (outcome.stderr or outcome.stdout).strip().splitlines()
+            message = output.text().strip().splitlines()
             raise BuildError(
-                f"{target.name}: {step.stage} failed (exit {outcome.exited})"
-                + (f": {message[-1]}" if message else "")
+                f"{target.name}: {step.stage} failed (exit {status})"
+                + (f": {message[-1][:300]}" if message else "")
             )
 
     def _check_stop(self, target: TargetPlan) -> None:

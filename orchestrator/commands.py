@@ -66,6 +66,11 @@ def collect(workdir: str, globs: Iterable[str]) -> str:
     return f"cd {shlex.quote(workdir)}/src && bash -c {shlex.quote(script)}"
 
 
+def fetch_bundle(workdir: str) -> str:
+    """Write the artifact bundle to standard output, for the orchestrator to read as a stream."""
+    return f"cat -- {shlex.quote(workdir)}/{ARTIFACT_ARCHIVE}"
+
+
 def cleanup(workdir: str) -> str:
     """Remove the work directory (static hosts outlive the run)."""
     return f"rm -rf {shlex.quote(workdir)}"

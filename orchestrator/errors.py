@@ -12,6 +12,7 @@ message says what was wrong and what to do about it, on one line::
     │   └── ProvisionError    a droplet did not become usable before its deadline
     ├── SandboxError          the local sandbox could not be started or reached
     ├── HostError             SSH to a build host failed (host key, auth, timeout)
+    ├── ArchiveError          an archive from a host holds an unsafe member or passes a limit
     ├── BuildError            a target's build or artifact verification failed
     │   └── Cancelled         a target stopped because another failed or the run was interrupted
     ├── SigningError          the signing key is missing, expired or too weak
@@ -60,6 +61,10 @@ class SandboxError(OrchestratorError):
 
 class HostError(OrchestratorError):
     """An SSH connection to a build host failed or was refused."""
+
+
+class ArchiveError(OrchestratorError):
+    """An archive a build host or repo server sent holds an unsafe member or passes a limit."""
 
 
 class BuildError(OrchestratorError):

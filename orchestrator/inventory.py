@@ -9,13 +9,23 @@ working directory.
 from __future__ import annotations
 
 import re
+import reprlib
+import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
+from orchestrator.credentials import secret_variables
 from orchestrator.errors import InventoryError
 from orchestrator.repo.options import (
     DEFAULT_VALID_UNTIL_DAYS,
@@ -25,14 +35,38 @@ from orchestrator.repo.options import (
 )
 from orchestrator.sandbox.settings import SandboxSettings
 from orchestrator.version import Channel
+from orchestrator.yamlload import YamlRefused, load_yaml
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$"
 PACKAGE_NAME_PATTERN = r"^[a-z0-9][a-z0-9.+-]+$"
 TAG_PREFIX_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
 FINGERPRINT_PATTERN = re.compile(r"(?:[0-9a-f]{2}:){15}[0-9a-f]{2}")
 GLOB_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]/+-]+")
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+# An inventory is a page of YAML; anything this big is a mistake or an attack.
+MAX_INVENTORY_BYTES = 1 << 20
+DAY = 86400.0
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+_BYTE_UNITS = {"": 1, "k": KiB, "m": MiB, "g": GiB, "t": 1 << 40}
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 60
+_SHOWN.maxlist = _SHOWN.maxdict = 4
+_SHOWN.maxlevel = 2
+
+
+def _bytes(value: Any) -> Any:
+    """A size in bytes from an int or a string such as ``512M``, ``2G`` or ``1GiB``."""
+    if not isinstance(value, str):
+        return value
+    match = re.fullmatch(r"\s*([0-9]{1,12})\s*([kKmMgGtT]?)(?:i?[bB])?\s*", value)
+    if match is None:
+        raise ValueError(f"expected a size such as 512M or 2G, got {value[:40]!r}")
+    return int(match[1]) * _BYTE_UNITS[match[2].lower()]
+
 
 Arch = Literal["amd64", "arm64"]
+PackageName = Annotated[str, Field(pattern=PACKAGE_NAME_PATTERN, max_length=100)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
 ChannelName = Literal["stable", "testing", "nightly"]
 PackageFormat = Literal["deb", "rpm"]
 
@@ -41,9 +75,13 @@ ALL_CHANNELS: tuple[ChannelName, ...] = ("stable", "testing", "nightly")
 
 
 class Model(BaseModel):
-    """Base of every inventory section: unknown keys are errors, values are immutable."""
+    """Base of every inventory section: unknown keys are errors, values are immutable.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Numbers are finite (``.inf`` and ``.nan`` are refused) and bounded where a huge one
+    would overflow or wait forever.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Project(Model):
@@ -56,12 +94,20 @@ class Project(Model):
     maintainer: str = Field(description="'Name <email>' written into the repositories.")
     homepage: str | None = Field(default=None, description="Shown on the landing page.")
     description: str | None = Field(default=None, description="One-line summary.")
+    epoch: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description="The packages' epoch, if the project uses one; a package with another "
+        "epoch (or any epoch when this is unset) is refused, since an epoch outranks every "
+        "later version without it.",
+    )
 
 
 class StaticHost(Model):
     """An existing build machine reached over SSH (provider ``static``)."""
 
-    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    name: Name
     address: str = Field(description="IP address or DNS name.")
     port: int = Field(default=22, ge=1, le=65535)
     user: str = "root"
@@ -95,14 +141,19 @@ class Cloud(Model):
     tag_prefix: Annotated[str, Field(pattern=TAG_PREFIX_PATTERN)] = Field(
         default="relorch", description="Tag on every droplet the tool creates; teardown uses it."
     )
-    max_droplets: int = Field(default=10, ge=1, description="Never more droplets alive at once.")
+    max_droplets: int = Field(
+        default=10, ge=1, le=1000, description="Never more droplets alive at once."
+    )
     api_endpoint: str | None = Field(
         default=None, description="DigitalOcean API base URL ending in /v2/; default: the real API."
     )
     ssh_user: str = "root"
     ssh_port: int = Field(default=22, ge=1, le=65535)
     boot_timeout: float = Field(
-        default=300.0, gt=0, description="Seconds for a droplet to become active and answer SSH."
+        default=300.0,
+        gt=0,
+        le=3600,
+        description="Seconds for a droplet to become active and answer SSH.",
     )
     sandbox: SandboxSettings | None = Field(
         default=None, description="Use the local DigitalOcean emulator instead of a real account."
@@ -145,36 +196,86 @@ class Cloud(Model):
         return self
 
 
+class ArtifactLimits(Model):
+    """What a target's build host may send back, checked while its bundle is read.
+
+    Sizes take bytes or a unit: ``512M``, ``2G``.
+    """
+
+    bundle_bytes: Annotated[int, BeforeValidator(_bytes), Field(ge=1, le=256 * GiB)] = Field(
+        default=GiB, description="The compressed artifact bundle."
+    )
+    unpacked_bytes: Annotated[int, BeforeValidator(_bytes), Field(ge=1, le=1024 * GiB)] = Field(
+        default=2 * GiB, description="The files the bundle unpacks to, together."
+    )
+    files: int = Field(default=1000, ge=1, le=1_000_000, description="Files in the bundle.")
+    log_bytes: Annotated[int, BeforeValidator(_bytes), Field(ge=0, le=64 * GiB)] = Field(
+        default=64 * MiB,
+        description="Build output written to the log; past it, output is counted, not kept.",
+    )
+
+
 class Target(Model):
     """One build: an architecture and a package format on one machine."""
 
-    name: Annotated[str, Field(pattern=NAME_PATTERN)] = Field(description="e.g. amd64-deb.")
+    name: Name = Field(description="e.g. amd64-deb.")
     arch: Arch
     format: PackageFormat
     image: str | None = Field(default=None, description="Droplet image; default cloud.image.")
     size: str | None = Field(default=None, description="Droplet size; default cloud.size.")
     host: str | None = Field(default=None, description="Static host name (provider static).")
     command: str = Field(
+        max_length=64 * KiB,
         description="Shell command run in the unpacked source; a jinja2 template with "
-        "version, arch, format, channel, target and run_id."
+        "version, arch, format, channel, target and run_id.",
     )
     artifacts: list[str] = Field(min_length=1, description="Globs of packages to collect.")
     extra_artifacts: list[str] = Field(
         default_factory=list, description="Globs of other files to collect (wheels, crates...)."
     )
-    timeout: float = Field(default=1800.0, gt=0, description="Seconds the build may take.")
+    timeout: float = Field(
+        default=1800.0, gt=0, le=7 * DAY, description="Seconds the build may take."
+    )
+    packages: list[PackageName] | None = Field(
+        default=None,
+        description="Names of the packages this target builds; default: the project name. "
+        "A package of another name fails the target.",
+    )
+    arch_independent: list[PackageName] = Field(
+        default_factory=list,
+        description="Packages of this target built as Architecture: all (deb) or noarch "
+        "(rpm); any other package must have the target's architecture.",
+    )
+    limits: ArtifactLimits = Field(default_factory=ArtifactLimits)
 
     @field_validator("artifacts", "extra_artifacts")
     @classmethod
     def _safe_globs(cls, globs: list[str]) -> list[str]:
-        # The remote shell expands these unquoted, so only plain path and glob characters.
         for glob in globs:
-            if not GLOB_PATTERN.fullmatch(glob) or glob.startswith("/") or ".." in glob.split("/"):
+            if not _safe_glob(glob):
                 raise ValueError(
-                    f"artifact glob {glob!r} must be a relative path of letters, digits "
-                    "and . _ - + / * ? [ ] (no spaces, quotes or '..')"
+                    f"artifact glob {_SHOWN.repr(glob)} must be a relative path of letters, "
+                    "digits and . _ - + / * ? [ ], with no '.' or '..' component and no "
+                    "component that could match one (starting with '[', or '.' and a pattern)"
                 )
         return globs
+
+
+def _safe_glob(glob: str) -> bool:
+    """Whether the remote shell may expand ``glob`` unquoted without leaving the tree.
+
+    Only path and pattern characters; no component ``.`` or ``..``, and none that bash
+    could match to one: ``*`` and ``?`` never match a leading dot, but ``[.]`` and ``.*``
+    do (bash before 5.2 matches ``.*`` to ``..``).
+    """
+    if len(glob) > 1024 or not GLOB_PATTERN.fullmatch(glob) or glob.startswith("/"):
+        return False
+    for part in glob.split("/"):
+        if part in ("", ".", "..") or part.startswith("["):
+            return False
+        if part.startswith(".") and part[1] in ".*?[":
+            return False
+    return True
 
 
 class Repositories(Model):
@@ -192,7 +293,7 @@ class Repositories(Model):
         ge=1,
         description="Release files expire this many days after signing.",
     )
-    by_hash_generations: int = Field(default=3, ge=1)
+    by_hash_generations: int = Field(default=3, ge=1, le=100)
     retention: RetentionOptions = Field(default_factory=RetentionOptions)
 
 
@@ -209,7 +310,7 @@ class SshPublish(Model):
     """
 
     kind: Literal["ssh"]
-    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    name: Name
     host: str
     port: int = Field(default=22, ge=1, le=65535)
     user: str = "root"
@@ -223,7 +324,9 @@ class SshPublish(Model):
     identity_file: Path | None = Field(
         default=None, description="Private key to log in with; default: the SSH agent."
     )
-    snapshots_keep: int = Field(default=5, ge=1, description="Snapshots kept on the server.")
+    snapshots_keep: int = Field(
+        default=5, ge=1, le=1000, description="Snapshots kept on the server."
+    )
 
     @field_validator("host_key")
     @classmethod
@@ -244,7 +347,7 @@ class S3Publish(Model):
     """An S3-compatible bucket, such as DigitalOcean Spaces."""
 
     kind: Literal["s3"]
-    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    name: Name
     bucket: str
     endpoint: str | None = Field(
         default=None, description="e.g. https://ams3.digitaloceanspaces.com"
@@ -253,17 +356,28 @@ class S3Publish(Model):
     prefix: str = ""
     url: str = Field(description="Public base URL of the prefix.")
     acl: str | None = Field(default="public-read", description="Canned ACL; null for none.")
-    concurrency: int = Field(default=16, ge=1)
-    gc_grace_hours: float = Field(default=24.0, ge=0)
+    concurrency: int = Field(default=16, ge=1, le=256)
+    gc_grace_hours: float = Field(default=24.0, ge=0, le=24 * 3650)
 
 
 PublishTarget = Annotated[SshPublish | S3Publish, Field(discriminator="kind")]
 
 
 class Hooks(Model):
-    """Commands run on the orchestrator after a successful publish."""
+    """Commands run on the orchestrator after a successful publish.
+
+    A hook sees the release's variables, a few harmless ones of the orchestrator's
+    environment (PATH, HOME, locale) and those ``env`` names; never a secret.
+    """
 
     after_publish: list[str] = Field(default_factory=list)
+    env: list[Annotated[str, Field(pattern=ENV_NAME_PATTERN)]] = Field(
+        default_factory=list,
+        description="Variables of the orchestrator's environment passed to the hooks.",
+    )
+    timeout: float = Field(
+        default=600.0, gt=0, le=DAY, description="Seconds each hook may run before it is killed."
+    )
 
 
 class Inventory(Model):
@@ -300,7 +414,24 @@ class Inventory(Model):
                 )
             if self.cloud.provider == "digitalocean" and target.host is not None:
                 raise ValueError(f"target {target.name!r}: 'host' is only for provider static")
+            stray = sorted(set(target.arch_independent) - set(self.package_names(target)))
+            if stray:
+                raise ValueError(
+                    f"target {target.name!r}: arch_independent names {', '.join(stray)}, "
+                    "which is not among its packages"
+                )
+        secrets = secret_variables(self.signing.key_env, self.signing.passphrase_env)
+        passed = sorted(secrets & set(self.hooks.env))
+        if passed:
+            raise ValueError(
+                f"hooks.env names {', '.join(passed)}, which holds a secret: hooks never "
+                "get the tool's token, signing key or bucket credentials"
+            )
         return self
+
+    def package_names(self, target: Target) -> tuple[str, ...]:
+        """The packages ``target`` may produce: its own list, else the project's name."""
+        return tuple(target.packages) if target.packages is not None else (self.project.name,)
 
     def repo_options(self) -> RepoOptions:
         """The options of the repository tree this inventory's releases go to."""
@@ -370,7 +501,16 @@ class Inventory(Model):
 def load_inventory(path: Path) -> Inventory:
     """Read and validate an inventory file; raise :class:`InventoryError` naming what to fix."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # stat first: opening a FIFO would block, and /dev/zero never ends.
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise InventoryError(
+                f"{path}: not a regular file; pass --inventory PATH of a YAML file"
+            )
+        if info.st_size > MAX_INVENTORY_BYTES:
+            raise InventoryError(_too_large(path))
+        with path.open("rb") as stream:
+            data = stream.read(MAX_INVENTORY_BYTES + 1)
     except FileNotFoundError:
         raise InventoryError(
             f"{path}: inventory file not found; pass --inventory PATH "
@@ -378,20 +518,37 @@ def load_inventory(path: Path) -> Inventory:
         ) from None
     except OSError as error:
         raise InventoryError(f"{path}: cannot read inventory: {error.strerror}") from None
+    if len(data) > MAX_INVENTORY_BYTES:
+        raise InventoryError(_too_large(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InventoryError(
+            f"{path}: not UTF-8 text (byte {error.start}); save the inventory as UTF-8 YAML"
+        ) from None
     return parse_inventory(text, path)
 
 
+def _too_large(path: Path) -> str:
+    return f"{path}: larger than {MAX_INVENTORY_BYTES // MiB} MiB: an inventory is a page of YAML"
+
+
 def parse_inventory(text: str, path: Path) -> Inventory:
-    """Validate inventory YAML ``text`` that came from ``path``."""
+    """Validate inventory YAML ``text`` that came from ``path``.
+
+    Top-level keys starting with ``x-`` are ignored: they hold YAML anchors for the rest of
+    the file, as in Compose files.
+    """
+    if len(text) > MAX_INVENTORY_BYTES:
+        raise InventoryError(_too_large(path))
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise InventoryError(f"{where}: invalid YAML: {problem}") from None
+        data = load_yaml(text)
+    except YamlRefused as error:
+        where = f"{path}:{error.where}" if error.where else str(path)
+        raise InventoryError(f"{where}: {error.message}") from None
     if not isinstance(data, dict):
         raise InventoryError(f"{path}: expected a mapping with project, cloud and targets")
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
     try:
         inventory = Inventory.model_validate(data)
     except ValidationError as error:
@@ -401,8 +558,10 @@ def parse_inventory(text: str, path: Path) -> Inventory:
 
 def describe_validation_error(path: Path, error: ValidationError) -> str:
     """One line naming the file, each bad key path and what was expected."""
-    problems = [_describe(detail) for detail in error.errors(include_url=False)]
-    return f"{path}: " + "; ".join(problems)
+    details = error.errors(include_url=False)
+    problems = [_describe(detail) for detail in details[:5]]
+    more = f"; and {len(details) - 5} more" if len(details) > 5 else ""
+    return f"{path}: " + "; ".join(problems) + more
 
 
 def _describe(detail: ErrorDetails) -> str:
@@ -413,9 +572,9 @@ def _describe(detail: ErrorDetails) -> str:
     elif kind == "missing":
         message = "required key is missing"
     elif kind == "value_error":
-        message = str(detail["msg"]).removeprefix("Value error, ")
+        message = str(detail["msg"]).removeprefix("Value error, ")[:300]
     else:
-        message = f"{_lower_first(detail['msg'])}, got {_shown(detail['input'])}"
+        message = f"{_lower_first(detail['msg'])[:300]}, got {_SHOWN.repr(detail['input'])}"
     return f"{location}: {message}" if location else message
 
 
@@ -427,14 +586,10 @@ def _key_path(location: tuple[int | str, ...]) -> str:
         elif item in ("ssh", "s3") and parts and parts[-1].startswith("["):
             continue  # the discriminated-union tag pydantic adds, not a key the user wrote
         else:
-            parts.append(f".{item}" if parts else item)
+            name = item if len(item) <= 60 else item[:57] + "..."
+            parts.append(f".{name}" if parts else name)
     return "".join(parts)
 
 
 def _lower_first(message: str) -> str:
     return message[:1].lower() + message[1:]
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from orchestrator.artifacts import Artifact
 from orchestrator.build import BuildStage, TargetResult
-from orchestrator.cloud.droplets import CreatedDroplet, RunDroplets
+from orchestrator.cloud.droplets import CreatedDroplet, RunDroplets, check_capacity
 from orchestrator.cloud.endpoint import open_client
 from orchestrator.fleet import HostAccess
 from orchestrator.inventory import Inventory
@@ -84,9 +84,14 @@ def build_targets(
     )
     stop = threading.Event()
     droplets = None
-    if any(t.machine.kind == "droplet" and t.name not in (skip or {}) for t in plan.targets):
+    creating = [
+        t for t in plan.targets if t.machine.kind == "droplet" and t.name not in (skip or {})
+    ]
+    if creating:
+        client = open_client(inventory)
+        check_capacity(client, min(len(creating), plan.max_droplets))
         droplets = RunDroplets(
-            open_client(inventory),
+            client,
             run_tag=plan.run_tag,
             client_key=generate_keypair(f"{plan.tool_tag}-{plan.run_id}"),
             max_droplets=plan.max_droplets,

@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 import jinja2
+import jinja2.sandbox
+from jinja2 import nodes
 
 from orchestrator import commands
 from orchestrator.errors import InventoryError
@@ -49,6 +51,26 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """What a target's packages must be; anything else fails the target before indexing."""
+
+    names: tuple[str, ...]
+    arch_independent: tuple[str, ...]
+    epoch: int | None
+    version: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a target's build host may send back (see ``ArtifactLimits`` in the inventory)."""
+
+    bundle_bytes: int
+    unpacked_bytes: int
+    files: int
+    log_bytes: int
+
+
+@dataclass(frozen=True)
 class TargetPlan:
     """Everything about one target's build."""
 
@@ -63,6 +85,8 @@ class TargetPlan:
     extra_artifacts: tuple[str, ...]
     environment: dict[str, str]
     steps: tuple[Step, ...]
+    accepted: Accepted
+    limits: Limits
 
 
 @dataclass(frozen=True)
@@ -181,15 +205,55 @@ def build_variables(
     }
 
 
+# What a build command's template may use: variables, literals, ~, comparisons, if/else.
+_TEMPLATE_NODES = (
+    nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.Concat,
+    nodes.If, nodes.CondExpr, nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not,
+)  # fmt: skip
+_TEMPLATE_FILTERS = frozenset({"lower", "upper", "trim"})
+
+
+def _refused_construct(template: nodes.Template) -> str | None:
+    """The first construct of a parsed template that a build command may not use."""
+    for node in template.find_all(nodes.Node):
+        if isinstance(node, nodes.Filter) and node.name in _TEMPLATE_FILTERS:
+            continue
+        if isinstance(node, nodes.Name) and node.ctx != "load":
+            return "an assignment"
+        if not isinstance(node, _TEMPLATE_NODES):
+            name = node.name if isinstance(node, nodes.Filter) else type(node).__name__
+            return f"{name!r}"
+    return None
+
+
 def render_command(template: str, variables: dict[str, str], target: str) -> str:
-    """Render a target's jinja2 build command; unknown variables are inventory errors."""
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    """Render a target's jinja2 build command; anything but plain substitution is an error.
+
+    The template comes from the inventory, so it may only substitute the build variables,
+    compare them and choose with if/else (with the lower, upper and trim filters): no
+    attribute, call, loop or arithmetic, which is what lets a jinja2 template run Python
+    (``cycler.__init__.__globals__``) or build a string of gigabytes. It is rendered in
+    jinja2's sandbox besides, and an unknown name is an error, not an empty string.
+    """
+    environment = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined, autoescape=False
+    )
+    where = f"targets.{target}.command"
     try:
+        refused = _refused_construct(environment.parse(template))
+        if refused is not None:
+            raise InventoryError(
+                f"{where}: {refused} is not allowed in a build command: use the variables "
+                f"({', '.join(variables)}), ~, comparisons and if/else"
+            )
         return environment.from_string(template).render(variables)
     except jinja2.TemplateError as error:
+        message = str(error).splitlines()[0][:200] if str(error) else error.__class__.__name__
         raise InventoryError(
-            f"targets.{target}.command: {error}; available variables: {', '.join(variables)}"
+            f"{where}: {message}; available variables: {', '.join(variables)}"
         ) from None
+    except RecursionError:
+        raise InventoryError(f"{where}: the template is nested too deeply") from None
 
 
 def _target_plan(
@@ -227,4 +291,16 @@ def _target_plan(
         extra_artifacts=tuple(target.extra_artifacts),
         environment=environment,
         steps=steps,
+        accepted=Accepted(
+            names=inventory.package_names(target),
+            arch_independent=tuple(target.arch_independent),
+            epoch=inventory.project.epoch,
+            version=release.package_version,
+        ),
+        limits=Limits(
+            bundle_bytes=target.limits.bundle_bytes,
+            unpacked_bytes=target.limits.unpacked_bytes,
+            files=target.limits.files,
+            log_bytes=target.limits.log_bytes,
+        ),
     )

@@ -38,9 +38,26 @@ def plan_text(plan: Plan) -> str:
             lines.append(
                 f"    static host {machine.name}: {machine.user}@{machine.address}:{machine.port}"
             )
+        accepted, limits = target.accepted, target.limits
+        epoch = f"{accepted.epoch}:" if accepted.epoch else ""
+        arch = target.arch if target.format == "deb" else target.rpm_arch
+        if accepted.arch_independent:
+            arch += f"; {', '.join(accepted.arch_independent)} also arch-independent"
+        lines.append(
+            f"    accepts: {', '.join(accepted.names)} {epoch}{accepted.version} ({arch}); "
+            f"bundle up to {_size(limits.bundle_bytes)}, {_size(limits.unpacked_bytes)} "
+            f"unpacked, {limits.files} files; log up to {_size(limits.log_bytes)}"
+        )
         for step in target.steps:
             lines.append(f"    [{step.stage}] ({step.where}) {step.command}")
     return "\n".join(lines)
+
+
+def _size(count: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size and count % size == 0:
+            return f"{count // size} {unit}"
+    return f"{count} bytes"
 
 
 def droplets_table(droplets: Sequence[DropletInfo], now: datetime) -> str:

@@ -13,15 +13,30 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from orchestrator.errors import TagError
+from orchestrator.errors import TagError, UsageError
 
-_NUMBER = r"(?:0|[1-9][0-9]*)"
+# Nine digits are plenty for a version and keep int() and the package tools out of trouble.
+_NUMBER = r"(?:0|[1-9][0-9]{0,8})"
+MAX_TAG_LENGTH = 128
 _PRERELEASE_PART = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
 TAG_PATTERN = re.compile(
     rf"v(?P<major>{_NUMBER})\.(?P<minor>{_NUMBER})\.(?P<patch>{_NUMBER})"
     rf"(?:-(?P<prerelease>{_PRERELEASE_PART}(?:\.{_PRERELEASE_PART})*))?",
     re.ASCII,
 )
+
+
+_PACKAGE_VERSION = re.compile(
+    r"(?:[0-9]{1,9}:)?[0-9][A-Za-z0-9.+~]*(?:-[A-Za-z0-9.+~]+)?", re.ASCII
+)
+
+
+def check_package_version(version: str, flag: str) -> str:
+    """``version`` if it is a package version such as ``1.2.3`` or ``1.3.0~rc.1-1``."""
+    if len(version) > 128 or not _PACKAGE_VERSION.fullmatch(version):
+        shown = version[:40]
+        raise UsageError(f"{flag} {shown!r} is not a package version such as 1.2.3 or 1.3.0~rc.1")
+    return version
 
 
 class Channel(StrEnum):
@@ -56,14 +71,27 @@ def parse_tag(tag: str) -> Release:
     ``re.fullmatch`` anchors both ends, so a trailing newline, space or shell
     metacharacter never sneaks through as it would with ``$``.
     """
-    match = TAG_PATTERN.fullmatch(tag)
-    if match is None:
+    if not tag:
         raise TagError(
-            f"tag {tag!r} is not a release tag: use vMAJOR.MINOR.PATCH or "
-            "vMAJOR.MINOR.PATCH-PRERELEASE without leading zeros, e.g. v1.2.3 or v1.3.0-rc.1"
+            "tag '' is not a release tag: pass --tag vMAJOR.MINOR.PATCH[-PRERELEASE], "
+            "e.g. --tag v1.2.3"
+        )
+    match = TAG_PATTERN.fullmatch(tag) if len(tag) <= MAX_TAG_LENGTH else None
+    if match is None:
+        shown = repr(tag if len(tag) <= 60 else tag[:57] + "...")
+        raise TagError(
+            f"tag {shown} is not a release tag: use vMAJOR.MINOR.PATCH or "
+            "vMAJOR.MINOR.PATCH-PRERELEASE without leading zeros (numbers of at most 9 "
+            "digits), e.g. v1.2.3 or v1.3.0-rc.1"
         )
     major, minor, patch = (int(match[name]) for name in ("major", "minor", "patch"))
     prerelease = match["prerelease"]
+    if prerelease is not None and "-" in prerelease:
+        raise TagError(
+            f"tag {tag!r}: a '-' inside the pre-release cannot become a package version "
+            f"(RPM forbids '-' in Version): use dots, e.g. v{major}.{minor}.{patch}-"
+            f"{prerelease.replace('-', '.')}"
+        )
     core = f"{major}.{minor}.{patch}"
     if prerelease is None:
         return Release(tag, major, minor, patch, None, core, Channel.STABLE)

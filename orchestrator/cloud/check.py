@@ -12,8 +12,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from orchestrator import sshexec
 from orchestrator.cloud.digitalocean import DigitalOceanClient
-from orchestrator.cloud.droplets import RunDroplets
+from orchestrator.cloud.droplets import RunDroplets, check_capacity
+from orchestrator.errors import CloudError
 from orchestrator.plan import Machine, Plan
 from orchestrator.sshkeys import generate_keypair
 
@@ -48,6 +50,7 @@ def check_droplets(
         with lock:
             report(line)
 
+    check_capacity(client, min(len(plan.droplets), plan.max_droplets))
     droplets = RunDroplets(
         client,
         run_tag=plan.run_tag,
@@ -60,17 +63,22 @@ def check_droplets(
 
     def check(machine: Machine) -> MachineCheck:
         live, connection = droplets.provision(machine)
+        output = sshexec.Capture(64 * 1024, machine.name)
         try:
-            result = connection.run(command, hide=True, warn=False, timeout=60, in_stream=False)
+            status = sshexec.run(
+                connection, command, timeout=60, stdout=output, stderr=output, where=machine.name
+            )
         finally:
             connection.close()
+        if status != 0:
+            raise CloudError(f"{machine.name}: {command!r} exited {status}: {output.text()[-200:]}")
         say(f"{machine.name}: {live.access.address} answered over SSH with its pinned host key")
         droplets.destroy(live.id)
         say(f"destroyed {machine.name}")
         return MachineCheck(
             machine.name,
             live.access.address,
-            result.stdout.strip(),
+            output.text().strip(),
             live.ready_at - live.requested_at,
         )
 

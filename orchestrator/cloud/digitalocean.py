@@ -24,12 +24,13 @@ import digitalocean
 import requests
 import tenacity
 
+from orchestrator.credentials import DIGITALOCEAN_TOKEN
 from orchestrator.errors import CloudError, CredentialsError
 
 T = TypeVar("T")
 
 REAL_API = "https://api.digitalocean.com/v2/"
-TOKEN_VARIABLE = "DIGITALOCEAN_ACCESS_TOKEN"
+TOKEN_VARIABLE = DIGITALOCEAN_TOKEN
 REQUEST_TIMEOUT_SECONDS = 30.0
 RETRY_DEADLINE_SECONDS = 180.0
 MAX_WAIT_SECONDS = 60.0
@@ -65,6 +66,10 @@ class ApiError(CloudError):
             except ValueError:
                 pass
         return None
+
+
+class RateLimited(CloudError):
+    """The API refused with 429 and asked for a longer wait than the caller has."""
 
 
 class _Checked(digitalocean.baseapi.BaseAPI):  # type: ignore[misc]
@@ -201,12 +206,30 @@ class DigitalOceanClient:
     def _manager(self) -> Any:
         return _Manager(token=self._token, end_point=self._end_point)
 
-    def _call(self, operation: Callable[[], T]) -> T:
-        """Run ``operation``, retrying what may succeed later until the retry deadline."""
+    def _call(self, operation: Callable[[], T], deadline: float | None = None) -> T:
+        """Run ``operation``, retrying what may succeed later until the retry deadline.
+
+        ``deadline`` (monotonic) ends the retries sooner, for a caller that must finish by
+        then. A rate limit that asks for a longer wait than is left (or than
+        :data:`MAX_WAIT_SECONDS`) is not waited out: it fails at once, saying so.
+        """
+        end = time.monotonic() + self._retry_deadline
+        if deadline is not None:
+            end = min(end, deadline)
+
+        def worth_waiting(error: BaseException) -> bool:
+            if not _is_retryable(error):
+                return False
+            hint = error.wait_hint(time.time()) if isinstance(error, ApiError) else None
+            return hint is None or (hint <= MAX_WAIT_SECONDS and time.monotonic() + hint < end)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            return min(_wait_as_asked(state), max(0.0, end - time.monotonic()))
+
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(_is_retryable),
-            wait=_wait_as_asked,
-            stop=tenacity.stop_after_delay(self._retry_deadline),
+            retry=tenacity.retry_if_exception(worth_waiting),
+            wait=wait,
+            stop=lambda _state: time.monotonic() >= end,
             sleep=self._sleep,
             reraise=True,
         )
@@ -217,6 +240,13 @@ class DigitalOceanClient:
                 raise CredentialsError(
                     f"the DigitalOcean API at {self._end_point} rejected the token (401): "
                     f"check {TOKEN_VARIABLE}"
+                ) from None
+            if error.status == 429:
+                hint = error.wait_hint(time.time())
+                asked = f", asking to wait {hint:.0f}s" if hint is not None else ""
+                raise RateLimited(
+                    f"the DigitalOcean API at {self._end_point} rate-limited the tool "
+                    f"(429{asked}): try again later, or lower cloud.max_droplets"
                 ) from None
             raise
         except requests.RequestException as error:
@@ -229,20 +259,22 @@ class DigitalOceanClient:
         data = self._call(lambda: self._manager().get_data("account/"))
         return int(data["account"]["droplet_limit"])
 
-    def size_prices(self) -> dict[str, float]:
-        """Hourly price in USD of every size slug."""
-        data = self._call(lambda: self._manager().get_data("sizes/"))
-        return {size["slug"]: float(size.get("price_hourly", 0.0)) for size in data["sizes"]}
+    def droplet_count(self) -> int:
+        """How many droplets the account has, all tags (one small request)."""
+        data = self._call(
+            lambda: self._manager().get_data("droplets/", params={"per_page": 1, "page": 1})
+        )
+        return int(data.get("meta", {}).get("total", len(data.get("droplets", []))))
 
     def list_droplets(self, tag: str) -> list[DropletInfo]:
         """Every droplet carrying ``tag`` (all pages)."""
         data = self._call(lambda: self._manager().get_data("droplets/", params={"tag_name": tag}))
         return [DropletInfo.from_api(item) for item in data.get("droplets", [])]
 
-    def get_droplet(self, droplet_id: int) -> DropletInfo | None:
+    def get_droplet(self, droplet_id: int, deadline: float | None = None) -> DropletInfo | None:
         """The droplet with ``droplet_id``, or None when it no longer exists."""
         try:
-            data = self._call(lambda: self._manager().get_data(f"droplets/{droplet_id}"))
+            data = self._call(lambda: self._manager().get_data(f"droplets/{droplet_id}"), deadline)
         except ApiError as error:
             if error.status == 404:
                 return None

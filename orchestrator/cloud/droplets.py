@@ -151,7 +151,7 @@ class RunDroplets:
         while time.monotonic() < deadline:
             if self._should_stop():
                 raise Cancelled(f"{name}: stopped while booting")
-            info = self._client.get_droplet(droplet_id)
+            info = self._client.get_droplet(droplet_id, deadline)
             if info is None:
                 raise ProvisionError(f"droplet {name} ({droplet_id}) disappeared while booting")
             status = info.status
@@ -198,6 +198,26 @@ class RunDroplets:
         return sorted(everything.values())
 
 
+def check_capacity(client: DigitalOceanClient, wanted: int) -> None:
+    """CloudError, before any droplet exists, if the account cannot hold ``wanted`` at once.
+
+    The API would say so only with a 422 once some of the run's droplets exist.
+    """
+    limit, existing = client.droplet_limit(), client.droplet_count()
+    room = max(0, limit - existing)
+    if wanted > room:
+        advice = (
+            f"set cloud.max_droplets to {room}"
+            if room
+            else "destroy some (invoke status shows the tool's)"
+        )
+        raise CloudError(
+            f"the account's droplet limit is {limit} and {existing} droplet(s) exist, so "
+            f"{room} more fit, but this run creates up to {wanted} at once: raise the limit, "
+            f"destroy droplets, or {advice}"
+        )
+
+
 def destroy_and_confirm(
     client: DigitalOceanClient, droplet_ids: list[int], deadline: float
 ) -> None:
@@ -215,7 +235,7 @@ def destroy_and_confirm(
     remaining = set(droplet_ids)
     interval = 0.5
     while remaining:
-        remaining = {i for i in remaining if client.get_droplet(i) is not None}
+        remaining = {i for i in remaining if client.get_droplet(i, deadline) is not None}
         if not remaining:
             break
         if time.monotonic() >= deadline:

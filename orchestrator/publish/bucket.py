@@ -18,6 +18,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from orchestrator.credentials import SPACES_KEY, SPACES_SECRET
 from orchestrator.errors import CredentialsError, PublishError
 from orchestrator.inventory import S3Publish
 from orchestrator.publish.order import cache_control, content_type
@@ -32,6 +33,8 @@ DELETE_BATCH = 1000
 _HELD = ("PreconditionFailed", "ConditionalRequestConflict")
 _MISSING = ("NoSuchKey", "404", "NotFound")
 _CHUNK = 1 << 20
+# The manifest and the lock; a manifest of about half a million files fits.
+MAX_CONTROL = 64 << 20
 
 
 def _client_config(concurrency: int) -> Config:
@@ -49,7 +52,7 @@ def _client_config(concurrency: int) -> Config:
 
 def make_client(target: S3Publish, environ: Mapping[str, str] = os.environ) -> Any:
     """A boto3 S3 client for ``target``; CredentialsError when no credentials are found."""
-    key, secret = environ.get("SPACES_KEY"), environ.get("SPACES_SECRET")
+    key, secret = environ.get(SPACES_KEY), environ.get(SPACES_SECRET)
     if key and secret:
         session = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret)
     else:
@@ -107,19 +110,27 @@ class Bucket:
         return PublishError(f"{self.where}: {action} failed: {error}")
 
     def read(self, path: str) -> bytes | None:
-        """An object's content; None if there is no such object."""
+        """A control object's content (at most MAX_CONTROL bytes); None if there is none."""
         chunks: list[bytes] = []
-        return b"".join(chunks) if self._get(path, chunks.append) else None
+        return b"".join(chunks) if self._get(path, chunks.append, MAX_CONTROL) else None
 
-    def download(self, path: str, target: Path) -> bool:
-        """Write an object to ``target`` as it arrives; False if there is no such object."""
-        with target.open("wb") as sink:
-            return self._get(path, sink.write)
+    def download(self, path: str, target: Path, limit: int) -> bool:
+        """Write an object of at most ``limit`` bytes to the new file ``target`` as it arrives.
 
-    def _get(self, path: str, write: Callable[[bytes], object]) -> bool:
+        False if there is no such object; PublishError if it is larger.
+        """
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        with os.fdopen(os.open(target, flags, 0o644), "wb") as sink:
+            return self._get(path, sink.write, limit)
+
+    def _get(self, path: str, write: Callable[[bytes], object], limit: int) -> bool:
+        received = 0
         try:
             response = self.client.get_object(Bucket=self.target.bucket, Key=self.key(path))
             for chunk in response["Body"].iter_chunks(_CHUNK):
+                received += len(chunk)
+                if received > limit:
+                    raise PublishError(f"{self.where}: {path} is larger than {limit} bytes")
                 write(chunk)
         except ClientError as error:
             if _code(error) in _MISSING:

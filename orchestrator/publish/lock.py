@@ -10,14 +10,13 @@ A holder elsewhere is only broken by ``invoke repo.unlock --force``.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from orchestrator.errors import PublishError
+from orchestrator.liveness import Boot, Owner, process_start_time, this_boot, this_process
 
 POLL_INTERVAL = 0.5
 _FIELDS = ("run_id", "tag", "host", "pid", "started", "boot", "since", "token")
@@ -71,58 +70,26 @@ def parse_details(text: str) -> LockDetails | None:
     )
 
 
-@dataclass(frozen=True)
-class Machine:
-    """A machine as lock details record it: host name and boot id."""
-
-    host: str
-    boot: str
-
-
-def is_abandoned(
-    holder: LockDetails, here: Machine, start_time: Callable[[int], str | None]
-) -> bool:
+def is_abandoned(holder: LockDetails, here: Boot, start_time: Callable[[int], str | None]) -> bool:
     """Whether the holder ran on this machine, since its last boot, and its process is gone.
 
     ``start_time(pid)`` gives a live process's start time (None when there is none), so a
     reused pid is not mistaken for the holder.
     """
-    if holder.host != here.host or holder.boot != here.boot:
-        return False
-    return start_time(holder.pid) != holder.started
-
-
-def process_start_time(pid: int) -> str | None:
-    """The start time of a live process in clock ticks since boot, from /proc."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2 :].split()
-    # After the command name: state is field 3, starttime is field 22.
-    return fields[19] if fields[0] not in ("Z", "X") else None
-
-
-def this_machine() -> Machine:
-    """The host name and boot id of this machine."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        boot = "unknown"
-    return Machine(socket.gethostname(), boot)
+    owner = Owner(holder.host, holder.boot, holder.pid, holder.started)
+    return owner.is_gone(here, start_time)
 
 
 def new_details(run_id: str, tag: str, now: datetime) -> LockDetails:
     """Details naming this process as the holder, with a fresh token."""
-    machine = this_machine()
-    pid = os.getpid()
+    owner = this_process()
     return LockDetails(
         run_id=run_id,
         tag=tag,
-        host=machine.host,
-        pid=pid,
-        started=process_start_time(pid) or "unknown",
-        boot=machine.boot,
+        host=owner.host,
+        pid=owner.pid,
+        started=owner.started,
+        boot=owner.boot,
         since=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         token=os.urandom(8).hex(),
     )
@@ -146,7 +113,7 @@ class LockWaiter:
     report: Callable[[str], None]
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
-    machine: Callable[[], Machine] = this_machine
+    machine: Callable[[], Boot] = this_boot
     start_time: Callable[[int], str | None] = process_start_time
 
     def acquire(self, wait: float) -> None:

@@ -9,16 +9,15 @@ published; the next ``repo.build`` rebuilds them by reading the packages once.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tarfile
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from orchestrator.errors import PublishError, UsageError
+from orchestrator.archive import ArchiveLimits, checked_name, extract
+from orchestrator.errors import ArchiveError, PublishError, UsageError
 from orchestrator.publish import remote
 from orchestrator.publish.info import Report
 from orchestrator.publish.local import file_info, refuse_dropping, tree_paths
@@ -26,71 +25,61 @@ from orchestrator.publish.manifest import Manifest
 from orchestrator.publish.run import Target, served_by
 from orchestrator.publish.s3 import S3Target, read_manifest
 from orchestrator.publish.session import open_shell
-from orchestrator.publish.ssh import RepoServer, SshTarget
+from orchestrator.publish.ssh import RepoServer, SshTarget, current_manifest
 from orchestrator.repo.layout import PUBLISHED
 from orchestrator.repo.pruned import pruned_files
 
 
-def _tree_path(name: str) -> str | None:
-    """The manifest path of an archive member, or None unless it belongs to a tree."""
-    path = PurePosixPath(name)
-    parts = [part for part in path.parts if part != "."]
-    if path.is_absolute() or not parts or ".." in parts or "\\" in name:
-        return None
-    relative = "/".join(parts)
-    return relative if relative == remote.MANIFEST or parts[0] in PUBLISHED else None
+def _in_tree(name: str) -> bool:
+    """Whether a checked archive name (see :func:`checked_name`) belongs to a tree."""
+    return name == remote.MANIFEST or name.split("/", 1)[0] in PUBLISHED
 
 
-def extract_tree(stream: IO[bytes], staging: Path) -> None:
-    """Write the files of a tree archive (read as it streams) under ``staging``.
+def archive_limits(manifest: Manifest) -> ArchiveLimits:
+    """What the archive of a snapshot with ``manifest`` may hold.
 
-    Regular files and hard links to them (tar stores a by-hash copy of an index as a link
-    to the index) are written; anything else is skipped. PublishError if a file cannot be
-    written here.
+    That is its files (retired ones too), the manifest itself and the directories they
+    sit in, so a server cannot fill the disk through a pull.
     """
-    with tarfile.open(fileobj=stream, mode="r|") as archive:
-        for member in archive:
-            relative = _tree_path(member.name)
-            if relative is None or not (member.isfile() or member.islnk()):
-                continue
-            target = staging / relative
-            try:
-                _write_member(archive, member, staging, target)
-            except OSError as error:
-                raise PublishError(f"cannot write {target}: {error}") from None
+    stored = manifest.stored()
+    directories = {str(parent) for path in stored for parent in PurePosixPath(path).parents}
+    # A publish between reading the manifest and the archive may add files; then the
+    # pull fails its check and is run again, so the slack needs only cover the manifest.
+    size = sum(info.size for info in stored.values()) + len(manifest.to_json()) * 2 + (1 << 20)
+    return ArchiveLimits(
+        packed_bytes=size, unpacked_bytes=size, files=len(stored) + len(directories) + 16
+    )
 
 
-def _write_member(
-    archive: tarfile.TarFile, member: tarfile.TarInfo, staging: Path, target: Path
-) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.unlink(missing_ok=True)  # a name archived twice: the last one wins, as with tar
-    if member.islnk():
-        linked = _tree_path(member.linkname)
-        if linked is not None and (staging / linked).is_file():
-            os.link(staging / linked, target)
-        return
-    source = archive.extractfile(member)
-    if source is not None:
-        with target.open("wb") as sink:
-            shutil.copyfileobj(source, sink)
+def unpack_tree(stream: IO[bytes], tree: Path, limits: ArchiveLimits, where: str) -> None:
+    """Write the tree files of a snapshot archive (read as it streams) into the new ``tree``.
+
+    By-hash copies arrive as hard links to their index and stay links; files outside the
+    tree's directories are skipped; anything unsafe refuses the whole archive.
+    """
+    try:
+        extract(stream, tree, limits, compressed=False, hard_links=True, wanted=_in_tree)
+    except ArchiveError as error:
+        raise PublishError(
+            f"{where}: the tree archive was refused ({error}); if a publish ran meanwhile, "
+            "run invoke repo.pull again"
+        ) from None
 
 
-def _fetch_server(target: SshTarget, staging: Path) -> Manifest:
-    """The snapshot the server serves, under ``staging``; its manifest."""
+def _fetch_server(target: SshTarget, tree: Path) -> Manifest:
+    """The snapshot the server serves, into the new directory ``tree``; its manifest."""
     with open_shell(target.access, target.where) as shell:
         server = RepoServer(shell, target.config.name, target.config.path)
-        if server.state().current is None:
+        state = server.state()
+        if state.current is None:
             raise PublishError(f"{target.where} publishes nothing yet: there is no tree to pull")
-        try:
-            command = remote.archive_current(server.root)
-            shell.stream(command, None, sink=lambda output: extract_tree(output, staging))
-        except tarfile.TarError as error:
-            raise PublishError(
-                f"{target.where}: the tree archive broke off ({error}); a publish may have "
-                "removed that snapshot meanwhile: run invoke repo.pull again"
-            ) from None
-    manifest = staging / remote.MANIFEST
+        limits = archive_limits(current_manifest(server, state))
+        shell.stream(
+            remote.archive_current(server.root),
+            None,
+            sink=lambda output: unpack_tree(output, tree, limits, target.where),
+        )
+    manifest = tree / remote.MANIFEST
     if not manifest.is_file():
         raise PublishError(
             f"{target.where}: the current snapshot has no manifest, so its files cannot be "
@@ -101,18 +90,24 @@ def _fetch_server(target: SshTarget, staging: Path) -> Manifest:
     return served
 
 
-def _fetch_bucket(target: S3Target, staging: Path) -> Manifest:
-    """Every object of the bucket's manifest, under ``staging``; the manifest."""
+def _fetch_bucket(target: S3Target, tree: Path) -> Manifest:
+    """Every object of the bucket's manifest, into the new directory ``tree``; the manifest."""
     bucket = target.bucket()
     served = read_manifest(bucket)
     if not served.files:
         raise PublishError(f"{bucket.where} publishes nothing yet: there is no tree to pull")
+    tree.mkdir(mode=0o700)
 
     def fetch(path: str) -> None:
-        if _tree_path(path) != path:
+        try:
+            safe = checked_name(path) == path and _in_tree(path)
+        except ArchiveError:
+            safe = False
+        if not safe:
             raise PublishError(f"{bucket.where}: the manifest lists an unsafe path {path!r}")
-        (staging / path).parent.mkdir(parents=True, exist_ok=True)
-        if not bucket.download(path, staging / path):
+        # Only this pull writes under the fresh tree, and never a link: no path leads out.
+        (tree / path).parent.mkdir(parents=True, exist_ok=True)
+        if not bucket.download(path, tree / path, served.files[path].size):
             raise PublishError(
                 f"{bucket.where}: {path} is in the manifest but not in the bucket: publish "
                 "the bucket again from a complete tree"
@@ -160,15 +155,16 @@ def pull_tree(target: Target, repo_dir: Path) -> int:
         staging = Path(tempfile.mkdtemp(prefix=f".{repo_dir.name}.pull-", dir=repo_dir.parent))
     except OSError as error:
         raise PublishError(f"cannot make a directory beside {repo_dir}: {error}") from None
+    tree = staging / "tree"
     try:
         if isinstance(target, SshTarget):
-            where, served = target.where, _fetch_server(target, staging)
+            where, served = target.where, _fetch_server(target, tree)
         else:
-            where, served = target.bucket().where, _fetch_bucket(target, staging)
-        _check(staging, served, where)
+            where, served = target.bucket().where, _fetch_bucket(target, tree)
+        _check(tree, served, where)
         # Renaming onto an empty directory replaces it; onto one that filled meanwhile, fails.
-        staging.chmod(0o755)
-        staging.rename(repo_dir)
+        tree.chmod(0o755)
+        tree.rename(repo_dir)
     except OSError as error:
         raise PublishError(f"cannot write the tree pulled into {repo_dir}: {error}") from None
     finally:

@@ -1,8 +1,10 @@
 """Commands on the repo server over one pinned SSH connection, with data on their stdin.
 
-Fabric's ``run`` feeds standard input a character at a time; a publish streams a tar
-archive of every changed file into one remote ``tar``, so commands here run on a raw
-channel of the Fabric connection.
+Fabric's ``run`` feeds standard input a character at a time and keeps all output in
+memory; a publish streams a tar archive of every changed file into one remote ``tar``, and
+a server's answers are not trusted to be small, so commands here run through
+:mod:`orchestrator.sshexec`: control commands have a deadline and a bound on their
+output, transfers a bound on how long any one write or read may block.
 """
 
 from __future__ import annotations
@@ -13,15 +15,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
-import paramiko
 from fabric import Connection
 
+from orchestrator import sshexec
 from orchestrator.errors import HostError, PublishError
 from orchestrator.fleet import HostAccess, wait_for_ssh
 
-# Seconds one read or write on a channel may block: a stuck server fails, a slow one not.
-IO_TIMEOUT = 300.0
 CONNECT_TIMEOUT = 20.0
+# A control command (state, lock, swap) finishes in seconds; a stuck server fails.
+CONTROL_DEADLINE = 300.0
+# Uploads and downloads of a whole tree may take long; each write or read may block
+# at most sshexec.IO_SECONDS.
+TRANSFER_DEADLINE = 6 * 3600.0
+# A manifest of about half a million files; anything longer is not an answer.
+MAX_OUTPUT = 64 << 20
+MAX_ERRORS = 1 << 20
 
 Feed = Callable[[IO[bytes]], None]
 Sink = Callable[[IO[bytes]], None]
@@ -59,37 +67,35 @@ class RemoteShell:
         ``sink`` reads its standard output as it arrives (for output too large to hold);
         without one, the output is returned.
         """
-        channel = self._connection.create_session()
-        channel.settimeout(IO_TIMEOUT)
-        try:
-            channel.exec_command(command)
-            sent = True
-            if feed is not None:
-                try:
-                    with channel.makefile("wb") as stdin:
-                        feed(stdin)
-                        stdin.flush()
-                except OSError:
-                    # The command stopped reading (it failed): its stderr says why.
-                    sent = False
-            channel.shutdown_write()
-            stdout = ""
-            with channel.makefile("rb") as output:
-                if sink is None:
-                    stdout = output.read().decode(errors="replace")
-                else:
+        if sink is not None:
+            try:
+                with sshexec.reading(
+                    self._connection, command, timeout=TRANSFER_DEADLINE, where=self.where
+                ) as output:
                     sink(output)
-            stderr = channel.makefile_stderr("rb").read().decode(errors="replace")
-            status = channel.recv_exit_status()
-        except (OSError, paramiko.SSHException) as error:
-            raise PublishError(f"{self.where}: the connection failed: {error}") from None
-        finally:
-            channel.close()
-        result = Completed(status, stdout, stderr)
-        if check and (status != 0 or not sent):
-            detail = (stderr.strip() or stdout.strip() or "no output").splitlines()[-5:]
+            except HostError as error:
+                raise PublishError(str(error)) from None
+            return Completed(0, "", "")
+        stdout = sshexec.Capture(MAX_OUTPUT, self.where)
+        stderr = sshexec.Capture(MAX_ERRORS, self.where)
+        try:
+            status = sshexec.run(
+                self._connection,
+                command,
+                timeout=TRANSFER_DEADLINE if feed is not None else CONTROL_DEADLINE,
+                stdout=stdout,
+                stderr=stderr,
+                feed=feed,
+                where=self.where,
+            )
+        except HostError as error:
+            raise PublishError(str(error)) from None
+        result = Completed(status, stdout.text(), stderr.text())
+        if check and status != 0:
+            detail = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()
             raise PublishError(
-                f"{self.where}: remote command failed (status {status}): {' | '.join(detail)}"
+                f"{self.where}: remote command failed (status {status}): "
+                + " | ".join(line[:200] for line in detail[-5:])
             )
         return result
 

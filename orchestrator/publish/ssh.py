@@ -162,7 +162,7 @@ def _published(target: SshTarget, tree: LocalTree, snapshot: str, uploaded: int)
     )
 
 
-def _current_manifest(server: RepoServer, state: remote.ServerState) -> Manifest:
+def current_manifest(server: RepoServer, state: remote.ServerState) -> Manifest:
     """The manifest of the snapshot being served; empty if there is none."""
     if state.current is None or state.manifest is None:
         return Manifest()
@@ -182,7 +182,7 @@ def _publish_locked(
 ) -> tuple[str, int]:
     """Publish under the lock; returns the current snapshot and the number of files sent."""
     state = server.state()
-    previous = _current_manifest(server, state)
+    previous = current_manifest(server, state)
     if not allow_removals:
         tree.check_keeps(previous, target.where)
     following = next_manifest(previous, tree.files, now, now - RETIRED_FOR)
@@ -258,7 +258,7 @@ def served_manifest(target: SshTarget) -> Manifest:
     """The manifest of what the server serves now, read without taking the lock."""
     with open_shell(target.access, target.where) as shell:
         server = RepoServer(shell, target.config.name, target.config.path)
-        return _current_manifest(server, server.state())
+        return current_manifest(server, server.state())
 
 
 def list_snapshots(target: SshTarget) -> remote.ServerState:

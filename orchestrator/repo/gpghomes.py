@@ -5,24 +5,72 @@ about 16 ms of one core), so two rpmsign processes against one agent take as lon
 A *linked* home gives a second agent the same key: its keyring and private-key directory
 are symbolic links to the key's own home, so no key material is copied, and removing the
 home stops its agent and deletes only the links.
+
+Every home is wiped when the signer closes, on every exit path but one: a process killed
+outright (SIGKILL) leaves its home, the imported private key in it and its agent. Each
+home therefore names its owner (:data:`OWNER`), and :func:`sweep_stale_homes` (run before
+a signer opens, and by ``invoke teardown``) wipes every home whose owner is gone.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
+import time
 from pathlib import Path
+
+from orchestrator.liveness import Owner, this_boot, this_process
+
+PREFIX = "orc-gpg-"
+OWNER = ".owner"
+# A home whose owner file is missing was made by a process killed in the instant between
+# mkdtemp and writing the file; it counts as stale once this old.
+_UNOWNED_GRACE_SECONDS = 600.0
 
 # What gpg needs to find and use a key; the trust database is left out so nothing in the
 # key's home is ever written through a link.
 _LINKED = ("pubring.kbx", "pubring.gpg", "private-keys-v1.d", "gpg.conf", "gpg-agent.conf")
 
 
-def temporary_home() -> Path:
-    """A fresh, private GnuPG home with a short path (agent sockets have a length limit)."""
-    return Path(tempfile.mkdtemp(prefix="orc-gpg-", dir="/tmp"))
+def temporary_home(parent: Path = Path("/tmp")) -> Path:
+    """A fresh, private GnuPG home with a short path (agent sockets have a length limit).
+
+    It names its owner, this process, so that a later run can wipe it if this one is killed.
+    """
+    home = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent))
+    (home / OWNER).write_text(this_process().render(), encoding="utf-8")
+    return home
+
+
+def _is_stale(home: Path, now: float) -> bool:
+    info = home.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        return False  # not a directory this user made: never touched
+    try:
+        owner = Owner.parse((home / OWNER).read_text(encoding="utf-8"))
+    except OSError:
+        owner = None
+    if owner is None:
+        return now - info.st_mtime > _UNOWNED_GRACE_SECONDS
+    return owner.is_gone(this_boot())
+
+
+def sweep_stale_homes(parent: Path = Path("/tmp")) -> list[Path]:
+    """Stop the agents of, and delete, the homes whose owning process is gone; return them."""
+    now = time.time()
+    swept = []
+    for home in sorted(parent.glob(f"{PREFIX}*")):
+        try:
+            stale = _is_stale(home, now)
+        except OSError:
+            continue  # removed meanwhile by its owner or another sweep
+        if stale:
+            wipe_keyring(home)
+            swept.append(home)
+    return swept
 
 
 def wipe_keyring(gnupghome: Path, components: str = "all") -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from orchestrator.credentials import SIGNING_KEY, SIGNING_PASSPHRASE
 from orchestrator.version import Channel
 
 # 30 days lets a weekly `invoke repo.resign` job miss three runs before clients refuse the
@@ -19,11 +20,12 @@ DEFAULT_VALID_UNTIL_DAYS = 30
 class RetentionOptions(BaseModel):
     """How many versions of a package a channel keeps."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     keep_last: int | None = Field(
         default=None,
         ge=1,
+        le=100_000,
         description="Keep the last N versions per package, architecture and channel; "
         "unset keeps every version.",
     )
@@ -32,7 +34,7 @@ class RetentionOptions(BaseModel):
 class RepoOptions(BaseModel):
     """What a repository tree is called, where it is served from and how it ages."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     project: str = Field(
         pattern=r"^[a-z0-9][a-z0-9.+-]*$",
@@ -63,6 +65,7 @@ class RepoOptions(BaseModel):
     by_hash_generations: int = Field(
         default=3,
         ge=1,
+        le=100,
         description="How many generations of APT indexes stay reachable under by-hash/.",
     )
     deb_architectures: list[str] = Field(
@@ -87,7 +90,7 @@ class SigningConfig(BaseModel):
     named by ``passphrase_env``, when set, unlocks the key.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     fingerprint: str | None = Field(
         default=None,
@@ -98,11 +101,11 @@ class SigningConfig(BaseModel):
         default=None, description="GnuPG home holding the key; default: gpg's own default."
     )
     key_env: str = Field(
-        default="ORCHESTRATOR_SIGNING_KEY",
+        default=SIGNING_KEY,
         description="Environment variable holding the armored private key (when no fingerprint).",
     )
     passphrase_env: str = Field(
-        default="ORCHESTRATOR_SIGNING_PASSPHRASE",
+        default=SIGNING_PASSPHRASE,
         description="Environment variable holding the key's passphrase, if it has one.",
     )
     sandbox_key: bool = Field(

@@ -16,8 +16,8 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,6 +30,7 @@ from orchestrator.repo.gpghomes import (
     default_home,
     linked_home,
     remove_linked_home,
+    sweep_stale_homes,
     temporary_home,
     wipe_keyring,
 )
@@ -250,35 +251,34 @@ class Signer:
         if not paths:
             yield
             return
-        with tempfile.TemporaryDirectory(prefix="orc-rpmsign-") as scratch:
-            command = self._rpmsign_command(Path(scratch))
-            homes = self._agent_homes(min(len(paths), self._agents))
-            batches = [(home, paths[i :: len(homes)]) for i, home in enumerate(homes)]
-            running = _Rpmsign(command, batches)
-            try:
-                yield
-            except BaseException:
-                running.stop()
-                raise
-            failed = running.wait()
-            if 0 in failed:
-                self.prove()  # a key that cannot sign at all gets gpg's own, clearer error
-                _raise_rpmsign_failure(failed[0])
-            if failed:
-                self._single_agent()
-                handed_back = [path for i in failed for path in batches[i][1]]
-                retried = _Rpmsign(command, [(self.gnupghome, handed_back)]).wait()
-                if retried:
-                    _raise_rpmsign_failure(retried[0])
+        homes = self._agent_homes(min(len(paths), self._agents))
+        batches = [(home, paths[i :: len(homes)]) for i, home in enumerate(homes)]
+        running = _Rpmsign(self._rpmsign_command, batches, self._passphrase)
+        try:
+            yield
+        except BaseException:
+            running.stop()
+            raise
+        failed = running.wait()
+        if 0 in failed:
+            self.prove()  # a key that cannot sign at all gets gpg's own, clearer error
+            _raise_rpmsign_failure(failed[0])
+        if failed:
+            self._single_agent()
+            handed_back = [path for i in failed for path in batches[i][1]]
+            retried = _Rpmsign(
+                self._rpmsign_command, [(self.gnupghome, handed_back)], self._passphrase
+            ).wait()
+            if retried:
+                _raise_rpmsign_failure(retried[0])
         self._proven = True
 
-    def _rpmsign_command(self, scratch: Path) -> list[str]:
+    def _rpmsign_command(self, passphrase_fd: int | None) -> list[str]:
         extra = "--batch --pinentry-mode loopback"
-        if self._passphrase is not None:
-            secret = scratch / "passphrase"
-            secret.touch(mode=0o600)
-            secret.write_text(self._passphrase, encoding="utf-8")
-            extra += f" --passphrase-file {secret}"
+        if passphrase_fd is not None:
+            # The passphrase arrives on a pipe rpmsign hands on to each gpg it runs: it is
+            # never in a file, so not even a kill -9 leaves it on disk.
+            extra += f" --passphrase-fd {passphrase_fd}"
         macros = {
             # Debian's rpm macros point %__gpg at gpg2, which Debian does not ship.
             "__gpg": shutil.which(GPG) or "/usr/bin/gpg",
@@ -310,28 +310,60 @@ class Signer:
         self._linked.clear()
 
 
+def _feed_passphrase(fd: int, passphrase: str) -> None:
+    """Write the passphrase line to ``fd`` over and over: gpg reads one line per signature.
+
+    It stops when the last reader (rpmsign and its gpg children) is gone.
+    """
+    line = (passphrase + "\n").encode("utf-8")
+    try:
+        with os.fdopen(fd, "wb", buffering=0) as pipe:
+            while True:
+                pipe.write(line)
+    except (BrokenPipeError, OSError):
+        pass
+
+
 class _Rpmsign:
     """One rpmsign per ``(home, packages)`` batch, all running at once."""
 
     def __init__(
-        self, command: Sequence[str], batches: Sequence[tuple[Path | None, Sequence[Path]]]
+        self,
+        command: Callable[[int | None], list[str]],
+        batches: Sequence[tuple[Path | None, Sequence[Path]]],
+        passphrase: str | None,
     ) -> None:
         self._processes: dict[int, subprocess.Popen[str]] = {}
         for index, (home, batch) in enumerate(batches):
             if not batch:
                 continue
+            read_end, write_end = os.pipe() if passphrase is not None else (None, None)
             argv = [
-                *command,
+                *command(read_end),
                 *(["--define", f"_gpg_path {home}"] if home else []),
                 *map(str, batch),
             ]
             try:
                 self._processes[index] = subprocess.Popen(
-                    argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                    argv,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    pass_fds=() if read_end is None else (read_end,),
                 )
             except FileNotFoundError:
+                if write_end is not None:
+                    os.close(write_end)
                 self.stop()
                 raise SigningError("rpmsign is not installed: install the rpm package") from None
+            finally:
+                if read_end is not None:
+                    os.close(read_end)
+            if write_end is not None:
+                assert passphrase is not None
+                threading.Thread(
+                    target=_feed_passphrase, args=(write_end, passphrase), daemon=True
+                ).start()
 
     def wait(self) -> dict[int, str]:
         """Wait for every batch; the output of each that failed, by batch index."""
@@ -401,6 +433,8 @@ def open_signer(
     """
     env = os.environ if environ is None else environ
     moment = now or datetime.now(UTC)
+    # Homes a killed run left may hold an imported private key and a live agent.
+    sweep_stale_homes()
     passphrase = env.get(config.passphrase_env) or None
     if config.fingerprint is not None:
         home = Path(config.gnupghome).expanduser() if config.gnupghome else None

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Callable
+
 from invoke.collection import Collection
+from invoke.exceptions import Exit, ParseError
+from invoke.program import Program
 
 from orchestrator.tasks import (
     cloud_tasks,
@@ -33,3 +39,28 @@ for publish_task in publish_tasks.tasks:
     repo_tasks.namespace.add_task(publish_task)
 # Declared here so that INVOKE_ORCHESTRATOR_INVENTORY and invoke.yaml can override it.
 namespace.configure({"orchestrator": {"inventory": None}})
+
+
+def _bad_flags_exit_2(parse_tasks: Callable[[Program], None]) -> Callable[[Program], None]:
+    """Invoke exits 1 on an unknown flag or task; for this tool bad input exits 2.
+
+    ``invoke`` imports this collection before it parses the task arguments, so wrapping
+    that step here covers every task (flags before the task name are parsed earlier).
+    """
+
+    @functools.wraps(parse_tasks)
+    def parse(program: Program) -> None:
+        try:
+            parse_tasks(program)
+        except ParseError as error:
+            message = re.sub(
+                r"Flag <Argument: ([\w-]+)[^>]*> needed value and was not given one!",
+                lambda match: f"--{match[1].replace('_', '-')} needs a value",
+                str(error),
+            )
+            raise Exit(f"error: {message} (invoke --help TASK lists its flags)", code=2) from None
+
+    return parse
+
+
+Program.parse_tasks = _bad_flags_exit_2(Program.parse_tasks)  # type: ignore[method-assign,assignment]

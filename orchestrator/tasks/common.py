@@ -8,6 +8,7 @@ DigitalOcean client together take half a second to import. A task pays only for 
 from __future__ import annotations
 
 import functools
+import math
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import OrchestratorError, UsageError
 
 if TYPE_CHECKING:
     from orchestrator.inventory import Inventory
@@ -59,6 +60,32 @@ def reports_errors(function: F) -> F:
             raise Exit(code=error.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def number_flag(value: str | float, flag: str, *, maximum: float, minimum: float = 0.0) -> float:
+    """A finite number from ``minimum`` to ``maximum`` given as ``flag``; UsageError otherwise.
+
+    Numeric flags are declared as strings: invoke's own conversion turns ``abc`` into a
+    traceback and accepts ``nan``, ``inf`` and negative numbers.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not minimum <= number <= maximum:  # also false for nan
+        shown = str(value)[:40]
+        raise UsageError(f"{flag} takes a number from {minimum:g} to {maximum:g}, got {shown!r}")
+    return number
+
+
+def count_flag(value: str | int, flag: str, *, maximum: int, minimum: int = 1) -> int:
+    """A whole number from ``minimum`` to ``maximum`` given as ``flag``; UsageError otherwise."""
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 9 or not minimum <= int(text) <= maximum:
+        raise UsageError(
+            f"{flag} takes a whole number from {minimum} to {maximum}, got {text[:40]!r}"
+        )
+    return int(text)
 
 
 def now() -> datetime:

@@ -9,10 +9,8 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
-from orchestrator.errors import UsageError
-from orchestrator.tasks.common import reports_errors
-
-PASSPHRASE_ENV = "ORCHESTRATOR_SIGNING_PASSPHRASE"
+from orchestrator.credentials import SIGNING_PASSPHRASE
+from orchestrator.tasks.common import count_flag, reports_errors
 
 
 @task(
@@ -29,7 +27,7 @@ def generate(
     project: str,
     email: str,
     gnupghome: str | None = None,
-    expire_days: int = 730,
+    expire_days: str = "730",
 ) -> None:
     """Create an RSA-4096 signing key; print its fingerprint and public key.
 
@@ -38,8 +36,8 @@ def generate(
     from orchestrator.repo.clientfiles import fingerprint_groups
     from orchestrator.repo.signing import generate_key
 
-    if expire_days < 30:
-        raise UsageError("--expire-days must be at least 30: signing refuses keys that expire soon")
+    # Signing refuses keys that expire within 14 days.
+    days = count_flag(expire_days, "--expire-days", minimum=30, maximum=36500)
     home = Path(gnupghome).expanduser() if gnupghome else None
     if home is not None:
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -47,8 +45,8 @@ def generate(
         f"{project} repository signing key",
         email,
         home,
-        passphrase=os.environ.get(PASSPHRASE_ENV) or None,
-        expire_days=expire_days,
+        passphrase=os.environ.get(SIGNING_PASSPHRASE) or None,
+        expire_days=days,
     )
     print(f"fingerprint: {key.fingerprint}")
     print(f"             {fingerprint_groups(key.fingerprint)}")

@@ -18,14 +18,15 @@ from orchestrator.errors import UsageError
 from orchestrator.publish.info import PublishInfo
 from orchestrator.publish.lock import parse_details
 from orchestrator.publish.snapshots import by_age
-from orchestrator.tasks.common import INVENTORY_HELP, load, now, reports_errors
+from orchestrator.tasks.common import INVENTORY_HELP, load, now, number_flag, reports_errors
 from orchestrator.version import parse_tag
 
 if TYPE_CHECKING:
     from orchestrator.publish.run import Target
     from orchestrator.publish.ssh import SshTarget
 
-DEFAULT_LOCK_WAIT = 300.0
+DEFAULT_LOCK_WAIT = "300"
+MAX_LOCK_WAIT = 86400.0
 LOCK_WAIT_HELP = "seconds to wait for another publisher's lock (default 300)"
 TARGET_HELP = "only the publish target of this name (default: all)"
 
@@ -77,20 +78,21 @@ def publish(
     to: str | None = None,
     tag: str = "",
     version: str | None = None,
-    lock_wait: float = DEFAULT_LOCK_WAIT,
+    lock_wait: str = DEFAULT_LOCK_WAIT,
     allow_removals: bool = False,
     inventory: str | None = None,
 ) -> None:
     """Publish the tree at --repo to the inventory's publish targets, atomically."""
     from orchestrator.publish.run import publish_tree, resolve_targets
 
+    wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
     release = release_info(tag, version)
     targets = resolve_targets(load(c, inventory), to)
     published = publish_tree(
         Path(repo),
         targets,
         release=release,
-        lock_wait=lock_wait,
+        lock_wait=wait,
         report=report,
         allow_removals=allow_removals,
     )
@@ -129,16 +131,15 @@ def rollback(
     c: Context,
     to: str | None = None,
     target: str | None = None,
-    lock_wait: float = DEFAULT_LOCK_WAIT,
+    lock_wait: str = DEFAULT_LOCK_WAIT,
     inventory: str | None = None,
 ) -> None:
     """Serve an earlier snapshot again, swapping 'current' atomically."""
     from orchestrator.publish.ssh import rollback_ssh
 
+    wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
     for server in _ssh_targets(c, inventory, target):
-        before, after = rollback_ssh(
-            server, to=to, run_id=_run_id(), lock_wait=lock_wait, report=report
-        )
+        before, after = rollback_ssh(server, to=to, run_id=_run_id(), lock_wait=wait, report=report)
         print(f"{server.config.name}: now serving {after} (was {before})")
 
 
@@ -191,18 +192,19 @@ def unlock(
 def gc(
     c: Context,
     target: str | None = None,
-    lock_wait: float = DEFAULT_LOCK_WAIT,
+    lock_wait: str = DEFAULT_LOCK_WAIT,
     inventory: str | None = None,
 ) -> None:
     """Delete bucket objects retired longer than the target's grace period (gc_grace_hours)."""
     from orchestrator.publish.run import resolve_targets
     from orchestrator.publish.s3 import S3Target, collect_garbage
 
+    wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
     for server in resolve_targets(load(c, inventory), target):
         if not isinstance(server, S3Target):
             print(f"{server.config.name}: snapshots are pruned by every publish (snapshots_keep)")
             continue
-        collected = collect_garbage(server, run_id=_run_id(), lock_wait=lock_wait, report=report)
+        collected = collect_garbage(server, run_id=_run_id(), lock_wait=wait, report=report)
         print(
             f"{server.config.name}: deleted {len(collected.deleted)} object(s); "
             f"{collected.waiting} retired object(s) still within the grace period"

@@ -13,12 +13,16 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from orchestrator.errors import UsageError
-from orchestrator.tasks.common import INVENTORY_HELP, load, now, reports_errors
+from orchestrator.tasks.common import INVENTORY_HELP, load, now, number_flag, reports_errors
 from orchestrator.version import resolve_release
 
 if TYPE_CHECKING:
     from orchestrator.inventory import Inventory
     from orchestrator.plan import Plan
+
+LOCK_WAIT_DEFAULT = "300"
+MAX_LOCK_WAIT = 86400.0
+MAX_MINUTES = 10 * 365 * 24 * 60.0
 
 PLAN_HELP = {
     "tag": "release tag, vMAJOR.MINOR.PATCH[-PRERELEASE]",
@@ -80,7 +84,7 @@ def release(
     resume: bool = False,
     force: bool = False,
     verify: bool = False,
-    lock_wait: float = 300.0,
+    lock_wait: str = LOCK_WAIT_DEFAULT,
     inventory: str | None = None,
 ) -> None:
     """Release TAG: build on droplets, verify, sign and publish; exit 0, 1, 2, 130 or 143."""
@@ -92,6 +96,7 @@ def release(
     from orchestrator.source import resolve_tag
     from orchestrator.summary import summary_text
 
+    wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
     loaded, planned = plan_for(c, tag, nightly, inventory)
     check_credentials(loaded)
     resolve_tag(loaded.project.source, planned.tag)
@@ -101,7 +106,7 @@ def release(
     # With --json, stdout carries only the summary; progress goes to stderr.
     out = sys.stderr if json else sys.stdout
     progress = progress_for([t.name for t in planned.targets], out)
-    options = ReleaseOptions(resume=resume, force=force, verify=verify, lock_wait=float(lock_wait))
+    options = ReleaseOptions(resume=resume, force=force, verify=verify, lock_wait=wait)
     try:
         with handling_interrupts() as interrupts:
             summary = run_release(
@@ -148,13 +153,20 @@ def teardown(
     """Destroy the tool's droplets (all, one run's, or old ones) and wait until they are gone."""
     from orchestrator.cloud.endpoint import check_credentials, open_client
     from orchestrator.plan import is_run_id
+    from orchestrator.repo.gpghomes import sweep_stale_homes
     from orchestrator.teardown import Selection
     from orchestrator.teardown import teardown as destroy_selected
 
-    loaded = load(c, inventory)
     if run_id is not None and not is_run_id(run_id):
-        raise UsageError(f"--run-id {run_id!r} is not a run id such as 20261122t103005-a1b2c3")
-    minutes = _minutes(older_than)
+        shown = run_id[:40]
+        raise UsageError(f"--run-id {shown!r} is not a run id such as 20261122t103005-a1b2c3")
+    minutes = None
+    if older_than is not None:
+        minutes = number_flag(older_than, "--older-than", maximum=MAX_MINUTES)
+    loaded = load(c, inventory)
+    # A run killed outright leaves its temporary keyring (a private key) and its agent.
+    for home in sweep_stale_homes():
+        print(f"wiped the keyring {home} of a run that is gone")
     if loaded.cloud.provider == "static":
         print("provider static: nothing to tear down (static hosts are never created or destroyed)")
         return
@@ -165,19 +177,6 @@ def teardown(
         print(f"nothing to tear down: no droplet tagged {selection.tag} matches")
     for droplet in destroyed:
         print(f"destroyed {droplet.name} (id {droplet.id}, {', '.join(droplet.tags)})")
-
-
-def _minutes(value: str | None) -> float | None:
-    # Invoke passes flags whose default is None as strings.
-    if value is None:
-        return None
-    try:
-        minutes = float(value)
-    except ValueError:
-        minutes = -1.0
-    if minutes < 0:
-        raise UsageError(f"--older-than takes a number of minutes >= 0, got {value!r}")
-    return minutes
 
 
 @task(help={"inventory": INVENTORY_HELP})

@@ -11,7 +11,7 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from orchestrator.errors import UsageError
-from orchestrator.tasks.common import INVENTORY_HELP, load, now, reports_errors
+from orchestrator.tasks.common import INVENTORY_HELP, count_flag, load, now, reports_errors
 
 if TYPE_CHECKING:
     from orchestrator.inventory import Inventory
@@ -142,7 +142,7 @@ def resign(
 def prune(
     c: Context,
     repo: str,
-    keep_last: int | None = None,
+    keep_last: str | None = None,
     dry_run: bool = False,
     key: str | None = None,
     gnupghome: str | None = None,
@@ -151,8 +151,9 @@ def prune(
     """Remove versions beyond the retention limit and re-index; --dry-run shows what would go."""
     from orchestrator.repo import build as builder
 
+    keep = None if keep_last is None else count_flag(keep_last, "--keep-last", maximum=100_000)
     loaded = load(c, inventory)
-    options = _options(loaded, None if keep_last is None else int(keep_last))
+    options = _options(loaded, keep)
     if options.retention.keep_last is None:
         raise UsageError(
             "every version is kept: set repositories.retention.keep_last or pass --keep-last N"

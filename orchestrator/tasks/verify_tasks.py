@@ -6,7 +6,9 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
+from orchestrator.errors import UsageError
 from orchestrator.tasks.common import INVENTORY_HELP, load, reports_errors
+from orchestrator.version import Channel, check_package_version
 
 
 @task(
@@ -29,6 +31,13 @@ def verify(
     from orchestrator.verify.run import verify_inventory
     from orchestrator.verify.table import render_table
 
+    if channel is not None and channel not in {known.value for known in Channel}:
+        raise UsageError(
+            f"--channel {channel[:40]!r} is not a channel: use "
+            + ", ".join(known.value for known in Channel)
+        )
+    if version is not None:
+        check_package_version(version, "--version")
     results = verify_inventory(
         load(c, inventory),
         version=version,

@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,104 @@ def test_json_schema_describes_every_section() -> None:
     assert set(schema["required"]) == {"project", "cloud", "targets"}
     assert schema["additionalProperties"] is False
     json.dumps(schema)
+
+
+def test_what_a_target_may_produce_defaults_to_the_project() -> None:
+    data = sandbox_data()
+    data["targets"][1].update(packages=["hello", "hello-doc"], arch_independent=["hello-doc"])
+    data["targets"][1]["limits"] = {"bundle_bytes": "512M", "unpacked_bytes": "1GiB", "files": 10}
+    inventory = parse(data)
+    first, second = inventory.targets[:2]
+    assert inventory.package_names(first) == ("hello",)
+    assert inventory.package_names(second) == ("hello", "hello-doc")
+    assert (second.limits.bundle_bytes, second.limits.unpacked_bytes) == (512 << 20, 1 << 30)
+    assert first.limits.bundle_bytes == 1 << 30 and first.limits.log_bytes == 64 << 20
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["targets"][0].update(arch_independent=["docs"]), "docs, which is not among its packages"),
+        (lambda d: d["targets"][0].update(limits={"bundle_bytes": "lots"}), "expected a size such as 512M"),
+        (lambda d: d["targets"][0].update(limits={"files": 0}), "targets[0].limits.files"),
+        (lambda d: d["project"].update(epoch=-1), "project.epoch"),
+        (lambda d: d.update(hooks={"env": ["ORCHESTRATOR_SIGNING_KEY"]}), "holds a secret"),
+        (lambda d: d.update(hooks={"env": ["NOT VALID"]}), "hooks.env[0]"),
+        (lambda d: d["targets"][0].update(timeout=8 * 86400), "targets[0].timeout"),
+    ],
+)  # fmt: skip
+def test_new_limits_are_checked(edit: Any, message: str) -> None:
+    data = sandbox_data()
+    edit(data)
+    with pytest.raises(InventoryError, match=re.escape(message)):
+        parse(data)
+
+
+@pytest.mark.parametrize(
+    "glob",
+    [
+        "[.][.]/x",
+        ".*/x",
+        "dist/.*",
+        "dist/..",
+        "./dist/*.deb",
+        "dist//x",
+        "/abs",
+        "a b",
+        "dist/[.]x",
+    ],
+)
+def test_globs_that_could_leave_the_tree_are_refused(glob: str) -> None:
+    data = sandbox_data()
+    data["targets"][0]["artifacts"] = [glob]
+    with pytest.raises(InventoryError, match="artifact glob"):
+        parse(data)
+
+
+@pytest.mark.parametrize("glob", ["dist/*.deb", "**/*.rpm", "out/.build/*.deb", "dist/hello_?.deb"])
+def test_ordinary_globs_pass(glob: str) -> None:
+    data = sandbox_data()
+    data["targets"][0]["artifacts"] = [glob]
+    assert parse(data).targets[0].artifacts == [glob]
+
+
+def test_x_keys_hold_anchors_and_are_ignored() -> None:
+    text = (
+        (ROOT / "inventory" / "sandbox.yaml")
+        .read_text()
+        .replace("targets:", "x-build: &build\n  command: ./build.sh\n\ntargets:", 1)
+    )
+    assert parse_inventory(text, Path("inv.yaml")).project.name == "hello"
+
+
+def test_yaml_that_is_costly_or_ambiguous_is_refused() -> None:
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(6)
+    )
+    cases = {
+        laughs: "expands to more than 100000 values",
+        "a: 1\nb: 2\na: 3\n": "inv.yaml:3: duplicate key 'a' (first on line 1)",
+        "[" * 5000 + "]" * 5000: "nested too deeply",
+        "x: " + "9" * 5000 + "\n": "a value cannot be read",
+    }
+    for text, message in cases.items():
+        with pytest.raises(InventoryError, match=re.escape(message)):
+            parse_inventory(text, Path("inv.yaml"))
+
+
+def test_merge_keys_may_override_what_they_merge() -> None:
+    text = "base: &base {a: 1, b: 2}\nuse:\n  <<: *base\n  b: 3\n"
+    with pytest.raises(InventoryError, match="base: unknown key"):
+        parse_inventory(text, Path("inv.yaml"))  # refused by the schema, not as a duplicate
+
+
+def test_an_inventory_must_be_a_small_regular_utf8_file(tmp_path: Path) -> None:
+    (tmp_path / "big.yaml").write_text("# " + "x" * (1 << 20))
+    (tmp_path / "latin1.yaml").write_bytes(b"project: h\xe9llo\n")
+    for name, message in {
+        "big.yaml": "larger than 1 MiB",
+        "latin1.yaml": "not UTF-8 text (byte 10)",
+        ".": "not a regular file",
+    }.items():
+        with pytest.raises(InventoryError, match=re.escape(message)):
+            load_inventory(tmp_path / name)

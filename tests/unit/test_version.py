@@ -28,6 +28,9 @@ BAD_TAGS = [
     "v1.2.3+build.5",
     "V1.2.3",
     "v1.2.3-rc.1$(id)",
+    "v1." + "9" * 5000 + ".0",
+    "v1.2.1234567890",
+    "v1.2.3-" + "a" * 200,
 ]
 
 
@@ -49,7 +52,7 @@ def test_bad_tags_are_rejected_with_one_line(tag: str) -> None:
         ("v10.20.30", "10.20.30", Channel.STABLE),
         ("v1.3.0-rc.1", "1.3.0~rc.1", Channel.TESTING),
         ("v1.3.0-beta.2", "1.3.0~beta.2", Channel.TESTING),
-        ("v1.3.0-0a.1-x", "1.3.0~0a.1-x", Channel.TESTING),
+        ("v999999999.0.0", "999999999.0.0", Channel.STABLE),
     ],
 )
 def test_good_tags(tag: str, version: str, channel: Channel) -> None:
@@ -57,6 +60,13 @@ def test_good_tags(tag: str, version: str, channel: Channel) -> None:
     assert release.package_version == version
     assert release.channel is channel
     assert release.tag == tag
+
+
+def test_a_hyphen_in_a_prerelease_is_refused_since_rpm_forbids_it() -> None:
+    with pytest.raises(
+        TagError, match=r"RPM forbids '-' in Version\): use dots, e.g. v1.3.0-0a.1.x"
+    ):
+        parse_tag("v1.3.0-0a.1-x")
 
 
 def test_nightly_is_next_minor_with_tilde() -> None:

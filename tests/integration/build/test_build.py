@@ -237,3 +237,36 @@ def test_a_build_past_its_timeout_is_killed(static_host: tuple[SandboxWorld, Pat
     while any("sleep 619" in c for c in host_commands(directory)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any("sleep 619" in c for c in host_commands(directory))
+
+
+# 50 MB of lines, then 10 MB without a newline: minutes through invoke's Runner before.
+FLOOD = (
+    "head -c 37500000 /dev/zero | base64 -w 76; head -c 10000000 /dev/zero | tr '\\0' x; "
+    "echo; echo last line"
+)
+
+
+@pytest.mark.timeout(240)
+def test_a_flood_of_output_streams_through_and_the_log_has_a_limit(world: SandboxWorld) -> None:
+    world.data["targets"] = world.data["targets"][:2]
+    world.data["targets"][1]["limits"] = {"log_bytes": "1M"}
+    results = by_name(
+        build(world, {"amd64-deb": f"{FLOOD}; {BUILD}", "arm64-deb": f"{FLOOD}; exit 5"})
+    )
+    whole, limited = results["amd64-deb"], results["arm64-deb"]
+    assert whole.status == "succeeded", whole.error
+    assert whole.log_path is not None and whole.log_path.stat().st_size > 60_000_000
+    assert (
+        whole.log_path.read_text()
+        .rstrip()
+        .endswith("created package: dist/hello_1.2.3-1_amd64.deb")
+    )
+    assert limited.status == "failed" and limited.log_path is not None
+    log = limited.log_path.read_text()
+    assert len(log) < (1 << 20) + 200 and log.endswith(
+        "[log stops here: more than 1048576 bytes of output]\n"
+    )
+    # The tail comes from the stream, not the log: bounded, and the end of the output.
+    assert limited.log_tail[-1] == "last line"
+    assert all(len(line) <= 1000 for line in limited.log_tail)
+    world.assert_no_droplets()

@@ -17,7 +17,7 @@ import yaml
 from orchestrator.cloud.check import check_droplets
 from orchestrator.cloud.droplets import RunDroplets
 from orchestrator.cloud.endpoint import open_client
-from orchestrator.errors import CloudError, HostError, ProvisionError
+from orchestrator.errors import CloudError, HostError, ProvisionError, SandboxError
 from orchestrator.fleet import connect
 from orchestrator.plan import Plan, make_plan, new_run_id
 from orchestrator.sandbox import control
@@ -130,6 +130,53 @@ def test_hard_faults_fail_clearly_and_leave_nothing(
     plan = new_plan(sandbox_world)
     with pytest.raises(error, match=message):
         check_droplets(client, plan, boot_timeout=4)
+    sandbox_world.assert_no_droplets()
+
+
+def test_a_plan_the_account_cannot_hold_creates_nothing(sandbox_world: SandboxWorld) -> None:
+    sandbox_world.rewrite(droplet_limit=3)
+    client = open_client(sandbox_world.inventory)
+    with pytest.raises(
+        CloudError, match=r"droplet limit is 3 and 0 droplet.* set cloud\.max_droplets to 3"
+    ):
+        check_droplets(client, new_plan(sandbox_world), boot_timeout=4)
+    assert not [r for r in control.request_log(sandbox_world.settings) if r.method == "POST"]
+
+
+def test_a_long_rate_limit_fails_at_once_and_says_so(sandbox_world: SandboxWorld) -> None:
+    sandbox_world.rewrite(
+        faults=[
+            fault(
+                "rate_limit", method="GET", path="^/v2/droplets/[0-9]", times=1000, retry_after=3600
+            )
+        ]
+    )
+    client = open_client(sandbox_world.inventory)
+    started = time.monotonic()
+    with pytest.raises(CloudError, match=r"rate-limited the tool \(429, asking to wait 3600s\)"):
+        check_droplets(client, new_plan(sandbox_world), boot_timeout=20)
+    assert time.monotonic() - started < 15
+    sandbox_world.rewrite(faults=[])
+    sandbox_world.assert_no_droplets()
+
+
+def test_a_running_sandbox_takes_up_the_inventorys_faults(sandbox_world: SandboxWorld) -> None:
+    client = open_client(sandbox_world.inventory)  # starts the sandbox
+    assert client.list_droplets("relorch") == []
+    # Written to the inventory only, as a user edits it while the sandbox runs.
+    sandbox_world.sandbox["faults"] = [fault("stuck_new", name="amd64-deb")]
+    sandbox_world.inventory_path.write_text(yaml.safe_dump(sandbox_world.data))
+    with pytest.raises(ProvisionError, match="still 'new'"):
+        check_droplets(
+            open_client(sandbox_world.inventory), new_plan(sandbox_world), boot_timeout=3
+        )
+    sandbox_world.sandbox["api_port"] += 1
+    sandbox_world.inventory_path.write_text(yaml.safe_dump(sandbox_world.data))
+    with pytest.raises(SandboxError, match=r"uses another api_port: run invoke sandbox\.down"):
+        open_client(sandbox_world.inventory)
+    sandbox_world.sandbox["api_port"] -= 1
+    sandbox_world.sandbox["faults"] = []
+    sandbox_world.inventory_path.write_text(yaml.safe_dump(sandbox_world.data))
     sandbox_world.assert_no_droplets()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,10 +12,10 @@ import pytest
 
 from orchestrator.errors import SigningError
 from orchestrator.repo.build import add_packages
-from orchestrator.repo.gpghomes import temporary_home, wipe_keyring
+from orchestrator.repo.gpghomes import sweep_stale_homes, temporary_home, wipe_keyring
 from orchestrator.repo.options import RepoOptions, SigningConfig
 from orchestrator.repo.signing import Signer, open_signer
-from tests.integration.conftest import Keyring
+from tests.integration.conftest import Keyring, SandboxWorld
 
 pytestmark = pytest.mark.integration
 
@@ -162,3 +163,62 @@ def test_a_missing_rpmsign_is_a_clear_error(
         two_agent_signer.signing_rpms(rpms),
     ):
         pass
+
+
+def files_holding(secret: bytes) -> list[Path]:
+    """Files under the tool's temporary directories whose content holds ``secret``."""
+    return [
+        path
+        for path in Path("/tmp").glob("orc-*/**/*")
+        if path.is_file() and not path.is_symlink() and secret in path.read_bytes()
+    ]
+
+
+def test_the_passphrase_never_reaches_a_file(nfpm: Nfpm, tmp_path: Path) -> None:
+    passphrase = "canary-passphrase-4f1c"
+    home = temporary_home()
+    try:
+        fingerprint = _protected_key(home, passphrase)
+        rpms = unsigned_rpms(nfpm, tmp_path, 4)
+        signer = Signer(home, fingerprint, passphrase, agents=2)
+        try:
+            with signer.signing_rpms(rpms):
+                # rpmsign runs now: what a kill -9 at this moment would leave behind.
+                assert files_holding(passphrase.encode()) == []
+            assert verified(rpms, signer.public_key, tmp_path) == [
+                f"{rpm}: digests signatures OK" for rpm in rpms
+            ]
+        finally:
+            signer.close()
+    finally:
+        wipe_keyring(home)
+
+
+KILLED_SIGNER = """
+import os, signal, subprocess, sys
+from orchestrator.repo.gpghomes import temporary_home
+home = temporary_home()
+subprocess.run(["gpg-connect-agent", "--homedir", str(home), "/bye"], check=True,
+               capture_output=True)
+print(home, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_the_keyring_of_a_killed_run_is_swept_with_its_agent(sandbox_world: SandboxWorld) -> None:
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_SIGNER], capture_output=True, text=True, check=False
+    )
+    assert killed.returncode == -9, killed.stderr
+    stale = Path(killed.stdout.strip())
+    assert stale.is_dir() and agents_running_in(stale)
+    live = temporary_home()  # this process's own: never swept while it runs
+    try:
+        result = sandbox_world.invoke("teardown")
+        assert result.returncode == 0, result.stderr
+        assert f"wiped the keyring {stale} of a run that is gone" in result.stdout
+        assert not stale.exists() and not agents_running_in(stale)
+        assert live.is_dir()
+        assert sweep_stale_homes() == []
+    finally:
+        wipe_keyring(live)

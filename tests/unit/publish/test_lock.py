@@ -5,7 +5,8 @@ from dataclasses import replace
 import pytest
 
 from orchestrator.errors import PublishError
-from orchestrator.publish.lock import LockDetails, LockWaiter, Machine, is_abandoned, parse_details
+from orchestrator.liveness import Boot
+from orchestrator.publish.lock import LockDetails, LockWaiter, is_abandoned, parse_details
 
 HOLDER = LockDetails(
     run_id="20261122t102900-a1b2c3",
@@ -17,7 +18,7 @@ HOLDER = LockDetails(
     since="2026-11-22T10:29:00Z",
     token="t0k3n",
 )
-HERE = Machine("builder", "boot-1")
+HERE = Boot("builder", "boot-1")
 
 
 def test_details_round_trip_and_half_written_files() -> None:
@@ -32,8 +33,8 @@ def test_only_a_gone_process_on_this_machine_is_abandoned() -> None:
     # The pid was reused by another process: it started at another time.
     assert is_abandoned(HOLDER, HERE, lambda pid: "1")
     assert not is_abandoned(HOLDER, HERE, lambda pid: "987654")
-    assert not is_abandoned(HOLDER, Machine("elsewhere", "boot-1"), lambda pid: None)
-    assert not is_abandoned(HOLDER, Machine("builder", "boot-2"), lambda pid: None)
+    assert not is_abandoned(HOLDER, Boot("elsewhere", "boot-1"), lambda pid: None)
+    assert not is_abandoned(HOLDER, Boot("builder", "boot-2"), lambda pid: None)
 
 
 class FakeLock:

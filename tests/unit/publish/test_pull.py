@@ -7,13 +7,16 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from orchestrator.archive import ArchiveLimits
 from orchestrator.errors import PublishError, UsageError
 from orchestrator.inventory import S3Publish
-from orchestrator.publish.pull import extract_tree, pull_tree, ready_tree
+from orchestrator.publish.pull import pull_tree, ready_tree, unpack_tree
 from orchestrator.publish.s3 import S3Target
 
+LIMITS = ArchiveLimits(packed_bytes=1 << 20, unpacked_bytes=1 << 20, files=100)
 
-def _archive() -> io.BytesIO:
+
+def _archive(*extra: tuple[str, bytes, dict[str, object]]) -> io.BytesIO:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
 
@@ -24,34 +27,49 @@ def _archive() -> io.BytesIO:
                 setattr(info, key, value)
             archive.addfile(info, io.BytesIO(data))
 
-        add("./deb/dists/stable/Release", b"first")
+        add("./", type=tarfile.DIRTYPE)
         add("./deb/dists/stable/Release", b"release")
-        for _ in range(2):  # archived twice, as a second tar run over one tree would
-            add("./deb/dists/stable/by-hash/SHA256/ab", type=tarfile.LNKTYPE,
-                linkname="./deb/dists/stable/Release")  # fmt: skip
+        add("./deb/dists/stable/by-hash/SHA256/ab", type=tarfile.LNKTYPE,
+            linkname="./deb/dists/stable/Release")  # fmt: skip
         add("./.manifest.json", b"{}")
-        add("../outside", b"x")
-        add("/etc/evil", b"x")
-        add("./deb/../../escape", b"x")
         add("./.state/cache", b"x")
         add("./notes.txt", b"x")
-        add("./keys/link.asc", type=tarfile.SYMTYPE, linkname="/etc/passwd")
+        for name, data, fields in extra:
+            add(name, data, **fields)
     buffer.seek(0)
     return buffer
 
 
 def test_only_tree_files_and_their_links_are_extracted(tmp_path: Path) -> None:
-    extract_tree(_archive(), tmp_path / "staging")
+    unpack_tree(_archive(), tmp_path / "tree", LIMITS, "server")
 
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert written == [
-        "staging/.manifest.json",
-        "staging/deb/dists/stable/Release",
-        "staging/deb/dists/stable/by-hash/SHA256/ab",
+        "tree/.manifest.json",
+        "tree/deb/dists/stable/Release",
+        "tree/deb/dists/stable/by-hash/SHA256/ab",
     ]
-    assert (tmp_path / "staging/deb/dists/stable/by-hash/SHA256/ab").read_bytes() == b"release"
-    assert (tmp_path / "staging/deb/dists/stable/Release").read_bytes() == b"release"
-    assert not (tmp_path / "staging/keys").exists()
+    by_hash = tmp_path / "tree/deb/dists/stable/by-hash/SHA256/ab"
+    assert by_hash.read_bytes() == b"release"
+    assert by_hash.stat().st_ino == (tmp_path / "tree/deb/dists/stable/Release").stat().st_ino
+
+
+@pytest.mark.parametrize(
+    ("member", "message"),
+    [
+        (("../outside", b"x", {}), "'..'"),
+        (("/etc/evil", b"x", {}), "absolute name"),
+        (("./keys/link.asc", b"", {"type": tarfile.SYMTYPE, "linkname": "/etc/passwd"}), "symbolic link"),
+        (("./deb/dists/stable/Release", b"again", {}), "appears twice"),
+        (("./deb/x", b"", {"type": tarfile.LNKTYPE, "linkname": "/etc/passwd"}), "absolute name"),
+    ],
+)  # fmt: skip
+def test_an_unsafe_archive_is_refused_whole(
+    tmp_path: Path, member: tuple[str, bytes, dict[str, object]], message: str
+) -> None:
+    with pytest.raises(PublishError, match=message):
+        unpack_tree(_archive(member), tmp_path / "tree", LIMITS, "server")
+    assert not (tmp_path / "tree").exists()
 
 
 class _Unreachable:

@@ -1,0 +1,27 @@
+"""The environment variables that hold the tool's secrets, named in one place.
+
+The DigitalOcean token, the signing key and its passphrase, and the bucket credentials are
+read from the environment and must never be handed on: not to a build host, not to a hook,
+not into a log. Whatever passes environment variables on consults :func:`secret_variables`.
+"""
+
+from __future__ import annotations
+
+DIGITALOCEAN_TOKEN = "DIGITALOCEAN_ACCESS_TOKEN"
+SPACES_KEY = "SPACES_KEY"
+SPACES_SECRET = "SPACES_SECRET"
+SIGNING_KEY = "ORCHESTRATOR_SIGNING_KEY"
+SIGNING_PASSPHRASE = "ORCHESTRATOR_SIGNING_PASSPHRASE"
+# What boto3 reads when SPACES_KEY/SPACES_SECRET are not set.
+AWS_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def secret_variables(
+    signing_key: str = SIGNING_KEY, passphrase: str = SIGNING_PASSPHRASE
+) -> frozenset[str]:
+    """Every variable that holds a secret, with the signing variables an inventory names."""
+    return frozenset(
+        {DIGITALOCEAN_TOKEN, SPACES_KEY, SPACES_SECRET, SIGNING_KEY, SIGNING_PASSPHRASE}
+        | set(AWS_CREDENTIALS)
+        | {signing_key, passphrase}
+    )
