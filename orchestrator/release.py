@@ -12,7 +12,6 @@ says ``interrupted`` so ``--resume`` can reuse what was already verified.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from orchestrator.artifacts import Artifact
 from orchestrator.atomic import write_json_atomically
 from orchestrator.build import BuildStage, TargetResult
 from orchestrator.errors import OrchestratorError
+from orchestrator.hooks import hook_environment, run_hooks
 from orchestrator.interrupts import Interrupted
 from orchestrator.inventory import Inventory
 from orchestrator.journal import (
@@ -268,35 +268,22 @@ def _run_hooks(
     inventory: Inventory, plan: Plan, artifacts: list[Artifact], paths: RunPaths
 ) -> list[str]:
     """Run ``hooks.after_publish``; a failure is reported, never un-published."""
-    messages = []
-    extras = [str(a.path) for a in artifacts if a.kind == "extra"]
-    environment = {
-        **os.environ,
+    variables = {
         "TAG": plan.tag,
         "VERSION": plan.version,
         "CHANNEL": plan.channel,
         "RUN_ID": plan.run_id,
         "ARTIFACTS": " ".join(str(a.path) for a in artifacts),
-        "EXTRA_ARTIFACTS": " ".join(extras),
+        "EXTRA_ARTIFACTS": " ".join(str(a.path) for a in artifacts if a.kind == "extra"),
     }
-    for command in inventory.hooks.after_publish:
-        result = subprocess.run(
-            ["sh", "-c", command],
-            cwd=paths.run_dir,
-            env=environment,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode == 0:
-            messages.append(f"hook ok: {command}")
-        else:
-            last = (result.stderr or result.stdout).strip().splitlines()
-            messages.append(
-                f"hook failed (exit {result.returncode}): {command}"
-                + (f": {last[-1]}" if last else "")
-            )
-    return messages
+    hooks = inventory.hooks
+    return run_hooks(
+        hooks.after_publish,
+        environment=hook_environment(os.environ, hooks.env, variables),
+        cwd=paths.run_dir,
+        log=paths.log_dir / "hooks.log",
+        timeout=hooks.timeout,
+    )
 
 
 def _summary(

@@ -190,22 +190,50 @@ def test_a_failing_target_publishes_nothing(world: SandboxWorld) -> None:
     assert journal["status"] == "failed" and journal["droplets"] == {}
 
 
-def test_after_publish_hooks_see_extra_artifacts_and_fail_loudly(world: SandboxWorld) -> None:
+SECRETS = {
+    "DIGITALOCEAN_ACCESS_TOKEN": "canary-token-1c2d",
+    "ORCHESTRATOR_SIGNING_PASSPHRASE": "canary-passphrase-3e4f",
+    "SPACES_SECRET": "canary-spaces-5a6b",
+    "AWS_SECRET_ACCESS_KEY": "canary-aws-7c8d",
+}
+
+
+def test_after_publish_hooks_see_extra_artifacts_and_fail_loudly(
+    world: SandboxWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for target in world.data["targets"]:
         target["extra_artifacts"] = ["build/hello"]
-    marker = world.directory / "hook.out"
+    marker, environment = world.directory / "hook.out", world.directory / "hook.env"
     set_commands(
         world,
         {},
-        hooks={"after_publish": [f"echo $VERSION $EXTRA_ARTIFACTS > {marker}", "exit 4"]},
+        hooks={
+            "after_publish": [
+                f"echo $VERSION $EXTRA_ARTIFACTS > {marker}",
+                f"env > {environment}",
+                "echo giving up >&2; exit 4",
+            ],
+            "env": ["CHAT_WEBHOOK"],
+        },
     )
+    for name, value in {**SECRETS, "CHAT_WEBHOOK": "https://chat.example/hook"}.items():
+        monkeypatch.setenv(name, value)
     result = world.invoke("release", "--tag", "v1.2.3")
     assert result.returncode == 1, result.stdout
-    assert "hook failed (exit 4): exit 4" in result.stdout
+    assert "hook failed (exit 4): echo giving up >&2; exit 4: giving up" in result.stdout
     version, *extras = marker.read_text().split()
     assert (
         version == "1.2.3" and len(extras) == 4 and all(e.endswith("build/hello") for e in extras)
     )
+    # A hook gets what the inventory passes it, never a secret.
+    seen = dict(line.split("=", 1) for line in environment.read_text().splitlines() if "=" in line)
+    assert seen["CHAT_WEBHOOK"] == "https://chat.example/hook" and seen["VERSION"] == "1.2.3"
+    assert not set(SECRETS) & set(seen), sorted(seen)
+    # Nor does a secret reach a journal, log, report or anything else the run leaves.
+    for path in (world.directory / "workspace").rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            content = path.read_bytes()
+            assert not any(value.encode() in content for value in SECRETS.values()), path
     # The release itself stands: a hook failure never un-publishes.
     assert "already published" in world.invoke("release", "--tag", "v1.2.3").stdout
 
