@@ -201,11 +201,14 @@ def test_a_sandbox_droplet_cannot_touch_the_host(
     victim.write_text("original\n")
     pwned = Path(f"/usr/local/bin/relorch-pwned-{outside.name}")
     key = outside / "sandbox" / "signing-key.asc"
+    # A checkout under /tmp or /root is out of a droplet's sight: it writes its private copy.
+    hidden = ROOT.parts[1] in ("tmp", "root")
+    checkout_marker = "WROTE-private-copy" if hidden else "ESCAPE-wrote-checkout"
     attempts = " ; ".join(
         [
             f"touch {pwned} && echo ESCAPE-wrote-usr",
             f"echo pwned >> {victim} && echo ESCAPE-wrote-victim",
-            f"echo pwned >> {ROOT / 'README.md'} && echo ESCAPE-wrote-checkout",
+            f"echo pwned >> {ROOT / 'README.md'} && echo {checkout_marker}",
             "mount -o remount,rw / && echo ESCAPE-remounted",
             f"cat {key} > /dev/null && echo ESCAPE-read-signing-key",
             f"ls {outside / 'sandbox' / 'hosts'} && echo ESCAPE-listed-hosts",
