@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from fabric import Connection  # noqa: E402
 
 from orchestrator import sshexec  # noqa: E402
-from orchestrator.build import LogStream  # noqa: E402
+from orchestrator.buildlog import LogStream  # noqa: E402
 from orchestrator.fleet import HostAccess, connect  # noqa: E402
 from orchestrator.sandbox import hosts  # noqa: E402
 from orchestrator.sandbox.machines import toolchain  # noqa: E402

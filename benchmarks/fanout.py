@@ -17,6 +17,7 @@ import shutil
 import socket
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,10 +28,12 @@ sys.path.insert(0, str(ROOT))
 
 from orchestrator.example import init_example_repository  # noqa: E402
 from orchestrator.inventory import load_inventory  # noqa: E402
-from orchestrator.pipeline import build_targets  # noqa: E402
+from orchestrator.operations import ExportSource  # noqa: E402
+from orchestrator.pipeline import run_release  # noqa: E402
 from orchestrator.plan import make_plan, new_run_id  # noqa: E402
 from orchestrator.progress import PlainProgress  # noqa: E402
 from orchestrator.sandbox import control  # noqa: E402
+from orchestrator.tasks.wiring import release_seams  # noqa: E402
 from orchestrator.version import parse_tag  # noqa: E402
 
 COMBINATIONS = [("amd64", "deb"), ("arm64", "deb"), ("amd64", "rpm"), ("arm64", "rpm")]
@@ -80,8 +83,15 @@ def run(count: int, sleep: float) -> None:
         plan = make_plan(
             inventory, parse_tag("v1.2.3"), new_run_id(datetime.now(UTC), secrets.token_hex(3))
         )
+        # Only the builds: the plan's source export and every target's program.
+        builds = replace(
+            plan, before=tuple(op for op in plan.before if isinstance(op, ExportSource)), after=()
+        )
         started = time.time()
-        results = build_targets(inventory, plan, PlainProgress(io.StringIO()))
+        summary = run_release(
+            inventory, builds, release_seams(inventory), PlainProgress(io.StringIO()), say=print
+        )
+        results = summary.targets
         total = time.time() - started
     finally:
         control.stop(inventory.cloud.sandbox)
@@ -90,8 +100,8 @@ def run(count: int, sleep: float) -> None:
     if failed:
         raise SystemExit(f"N={count}: builds failed: {failed}")
     longest = max(end - start for r in results for start, end in [r.spans["build"]])
-    droplet_seconds = sum(r.machine_seconds for r in results)
-    own_time = sum(r.spans["collect"][1] - r.spans["provision"][0] for r in results)
+    droplet_seconds = sum(r.droplet_seconds for r in results)
+    own_time = sum(r.spans["fetch"][1] - r.spans["provision"][0] for r in results)
     print(
         f"N={count:<2} S={sleep:g}s  total {total:6.1f}s  longest build {longest:6.1f}s  "
         f"overhead {total - sleep:5.1f}s  droplet-seconds {droplet_seconds:7.1f}  "

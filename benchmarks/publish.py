@@ -190,7 +190,6 @@ def bench_ours(
             kind="s3", name="bench", bucket="ours", endpoint=server.endpoint,
             url=f"{server.endpoint}/ours", region=REGION,
         ),
-        None,
     )  # fmt: skip
     release = PublishInfo(run_id="bench", tag="", version="bench")
     times: dict[str, float] = {}
@@ -199,7 +198,7 @@ def bench_ours(
             add_packages(find_packages(work / "debs" / packages), repo, "stable", options, signer)
             with Clock(server, self_cpu) as clock:
                 (result,) = publish_tree(
-                    repo, [target], release=release, lock_wait=10, report=lambda line: None
+                    repo, [target], release=release, lock_wait=10, say=lambda line: None
                 )
             times[step] = clock.show("this tool", step)
             if step == "add":

@@ -11,6 +11,7 @@ message says what was wrong and what to do about it, on one line::
     ├── CloudError            the cloud provider refused or failed a request
     │   └── ProvisionError    a droplet did not become usable before its deadline
     ├── SandboxError          the local sandbox could not be started or reached
+    ├── LockError             another run holds the release lock
     ├── HostError             SSH to a build host failed (host key, auth, timeout)
     ├── ArchiveError          an archive from a host holds an unsafe member or passes a limit
     ├── BuildError            a target's build or artifact verification failed
@@ -57,6 +58,10 @@ class ProvisionError(CloudError):
 
 class SandboxError(OrchestratorError):
     """The local sandbox could not be started, stopped or reached."""
+
+
+class LockError(OrchestratorError):
+    """Another run holds a lock (the workspace's release lock) past the wait."""
 
 
 class HostError(OrchestratorError):

@@ -8,15 +8,19 @@ host. A host presenting another key is refused, never added.
 
 from __future__ import annotations
 
-import socket
+import contextlib
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
 
 import paramiko
 import tenacity
 from fabric import Connection
 
+from orchestrator import sshexec
 from orchestrator.errors import Cancelled, HostError
 from orchestrator.sshkeys import known_hosts_name, public_key_from_line
 
@@ -34,6 +38,7 @@ class HostAccess:
     identity_file: str | None = None
 
 
+Sink = Callable[[bytes], None]
 # Errors that waiting can cure: sshd not listening yet, or not ready for a handshake.
 _TRANSIENT = (OSError, paramiko.SSHException, EOFError)
 
@@ -113,10 +118,35 @@ def wait_for_ssh(
         ) from None
 
 
-def tcp_open(address: str, port: int, timeout: float = 1.0) -> bool:
-    """Whether ``address:port`` accepts a TCP connection."""
-    try:
-        with socket.create_connection((address, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+class SshSession:
+    """A :class:`~orchestrator.buildhosts.HostSession` over one pinned Fabric connection."""
+
+    def __init__(self, connection: Connection, where: str) -> None:
+        self._connection = connection
+        self.where = where
+
+    def run(self, command: str, *, timeout: float, output: Sink, pty: bool = False) -> int:
+        """Run ``command`` on a raw channel (see :mod:`orchestrator.sshexec`)."""
+        return sshexec.run(
+            self._connection, command, timeout=timeout, stdout=output, pty=pty, where=self.where
+        )
+
+    def put(self, local: Path, remote: str) -> None:
+        """Copy ``local`` to ``remote`` over SFTP."""
+        self._connection.put(str(local), remote)
+
+    def reading(self, command: str, *, timeout: float) -> AbstractContextManager[IO[bytes]]:
+        """``command``'s standard output as a stream (see :func:`orchestrator.sshexec.reading`)."""
+        return sshexec.reading(self._connection, command, timeout=timeout, where=self.where)
+
+    def hang_up(self) -> None:
+        """Close the transport itself: that ends every channel, and with it remote commands."""
+        # Fabric's close() would first try to close an SFTP session another thread uses.
+        transport = self._connection.transport
+        if transport is not None:
+            with contextlib.suppress(Exception):
+                transport.close()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._connection.close()

@@ -1,9 +1,10 @@
 """SIGINT and SIGTERM during a release: stop the builds, clean up, exit 130 or 143.
 
-The first signal stops the build stage (closing its SSH sessions, which hangs up the
-remote builds) and raises :class:`Interrupted` in the main thread, so every ``finally``
-runs: droplets destroyed, lock released, journal marked. Later signals only say that
-cleanup is under way: a second Ctrl-C must not leave droplets behind.
+The first signal stops the run (its targets are hung up) and raises :class:`Interrupted`
+in the main thread, so every ``finally`` runs. Later signals only say that cleanup is
+under way. While a cleanup runs (:meth:`InterruptHandler.deferred`: destroying droplets,
+releasing locks, wiping a keyring) a signal is noted, not raised: it is raised once the
+cleanup is done, so a Ctrl-C never leaves droplets or a key behind.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-
-from orchestrator.build import BuildStage
+from typing import Protocol
 
 
 class Interrupted(BaseException):
@@ -30,16 +30,37 @@ class Interrupted(BaseException):
         return 128 + self.signal_number
 
 
+class Stoppable(Protocol):
+    """What a signal stops (the executor)."""
+
+    def stop(self) -> None:
+        """Stop at once, from a signal handler."""
+
+
 class InterruptHandler:
-    """Turns the first SIGINT/SIGTERM into :class:`Interrupted`; ignores the rest."""
+    """Turns the first SIGINT/SIGTERM into :class:`Interrupted`; holds it during cleanups."""
 
     def __init__(self) -> None:
         self.received: int | None = None
-        self._stage: BuildStage | None = None
+        self._watched: Stoppable | None = None
+        self._deferring = 0
+        self._pending = False
 
-    def watch(self, stage: BuildStage) -> None:
-        """Stop ``stage`` when a signal arrives."""
-        self._stage = stage
+    def watch(self, stoppable: Stoppable) -> None:
+        """Stop ``stoppable`` when a signal arrives."""
+        self._watched = stoppable
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hold signals back during the block; raise the one that came once it is done."""
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+        if not self._deferring and self._pending and self.received is not None:
+            self._pending = False
+            raise Interrupted(self.received)
 
     def handle(self, signal_number: int, _frame: FrameType | None) -> None:
         """The signal handler."""
@@ -56,8 +77,11 @@ class InterruptHandler:
             file=sys.stderr,
             flush=True,
         )
-        if self._stage is not None:
-            self._stage.stop()
+        if self._watched is not None:
+            self._watched.stop()
+        if self._deferring:
+            self._pending = True
+            return
         raise Interrupted(signal_number)
 
 

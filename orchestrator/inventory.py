@@ -33,7 +33,7 @@ from orchestrator.repo.options import (
     RetentionOptions,
     SigningConfig,
 )
-from orchestrator.sandbox.settings import SandboxSettings
+from orchestrator.sandbox_settings import SandboxSettings
 from orchestrator.version import Channel
 from orchestrator.yamlload import YamlRefused, load_yaml
 
@@ -215,7 +215,7 @@ class ArtifactLimits(Model):
     )
 
 
-class Target(Model):
+class BuildTarget(Model):
     """One build: an architecture and a package format on one machine."""
 
     name: Name = Field(description="e.g. amd64-deb.")
@@ -360,7 +360,7 @@ class S3Publish(Model):
     gc_grace_hours: float = Field(default=24.0, ge=0, le=24 * 3650)
 
 
-PublishTarget = Annotated[SshPublish | S3Publish, Field(discriminator="kind")]
+PublishConfig = Annotated[SshPublish | S3Publish, Field(discriminator="kind")]
 
 
 class Hooks(Model):
@@ -385,10 +385,10 @@ class Inventory(Model):
 
     project: Project
     cloud: Cloud
-    targets: list[Target] = Field(min_length=1)
+    targets: list[BuildTarget] = Field(min_length=1)
     signing: SigningConfig = Field(default_factory=SigningConfig)
     repositories: Repositories = Field(default_factory=Repositories)
-    publish: list[PublishTarget] = Field(default_factory=list)
+    publish: list[PublishConfig] = Field(default_factory=list)
     hooks: Hooks = Field(default_factory=Hooks)
     fail_fast: bool = Field(default=True, description="Stop every build when one fails.")
     workspace: Path = Field(
@@ -429,7 +429,7 @@ class Inventory(Model):
             )
         return self
 
-    def package_names(self, target: Target) -> tuple[str, ...]:
+    def package_names(self, target: BuildTarget) -> tuple[str, ...]:
         """The packages ``target`` may produce: its own list, else the project's name."""
         return tuple(target.packages) if target.packages is not None else (self.project.name,)
 

@@ -1,9 +1,10 @@
 """The journal of a run: ``.orchestrator/runs/<run-id>/journal.json``.
 
-Every stage and every droplet is written down the moment it starts or exists, with a
+Every operation and every droplet is written down the moment it starts or exists, with a
 temporary file renamed over the old one, so a crash at any point leaves a complete
 journal that says what to clean up, and ``--resume`` knows which targets already have
-verified artifacts.
+verified artifacts (recorded as soon as they are verified, whatever happens to their
+droplet after).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from orchestrator.artifacts import Artifact, sha256_of
 from orchestrator.atomic import write_json_atomically
 from orchestrator.cloud.droplets import CreatedDroplet
+from orchestrator.executor import Span
 
 JOURNAL = "journal.json"
 
@@ -32,21 +34,40 @@ class Journal:
             "status": "running",
             "started_at": time.time(),
             "finished_at": None,
-            "stages": [],
+            "operations": [],
             "droplets": {},
             "targets": {},
         }
+        # Where each running operation's entry is, by (program, name).
+        self._running: dict[tuple[str | None, str], int] = {}
         self._write()
 
     def _write(self) -> None:
         write_json_atomically(self.path, self._data)
 
-    def stage(self, name: str, status: str = "started", detail: str = "") -> None:
-        """Record that a stage started, ended or failed."""
+    def operation(self, span: Span) -> None:
+        """Record that an operation started (status "running") or how it ended."""
+        running = span.status == "running"
+        entry = {
+            "target": span.program,
+            "name": span.name,
+            "kind": span.kind,
+            "where": span.where,
+            "status": span.status,
+            "detail": span.detail[:2000],
+            "started": span.started,
+            "ended": None if running else span.ended,
+        }
+        key = (span.program, span.name)
         with self._lock:
-            self._data["stages"].append(
-                {"name": name, "status": status, "detail": detail, "at": time.time()}
-            )
+            operations = self._data["operations"]
+            index = self._running.pop(key, None)
+            if running or index is None:
+                operations.append(entry)
+                if running:
+                    self._running[key] = len(operations) - 1
+            else:
+                operations[index] = entry
             self._write()
 
     def droplet_created(self, droplet: CreatedDroplet) -> None:

@@ -1,27 +1,101 @@
-"""The release as a sequence of stages over a plan.
+"""The release: what each operation of a plan does, run by the executor, and its summary.
 
-Stages so far: check the source tag, export the source once, provision and build every
-target in parallel (each droplet destroyed as soon as its artifacts are verified), and
-destroy whatever is left in every case.
+:func:`run_release` hands the plan to :class:`~orchestrator.executor.Executor` with the
+release's handlers (:class:`ReleaseHandlers`), which do each operation against the seams a
+run is given (:class:`Seams`: build hosts, publish targets, the signing key, the source,
+the verification; the tasks wire the real ones, :mod:`orchestrator.testing` has fakes):
+
+- ``lock`` holds the workspace's release lock to the end of the run;
+- ``signing-key`` opens and proves the key before any droplet exists;
+- ``publish-check`` ends the run at once when every target serves this version already,
+  skips the builds when the local tree has it (a target lacks it: after a rollback, or a
+  publish that failed there), pulls a missing tree back, and refuses a tree that lacks
+  published packages;
+- a target's program provisions, uploads, builds, collects, fetches through the strict
+  reader (its artifacts are journaled at once) and destroys its droplet;
+- ``index`` adds every package to a working copy of the local tree; ``publish`` sends
+  that copy to one target; the copy becomes the tree once a target serves it, and is
+  thrown away otherwise, so what a run indexed is published by it or gone;
+- cleanup, signals held back: destroy whatever is left and say what is still alive,
+  commit or discard the copy, wipe the keyring, release the locks.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import threading
+import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator.artifacts import Artifact
-from orchestrator.build import BuildStage, TargetResult
-from orchestrator.cloud.droplets import CreatedDroplet, RunDroplets, check_capacity
-from orchestrator.cloud.endpoint import open_client
-from orchestrator.fleet import HostAccess
+from orchestrator import sshexec
+from orchestrator.artifacts import Artifact, verify_artifacts
+from orchestrator.atomic import write_json_atomically
+from orchestrator.buildhosts import BuildHosts, HostSession, OpenedMachine, Released
+from orchestrator.buildlog import LogStream
+from orchestrator.errors import BuildError, Cancelled, LockError, OrchestratorError
+from orchestrator.executor import Directive, EndRun, Executor, Outcome, SkipBuilds, Span
+from orchestrator.hooks import hook_environment, run_hooks
+from orchestrator.interrupts import InterruptHandler
 from orchestrator.inventory import Inventory
-from orchestrator.plan import Plan
+from orchestrator.journal import Journal, last_interrupted_run, read_journal, reusable_artifacts
+from orchestrator.locks import holding_directory_lock, new_details
+from orchestrator.operations import (
+    CheckSigningKey,
+    CheckTargets,
+    ExportSource,
+    FetchArtifacts,
+    Index,
+    Operation,
+    Provision,
+    Publish,
+    ReleaseMachine,
+    RemoteCommand,
+    RunHook,
+    TakeReleaseLock,
+    Upload,
+    Verify,
+)
+from orchestrator.plan import Plan, TargetPlan
 from orchestrator.progress import Progress
-from orchestrator.source import export_source, resolve_tag
-from orchestrator.sshkeys import generate_keypair
+from orchestrator.publish.info import PublishedTo, PublishInfo, Say
+from orchestrator.publish.local import scan_tree
+from orchestrator.publish.manifest import Manifest
+from orchestrator.publish.pull import read_served, ready_tree
+from orchestrator.publish.target import PublishTarget
+from orchestrator.repo.build import add_packages
+from orchestrator.repo.layout import STATE
+from orchestrator.repo.signing import SigningKey
+from orchestrator.repo.tree import holding_tree_lock
+from orchestrator.repo.working import WorkingCopy
+from orchestrator.summary import PublishedSummary, RunStatus, RunSummary, TargetSummary
+
+LEDGER = "releases.json"
+# How long the final cleanup may take to destroy what a run left, whatever the API does.
+CLEANUP_SECONDS = 180.0
+
+
+@dataclass(frozen=True)
+class Seams:
+    """What a release runs against: the real things (see ``orchestrator.tasks``) or fakes."""
+
+    build_hosts: Callable[[Plan, Journal], BuildHosts]
+    publish_targets: Callable[[], list[PublishTarget]]
+    signing_key: Callable[[], AbstractContextManager[SigningKey]]
+    export_source: Callable[[Path, str, Path], Path]
+    verify: Callable[[str, str, Say], list[str]] | None = None  # failures, by version, channel
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    """Flags of ``invoke release`` that change what a run does beyond its plan."""
+
+    resume: bool = False
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -33,12 +107,12 @@ class RunPaths:
 
     @property
     def run_dir(self) -> Path:
-        """Journal, source archive, artifact bundles and verified artifacts."""
+        """Journal, source archive, verified artifacts and the working copy of the tree."""
         return self.workspace / ".orchestrator" / "runs" / self.run_id
 
     @property
     def log_dir(self) -> Path:
-        """One build log per target."""
+        """One build log per target, and the hooks' log."""
         return self.workspace / "logs" / self.run_id
 
     @property
@@ -46,80 +120,554 @@ class RunPaths:
         """The HTML report."""
         return self.workspace / "reports" / f"{self.run_id}.html"
 
+    @property
+    def repository(self) -> Path:
+        """The local repository tree every release adds to."""
+        return self.workspace / ".orchestrator" / "repository"
 
-def static_hosts(inventory: Inventory) -> dict[str, HostAccess]:
-    """SSH access to the inventory's static hosts, with their known host keys."""
-    return {
-        host.name: HostAccess(
-            name=host.name,
-            address=host.address,
-            port=host.port,
-            user=host.user,
-            host_key=host.host_key,
-            identity_file=str(host.identity_file) if host.identity_file else None,
+
+@dataclass
+class TargetRun:
+    """What a target's program produced, for the summary."""
+
+    artifacts: tuple[Artifact, ...] = ()
+    log_path: Path | None = None
+    log_tail: tuple[str, ...] = ()
+    requested_at: float | None = None
+    released_at: float | None = None
+    price_hourly: float = 0.0
+
+    @property
+    def machine_seconds(self) -> float:
+        """How long its droplet existed (0 for a static host)."""
+        if self.requested_at is None or self.released_at is None or not self.price_hourly:
+            return 0.0
+        return self.released_at - self.requested_at
+
+
+def read_ledger(repository: Path) -> dict[str, object]:
+    """The versions the local tree holds, by package version."""
+    return read_journal(repository / STATE / LEDGER) or {}
+
+
+def serves(manifest: Manifest, plan: Plan) -> bool:
+    """Whether a target's manifest lists a package of ``plan``'s version for every target."""
+    paths = list(manifest.files)
+    for target in plan.targets:
+        name, version = target.accepted.names[0], target.accepted.version
+        if target.format == "deb":
+            arches = f"({re.escape(target.arch)}|all)"
+            pattern = rf"deb/pool/.*/{re.escape(name)}_{re.escape(version)}(-[^_/]+)?_{arches}\.deb"
+        else:
+            arches = f"({re.escape(target.rpm_arch)}|noarch)"
+            pattern = (
+                rf"rpm/{re.escape(plan.channel)}/{re.escape(target.rpm_arch)}/.*"
+                rf"{re.escape(name)}-{re.escape(version)}-[^-/]+\.{arches}\.rpm"
+            )
+        compiled = re.compile(pattern)
+        if not any(compiled.fullmatch(path) for path in paths):
+            return False
+    return True
+
+
+class ReleaseHandlers:
+    """What each operation of a release does (see the module docstring)."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        plan: Plan,
+        seams: Seams,
+        options: ReleaseOptions,
+        journal: Journal,
+        progress: Progress,
+        say: Say,
+        reused: Mapping[str, tuple[Artifact, ...]],
+    ) -> None:
+        self.inventory = inventory
+        self.plan = plan
+        self.seams = seams
+        self.options = options
+        self.journal = journal
+        self.progress = progress
+        self.say = say
+        self.paths = RunPaths(inventory.workspace, plan.run_id)
+        self.runs: dict[str, TargetRun] = {
+            t.name: TargetRun(artifacts=reused.get(t.name, ())) for t in plan.targets
+        }
+        self.published: list[PublishedTo] = []
+        self.messages: list[str] = []
+        self._resources = ExitStack()
+        self._signer: SigningKey | None = None
+        self._targets: dict[str, PublishTarget] = {}
+        self._working: WorkingCopy | None = None
+        self._hosts: BuildHosts | None = None
+        self._hosts_error: OrchestratorError | None = None
+        self._sessions: dict[str, OpenedMachine] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.released = Released()
+
+    # The executor's protocol.
+
+    def handle(self, operation: Operation, target: TargetPlan | None) -> Directive:
+        """Carry ``operation`` out."""
+        if target is not None:
+            if self._stopping.is_set() and not operation.cleanup:
+                raise Cancelled(
+                    f"{target.name}: stopped because another target failed or the run was "
+                    "interrupted"
+                )
+            self._target_operation(operation, target)
+            return None
+        return self._run_wide(operation)
+
+    def stop(self) -> None:
+        """Hang every session up and stop waiting for machines."""
+        self._stopping.set()
+        with self._lock:
+            hosts, sessions = self._hosts, list(self._sessions.values())
+        if hosts is not None:
+            hosts.stop()
+        for opened in sessions:
+            opened.session.hang_up()
+
+    def on_span(self, span: Span) -> None:
+        """Journal the operation; show a target's progress."""
+        self.journal.operation(span)
+        if span.program is not None and span.status == "running":
+            self.progress.update(span.program, span.name)
+
+    def cleanup(self) -> str:
+        """Destroy what is left, commit or discard the tree copy, wipe the key, unlock."""
+        done = []
+        with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+            hosts = self._hosts
+        for opened in sessions:
+            opened.session.close()
+        if hosts is not None:
+            self.released = hosts.release_all(CLEANUP_SECONDS)
+            if self.released.alive:
+                done.append(f"still alive: {', '.join(self.released.alive)}")
+            else:
+                done.append("no droplet left")
+        if self._working is not None:
+            if self.published:
+                self._working.commit()
+                done.append("the local tree now holds this release")
+            else:
+                self._working.discard()
+                done.append("the local tree is as it was")
+            self._working = None
+        self._resources.close()
+        return "; ".join(done) or "nothing to clean up"
+
+    # Run-wide operations.
+
+    def _run_wide(self, operation: Operation) -> Directive:
+        if isinstance(operation, TakeReleaseLock):
+            self._take_release_lock(operation)
+        elif isinstance(operation, CheckSigningKey):
+            self._signer = self._resources.enter_context(self.seams.signing_key())
+            self._signer.prove()  # a wrong passphrase stops the run before any droplet exists
+        elif isinstance(operation, CheckTargets):
+            return self._check_targets()
+        elif isinstance(operation, ExportSource):
+            self.seams.export_source(
+                self.inventory.project.source,
+                self.plan.tag,
+                self.paths.workspace / operation.output,
+            )
+        elif isinstance(operation, Index):
+            self._index(operation)
+        elif isinstance(operation, Publish):
+            self._publish(operation)
+        elif isinstance(operation, Verify):
+            self._verify(operation)
+        elif isinstance(operation, RunHook):
+            self._hook(operation)
+        else:
+            raise TypeError(f"no handler for {operation.kind}")
+        return None
+
+    def _take_release_lock(self, operation: TakeReleaseLock) -> None:
+        details = new_details(self.plan.run_id, self.plan.tag, datetime.now(UTC))
+        self._resources.enter_context(
+            holding_directory_lock(
+                self.paths.workspace / operation.path,
+                details,
+                where=f"the workspace {self.paths.workspace}",
+                force="invoke unlock --force",
+                wait=operation.timeout,
+                say=self.say,
+                error=LockError,
+            )
         )
-        for host in inventory.cloud.hosts
+
+    def _check_targets(self) -> Directive:
+        targets = self.seams.publish_targets()
+        self._targets = {target.name: target for target in targets}
+        repository = self.paths.repository
+        served = read_served(targets)
+        everywhere = all(
+            isinstance(manifest, Manifest) and serves(manifest, self.plan) for _, manifest in served
+        )
+        if everywhere and not self.options.force:
+            return EndRun(
+                "already-published",
+                f"{self.plan.tag} is already published as {self.plan.version} in "
+                f"{self.plan.channel} by every target; nothing to do (--force to redo)",
+            )
+        # A machine that starts empty gets the served tree back; a tree that lost
+        # published packages stops the run here, before any droplet exists.
+        ready_tree(repository, served, self.say)
+        entry = read_ledger(repository).get(self.plan.version)
+        if isinstance(entry, dict) and not self.options.force:
+            return SkipBuilds(
+                f"{self.plan.tag} is in the local tree (run {entry.get('run_id')}) but not "
+                "served by every target: publishing it again"
+            )
+        return None
+
+    def _index(self, operation: Index) -> None:
+        assert self._signer is not None  # the plan opens the key first
+        repository = self.paths.repository
+        # The tree stays locked until the copy has replaced it or been thrown away.
+        self._resources.enter_context(
+            holding_tree_lock(repository, run_id=self.plan.run_id, tag=self.plan.tag)
+        )
+        self._working = WorkingCopy(repository, self.paths.run_dir / "tree")
+        packages = [
+            a.path for run in self.runs.values() for a in run.artifacts if a.kind in ("deb", "rpm")
+        ]
+        if packages:
+            change = add_packages(
+                packages,
+                self._working.path,
+                operation.channel,
+                self.inventory.repo_options(),
+                self._signer,
+            )
+            self.messages.append(f"indexed {len(change.added)} new package file(s)")
+            self._record(self._working.path)
+
+    def _record(self, tree: Path) -> None:
+        """The ledger entry of this version, in the tree the packages are in."""
+        path = tree / STATE / LEDGER
+        ledger = read_journal(path) or {}
+        ledger[self.plan.version] = {
+            "tag": self.plan.tag,
+            "version": self.plan.version,
+            "channel": self.plan.channel,
+            "run_id": self.plan.run_id,
+            "at": time.time(),
+            "packages": {a.name: a.sha256 for r in self.runs.values() for a in r.artifacts},
+        }
+        write_json_atomically(path, ledger)
+
+    def _publish(self, operation: Publish) -> None:
+        tree = self._working.path if self._working is not None else self.paths.repository
+        release = PublishInfo(self.plan.run_id, self.plan.tag, self.plan.version)
+        published = self._targets[operation.target].publish(
+            scan_tree(tree), release, lock_wait=operation.timeout, say=self.say
+        )
+        self.published.append(published)
+
+    def _verify(self, operation: Verify) -> None:
+        if self.seams.verify is None:
+            return
+        failures = self.seams.verify(operation.version, operation.channel, self.say)
+        if failures:
+            raise VerificationFailed(f"verify: {len(failures)} check(s) failed: {failures[0]}")
+        self.messages.append("verify: all checks passed")
+
+    def _hook(self, operation: RunHook) -> None:
+        artifacts = [a for run in self.runs.values() for a in run.artifacts]
+        variables = {
+            "TAG": self.plan.tag,
+            "VERSION": self.plan.version,
+            "CHANNEL": self.plan.channel,
+            "RUN_ID": self.plan.run_id,
+            "ARTIFACTS": " ".join(str(a.path) for a in artifacts),
+            "EXTRA_ARTIFACTS": " ".join(str(a.path) for a in artifacts if a.kind == "extra"),
+        }
+        hooks = self.inventory.hooks
+        (message,) = run_hooks(
+            [operation.command],
+            environment=hook_environment(os.environ, hooks.env, variables),
+            cwd=self.paths.run_dir,
+            log=self.paths.log_dir / "hooks.log",
+            timeout=operation.timeout,
+        )
+        self.messages.append(message)
+        if message.startswith("hook failed"):
+            raise HookFailed(message)
+
+    # A target's program.
+
+    def _build_hosts(self) -> BuildHosts:
+        with self._lock:
+            if self._hosts_error is not None:
+                raise self._hosts_error
+            if self._hosts is None:
+                hosts = self.seams.build_hosts(self.plan, self.journal)
+                try:
+                    hosts.check_capacity(
+                        [t.machine for t in self.plan.targets if not self.runs[t.name].artifacts]
+                    )
+                except OrchestratorError as error:
+                    self._hosts_error = error
+                    raise
+                self._hosts = hosts
+            return self._hosts
+
+    def _target_operation(self, operation: Operation, target: TargetPlan) -> None:
+        run = self.runs[target.name]
+        if isinstance(operation, Provision):
+            hosts = self._build_hosts()
+            opened = hosts.open(operation.machine, operation.timeout)
+            with self._lock:
+                self._sessions[target.name] = opened
+            run.requested_at, run.price_hourly = opened.requested_at, opened.price_hourly
+            if self._stopping.is_set():
+                opened.session.hang_up()
+        elif isinstance(operation, RemoteCommand):
+            self._remote(operation, target, run)
+        elif isinstance(operation, Upload):
+            self._session(target).put(
+                self.paths.workspace / operation.source, operation.destination
+            )
+        elif isinstance(operation, FetchArtifacts):
+            (self.paths.workspace / operation.destination).parent.mkdir(parents=True, exist_ok=True)
+            with self._session(target).reading(
+                operation.command, timeout=operation.timeout
+            ) as bundle:
+                run.artifacts = tuple(
+                    verify_artifacts(
+                        bundle,
+                        self.paths.workspace / operation.destination,
+                        target=target.name,
+                        arch=target.arch,
+                        package_format=target.format,
+                        accepted=target.accepted,
+                        limits=target.limits,
+                    )
+                )
+            # Safe on the orchestrator: journaled now, whatever happens to the droplet.
+            self.journal.target_verified(target.name, run.artifacts)
+            self.progress.update(target.name, "verified", f"{len(run.artifacts)} artifact(s)")
+        elif isinstance(operation, ReleaseMachine):
+            with self._lock:
+                left = self._sessions.pop(target.name, None)
+                running = self._hosts
+            if left is not None:
+                left.session.close()
+            if running is not None and left is not None:
+                running.release(operation.machine, operation.timeout)
+            run.released_at = time.time()
+        else:
+            raise TypeError(f"no handler for {operation.kind}")
+
+    def _session(self, target: TargetPlan) -> HostSession:
+        with self._lock:
+            opened = self._sessions.get(target.name)
+        if opened is None:
+            raise Cancelled(f"{target.name}: no machine (the run is stopping)")
+        return opened.session
+
+    def _remote(self, operation: RemoteCommand, target: TargetPlan, run: TargetRun) -> None:
+        session = self._session(target)
+        if operation.logged:
+            run.log_path = self.paths.log_dir / f"{target.name}.log"
+            log = LogStream(run.log_path, target.limits.log_bytes)
+            try:
+                status = session.run(
+                    operation.command, timeout=operation.timeout, output=log, pty=True
+                )
+            except sshexec.CommandTimedOut:
+                run.log_tail = log.tail()
+                raise BuildError(
+                    f"{target.name}: build exceeded its timeout of {target.timeout:.0f}s"
+                ) from None
+            finally:
+                log.close()
+            if status != 0 and not self._stopping.is_set():
+                run.log_tail = log.tail()
+                if status == 124:
+                    raise BuildError(
+                        f"{target.name}: build exceeded its timeout of {target.timeout:.0f}s"
+                    )
+                raise BuildError(f"{target.name}: build failed with exit code {status}")
+        else:
+            output = sshexec.Tail(16 * 1024)
+            status = session.run(operation.command, timeout=operation.timeout, output=output)
+            if status != 0 and not self._stopping.is_set():
+                lines = output.text().strip().splitlines()
+                raise BuildError(
+                    f"{target.name}: {operation.stage} failed (exit {status})"
+                    + (f": {lines[-1][:300]}" if lines else "")
+                )
+        if self._stopping.is_set():
+            raise Cancelled(
+                f"{target.name}: stopped because another target failed or the run was interrupted"
+            )
+
+
+class VerificationFailed(OrchestratorError):
+    """A real client could not install what was published."""
+
+
+class HookFailed(OrchestratorError):
+    """An after-publish hook exited non-zero or was killed; the release stands."""
+
+
+def _reused(
+    plan: Plan, options: ReleaseOptions, paths: RunPaths
+) -> tuple[dict[str, tuple[Artifact, ...]], str | None]:
+    """With --resume, the verified artifacts of the last interrupted run, and a message."""
+    if not options.resume:
+        return {}, None
+    earlier = last_interrupted_run(paths.run_dir.parent, plan.tag, plan.version)
+    if earlier is None:
+        return {}, f"--resume: no interrupted run of {plan.tag}; building everything"
+    reused = reusable_artifacts(earlier)
+    return reused, (
+        f"--resume: reusing {len(reused)} verified target(s) of run {earlier.get('run_id')}: "
+        + (", ".join(sorted(reused)) or "none")
+    )
+
+
+def run_release(
+    inventory: Inventory,
+    plan: Plan,
+    seams: Seams,
+    progress: Progress,
+    *,
+    options: ReleaseOptions | None = None,
+    interrupts: InterruptHandler | None = None,
+    say: Say = print,
+) -> RunSummary:
+    """Carry ``plan`` out; return the summary (its exit code says how it went).
+
+    An interrupt ends the run after its cleanup: the summary says ``interrupted``, with
+    exit code 130 or 143 and what the cleanup did.
+    """
+    chosen = options or ReleaseOptions()
+    started = time.time()
+    paths = RunPaths(inventory.workspace, plan.run_id)
+    reused, resumed = _reused(plan, chosen, paths)
+    journal = Journal(paths.run_dir, _header(plan))
+    for name, artifacts in reused.items():
+        journal.target_verified(name, artifacts)
+    handlers = ReleaseHandlers(inventory, plan, seams, chosen, journal, progress, say, reused)
+    if resumed is not None:
+        say(resumed)
+        handlers.messages.append(resumed)
+    executor = Executor(plan, handlers, signals=interrupts)
+    if interrupts is not None:
+        interrupts.watch(executor)
+    try:
+        outcome = executor.run(reused)
+    except BaseException:
+        journal.finish("failed")
+        raise
+    summary = _summary(plan, handlers, outcome, started, paths, set(reused))
+    journal.finish(summary.status)
+    return summary
+
+
+def _header(plan: Plan) -> dict[str, str]:
+    return {
+        "run_id": plan.run_id,
+        "project": plan.project,
+        "tag": plan.tag,
+        "version": plan.version,
+        "channel": plan.channel,
     }
 
 
-def build_targets(
-    inventory: Inventory,
-    plan: Plan,
-    progress: Progress,
-    *,
-    on_stage: Callable[[BuildStage], None] = lambda _stage: None,
-    on_created: Callable[[CreatedDroplet], None] | None = None,
-    on_destroyed: Callable[[CreatedDroplet], None] | None = None,
-    on_verified: Callable[[TargetResult], None] | None = None,
-    skip: Mapping[str, tuple[Artifact, ...]] | None = None,
-) -> list[TargetResult]:
-    """Build every target of ``plan``; every droplet of the run is gone when this returns.
+def _status(outcome: Outcome, handlers: ReleaseHandlers) -> tuple[RunStatus, int]:
+    if outcome.interrupted is not None:
+        return "interrupted", outcome.interrupted.exit_code
+    if outcome.ended is not None:
+        return "already-published", 0
+    if outcome.failures or not (outcome.built or outcome.skipped):
+        return "failed", 1
+    status: RunStatus = "published" if handlers.published else "built"
+    return status, 1 if outcome.warnings or handlers.released.alive else 0
 
-    ``on_stage`` receives the build stage before it starts, so a signal handler can stop it.
-    """
-    paths = RunPaths(inventory.workspace, plan.run_id)
-    resolve_tag(inventory.project.source, plan.tag)
-    source = export_source(
-        inventory.project.source, plan.tag, paths.run_dir / Path(plan.source_archive).name
-    )
-    stop = threading.Event()
-    droplets = None
-    creating = [
-        t for t in plan.targets if t.machine.kind == "droplet" and t.name not in (skip or {})
-    ]
-    if creating:
-        client = open_client(inventory)
-        check_capacity(client, min(len(creating), plan.max_droplets))
-        droplets = RunDroplets(
-            client,
-            run_tag=plan.run_tag,
-            client_key=generate_keypair(f"{plan.tool_tag}-{plan.run_id}"),
-            max_droplets=plan.max_droplets,
-            boot_timeout=inventory.cloud.boot_timeout,
-            ssh_keys=tuple(inventory.cloud.ssh_keys),
-            should_stop=stop.is_set,
-            on_created=on_created,
-            on_destroyed=on_destroyed,
+
+def _summary(
+    plan: Plan,
+    handlers: ReleaseHandlers,
+    outcome: Outcome,
+    started: float,
+    paths: RunPaths,
+    reused: set[str],
+) -> RunSummary:
+    status, exit_code = _status(outcome, handlers)
+    messages = list(handlers.messages)
+    for directive in (outcome.ended, outcome.skipped):
+        if directive is not None:
+            messages.insert(0, directive.message)
+    messages += [m for m in outcome.failures if m not in messages]
+    messages += [m for m in outcome.warnings if m not in messages]
+    if outcome.interrupted is not None:
+        messages.append(
+            f"{outcome.interrupted}: cleaned up ({outcome.cleaned}); "
+            f"'invoke release --tag {plan.tag} --resume' continues with what was verified"
         )
-    stage = BuildStage(
-        plan,
-        source_archive=source,
-        run_dir=paths.run_dir,
-        log_dir=paths.log_dir,
-        progress=progress,
-        droplets=droplets,
-        static_hosts=static_hosts(inventory),
-        fail_fast=inventory.fail_fast,
-        skip=skip,
-        on_verified=on_verified,
-        stop=stop,
+    if handlers.released.alive:
+        exit_code = exit_code or 1
+        messages.append(
+            f"droplets still alive: {', '.join(handlers.released.alive)} "
+            f"({'; '.join(handlers.released.errors)}): finish with invoke teardown "
+            f"--run-id {plan.run_id}"
+        )
+    targets = []
+    for planned in plan.targets:
+        program = outcome.programs.get(planned.name)
+        if program is None:
+            continue
+        run = handlers.runs[planned.name]
+        spans = {span.name: (span.started, span.ended) for span in program.spans}
+        seconds = (
+            max(end for _, end in spans.values()) - min(s for s, _ in spans.values())
+            if spans
+            else 0.0
+        )
+        targets.append(
+            TargetSummary(
+                name=planned.name,
+                arch=planned.arch,
+                format=planned.format,
+                status="reused" if planned.name in reused else program.status,
+                seconds=round(seconds, 3),
+                droplet_seconds=round(run.machine_seconds, 3),
+                cost=round(run.machine_seconds * run.price_hourly / 3600.0, 6),
+                artifacts=tuple(a.name for a in run.artifacts),
+                spans=spans,
+                error=program.error,
+                log=str(run.log_path) if run.log_path and run.log_path.exists() else None,
+                log_tail=run.log_tail,
+            )
+        )
+    return RunSummary(
+        run_id=plan.run_id,
+        project=plan.project,
+        tag=plan.tag,
+        version=plan.version,
+        channel=plan.channel,
+        status=status,
+        exit_code=exit_code,
+        started_at=started,
+        finished_at=time.time(),
+        targets=tuple(targets),
+        published=tuple(
+            PublishedSummary(p.name, p.url, p.key_url, p.snapshot) for p in handlers.published
+        ),
+        messages=tuple(messages),
+        report=str(paths.report),
+        spans={span.name: (span.started, span.ended) for span in outcome.spans},
     )
-    on_stage(stage)
-    try:
-        return stage.run()
-    except BaseException:
-        stage.stop()
-        raise
-    finally:
-        if droplets is not None:
-            droplets.destroy_all()

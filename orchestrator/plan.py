@@ -1,8 +1,10 @@
-"""The release plan: a pure function of the inventory, the release and the run id.
+"""The release plan: a pure function of the inventory, the release, the run id and options.
 
+A plan is the program of a run: run-wide operations before the builds, one program of
+operations per target, run-wide operations after (see :mod:`orchestrator.operations`).
 Nothing here touches the network, the disk or the clock, so ``invoke plan`` and
-``--dry-run`` show exactly what a release would do, and tests compare plans to golden
-files. The executor takes a :class:`Plan` and carries it out.
+``--dry-run`` show exactly what a release would run, and tests compare plans to golden
+files. The executor (:mod:`orchestrator.executor`) runs them and nothing else.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import jinja2
 import jinja2.sandbox
@@ -18,36 +20,29 @@ from jinja2 import nodes
 
 from orchestrator import commands
 from orchestrator.errors import InventoryError
-from orchestrator.inventory import Inventory, StaticHost, Target
+from orchestrator.inventory import BuildTarget, Inventory, StaticHost
+from orchestrator.operations import (
+    CheckSigningKey,
+    CheckTargets,
+    ExportSource,
+    FetchArtifacts,
+    Index,
+    Machine,
+    Operation,
+    Provision,
+    Publish,
+    ReleaseMachine,
+    RemoteCommand,
+    RunHook,
+    TakeReleaseLock,
+    Upload,
+    Verify,
+)
 from orchestrator.version import Release
 
 RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
 _RUN_ID = re.compile(r"[0-9]{8}t[0-9]{6}-[0-9a-f]{6}")
 _DROPLET_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9.-]")
-
-
-@dataclass(frozen=True)
-class Machine:
-    """Where a target builds: a droplet to create, or an existing static host."""
-
-    kind: Literal["droplet", "static"]
-    name: str
-    region: str | None = None
-    size: str | None = None
-    image: str | None = None
-    tags: tuple[str, ...] = ()
-    address: str | None = None
-    port: int = 22
-    user: str = "root"
-
-
-@dataclass(frozen=True)
-class Step:
-    """One command of a target's build, and where it runs."""
-
-    stage: Literal["prepare", "upload", "unpack", "build", "collect", "cleanup"]
-    where: Literal["local", "remote"]
-    command: str
 
 
 @dataclass(frozen=True)
@@ -72,7 +67,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class TargetPlan:
-    """Everything about one target's build."""
+    """Everything about one target's build, and the program of operations that runs it."""
 
     name: str
     arch: str
@@ -84,14 +79,34 @@ class TargetPlan:
     artifacts: tuple[str, ...]
     extra_artifacts: tuple[str, ...]
     environment: dict[str, str]
-    steps: tuple[Step, ...]
     accepted: Accepted
     limits: Limits
+    operations: tuple[Operation, ...]
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """The flags of ``invoke release`` that change what runs."""
+
+    verify: bool = False
+    lock_wait: float = 300.0
+
+
+# Where the release lock lives in the workspace (see orchestrator.release_lock).
+RELEASE_LOCK = ".orchestrator/release.lock"
+# Creating a droplet and answering SSH is bounded by cloud.boot_timeout; a static host by
+# this; a command that only moves files (prepare, unpack, collect) by STEP_TIMEOUT.
+CONNECT_TIMEOUT = 60.0
+STEP_TIMEOUT = 600.0
+# The bundle's download may take STEP_TIMEOUT plus a second per MiB of its size limit.
+TRANSFER_BYTES_PER_SECOND = 1 << 20
+# Destroying one droplet and seeing it gone.
+DESTROY_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
 class Plan:
-    """A whole release run, before anything happens."""
+    """A whole release run, before anything happens: its operations, in the order they run."""
 
     run_id: str
     project: str
@@ -102,9 +117,11 @@ class Plan:
     tool_tag: str
     run_tag: str
     max_droplets: int
+    fail_fast: bool
     source_archive: str
-    source_command: str
+    before: tuple[Operation, ...] = ()
     targets: tuple[TargetPlan, ...] = field(default=())
+    after: tuple[Operation, ...] = ()
 
     @property
     def droplets(self) -> tuple[Machine, ...]:
@@ -112,10 +129,24 @@ class Plan:
         return tuple(t.machine for t in self.targets if t.machine.kind == "droplet")
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view of the plan (``--json``)."""
+        """A JSON-ready view of the plan (``--json``): every operation with its kind."""
         data = asdict(self)
+        data["before"] = [operation_dict(op) for op in self.before]
+        data["after"] = [operation_dict(op) for op in self.after]
+        for target, planned in zip(data["targets"], self.targets, strict=True):
+            target["operations"] = [operation_dict(op) for op in planned.operations]
         data["droplets"] = [asdict(machine) for machine in self.droplets]
         return data
+
+
+def operation_dict(operation: Operation) -> dict[str, Any]:
+    """An operation as JSON: its kind, where it runs, its fields and its description."""
+    return {
+        "kind": operation.kind,
+        "where": operation.where,
+        **asdict(operation),
+        "describe": operation.describe(),
+    }
 
 
 def new_run_id(now: datetime, token: str) -> str:
@@ -141,8 +172,11 @@ def droplet_name(tag_prefix: str, project: str, target: str, run_id: str) -> str
     return _DROPLET_NAME_UNSAFE.sub("-", f"{tag_prefix}-{project}-{target}-{run_id}")
 
 
-def make_plan(inventory: Inventory, release: Release, run_id: str) -> Plan:
+def make_plan(
+    inventory: Inventory, release: Release, run_id: str, options: PlanOptions | None = None
+) -> Plan:
     """Plan a release of ``release`` as run ``run_id``; pure."""
+    chosen = options or PlanOptions()
     cloud = inventory.cloud
     tool_tag = cloud.tag_prefix
     tag_of_run = run_tag(tool_tag, run_id)
@@ -164,6 +198,32 @@ def make_plan(inventory: Inventory, release: Release, run_id: str) -> Plan:
                 user=cloud.ssh_user,
             )
         targets.append(_target_plan(inventory, release, run_id, target, machine, source_archive))
+    publish = tuple(config.name for config in inventory.publish)
+    before: list[Operation] = [
+        TakeReleaseLock(timeout=chosen.lock_wait, path=RELEASE_LOCK),
+        CheckSigningKey(timeout=60.0),
+    ]
+    if publish:
+        before.append(CheckTargets(timeout=300.0, targets=publish))
+    before.append(
+        ExportSource(
+            timeout=600.0,
+            command=commands.source_archive(
+                str(inventory.project.source), release.tag, source_archive
+            ),
+            output=source_archive,
+        )
+    )
+    after: list[Operation] = [Index(timeout=0.0, channel=release.channel.value)]
+    after += [Publish(timeout=chosen.lock_wait, target=name) for name in publish]
+    if chosen.verify and publish:
+        after.append(
+            Verify(timeout=0.0, version=release.package_version, channel=release.channel.value)
+        )
+    after += [
+        RunHook(timeout=inventory.hooks.timeout, number=number, command=command)
+        for number, command in enumerate(inventory.hooks.after_publish, start=1)
+    ]
     return Plan(
         run_id=run_id,
         project=inventory.project.name,
@@ -174,11 +234,11 @@ def make_plan(inventory: Inventory, release: Release, run_id: str) -> Plan:
         tool_tag=tool_tag,
         run_tag=tag_of_run,
         max_droplets=cloud.max_droplets,
+        fail_fast=inventory.fail_fast,
         source_archive=source_archive,
-        source_command=commands.source_archive(
-            str(inventory.project.source), release.tag, source_archive
-        ),
+        before=tuple(before),
         targets=tuple(targets),
+        after=tuple(after),
     )
 
 
@@ -189,7 +249,7 @@ def _static_machine(host: StaticHost) -> Machine:
 
 
 def build_variables(
-    inventory: Inventory, release: Release, run_id: str, target: Target
+    inventory: Inventory, release: Release, run_id: str, target: BuildTarget
 ) -> dict[str, str]:
     """The variables a build command sees, as template variables and environment variables."""
     return {
@@ -260,7 +320,7 @@ def _target_plan(
     inventory: Inventory,
     release: Release,
     run_id: str,
-    target: Target,
+    target: BuildTarget,
     machine: Machine,
     source_archive: str,
 ) -> TargetPlan:
@@ -270,15 +330,53 @@ def _target_plan(
     workdir = commands.workdir_for(run_id, target.name)
     remote_archive = f"{workdir}/{commands.SOURCE_ARCHIVE}"
     globs = (*target.artifacts, *target.extra_artifacts)
-    steps: tuple[Step, ...] = (
-        Step("prepare", "remote", commands.prepare(workdir)),
-        Step("upload", "local", f"put {source_archive} -> {remote_archive}"),
-        Step("unpack", "remote", commands.unpack(workdir)),
-        Step("build", "remote", commands.build(workdir, command, environment, target.timeout)),
-        Step("collect", "remote", commands.collect(workdir, globs)),
+    host = machine.name
+    provision_timeout = (
+        inventory.cloud.boot_timeout if machine.kind == "droplet" else CONNECT_TIMEOUT
     )
+    transfer = STEP_TIMEOUT + target.limits.bundle_bytes / TRANSFER_BYTES_PER_SECOND
+    operations: list[Operation] = [
+        Provision(timeout=provision_timeout, machine=machine),
+        RemoteCommand(
+            timeout=STEP_TIMEOUT, stage="prepare", host=host, command=commands.prepare(workdir)
+        ),
+        Upload(timeout=STEP_TIMEOUT, host=host, source=source_archive, destination=remote_archive),
+        RemoteCommand(
+            timeout=STEP_TIMEOUT, stage="unpack", host=host, command=commands.unpack(workdir)
+        ),
+        # The host's own timeout stops the build; the channel's gives it a little longer.
+        RemoteCommand(
+            timeout=target.timeout + 30,
+            stage="build",
+            host=host,
+            command=commands.build(workdir, command, environment, target.timeout),
+            logged=True,
+        ),
+        RemoteCommand(
+            timeout=STEP_TIMEOUT,
+            stage="collect",
+            host=host,
+            command=commands.collect(workdir, globs),
+        ),
+        FetchArtifacts(
+            timeout=transfer,
+            host=host,
+            command=commands.fetch_bundle(workdir),
+            destination=f".orchestrator/runs/{run_id}/artifacts/{target.name}",
+        ),
+    ]
     if machine.kind == "static":
-        steps = (*steps, Step("cleanup", "remote", commands.cleanup(workdir)))
+        # Static hosts outlive the run: leave nothing behind.
+        operations.append(
+            RemoteCommand(
+                timeout=60.0,
+                cleanup=True,
+                stage="cleanup",
+                host=host,
+                command=commands.cleanup(workdir),
+            )
+        )
+    operations.append(ReleaseMachine(timeout=DESTROY_TIMEOUT, cleanup=True, machine=machine))
     return TargetPlan(
         name=target.name,
         arch=target.arch,
@@ -290,7 +388,7 @@ def _target_plan(
         artifacts=tuple(target.artifacts),
         extra_artifacts=tuple(target.extra_artifacts),
         environment=environment,
-        steps=steps,
+        operations=tuple(operations),
         accepted=Accepted(
             names=inventory.package_names(target),
             arch_independent=tuple(target.arch_independent),

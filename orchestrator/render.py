@@ -6,50 +6,50 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from orchestrator.cloud.digitalocean import DropletInfo
+from orchestrator.operations import Operation
 from orchestrator.plan import Plan
 
 
+def _operation_line(operation: Operation) -> str:
+    always = " (always)" if operation.cleanup else ""
+    return f"[{operation.name}] ({operation.where}){always} {operation.describe()}"
+
+
 def plan_text(plan: Plan) -> str:
-    """The plan as a human-readable report: run, targets, droplets and every command."""
+    """The plan as a human-readable report: run, then every operation in the order it runs."""
     lines = [
         f"run id:    {plan.run_id}",
         f"project:   {plan.project}",
         f"tag:       {plan.tag}",
         f"version:   {plan.version}",
         f"channel:   {plan.channel}",
-        f"provider:  {plan.provider} (at most {plan.max_droplets} droplets at once)",
+        f"provider:  {plan.provider}"
+        + (f" (at most {plan.max_droplets} droplets at once)" if plan.droplets else ""),
         f"tags:      {plan.tool_tag}, {plan.run_tag}",
-        f"source:    {plan.source_command}",
         "",
-        f"targets ({len(plan.targets)}):",
+        "before the builds:",
+        *(f"  {_operation_line(op)}" for op in plan.before),
+        "",
+        f"targets ({len(plan.targets)}, all at once"
+        + ("; one failing stops the others" if plan.fail_fast else "")
+        + "):",
     ]
     for target in plan.targets:
-        machine = target.machine
-        lines.append(
-            f"  {target.name}: {target.arch} {target.format} (timeout {target.timeout:.0f}s)"
-        )
-        if machine.kind == "droplet":
-            lines.append(
-                f"    droplet {machine.name}: size {machine.size}, image {machine.image}, "
-                f"region {machine.region}, tags {', '.join(machine.tags)}"
-            )
-            lines.append("    cloud-init: a fresh ed25519 host key, pinned for SSH")
-        else:
-            lines.append(
-                f"    static host {machine.name}: {machine.user}@{machine.address}:{machine.port}"
-            )
         accepted, limits = target.accepted, target.limits
         epoch = f"{accepted.epoch}:" if accepted.epoch else ""
         arch = target.arch if target.format == "deb" else target.rpm_arch
         if accepted.arch_independent:
             arch += f"; {', '.join(accepted.arch_independent)} also arch-independent"
         lines.append(
+            f"  {target.name}: {target.arch} {target.format} (timeout {target.timeout:.0f}s)"
+        )
+        lines.append(
             f"    accepts: {', '.join(accepted.names)} {epoch}{accepted.version} ({arch}); "
             f"bundle up to {_size(limits.bundle_bytes)}, {_size(limits.unpacked_bytes)} "
             f"unpacked, {limits.files} files; log up to {_size(limits.log_bytes)}"
         )
-        for step in target.steps:
-            lines.append(f"    [{step.stage}] ({step.where}) {step.command}")
+        lines.extend(f"    {_operation_line(op)}" for op in target.operations)
+    lines += ["", "after the builds:", *(f"  {_operation_line(op)}" for op in plan.after)]
     return "\n".join(lines)
 
 

@@ -18,8 +18,20 @@ from orchestrator.cloud.userdata import templates_environment
 from orchestrator.summary import RunSummary, TargetStatus
 
 TEMPLATE = "report.html.j2"
-# The stages the build reports in TargetSummary.spans, in the order they happen.
-STAGES = ("provision", "build", "collect")
+# The colours of the timeline: each operation of a target's program is drawn as one of
+# these stages; run-wide operations (the lock, the index, each publish...) as "run".
+STAGES = ("run", "provision", "build", "collect")
+STAGE_OF = {
+    "provision": "provision",
+    "prepare": "build",
+    "upload": "build",
+    "unpack": "build",
+    "build": "build",
+    "collect": "collect",
+    "fetch": "collect",
+}
+# The run-wide row of the timeline.
+RUN_ROW = "run"
 # Below this share of the axis a duration printed inside a segment would not fit.
 LABEL_MIN_PERCENT = 12.0
 # Round numbers of seconds for axis ticks; the first one giving at most MAX_TICKS wins.
@@ -89,6 +101,7 @@ def _axis(summary: RunSummary) -> tuple[float, float]:
     written before the last droplet was confirmed gone), so no bar overflows.
     """
     ends = [end for target in summary.targets for _, end in target.spans.values()]
+    ends += [end for _, end in summary.spans.values()]
     length = max([summary.finished_at, *ends]) - summary.started_at
     # A zero-length run would divide by zero; any positive length draws it the same.
     return summary.started_at, length if length > 0 else 1.0
@@ -98,18 +111,27 @@ def _percent(part: float, whole: float) -> float:
     return round(100.0 * part / whole, 3) if whole > 0 else 0.0
 
 
+def _run_status(summary: RunSummary) -> TargetStatus:
+    if summary.status == "failed":
+        return "failed"
+    return "cancelled" if summary.status == "interrupted" else "succeeded"
+
+
 def timeline_rows(summary: RunSummary) -> list[TimelineRow]:
-    """One row per target: its bar and stage segments as percentages of the run's axis."""
+    """The run-wide row, then one row per target: bars and segments as percentages."""
     origin, length = _axis(summary)
     rows = []
-    for target in summary.targets:
+    programs = [(RUN_ROW, _run_status(summary), summary.spans, True)]
+    programs += [(t.name, t.status, t.spans, False) for t in summary.targets]
+    for name, status, program_spans, run_wide in programs:
         # Clamp to the axis: clocks of a run's threads can disagree by a few milliseconds.
         spans = sorted(
             (max(start - origin, 0.0), max(end - origin, start - origin, 0.0), stage)
-            for stage, (start, end) in target.spans.items()
+            for stage, (start, end) in program_spans.items()
         )
         if not spans:
-            rows.append(TimelineRow(target.name, target.status, None))
+            if not run_wide:
+                rows.append(TimelineRow(name, status, None))
             continue
         bar_start = spans[0][0]
         bar_end = max(end for _, end, _ in spans)
@@ -117,7 +139,7 @@ def timeline_rows(summary: RunSummary) -> list[TimelineRow]:
         segments = tuple(
             Segment(
                 stage=stage,
-                kind=stage if stage in STAGES else "other",
+                kind="run" if run_wide else STAGE_OF.get(stage, "other"),
                 start=start,
                 end=end,
                 left=_percent(start - bar_start, bar_seconds),
@@ -133,7 +155,7 @@ def timeline_rows(summary: RunSummary) -> list[TimelineRow]:
             width=_percent(bar_seconds, length),
             segments=segments,
         )
-        rows.append(TimelineRow(target.name, target.status, bar))
+        rows.append(TimelineRow(name, status, bar))
     return rows
 
 
@@ -203,7 +225,7 @@ def log_href(log: str, report_dir: Path | None) -> str | None:
 
 def _legend(rows: list[TimelineRow]) -> list[str]:
     kinds = {segment.kind for row in rows if row.bar for segment in row.bar.segments}
-    return [*STAGES, *(["other"] if "other" in kinds else [])]
+    return [kind for kind in (*STAGES, "other") if kind in kinds]
 
 
 def render_report(summary: RunSummary, report_dir: Path | None = None) -> str:

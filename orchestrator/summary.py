@@ -26,10 +26,12 @@ class TargetSummary:
     droplet_seconds: float
     cost: float
     artifacts: tuple[str, ...]
-    # Stage name ("provision", "build", "collect") -> (start, end), epoch seconds.
+    # Operation name ("provision", "build", "fetch"...) -> (start, end), epoch seconds.
     spans: dict[str, tuple[float, float]] = field(default_factory=dict)
     error: str | None = None
     log: str | None = None
+    # The last lines of the build's log, when it failed.
+    log_tail: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class RunSummary:
     published: tuple[PublishedSummary, ...] = ()
     messages: tuple[str, ...] = ()
     report: str | None = None
+    # Run-wide operation name ("lock", "index", "publish <target>"...) -> (start, end).
+    spans: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -103,6 +107,9 @@ def summary_text(summary: RunSummary) -> str:
         )
         if target.error:
             lines.append(f"    {target.error}")
+        if target.log_tail:
+            lines.append(f"    last lines of {target.log or 'its log'}:")
+            lines.extend(f"      | {line}" for line in target.log_tail)
     lines.append(
         f"  droplet-seconds {summary.droplet_seconds:.1f}, estimated cost ${summary.cost:.4f}"
     )

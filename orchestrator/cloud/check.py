@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from orchestrator import sshexec
 from orchestrator.cloud.digitalocean import DigitalOceanClient
-from orchestrator.cloud.droplets import RunDroplets, check_capacity
+from orchestrator.cloud.droplets import RunDroplets
 from orchestrator.errors import CloudError
-from orchestrator.plan import Machine, Plan
+from orchestrator.operations import Machine
+from orchestrator.plan import Plan
 from orchestrator.sshkeys import generate_keypair
 
 
@@ -50,19 +51,18 @@ def check_droplets(
         with lock:
             report(line)
 
-    check_capacity(client, min(len(plan.droplets), plan.max_droplets))
     droplets = RunDroplets(
         client,
         run_tag=plan.run_tag,
         client_key=generate_keypair(f"{plan.tool_tag}-{plan.run_id}"),
         max_droplets=plan.max_droplets,
-        boot_timeout=boot_timeout,
         ssh_keys=ssh_keys,
         on_created=lambda d: say(f"created {d.name} (id {d.id})"),
     )
+    droplets.check_capacity(plan.droplets)
 
     def check(machine: Machine) -> MachineCheck:
-        live, connection = droplets.provision(machine)
+        live, connection = droplets.provision(machine, boot_timeout)
         output = sshexec.Capture(64 * 1024, machine.name)
         try:
             status = sshexec.run(
@@ -85,9 +85,17 @@ def check_droplets(
     try:
         with ThreadPoolExecutor(max_workers=max(1, len(plan.droplets))) as pool:
             futures = [pool.submit(check, machine) for machine in plan.droplets]
-            return [future.result() for future in futures]
+            results = [future.result() for future in futures]
     finally:
         started = time.monotonic()
-        leftovers = droplets.destroy_all()
-        if leftovers:
-            say(f"destroyed {', '.join(leftovers)} in {time.monotonic() - started:.1f}s")
+        released = droplets.release_all()
+        if released.destroyed:
+            say(f"destroyed {', '.join(released.destroyed)} in {time.monotonic() - started:.1f}s")
+        if released.alive:
+            say(f"still alive: {', '.join(released.alive)}: invoke teardown --run-id {plan.run_id}")
+    if released.alive:
+        raise CloudError(
+            f"droplets {', '.join(released.alive)} are still alive "
+            f"({'; '.join(released.errors)}): run invoke teardown --run-id {plan.run_id}"
+        )
+    return results

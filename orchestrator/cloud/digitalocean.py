@@ -314,10 +314,13 @@ class DigitalOceanClient:
 
         return self._call(create)
 
-    def delete_droplet(self, droplet_id: int) -> bool:
+    def delete_droplet(self, droplet_id: int, deadline: float | None = None) -> bool:
         """Destroy a droplet; False when it was already gone (404 counts as gone)."""
         try:
-            self._call(lambda: self._manager().get_data(f"droplets/{droplet_id}", type="DELETE"))
+            self._call(
+                lambda: self._manager().get_data(f"droplets/{droplet_id}", type="DELETE"),
+                deadline,
+            )
         except ApiError as error:
             if error.status == 404:
                 return False

@@ -4,8 +4,9 @@
 key through cloud-init, so the first SSH connection is verified against it; the run's
 client key is authorized the same way. Never more than ``max_droplets`` exist at once.
 Every droplet is reported to ``on_created`` the moment the API returns its id (so a
-journal can record it before anything else can fail), and :meth:`destroy_all` removes
-every droplet carrying the run's tag, also ones whose create answer was lost.
+journal can record it before anything else can fail), and :meth:`release_all` removes
+every droplet carrying the run's tag, also ones whose create answer was lost, and says
+which are still alive when the cloud does not let them go.
 """
 
 from __future__ import annotations
@@ -13,19 +14,30 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import tenacity
 from fabric import Connection
 
+from orchestrator.buildhosts import OpenedMachine, Released
 from orchestrator.cloud.digitalocean import DigitalOceanClient, DropletInfo, DropletRequest
 from orchestrator.cloud.userdata import render_user_data
 from orchestrator.errors import Cancelled, CloudError, HostError, ProvisionError
-from orchestrator.fleet import HostAccess, wait_for_ssh
-from orchestrator.plan import Machine
+from orchestrator.fleet import HostAccess, SshSession, wait_for_ssh
+from orchestrator.operations import Machine
 from orchestrator.sshkeys import KeyPair, generate_keypair
 
 DESTROY_DEADLINE_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class CreatedDroplet:
+    """A droplet the API has accepted: what a journal must remember to clean it up."""
+
+    name: str
+    id: int
+    tags: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -40,17 +52,8 @@ class LiveDroplet:
     price_hourly: float  # USD, from the droplet's size
 
 
-@dataclass(frozen=True)
-class CreatedDroplet:
-    """A droplet the API has accepted: what a journal must remember to clean it up."""
-
-    name: str
-    id: int
-    tags: tuple[str, ...]
-
-
 class RunDroplets:
-    """Creates, tracks and destroys the droplets of one run."""
+    """Creates, tracks and destroys the droplets of one run (a :class:`BuildHosts`)."""
 
     def __init__(
         self,
@@ -59,21 +62,19 @@ class RunDroplets:
         run_tag: str,
         client_key: KeyPair,
         max_droplets: int,
-        boot_timeout: float,
         ssh_keys: tuple[int | str, ...] = (),
-        should_stop: Callable[[], bool] = lambda: False,
         on_created: Callable[[CreatedDroplet], None] | None = None,
         on_destroyed: Callable[[CreatedDroplet], None] | None = None,
     ) -> None:
         self._client = client
         self._run_tag = run_tag
         self._client_key = client_key
-        self._boot_timeout = boot_timeout
         self._ssh_keys = ssh_keys
-        self._should_stop = should_stop
         self._on_created = on_created
         self._on_destroyed = on_destroyed
+        self._stopping = threading.Event()
         self._slots = threading.BoundedSemaphore(max_droplets)
+        self._max_droplets = max_droplets
         self._lock = threading.Lock()
         self._alive: dict[int, CreatedDroplet] = {}
 
@@ -83,31 +84,46 @@ class RunDroplets:
         with self._lock:
             return list(self._alive.values())
 
-    def provision(self, machine: Machine) -> tuple[LiveDroplet, Connection]:
+    def check_capacity(self, machines: Sequence[Machine]) -> None:
+        """CloudError if the account's droplet limit cannot hold what runs at once."""
+        check_capacity(self._client, min(len(machines), self._max_droplets))
+
+    def stop(self) -> None:
+        """Stop booting and creating droplets: waits end with :class:`Cancelled`."""
+        self._stopping.set()
+
+    def open(self, machine: Machine, timeout: float) -> OpenedMachine:
+        """Create ``machine`` and wait until it is active and answers SSH (see :meth:`provision`)."""
+        live, connection = self.provision(machine, timeout)
+        return OpenedMachine(
+            SshSession(connection, machine.name), live.requested_at, live.price_hourly
+        )
+
+    def provision(self, machine: Machine, timeout: float) -> tuple[LiveDroplet, Connection]:
         """Create ``machine``, wait until it is active and answers SSH; return it connected.
 
         Blocks while ``max_droplets`` droplets of this run exist. A droplet that was
         created but never became usable is destroyed before the error is raised.
         """
         self._slots.acquire()
-        if self._should_stop():
+        if self._stopping.is_set():
             self._slots.release()
             raise Cancelled(f"{machine.name}: not created, the run is stopping")
         try:
-            return self._provision(machine)
+            return self._provision(machine, timeout)
         except BaseException:
             created = [d for d in self.alive if d.name == machine.name]
             if not created:
                 self._slots.release()
             for droplet in created:
-                # Best effort: destroy_all() at the end of the run catches what this misses.
+                # Best effort: release_all() at the end of the run catches what this misses.
                 with contextlib.suppress(CloudError):
                     self.destroy(droplet.id)
             raise
 
-    def _provision(self, machine: Machine) -> tuple[LiveDroplet, Connection]:
+    def _provision(self, machine: Machine, timeout: float) -> tuple[LiveDroplet, Connection]:
         requested_at = time.time()
-        deadline = time.monotonic() + self._boot_timeout
+        deadline = time.monotonic() + timeout
         host_key = generate_keypair()
         request = DropletRequest(
             name=machine.name,
@@ -126,7 +142,7 @@ class RunDroplets:
             self._alive[droplet_id] = created
         if self._on_created is not None:
             self._on_created(created)
-        info = self._wait_active(machine.name, droplet_id, deadline)
+        info = self._wait_active(machine.name, droplet_id, deadline, timeout)
         assert info.public_ipv4 is not None  # _wait_active guarantees it
         access = HostAccess(
             name=machine.name,
@@ -137,7 +153,7 @@ class RunDroplets:
             client_key=self._client_key.pkey(),
         )
         try:
-            connection = wait_for_ssh(access, deadline, should_stop=self._should_stop)
+            connection = wait_for_ssh(access, deadline, should_stop=self._stopping.is_set)
         except HostError as error:
             raise ProvisionError(str(error)) from None
         live = LiveDroplet(
@@ -145,57 +161,99 @@ class RunDroplets:
         )
         return live, connection
 
-    def _wait_active(self, name: str, droplet_id: int, deadline: float) -> DropletInfo:
-        interval = 0.5
-        status = "unknown"
-        while time.monotonic() < deadline:
-            if self._should_stop():
+    def _wait_active(
+        self, name: str, droplet_id: int, deadline: float, timeout: float
+    ) -> DropletInfo:
+        def booted() -> DropletInfo | None:
+            if self._stopping.is_set():
                 raise Cancelled(f"{name}: stopped while booting")
             info = self._client.get_droplet(droplet_id, deadline)
             if info is None:
                 raise ProvisionError(f"droplet {name} ({droplet_id}) disappeared while booting")
-            status = info.status
-            if status == "active" and info.public_ipv4:
-                return info
-            if status not in ("new", "active"):
-                raise ProvisionError(f"droplet {name} ({droplet_id}) is {status!r}, not booting")
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-            # Back off so many booting droplets stay far below the 250 requests/minute limit.
-            interval = min(interval * 1.5, 5.0)
-        raise ProvisionError(
-            f"droplet {name} ({droplet_id}) is still {status!r} after {self._boot_timeout:.0f}s; "
-            "raise cloud.boot_timeout or check the image and region"
-        )
+            if info.status not in ("new", "active"):
+                raise ProvisionError(
+                    f"droplet {name} ({droplet_id}) is {info.status!r}, not booting"
+                )
+            return info if info.status == "active" and info.public_ipv4 else None
 
-    def destroy(self, droplet_id: int) -> None:
+        # Back off so many booting droplets stay far below the 250 requests/minute limit.
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_result(lambda info: info is None),
+            wait=tenacity.wait_exponential(multiplier=0.5, max=5.0),
+            stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
+            retry_error_callback=lambda _state: None,
+        )
+        info = retrying(booted)
+        if info is None:
+            last = self._client.get_droplet(droplet_id, deadline)
+            status = last.status if last is not None else "gone"
+            raise ProvisionError(
+                f"droplet {name} ({droplet_id}) is still {status!r} after {timeout:.0f}s; "
+                "raise cloud.boot_timeout or check the image and region"
+            )
+        return info
+
+    def release(self, machine: Machine, timeout: float) -> None:
+        """Destroy ``machine``'s droplet, if this run has one, and wait until it is gone."""
+        with self._lock:
+            ids = [d.id for d in self._alive.values() if d.name == machine.name]
+        for droplet_id in ids:
+            self.destroy(droplet_id, timeout)
+
+    def destroy(self, droplet_id: int, timeout: float = DESTROY_DEADLINE_SECONDS) -> None:
         """Destroy one droplet of this run and wait until the API no longer lists it."""
         with self._lock:
             created = self._alive.get(droplet_id)
-        destroy_and_confirm(self._client, [droplet_id], time.monotonic() + DESTROY_DEADLINE_SECONDS)
+        destroy_and_confirm(self._client, [droplet_id], time.monotonic() + timeout)
         with self._lock:
             if self._alive.pop(droplet_id, None) is not None:
                 self._slots.release()
         if created is not None and self._on_destroyed is not None:
             self._on_destroyed(created)
 
-    def destroy_all(self) -> list[str]:
-        """Destroy every droplet of the run, tracked or only tagged; return their names."""
-        tagged = {d.id: d.name for d in self._client.list_droplets(self._run_tag)}
+    def release_all(self, timeout: float = DESTROY_DEADLINE_SECONDS) -> Released:
+        """Destroy every droplet of the run, tracked or only tagged; what is gone and what not.
+
+        Never raises for a cloud that does not answer: the result says which droplets are
+        still alive, so the caller can say how to finish the job.
+        """
+        deadline = time.monotonic() + timeout
+        errors: list[str] = []
         with self._lock:
-            tracked = {d.id: d.name for d in self._alive.values()}
-        everything = {**tagged, **tracked}
-        destroy_and_confirm(
-            self._client, list(everything), time.monotonic() + DESTROY_DEADLINE_SECONDS
-        )
+            everything = {d.id: d.name for d in self._alive.values()}
+        try:
+            everything.update({d.id: d.name for d in self._client.list_droplets(self._run_tag)})
+        except CloudError as error:
+            errors.append(f"listing the run's droplets: {error}")
+        try:
+            destroy_and_confirm(self._client, list(everything), deadline)
+            alive: set[int] = set()
+        except CloudError as error:
+            errors.append(str(error))
+            alive = _still_listed(self._client, everything, deadline)
         with self._lock:
-            gone = list(self._alive.values())
-            for _ in gone:
+            gone = [d for d in self._alive.values() if d.id not in alive]
+            for droplet in gone:
+                del self._alive[droplet.id]
                 self._slots.release()
-            self._alive.clear()
         if self._on_destroyed is not None:
             for created in gone:
                 self._on_destroyed(created)
-        return sorted(everything.values())
+        return Released(
+            destroyed=tuple(sorted(name for i, name in everything.items() if i not in alive)),
+            alive=tuple(sorted(everything[i] for i in alive)),
+            errors=tuple(errors),
+        )
+
+
+def _still_listed(
+    client: DigitalOceanClient, droplets: dict[int, str], deadline: float
+) -> set[int]:
+    """The droplets the API still lists; all of them when it cannot be asked."""
+    try:
+        return {i for i in droplets if client.get_droplet(i, deadline) is not None}
+    except CloudError:
+        return set(droplets)
 
 
 def check_capacity(client: DigitalOceanClient, wanted: int) -> None:
@@ -228,21 +286,30 @@ def destroy_and_confirm(
     """
     errors: list[str] = []
     for droplet_id in droplet_ids:
+        if time.monotonic() >= deadline:
+            errors.append(f"{droplet_id}: no time left to delete it")
+            continue
         try:
-            client.delete_droplet(droplet_id)
+            client.delete_droplet(droplet_id, deadline)
         except CloudError as error:
             errors.append(f"{droplet_id}: {error}")
     remaining = set(droplet_ids)
-    interval = 0.5
-    while remaining:
-        remaining = {i for i in remaining if client.get_droplet(i, deadline) is not None}
-        if not remaining:
-            break
-        if time.monotonic() >= deadline:
-            raise CloudError(
-                f"droplets {sorted(remaining)} are still listed after deletion; "
-                "run 'invoke teardown' again later"
-                + (f" (delete errors: {'; '.join(errors)})" if errors else "")
-            )
-        time.sleep(interval)
-        interval = min(interval * 1.5, 5.0)
+
+    def gone() -> bool:
+        remaining.intersection_update(
+            {i for i in remaining if client.get_droplet(i, deadline) is not None}
+        )
+        return not remaining
+
+    tenacity.Retrying(
+        retry=tenacity.retry_if_result(lambda done: not done),
+        wait=tenacity.wait_exponential(multiplier=0.5, max=5.0),
+        stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
+        retry_error_callback=lambda _state: False,
+    )(gone)
+    if remaining:
+        raise CloudError(
+            f"droplets {sorted(remaining)} are still listed after deletion; "
+            "run 'invoke teardown' again later"
+            + (f" (delete errors: {'; '.join(errors)})" if errors else "")
+        )

@@ -1,8 +1,8 @@
 """Which DigitalOcean API an inventory talks to, and with which token.
 
-The sandbox inventory talks to the local emulator (started on demand) with the
-sandbox's own token; any other inventory needs ``DIGITALOCEAN_ACCESS_TOKEN``. Nothing
-else differs, so a rehearsal in the sandbox runs the same code as a real release.
+A real account needs ``DIGITALOCEAN_ACCESS_TOKEN``; the end point is the real API unless
+``cloud.api_endpoint`` names another. The sandbox's end point and token are wired in by
+the tasks (``orchestrator.tasks.wiring``), so a rehearsal runs this same code.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from orchestrator.cloud.digitalocean import REAL_API, DigitalOceanClient, token_from_environment
 from orchestrator.errors import UsageError
 from orchestrator.inventory import Inventory
-from orchestrator.sandbox import control
 
 
 def check_credentials(inventory: Inventory) -> None:
@@ -20,13 +19,12 @@ def check_credentials(inventory: Inventory) -> None:
 
 
 def open_client(inventory: Inventory) -> DigitalOceanClient:
-    """A client for the inventory's DigitalOcean API, starting the sandbox if it needs it."""
+    """A client for the inventory's real DigitalOcean account."""
     cloud = inventory.cloud
     if cloud.provider != "digitalocean":
         raise UsageError(
             f"provider {cloud.provider!r} has no droplets to manage: it uses the hosts in cloud.hosts"
         )
     if cloud.sandbox is not None:
-        info = control.ensure_running(cloud.sandbox)
-        return DigitalOceanClient(info.token, info.api_url)
+        raise UsageError("the sandbox's API is wired in by the tasks (orchestrator.tasks.wiring)")
     return DigitalOceanClient(token_from_environment(), cloud.api_endpoint or REAL_API)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-Report = Callable[[str], None]
+Say = Callable[[str], None]
 """Where progress lines and warnings go (``print`` in the tasks)."""
 Clock = Callable[[], datetime]
 

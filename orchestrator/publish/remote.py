@@ -5,7 +5,7 @@ The server needs only POSIX sh and GNU coreutils, findutils and tar. Under the w
     snapshots/<name>/          one published tree each, unchanged files hard-linked
     snapshots/.new-<name>/     a snapshot being built (removed by the next publish)
     current -> snapshots/<name>    what the web server serves
-    .lock/details              the publish lock (see :mod:`orchestrator.publish.lock`)
+    .lock/details              the publish lock (see :mod:`orchestrator.locks`)
     audit.log                  one line per publish, rollback or failure
 
 Every path is quoted with :func:`shlex.quote`; lists of paths travel on standard input,

@@ -20,28 +20,117 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import PublishError
+from orchestrator.archive import checked_name
+from orchestrator.errors import ArchiveError, PublishError
 from orchestrator.inventory import S3Publish
+from orchestrator.locks import LockDetails, LockWaiter, new_details, parse_details
 from orchestrator.publish.bucket import LOCK_KEY, MANIFEST_KEY, Bucket, make_client
-from orchestrator.publish.info import Clock, PublishedTo, PublishInfo, Report, utc_now
+from orchestrator.publish.info import Clock, PublishedTo, PublishInfo, Say, utc_now
 from orchestrator.publish.local import LocalTree
-from orchestrator.publish.lock import LockDetails, LockWaiter, new_details, parse_details
 from orchestrator.publish.manifest import Manifest, changes, expired, next_manifest
 from orchestrator.publish.order import Job, upload_tiers
+from orchestrator.repo.layout import PUBLISHED
 
 
 @dataclass(frozen=True)
 class S3Target:
-    """A bucket from the inventory and a client for it."""
+    """A bucket from the inventory and a client for it (a :class:`PublishTarget`)."""
 
     config: S3Publish
     client: Any
+    clock: Clock = utc_now
 
     def bucket(self) -> Bucket:
         """The bucket prefix this target publishes to."""
         return Bucket(self.config, self.client)
+
+    @property
+    def name(self) -> str:
+        """The inventory's name of the bucket."""
+        return self.config.name
+
+    @property
+    def where(self) -> str:
+        """The bucket in words, for messages."""
+        return self.bucket().where
+
+    @property
+    def url(self) -> str:
+        """The public URL of the prefix."""
+        return self.config.url.rstrip("/")
+
+    def served(self) -> Manifest:
+        """The bucket's manifest object; empty if there is none yet."""
+        return read_manifest(self.bucket())
+
+    def publish(
+        self, tree: LocalTree, release: PublishInfo, *, lock_wait: float, say: Say,
+        allow_removals: bool = False,
+    ) -> PublishedTo:  # fmt: skip
+        """Upload what changed in ``tree`` in a safe order, then record the new manifest."""
+        bucket = self.bucket()
+        details = new_details(release.run_id, release.tag, self.clock())
+        with holding_bucket_lock(bucket, details, lock_wait, say):
+            previous = read_manifest(bucket)
+            if not allow_removals:
+                tree.check_keeps(previous, bucket.where)
+            following = next_manifest(previous, tree.files, self.clock(), None)
+            uploads: list[str] = []
+            if following.files != previous.files:
+                uploads = changes(previous, following).upload
+                say(f"{bucket.where}: {len(uploads)} object(s) to upload")
+                upload_in_order(bucket, tree, uploads, self.config.concurrency)
+                bucket.write_private(MANIFEST_KEY, following.to_json())
+        return PublishedTo(
+            name=self.config.name,
+            url=self.url,
+            key_url=f"{self.url}/{tree.key_file()}",
+            snapshot=None,
+            uploaded=len(uploads),
+            unchanged=following.files == previous.files,
+        )
+
+    def fetch(self, tree: Path) -> Manifest:
+        """Every object of the bucket's manifest, into the new directory ``tree``; the manifest.
+
+        Each object is streamed to its file, in parallel, and may be no larger than the
+        manifest says.
+        """
+        bucket = self.bucket()
+        served = read_manifest(bucket)
+        if not served.files:
+            raise PublishError(f"{bucket.where} publishes nothing yet: there is no tree to pull")
+        tree.mkdir(mode=0o700)
+
+        def fetch_one(path: str) -> None:
+            try:
+                safe = checked_name(path) == path and path.split("/", 1)[0] in PUBLISHED
+            except ArchiveError:
+                safe = False
+            if not safe:
+                raise PublishError(f"{bucket.where}: the manifest lists an unsafe path {path!r}")
+            # Only this fetch writes under the fresh tree, and never a link: no path leads out.
+            (tree / path).parent.mkdir(parents=True, exist_ok=True)
+            if not bucket.download(path, tree / path, served.files[path].size):
+                raise PublishError(
+                    f"{bucket.where}: {path} is in the manifest but not in the bucket: publish "
+                    "the bucket again from a complete tree"
+                )
+
+        with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
+            list(pool.map(fetch_one, sorted(served.files)))
+        return served
+
+    def unlock(self, *, force: bool) -> str | None:
+        """The lock holder's details (None if unlocked); with ``force`` the lock is deleted."""
+        bucket = self.bucket()
+        held = bucket.read(LOCK_KEY)
+        if force and held is not None:
+            bucket.delete(LOCK_KEY)
+        return None if held is None else held.decode("utf-8", errors="replace")
 
 
 def s3_target(config: S3Publish) -> S3Target:
@@ -64,14 +153,16 @@ def _break(bucket: Bucket, holder: LockDetails) -> None:
 
 
 @contextmanager
-def locked(bucket: Bucket, details: LockDetails, wait_for: float, report: Report) -> Iterator[None]:
+def holding_bucket_lock(
+    bucket: Bucket, details: LockDetails, wait_for: float, say: Say
+) -> Iterator[None]:
     """Hold the bucket's lock object; deleted on every way out."""
     LockWaiter(
         bucket.where,
-        bucket.target.name,
+        f"invoke repo.unlock --force --target {bucket.target.name}",
         lambda: _attempt(bucket, details),
         lambda h: _break(bucket, h),
-        report,
+        say,
     ).acquire(wait_for)
     try:
         yield
@@ -79,7 +170,7 @@ def locked(bucket: Bucket, details: LockDetails, wait_for: float, report: Report
         try:
             bucket.delete(LOCK_KEY)
         except PublishError as error:
-            report(
+            say(
                 f"{error}; the lock stays: invoke repo.unlock --force --target {bucket.target.name}"
             )
 
@@ -108,44 +199,6 @@ def upload_in_order(bucket: Bucket, tree: LocalTree, paths: list[str], concurren
                 future.result()
 
 
-def publish_s3(
-    target: S3Target,
-    tree: LocalTree,
-    release: PublishInfo,
-    *,
-    lock_wait: float,
-    report: Report,
-    clock: Clock = utc_now,
-    allow_removals: bool = False,
-) -> PublishedTo:
-    """Upload what changed in ``tree`` in a safe order, then record the new manifest.
-
-    Packages the bucket publishes and the tree lacks are removed only if the tree was
-    pruned of them, or with ``allow_removals``; otherwise :class:`PublishError`.
-    """
-    bucket = target.bucket()
-    with locked(bucket, new_details(release.run_id, release.tag, clock()), lock_wait, report):
-        previous = read_manifest(bucket)
-        if not allow_removals:
-            tree.check_keeps(previous, bucket.where)
-        following = next_manifest(previous, tree.files, clock(), None)
-        uploads: list[str] = []
-        if following.files != previous.files:
-            uploads = changes(previous, following).upload
-            report(f"{bucket.where}: {len(uploads)} object(s) to upload")
-            upload_in_order(bucket, tree, uploads, target.config.concurrency)
-            bucket.write_private(MANIFEST_KEY, following.to_json())
-    url = target.config.url.rstrip("/")
-    return PublishedTo(
-        name=target.config.name,
-        url=url,
-        key_url=f"{url}/{tree.key_file()}",
-        snapshot=None,
-        uploaded=len(uploads),
-        unchanged=following.files == previous.files,
-    )
-
-
 @dataclass(frozen=True)
 class Collected:
     """What a garbage collection deleted, and how many retired objects wait for their turn."""
@@ -159,25 +212,16 @@ def collect_garbage(
     *,
     run_id: str,
     lock_wait: float,
-    report: Report,
+    say: Say,
     clock: Clock = utc_now,
 ) -> Collected:
     """Delete objects retired longer than the target's grace period ago."""
     bucket = target.bucket()
     grace = timedelta(hours=target.config.gc_grace_hours)
-    with locked(bucket, new_details(run_id, "", clock()), lock_wait, report):
+    with holding_bucket_lock(bucket, new_details(run_id, "", clock()), lock_wait, say):
         manifest = read_manifest(bucket)
         gone, kept = expired(manifest, clock() - grace)
         if gone:
             bucket.delete_many(gone)
             bucket.write_private(MANIFEST_KEY, kept.to_json())
     return Collected(gone, len(kept.retired))
-
-
-def unlock_s3(target: S3Target, *, force: bool) -> str | None:
-    """The lock holder's details (None if unlocked); with ``force`` the lock is deleted."""
-    bucket = target.bucket()
-    held = bucket.read(LOCK_KEY)
-    if force and held is not None:
-        bucket.delete(LOCK_KEY)
-    return None if held is None else held.decode("utf-8", errors="replace")

@@ -18,39 +18,153 @@ import hashlib
 import io
 import tarfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path, PurePosixPath
 from typing import IO
 
-from orchestrator.errors import PublishError
+from orchestrator.archive import ArchiveLimits, extract
+from orchestrator.errors import ArchiveError, PublishError
 from orchestrator.fleet import HostAccess
 from orchestrator.inventory import SshPublish
+from orchestrator.locks import LockDetails, LockWaiter, new_details
 from orchestrator.publish import remote
 from orchestrator.publish.audit import Result, audit_line
-from orchestrator.publish.info import Clock, PublishedTo, PublishInfo, Report, utc_now
+from orchestrator.publish.info import Clock, PublishedTo, PublishInfo, Say, utc_now
 from orchestrator.publish.local import LocalTree
-from orchestrator.publish.lock import LockDetails, LockWaiter, new_details
 from orchestrator.publish.manifest import Manifest, changes, next_manifest
 from orchestrator.publish.session import RemoteShell, open_shell
 from orchestrator.publish.snapshots import rollback_target, snapshot_name, to_prune
+from orchestrator.repo.layout import PUBLISHED
 
 RETIRED_FOR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
 class SshTarget:
-    """A repo server from the inventory and how to reach it."""
+    """A repo server from the inventory and how to reach it (a :class:`PublishTarget`)."""
 
     config: SshPublish
     access: HostAccess
+    clock: Clock = utc_now
+
+    @property
+    def name(self) -> str:
+        """The inventory's name of the server."""
+        return self.config.name
 
     @property
     def where(self) -> str:
         """The server in words, for messages."""
         config = self.config
         return f"repo server {config.name} ({config.user}@{config.host}:{config.path})"
+
+    @property
+    def url(self) -> str:
+        """The URL that serves ``current``."""
+        return self.config.url.rstrip("/")
+
+    def served(self) -> Manifest:
+        """The manifest of the snapshot being served, read without taking the lock."""
+        with open_shell(self.access, self.where) as shell:
+            server = RepoServer(shell, self.config.name, self.config.path)
+            return current_manifest(server, server.state())
+
+    def publish(
+        self, tree: LocalTree, release: PublishInfo, *, lock_wait: float, say: Say,
+        allow_removals: bool = False,
+    ) -> PublishedTo:  # fmt: skip
+        """Publish ``tree`` as a new snapshot and swap ``current`` to it (see the module)."""
+        with open_shell(self.access, self.where) as shell:
+            server = RepoServer(shell, self.config.name, self.config.path)
+            details = new_details(release.run_id, release.tag, self.clock())
+            reconnect = partial(open_shell, self.access, self.where)
+            with server.holding_lock(details, lock_wait, say, reconnect):
+                try:
+                    snapshot, uploaded = _publish_locked(
+                        server, self, tree, release, self.clock(), say, allow_removals
+                    )
+                except Exception as error:
+                    _audit_failure(server, self.clock(), release, str(error), say)
+                    raise
+        return _published(self, tree, snapshot, uploaded)
+
+    def fetch(self, tree: Path) -> Manifest:
+        """The snapshot being served, unpacked into the new directory ``tree``; its manifest.
+
+        It arrives as one tar stream of the snapshot, which is fixed once ``cd`` resolved
+        ``current``, so files and manifest agree; the stream may hold no more than that
+        manifest declares.
+        """
+        with open_shell(self.access, self.where) as shell:
+            server = RepoServer(shell, self.config.name, self.config.path)
+            state = server.state()
+            if state.current is None:
+                raise PublishError(f"{self.where} publishes nothing yet: there is no tree to pull")
+            limits = archive_limits(current_manifest(server, state))
+            shell.stream(
+                remote.archive_current(server.root),
+                None,
+                sink=lambda output: unpack_tree(output, tree, limits, self.where),
+            )
+        manifest = tree / remote.MANIFEST
+        if not manifest.is_file():
+            raise PublishError(
+                f"{self.where}: the current snapshot has no manifest, so its files cannot be "
+                "checked: publish it again from a complete tree"
+            )
+        served = Manifest.from_json(manifest.read_bytes(), f"{self.where}: manifest")
+        manifest.unlink()
+        return served
+
+    def unlock(self, *, force: bool) -> str | None:
+        """The lock holder's details (None if unlocked); with ``force`` the lock is removed."""
+        with open_shell(self.access, self.where) as shell:
+            root = self.config.path
+            command = remote.force_unlock(root) if force else remote.read_lock(root)
+            result = shell.run(command, check=False)
+        if force:
+            return result.stdout or None
+        return result.stdout if result.status == 0 else None
+
+
+def _in_tree(name: str) -> bool:
+    """Whether a checked archive name (see :func:`checked_name`) belongs to a tree."""
+    return name == remote.MANIFEST or name.split("/", 1)[0] in PUBLISHED
+
+
+def archive_limits(manifest: Manifest) -> ArchiveLimits:
+    """What the archive of a snapshot with ``manifest`` may hold.
+
+    That is its files (retired ones too), the manifest itself and the directories they
+    sit in, so a server cannot fill the disk through a pull.
+    """
+    stored = manifest.stored()
+    directories = {str(parent) for path in stored for parent in PurePosixPath(path).parents}
+    # A publish between reading the manifest and the archive may add files; then the
+    # pull fails its check and is run again, so the slack needs only cover the manifest.
+    size = sum(info.size for info in stored.values()) + len(manifest.to_json()) * 2 + (1 << 20)
+    return ArchiveLimits(
+        packed_bytes=size, unpacked_bytes=size, files=len(stored) + len(directories) + 16
+    )
+
+
+def unpack_tree(stream: IO[bytes], tree: Path, limits: ArchiveLimits, where: str) -> None:
+    """Write the tree files of a snapshot archive (read as it streams) into the new ``tree``.
+
+    By-hash copies arrive as hard links to their index and stay links; files outside the
+    tree's directories are skipped; anything unsafe refuses the whole archive.
+    """
+    try:
+        extract(stream, tree, limits, compressed=False, hard_links=True, wanted=_in_tree)
+    except ArchiveError as error:
+        raise PublishError(
+            f"{where}: the tree archive was refused ({error}); if a publish ran meanwhile, "
+            "run invoke repo.pull again"
+        ) from None
 
 
 class RepoServer:
@@ -85,18 +199,49 @@ class RepoServer:
         self.shell.run(remote.release_lock(self.root, holder.token), check=False)
 
     @contextmanager
-    def locked(self, details: LockDetails, wait: float, report: Report) -> Iterator[None]:
-        """Hold the server's lock; released on every way out."""
+    def holding_lock(
+        self,
+        details: LockDetails,
+        wait: float,
+        say: Say,
+        reconnect: Callable[[], AbstractContextManager[RemoteShell]] | None = None,
+    ) -> Iterator[None]:
+        """Hold the server's lock; released on every way out.
+
+        An interrupt in the middle of an upload can leave this connection unusable, so a
+        release that fails is tried once more over a new one (``reconnect``); only if
+        that fails too does the lock stay, with the command that breaks it.
+        """
+        force = f"invoke repo.unlock --force --target {self.name}"
         LockWaiter(
-            self.shell.where, self.name, lambda: self._attempt(details), self._break, report
+            self.shell.where, force, lambda: self._attempt(details), self._break, say
         ).acquire(wait)
         try:
             yield
         finally:
+            self._release(details, say, force, reconnect)
+
+    def _release(
+        self,
+        details: LockDetails,
+        say: Say,
+        force: str,
+        reconnect: Callable[[], AbstractContextManager[RemoteShell]] | None,
+    ) -> None:
+        command = remote.release_lock(self.root, details.token)
+        try:
+            self.shell.run(command, check=False)
+            return
+        except Exception as error:  # a broken connection fails in any of paramiko's ways
+            problem = str(error) or error.__class__.__name__
+        if reconnect is not None:
             try:
-                self.shell.run(remote.release_lock(self.root, details.token), check=False)
-            except PublishError as error:
-                report(f"{error}; the lock stays: invoke repo.unlock --force --target {self.name}")
+                with reconnect() as shell:
+                    shell.run(command, check=False)
+                return
+            except Exception as error:
+                problem = str(error) or error.__class__.__name__
+        say(f"{self.shell.where}: could not release the lock ({problem}); it stays: {force}")
 
     def audit(
         self, now: datetime, release: PublishInfo, snapshot: str, result: Result, detail: str
@@ -177,7 +322,7 @@ def _publish_locked(
     tree: LocalTree,
     release: PublishInfo,
     now: datetime,
-    report: Report,
+    say: Say,
     allow_removals: bool,
 ) -> tuple[str, int]:
     """Publish under the lock; returns the current snapshot and the number of files sent."""
@@ -193,7 +338,7 @@ def _publish_locked(
     base = state.current if previous.files else None
     name = snapshot_name(now, release.version, state.snapshots)
     todo = changes(previous, following)
-    report(
+    say(
         f"{target.where}: snapshot {name}: {len(todo.upload)} file(s) to upload, "
         f"{len(todo.remove)} to remove"
     )
@@ -216,49 +361,13 @@ def _publish_locked(
     return name, len(todo.upload)
 
 
-def publish_ssh(
-    target: SshTarget,
-    tree: LocalTree,
-    release: PublishInfo,
-    *,
-    lock_wait: float,
-    report: Report,
-    clock: Clock = utc_now,
-    allow_removals: bool = False,
-) -> PublishedTo:
-    """Publish ``tree`` to the repo server as a new snapshot and make it current.
-
-    Packages the server publishes and the tree lacks are removed only if the tree was
-    pruned of them, or with ``allow_removals``; otherwise :class:`PublishError`.
-    """
-    with open_shell(target.access, target.where) as shell:
-        server = RepoServer(shell, target.config.name, target.config.path)
-        details = new_details(release.run_id, release.tag, clock())
-        with server.locked(details, lock_wait, report):
-            try:
-                snapshot, uploaded = _publish_locked(
-                    server, target, tree, release, clock(), report, allow_removals
-                )
-            except Exception as error:
-                _audit_failure(server, clock(), release, str(error), report)
-                raise
-    return _published(target, tree, snapshot, uploaded)
-
-
 def _audit_failure(
-    server: RepoServer, now: datetime, release: PublishInfo, error: str, report: Report
+    server: RepoServer, now: datetime, release: PublishInfo, error: str, say: Say
 ) -> None:
     try:
         server.audit(now, release, "-", "failed", error)
     except PublishError as audit_error:
-        report(f"could not write the audit log: {audit_error}")
-
-
-def served_manifest(target: SshTarget) -> Manifest:
-    """The manifest of what the server serves now, read without taking the lock."""
-    with open_shell(target.access, target.where) as shell:
-        server = RepoServer(shell, target.config.name, target.config.path)
-        return current_manifest(server, server.state())
+        say(f"could not write the audit log: {audit_error}")
 
 
 def list_snapshots(target: SshTarget) -> remote.ServerState:
@@ -273,7 +382,7 @@ def rollback_ssh(
     to: str | None,
     run_id: str,
     lock_wait: float,
-    report: Report,
+    say: Say,
     clock: Clock = utc_now,
 ) -> tuple[str | None, str]:
     """Point ``current`` back at ``to`` (default: the snapshot before the current one).
@@ -282,7 +391,8 @@ def rollback_ssh(
     """
     with open_shell(target.access, target.where) as shell:
         server = RepoServer(shell, target.config.name, target.config.path)
-        with server.locked(new_details(run_id, "", clock()), lock_wait, report):
+        reconnect = partial(open_shell, target.access, target.where)
+        with server.holding_lock(new_details(run_id, "", clock()), lock_wait, say, reconnect):
             state = server.state()
             name = rollback_target(state.snapshots, state.current, to)
             server.shell.run(remote.switch(server.root, name))
@@ -290,14 +400,3 @@ def rollback_ssh(
             release = PublishInfo(run_id=run_id, tag="", version=version)
             server.audit(clock(), release, name, "rolled back", f"from {state.current}")
     return state.current, name
-
-
-def unlock_ssh(target: SshTarget, *, force: bool) -> str | None:
-    """The lock holder's details (None if unlocked); with ``force`` the lock is removed."""
-    with open_shell(target.access, target.where) as shell:
-        root = target.config.path
-        command = remote.force_unlock(root) if force else remote.read_lock(root)
-        result = shell.run(command, check=False)
-    if force:
-        return result.stdout or None
-    return result.stdout if result.status == 0 else None

@@ -32,8 +32,8 @@ from orchestrator.repo.retention import (
     select_pruned,
 )
 from orchestrator.repo.rpm_tree import RpmTree, rpm_trees, target_href
-from orchestrator.repo.signing import Signer
-from orchestrator.repo.tree import Staging, locked
+from orchestrator.repo.signing import SigningKey
+from orchestrator.repo.tree import Staging, holding_tree_lock
 
 # Which client files were last rendered, and from what (see clientfiles.inputs_digest).
 CLIENT_FILES = "client-files.json"
@@ -123,7 +123,7 @@ class _Run:
         return self.trees[key]
 
     def write_suite(
-        self, channel: str, filenames: Collection[str], signer: Signer, staging: Staging
+        self, channel: str, filenames: Collection[str], signer: SigningKey, staging: Staging
     ) -> SuiteUpdate:
         update = write_suite(
             self.pool, channel, filenames, self.options, signer, staging, self.state, self.now
@@ -132,7 +132,7 @@ class _Run:
         return update
 
     def stage_client_files(
-        self, signer: Signer, staging: Staging, deb_channels: set[str], rpm_channels: set[str]
+        self, signer: SigningKey, staging: Staging, deb_channels: set[str], rpm_channels: set[str]
     ) -> list[str]:
         deb_all = sorted(deb_channels | set(self.pool.suites()))
         rpm_all = sorted(rpm_channels | {channel for channel, _ in rpm_trees(self.repo_dir)})
@@ -174,7 +174,7 @@ class _Run:
 
 
 def _add_debs(
-    run: _Run, debs: list[DebPackage], channel: str, signer: Signer, staging: Staging
+    run: _Run, debs: list[DebPackage], channel: str, signer: SigningKey, staging: Staging
 ) -> RepoChange:
     change = RepoChange()
     members = run.pool.members(channel)
@@ -192,7 +192,7 @@ def _add_debs(
 
 
 def _add_rpms(
-    run: _Run, rpms: list[RpmPackage], channel: str, signer: Signer, staging: Staging
+    run: _Run, rpms: list[RpmPackage], channel: str, signer: SigningKey, staging: Staging
 ) -> RepoChange:
     change = RepoChange()
     wanted: list[tuple[RpmPackage, RpmTree]] = []
@@ -245,7 +245,7 @@ def add_packages(
     repo_dir: Path,
     channel: str,
     options: RepoOptions,
-    signer: Signer,
+    signer: SigningKey,
     now: datetime | None = None,
 ) -> RepoChange:
     """Add .deb and .rpm files to ``channel`` of the tree at ``repo_dir``, re-index and sign.
@@ -256,7 +256,7 @@ def add_packages(
     _check_channel(channel, options)
     debs, rpms = _read_inputs(packages)
     repo_dir.mkdir(parents=True, exist_ok=True)
-    with locked(repo_dir), Staging() as staging, _Run(repo_dir, options, now) as run:
+    with holding_tree_lock(repo_dir), Staging() as staging, _Run(repo_dir, options, now) as run:
         deb_change = _add_debs(run, debs, channel, signer, staging) if debs else RepoChange()
         rpm_change = _add_rpms(run, rpms, channel, signer, staging) if rpms else RepoChange()
         change = RepoChange(
@@ -273,12 +273,12 @@ def add_packages(
 
 
 def resign(
-    repo_dir: Path, options: RepoOptions, signer: Signer, now: datetime | None = None
+    repo_dir: Path, options: RepoOptions, signer: SigningKey, now: datetime | None = None
 ) -> RepoChange:
     """Re-sign every suite with a fresh Date and Valid-Until, and every ``repomd.xml``."""
     if not repo_dir.is_dir():
         raise UsageError(f"repository {repo_dir} does not exist: pass --repo DIR")
-    with locked(repo_dir), Staging() as staging, _Run(repo_dir, options, now) as run:
+    with holding_tree_lock(repo_dir), Staging() as staging, _Run(repo_dir, options, now) as run:
         change = RepoChange()
         for channel in run.pool.suites():
             run.write_suite(channel, run.pool.members(channel), signer, staging)
@@ -319,12 +319,12 @@ def plan_prune(repo_dir: Path, options: RepoOptions) -> list[Versioned]:
 
 
 def prune(
-    repo_dir: Path, options: RepoOptions, signer: Signer, now: datetime | None = None
+    repo_dir: Path, options: RepoOptions, signer: SigningKey, now: datetime | None = None
 ) -> list[Versioned]:
     """Remove the versions ``options.retention`` does not keep, re-index and sign."""
     if not repo_dir.is_dir():
         raise UsageError(f"repository {repo_dir} does not exist: pass --repo DIR")
-    with locked(repo_dir), Staging() as staging, _Run(repo_dir, options, now) as run:
+    with holding_tree_lock(repo_dir), Staging() as staging, _Run(repo_dir, options, now) as run:
         pruned = _prune_candidates(run)
         if not pruned:
             return []

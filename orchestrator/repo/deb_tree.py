@@ -33,7 +33,7 @@ from orchestrator.repo.layout import (
 )
 from orchestrator.repo.options import RepoOptions
 from orchestrator.repo.packages import DebPackage, file_digests, read_deb
-from orchestrator.repo.signing import Signer
+from orchestrator.repo.signing import SigningKey
 from orchestrator.repo.tree import Staging
 
 
@@ -224,7 +224,7 @@ def write_suite(
     channel: str,
     filenames: Collection[str],
     options: RepoOptions,
-    signer: Signer,
+    signer: SigningKey,
     staging: Staging,
     state_dir: Path,
     now: datetime,

@@ -25,7 +25,7 @@ from orchestrator.repo.rpm import (
     render_segment,
     write_repodata,
 )
-from orchestrator.repo.signing import Signer
+from orchestrator.repo.signing import SigningKey
 from orchestrator.repo.tree import Staging
 
 REPOMD = "repomd.xml"
@@ -147,7 +147,9 @@ class RpmTree:
         }
         return RepodataDraft(len(hrefs), list(zip(keys, groups, strict=True)), reused, entries)
 
-    def write(self, draft: RepodataDraft, signer: Signer, staging: Staging, revision: int) -> None:
+    def write(
+        self, draft: RepodataDraft, signer: SigningKey, staging: Staging, revision: int
+    ) -> None:
         """Build ``repodata/`` from ``draft`` beside the live one, signed.
 
         Only segments that gained or lost packages are rendered and compressed again.
@@ -165,7 +167,7 @@ class RpmTree:
         (staged / f"{REPOMD}.asc").write_bytes(signer.detach_sign(repomd))
         (staged / f"{REPOMD}.key").write_text(signer.public_key, encoding="utf-8")
 
-    def resign(self, signer: Signer, staging: Staging) -> None:
+    def resign(self, signer: SigningKey, staging: Staging) -> None:
         """Re-sign the live ``repomd.xml`` (e.g. with a new key); metadata is kept."""
         live = self.root / REPODATA
         staged = staging.directory(live)

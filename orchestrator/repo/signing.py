@@ -18,10 +18,11 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import gnupg
 
@@ -156,6 +157,34 @@ def check_key(listing: KeyListing, now: datetime) -> None:
             f"signing key {fpr} has self-signatures using {', '.join(weak)}: re-sign it with "
             "gpg --cert-digest-algo SHA512 --quick-set-expire, or generate a new key"
         )
+
+
+class SigningKey(Protocol):
+    """What the repository code signs with: :class:`Signer`, or a fake in tests."""
+
+    @property
+    def fingerprint(self) -> str:
+        """The key's full fingerprint."""
+
+    @property
+    def public_key(self) -> str:
+        """The armored public key."""
+
+    @property
+    def public_key_binary(self) -> bytes:
+        """The binary public key."""
+
+    def prove(self) -> None:
+        """SigningError unless the key can sign."""
+
+    def detach_sign(self, data: bytes) -> bytes:
+        """An armored detached signature of ``data``."""
+
+    def sign_release(self, release: bytes) -> tuple[bytes, bytes]:
+        """``Release.gpg`` and ``InRelease`` for an APT ``Release`` file."""
+
+    def signing_rpms(self, paths: Sequence[Path]) -> AbstractContextManager[None]:
+        """Sign RPMs in place while the block runs."""
 
 
 class Signer:

@@ -13,10 +13,12 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 from orchestrator.errors import RepositoryError
+from orchestrator.locks import holding_directory_lock, new_details
 from orchestrator.repo.layout import STATE
 
 _AT_FDCWD = -100
@@ -42,11 +44,6 @@ def exchange(staged: Path, target: Path) -> None:
     os.rename(target, aside)
     os.rename(staged, target)
     os.rename(aside, staged)
-
-
-def link_tree(source: Path, destination: Path) -> None:
-    """Copy a directory tree as hard links, so unchanged files keep their inode and mtime."""
-    shutil.copytree(source, destination, copy_function=os.link, symlinks=True)
 
 
 class Staging:
@@ -123,19 +120,26 @@ class Staging:
             path.unlink(missing_ok=True)
 
 
+TREE_LOCK = "lock"
+
+
 @contextmanager
-def locked(repo_dir: Path) -> Iterator[None]:
-    """Hold the tree's lock (an atomic ``mkdir``) so two runs never change it at once."""
-    lock = repo_dir / STATE / "lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        lock.mkdir()
-    except FileExistsError:
-        raise RepositoryError(
-            f"{repo_dir} is locked by another run ({lock} exists): wait for it, "
-            "or remove that directory if no run is active"
-        ) from None
-    try:
+def holding_tree_lock(
+    repo_dir: Path, *, run_id: str = "-", tag: str = "", wait: float = 0.0
+) -> Iterator[None]:
+    """Hold the tree's lock (``.state/lock``, a directory naming its holder).
+
+    Two runs never change a tree at once; a holder on this machine whose process is gone
+    (a run killed while indexing) is broken at once.
+    """
+    details = new_details(run_id, tag, datetime.now(UTC))
+    with holding_directory_lock(
+        repo_dir / STATE / TREE_LOCK,
+        details,
+        where=f"repository tree {repo_dir}",
+        force=f"rm -r {repo_dir / STATE / TREE_LOCK}",
+        wait=wait,
+        say=lambda _line: None,
+        error=RepositoryError,
+    ):
         yield
-    finally:
-        lock.rmdir()

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from orchestrator.sandbox.apierrors import not_found, unprocessable
-from orchestrator.sandbox.settings import SandboxSettings
 from orchestrator.sandbox.state import (
     ActionRecord,
     DropletRecord,
@@ -28,6 +27,7 @@ from orchestrator.sandbox.state import (
     load_state,
     save_state,
 )
+from orchestrator.sandbox_settings import SandboxSettings
 
 POWER_ACTIONS = ("power_off", "power_on", "shutdown", "reboot", "power_cycle")
 

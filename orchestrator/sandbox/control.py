@@ -22,7 +22,6 @@ import requests
 import orchestrator
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox import hosts, processes, reposerver
-from orchestrator.sandbox.settings import SandboxSettings
 from orchestrator.sandbox.state import (
     RequestRecord,
     SandboxFiles,
@@ -36,6 +35,7 @@ from orchestrator.sandbox.state import (
     save_state,
     write_config,
 )
+from orchestrator.sandbox_settings import SandboxSettings
 
 SERVER_MODULE = "orchestrator.sandbox.server"
 START_TIMEOUT = 15.0

@@ -19,8 +19,8 @@ from orchestrator.sandbox.apierrors import ApiError
 from orchestrator.sandbox.faults import RequestFaults
 from orchestrator.sandbox.ratelimit import SlidingWindow
 from orchestrator.sandbox.routes import ApiRequest, ApiResponse, Router
-from orchestrator.sandbox.settings import SandboxSettings
 from orchestrator.sandbox.state import RequestLog, RequestRecord
+from orchestrator.sandbox_settings import SandboxSettings
 
 log = logging.getLogger(__name__)
 

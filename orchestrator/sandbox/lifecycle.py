@@ -18,8 +18,8 @@ from orchestrator.sandbox.account import Account, find_droplet, iso_time
 from orchestrator.sandbox.apierrors import unprocessable
 from orchestrator.sandbox.faults import droplet_has_fault
 from orchestrator.sandbox.machines import droplet_host_spec
-from orchestrator.sandbox.settings import SandboxSettings
 from orchestrator.sandbox.state import ActionRecord, SandboxFiles
+from orchestrator.sandbox_settings import SandboxSettings
 
 log = logging.getLogger(__name__)
 

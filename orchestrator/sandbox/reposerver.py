@@ -29,8 +29,8 @@ from orchestrator.errors import SandboxError
 from orchestrator.sandbox import hosts
 from orchestrator.sandbox.keys import generate_host_key, public_of
 from orchestrator.sandbox.processes import clean_environment
-from orchestrator.sandbox.settings import SandboxSettings
 from orchestrator.sandbox.state import files_of
+from orchestrator.sandbox_settings import SandboxSettings
 
 DIRECTORY = "reposerver"
 WEB_ROOT = "/root/repo"

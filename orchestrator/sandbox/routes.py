@@ -19,7 +19,7 @@ from orchestrator.sandbox.keys import check_public_key, fingerprint
 from orchestrator.sandbox.lifecycle import Lifecycle
 from orchestrator.sandbox.names import droplet_name_problem, tag_name_problem
 from orchestrator.sandbox.pagination import paginate
-from orchestrator.sandbox.settings import SandboxSettings
+from orchestrator.sandbox_settings import SandboxSettings
 
 MAX_NAMES = 10
 MAX_USER_DATA = 64 * 1024

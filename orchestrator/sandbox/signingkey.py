@@ -15,8 +15,8 @@ from orchestrator.atomic import write_atomically
 from orchestrator.errors import SandboxError
 from orchestrator.repo.gpghomes import temporary_home, wipe_keyring
 from orchestrator.repo.signing import GPG, generate_key
-from orchestrator.sandbox.settings import SandboxSettings
 from orchestrator.sandbox.state import files_of
+from orchestrator.sandbox_settings import SandboxSettings
 
 KEY_FILE = "signing-key.asc"
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator.atomic import write_atomically
 from orchestrator.errors import SandboxError
-from orchestrator.sandbox.settings import SandboxSettings
+from orchestrator.sandbox_settings import SandboxSettings
 
 log = logging.getLogger(__name__)
 

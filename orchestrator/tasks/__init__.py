@@ -26,6 +26,7 @@ namespace = Collection(
     release_tasks.plan,
     release_tasks.release,
     release_tasks.teardown,
+    release_tasks.unlock,
     release_tasks.status,
     verify_tasks.verify,
     inventory_tasks.namespace,

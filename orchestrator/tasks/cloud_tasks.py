@@ -20,13 +20,14 @@ from orchestrator.tasks.release_tasks import plan_for
 def check(c: Context, tag: str = "v0.0.0", inventory: str | None = None) -> None:
     """Create the plan's droplets, log in to each with its pinned host key, destroy them."""
     from orchestrator.cloud.check import check_droplets
-    from orchestrator.cloud.endpoint import check_credentials, open_client
+    from orchestrator.cloud.endpoint import check_credentials
+    from orchestrator.tasks.wiring import cloud_client
 
     loaded, planned = plan_for(c, tag, False, inventory)
     check_credentials(loaded)
     print(f"run {planned.run_id}: creating {len(planned.droplets)} droplet(s)")
     results = check_droplets(
-        open_client(loaded),
+        cloud_client(loaded),
         planned,
         boot_timeout=loaded.cloud.boot_timeout,
         ssh_keys=tuple(loaded.cloud.ssh_keys),

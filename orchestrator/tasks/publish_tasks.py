@@ -15,15 +15,15 @@ from invoke.context import Context
 from invoke.tasks import Task, task
 
 from orchestrator.errors import UsageError
+from orchestrator.locks import parse_details
 from orchestrator.publish.info import PublishInfo
-from orchestrator.publish.lock import parse_details
 from orchestrator.publish.snapshots import by_age
 from orchestrator.tasks.common import INVENTORY_HELP, load, now, number_flag, reports_errors
 from orchestrator.version import parse_tag
 
 if TYPE_CHECKING:
-    from orchestrator.publish.run import Target
     from orchestrator.publish.ssh import SshTarget
+    from orchestrator.publish.target import PublishTarget
 
 DEFAULT_LOCK_WAIT = "300"
 MAX_LOCK_WAIT = 86400.0
@@ -31,7 +31,7 @@ LOCK_WAIT_HELP = "seconds to wait for another publisher's lock (default 300)"
 TARGET_HELP = "only the publish target of this name (default: all)"
 
 
-def report(line: str) -> None:
+def say(line: str) -> None:
     """Print a progress line at once."""
     print(line, flush=True)
 
@@ -49,11 +49,19 @@ def release_info(tag: str, version: str | None) -> PublishInfo:
     return PublishInfo(run_id=_run_id(), tag=tag, version=version)
 
 
-def _ssh_targets(c: Context, inventory: str | None, name: str | None) -> list[SshTarget]:
+def _targets(c: Context, inventory: str | None, name: str | None) -> list[PublishTarget]:
+    """The inventory's publish targets (or the one named), the sandbox's wired in."""
     from orchestrator.publish.run import resolve_targets
+    from orchestrator.tasks.wiring import with_publish_access
+
+    return resolve_targets(with_publish_access(load(c, inventory)), name)
+
+
+def _ssh_targets(c: Context, inventory: str | None, name: str | None) -> list[SshTarget]:
     from orchestrator.publish.ssh import SshTarget
 
-    targets = [t for t in resolve_targets(load(c, inventory), name) if isinstance(t, SshTarget)]
+    # Snapshots and rollback are a repo server's own; a bucket has neither.
+    targets = [t for t in _targets(c, inventory, name) if isinstance(t, SshTarget)]
     if not targets:
         raise UsageError("no repo server (kind: ssh) among the chosen publish targets")
     return targets
@@ -83,17 +91,17 @@ def publish(
     inventory: str | None = None,
 ) -> None:
     """Publish the tree at --repo to the inventory's publish targets, atomically."""
-    from orchestrator.publish.run import publish_tree, resolve_targets
+    from orchestrator.publish.run import publish_tree
 
     wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
     release = release_info(tag, version)
-    targets = resolve_targets(load(c, inventory), to)
+    targets = _targets(c, inventory, to)
     published = publish_tree(
         Path(repo),
         targets,
         release=release,
         lock_wait=wait,
-        report=report,
+        say=say,
         allow_removals=allow_removals,
     )
     for result in published:
@@ -139,17 +147,8 @@ def rollback(
 
     wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
     for server in _ssh_targets(c, inventory, target):
-        before, after = rollback_ssh(server, to=to, run_id=_run_id(), lock_wait=wait, report=report)
+        before, after = rollback_ssh(server, to=to, run_id=_run_id(), lock_wait=wait, say=say)
         print(f"{server.config.name}: now serving {after} (was {before})")
-
-
-def _unlock_one(server: Target, force: bool) -> str | None:
-    from orchestrator.publish.s3 import unlock_s3
-    from orchestrator.publish.ssh import SshTarget, unlock_ssh
-
-    if isinstance(server, SshTarget):
-        return unlock_ssh(server, force=force)
-    return unlock_s3(server, force=force)
 
 
 @task(
@@ -164,18 +163,16 @@ def unlock(
     c: Context, force: bool = False, target: str | None = None, inventory: str | None = None
 ) -> None:
     """Show who holds each target's publish lock; --force breaks a stale one."""
-    from orchestrator.publish.run import resolve_targets
-
     locked = False
-    for server in resolve_targets(load(c, inventory), target):
-        held = _unlock_one(server, force)
-        name = server.config.name
+    for server in _targets(c, inventory, target):
+        held = server.unlock(force=force)
+        name = server.name
         if held is None:
             print(f"{name}: not locked")
             continue
         locked = True
         holder = parse_details(held)
-        who = holder.describe() if holder else "a publisher (details unreadable)"
+        who = holder.describe() if holder else "a run (details unreadable)"
         print(f"{name}: {'removed the lock of' if force else 'locked by'} {who}")
     if locked and not force:
         print("pass --force to remove a lock whose publisher is no longer running")
@@ -196,17 +193,17 @@ def gc(
     inventory: str | None = None,
 ) -> None:
     """Delete bucket objects retired longer than the target's grace period (gc_grace_hours)."""
-    from orchestrator.publish.run import resolve_targets
     from orchestrator.publish.s3 import S3Target, collect_garbage
 
     wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
-    for server in resolve_targets(load(c, inventory), target):
+    for server in _targets(c, inventory, target):
+        # Garbage collection is a bucket's own; a repo server prunes at every publish.
         if not isinstance(server, S3Target):
-            print(f"{server.config.name}: snapshots are pruned by every publish (snapshots_keep)")
+            print(f"{server.name}: snapshots are pruned by every publish (snapshots_keep)")
             continue
-        collected = collect_garbage(server, run_id=_run_id(), lock_wait=wait, report=report)
+        collected = collect_garbage(server, run_id=_run_id(), lock_wait=wait, say=say)
         print(
-            f"{server.config.name}: deleted {len(collected.deleted)} object(s); "
+            f"{server.name}: deleted {len(collected.deleted)} object(s); "
             f"{collected.waiting} retired object(s) still within the grace period"
         )
 
@@ -223,11 +220,12 @@ def pull(c: Context, repo: str, target: str | None = None, inventory: str | None
     """Copy the tree a publish target serves to --repo, every file checked (a fresh machine)."""
     from orchestrator.publish.pull import pull_tree
     from orchestrator.publish.run import resolve, select
+    from orchestrator.tasks.wiring import with_publish_access
 
-    loaded = load(c, inventory)
-    source = resolve(select(loaded.publish, target)[0], loaded.cloud.sandbox)
+    loaded = with_publish_access(load(c, inventory))
+    source = resolve(select(loaded.publish, target)[0])
     files = pull_tree(source, Path(repo))
-    print(f"pulled {files} file(s) from {source.config.name} into {repo}")
+    print(f"pulled {files} file(s) from {source.name} into {repo}")
 
 
 tasks: tuple[Task[Any], ...] = (publish, snapshots, rollback, unlock, gc, pull)

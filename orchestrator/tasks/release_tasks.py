@@ -18,7 +18,7 @@ from orchestrator.version import resolve_release
 
 if TYPE_CHECKING:
     from orchestrator.inventory import Inventory
-    from orchestrator.plan import Plan
+    from orchestrator.plan import Plan, PlanOptions
 
 LOCK_WAIT_DEFAULT = "300"
 MAX_LOCK_WAIT = 86400.0
@@ -32,13 +32,19 @@ PLAN_HELP = {
 }
 
 
-def plan_for(c: Context, tag: str, nightly: bool, inventory: str | None) -> tuple[Inventory, Plan]:
+def plan_for(
+    c: Context,
+    tag: str,
+    nightly: bool,
+    inventory: str | None,
+    options: PlanOptions | None = None,
+) -> tuple[Inventory, Plan]:
     """Validate the inventory and the tag, then plan; no network, no cloud call."""
     from orchestrator.plan import make_plan, new_run_id
 
     loaded = load(c, inventory)
     release = resolve_release(tag, nightly=nightly, now=now())
-    plan = make_plan(loaded, release, new_run_id(now(), secrets.token_hex(3)))
+    plan = make_plan(loaded, release, new_run_id(now(), secrets.token_hex(3)), options)
     return loaded, plan
 
 
@@ -89,15 +95,18 @@ def release(
 ) -> None:
     """Release TAG: build on droplets, verify, sign and publish; exit 0, 1, 2, 130 or 143."""
     from orchestrator.cloud.endpoint import check_credentials
-    from orchestrator.interrupts import Interrupted, handling_interrupts
+    from orchestrator.interrupts import handling_interrupts
+    from orchestrator.pipeline import ReleaseOptions, run_release
+    from orchestrator.plan import PlanOptions
     from orchestrator.progress import progress_for
-    from orchestrator.release import ReleaseOptions, run_release
     from orchestrator.report import write_report
     from orchestrator.source import resolve_tag
     from orchestrator.summary import summary_text
+    from orchestrator.tasks.wiring import release_seams
 
     wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
-    loaded, planned = plan_for(c, tag, nightly, inventory)
+    options = PlanOptions(verify=verify, lock_wait=wait)
+    loaded, planned = plan_for(c, tag, nightly, inventory, options)
     check_credentials(loaded)
     resolve_tag(loaded.project.source, planned.tag)
     if dry_run:
@@ -106,34 +115,48 @@ def release(
     # With --json, stdout carries only the summary; progress goes to stderr.
     out = sys.stderr if json else sys.stdout
     progress = progress_for([t.name for t in planned.targets], out)
-    options = ReleaseOptions(resume=resume, force=force, verify=verify, lock_wait=wait)
     try:
         with handling_interrupts() as interrupts:
             summary = run_release(
                 loaded,
                 planned,
-                options,
+                release_seams(loaded),
                 progress,
-                on_stage=interrupts.watch,
-                report=lambda line: print(line, file=out, flush=True),
+                options=ReleaseOptions(resume=resume, force=force),
+                interrupts=interrupts,
+                say=lambda line: print(line, file=out, flush=True),
             )
-    except Interrupted as interruption:
+    finally:
         progress.close()
-        print(
-            f"run {planned.run_id} interrupted: droplets destroyed, journal marked; "
-            f"'invoke release --tag {planned.tag} --resume' continues it",
-            file=sys.stderr,
-        )
-        raise Exit(code=interruption.exit_code) from None
-    progress.close()
-    if summary.report is not None:
-        write_report(summary, Path(summary.report))
-    if json:
-        print(dumps(summary.to_json(), indent=2))
-    else:
-        print(summary_text(summary))
+    write_report(summary, Path(summary.report or ""))
+    print(dumps(summary.to_json(), indent=2) if json else summary_text(summary))
     if summary.exit_code:
         raise Exit(code=summary.exit_code)
+
+
+@task(
+    help={
+        "force": "remove the lock even though its holder may still run",
+        "inventory": INVENTORY_HELP,
+    }
+)
+@reports_errors
+def unlock(c: Context, force: bool = False, inventory: str | None = None) -> None:
+    """Show who holds the workspace's release lock; --force breaks one whose run is gone."""
+    from orchestrator.locks import break_directory_lock, parse_details, read_directory_lock
+    from orchestrator.plan import RELEASE_LOCK
+
+    path = load(c, inventory).workspace / RELEASE_LOCK
+    if force:
+        held = break_directory_lock(path)
+        holder = parse_details(held) if held else None
+        print(f"removed the release lock of {holder.describe()}" if holder else "not locked")
+        return
+    holder = read_directory_lock(path)
+    if holder is None:
+        print("not locked" if not path.exists() else f"locked (details unreadable): {path}")
+        return
+    print(f"locked by {holder.describe()}; pass --force if that run is not running any more")
 
 
 @task(
@@ -151,9 +174,10 @@ def teardown(
     inventory: str | None = None,
 ) -> None:
     """Destroy the tool's droplets (all, one run's, or old ones) and wait until they are gone."""
-    from orchestrator.cloud.endpoint import check_credentials, open_client
+    from orchestrator.cloud.endpoint import check_credentials
     from orchestrator.plan import is_run_id
     from orchestrator.repo.gpghomes import sweep_stale_homes
+    from orchestrator.tasks.wiring import cloud_client
     from orchestrator.teardown import Selection
     from orchestrator.teardown import teardown as destroy_selected
 
@@ -172,7 +196,7 @@ def teardown(
         return
     check_credentials(loaded)
     selection = Selection(loaded.cloud.tag_prefix, run_id, minutes)
-    destroyed = destroy_selected(open_client(loaded), selection, now())
+    destroyed = destroy_selected(cloud_client(loaded), selection, now())
     if not destroyed:
         print(f"nothing to tear down: no droplet tagged {selection.tag} matches")
     for droplet in destroyed:
@@ -184,7 +208,8 @@ def teardown(
 def status(c: Context, inventory: str | None = None) -> None:
     """List the tool's live droplets with age, size and cost so far."""
     from orchestrator import render
-    from orchestrator.cloud.endpoint import check_credentials, open_client
+    from orchestrator.cloud.endpoint import check_credentials
+    from orchestrator.tasks.wiring import cloud_client
     from orchestrator.teardown import Selection, select_droplets
 
     loaded = load(c, inventory)
@@ -193,5 +218,5 @@ def status(c: Context, inventory: str | None = None) -> None:
         return
     check_credentials(loaded)
     moment = now()
-    droplets = select_droplets(open_client(loaded), Selection(loaded.cloud.tag_prefix), moment)
+    droplets = select_droplets(cloud_client(loaded), Selection(loaded.cloud.tag_prefix), moment)
     print(render.droplets_table(droplets, moment))

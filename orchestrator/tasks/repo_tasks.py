@@ -65,9 +65,11 @@ def _signer(
     loaded: Inventory, key: str | None, gnupghome: str | None
 ) -> AbstractContextManager[Signer]:
     """Open the inventory's signing key, or the one --key/--gnupghome name."""
-    from orchestrator.signer import opened_signer
+    from orchestrator.repo.signing import open_signer
+    from orchestrator.tasks.wiring import signing_environ
 
-    return opened_signer(_with_signing(loaded, key, gnupghome))
+    chosen = _with_signing(loaded, key, gnupghome)
+    return open_signer(chosen.signing, signing_environ(chosen))
 
 
 def _print(change: RepoChange) -> None:

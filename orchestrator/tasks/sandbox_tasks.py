@@ -13,7 +13,7 @@ from orchestrator.tasks.common import INVENTORY_HELP, load, reports_errors
 
 if TYPE_CHECKING:
     from orchestrator.inventory import Inventory
-    from orchestrator.sandbox.settings import SandboxSettings
+    from orchestrator.sandbox_settings import SandboxSettings
 
 
 def _settings(loaded: Inventory) -> SandboxSettings:

@@ -28,6 +28,7 @@ def verify(
     inventory: str | None = None,
 ) -> None:
     """Check every published repository with apt-get, dnf and zypper; exit 1 on a failure."""
+    from orchestrator.tasks.wiring import ensure_sandbox
     from orchestrator.verify.run import verify_inventory
     from orchestrator.verify.table import render_table
 
@@ -38,12 +39,15 @@ def verify(
         )
     if version is not None:
         check_package_version(version, "--version")
+    loaded = load(c, inventory)
+    # The sandbox's repo server serves over HTTP what was published, also after a restart.
+    ensure_sandbox(loaded)
     results = verify_inventory(
-        load(c, inventory),
+        loaded,
         version=version,
         channel=channel,
         target=target,
-        report=lambda line: print(line, flush=True),
+        say=lambda line: print(line, flush=True),
     )
     print(render_table(results))
     if not all(result.ok for result in results):

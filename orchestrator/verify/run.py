@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from orchestrator.inventory import SANDBOX_HOST_KEY, Inventory, SshPublish
-from orchestrator.publish.info import Report
+from orchestrator.inventory import Inventory
+from orchestrator.publish.info import Say
 from orchestrator.publish.run import select
-from orchestrator.sandbox import control
 from orchestrator.verify.checks import check_repository
 from orchestrator.verify.expectations import expectations
 from orchestrator.verify.table import CheckResult
-
-
-def _uses_sandbox_server(inventory: Inventory) -> bool:
-    return any(
-        isinstance(target, SshPublish) and target.host_key == SANDBOX_HOST_KEY
-        for target in inventory.publish
-    )
 
 
 def verify_inventory(
@@ -24,7 +16,7 @@ def verify_inventory(
     version: str | None = None,
     channel: str | None = None,
     target: str | None = None,
-    report: Report = print,
+    say: Say = print,
 ) -> list[CheckResult]:
     """Check each publish target's repository (or the one named) with the real clients.
 
@@ -33,12 +25,9 @@ def verify_inventory(
     channel the target publishes).
     """
     chosen = select(inventory.publish, target)
-    if inventory.cloud.sandbox is not None and _uses_sandbox_server(inventory):
-        # Its HTTP server serves what was published, also across sandbox restarts.
-        control.ensure_running(inventory.cloud.sandbox)
     expect = expectations(inventory, version, channel)
     results: list[CheckResult] = []
     for config in chosen:
-        report(f"verifying {config.name} at {config.url}")
+        say(f"verifying {config.name} at {config.url}")
         results += check_repository(config.name, config.url, expect)
     return results

@@ -28,13 +28,13 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.cloud.endpoint import open_client
 from orchestrator.inventory import Inventory, load_inventory
 from orchestrator.repo.gpghomes import wipe_keyring
 from orchestrator.repo.options import SigningConfig
 from orchestrator.repo.signing import GeneratedKey, Signer, generate_key, open_signer
 from orchestrator.sandbox import control
-from orchestrator.sandbox.settings import SandboxSettings
+from orchestrator.sandbox_settings import SandboxSettings
+from orchestrator.tasks.wiring import cloud_client as open_client
 from orchestrator.verify.clients import AptClient, DnfClient, ZypperClient
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,14 +1,16 @@
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from orchestrator.errors import InventoryError
 from orchestrator.inventory import load_inventory
-from orchestrator.plan import droplet_name, is_run_id, make_plan, new_run_id
+from orchestrator.operations import RemoteCommand
+from orchestrator.plan import PlanOptions, droplet_name, is_run_id, make_plan, new_run_id
 from orchestrator.render import plan_text
-from orchestrator.version import parse_tag
+from orchestrator.version import parse_tag, resolve_release
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
@@ -25,11 +27,26 @@ def normalised(text: str) -> str:
     return text.replace(str(ROOT), "<root>")
 
 
+NIGHTLY_AT = datetime(2026, 11, 22, 10, 30, 5, tzinfo=UTC)
+INVENTORIES = {"sandbox": ROOT / "inventory" / "sandbox.yaml", "static": GOLDEN / "inventories" / "static.yaml"}  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("tag", "name"), [("v1.2.3", "plan_v1.2.3"), ("v1.3.0-rc.1", "plan_v1.3.0-rc.1")]
+    ("inventory", "tag", "nightly", "verify", "name"),
+    [
+        ("sandbox", "v1.2.3", False, False, "plan_v1.2.3"),
+        ("sandbox", "v1.3.0-rc.1", False, True, "plan_v1.3.0-rc.1"),
+        ("sandbox", "v1.2.3", True, False, "plan_nightly"),
+        ("static", "v2.0.0", False, True, "plan_static"),
+    ],
 )
-def test_plan_matches_golden_files(tag: str, name: str) -> None:
-    plan = planned(tag)
+def test_plan_matches_golden_files(
+    inventory: str, tag: str, nightly: bool, verify: bool, name: str
+) -> None:
+    release = resolve_release(tag, nightly=nightly, now=NIGHTLY_AT)
+    plan = make_plan(
+        load_inventory(INVENTORIES[inventory]), release, RUN_ID, PlanOptions(verify=verify)
+    )
     outputs = {
         f"{name}.json": json.dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n",
         f"{name}.txt": plan_text(plan) + "\n",
@@ -61,8 +78,10 @@ def test_build_environment_and_rendered_command() -> None:
     target = planned("v1.3.0-rc.1").targets[3]
     assert target.environment["VERSION"] == "1.3.0~rc.1"
     assert target.environment["RPM_ARCH"] == "aarch64"
-    build = next(step for step in target.steps if step.stage == "build")
-    assert "./build.sh rpm arm64 1.3.0~rc.1" in build.command
+    build = next(
+        op for op in target.operations if isinstance(op, RemoteCommand) and op.stage == "build"
+    )
+    assert "./build.sh rpm arm64 1.3.0~rc.1" in build.command and build.logged
 
 
 def test_unknown_template_variable_is_an_inventory_error(tmp_path: Path) -> None:
@@ -78,8 +97,6 @@ def test_unknown_template_variable_is_an_inventory_error(tmp_path: Path) -> None
 
 
 def test_run_ids_and_droplet_names() -> None:
-    from datetime import UTC, datetime
-
     run_id = new_run_id(datetime(2026, 11, 22, 10, 30, 5, tzinfo=UTC), "a1b2c3")
     assert run_id == RUN_ID
     assert is_run_id(run_id)

@@ -1,5 +1,6 @@
 import re
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -88,15 +89,36 @@ def test_timeline_positions_bar_on_the_run_axis_and_segments_in_the_bar() -> Non
     assert [s.labelled for s in first.bar.segments] == [True, True, False]
 
 
-def test_timeline_orders_segments_by_time_and_marks_unknown_stages() -> None:
-    spans = {"collect": (90.0, 100.0), "upload": (10.0, 20.0), "provision": (0.0, 10.0)}
+def test_timeline_orders_segments_by_time_and_colours_each_operation() -> None:
+    spans = {
+        "collect": (90.0, 100.0), "upload": (10.0, 20.0), "provision": (0.0, 10.0),
+        "destroy": (100.0, 104.0),
+    }  # fmt: skip
     (row,) = timeline_rows(summary(target("amd64-deb", spans)))
     assert row.bar is not None
     assert [(s.stage, s.kind) for s in row.bar.segments] == [
         ("provision", "provision"),
-        ("upload", "other"),
+        ("upload", "build"),
         ("collect", "collect"),
+        ("destroy", "other"),
     ]
+
+
+def test_the_run_wide_operations_have_their_own_row() -> None:
+    run = replace(
+        summary(target("amd64-deb", {"build": (10.0, 50.0)})),
+        spans={
+            "lock": (T0, T0 + 1.0),
+            "index": (T0 + 50, T0 + 60),
+            "publish repo": (T0 + 60, T0 + 70),
+        },
+    )
+    first, second = timeline_rows(run)
+    assert first.target == "run" and first.bar is not None
+    assert [(s.stage, s.kind) for s in first.bar.segments] == [
+        ("lock", "run"), ("index", "run"), ("publish repo", "run"),
+    ]  # fmt: skip
+    assert second.target == "amd64-deb"
 
 
 def test_timeline_axis_grows_to_a_span_after_the_finish_and_clamps_before_the_start() -> None:

@@ -6,6 +6,7 @@ import io
 import secrets
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,15 +14,17 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.build import TargetResult
 from orchestrator.example import init_example_repository
 from orchestrator.inventory import load_inventory
-from orchestrator.pipeline import build_targets
+from orchestrator.operations import ExportSource
+from orchestrator.pipeline import run_release
 from orchestrator.plan import make_plan, new_run_id
 from orchestrator.progress import PlainProgress
 from orchestrator.sandbox import hosts, processes
 from orchestrator.sandbox.machines import toolchain
 from orchestrator.sshkeys import generate_keypair
+from orchestrator.summary import TargetSummary
+from orchestrator.tasks.wiring import release_seams
 from orchestrator.version import parse_tag
 from tests.integration.conftest import ROOT, SandboxWorld, free_port
 
@@ -42,7 +45,8 @@ def world(sandbox_world: SandboxWorld) -> SandboxWorld:
 
 def build(
     world: SandboxWorld, commands: dict[str, str] | None = None, **top: Any
-) -> list[TargetResult]:
+) -> list[TargetSummary]:
+    """Run just the builds of a release: the plan's export and its targets' programs."""
     data = world.data
     for target in data["targets"]:
         target["command"] = (commands or {}).get(target["name"], BUILD)
@@ -52,11 +56,23 @@ def build(
     plan = make_plan(
         inventory, parse_tag("v1.2.3"), new_run_id(datetime.now(UTC), secrets.token_hex(3))
     )
-    return build_targets(inventory, plan, PlainProgress(io.StringIO()))
+    builds = replace(
+        plan, before=tuple(op for op in plan.before if isinstance(op, ExportSource)), after=()
+    )
+    summary = run_release(
+        inventory, builds, release_seams(inventory), PlainProgress(io.StringIO()), say=print
+    )
+    return list(summary.targets)
 
 
-def by_name(results: list[TargetResult]) -> dict[str, TargetResult]:
+def by_name(results: list[TargetSummary]) -> dict[str, TargetSummary]:
     return {r.name: r for r in results}
+
+
+def artifact_paths(world: SandboxWorld, result: TargetSummary) -> list[Path]:
+    runs = world.directory / "workspace" / ".orchestrator" / "runs"
+    (artifacts,) = runs.glob(f"*/artifacts/{result.name}")
+    return [artifacts / name for name in result.artifacts]
 
 
 def test_four_targets_build_in_parallel_and_verify(world: SandboxWorld) -> None:
@@ -65,7 +81,7 @@ def test_four_targets_build_in_parallel_and_verify(world: SandboxWorld) -> None:
         {t: f"sleep 1 && {BUILD}" for t in ("amd64-deb", "arm64-deb", "amd64-rpm", "arm64-rpm")},
     )
     assert [r.status for r in results] == ["succeeded"] * 4, [r.error for r in results]
-    names = {r.name: [a.name for a in r.artifacts] for r in results}
+    names = {r.name: list(r.artifacts) for r in results}
     assert names == {
         "amd64-deb": ["dist/hello_1.2.3-1_amd64.deb"],
         "arm64-deb": ["dist/hello_1.2.3-1_arm64.deb"],
@@ -77,9 +93,9 @@ def test_four_targets_build_in_parallel_and_verify(world: SandboxWorld) -> None:
         "builds did not overlap"
     )
     for result in results:
-        assert result.log_path is not None and "created package" in result.log_path.read_text()
-        assert result.machine_seconds > 0
-        assert all(a.path.is_file() and len(a.sha256) == 64 for a in result.artifacts)
+        assert result.log is not None and "created package" in Path(result.log).read_text()
+        assert result.droplet_seconds > 0
+        assert all(path.is_file() for path in artifact_paths(world, result))
     world.assert_no_droplets()
 
 
@@ -132,7 +148,7 @@ def test_failing_build_shows_the_last_lines_of_its_log(world: SandboxWorld) -> N
     command = "for i in $(seq 1 50); do echo line $i; done; exit 1"
     failed = by_name(build(world, {"amd64-deb": command}))["amd64-deb"]
     assert failed.log_tail[-1] == "line 50" and "line 1" not in failed.log_tail
-    assert failed.log_path is not None and "line 1\n" in failed.log_path.read_text()
+    assert failed.log is not None and "line 1\n" in Path(failed.log).read_text()
 
 
 def test_a_host_presenting_another_host_key_is_refused(world: SandboxWorld) -> None:
@@ -255,14 +271,15 @@ def test_a_flood_of_output_streams_through_and_the_log_has_a_limit(world: Sandbo
     )
     whole, limited = results["amd64-deb"], results["arm64-deb"]
     assert whole.status == "succeeded", whole.error
-    assert whole.log_path is not None and whole.log_path.stat().st_size > 60_000_000
+    assert whole.log is not None and Path(whole.log).stat().st_size > 60_000_000
     assert (
-        whole.log_path.read_text()
+        Path(whole.log)
+        .read_text()
         .rstrip()
         .endswith("created package: dist/hello_1.2.3-1_amd64.deb")
     )
-    assert limited.status == "failed" and limited.log_path is not None
-    log = limited.log_path.read_text()
+    assert limited.status == "failed" and limited.log is not None
+    log = Path(limited.log).read_text()
     assert len(log) < (1 << 20) + 200 and log.endswith(
         "[log stops here: more than 1048576 bytes of output]\n"
     )

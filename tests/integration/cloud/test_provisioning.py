@@ -16,12 +16,12 @@ import yaml
 
 from orchestrator.cloud.check import check_droplets
 from orchestrator.cloud.droplets import RunDroplets
-from orchestrator.cloud.endpoint import open_client
 from orchestrator.errors import CloudError, HostError, ProvisionError, SandboxError
 from orchestrator.fleet import connect
 from orchestrator.plan import Plan, make_plan, new_run_id
 from orchestrator.sandbox import control
 from orchestrator.sshkeys import generate_keypair
+from orchestrator.tasks.wiring import cloud_client as open_client
 from orchestrator.version import parse_tag
 from tests.integration.conftest import ROOT, SandboxWorld
 
@@ -51,16 +51,15 @@ def test_a_host_presenting_another_key_is_refused(sandbox_world: SandboxWorld) -
         run_tag=plan.run_tag,
         client_key=generate_keypair(),
         max_droplets=1,
-        boot_timeout=20,
     )
     try:
-        live, connection = droplets.provision(plan.droplets[0])
+        live, connection = droplets.provision(plan.droplets[0], 20)
         connection.close()
         impostor = replace(live.access, host_key=generate_keypair().public_line)
         with pytest.raises(HostError, match="host key mismatch"):
             connect(impostor)
     finally:
-        assert droplets.destroy_all() == [plan.droplets[0].name]
+        assert droplets.release_all().destroyed == (plan.droplets[0].name,)
     sandbox_world.assert_no_droplets()
 
 
@@ -262,14 +261,13 @@ def test_teardown_selects_by_run_and_by_age(sandbox_world: SandboxWorld) -> None
             run_tag=p.run_tag,
             client_key=generate_keypair(),
             max_droplets=4,
-            boot_timeout=20,
         )
         for p in plans
     ]
     try:
         for run, plan in zip(droplets, plans, strict=True):
             for machine in plan.droplets[:2]:
-                run.provision(machine)[1].close()
+                run.provision(machine, 20)[1].close()
         result = sandbox_world.invoke("teardown", "--run-id", plans[0].run_id)
         assert result.returncode == 0, result.stderr
         assert result.stdout.count("destroyed") == 2 and plans[0].run_id in result.stdout
@@ -283,5 +281,5 @@ def test_teardown_selects_by_run_and_by_age(sandbox_world: SandboxWorld) -> None
         assert bad.returncode == 2
     finally:
         for run in droplets:
-            run.destroy_all()
+            run.release_all()
     sandbox_world.assert_no_droplets()

@@ -12,7 +12,9 @@ import pytest
 
 from orchestrator.inventory import S3Publish
 from orchestrator.publish.info import PublishInfo
-from orchestrator.publish.run import Target, publish_tree, resolve, resolve_targets
+from orchestrator.publish.run import publish_tree, resolve, resolve_targets
+from orchestrator.publish.target import PublishTarget
+from orchestrator.tasks.wiring import with_publish_access
 from orchestrator.verify.clients import AptClient
 from tests.integration.conftest import PROJECT, Keyring, SandboxWorld
 from tests.integration.publish.conftest import (
@@ -25,19 +27,19 @@ from tests.integration.publish.conftest import (
 pytestmark = pytest.mark.integration
 
 
-def _publish_all(target: Target, tree_versions: TreeVersions, start: int) -> None:
+def _publish_all(target: PublishTarget, tree_versions: TreeVersions, start: int) -> None:
     for tree, version in list(zip(tree_versions.trees, tree_versions.versions, strict=True))[
         start:
     ]:
         release = PublishInfo(run_id="20261122t000000-c0ffee", tag=f"v{version}", version=version)
-        publish_tree(tree, [target], release=release, lock_wait=30, report=lambda line: None)
+        publish_tree(tree, [target], release=release, lock_wait=30, say=lambda line: None)
 
 
 def _under_load(
-    target: Target, url: str, tree_versions: TreeVersions, keyring: Keyring, work: Path
+    target: PublishTarget, url: str, tree_versions: TreeVersions, keyring: Keyring, work: Path
 ) -> None:
     first = PublishInfo(run_id="20261122t000000-c0ffee", tag="v1.0.0", version="1.0.0")
-    publish_tree(tree_versions.trees[0], [target], release=first, lock_wait=30, report=print)
+    publish_tree(tree_versions.trees[0], [target], release=first, lock_wait=30, say=print)
     with ClientLoop(url, keyring, work) as loop:
         _publish_all(target, tree_versions, 1)
 
@@ -55,7 +57,7 @@ def _under_load(
 def test_the_repo_server_under_load(
     repo_world: SandboxWorld, tree_versions: TreeVersions, keyring: Keyring, tmp_path: Path
 ) -> None:
-    (target,) = resolve_targets(repo_world.inventory)
+    (target,) = resolve_targets(with_publish_access(repo_world.inventory))
     _under_load(target, repo_url(repo_world), tree_versions, keyring, tmp_path)
 
 
@@ -67,4 +69,4 @@ def test_a_bucket_under_load(
         kind="s3", name="spaces", bucket=BUCKET, endpoint=s3_endpoint, prefix="repo", url=url,
         concurrency=8,
     )  # fmt: skip
-    _under_load(resolve(config, None), url, tree_versions, keyring, tmp_path)
+    _under_load(resolve(config), url, tree_versions, keyring, tmp_path)

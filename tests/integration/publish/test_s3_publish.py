@@ -97,12 +97,12 @@ def test_requests_headers_and_garbage_collection(
     # Publishing 1.3.0 pruned 1.0.0: its packages are retired, still there until gc and grace.
     retired = sorted(_manifest(target).retired)
     assert "deb/pool/main/d/demo/demo_1.0.0-1_amd64.deb" in retired
-    assert collect_garbage(target, run_id="r", lock_wait=5, report=print).deleted == []
+    assert collect_garbage(target, run_id="r", lock_wait=5, say=print).deleted == []
     urllib.request.urlopen(f"{target.config.url}/deb/pool/main/d/demo/demo_1.0.0-1_amd64.deb")
 
     immediate = _target(s3_endpoint, gc_grace_hours=0)
     deletes = Requests(immediate)
-    collected = collect_garbage(immediate, run_id="r", lock_wait=5, report=print)
+    collected = collect_garbage(immediate, run_id="r", lock_wait=5, say=print)
     # S3-compatible stores (MinIO...) refuse a DeleteObjects without Content-MD5.
     assert [md5 for (method, _), md5 in zip(deletes.sent, deletes.md5, strict=True)
             if method == "POST"] == [True]  # fmt: skip

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.locks import LockDetails
 from orchestrator.publish.local import scan_tree
-from orchestrator.publish.lock import LockDetails
 from orchestrator.publish.manifest import Manifest
 from orchestrator.publish.remote import MANIFEST
 from orchestrator.repo.build import add_packages

@@ -101,15 +101,19 @@ def test_release_json_summary_then_already_published(world: SandboxWorld) -> Non
             and target["droplet_seconds"] > 0
         )
         assert len(target["artifacts"]) == 1
-    assert "building" in result.stderr  # progress goes to stderr with --json
+    assert "amd64-deb: build" in result.stderr  # progress goes to stderr with --json
     journal = journals(world)[-1]
     assert journal["status"] == summary["status"]
     assert len(journal["droplets"]) == 4 and all(
         d["destroyed_at"] for d in journal["droplets"].values()
     )
-    assert {s["name"] for s in journal["stages"]} >= {"signing-key", "build", "index"}
+    operations = {(op["target"], op["name"]): op["status"] for op in journal["operations"]}
+    assert operations[None, "signing-key"] == operations["arm64-rpm", "build"] == "done"
+    assert operations[None, "index"] == operations[None, "publish sandbox-repo"] == "done"
     report = Path(summary["report"]).read_text()
-    assert report.count('class="bar bar-succeeded" data-target=') == 4
+    # A row per target, and one for the run-wide operations (the lock, index, publish...).
+    assert report.count('class="bar bar-succeeded" data-target=') == 5
+    assert 'data-stage="publish sandbox-repo"' in report
     world.assert_no_droplets()
 
     again = world.invoke("release", "--tag", "v1.2.3")
@@ -184,7 +188,7 @@ def test_a_failing_target_publishes_nothing(world: SandboxWorld) -> None:
     lost = world.invoke("release", "--tag", "v1.3.0-rc.1")
     assert lost.returncode == 1
     assert f"lacks 1 package(s) published there, such as {lost_deb.relative_to(repository)}" in (
-        lost.stderr
+        lost.stdout
     )
     journal = journals(world)[-1]
     assert journal["status"] == "failed" and journal["droplets"] == {}

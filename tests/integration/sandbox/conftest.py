@@ -28,7 +28,7 @@ import yaml
 from orchestrator.sandbox import control
 from orchestrator.sandbox.control import SandboxInfo
 from orchestrator.sandbox.keys import generate_host_key, public_of
-from orchestrator.sandbox.settings import SandboxSettings
+from orchestrator.sandbox_settings import SandboxSettings
 
 TEST_ROOT = Path("/var/tmp/orchestrator-tests")
 

@@ -10,8 +10,9 @@ from botocore.exceptions import EndpointConnectionError
 from orchestrator.archive import ArchiveLimits
 from orchestrator.errors import PublishError, UsageError
 from orchestrator.inventory import S3Publish
-from orchestrator.publish.pull import pull_tree, ready_tree, unpack_tree
+from orchestrator.publish.pull import pull_tree, read_served, ready_tree
 from orchestrator.publish.s3 import S3Target
+from orchestrator.publish.ssh import unpack_tree
 
 LIMITS = ArchiveLimits(packed_bytes=1 << 20, unpacked_bytes=1 << 20, files=100)
 
@@ -90,12 +91,12 @@ def _bucket() -> S3Target:
 def test_a_missing_tree_and_an_unreadable_target_stop_a_release(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     with pytest.raises(PublishError, match="is missing and a publish target cannot be read"):
-        ready_tree(repo, [_bucket()], report=print)
+        ready_tree(repo, read_served([_bucket()]), say=print)
 
     (repo / "keys").mkdir(parents=True)
     (repo / "keys" / "demo.asc").write_text("key")
     lines: list[str] = []
-    ready_tree(repo, [_bucket()], report=lines.append)
+    ready_tree(repo, read_served([_bucket()]), say=lines.append)
     assert len(lines) == 1 and "publishing checks it" in lines[0]
 
 

@@ -19,7 +19,7 @@ def _server(**fields: object) -> SshPublish:
 
 
 def test_a_server_is_reached_with_its_pinned_key() -> None:
-    access = ssh_access(_server(identity_file=Path("/keys/deploy"), user="deploy"), None)
+    access = ssh_access(_server(identity_file=Path("/keys/deploy"), user="deploy"))
 
     assert (access.address, access.port, access.user) == ("repo.example.org", 22, "deploy")
     assert access.host_key == "ssh-ed25519 AAAAkey"
@@ -31,9 +31,9 @@ def test_a_server_without_host_key_is_refused() -> None:
     with pytest.raises(
         UsageError, match=r"needs host_key.*ssh-keyscan -t ed25519 repo\.example\.org"
     ):
-        ssh_access(_server(host_key=None), None)
-    with pytest.raises(UsageError, match=r"host_key 'sandbox' needs cloud\.sandbox"):
-        ssh_access(_server(host_key="sandbox"), None)
+        ssh_access(_server(host_key=None))
+    with pytest.raises(UsageError, match=r"host_key 'sandbox' names the sandbox's repo server"):
+        ssh_access(_server(host_key="sandbox"))
 
 
 @pytest.mark.parametrize(

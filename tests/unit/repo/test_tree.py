@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import RepositoryError
-from orchestrator.repo.tree import Staging, exchange, locked
+from orchestrator.liveness import this_process
+from orchestrator.locks import LockDetails
+from orchestrator.repo.tree import Staging, exchange, holding_tree_lock
 
 
 def test_exchange_swaps_two_directories(tmp_path: Path) -> None:
@@ -58,12 +60,22 @@ def test_staging_file_skips_identical_content(tmp_path: Path) -> None:
         assert not staging.file(tmp_path / "a", b"same")
 
 
-def test_lock_is_exclusive(tmp_path: Path) -> None:
+def test_lock_is_exclusive_and_names_its_holder(tmp_path: Path) -> None:
     with (
-        locked(tmp_path),
-        pytest.raises(RepositoryError, match="locked by another run"),
-        locked(tmp_path),
+        holding_tree_lock(tmp_path, run_id="20261122t103005-a1b2c3", tag="v1.2.3"),
+        pytest.raises(RepositoryError, match=r"locked by run 20261122t103005-a1b2c3 \(v1\.2\.3\)"),
+        holding_tree_lock(tmp_path),
     ):
         pass
-    with locked(tmp_path):
+    with holding_tree_lock(tmp_path):
         pass
+    assert not (tmp_path / ".state" / "lock").exists()
+
+
+def test_a_lock_whose_holder_is_gone_is_broken(tmp_path: Path) -> None:
+    me = this_process()
+    dead = LockDetails("20261122t103005-a1b2c3", "", me.host, 2**22 + 7, "1", me.boot, "-", "t")
+    (tmp_path / ".state" / "lock").mkdir(parents=True)
+    (tmp_path / ".state" / "lock" / "details").write_text(dead.render())
+    with holding_tree_lock(tmp_path):  # a kill -9 during indexing left it
+        assert "token=t\n" not in (tmp_path / ".state" / "lock" / "details").read_text()

@@ -1,21 +1,27 @@
-"""The publish lock: who holds it, whether the holder is provably gone, and waiting for it.
+"""Locks: who holds one, whether the holder is provably gone, and waiting for it.
 
-A lock is taken atomically where the repository lives (``mkdir`` on the repo server, a
-conditional PUT in a bucket) and carries a small details file naming its holder. A second
-publisher waits for it; a holder that ran on this machine and whose process is gone (a
-publish that was killed) is broken at once, since it can never release the lock itself.
-A holder elsewhere is only broken by ``invoke repo.unlock --force``.
+Every lock of the tool works alike. It is taken atomically where the thing it guards
+lives (``mkdir`` on a repo server or in the workspace, a conditional PUT in a bucket) and
+carries a small details file naming its holder. A second taker waits for it; a holder that
+ran on this machine and whose process is gone (a run that was killed) is broken at once,
+since it can never release the lock itself. A holder elsewhere is only broken by hand
+(``--force``). The publish locks guard a target; the release lock (the workspace) and the
+tree lock (the local repository tree) are :func:`holding_directory_lock`.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
-from orchestrator.errors import PublishError
+from orchestrator.atomic import write_atomically
+from orchestrator.errors import OrchestratorError, PublishError
 from orchestrator.liveness import Boot, Owner, process_start_time, this_boot, this_process
 
 POLL_INTERVAL = 0.5
@@ -99,7 +105,8 @@ def new_details(run_id: str, tag: str, now: datetime) -> LockDetails:
 class LockWaiter:
     """Tries to take a lock until it is free or the wait is over.
 
-    ``where`` describes the lock's place in messages; ``name`` is the publish target's name.
+    ``where`` describes the lock's place in messages; ``force`` is the command that breaks
+    it by hand.
 
     ``attempt()`` takes the lock and returns None, or returns the text of the holder's
     details file (empty when it cannot be read). ``break_lock(holder)`` removes an
@@ -107,17 +114,17 @@ class LockWaiter:
     """
 
     where: str
-    name: str
+    force: str
     attempt: Callable[[], str | None]
     break_lock: Callable[[LockDetails], None]
-    report: Callable[[str], None]
+    say: Callable[[str], None]
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     machine: Callable[[], Boot] = this_boot
     start_time: Callable[[int], str | None] = process_start_time
 
-    def acquire(self, wait: float) -> None:
-        """Take the lock, waiting up to ``wait`` seconds; PublishError naming the holder."""
+    def acquire(self, wait: float, error: type[OrchestratorError] = PublishError) -> None:
+        """Take the lock, waiting up to ``wait`` seconds; ``error`` naming the holder."""
         deadline = self.clock() + wait
         announced = False
         while True:
@@ -126,19 +133,82 @@ class LockWaiter:
                 return
             holder = parse_details(held)
             if holder is not None and is_abandoned(holder, self.machine(), self.start_time):
-                self.report(
+                self.say(
                     f"{self.where}: breaking the lock of {holder.describe()}: that process is gone"
                 )
                 self.break_lock(holder)
                 continue
-            who = holder.describe() if holder is not None else "a publisher (details unreadable)"
+            who = holder.describe() if holder is not None else "a run (details unreadable)"
             if self.clock() >= deadline:
-                raise PublishError(
+                raise error(
                     f"{self.where} is locked by {who}; gave up after {wait:g}s. Wait for it "
-                    "to finish, or if it is not running any more: invoke repo.unlock --force "
-                    f"--target {self.name}"
+                    f"to finish, or if it is not running any more: {self.force}"
                 )
             if not announced:
-                self.report(f"{self.where}: waiting up to {wait:g}s for the lock held by {who}")
+                self.say(f"{self.where}: waiting up to {wait:g}s for the lock held by {who}")
                 announced = True
             self.sleep(min(POLL_INTERVAL, max(0.0, deadline - self.clock())))
+
+
+DETAILS = "details"
+
+
+def _read_details(path: Path) -> str:
+    try:
+        return (path / DETAILS).read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def read_directory_lock(path: Path) -> LockDetails | None:
+    """The holder of the directory lock at ``path``; None when it is free or unreadable."""
+    return parse_details(_read_details(path)) if path.is_dir() else None
+
+
+def break_directory_lock(path: Path) -> str | None:
+    """Remove the directory lock at ``path`` whoever holds it; the details it had, if any."""
+    if not path.is_dir():
+        return None
+    held = _read_details(path)
+    shutil.rmtree(path, ignore_errors=True)
+    return held
+
+
+@contextmanager
+def holding_directory_lock(
+    path: Path,
+    details: LockDetails,
+    *,
+    where: str,
+    force: str,
+    wait: float,
+    say: Callable[[str], None],
+    error: type[OrchestratorError],
+) -> Iterator[None]:
+    """Hold the lock that is the directory ``path`` (``mkdir``, then a details file).
+
+    A holder on this machine whose process is gone is broken; otherwise ``error`` names the
+    holder once ``wait`` seconds passed. Released on every way out, if still this holder's.
+    """
+
+    def attempt() -> str | None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir()
+        except FileExistsError:
+            return _read_details(path)
+        write_atomically(path / DETAILS, details.render())
+        return None
+
+    def break_lock(holder: LockDetails) -> None:
+        current = read_directory_lock(path)
+        if current is not None and current.token == holder.token:
+            shutil.rmtree(path, ignore_errors=True)
+
+    LockWaiter(where, force, attempt, break_lock, say).acquire(wait, error)
+    try:
+        yield
+    finally:
+        current = read_directory_lock(path)
+        if current is None or current.token == details.token:
+            shutil.rmtree(path, ignore_errors=True)

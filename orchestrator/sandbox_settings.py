@@ -1,4 +1,4 @@
-"""Settings of the sandbox: where it keeps its state, where it listens, which faults it injects.
+"""The inventory's ``cloud.sandbox``: the local rehearsal cloud's state, addresses and faults.
 
 Pure pydantic models without side effects, so the inventory can embed them.
 

@@ -6,7 +6,7 @@ import pytest
 
 from orchestrator.errors import PublishError
 from orchestrator.liveness import Boot
-from orchestrator.publish.lock import LockDetails, LockWaiter, is_abandoned, parse_details
+from orchestrator.locks import LockDetails, LockWaiter, is_abandoned, parse_details
 
 HOLDER = LockDetails(
     run_id="20261122t102900-a1b2c3",
@@ -63,7 +63,7 @@ class FakeLock:
 
         return LockWaiter(
             "repo server r",
-            "r",
+            "invoke repo.unlock --force --target r",
             self.attempt,
             break_lock,
             self.lines.append,
@@ -101,7 +101,7 @@ def test_waiting_gives_up_naming_the_holder() -> None:
 
 def test_an_unreadable_holder_is_waited_for_too() -> None:
     lock = FakeLock(None, 1000)
-    with pytest.raises(PublishError, match="a publisher \\(details unreadable\\)"):
+    with pytest.raises(PublishError, match="a run \\(details unreadable\\)"):
         lock.waiter().acquire(0)
 
 

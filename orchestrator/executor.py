@@ -1,0 +1,334 @@
+"""The executor: runs a plan's operations, and is the one place that decides how.
+
+It walks a :class:`~orchestrator.plan.Plan` in order: the run-wide operations before the
+builds, every target's program at once (one thread each), the run-wide operations after.
+Each operation is journaled as it starts and as it ends, with its span for the report's
+timeline. What an operation does is its handler's business (the release's handlers are in
+:mod:`orchestrator.pipeline`); when it runs, and what happens around a failure, is decided
+here:
+
+- An operation failing ends its program, but the program's ``cleanup`` operations still
+  run (a droplet is destroyed after any failure). With ``fail_fast`` a failed target
+  stops the others: the handler hangs their sessions up.
+- Run-wide, a failure ends the sequence, except that every publish target is tried, and
+  a verification or a hook that fails is reported without ending anything.
+- A handler may end the run early (``EndRun``: nothing to do) or skip the builds
+  (``SkipBuilds``: their packages are already in the local tree).
+- Whatever happened, :meth:`Executor.run` ends with the handler's cleanup, with signals
+  deferred until it is done: an interrupt never cuts a cleanup short.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from orchestrator.errors import Cancelled, OrchestratorError
+from orchestrator.interrupts import Interrupted
+from orchestrator.operations import Operation, Publish, RunHook, Verify
+from orchestrator.plan import Plan, TargetPlan
+
+SpanStatus = Literal["running", "done", "failed", "cancelled", "interrupted"]
+ProgramStatus = Literal["succeeded", "failed", "cancelled", "reused"]
+# Consecutive operations of one of these kinds are a group: a failure lets the rest of the
+# group run, then ends the sequence.
+GROUPS: tuple[type[Operation], ...] = (Publish,)
+# A failure of one of these is reported, and ends nothing: the release stands.
+NON_FATAL: tuple[type[Operation], ...] = (Verify, RunHook)
+
+
+@dataclass(frozen=True)
+class Span:
+    """An operation the executor ran: when, how it ended, and what it said."""
+
+    program: str | None  # the target's name; None for run-wide operations
+    name: str
+    kind: str
+    where: str
+    started: float  # epoch seconds
+    ended: float
+    status: SpanStatus
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class EndRun:
+    """A handler's answer: the run has nothing (more) to do; ``status`` says why."""
+
+    status: str
+    message: str
+
+
+@dataclass(frozen=True)
+class SkipBuilds:
+    """A handler's answer: no target needs to build (``message`` says why)."""
+
+    message: str
+
+
+Directive = EndRun | SkipBuilds | None
+
+
+@dataclass
+class Program:
+    """How one target's program went."""
+
+    name: str
+    status: ProgramStatus = "cancelled"
+    error: str | None = None
+    spans: list[Span] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """How the run went: the run-wide spans, each target's program, and how it ended."""
+
+    spans: list[Span] = field(default_factory=list)
+    programs: dict[str, Program] = field(default_factory=dict)
+    ended: EndRun | None = None
+    skipped: SkipBuilds | None = None
+    failures: list[str] = field(default_factory=list)
+    # Run-wide operations that failed without ending the run (a hook, a verification).
+    warnings: list[str] = field(default_factory=list)
+    # The signal that ended the run, if one did.
+    interrupted: Interrupted | None = None
+    # What the cleanup did, in words.
+    cleaned: str = ""
+
+    @property
+    def built(self) -> bool:
+        """Whether every target has its artifacts (built now or reused)."""
+        return bool(self.programs) and all(
+            p.status in ("succeeded", "reused") for p in self.programs.values()
+        )
+
+
+class Handlers(Protocol):
+    """What the operations of a plan do; the release's are in :mod:`orchestrator.pipeline`."""
+
+    def handle(self, operation: Operation, target: TargetPlan | None) -> Directive:
+        """Carry ``operation`` out (for ``target``'s program, or run-wide); its directive."""
+
+    def stop(self) -> None:
+        """Stop every target at once (from any thread): hang up sessions, stop waiting."""
+
+    def cleanup(self) -> str:
+        """Let everything the run still holds go (machines, locks, keys); what it did."""
+
+    def on_span(self, span: Span) -> None:
+        """An operation started (status "running") or ended."""
+
+
+class Deferral(Protocol):
+    """Holds signals back for a while (see :class:`orchestrator.interrupts.InterruptHandler`)."""
+
+    def deferred(self) -> AbstractContextManager[None]:
+        """While the block runs, signals are noted, not raised; raised after it."""
+
+
+@dataclass
+class Executor:
+    """Runs one plan with one set of handlers."""
+
+    plan: Plan
+    handlers: Handlers
+    signals: Deferral | None = None
+    clock: Callable[[], float] = time.time
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the run has been told to stop."""
+        return self._stopping.is_set()
+
+    def stop(self) -> None:
+        """Stop the run: no new operation starts but cleanups; running targets are hung up."""
+        self._stopping.set()
+        self.handlers.stop()
+
+    def run(self, reused: Collection[str] = ()) -> Outcome:
+        """Run the plan; ``reused`` targets' artifacts come from an earlier run.
+
+        A signal ends the walk: the targets stop, the cleanup runs, and the outcome says
+        so (``interrupted``). Anything else unexpected goes on after the cleanup.
+        """
+        outcome = Outcome()
+        try:
+            self._walk(outcome, reused)
+        except Interrupted as signal:
+            outcome.interrupted = signal
+            self.stop()
+        except BaseException:
+            self.stop()
+            self._cleanup(outcome)
+            raise
+        self._cleanup(outcome)
+        return outcome
+
+    def _walk(self, outcome: Outcome, reused: Collection[str]) -> None:
+        if not self._sequence(self.plan.before, outcome):
+            return
+        if outcome.ended is not None:
+            return
+        if outcome.skipped is None:
+            self._targets(outcome, reused)
+            if not outcome.built:
+                return
+        self._sequence(self.plan.after, outcome)
+
+    def _sequence(self, operations: Sequence[Operation], outcome: Outcome) -> bool:
+        """Run run-wide operations in order; False once one failed (its group aside)."""
+        failed_group: type[Operation] | None = None
+        for operation in operations:
+            if failed_group is not None and not isinstance(operation, failed_group):
+                return False
+            try:
+                directive = self._run(operation, None, outcome.spans)
+            except OrchestratorError as error:
+                if isinstance(operation, NON_FATAL):
+                    outcome.warnings.append(str(error))
+                    continue
+                group = next((g for g in GROUPS if isinstance(operation, g)), None)
+                outcome.failures.append(str(error))
+                if group is None:
+                    return False
+                failed_group = group
+                continue
+            if isinstance(directive, EndRun):
+                outcome.ended = directive
+                return True
+            if isinstance(directive, SkipBuilds):
+                outcome.skipped = directive
+        return failed_group is None
+
+    def _targets(self, outcome: Outcome, reused: Collection[str]) -> None:
+        targets = self.plan.targets
+        outcome.programs = {t.name: Program(t.name) for t in targets}
+        for name in reused:
+            if name in outcome.programs:
+                outcome.programs[name].status = "reused"
+        building = [t for t in targets if t.name not in reused]
+        if not building:
+            return
+        with ThreadPoolExecutor(max_workers=len(building), thread_name_prefix="target") as pool:
+            futures = [
+                pool.submit(self._program, t, outcome.programs[t.name], outcome) for t in building
+            ]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                # An interrupt in this thread: the targets stop and run their cleanups,
+                # which the pool's exit waits for.
+                self.stop()
+                raise
+
+    def _program(self, target: TargetPlan, program: Program, outcome: Outcome) -> None:
+        skipped = False
+        for operation in target.operations:
+            if (program.error is not None or self.stopping) and not operation.cleanup:
+                skipped = True
+                continue
+            try:
+                self._run(operation, target, program.spans)
+            except Exception as error:  # a target's failure never ends the other threads
+                message = _described(target.name, error)
+                if operation.cleanup:
+                    # Its span says so, and the run's cleanup tries again; the program's
+                    # own outcome stands.
+                    with self._lock:
+                        outcome.warnings.append(message)
+                    continue
+                program.error = message
+                if isinstance(error, Cancelled) or self.stopping:
+                    program.status = "cancelled"
+                else:
+                    program.status = "failed"
+                    if self.plan.fail_fast:
+                        self.stop()
+        if program.error is None:
+            if skipped:
+                program.status = "cancelled"
+                program.error = (
+                    f"{target.name}: stopped because another target failed or the run was "
+                    "interrupted"
+                )
+            else:
+                program.status = "succeeded"
+
+    def _run(self, operation: Operation, target: TargetPlan | None, spans: list[Span]) -> Directive:
+        program = target.name if target is not None else None
+        started = self.clock()
+        self.handlers.on_span(
+            Span(
+                program,
+                operation.name,
+                operation.kind,
+                operation.where,
+                started,
+                started,
+                "running",
+            )
+        )
+        status: SpanStatus = "failed"
+        detail = ""
+        try:
+            directive = self.handlers.handle(operation, target)
+            status = "done"
+            if isinstance(directive, EndRun | SkipBuilds):
+                detail = directive.message
+            return directive
+        except Cancelled as error:
+            status, detail = "cancelled", str(error)
+            raise
+        except OrchestratorError as error:
+            detail = str(error)
+            raise
+        except Exception as error:
+            detail = f"{error.__class__.__name__}: {error}"
+            raise
+        except BaseException as error:
+            status, detail = "interrupted", str(error)
+            raise
+        finally:
+            span = Span(
+                program, operation.name, operation.kind, operation.where, started, self.clock(),
+                status, detail,
+            )  # fmt: skip
+            with self._lock:
+                spans.append(span)
+            self.handlers.on_span(span)
+
+    def _cleanup(self, outcome: Outcome) -> None:
+        started = self.clock()
+        deferral = self.signals.deferred() if self.signals is not None else nullcontext()
+        try:
+            with deferral:
+                outcome.cleaned = self.handlers.cleanup()
+        except Interrupted as signal:  # one that arrived during the cleanup, held back
+            outcome.interrupted = outcome.interrupted or signal
+        span = Span(
+            None, "cleanup", "cleanup", "orchestrator", started, self.clock(), "done",
+            outcome.cleaned,
+        )  # fmt: skip
+        outcome.spans.append(span)
+        self.handlers.on_span(span)
+
+
+def _described(target: str, error: Exception) -> str:
+    if isinstance(error, OrchestratorError):
+        message = str(error)
+        return message if message.startswith(target) else f"{target}: {message}"
+    return f"{target}: {error.__class__.__name__}: {error}"
+
+
+def spans_of(outcome: Outcome) -> Iterator[Span]:
+    """Every span of the run, run-wide and targets', in the order they started."""
+    everything = [*outcome.spans, *(s for p in outcome.programs.values() for s in p.spans)]
+    yield from sorted(everything, key=lambda span: span.started)

@@ -1,0 +1,54 @@
+"""The seam between a release and where it is published: one protocol, two kinds of target.
+
+A repo server over SSH (:class:`orchestrator.publish.ssh.SshTarget`) and an S3-compatible
+bucket (:class:`orchestrator.publish.s3.S3Target`) each implement it once; which one a
+``publish`` entry of the inventory becomes is decided once, in
+:func:`orchestrator.publish.run.resolve`. :mod:`orchestrator.testing` has one in memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from orchestrator.publish.info import PublishedTo, PublishInfo, Say
+from orchestrator.publish.local import LocalTree
+from orchestrator.publish.manifest import Manifest
+
+
+class PublishTarget(Protocol):
+    """Where a repository tree is published, atomically, under the target's own lock."""
+
+    @property
+    def name(self) -> str:
+        """The inventory's name of the target."""
+
+    @property
+    def where(self) -> str:
+        """The target in words, for messages."""
+
+    @property
+    def url(self) -> str:
+        """The public base URL that serves the tree."""
+
+    def served(self) -> Manifest:
+        """The manifest of what the target serves now (empty if nothing), read unlocked."""
+
+    def publish(
+        self, tree: LocalTree, release: PublishInfo, *, lock_wait: float, say: Say,
+        allow_removals: bool = False,
+    ) -> PublishedTo:  # fmt: skip
+        """Make the target serve ``tree``; PublishError leaves what it served as it was.
+
+        Packages the target serves and the tree lacks are removed only if the tree was
+        pruned of them, or with ``allow_removals``.
+        """
+
+    def fetch(self, tree: Path) -> Manifest:
+        """Copy every file the target serves into the new directory ``tree``; the manifest.
+
+        Files are checked by :func:`orchestrator.publish.pull.pull_tree`, not here.
+        """
+
+    def unlock(self, *, force: bool) -> str | None:
+        """The lock holder's details (None if unlocked); ``force`` removes the lock."""

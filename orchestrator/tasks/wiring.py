@@ -1,0 +1,128 @@
+"""Where the tasks wire the sandbox in, so that the product never has to know of it.
+
+An inventory whose cloud is the sandbox (``cloud.sandbox``) gets its rehearsal parts here,
+and only here: the emulator's API end point and token (the sandbox started when a task
+first needs it), its repo server's pinned host key and client key for ``publish`` entries
+with ``host_key: sandbox``, and its throwaway signing key for ``signing.sandbox_key``.
+Everything after that runs exactly as it would against a real account.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+
+from orchestrator.buildhosts import BuildHosts
+from orchestrator.cloud.digitalocean import DigitalOceanClient
+from orchestrator.cloud.droplets import RunDroplets
+from orchestrator.cloud.endpoint import open_client
+from orchestrator.cloud.static import StaticHosts, static_access
+from orchestrator.errors import UsageError
+from orchestrator.inventory import SANDBOX_HOST_KEY, Inventory, SshPublish
+from orchestrator.journal import Journal
+from orchestrator.pipeline import Seams
+from orchestrator.plan import Plan
+from orchestrator.publish.info import Say
+from orchestrator.publish.run import resolve_targets
+from orchestrator.publish.target import PublishTarget
+from orchestrator.repo.signing import SigningKey, open_signer
+from orchestrator.sandbox import control, reposerver
+from orchestrator.sandbox.signingkey import sandbox_private_key
+from orchestrator.source import export_source
+from orchestrator.sshkeys import generate_keypair
+from orchestrator.verify.run import verify_inventory
+from orchestrator.verify.table import render_table
+
+
+def ensure_sandbox(inventory: Inventory) -> None:
+    """Start the inventory's sandbox (and its repo server) unless it runs; nothing otherwise."""
+    if inventory.cloud.sandbox is not None:
+        control.ensure_running(inventory.cloud.sandbox)
+
+
+def cloud_client(inventory: Inventory) -> DigitalOceanClient:
+    """A client for the inventory's DigitalOcean API: the sandbox's, started if need be."""
+    sandbox = inventory.cloud.sandbox
+    if sandbox is None:
+        return open_client(inventory)
+    info = control.ensure_running(sandbox)
+    return DigitalOceanClient(info.token, info.api_url)
+
+
+def _sandbox_server(config: SshPublish, inventory: Inventory) -> SshPublish:
+    sandbox = inventory.cloud.sandbox
+    if sandbox is None:
+        raise UsageError(f"publish {config.name!r}: host_key 'sandbox' needs cloud.sandbox")
+    control.ensure_running(sandbox)
+    server = reposerver.access(sandbox)
+    if (config.host, config.port, config.path) != (server.address, server.port, server.web_root):
+        raise UsageError(
+            f"publish {config.name!r} uses the sandbox's host key, so host, port and path must "
+            f"be the sandbox repo server's: {server.address}, {server.port}, {server.web_root}"
+        )
+    return config.model_copy(
+        update={"host_key": server.host_key, "identity_file": server.identity_file}
+    )
+
+
+def with_publish_access(inventory: Inventory) -> Inventory:
+    """The inventory with each ``host_key: sandbox`` target's real key and client key."""
+    if not any(
+        isinstance(config, SshPublish) and config.host_key == SANDBOX_HOST_KEY
+        for config in inventory.publish
+    ):
+        return inventory
+    publish = [
+        _sandbox_server(config, inventory)
+        if isinstance(config, SshPublish) and config.host_key == SANDBOX_HOST_KEY
+        else config
+        for config in inventory.publish
+    ]
+    return inventory.model_copy(update={"publish": publish})
+
+
+def signing_environ(inventory: Inventory) -> Mapping[str, str]:
+    """The environment the signing key is read from: with ``sandbox_key``, the sandbox's key."""
+    config = inventory.signing
+    if not config.sandbox_key:
+        return os.environ
+    if inventory.cloud.sandbox is None:
+        raise UsageError("signing.sandbox_key needs the sandbox: configure a real key instead")
+    armored = sandbox_private_key(inventory.cloud.sandbox, inventory.project.name)
+    return {**os.environ, config.key_env: armored}
+
+
+def release_seams(inventory: Inventory) -> Seams:
+    """The real seams of a release of ``inventory``, each picked here, once."""
+
+    def build_hosts(plan: Plan, journal: Journal) -> BuildHosts:
+        if inventory.cloud.provider == "static":
+            return StaticHosts(static_access(inventory))
+        return RunDroplets(
+            cloud_client(inventory),
+            run_tag=plan.run_tag,
+            client_key=generate_keypair(f"{plan.tool_tag}-{plan.run_id}"),
+            max_droplets=plan.max_droplets,
+            ssh_keys=tuple(inventory.cloud.ssh_keys),
+            on_created=journal.droplet_created,
+            on_destroyed=journal.droplet_destroyed,
+        )
+
+    def publish_targets() -> list[PublishTarget]:
+        return resolve_targets(with_publish_access(inventory)) if inventory.publish else []
+
+    def signing_key() -> AbstractContextManager[SigningKey]:
+        return open_signer(inventory.signing, signing_environ(inventory))
+
+    def verify(version: str, channel: str, say: Say) -> list[str]:
+        ensure_sandbox(inventory)
+        results = verify_inventory(inventory, version=version, channel=channel, say=say)
+        say(render_table(results))
+        return [
+            f"{r.repository} {r.client} {r.channel} {r.arch}: {r.detail}"
+            for r in results
+            if not r.ok
+        ]
+
+    return Seams(build_hosts, publish_targets, signing_key, export_source, verify)
