@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test suite: lint, format check, type check, then unit and integration tests.
+# The test suite: lint, format check, type check, import layers, unit and integration tests.
 # --setup first runs scripts/setup.sh (system packages and .venv) on a fresh machine;
 # any other arguments go to pytest.
 set -euo pipefail
@@ -13,4 +13,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 ruff check .
 ruff format --check .
 mypy .
+lint-imports
 pytest -q -p no:cacheprovider "$@"
