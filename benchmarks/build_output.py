@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import secrets
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -36,14 +35,9 @@ from orchestrator.fleet import HostAccess, connect  # noqa: E402
 from orchestrator.sandbox import hosts  # noqa: E402
 from orchestrator.sandbox.machines import toolchain  # noqa: E402
 from orchestrator.sshkeys import generate_keypair  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 
 MB = 1_000_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def commands(megabytes: int) -> dict[str, str]:

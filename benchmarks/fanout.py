@@ -14,7 +14,6 @@ import argparse
 import io
 import secrets
 import shutil
-import socket
 import sys
 import time
 from dataclasses import replace
@@ -35,14 +34,9 @@ from orchestrator.progress import PlainProgress  # noqa: E402
 from orchestrator.sandbox import control  # noqa: E402
 from orchestrator.tasks.wiring import release_seams  # noqa: E402
 from orchestrator.version import parse_tag  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 
 COMBINATIONS = [("amd64", "deb"), ("arm64", "deb"), ("amd64", "rpm"), ("arm64", "rpm")]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_inventory(directory: Path, count: int, sleep: float) -> Path:

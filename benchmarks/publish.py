@@ -29,7 +29,6 @@ import json
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from orchestrator.publish.run import publish_tree, resolve  # noqa: E402
 from orchestrator.repo.build import add_packages, find_packages  # noqa: E402
 from orchestrator.repo.options import RepoOptions, SigningConfig  # noqa: E402
 from orchestrator.repo.signing import open_signer  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 
 COUNTS = "/__bench/counts"
 REGION = "us-east-1"
@@ -88,12 +88,6 @@ def serve(port: int, latency: float) -> None:
         return result
 
     make_server("127.0.0.1", port, app, threaded=True).serve_forever()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

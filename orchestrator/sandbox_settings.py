@@ -31,7 +31,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 
@@ -128,15 +128,19 @@ class SandboxSettings(BaseModel):
         default=8758, ge=1, le=65535, description="port of the HTTP server serving 'current'"
     )
 
-    @field_validator("api_host")
+    @field_validator("api_host", "repo_server_address")
     @classmethod
-    def _loopback_host(cls, value: str) -> str:
+    def _loopback_address(cls, value: str, info: ValidationInfo) -> str:
         try:
             address = ipaddress.IPv4Address(value)
         except ValueError as exc:
-            raise ValueError(f"api_host {value!r} must be an IPv4 address in 127.0.0.0/8") from exc
+            raise ValueError(
+                f"{info.field_name} {value!r} must be an IPv4 address in 127.0.0.0/8"
+            ) from exc
         if address not in LOOPBACK:
-            raise ValueError(f"api_host {value} is outside 127.0.0.0/8; the sandbox stays local")
+            raise ValueError(
+                f"{info.field_name} {value} is outside 127.0.0.0/8; the sandbox stays local"
+            )
         return value
 
     @field_validator("address_pool")
@@ -154,21 +158,6 @@ class SandboxSettings(BaseModel):
             )
         if network.num_addresses < 4:
             raise ValueError(f"address_pool {value} is too small: use at most a /30")
-        return value
-
-    @field_validator("repo_server_address")
-    @classmethod
-    def _loopback_repo_server(cls, value: str) -> str:
-        try:
-            address = ipaddress.IPv4Address(value)
-        except ValueError as exc:
-            raise ValueError(
-                f"repo_server_address {value!r} must be an IPv4 address in 127.0.0.0/8"
-            ) from exc
-        if address not in LOOPBACK:
-            raise ValueError(
-                f"repo_server_address {value} is outside 127.0.0.0/8; the sandbox stays local"
-            )
         return value
 
     @model_validator(mode="after")

@@ -86,10 +86,8 @@ def _code(error: ClientError) -> str:
 
 
 def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
+        digest = hashlib.file_digest(handle, lambda: hashlib.md5(usedforsecurity=False))
     return base64.b64encode(digest.digest()).decode()
 
 

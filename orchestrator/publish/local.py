@@ -17,7 +17,6 @@ from orchestrator.publish.manifest import FileInfo, Manifest, dropped_packages
 from orchestrator.repo.layout import KEYS, PUBLISHED
 from orchestrator.repo.pruned import pruned_files
 
-_CHUNK = 1 << 20
 # sha256sum -c and the tar stream need plain names; the tree never makes others.
 _UNSAFE = ("\n", "\\", "\r")
 
@@ -68,13 +67,9 @@ def refuse_dropping(
 
 def file_info(path: Path) -> FileInfo:
     """Size and SHA-256 of one file."""
-    digest = hashlib.sha256()
-    size = 0
     with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return FileInfo(size, digest.hexdigest())
+        digest = hashlib.file_digest(handle, "sha256")
+        return FileInfo(handle.tell(), digest.hexdigest())
 
 
 def _walk(root: Path, top: str) -> list[str]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from orchestrator.repo.layout import DEB, REPODATA, RPM, RPM_PACKAGES
+from orchestrator.repo.layout import DEB, REPODATA, REPOMD, REPOMD_SIGNATURE, RPM, RPM_PACKAGES
 
 Job = tuple[str, ...]
 """Paths one worker uploads back to back, in order."""
@@ -36,8 +36,6 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 # Metadata changes under a fixed name: caches must come back soon, or clients see it late.
 METADATA = "public, max-age=60"
 
-REPOMD = "repomd.xml"
-REPOMD_SIGNATURE = "repomd.xml.asc"
 _HASH_NAMED = re.compile(r"[0-9a-f]{64}-[^/]+")
 
 _CONTENT_TYPES = {

@@ -1,7 +1,7 @@
 """APT index writers: pure functions from package metadata to index and Release bytes.
 
-Nothing here touches the disk or a key; :mod:`orchestrator.repo.apt` applies the results to a
-tree and signs them.
+Nothing here touches the disk or a key; :mod:`orchestrator.repo.deb_tree` applies the
+results to a tree and signs them.
 """
 
 from __future__ import annotations

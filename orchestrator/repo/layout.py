@@ -30,6 +30,8 @@ PACKAGE_SUFFIXES = (".deb", ".rpm")
 COMPONENT = "main"
 RPM_PACKAGES = "packages"
 REPODATA = "repodata"
+REPOMD = "repomd.xml"
+REPOMD_SIGNATURE = "repomd.xml.asc"
 
 
 def pool_prefix(source: str) -> str:

@@ -27,7 +27,6 @@ _DEB_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _DEB_ARCH = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _RPM_LEAD_SIZE = 96
 _RPM_HEADER_MAGIC = b"\x8e\xad\xe8\x01"
-_CHUNK = 1 << 20
 _AR_MAGIC = b"!<arch>\n"
 _TAR_DECOMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
     "control.tar.gz": gzip.decompress,
@@ -113,13 +112,12 @@ def parse_control(text: str, origin: str = "control") -> DebControl:
 
 
 def file_digests(path: Path) -> Digests:
-    """Size, SHA256 and SHA512 of a file, read once."""
-    sha256, sha512, size = hashlib.sha256(), hashlib.sha512(), 0
+    """Size, SHA256 and SHA512 of a file (read twice: the second time from the page cache)."""
     with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            sha256.update(chunk)
-            sha512.update(chunk)
-            size += len(chunk)
+        sha256 = hashlib.file_digest(stream, "sha256")
+        stream.seek(0)
+        sha512 = hashlib.file_digest(stream, "sha512")
+        size = stream.tell()
     return Digests(size=size, sha256=sha256.hexdigest(), sha512=sha512.hexdigest())
 
 
@@ -197,10 +195,7 @@ def rpm_identity(path: Path) -> str:
         signature_size = 16 + 16 * entries + data_size
         # The signature header is padded to a multiple of 8 bytes; the main header follows.
         stream.seek(_RPM_LEAD_SIZE + signature_size + (-signature_size % 8))
-        digest = hashlib.sha256()
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def read_rpm(path: Path) -> RpmPackage:

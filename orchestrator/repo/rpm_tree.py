@@ -16,7 +16,15 @@ from pathlib import Path
 from orchestrator.errors import RepositoryError
 from orchestrator.repo.cache import MetadataCache, Parts
 from orchestrator.repo.compress import segment_key, segments
-from orchestrator.repo.layout import REPODATA, RPM, RPM_PACKAGES, rpm_file_name, rpm_tree
+from orchestrator.repo.layout import (
+    REPODATA,
+    REPOMD,
+    REPOMD_SIGNATURE,
+    RPM,
+    RPM_PACKAGES,
+    rpm_file_name,
+    rpm_tree,
+)
 from orchestrator.repo.packages import RpmPackage, rpm_identity
 from orchestrator.repo.rpm import (
     CHUNK_FORMAT,
@@ -28,7 +36,6 @@ from orchestrator.repo.rpm import (
 from orchestrator.repo.signing import SigningKey
 from orchestrator.repo.tree import Staging
 
-REPOMD = "repomd.xml"
 # Each tree has its own cache file, so one scope holds its segments.
 _SCOPE = "repodata"
 
@@ -164,7 +171,7 @@ class RpmTree:
         repomd = write_repodata(staged, list(rendered.values()), draft.count, revision)
         (staged / REPOMD).write_bytes(repomd)
         # The signature must describe the final repomd.xml, so it is made from those bytes.
-        (staged / f"{REPOMD}.asc").write_bytes(signer.detach_sign(repomd))
+        (staged / REPOMD_SIGNATURE).write_bytes(signer.detach_sign(repomd))
         (staged / f"{REPOMD}.key").write_text(signer.public_key, encoding="utf-8")
 
     def resign(self, signer: SigningKey, staging: Staging) -> None:
@@ -172,8 +179,8 @@ class RpmTree:
         live = self.root / REPODATA
         staged = staging.directory(live)
         for item in live.iterdir():
-            if item.name not in (f"{REPOMD}.asc", f"{REPOMD}.key") and item.is_file():
+            if item.name not in (REPOMD_SIGNATURE, f"{REPOMD}.key") and item.is_file():
                 os.link(item, staged / item.name)
         repomd = (live / REPOMD).read_bytes()
-        (staged / f"{REPOMD}.asc").write_bytes(signer.detach_sign(repomd))
+        (staged / REPOMD_SIGNATURE).write_bytes(signer.detach_sign(repomd))
         (staged / f"{REPOMD}.key").write_text(signer.public_key, encoding="utf-8")

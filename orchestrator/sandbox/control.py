@@ -169,32 +169,41 @@ def start(settings: SandboxSettings) -> SandboxInfo:
             f"a sandbox daemon (pid {pid}) already runs on {files.root}; "
             "use ensure_running, or stop it first"
         )
+    if processes.listening(settings.api_host, settings.api_port):
+        # Most likely another checkout's sandbox: its daemon logs only "Address in use".
+        raise SandboxError(
+            f"{settings.api_host}:{settings.api_port} is already taken (another checkout's "
+            "sandbox?): stop what listens there, or set cloud.sandbox.api_port in the "
+            "inventory to a free port"
+        )
     files.root.mkdir(parents=True, exist_ok=True)
     write_config(files, settings.model_copy(update={"state_dir": files.root}))
     token = ensure_token(files)
     files.server.unlink(missing_ok=True)
     process = _spawn_daemon(files)
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        status = process.poll()
-        if status is not None:
-            raise SandboxError(
-                f"the sandbox daemon exited with status {status}; {files.server_log} ends with:\n"
-                + _log_tail(files)
-            )
+
+    def answering() -> bool:
+        if process.poll() is not None:
+            return True  # it will not answer; said below
         info = read_server_info(files)
-        if info is not None and info.pid == process.pid and _healthy(info.api_url, token):
-            _start_repo_server(settings, process.pid)
-            return SandboxInfo(
-                api_url=info.api_url, token=token, state_dir=files.root, pid=process.pid
-            )
-        if time.monotonic() > deadline:
-            _stop_daemon(process.pid)
-            raise SandboxError(
-                f"the sandbox daemon did not answer within {START_TIMEOUT:g}s; "
-                f"{files.server_log} ends with:\n" + _log_tail(files)
-            )
-        time.sleep(0.05)
+        return info is not None and info.pid == process.pid and _healthy(info.api_url, token)
+
+    processes.wait_until(answering, START_TIMEOUT, interval=0.05)
+    status = process.poll()
+    if status is not None:
+        raise SandboxError(
+            f"the sandbox daemon exited with status {status}; {files.server_log} ends with:\n"
+            + _log_tail(files)
+        )
+    info = read_server_info(files)
+    if info is None or not answering():
+        _stop_daemon(process.pid)
+        raise SandboxError(
+            f"the sandbox daemon did not answer within {START_TIMEOUT:g}s; "
+            f"{files.server_log} ends with:\n" + _log_tail(files)
+        )
+    _start_repo_server(settings, process.pid)
+    return SandboxInfo(api_url=info.api_url, token=token, state_dir=files.root, pid=process.pid)
 
 
 def _start_repo_server(settings: SandboxSettings, daemon_pid: int) -> None:

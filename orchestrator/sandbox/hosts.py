@@ -32,9 +32,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -238,14 +236,6 @@ def write_host_files(spec: HostSpec) -> None:
     _write(spec.directory / "sshd_config", sshd_config(spec), 0o644)
 
 
-def _port_open(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 def _log_tail(directory: Path) -> str:
     try:
         lines = (directory / "sshd.log").read_text(errors="replace").strip().splitlines()
@@ -256,8 +246,12 @@ def _log_tail(directory: Path) -> str:
 
 def start_host(spec: HostSpec, timeout: float = 10.0) -> int:
     """Start the host and wait until its port accepts TCP; returns the ``unshare`` pid."""
-    if _port_open(spec.address, spec.port):
-        raise SandboxError(f"{spec.address}:{spec.port} is already taken; stop what listens there")
+    if processes.listening(spec.address, spec.port):
+        raise SandboxError(
+            f"{spec.address}:{spec.port} is already taken (another sandbox?): stop what "
+            "listens there, or give this sandbox other addresses (cloud.sandbox.address_pool, "
+            "repo_server_address, ssh_port)"
+        )
     write_host_files(spec)
     PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
     HOST_VIEW.mkdir(mode=0o755, exist_ok=True)
@@ -271,15 +265,17 @@ def start_host(spec: HostSpec, timeout: float = 10.0) -> int:
             # Its own session: a Ctrl-C meant for the caller must not take the host down.
             start_new_session=True,
         )
-    deadline = time.monotonic() + timeout
-    while not _port_open(spec.address, spec.port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_host(spec.directory)
-            raise SandboxError(
-                f"sshd for {spec.directory} did not listen on {spec.address}:{spec.port} "
-                f"within {timeout:g}s: {_log_tail(spec.directory)}"
-            )
-        time.sleep(0.02)
+    # Done waiting once it listens, or once it has exited (it never will).
+    processes.wait_until(
+        lambda: process.poll() is not None or processes.listening(spec.address, spec.port),
+        timeout,
+    )
+    if process.poll() is not None or not processes.listening(spec.address, spec.port):
+        stop_host(spec.directory)
+        raise SandboxError(
+            f"sshd for {spec.directory} did not listen on {spec.address}:{spec.port} "
+            f"within {timeout:g}s: {_log_tail(spec.directory)}"
+        )
     return process.pid
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
+import socket
+from collections.abc import Callable
 from pathlib import Path
+
+import tenacity
 
 PROC = Path("/proc")
 # What the sandbox's daemons and hosts keep of the environment that started them: the
@@ -83,17 +86,41 @@ def reap_children() -> None:
             return
 
 
+def wait_until(ready: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
+    """Ask ``ready()`` every ``interval`` seconds until it says yes; False at the deadline.
+
+    An exception from ``ready`` (the process it waits for died) ends the wait at once.
+    """
+    waiting = tenacity.Retrying(
+        retry=tenacity.retry_if_result(lambda done: not done),
+        wait=tenacity.wait_fixed(interval),
+        stop=tenacity.stop_after_delay(timeout),
+        retry_error_callback=lambda _state: False,
+    )
+    return bool(waiting(ready))
+
+
+def listening(address: str, port: int) -> bool:
+    """Whether something accepts TCP connections on ``address:port``."""
+    try:
+        with socket.create_connection((address, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 def wait_gone(pids: list[int], timeout: float) -> list[int]:
     """Wait until the processes exited; returns those still alive at the deadline."""
-    deadline = time.monotonic() + timeout
     remaining = list(pids)
-    while True:
+
+    def gone() -> bool:
         for pid in remaining:
             reap(pid)
-        remaining = [pid for pid in remaining if is_alive(pid)]
-        if not remaining or time.monotonic() >= deadline:
-            return remaining
-        time.sleep(0.02)
+        remaining[:] = [pid for pid in remaining if is_alive(pid)]
+        return not remaining
+
+    wait_until(gone, timeout)
+    return remaining
 
 
 def kill(pid: int, sig: signal.Signals = signal.SIGKILL) -> None:

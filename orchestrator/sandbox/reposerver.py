@@ -17,10 +17,8 @@ from here (see :func:`access`).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +26,7 @@ import orchestrator
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox import hosts
 from orchestrator.sandbox.keys import generate_host_key, public_of
-from orchestrator.sandbox.processes import clean_environment
+from orchestrator.sandbox.processes import clean_environment, listening, wait_until
 from orchestrator.sandbox.state import files_of
 from orchestrator.sandbox_settings import SandboxSettings
 
@@ -104,14 +102,6 @@ def http_command(settings: SandboxSettings) -> list[str]:
     ]
 
 
-def _listening(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 def _log_tail(path: Path) -> str:
     try:
         lines = path.read_text(errors="replace").strip().splitlines()
@@ -123,8 +113,12 @@ def _log_tail(path: Path) -> str:
 def _start_http(settings: SandboxSettings) -> None:
     host_dir = directory(settings)
     address, port = settings.repo_server_address, settings.repo_http_port
-    if _listening(address, port):
-        raise SandboxError(f"{address}:{port} is already taken; stop what listens there")
+    if listening(address, port):
+        raise SandboxError(
+            f"{address}:{port} is already taken (another checkout's sandbox?): stop what "
+            "listens there, or set cloud.sandbox.repo_http_port (or repo_server_address) "
+            "to a free one"
+        )
     served_directory(settings).parent.mkdir(parents=True, exist_ok=True)
     # The server must import this package even when it is not installed.
     project = str(Path(orchestrator.__file__).resolve().parent.parent)
@@ -139,14 +133,12 @@ def _start_http(settings: SandboxSettings) -> None:
             env=clean_environment(pythonpath),
             start_new_session=True,
         )
-    deadline = time.monotonic() + START_TIMEOUT
-    while not _listening(address, port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SandboxError(
-                f"the repo server's HTTP server did not listen on {address}:{port} within "
-                f"{START_TIMEOUT:g}s: {_log_tail(log_path)}"
-            )
-        time.sleep(0.02)
+    wait_until(lambda: process.poll() is not None or listening(address, port), START_TIMEOUT)
+    if process.poll() is not None or not listening(address, port):
+        raise SandboxError(
+            f"the repo server's HTTP server did not listen on {address}:{port} within "
+            f"{START_TIMEOUT:g}s: {_log_tail(log_path)}"
+        )
 
 
 def start(settings: SandboxSettings) -> None:
@@ -161,7 +153,7 @@ def start(settings: SandboxSettings) -> None:
 
 def is_running(settings: SandboxSettings) -> bool:
     """Whether both the sshd and the HTTP server answer."""
-    return _listening(settings.repo_server_address, settings.ssh_port) and _listening(
+    return listening(settings.repo_server_address, settings.ssh_port) and listening(
         settings.repo_server_address, settings.repo_http_port
     )
 

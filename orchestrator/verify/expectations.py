@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orchestrator.inventory import Inventory
+from orchestrator.repo.layout import strip_epoch
 
 RPM_ARCHES = {"amd64": "x86_64", "arm64": "aarch64"}
 
@@ -74,7 +75,7 @@ def rpm_repo_file(url: str, project: str, channel: str) -> str:
 
 
 def _upstream(deb_version: str) -> str:
-    without_epoch = deb_version.split(":", 1)[-1]
+    without_epoch = strip_epoch(deb_version)
     return without_epoch.rsplit("-", 1)[0] if "-" in without_epoch else without_epoch
 
 

@@ -13,13 +13,11 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,20 +34,12 @@ from orchestrator.sandbox import control
 from orchestrator.sandbox_settings import SandboxSettings
 from orchestrator.tasks.wiring import cloud_client as open_client
 from orchestrator.verify.clients import AptClient, DnfClient, ZypperClient
+from tests.conftest import free_port, new_test_directory
 
 ROOT = Path(__file__).resolve().parents[2]
-# Under /tmp on purpose: sandbox hosts cover /tmp with a private one and must still find
-# their own files (a fresh clone in /tmp runs the sandbox the same way).
-TEST_ROOT = Path("/tmp/orchestrator-tests")
 PROJECT = "demo"
 DEB_ARCHES = ("amd64", "arm64")
 RPM_ARCHES = ("x86_64", "aarch64")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -103,8 +93,7 @@ class SandboxWorld:
 
 @pytest.fixture
 def sandbox_world() -> Iterator[SandboxWorld]:
-    directory = TEST_ROOT / uuid.uuid4().hex[:12]
-    directory.mkdir(parents=True)
+    directory = new_test_directory()
     data = yaml.safe_load((ROOT / "inventory" / "sandbox.yaml").read_text())
     data["project"]["source"] = str(directory / "source")
     data["cloud"]["boot_timeout"] = 20

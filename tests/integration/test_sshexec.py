@@ -17,7 +17,7 @@ from orchestrator.fleet import HostAccess, connect
 from orchestrator.sandbox import hosts
 from orchestrator.sandbox.machines import toolchain
 from orchestrator.sshkeys import generate_keypair
-from tests.integration.conftest import TEST_ROOT, free_port
+from tests.conftest import TEST_ROOT, free_port
 
 pytestmark = pytest.mark.integration
 

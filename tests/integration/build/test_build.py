@@ -26,7 +26,8 @@ from orchestrator.sshkeys import generate_keypair
 from orchestrator.summary import TargetSummary
 from orchestrator.tasks.wiring import release_seams
 from orchestrator.version import parse_tag
-from tests.integration.conftest import ROOT, SandboxWorld, free_port
+from tests.conftest import free_port
+from tests.integration.conftest import ROOT, SandboxWorld
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,8 @@ from orchestrator.repo.pruned import RECORD
 from orchestrator.repo.signing import Signer
 from orchestrator.sandbox import reposerver
 from orchestrator.verify.clients import AptClient, DnfClient
-from tests.integration.conftest import PROJECT, Keyring, SandboxWorld, build_set, free_port
+from tests.conftest import free_port
+from tests.integration.conftest import PROJECT, Keyring, SandboxWorld, build_set
 
 VERSIONS = 20
 BUCKET = "packages"

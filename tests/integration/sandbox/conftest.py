@@ -29,14 +29,7 @@ from orchestrator.sandbox import control
 from orchestrator.sandbox.control import SandboxInfo
 from orchestrator.sandbox.keys import generate_host_key, public_of
 from orchestrator.sandbox_settings import SandboxSettings
-
-TEST_ROOT = Path("/var/tmp/orchestrator-tests")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.conftest import TEST_ROOT, free_port
 
 
 def _random_pool() -> str:
@@ -53,12 +46,12 @@ def sandbox_settings() -> Iterator[Callable[..., SandboxSettings]]:
     def make(**overrides: Any) -> SandboxSettings:
         values: dict[str, Any] = {
             "state_dir": TEST_ROOT / secrets.token_hex(6),
-            "api_port": _free_port(),
+            "api_port": free_port(),
             "address_pool": _random_pool(),
             "boot_delay": 0.2,
             # Below every test's address pool (127.100-254.x.0/24).
             "repo_server_address": f"127.{random.randint(30, 69)}.{random.randint(0, 255)}.1",
-            "repo_http_port": _free_port(),
+            "repo_http_port": free_port(),
         }
         settings = SandboxSettings(**{**values, **overrides})
         made.append(settings)
