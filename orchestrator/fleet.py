@@ -124,23 +124,31 @@ class SshSession:
     def __init__(self, connection: Connection, where: str) -> None:
         self._connection = connection
         self.where = where
+        self._hung_up = False
+
+    def _connected(self) -> Connection:
+        # Fabric would quietly connect again; a session that was hung up stays down.
+        if self._hung_up:
+            raise HostError(f"{self.where}: the session was hung up (the run is stopping)")
+        return self._connection
 
     def run(self, command: str, *, timeout: float, output: Sink, pty: bool = False) -> int:
         """Run ``command`` on a raw channel (see :mod:`orchestrator.sshexec`)."""
         return sshexec.run(
-            self._connection, command, timeout=timeout, stdout=output, pty=pty, where=self.where
+            self._connected(), command, timeout=timeout, stdout=output, pty=pty, where=self.where
         )
 
     def put(self, local: Path, remote: str) -> None:
         """Copy ``local`` to ``remote`` over SFTP."""
-        self._connection.put(str(local), remote)
+        self._connected().put(str(local), remote)
 
     def reading(self, command: str, *, timeout: float) -> AbstractContextManager[IO[bytes]]:
         """``command``'s standard output as a stream (see :func:`orchestrator.sshexec.reading`)."""
-        return sshexec.reading(self._connection, command, timeout=timeout, where=self.where)
+        return sshexec.reading(self._connected(), command, timeout=timeout, where=self.where)
 
     def hang_up(self) -> None:
         """Close the transport itself: that ends every channel, and with it remote commands."""
+        self._hung_up = True
         # Fabric's close() would first try to close an SFTP session another thread uses.
         transport = self._connection.transport
         if transport is not None:

@@ -1,0 +1,31 @@
+"""The publish target contract (tests/contracts) against a real repo server and a bucket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.inventory import S3Publish
+from orchestrator.publish.run import resolve, resolve_targets
+from orchestrator.tasks.wiring import with_publish_access
+from tests.contracts.publish_target import check_publish_target
+from tests.integration.conftest import SandboxWorld
+from tests.integration.publish.conftest import BUCKET
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_repo_server_keeps_the_publish_target_contract(
+    repo_world: SandboxWorld, tmp_path: Path
+) -> None:
+    (target,) = resolve_targets(with_publish_access(repo_world.inventory))
+    check_publish_target(target, tmp_path)
+
+
+def test_a_bucket_keeps_the_publish_target_contract(s3_endpoint: str, tmp_path: Path) -> None:
+    config = S3Publish(
+        kind="s3", name="spaces", bucket=BUCKET, endpoint=s3_endpoint, prefix="contract",
+        url=f"{s3_endpoint}/{BUCKET}/contract",
+    )  # fmt: skip
+    check_publish_target(resolve(config), tmp_path)

@@ -1,0 +1,19 @@
+"""The seams' contracts against the fakes of orchestrator.testing (see tests/contracts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.operations import Machine
+from orchestrator.testing.hosts import FakeBuildHosts
+from orchestrator.testing.publish import MemoryTarget
+from tests.contracts.build_hosts import check_build_hosts
+from tests.contracts.publish_target import check_publish_target
+
+
+def test_the_memory_target_keeps_the_publish_target_contract(tmp_path: Path) -> None:
+    check_publish_target(MemoryTarget(), tmp_path)
+
+
+def test_the_fake_hosts_keep_the_build_hosts_contract(tmp_path: Path) -> None:
+    check_build_hosts(FakeBuildHosts(), Machine("droplet", "contract-host"), tmp_path)
