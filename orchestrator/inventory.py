@@ -155,6 +155,13 @@ class Cloud(Model):
         le=3600,
         description="Seconds for a droplet to become active and answer SSH.",
     )
+    destroy_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Seconds destroying a droplet may take (the run's final cleanup gets as "
+        "long once more); what is still alive then is reported with the teardown command.",
+    )
     sandbox: SandboxSettings | None = Field(
         default=None, description="Use the local DigitalOcean emulator instead of a real account."
     )

@@ -75,8 +75,6 @@ from orchestrator.repo.working import WorkingCopy
 from orchestrator.summary import PublishedSummary, RunStatus, RunSummary, TargetSummary
 
 LEDGER = "releases.json"
-# How long the final cleanup may take to destroy what a run left, whatever the API does.
-CLEANUP_SECONDS = 180.0
 
 
 @dataclass(frozen=True)
@@ -247,7 +245,7 @@ class ReleaseHandlers:
         for opened in sessions:
             opened.session.close()
         if hosts is not None:
-            self.released = hosts.release_all(CLEANUP_SECONDS)
+            self.released = hosts.release_all(self.plan.cleanup_timeout)
             if self.released.alive:
                 done.append(f"still alive: {', '.join(self.released.alive)}")
             else:

@@ -100,8 +100,6 @@ CONNECT_TIMEOUT = 60.0
 STEP_TIMEOUT = 600.0
 # The bundle's download may take STEP_TIMEOUT plus a second per MiB of its size limit.
 TRANSFER_BYTES_PER_SECOND = 1 << 20
-# Destroying one droplet and seeing it gone.
-DESTROY_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +117,8 @@ class Plan:
     max_droplets: int
     fail_fast: bool
     source_archive: str
+    # How long the run's final cleanup may take to destroy what is left.
+    cleanup_timeout: float
     before: tuple[Operation, ...] = ()
     targets: tuple[TargetPlan, ...] = field(default=())
     after: tuple[Operation, ...] = ()
@@ -236,6 +236,7 @@ def make_plan(
         max_droplets=cloud.max_droplets,
         fail_fast=inventory.fail_fast,
         source_archive=source_archive,
+        cleanup_timeout=cloud.destroy_timeout,
         before=tuple(before),
         targets=tuple(targets),
         after=tuple(after),
@@ -376,7 +377,9 @@ def _target_plan(
                 command=commands.cleanup(workdir),
             )
         )
-    operations.append(ReleaseMachine(timeout=DESTROY_TIMEOUT, cleanup=True, machine=machine))
+    operations.append(
+        ReleaseMachine(timeout=inventory.cloud.destroy_timeout, cleanup=True, machine=machine)
+    )
     return TargetPlan(
         name=target.name,
         arch=target.arch,

@@ -266,9 +266,11 @@ class DigitalOceanClient:
         )
         return int(data.get("meta", {}).get("total", len(data.get("droplets", []))))
 
-    def list_droplets(self, tag: str) -> list[DropletInfo]:
+    def list_droplets(self, tag: str, deadline: float | None = None) -> list[DropletInfo]:
         """Every droplet carrying ``tag`` (all pages)."""
-        data = self._call(lambda: self._manager().get_data("droplets/", params={"tag_name": tag}))
+        data = self._call(
+            lambda: self._manager().get_data("droplets/", params={"tag_name": tag}), deadline
+        )
         return [DropletInfo.from_api(item) for item in data.get("droplets", [])]
 
     def get_droplet(self, droplet_id: int, deadline: float | None = None) -> DropletInfo | None:

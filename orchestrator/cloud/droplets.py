@@ -222,7 +222,8 @@ class RunDroplets:
         with self._lock:
             everything = {d.id: d.name for d in self._alive.values()}
         try:
-            everything.update({d.id: d.name for d in self._client.list_droplets(self._run_tag)})
+            listed = self._client.list_droplets(self._run_tag, deadline)
+            everything.update({d.id: d.name for d in listed})
         except CloudError as error:
             errors.append(f"listing the run's droplets: {error}")
         try:

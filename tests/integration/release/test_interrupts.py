@@ -208,3 +208,29 @@ def test_two_releases_at_once_take_turns_on_one_workspace(world: SandboxWorld) -
     for version in ("1.3.0", "1.3.1"):
         assert world.invoke("verify", "--version", version).returncode == 0
     world.assert_no_droplets()
+
+
+@pytest.mark.timeout(300)
+def test_a_cloud_that_will_not_delete_is_reported_with_the_way_out(world: SandboxWorld) -> None:
+    for target in world.data["targets"]:
+        target["command"] = "./build.sh {{ format }} {{ arch }} {{ version }}"
+    world.data["cloud"]["destroy_timeout"] = 4
+    world.rewrite(
+        faults=[
+            {"kind": "server_error", "method": "DELETE", "path": "^/v2/droplets", "times": 10000}
+        ]
+    )
+    started = time.monotonic()
+    result = world.invoke("release", "--tag", "v1.2.3", "--json")
+    assert time.monotonic() - started < 90, "the cleanup did not keep to its deadline"
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "published"  # the release stands; the droplets do too
+    (alive,) = [m for m in summary["messages"] if m.startswith("droplets still alive")]
+    assert f"invoke teardown --run-id {summary['run_id']}" in alive
+    assert "relorch-hello-amd64-deb-" in alive and "relorch-hello-amd64-rpm-" in alive
+
+    world.rewrite(faults=[])
+    teardown = world.invoke("teardown", "--run-id", summary["run_id"])
+    assert teardown.returncode == 0 and teardown.stdout.count("destroyed ") == 2
+    world.assert_no_droplets()

@@ -126,7 +126,15 @@ def test_release_json_summary_then_already_published(world: SandboxWorld) -> Non
         assert check.returncode == 0, check.stdout
     assert world.invoke("verify").returncode == 0
 
-    assert world.invoke("release", "--tag", "v1.2.4").returncode == 0
+    # What is "already published" is what the target serves: after a rollback, the tag
+    # is published again, from the local tree, without a build.
+    rollback = world.invoke("repo.rollback")
+    assert rollback.returncode == 0, rollback.stderr
+    assert world.invoke("verify", "--version", "1.2.4").returncode == 1
+    again = world.invoke("release", "--tag", "v1.2.4", "--json")
+    assert again.returncode == 0, again.stderr
+    republished = json.loads(again.stdout)
+    assert republished["status"] == "published" and republished["targets"] == []
     for version in ("1.2.3", "1.2.4"):  # both versions stay installable
         check = world.invoke("verify", "--version", version)
         assert check.returncode == 0, check.stdout
