@@ -26,12 +26,15 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.fleet import HostAccess
 from orchestrator.inventory import Inventory, load_inventory
 from orchestrator.repo.gpghomes import wipe_keyring
 from orchestrator.repo.options import SigningConfig
 from orchestrator.repo.signing import GeneratedKey, Signer, generate_key, open_signer
-from orchestrator.sandbox import control
+from orchestrator.sandbox import control, hosts
+from orchestrator.sandbox.machines import toolchain
 from orchestrator.sandbox_settings import SandboxSettings
+from orchestrator.sshkeys import generate_keypair
 from orchestrator.tasks.wiring import cloud_client as open_client
 from orchestrator.verify.clients import AptClient, DnfClient, ZypperClient
 from tests.conftest import free_port, new_test_directory
@@ -122,6 +125,26 @@ def sandbox_world() -> Iterator[SandboxWorld]:
         leftovers = control.host_processes(settings)
         shutil.rmtree(directory, ignore_errors=True)
         assert leftovers == [], f"sandbox host processes left: {leftovers}"
+
+
+@contextlib.contextmanager
+def standalone_host(name: str) -> Iterator[HostAccess]:
+    """One sandbox sshd host outside any sandbox, on a random loopback address, as ``name``."""
+    directory = new_test_directory() / "host"
+    host_key, client_key = generate_keypair(), generate_keypair()
+    address = f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.{random.randint(2, 201)}"
+    shared, path = toolchain()
+    spec = hosts.HostSpec(
+        directory, address, free_port(), host_key.private_openssh, (client_key.public_line,),
+        shared, path,
+    )  # fmt: skip
+    hosts.start_host(spec)
+    try:
+        yield HostAccess(
+            name, address, spec.port, "root", host_key.public_line, client_key=client_key.pkey()
+        )
+    finally:
+        hosts.destroy_host(directory.parent)
 
 
 @dataclass(frozen=True)

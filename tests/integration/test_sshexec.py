@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
 import time
-import uuid
 from collections.abc import Iterator
 from typing import IO
 
@@ -13,37 +11,20 @@ from fabric import Connection
 
 from orchestrator import sshexec
 from orchestrator.errors import HostError
-from orchestrator.fleet import HostAccess, connect
-from orchestrator.sandbox import hosts
-from orchestrator.sandbox.machines import toolchain
-from orchestrator.sshkeys import generate_keypair
-from tests.conftest import TEST_ROOT, free_port
+from orchestrator.fleet import connect
+from tests.integration.conftest import standalone_host
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def connection() -> Iterator[Connection]:
-    directory = TEST_ROOT / f"sshexec-{uuid.uuid4().hex[:8]}"
-    host_key, client_key = generate_keypair(), generate_keypair()
-    address = (
-        f"127.{secrets.randbelow(100) + 100}.{secrets.randbelow(256)}.{secrets.randbelow(200) + 2}"
-    )
-    shared, path = toolchain()
-    spec = hosts.HostSpec(
-        directory, address, free_port(), host_key.private_openssh, (client_key.public_line,),
-        shared, path,
-    )  # fmt: skip
-    hosts.start_host(spec)
-    access = HostAccess(
-        "host", address, spec.port, "root", host_key.public_line, client_key=client_key.pkey()
-    )
-    opened = connect(access)
-    try:
-        yield opened
-    finally:
-        opened.close()
-        hosts.destroy_host(directory)
+    with standalone_host("host") as access:
+        opened = connect(access)
+        try:
+            yield opened
+        finally:
+            opened.close()
 
 
 def test_all_output_arrives_though_the_exit_status_comes_first(connection: Connection) -> None:

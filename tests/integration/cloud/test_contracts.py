@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 import pytest
 
 from orchestrator.cloud.droplets import RunDroplets
 from orchestrator.cloud.static import StaticHosts
-from orchestrator.fleet import HostAccess
 from orchestrator.operations import Machine
-from orchestrator.sandbox import hosts
-from orchestrator.sandbox.machines import toolchain
 from orchestrator.sshkeys import generate_keypair
 from orchestrator.tasks.wiring import cloud_client
-from tests.conftest import free_port, new_test_directory
 from tests.contracts.build_hosts import check_build_hosts
-from tests.integration.conftest import SandboxWorld
+from tests.integration.conftest import SandboxWorld, standalone_host
 
 pytestmark = pytest.mark.integration
 
@@ -40,22 +35,5 @@ def test_droplets_keep_the_build_hosts_contract(
 
 
 def test_a_static_host_keeps_the_build_hosts_contract(tmp_path: Path) -> None:
-    directory = new_test_directory() / "host"
-    host_key, client_key = generate_keypair(), generate_keypair()
-    address = (
-        f"127.{secrets.randbelow(100) + 100}.{secrets.randbelow(256)}.{secrets.randbelow(200) + 2}"
-    )
-    shared, path = toolchain()
-    spec = hosts.HostSpec(
-        directory, address, free_port(), host_key.private_openssh, (client_key.public_line,),
-        shared, path,
-    )  # fmt: skip
-    hosts.start_host(spec)
-    try:
-        access = HostAccess(
-            "builder", address, spec.port, "root", host_key.public_line,
-            client_key=client_key.pkey(),
-        )  # fmt: skip
+    with standalone_host("builder") as access:
         check_build_hosts(StaticHosts({"builder": access}), Machine("static", "builder"), tmp_path)
-    finally:
-        hosts.destroy_host(directory.parent)
