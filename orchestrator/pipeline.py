@@ -38,7 +38,15 @@ from orchestrator.atomic import write_json_atomically
 from orchestrator.buildhosts import BuildHosts, HostSession, OpenedMachine, Released
 from orchestrator.buildlog import LogStream
 from orchestrator.errors import BuildError, Cancelled, LockError, OrchestratorError
-from orchestrator.executor import Directive, EndRun, Executor, Outcome, SkipBuilds, Span
+from orchestrator.executor import (
+    Directive,
+    EndRun,
+    Executor,
+    Outcome,
+    Program,
+    SkipBuilds,
+    Span,
+)
 from orchestrator.hooks import hook_environment, run_hooks
 from orchestrator.interrupts import InterruptHandler
 from orchestrator.inventory import Inventory
@@ -596,15 +604,8 @@ def _status(outcome: Outcome, handlers: ReleaseHandlers) -> tuple[RunStatus, int
     return status, 1 if outcome.warnings or handlers.released.alive else 0
 
 
-def _summary(
-    plan: Plan,
-    handlers: ReleaseHandlers,
-    outcome: Outcome,
-    started: float,
-    paths: RunPaths,
-    reused: set[str],
-) -> RunSummary:
-    status, exit_code = _status(outcome, handlers)
+def _messages(plan: Plan, handlers: ReleaseHandlers, outcome: Outcome) -> list[str]:
+    """What the run has to tell: why it ended early, failures, warnings, the way out."""
     messages = list(handlers.messages)
     for directive in (outcome.ended, outcome.skipped):
         if directive is not None:
@@ -617,40 +618,57 @@ def _summary(
             f"'invoke release --tag {plan.tag} --resume' continues with what was verified"
         )
     if handlers.released.alive:
-        exit_code = exit_code or 1
         messages.append(
             f"droplets still alive: {', '.join(handlers.released.alive)} "
             f"({'; '.join(handlers.released.errors)}): finish with invoke teardown "
             f"--run-id {plan.run_id}"
         )
-    targets = []
-    for planned in plan.targets:
-        program = outcome.programs.get(planned.name)
-        if program is None:
-            continue
-        run = handlers.runs[planned.name]
-        spans = {span.name: (span.started, span.ended) for span in program.spans}
-        seconds = (
-            max(end for _, end in spans.values()) - min(s for s, _ in spans.values())
-            if spans
-            else 0.0
+    return messages
+
+
+def _target_summary(
+    planned: TargetPlan, program: Program, run: TargetRun, reused: bool
+) -> TargetSummary:
+    """One target's line of the summary: its status, timings, cost, artifacts and log."""
+    spans = {span.name: (span.started, span.ended) for span in program.spans}
+    seconds = (
+        max(end for _, end in spans.values()) - min(s for s, _ in spans.values()) if spans else 0.0
+    )
+    return TargetSummary(
+        name=planned.name,
+        arch=planned.arch,
+        format=planned.format,
+        status="reused" if reused else program.status,
+        seconds=round(seconds, 3),
+        droplet_seconds=round(run.machine_seconds, 3),
+        cost=round(run.machine_seconds * run.price_hourly / 3600.0, 6),
+        artifacts=tuple(a.name for a in run.artifacts),
+        spans=spans,
+        error=program.error,
+        log=str(run.log_path) if run.log_path and run.log_path.exists() else None,
+        log_tail=run.log_tail,
+    )
+
+
+def _summary(
+    plan: Plan,
+    handlers: ReleaseHandlers,
+    outcome: Outcome,
+    started: float,
+    paths: RunPaths,
+    reused: set[str],
+) -> RunSummary:
+    status, exit_code = _status(outcome, handlers)
+    targets = tuple(
+        _target_summary(
+            planned,
+            outcome.programs[planned.name],
+            handlers.runs[planned.name],
+            planned.name in reused,
         )
-        targets.append(
-            TargetSummary(
-                name=planned.name,
-                arch=planned.arch,
-                format=planned.format,
-                status="reused" if planned.name in reused else program.status,
-                seconds=round(seconds, 3),
-                droplet_seconds=round(run.machine_seconds, 3),
-                cost=round(run.machine_seconds * run.price_hourly / 3600.0, 6),
-                artifacts=tuple(a.name for a in run.artifacts),
-                spans=spans,
-                error=program.error,
-                log=str(run.log_path) if run.log_path and run.log_path.exists() else None,
-                log_tail=run.log_tail,
-            )
-        )
+        for planned in plan.targets
+        if planned.name in outcome.programs
+    )
     return RunSummary(
         run_id=plan.run_id,
         project=plan.project,
@@ -661,11 +679,11 @@ def _summary(
         exit_code=exit_code,
         started_at=started,
         finished_at=time.time(),
-        targets=tuple(targets),
+        targets=targets,
         published=tuple(
             PublishedSummary(p.name, p.url, p.key_url, p.snapshot) for p in handlers.published
         ),
-        messages=tuple(messages),
+        messages=tuple(_messages(plan, handlers, outcome)),
         report=str(paths.report),
         spans={span.name: (span.started, span.ended) for span in outcome.spans},
     )
