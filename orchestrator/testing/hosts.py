@@ -154,7 +154,8 @@ class FakeBuildHosts:
     """Machines in memory (a :class:`~orchestrator.buildhosts.BuildHosts`).
 
     ``capacity`` is how many machines the account could hold at once; ``unreachable``
-    names machines that never answer; ``build`` is what every build does.
+    names machines that never answer, ``undeletable`` machines the cloud will not delete;
+    ``build`` is what every build does.
     """
 
     def __init__(
@@ -163,11 +164,13 @@ class FakeBuildHosts:
         *,
         capacity: int = 25,
         unreachable: Sequence[str] = (),
+        undeletable: Sequence[str] = (),
         price_hourly: float = 0.00893,
     ) -> None:
         self.build = build
         self.capacity = capacity
         self.unreachable = set(unreachable)
+        self.undeletable = set(undeletable)
         self.price_hourly = price_hourly
         self.sessions: dict[str, FakeSession] = {}
         self.alive: set[str] = set()
@@ -196,19 +199,23 @@ class FakeBuildHosts:
         return OpenedMachine(session, time.time(), self.price_hourly)
 
     def release(self, machine: Machine, timeout: float) -> None:
-        """The machine is gone."""
+        """The machine is gone (CloudError if it is undeletable)."""
+        if machine.name in self.undeletable:
+            raise CloudError(f"{machine.name}: the API answered 500 to every DELETE")
         with self._lock:
             if machine.name in self.alive:
                 self.alive.discard(machine.name)
                 self.released.append(machine.name)
 
     def release_all(self, timeout: float) -> Released:
-        """Every machine still alive is gone."""
+        """Every machine still alive is gone, but the undeletable ones."""
         with self._lock:
-            left = sorted(self.alive)
-            self.alive.clear()
+            stuck = tuple(sorted(self.alive & self.undeletable))
+            left = sorted(self.alive - self.undeletable)
+            self.alive -= set(left)
             self.released.extend(left)
-        return Released(destroyed=tuple(left))
+        errors = tuple(f"{name}: the API answered 500 to every DELETE" for name in stuck)
+        return Released(destroyed=tuple(left), alive=stuck, errors=errors)
 
     def stop(self) -> None:
         """Later opens are cancelled."""

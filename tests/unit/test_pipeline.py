@@ -6,6 +6,8 @@ import io
 import os
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from orchestrator.pipeline import ReleaseOptions, RunPaths, run_release, serves
 from orchestrator.plan import Plan, make_plan
 from orchestrator.progress import PlainProgress
 from orchestrator.publish.manifest import FileInfo, Manifest
+from orchestrator.repo.signing import SigningKey
 from orchestrator.summary import RunSummary
 from orchestrator.testing.hosts import BuildContext, BuildResult, FakeBuildHosts, deb_build
 from orchestrator.testing.publish import MemoryTarget
@@ -156,6 +159,51 @@ def test_an_interrupt_cleans_up_and_a_resume_reuses_what_was_verified(tmp_path: 
     resumed = release(loaded, FakeBuildHosts(), [target], options=ReleaseOptions(resume=True))
     assert resumed.status == "published", resumed.messages
     assert {t.name for t in resumed.targets if t.status == "reused"} == verified
+
+
+def test_a_signal_during_the_keyring_wipe_waits_for_the_wipe(tmp_path: Path) -> None:
+    wiped = []
+
+    @contextmanager
+    def signing_key() -> Iterator[SigningKey]:
+        try:
+            yield FakeSigner()
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the keyring is wiped
+            wiped.append("the key")
+
+    loaded, hosts = inventory(tmp_path), FakeBuildHosts()
+    seams = replace(fake_seams(hosts, [MemoryTarget()]), signing_key=signing_key)
+    with handling_interrupts() as interrupts:
+        summary = run_release(
+            loaded, plan_of(loaded), seams, PlainProgress(io.StringIO()),
+            interrupts=interrupts, say=lambda _line: None,
+        )  # fmt: skip
+    assert wiped == ["the key"]  # the wipe finished; then the signal counted
+    assert (summary.status, summary.exit_code) == ("interrupted", 130)
+    assert hosts.alive == set()
+    assert not (loaded.workspace / ".orchestrator" / "release.lock").exists()
+
+
+def test_a_machine_the_cloud_keeps_is_named_and_its_artifacts_kept(tmp_path: Path) -> None:
+    loaded = inventory(tmp_path)
+    plan = plan_of(loaded)
+    stuck = plan.targets[0].machine.name
+    hosts = FakeBuildHosts(undeletable=[stuck])
+    summary = run_release(
+        loaded, plan, fake_seams(hosts, [MemoryTarget()]), PlainProgress(io.StringIO()),
+        say=lambda _line: None,
+    )  # fmt: skip
+    # The release stands; the machine is named with the command that finishes the job.
+    assert (summary.status, summary.exit_code) == ("published", 1)
+    (alive,) = [m for m in summary.messages if m.startswith("droplets still alive")]
+    assert stuck in alive and "500" in alive
+    assert f"invoke teardown --run-id {summary.run_id}" in alive
+    assert hosts.alive == {stuck}
+    journal = read_journal(RunPaths(loaded.workspace, summary.run_id).run_dir / "journal.json")
+    assert journal is not None
+    verified = journal["targets"][plan.targets[0].name]
+    assert verified["status"] == "verified" and verified["artifacts"]
 
 
 def test_a_tree_that_lacks_published_packages_builds_nothing(tmp_path: Path) -> None:
