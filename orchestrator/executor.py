@@ -255,10 +255,7 @@ class Executor:
         if program.error is None:
             if skipped:
                 program.status = "cancelled"
-                program.error = (
-                    f"{target.name}: stopped because another target failed or the run was "
-                    "interrupted"
-                )
+                program.error = stopped(target.name)
             else:
                 program.status = "succeeded"
 
@@ -319,6 +316,11 @@ class Executor:
         )  # fmt: skip
         outcome.spans.append(span)
         self.handlers.on_span(span)
+
+
+def stopped(target: str) -> str:
+    """Why ``target`` did not finish when it was stopped from outside."""
+    return f"{target}: stopped because another target failed or the run was interrupted"
 
 
 def _described(target: str, error: Exception) -> str:

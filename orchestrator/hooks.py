@@ -38,49 +38,43 @@ def _last_line(log: Path, start: int) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def run_hooks(
-    commands: Sequence[str],
+def run_hook(
+    command: str,
     *,
     environment: Mapping[str, str],
     cwd: Path,
     log: Path,
     timeout: float,
-) -> list[str]:
-    """Run each command with ``sh -c``; one message per hook ("hook ok" / "hook failed")."""
-    messages = []
+) -> str:
+    """Run ``command`` with ``sh -c``, its output appended to ``log``; "hook ok" or "hook failed"."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    for command in commands:
-        start = log.stat().st_size if log.exists() else 0
-        with log.open("ab") as output:
-            output.write(f"$ {command}\n".encode())
-            output.flush()
-            process = subprocess.Popen(
-                ["sh", "-c", command],
-                cwd=cwd,
-                env=dict(environment),
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                # Its own process group, so a timeout ends everything the hook started.
-                start_new_session=True,
-            )
-            try:
-                status = process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                messages.append(f"hook failed (killed after {timeout:g}s): {command}")
-                continue
-            except BaseException:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                raise
-        if status == 0:
-            messages.append(f"hook ok: {command}")
-        else:
-            last = _last_line(log, start)
-            messages.append(
-                f"hook failed (exit {status}): {command}"
-                + (f": {last}" if last and last != f"$ {command}" else "")
-            )
-    return messages
+    start = log.stat().st_size if log.exists() else 0
+    with log.open("ab") as output:
+        output.write(f"$ {command}\n".encode())
+        output.flush()
+        process = subprocess.Popen(
+            ["sh", "-c", command],
+            cwd=cwd,
+            env=dict(environment),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            # Its own process group, so a timeout ends everything the hook started.
+            start_new_session=True,
+        )
+        try:
+            status = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return f"hook failed (killed after {timeout:g}s): {command}"
+        except BaseException:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
+    if status == 0:
+        return f"hook ok: {command}"
+    last = _last_line(log, start)
+    return f"hook failed (exit {status}): {command}" + (
+        f": {last}" if last and last != f"$ {command}" else ""
+    )

@@ -119,16 +119,34 @@ class ExportSource(Operation):
 
 
 @dataclass(frozen=True)
-class Provision(Operation):
-    """Get the target's machine: create the droplet and wait for SSH, or connect to the host."""
+class MachineOperation(Operation):
+    """An operation on the target's machine as a whole: getting it, letting it go."""
 
-    kind: ClassVar[str] = "provision"
     machine: Machine = field(default_factory=lambda: Machine("droplet", ""))
 
     @property
     def where(self) -> str:
         """The cloud API for a droplet, the host itself for a static host."""
         return CLOUD if self.machine.kind == "droplet" else self.machine.name
+
+
+@dataclass(frozen=True)
+class HostOperation(Operation):
+    """An operation over SSH on the target's host, named ``host``."""
+
+    host: str = ""
+
+    @property
+    def where(self) -> str:
+        """The target's host."""
+        return self.host
+
+
+@dataclass(frozen=True)
+class Provision(MachineOperation):
+    """Get the target's machine: create the droplet and wait for SSH, or connect to the host."""
+
+    kind: ClassVar[str] = "provision"
 
     def describe(self) -> str:
         """One line."""
@@ -143,19 +161,13 @@ class Provision(Operation):
 
 
 @dataclass(frozen=True)
-class RemoteCommand(Operation):
+class RemoteCommand(HostOperation):
     """A shell command on the target's host; ``logged`` output goes to the target's log."""
 
     kind: ClassVar[str] = "command"
     stage: str = ""
-    host: str = ""
     command: str = ""
     logged: bool = False
-
-    @property
-    def where(self) -> str:
-        """The target's host."""
-        return self.host
 
     @property
     def name(self) -> str:
@@ -168,18 +180,12 @@ class RemoteCommand(Operation):
 
 
 @dataclass(frozen=True)
-class Upload(Operation):
+class Upload(HostOperation):
     """Copy a file of the orchestrator to the target's host."""
 
     kind: ClassVar[str] = "upload"
-    host: str = ""
     source: str = ""
     destination: str = ""
-
-    @property
-    def where(self) -> str:
-        """The target's host."""
-        return self.host
 
     def describe(self) -> str:
         """One line."""
@@ -187,18 +193,12 @@ class Upload(Operation):
 
 
 @dataclass(frozen=True)
-class FetchArtifacts(Operation):
+class FetchArtifacts(HostOperation):
     """Stream the artifact bundle back through the strict reader and check every file."""
 
     kind: ClassVar[str] = "fetch"
-    host: str = ""
     command: str = ""
     destination: str = ""
-
-    @property
-    def where(self) -> str:
-        """The target's host."""
-        return self.host
 
     def describe(self) -> str:
         """One line."""
@@ -209,16 +209,10 @@ class FetchArtifacts(Operation):
 
 
 @dataclass(frozen=True)
-class ReleaseMachine(Operation):
+class ReleaseMachine(MachineOperation):
     """Let the target's machine go: destroy the droplet (and wait until it is gone)."""
 
     kind: ClassVar[str] = "destroy"
-    machine: Machine = field(default_factory=lambda: Machine("droplet", ""))
-
-    @property
-    def where(self) -> str:
-        """The cloud API for a droplet, the host itself for a static host."""
-        return CLOUD if self.machine.kind == "droplet" else self.machine.name
 
     @property
     def name(self) -> str:

@@ -46,8 +46,9 @@ from orchestrator.executor import (
     Program,
     SkipBuilds,
     Span,
+    stopped,
 )
-from orchestrator.hooks import hook_environment, run_hooks
+from orchestrator.hooks import hook_environment, run_hook
 from orchestrator.interrupts import InterruptHandler
 from orchestrator.inventory import Inventory
 from orchestrator.journal import Journal, last_interrupted_run, read_journal, reusable_artifacts
@@ -219,11 +220,7 @@ class ReleaseHandlers:
     def handle(self, operation: Operation, target: TargetPlan | None) -> Directive:
         """Carry ``operation`` out."""
         if target is not None:
-            if self._stopping.is_set() and not operation.cleanup:
-                raise Cancelled(
-                    f"{target.name}: stopped because another target failed or the run was "
-                    "interrupted"
-                )
+            # The executor starts nothing but cleanups once the run is stopping.
             self._target_operation(operation, target)
             return None
         return self._run_wide(operation)
@@ -399,8 +396,8 @@ class ReleaseHandlers:
             "EXTRA_ARTIFACTS": " ".join(str(a.path) for a in artifacts if a.kind == "extra"),
         }
         hooks = self.inventory.hooks
-        (message,) = run_hooks(
-            [operation.command],
+        message = run_hook(
+            operation.command,
             environment=hook_environment(os.environ, hooks.env, variables),
             cwd=self.paths.run_dir,
             log=self.paths.log_dir / "hooks.log",
@@ -514,10 +511,8 @@ class ReleaseHandlers:
                     f"{target.name}: {operation.stage} failed (exit {status})"
                     + (f": {lines[-1][:300]}" if lines else "")
                 )
-        if self._stopping.is_set():
-            raise Cancelled(
-                f"{target.name}: stopped because another target failed or the run was interrupted"
-            )
+        if self._stopping.is_set():  # the command ended because the session was hung up
+            raise Cancelled(stopped(target.name))
 
 
 class VerificationFailed(OrchestratorError):

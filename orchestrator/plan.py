@@ -92,7 +92,7 @@ class PlanOptions:
     lock_wait: float = 300.0
 
 
-# Where the release lock lives in the workspace (see orchestrator.release_lock).
+# Where the release lock lives in the workspace (see orchestrator.locks).
 RELEASE_LOCK = ".orchestrator/release.lock"
 # Creating a droplet and answering SSH is bounded by cloud.boot_timeout; a static host by
 # this; a command that only moves files (prepare, unpack, collect) by STEP_TIMEOUT.
@@ -301,13 +301,14 @@ def render_command(template: str, variables: dict[str, str], target: str) -> str
     )
     where = f"targets.{target}.command"
     try:
-        refused = _refused_construct(environment.parse(template))
+        parsed = environment.parse(template)
+        refused = _refused_construct(parsed)
         if refused is not None:
             raise InventoryError(
                 f"{where}: {refused} is not allowed in a build command: use the variables "
                 f"({', '.join(variables)}), ~, comparisons and if/else"
             )
-        return environment.from_string(template).render(variables)
+        return environment.from_string(parsed).render(variables)
     except jinja2.TemplateError as error:
         message = str(error).splitlines()[0][:200] if str(error) else error.__class__.__name__
         raise InventoryError(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.hooks import hook_environment, run_hooks
+from orchestrator.hooks import hook_environment, run_hook
 
 pytestmark = pytest.mark.integration
 
@@ -16,13 +16,16 @@ pytestmark = pytest.mark.integration
 def test_a_hook_past_its_deadline_is_killed_with_what_it_started(tmp_path: Path) -> None:
     marker = tmp_path / "still-running"
     started = time.monotonic()
-    messages = run_hooks(
-        [f"(sleep 30; touch {marker}) & sleep 30", "echo second"],
-        environment=hook_environment({"PATH": "/usr/bin:/bin"}, [], {}),
-        cwd=tmp_path,
-        log=tmp_path / "logs" / "hooks.log",
-        timeout=1,
-    )
+    messages = [
+        run_hook(
+            command,
+            environment=hook_environment({"PATH": "/usr/bin:/bin"}, [], {}),
+            cwd=tmp_path,
+            log=tmp_path / "logs" / "hooks.log",
+            timeout=1,
+        )
+        for command in (f"(sleep 30; touch {marker}) & sleep 30", "echo second")
+    ]
     assert time.monotonic() - started < 10
     assert messages[0].startswith("hook failed (killed after 1s)")
     assert messages[1] == "hook ok: echo second"
