@@ -193,16 +193,12 @@ def extract(
     """
     destination.mkdir(mode=0o700)
     try:
-        return _extract(stream, destination, limits, compressed, hard_links, wanted)
-    except ArchiveError:
-        shutil.rmtree(destination, ignore_errors=True)
-        raise
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
-        shutil.rmtree(destination, ignore_errors=True)
-        raise ArchiveError(f"the archive is unreadable: {error}") from None
-    except OSError as error:
-        shutil.rmtree(destination, ignore_errors=True)
-        raise ArchiveError(f"cannot write what the archive holds: {error}") from None
+        try:
+            return _extract(stream, destination, limits, compressed, hard_links, wanted)
+        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
+            raise ArchiveError(f"the archive is unreadable: {error}") from None
+        except OSError as error:
+            raise ArchiveError(f"cannot write what the archive holds: {error}") from None
     except BaseException:
         shutil.rmtree(destination, ignore_errors=True)
         raise

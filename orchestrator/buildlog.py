@@ -20,9 +20,7 @@ TAIL_LINE_CHARS = 1000
 class LogStream:
     """A sink for remote output: the log file (up to a size) and the last lines in memory.
 
-    Each chunk costs time in proportion to its own length, whatever came before: 50 MB of
-    output, or 10 MB without a newline, stream as fast as they arrive. Past ``limit``
-    bytes the output is counted but no longer written, and the log says so.
+    Past ``limit`` bytes the output is counted but no longer written, and the log says so.
     """
 
     def __init__(self, path: Path, limit: int) -> None:

@@ -31,6 +31,8 @@ _CHUNK = 1 << 16
 _POLL_SECONDS = 0.5
 _MAX_LEFTOVER = 1 << 20
 IO_SECONDS = 300.0
+# How a lost or broken connection shows itself, in paramiko's several ways.
+_LOST = (OSError, paramiko.SSHException, EOFError)
 
 
 class CommandTimedOut(HostError):
@@ -76,11 +78,14 @@ class Tail:
         return bytes(self._data[-self._limit :]).decode("utf-8", errors="replace")
 
 
-def _open_channel(connection: Connection, command: str, pty: bool) -> paramiko.Channel:
-    channel: paramiko.Channel = connection.create_session()
-    if pty:
-        channel.get_pty(width=200, height=50)
-    channel.exec_command(command)
+def _open_channel(connection: Connection, command: str, pty: bool, where: str) -> paramiko.Channel:
+    try:
+        channel: paramiko.Channel = connection.create_session()
+        if pty:
+            channel.get_pty(width=200, height=50)
+        channel.exec_command(command)
+    except _LOST as error:
+        raise HostError(f"{where}: cannot start a command: {error}") from None
     return channel
 
 
@@ -112,10 +117,7 @@ def run(
     """
     deadline = time.monotonic() + timeout
     errors = stderr or stdout
-    try:
-        channel = _open_channel(connection, command, pty)
-    except (OSError, paramiko.SSHException, EOFError) as error:
-        raise HostError(f"{where}: cannot start a command: {error}") from None
+    channel = _open_channel(connection, command, pty, where)
     try:
         if feed is not None:
             # A write that blocks this long means the host stopped reading.
@@ -140,7 +142,7 @@ def run(
             select.select([channel], [], [], min(remaining, _POLL_SECONDS))
         _drain(channel, stdout, errors)
         status = channel.recv_exit_status()
-    except (OSError, paramiko.SSHException, EOFError) as error:
+    except _LOST as error:
         raise HostError(f"{where}: the connection failed: {error}") from None
     finally:
         channel.close()
@@ -189,10 +191,7 @@ def reading(
     """
     deadline = time.monotonic() + timeout
     stderr = Tail(4096)
-    try:
-        channel = _open_channel(connection, command, pty=False)
-    except (OSError, paramiko.SSHException, EOFError) as error:
-        raise HostError(f"{where}: cannot start a command: {error}") from None
+    channel = _open_channel(connection, command, False, where)
     try:
         channel.shutdown_write()
         yield io.BufferedReader(_Output(channel, deadline, stderr, where), _CHUNK)
@@ -206,7 +205,7 @@ def reading(
                 raise HostError(f"{where}: sent more than it should after the data")
         channel.status_event.wait(max(0.0, deadline - time.monotonic()))
         status = channel.recv_exit_status() if channel.exit_status_ready() else -1
-    except (OSError, paramiko.SSHException, EOFError) as error:
+    except _LOST as error:
         raise HostError(f"{where}: the connection failed: {error}") from None
     finally:
         channel.close()

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import tenacity
 from fabric import Connection
@@ -29,6 +30,7 @@ from orchestrator.operations import Machine
 from orchestrator.sshkeys import KeyPair, generate_keypair
 
 DESTROY_DEADLINE_SECONDS = 120.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -164,29 +166,22 @@ class RunDroplets:
     def _wait_active(
         self, name: str, droplet_id: int, deadline: float, timeout: float
     ) -> DropletInfo:
+        status = "unknown"
+
         def booted() -> DropletInfo | None:
+            nonlocal status
             if self._stopping.is_set():
                 raise Cancelled(f"{name}: stopped while booting")
             info = self._client.get_droplet(droplet_id, deadline)
             if info is None:
                 raise ProvisionError(f"droplet {name} ({droplet_id}) disappeared while booting")
-            if info.status not in ("new", "active"):
-                raise ProvisionError(
-                    f"droplet {name} ({droplet_id}) is {info.status!r}, not booting"
-                )
-            return info if info.status == "active" and info.public_ipv4 else None
+            status = info.status
+            if status not in ("new", "active"):
+                raise ProvisionError(f"droplet {name} ({droplet_id}) is {status!r}, not booting")
+            return info if status == "active" and info.public_ipv4 else None
 
-        # Back off so many booting droplets stay far below the 250 requests/minute limit.
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_result(lambda info: info is None),
-            wait=tenacity.wait_exponential(multiplier=0.5, max=5.0),
-            stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
-            retry_error_callback=lambda _state: None,
-        )
-        info = retrying(booted)
+        info = _poll(booted, deadline)
         if info is None:
-            last = self._client.get_droplet(droplet_id, deadline)
-            status = last.status if last is not None else "gone"
             raise ProvisionError(
                 f"droplet {name} ({droplet_id}) is still {status!r} after {timeout:.0f}s; "
                 "raise cloud.boot_timeout or check the image and region"
@@ -247,6 +242,21 @@ class RunDroplets:
         )
 
 
+def _poll(check: Callable[[], T | None], deadline: float) -> T | None:
+    """``check()`` until it answers something (not None), or None at ``deadline``.
+
+    The waits back off so that many droplets polled at once stay far below the API's
+    250 requests a minute.
+    """
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_result(lambda answer: answer is None),
+        wait=tenacity.wait_exponential(multiplier=0.5, max=5.0),
+        stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
+        retry_error_callback=lambda _state: None,
+    )
+    return retrying(check)
+
+
 def _still_listed(
     client: DigitalOceanClient, droplets: dict[int, str], deadline: float
 ) -> set[int]:
@@ -296,18 +306,13 @@ def destroy_and_confirm(
             errors.append(f"{droplet_id}: {error}")
     remaining = set(droplet_ids)
 
-    def gone() -> bool:
+    def gone() -> bool | None:
         remaining.intersection_update(
             {i for i in remaining if client.get_droplet(i, deadline) is not None}
         )
-        return not remaining
+        return True if not remaining else None
 
-    tenacity.Retrying(
-        retry=tenacity.retry_if_result(lambda done: not done),
-        wait=tenacity.wait_exponential(multiplier=0.5, max=5.0),
-        stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
-        retry_error_callback=lambda _state: False,
-    )(gone)
+    _poll(gone, deadline)
     if remaining:
         raise CloudError(
             f"droplets {sorted(remaining)} are still listed after deletion; "

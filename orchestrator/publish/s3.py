@@ -157,9 +157,10 @@ def holding_bucket_lock(
     bucket: Bucket, details: LockDetails, wait_for: float, say: Say
 ) -> Iterator[None]:
     """Hold the bucket's lock object; deleted on every way out."""
+    force = f"invoke repo.unlock --force --target {bucket.target.name}"
     LockWaiter(
         bucket.where,
-        f"invoke repo.unlock --force --target {bucket.target.name}",
+        force,
         lambda: _attempt(bucket, details),
         lambda h: _break(bucket, h),
         say,
@@ -170,9 +171,7 @@ def holding_bucket_lock(
         try:
             bucket.delete(LOCK_KEY)
         except PublishError as error:
-            say(
-                f"{error}; the lock stays: invoke repo.unlock --force --target {bucket.target.name}"
-            )
+            say(f"{error}; the lock stays: {force}")
 
 
 def read_manifest(bucket: Bucket) -> Manifest:

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -67,10 +66,19 @@ class SshTarget:
         """The URL that serves ``current``."""
         return self.config.url.rstrip("/")
 
+    def shell(self) -> AbstractContextManager[RemoteShell]:
+        """A new SSH connection to the server, its host key pinned."""
+        return open_shell(self.access, self.where)
+
+    @contextmanager
+    def server(self) -> Iterator[RepoServer]:
+        """The server's web root, over a new connection."""
+        with self.shell() as shell:
+            yield RepoServer(shell, self.config.name, self.config.path)
+
     def served(self) -> Manifest:
         """The manifest of the snapshot being served, read without taking the lock."""
-        with open_shell(self.access, self.where) as shell:
-            server = RepoServer(shell, self.config.name, self.config.path)
+        with self.server() as server:
             return current_manifest(server, server.state())
 
     def publish(
@@ -78,18 +86,15 @@ class SshTarget:
         allow_removals: bool = False,
     ) -> PublishedTo:  # fmt: skip
         """Publish ``tree`` as a new snapshot and swap ``current`` to it (see the module)."""
-        with open_shell(self.access, self.where) as shell:
-            server = RepoServer(shell, self.config.name, self.config.path)
-            details = new_details(release.run_id, release.tag, self.clock())
-            reconnect = partial(open_shell, self.access, self.where)
-            with server.holding_lock(details, lock_wait, say, reconnect):
-                try:
-                    snapshot, uploaded = _publish_locked(
-                        server, self, tree, release, self.clock(), say, allow_removals
-                    )
-                except Exception as error:
-                    _audit_failure(server, self.clock(), release, str(error), say)
-                    raise
+        details = new_details(release.run_id, release.tag, self.clock())
+        with self.server() as server, server.holding_lock(details, lock_wait, say, self.shell):
+            try:
+                snapshot, uploaded = _publish_locked(
+                    server, self, tree, release, self.clock(), say, allow_removals
+                )
+            except Exception as error:
+                _audit_failure(server, self.clock(), release, str(error), say)
+                raise
         return _published(self, tree, snapshot, uploaded)
 
     def fetch(self, tree: Path) -> Manifest:
@@ -99,13 +104,12 @@ class SshTarget:
         ``current``, so files and manifest agree; the stream may hold no more than that
         manifest declares.
         """
-        with open_shell(self.access, self.where) as shell:
-            server = RepoServer(shell, self.config.name, self.config.path)
+        with self.server() as server:
             state = server.state()
             if state.current is None:
                 raise PublishError(f"{self.where} publishes nothing yet: there is no tree to pull")
             limits = archive_limits(current_manifest(server, state))
-            shell.stream(
+            server.shell.stream(
                 remote.archive_current(server.root),
                 None,
                 sink=lambda output: unpack_tree(output, tree, limits, self.where),
@@ -122,7 +126,7 @@ class SshTarget:
 
     def unlock(self, *, force: bool) -> str | None:
         """The lock holder's details (None if unlocked); with ``force`` the lock is removed."""
-        with open_shell(self.access, self.where) as shell:
+        with self.shell() as shell:
             root = self.config.path
             command = remote.force_unlock(root) if force else remote.read_lock(root)
             result = shell.run(command, check=False)
@@ -372,8 +376,8 @@ def _audit_failure(
 
 def list_snapshots(target: SshTarget) -> remote.ServerState:
     """The server's snapshots and which one is current."""
-    with open_shell(target.access, target.where) as shell:
-        return RepoServer(shell, target.config.name, target.config.path).state()
+    with target.server() as server:
+        return server.state()
 
 
 def rollback_ssh(
@@ -389,14 +393,12 @@ def rollback_ssh(
 
     Returns the previous and the new current snapshot.
     """
-    with open_shell(target.access, target.where) as shell:
-        server = RepoServer(shell, target.config.name, target.config.path)
-        reconnect = partial(open_shell, target.access, target.where)
-        with server.holding_lock(new_details(run_id, "", clock()), lock_wait, say, reconnect):
-            state = server.state()
-            name = rollback_target(state.snapshots, state.current, to)
-            server.shell.run(remote.switch(server.root, name))
-            version = name.split("-", 1)[1]
-            release = PublishInfo(run_id=run_id, tag="", version=version)
-            server.audit(clock(), release, name, "rolled back", f"from {state.current}")
+    details = new_details(run_id, "", clock())
+    with target.server() as server, server.holding_lock(details, lock_wait, say, target.shell):
+        state = server.state()
+        name = rollback_target(state.snapshots, state.current, to)
+        server.shell.run(remote.switch(server.root, name))
+        version = name.split("-", 1)[1]
+        release = PublishInfo(run_id=run_id, tag="", version=version)
+        server.audit(clock(), release, name, "rolled back", f"from {state.current}")
     return state.current, name
