@@ -13,12 +13,14 @@ message says what was wrong and what to do about it, on one line::
     ├── SandboxError          the local sandbox could not be started or reached
     ├── LockError             another run holds the release lock
     ├── HostError             SSH to a build host failed (host key, auth, timeout)
+    │   └── HostKeyMismatch   the host presented another key than the pinned one
     ├── ArchiveError          an archive from a host holds an unsafe member or passes a limit
     ├── BuildError            a target's build or artifact verification failed
     │   └── Cancelled         a target stopped because another failed or the run was interrupted
     ├── SigningError          the signing key is missing, expired or too weak
     ├── RepositoryError       a repository tree could not be indexed
-    └── PublishError          publishing failed; nothing half-written is visible
+    ├── PublishError          publishing failed; nothing half-written is visible
+    └── DeployError           a deploy failed on a host (install, restart, health check)
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ class HostError(OrchestratorError):
     """An SSH connection to a build host failed or was refused."""
 
 
+class HostKeyMismatch(HostError):
+    """A host presented another key than the one pinned for it: refused, never trusted."""
+
+
 class ArchiveError(OrchestratorError):
     """An archive a build host or repo server sent holds an unsafe member or passes a limit."""
 
@@ -90,3 +96,7 @@ class RepositoryError(OrchestratorError):
 
 class PublishError(OrchestratorError):
     """Publishing failed; what clients see is unchanged."""
+
+
+class DeployError(OrchestratorError):
+    """A deploy failed on a host: install, restart or health check; the message names it."""

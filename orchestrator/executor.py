@@ -1,7 +1,8 @@
 """The executor: runs a plan's operations, and is the one place that decides how.
 
-It walks a :class:`~orchestrator.plan.Plan` in order: the run-wide operations before the
-builds, every target's program at once (one thread each), the run-wide operations after.
+It walks a plan in order: the run-wide operations before, the programs batch by batch
+(every program of a batch at once, one thread each: a release's targets are one batch, a
+deploy's hosts as many as its rollout takes), the run-wide operations after.
 Each operation is journaled as it starts and as it ends, with its span for the report's
 timeline. What an operation does is its handler's business (the release's handlers are in
 :mod:`orchestrator.pipeline`); when it runs, and what happens around a failure, is decided
@@ -12,8 +13,13 @@ here:
   stops the others: the handler hangs their sessions up.
 - Run-wide, a failure ends the sequence, except that every publish target is tried, and
   a verification or a hook that fails is reported without ending anything.
-- A handler may end the run early (``EndRun``: nothing to do) or skip the builds
-  (``SkipBuilds``: their packages are already in the local tree).
+- A handler may end the run early (``EndRun``: nothing to do), skip the builds
+  (``SkipBuilds``: their packages are already in the local tree) or leave one program's
+  host as it is (``SkipProgram``: it runs the version already).
+- When a program fails, no later batch starts. Every program that ran (touched its host)
+  then runs its revert operations from the plan's ``reverts``, and the ``after``
+  operations marked ``cleanup`` run, however the run ended: a deploy puts every host back
+  and records what happened.
 - Whatever happened, :meth:`Executor.run` ends with the handler's cleanup, with signals
   deferred until it is done: an interrupt never cuts a cleanup short.
 """
@@ -22,19 +28,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Generic, Literal, Protocol, TypeVar
 
 from orchestrator.errors import Cancelled, OrchestratorError
 from orchestrator.interrupts import Interrupted
 from orchestrator.operations import Operation, Publish, RunHook, Verify
-from orchestrator.plan import Plan, TargetPlan
 
 SpanStatus = Literal["running", "done", "failed", "cancelled", "interrupted"]
-ProgramStatus = Literal["succeeded", "failed", "cancelled", "reused"]
+ProgramStatus = Literal["succeeded", "failed", "cancelled", "reused", "unchanged"]
 # Consecutive operations of one of these kinds are a group: a failure lets the rest of the
 # group run, then ends the sequence.
 GROUPS: tuple[type[Operation], ...] = (Publish,)
@@ -71,7 +76,59 @@ class SkipBuilds:
     message: str
 
 
-Directive = EndRun | SkipBuilds | None
+@dataclass(frozen=True)
+class SkipProgram:
+    """A handler's answer: this program's host needs nothing (``message`` says why)."""
+
+    message: str
+
+
+Directive = EndRun | SkipBuilds | SkipProgram | None
+
+
+class ProgramPlan(Protocol):
+    """One program of a plan: a target's build, a host's deploy."""
+
+    @property
+    def name(self) -> str:
+        """The program's name (the target's, the host's)."""
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        """Its operations, in order."""
+
+
+P = TypeVar("P", bound=ProgramPlan)
+P_co = TypeVar("P_co", bound=ProgramPlan, covariant=True)
+P_contra = TypeVar("P_contra", bound=ProgramPlan, contravariant=True)
+
+
+class RunPlan(Protocol[P_co]):
+    """What the executor runs: run-wide operations around batches of programs."""
+
+    @property
+    def before(self) -> tuple[Operation, ...]:
+        """Run-wide operations before the programs."""
+
+    @property
+    def batches(self) -> Sequence[Sequence[P_co]]:
+        """The programs, batch after batch; a batch's programs run at once."""
+
+    @property
+    def reverts(self) -> Mapping[str, tuple[Operation, ...]]:
+        """Per program, what undoes it when the run fails (empty for a release)."""
+
+    @property
+    def after(self) -> tuple[Operation, ...]:
+        """Run-wide operations after the programs."""
+
+    @property
+    def batch_wait(self) -> float:
+        """Seconds between batches."""
+
+    @property
+    def fail_fast(self) -> bool:
+        """Whether one failed program stops the others."""
 
 
 @dataclass
@@ -100,18 +157,30 @@ class Outcome:
     # What the cleanup did, in words.
     cleaned: str = ""
 
+    # The revert programs that ran, by the name of the program they undid.
+    reverts: dict[str, Program] = field(default_factory=dict)
+
     @property
     def built(self) -> bool:
-        """Whether every target has its artifacts (built now or reused)."""
+        """Whether every program succeeded (a target built or reused, a host unchanged)."""
         return bool(self.programs) and all(
-            p.status in ("succeeded", "reused") for p in self.programs.values()
+            p.status in ("succeeded", "reused", "unchanged") for p in self.programs.values()
         )
 
+    @property
+    def touched(self) -> list[str]:
+        """The programs that ran an operation on their host (not skipped or unchanged)."""
+        return [
+            p.name
+            for p in self.programs.values()
+            if p.spans and p.status not in ("unchanged", "reused")
+        ]
 
-class Handlers(Protocol):
+
+class Handlers(Protocol[P_contra]):
     """What the operations of a plan do; the release's are in :mod:`orchestrator.pipeline`."""
 
-    def handle(self, operation: Operation, target: TargetPlan | None) -> Directive:
+    def handle(self, operation: Operation, target: P_contra | None) -> Directive:
         """Carry ``operation`` out (for ``target``'s program, or run-wide); its directive."""
 
     def stop(self) -> None:
@@ -132,15 +201,16 @@ class Deferral(Protocol):
 
 
 @dataclass
-class Executor:
+class Executor(Generic[P]):
     """Runs one plan with one set of handlers."""
 
-    plan: Plan
-    handlers: Handlers
+    plan: RunPlan[P]
+    handlers: Handlers[P]
     signals: Deferral | None = None
     clock: Callable[[], float] = time.time
     _stopping: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _after_done: set[int] = field(default_factory=set)
 
     @property
     def stopping(self) -> bool:
@@ -177,15 +247,22 @@ class Executor:
         if outcome.ended is not None:
             return
         if outcome.skipped is None:
-            self._targets(outcome, reused)
+            self._batches(outcome, reused)
             if not outcome.built:
                 return
-        self._sequence(self.plan.after, outcome)
+        self._sequence(self.plan.after, outcome, done=self._after_done)
 
-    def _sequence(self, operations: Sequence[Operation], outcome: Outcome) -> bool:
-        """Run run-wide operations in order; False once one failed (its group aside)."""
+    def _sequence(
+        self, operations: Sequence[Operation], outcome: Outcome, done: set[int] | None = None
+    ) -> bool:
+        """Run run-wide operations in order; False once one failed (its group aside).
+
+        ``done`` collects the indexes of those that ran (the cleanup runs the rest).
+        """
         failed_group: type[Operation] | None = None
-        for operation in operations:
+        for index, operation in enumerate(operations):
+            if done is not None:
+                done.add(index)
             if failed_group is not None and not isinstance(operation, failed_group):
                 return False
             try:
@@ -207,19 +284,26 @@ class Executor:
                 outcome.skipped = directive
         return failed_group is None
 
-    def _targets(self, outcome: Outcome, reused: Collection[str]) -> None:
-        targets = self.plan.targets
-        outcome.programs = {t.name: Program(t.name) for t in targets}
+    def _batches(self, outcome: Outcome, reused: Collection[str]) -> None:
+        batches = self.plan.batches
+        outcome.programs = {p.name: Program(p.name) for batch in batches for p in batch}
         for name in reused:
             if name in outcome.programs:
                 outcome.programs[name].status = "reused"
-        building = [t for t in targets if t.name not in reused]
-        if not building:
+        for number, batch in enumerate(batches):
+            if number and self.plan.batch_wait and self._stopping.wait(self.plan.batch_wait):
+                return
+            if self.stopping:
+                return
+            self._batch([p for p in batch if p.name not in reused], outcome.programs, outcome)
+            if any(outcome.programs[p.name].status in ("failed", "cancelled") for p in batch):
+                return
+
+    def _batch(self, programs: Sequence[P], states: dict[str, Program], outcome: Outcome) -> None:
+        if not programs:
             return
-        with ThreadPoolExecutor(max_workers=len(building), thread_name_prefix="target") as pool:
-            futures = [
-                pool.submit(self._program, t, outcome.programs[t.name], outcome) for t in building
-            ]
+        with ThreadPoolExecutor(max_workers=len(programs), thread_name_prefix="program") as pool:
+            futures = [pool.submit(self._program, p, states[p.name], outcome) for p in programs]
             try:
                 for future in futures:
                     future.result()
@@ -229,16 +313,30 @@ class Executor:
                 self.stop()
                 raise
 
-    def _program(self, target: TargetPlan, program: Program, outcome: Outcome) -> None:
+    def _program(
+        self,
+        target: P,
+        program: Program,
+        outcome: Outcome,
+        operations: tuple[Operation, ...] | None = None,
+    ) -> None:
+        """Run ``target``'s operations (or ``operations`` in its name: its revert)."""
         skipped = False
-        for operation in target.operations:
+        for operation in target.operations if operations is None else operations:
             if (program.error is not None or self.stopping) and not operation.cleanup:
                 skipped = True
                 continue
             try:
-                self._run(operation, target, program.spans)
+                if isinstance(self._run(operation, target, program.spans), SkipProgram):
+                    program.status = "unchanged"
+                    return
             except Exception as error:  # a target's failure never ends the other threads
                 message = _described(target.name, error)
+                if operations is not None:
+                    # A revert that fails is the program's failure; it stops no other
+                    # revert: each host goes back.
+                    program.error, program.status = message, "failed"
+                    continue
                 if operation.cleanup:
                     # Its span says so, and the run's cleanup tries again; the program's
                     # own outcome stands.
@@ -259,7 +357,7 @@ class Executor:
             else:
                 program.status = "succeeded"
 
-    def _run(self, operation: Operation, target: TargetPlan | None, spans: list[Span]) -> Directive:
+    def _run(self, operation: Operation, target: P | None, spans: list[Span]) -> Directive:
         program = target.name if target is not None else None
         started = self.clock()
         self.handlers.on_span(
@@ -278,7 +376,7 @@ class Executor:
         try:
             directive = self.handlers.handle(operation, target)
             status = "done"
-            if isinstance(directive, EndRun | SkipBuilds):
+            if isinstance(directive, EndRun | SkipBuilds | SkipProgram):
                 detail = directive.message
             return directive
         except Cancelled as error:
@@ -302,11 +400,41 @@ class Executor:
                 spans.append(span)
             self.handlers.on_span(span)
 
+    def _undo(self, outcome: Outcome) -> None:
+        """Revert every program that touched its host, then the ``after`` cleanups not run."""
+        reverts = self.plan.reverts
+        if not outcome.built and reverts:
+            touched = set(outcome.touched) & set(reverts)
+            programs = [p for batch in self.plan.batches for p in batch if p.name in touched]
+            outcome.reverts = {p.name: Program(p.name) for p in programs}
+            if programs:
+                with ThreadPoolExecutor(len(programs), thread_name_prefix="revert") as pool:
+                    futures = [
+                        pool.submit(
+                            self._program, p, outcome.reverts[p.name], outcome, reverts[p.name]
+                        )
+                        for p in programs
+                    ]
+                    for future in futures:
+                        future.result()
+        if outcome.programs:
+            rest = [
+                op
+                for index, op in enumerate(self.plan.after)
+                if op.cleanup and index not in self._after_done
+            ]
+            for operation in rest:
+                try:
+                    self._run(operation, None, outcome.spans)
+                except OrchestratorError as error:
+                    outcome.failures.append(str(error))
+
     def _cleanup(self, outcome: Outcome) -> None:
         started = self.clock()
         deferral = self.signals.deferred() if self.signals is not None else nullcontext()
         try:
             with deferral:
+                self._undo(outcome)
                 outcome.cleaned = self.handlers.cleanup()
         except Interrupted as signal:  # one that arrived during the cleanup, held back
             outcome.interrupted = outcome.interrupted or signal

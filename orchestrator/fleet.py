@@ -21,7 +21,7 @@ import tenacity
 from fabric import Connection
 
 from orchestrator import sshexec
-from orchestrator.errors import Cancelled, HostError
+from orchestrator.errors import Cancelled, HostError, HostKeyMismatch
 from orchestrator.sshkeys import known_hosts_name, public_key_from_line
 
 
@@ -72,7 +72,7 @@ def connect(host: HostAccess, *, timeout: float = 15.0) -> Connection:
         connection.open()
     except paramiko.BadHostKeyException as error:
         connection.close()
-        raise HostError(
+        raise HostKeyMismatch(
             f"{host.name}: host key mismatch at {host.address}:{host.port}: expected "
             f"{pinned.get_name()} {pinned.fingerprint}, got {error.key.fingerprint}; refusing to connect"
         ) from None

@@ -633,7 +633,8 @@ def _target_summary(
         name=planned.name,
         arch=planned.arch,
         format=planned.format,
-        status="reused" if reused else program.status,
+        # A build is never "unchanged": that is a deploy's host left alone.
+        status="reused" if reused or program.status == "unchanged" else program.status,
         seconds=round(seconds, 3),
         droplet_seconds=round(run.machine_seconds, 3),
         cost=round(run.machine_seconds * run.price_hourly / 3600.0, 6),

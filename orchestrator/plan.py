@@ -14,12 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-import jinja2
-import jinja2.sandbox
-from jinja2 import nodes
-
 from orchestrator import commands
-from orchestrator.errors import InventoryError
 from orchestrator.inventory import BuildTarget, Inventory, StaticHost
 from orchestrator.operations import (
     CheckSigningKey,
@@ -38,6 +33,7 @@ from orchestrator.operations import (
     Upload,
     Verify,
 )
+from orchestrator.templating import render_template
 from orchestrator.version import Release
 
 RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
@@ -122,6 +118,21 @@ class Plan:
     before: tuple[Operation, ...] = ()
     targets: tuple[TargetPlan, ...] = field(default=())
     after: tuple[Operation, ...] = ()
+
+    @property
+    def batches(self) -> tuple[tuple[TargetPlan, ...], ...]:
+        """The targets build at once: one batch."""
+        return (self.targets,)
+
+    @property
+    def reverts(self) -> dict[str, tuple[Operation, ...]]:
+        """Nothing undoes a build: its droplet's destruction is in its own program."""
+        return {}
+
+    @property
+    def batch_wait(self) -> float:
+        """No wait: there is one batch."""
+        return 0.0
 
     @property
     def droplets(self) -> tuple[Machine, ...]:
@@ -267,55 +278,6 @@ def build_variables(
 
 
 # What a build command's template may use: variables, literals, ~, comparisons, if/else.
-_TEMPLATE_NODES = (
-    nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.Concat,
-    nodes.If, nodes.CondExpr, nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not,
-)  # fmt: skip
-_TEMPLATE_FILTERS = frozenset({"lower", "upper", "trim"})
-
-
-def _refused_construct(template: nodes.Template) -> str | None:
-    """The first construct of a parsed template that a build command may not use."""
-    for node in template.find_all(nodes.Node):
-        if isinstance(node, nodes.Filter) and node.name in _TEMPLATE_FILTERS:
-            continue
-        if isinstance(node, nodes.Name) and node.ctx != "load":
-            return "an assignment"
-        if not isinstance(node, _TEMPLATE_NODES):
-            name = node.name if isinstance(node, nodes.Filter) else type(node).__name__
-            return f"{name!r}"
-    return None
-
-
-def render_command(template: str, variables: dict[str, str], target: str) -> str:
-    """Render a target's jinja2 build command; anything but plain substitution is an error.
-
-    The template comes from the inventory, so it may only substitute the build variables,
-    compare them and choose with if/else (with the lower, upper and trim filters): no
-    attribute, call, loop or arithmetic, which is what lets a jinja2 template run Python
-    (``cycler.__init__.__globals__``) or build a string of gigabytes. It is rendered in
-    jinja2's sandbox besides, and an unknown name is an error, not an empty string.
-    """
-    environment = jinja2.sandbox.ImmutableSandboxedEnvironment(
-        undefined=jinja2.StrictUndefined, autoescape=False
-    )
-    where = f"targets.{target}.command"
-    try:
-        parsed = environment.parse(template)
-        refused = _refused_construct(parsed)
-        if refused is not None:
-            raise InventoryError(
-                f"{where}: {refused} is not allowed in a build command: use the variables "
-                f"({', '.join(variables)}), ~, comparisons and if/else"
-            )
-        return environment.from_string(parsed).render(variables)
-    except jinja2.TemplateError as error:
-        message = str(error).splitlines()[0][:200] if str(error) else error.__class__.__name__
-        raise InventoryError(
-            f"{where}: {message}; available variables: {', '.join(variables)}"
-        ) from None
-    except RecursionError:
-        raise InventoryError(f"{where}: the template is nested too deeply") from None
 
 
 def _target_plan(
@@ -328,7 +290,9 @@ def _target_plan(
 ) -> TargetPlan:
     variables = build_variables(inventory, release, run_id, target)
     environment = {key.upper(): value for key, value in variables.items()}
-    command = render_command(target.command, variables, target.name)
+    command = render_template(
+        target.command, variables, f"targets.{target.name}.command", "a build command"
+    )
     workdir = commands.workdir_for(run_id, target.name)
     remote_archive = f"{workdir}/{commands.SOURCE_ARCHIVE}"
     globs = (*target.artifacts, *target.extra_artifacts)

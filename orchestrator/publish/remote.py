@@ -18,18 +18,17 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from orchestrator import lockcommands
 from orchestrator.errors import PublishError
 from orchestrator.publish.audit import FILE as AUDIT_FILE
 
 SNAPSHOTS = "snapshots"
 CURRENT = "current"
 LOCK = ".lock"
-DETAILS = "details"
 MANIFEST = ".manifest.json"
 STAGING_PREFIX = ".new-"
 MARK = "--8<--"
-# Exit status of the lock command when someone else holds the lock.
-HELD = 3
+HELD = lockcommands.HELD
 # Exit status of the state command when `current` is not a symlink.
 NOT_A_LINK = 4
 
@@ -47,29 +46,26 @@ def staging_name(name: str) -> str:
 
 def take_lock(root: str, details: str) -> str:
     """Create the web root if needed and take the lock, or print the holder and exit HELD."""
-    lock = _path(root, LOCK)
-    details_file = _path(root, LOCK, DETAILS)
-    return (
-        f"mkdir -p {_path(root, SNAPSHOTS)} && "
-        f"if mkdir {lock} 2>/dev/null; then printf %s {q(details)} > {details_file}; "
-        f"else cat {details_file} 2>/dev/null; exit {HELD}; fi"
-    )
+    return f"mkdir -p {_path(root, SNAPSHOTS)} && " + lockcommands.take(_lock(root), details)
 
 
 def release_lock(root: str, token: str) -> str:
     """Remove the lock only if it is still the one with ``token``."""
-    # A forced unlock may have let another publisher in meanwhile: never remove its lock.
-    return f"grep -qxF {q('token=' + token)} {_path(root, LOCK, DETAILS)} && rm -rf {_path(root, LOCK)}"
+    return lockcommands.release(_lock(root), token)
 
 
 def read_lock(root: str) -> str:
     """Print the lock's details file (nothing, status 1, when there is no lock)."""
-    return f"cat {_path(root, LOCK, DETAILS)}"
+    return lockcommands.read(_lock(root))
 
 
 def force_unlock(root: str) -> str:
     """Print the lock's details, if any, and remove the lock whoever holds it."""
-    return f"cat {_path(root, LOCK, DETAILS)} 2>/dev/null; rm -rf {_path(root, LOCK)}"
+    return lockcommands.force(_lock(root))
+
+
+def _lock(root: str) -> str:
+    return str(PurePosixPath(root, LOCK))
 
 
 def read_state(root: str) -> str:

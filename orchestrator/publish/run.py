@@ -21,12 +21,13 @@ from pathlib import Path
 
 from orchestrator.errors import PublishError, UsageError
 from orchestrator.fleet import HostAccess
-from orchestrator.inventory import SANDBOX_HOST_KEY, Inventory, PublishConfig, SshPublish
+from orchestrator.inventory import Inventory, PublishConfig, SshPublish
 from orchestrator.publish.info import PublishedTo, PublishInfo, Say
 from orchestrator.publish.local import scan_tree
 from orchestrator.publish.s3 import s3_target
 from orchestrator.publish.ssh import SshTarget
 from orchestrator.publish.target import PublishTarget
+from orchestrator.schema import SANDBOX_HOST_KEY
 
 
 def ssh_access(config: SshPublish) -> HostAccess:

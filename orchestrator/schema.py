@@ -1,0 +1,42 @@
+"""The building blocks every inventory section is made of: the base model and shared types.
+
+Kept apart from :mod:`orchestrator.inventory` so that sections defined elsewhere (the
+deploy environments) use the same rules without importing the whole inventory.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$"
+PACKAGE_NAME_PATTERN = r"^[a-z0-9][a-z0-9.+-]+$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+DAY = 86400.0
+# ``host_key: sandbox`` names a host the sandbox made: its key is read from the sandbox.
+SANDBOX_HOST_KEY = "sandbox"
+
+Arch = Literal["amd64", "arm64"]
+PackageName = Annotated[str, Field(pattern=PACKAGE_NAME_PATTERN, max_length=100)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
+ChannelName = Literal["stable", "testing", "nightly"]
+ALL_CHANNELS: tuple[ChannelName, ...] = ("stable", "testing", "nightly")
+
+
+class Model(BaseModel):
+    """Base of every inventory section: unknown keys are errors, values are immutable.
+
+    Numbers are finite (``.inf`` and ``.nan`` are refused) and bounded where a huge one
+    would overflow or wait forever.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def host_key_line(value: str) -> str:
+    """``value`` as ``TYPE BASE64`` if it is a public key line; ValueError otherwise."""
+    parts = value.split()
+    if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-")):
+        raise ValueError("expected a public key line such as 'ssh-ed25519 AAAA...'")
+    return " ".join(parts[:2])
