@@ -11,6 +11,8 @@ PACKAGES=(
   gnupg rpm dpkg-dev xz-utils
   # Real clients that verify published repositories, and a browser for rendered pages.
   dnf zypper chromium
+  # The sandbox's deploy servers: a Debian root per server, booted with systemd as PID 1.
+  mmdebstrap systemd-container
 )
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -4,7 +4,8 @@ The daemon runs in its own session and logs to ``DIR/server.log``; everything el
 is read from the state directory, so any process can stop or inspect a sandbox, even one
 whose daemon died (its droplet hosts are found from their directories and killed). A
 sandbox also runs a repo server host (:mod:`orchestrator.sandbox.reposerver`), started
-after the daemon and stopped with it.
+after the daemon and stopped with it, and the Debian servers deploys boot
+(:mod:`orchestrator.sandbox.servers`), powered off with it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import requests
 
 import orchestrator
 from orchestrator.errors import SandboxError
-from orchestrator.sandbox import hosts, processes, reposerver
+from orchestrator.sandbox import hosts, processes, reposerver, servers
 from orchestrator.sandbox.state import (
     RequestRecord,
     SandboxFiles,
@@ -275,12 +276,14 @@ def _stop_daemon(pid: int) -> None:
 
 
 def stop(settings: SandboxSettings) -> list[str]:
-    """Stop the daemon, the repo server and every droplet host; returns the droplets' names.
+    """Stop the daemon, the repo server, the servers and every droplet host; the droplets' names.
 
     Works from the state directory alone, so it also cleans up after a dead daemon, and
-    running it twice is harmless. The repo server's directory (keys, snapshots) is kept.
+    running it twice is harmless. The repo server's directory (keys, snapshots) is kept;
+    the servers' roots are deleted.
     """
     files = files_of(settings)
+    servers.stop_servers(settings)
     reposerver.stop(settings)
     pid = _daemon_pid(files)
     if pid is not None:
@@ -334,5 +337,12 @@ def droplet_processes(settings: SandboxSettings) -> list[int]:
 
 
 def host_processes(settings: SandboxSettings) -> list[int]:
-    """Pids of live processes of the droplet hosts and the repo server (empty after ``stop``)."""
-    return sorted(droplet_processes(settings) + reposerver.processes(settings))
+    """Pids of live processes of the droplet hosts, the repo server and the servers.
+
+    Empty after ``stop``.
+    """
+    return sorted(
+        droplet_processes(settings)
+        + reposerver.processes(settings)
+        + servers.server_processes(settings)
+    )

@@ -1,0 +1,512 @@
+"""Sandbox servers: real Debian systems booted with systemd-nspawn, for deploys to land on.
+
+Each server is a root extracted from the cached image (:mod:`orchestrator.sandbox.serverimage`)
+and booted as::
+
+    sh -c 'echo $$ > CGROUP/cgroup.procs ...; exec systemd-nspawn -D ROOT --register=no \
+        --keep-unit --boot --machine=NAME-HASH --hostname=NAME ...'
+
+with systemd as its PID 1. It shares this machine's network namespace (no
+``--private-network``; nspawn then withholds CAP_NET_ADMIN), so before boot its root is
+made to listen on its own loopback address only: sshd's ``ListenAddress`` is
+``address:port``, ``/etc/listen-address`` tells services which address to bind, and units
+that would listen elsewhere or reach out (networkd, resolved, timesyncd, socket-activated
+ssh, apt's timers) and the gettys are masked. Its apt has no sources: it sees only what a
+deploy writes.
+
+PID 1 of this machine is not systemd, so ``--keep-unit`` makes nspawn use the cgroup it is
+started in as the container's. Each server is therefore started in its own cgroup,
+``relorch/<machine>`` in the ``name=systemd`` and unified hierarchies: in the shared root
+cgroup, the systemd of one server would manage (and stop) the units of another. That cgroup
+also lists every process of the server, nspawn included, for any process to find.
+
+Everything lives in ``<state_dir>/servers/<name>``: ``root``, the host key, ``nspawn.log``
+and ``server.json`` (pid, address, port). A running server outlives the command that booted
+it, so the dpkg state a deploy leaves is seen by the next command; it counts as running while
+its nspawn lives and its sshd answers on the recorded address. Powering off sends SIGTERM to
+nspawn, which halts the container cleanly, then deletes the root; the host key stays, as the
+repo server's does, so a client's pinned key stays right. One client key
+(``servers/client_key``) logs in to every server as root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.errors import SandboxError
+from orchestrator.sandbox import processes, serverimage
+from orchestrator.sandbox.keys import generate_host_key, public_of
+from orchestrator.sandbox.state import files_of
+from orchestrator.sandbox_settings import LOOPBACK, SandboxSettings
+
+DIRECTORY = "servers"
+CLIENT_KEY = "client_key"
+HOST_KEY = "ssh_host_ed25519_key"
+RECORD = "server.json"
+LOG = "nspawn.log"
+USER = "root"
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# A machine name is NAME-<8 hex> and must stay a valid hostname (64 characters at most).
+MAX_NAME = 48
+BOOT_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+KILL_TIMEOUT = 10.0
+CGROUP_PARENT = "relorch"
+# nspawn keeps a per-machine directory here on this machine's /run.
+PROPAGATE_DIR = Path("/run/systemd/nspawn/propagate")
+# Units that would listen beyond the server's address, reach out of the sandbox, or only
+# make noise on a console nobody reads.
+MASKED_UNITS = (
+    "console-getty.service", "container-getty@.service", "getty@.service",
+    "serial-getty@.service", "getty.target", "ssh.socket",
+    "systemd-networkd.service", "systemd-networkd.socket",
+    "systemd-networkd-wait-online.service", "systemd-networkd-wait-online@.service",
+    "systemd-resolved.service", "systemd-timesyncd.service", "systemd-pstore.service",
+    "apt-daily.timer", "apt-daily-upgrade.timer", "fstrim.timer", "e2scrub_all.timer",
+    "e2scrub_reap.service",
+)  # fmt: skip
+
+# nspawn processes this process started, so stopping one reaps it (no zombie left).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """A server to boot: its name (also its hostname) and where its sshd listens."""
+
+    name: str
+    address: str
+    port: int = 22
+
+
+@dataclass(frozen=True)
+class ServerAccess:
+    """How a client reaches a running server: address, pinned host key and client key."""
+
+    name: str
+    address: str
+    port: int
+    user: str
+    host_key: str
+    identity_file: Path
+
+
+def _check_spec(spec: ServerSpec) -> None:
+    if not NAME.fullmatch(spec.name) or len(spec.name) > MAX_NAME:
+        raise SandboxError(
+            f"server name {spec.name!r} must match {NAME.pattern} and have at most "
+            f"{MAX_NAME} characters"
+        )
+    try:
+        address = ipaddress.IPv4Address(spec.address)
+    except ValueError as exc:
+        raise SandboxError(
+            f"server {spec.name}: address {spec.address!r} is not an IPv4 address in {LOOPBACK}"
+        ) from exc
+    if address not in LOOPBACK:
+        raise SandboxError(
+            f"server {spec.name}: address {spec.address} is outside {LOOPBACK}; the sandbox "
+            "stays local"
+        )
+    if not 1 <= spec.port <= 65535:
+        raise SandboxError(f"server {spec.name}: port {spec.port} is not a TCP port")
+
+
+def _check_specs(specs: Sequence[ServerSpec]) -> None:
+    for spec in specs:
+        _check_spec(spec)
+    names = [spec.name for spec in specs]
+    endpoints = [(spec.address, spec.port) for spec in specs]
+    if len(set(names)) != len(names):
+        raise SandboxError(f"server names must be unique: {', '.join(names)}")
+    if len(set(endpoints)) != len(endpoints):
+        raise SandboxError("two servers would listen on the same address and port")
+
+
+def _base(settings: SandboxSettings) -> Path:
+    return files_of(settings).root / DIRECTORY
+
+
+def server_root(settings: SandboxSettings, name: str) -> Path:
+    """A server's root directory as seen from outside."""
+    if not NAME.fullmatch(name):
+        raise SandboxError(f"server name {name!r} must match {NAME.pattern}")
+    return _base(settings) / name / "root"
+
+
+def _machine(directory: Path) -> str:
+    """The nspawn machine name: the server's name made unique to its state directory."""
+    digest = hashlib.sha256(str(directory).encode()).hexdigest()[:8]
+    return f"{directory.name}-{digest}"
+
+
+@contextlib.contextmanager
+def _locked(base: Path) -> Iterator[None]:
+    """Serialize booting and stopping across processes using the same state directory."""
+    base.mkdir(parents=True, exist_ok=True)
+    with (base / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _create_secret(path: Path) -> str:
+    """A private key at ``path``, generated (mode 0600) the first time."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8")
+    key = generate_host_key()
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key)
+    return key
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.unlink(missing_ok=True)
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+
+
+def sshd_config(spec: ServerSpec) -> str:
+    """The server's sshd_config: its address only, its host key, root by key only."""
+    return "\n".join(
+        [
+            f"ListenAddress {spec.address}:{spec.port}",
+            f"HostKey /etc/ssh/{HOST_KEY}",
+            "PermitRootLogin prohibit-password",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "AuthorizedKeysFile .ssh/authorized_keys",
+            "UsePAM yes",
+            "PrintMotd no",
+            "AcceptEnv LANG LC_*",
+            "Subsystem sftp internal-sftp",
+            "",
+        ]
+    )
+
+
+def prepare_root(root: Path, spec: ServerSpec, host_key: str, client_public: str) -> None:
+    """Configure a freshly extracted root for ``spec`` (see the module docstring)."""
+    etc = root / "etc"
+    (etc / "apt" / "sources.list").unlink(missing_ok=True)
+    sources = etc / "apt" / "sources.list.d"
+    for entry in sources.iterdir() if sources.is_dir() else ():
+        entry.unlink()
+    ssh = etc / "ssh"
+    for old in ssh.glob("ssh_host_*"):
+        old.unlink()
+    _write(ssh / HOST_KEY, host_key, 0o600)
+    _write(ssh / f"{HOST_KEY}.pub", public_of(host_key) + "\n")
+    _write(ssh / "sshd_config", sshd_config(spec))
+    dot_ssh = root / "root" / ".ssh"
+    dot_ssh.mkdir(mode=0o700, exist_ok=True)
+    _write(dot_ssh / "authorized_keys", client_public + "\n", 0o600)
+    _write(etc / "listen-address", spec.address + "\n")
+    _write(etc / "hostname", spec.name + "\n")
+    _write(etc / "hosts", f"127.0.0.1 localhost\n{spec.address} {spec.name}\n")
+    units = etc / "systemd" / "system"
+    for unit in MASKED_UNITS:
+        (units / unit).unlink(missing_ok=True)
+        (units / unit).symlink_to("/dev/null")
+
+
+def _cgroup_mounts() -> list[Path]:
+    """The cgroup hierarchies nspawn uses: the unified one and v1's ``name=systemd``."""
+    mounts = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields, _, tail = line.partition(" - ")
+        fstype, _source, options = [*tail.split(" "), "", ""][:3]
+        point = Path(fields.split(" ")[4].replace("\\040", " "))
+        if fstype == "cgroup2" or (fstype == "cgroup" and "name=systemd" in options.split(",")):
+            mounts.append(point)
+    return mounts
+
+
+def _cgroups(directory: Path) -> list[Path]:
+    return [mount / CGROUP_PARENT / _machine(directory) for mount in _cgroup_mounts()]
+
+
+def boot_command(spec: ServerSpec, directory: Path) -> list[str]:
+    """The command that boots the server in its own cgroups (see the module docstring)."""
+    machine = _machine(directory)
+    cgroups = _cgroups(directory)
+    if not cgroups:
+        raise SandboxError("no cgroup hierarchy is mounted: systemd-nspawn cannot boot servers")
+    joins = " && ".join(f"echo $$ > {cgroup / 'cgroup.procs'}" for cgroup in cgroups)
+    nspawn = " ".join(
+        [
+            "exec systemd-nspawn",
+            f"--directory={directory / 'root'}",
+            "--register=no",
+            "--keep-unit",
+            "--boot",
+            f"--machine={machine}",
+            f"--hostname={spec.name}",
+            "--console=passive",
+            "--link-journal=no",
+        ]
+    )
+    return ["sh", "-c", f"set -e; {joins}; {nspawn}"]
+
+
+def _sshd_answers(address: str, port: int) -> bool:
+    """Whether an SSH server greets on ``address:port``."""
+    try:
+        with socket.create_connection((address, port), timeout=1) as sock:
+            sock.settimeout(2)
+            return sock.recv(8).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _read_record(directory: Path) -> dict[str, object] | None:
+    try:
+        record = json.loads((directory / RECORD).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _nspawn_pid(directory: Path) -> int | None:
+    """The live nspawn of the server in ``directory``, checked by its command line."""
+    record = _read_record(directory) or {}
+    pid = record.get("pid")
+    if not isinstance(pid, int) or not processes.is_alive(pid):
+        return None
+    command = processes.cmdline(pid)
+    marker = f"--directory={directory / 'root'} "
+    return pid if command.startswith("systemd-nspawn ") and marker in command else None
+
+
+def _is_running(directory: Path, spec: ServerSpec) -> bool:
+    record = _read_record(directory) or {}
+    return (
+        record.get("address") == spec.address
+        and record.get("port") == spec.port
+        and (directory / "root").is_dir()
+        and _nspawn_pid(directory) is not None
+        and _sshd_answers(spec.address, spec.port)
+    )
+
+
+def _pids_of(directory: Path) -> list[int]:
+    """Live processes of one server: its cgroups' members and its nspawn."""
+    pids: set[int] = set()
+    for cgroup in _cgroups(directory):
+        if cgroup.is_dir():
+            for procs in cgroup.rglob("cgroup.procs"):
+                with contextlib.suppress(OSError):
+                    pids.update(int(line) for line in procs.read_text().split())
+    nspawn = _nspawn_pid(directory)
+    if nspawn is not None:
+        pids.add(nspawn)
+    return sorted(pid for pid in pids if processes.is_alive(pid))
+
+
+def _server_directories(settings: SandboxSettings) -> list[Path]:
+    base = _base(settings)
+    if not base.is_dir():
+        return []
+    return sorted(
+        entry
+        for entry in base.iterdir()
+        if NAME.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink()
+    )
+
+
+def server_processes(settings: SandboxSettings) -> list[int]:
+    """Pids of every server's processes still alive (nspawn and what runs inside)."""
+    return sorted(pid for directory in _server_directories(settings) for pid in _pids_of(directory))
+
+
+def _log_tail(directory: Path) -> str:
+    try:
+        lines = (directory / LOG).read_text(errors="replace").strip().splitlines()
+    except FileNotFoundError:
+        return "(no nspawn.log)"
+    return " | ".join(lines[-8:]) or "(empty nspawn.log)"
+
+
+def _remove_cgroups(directory: Path) -> None:
+    for cgroup in _cgroups(directory):
+        if not cgroup.is_dir():
+            continue
+        # A cgroup directory goes with rmdir only, and only once its children are gone.
+        for child in sorted(cgroup.rglob("*"), key=lambda path: len(path.parts), reverse=True):
+            if child.is_dir():
+                with contextlib.suppress(OSError):
+                    child.rmdir()
+        with contextlib.suppress(OSError):
+            cgroup.rmdir()
+        # Shared by every server: it goes with the last one.
+        with contextlib.suppress(OSError):
+            cgroup.parent.rmdir()
+
+
+def _mounts_under(path: Path) -> list[str]:
+    prefix = f"{path}/"
+    points = [
+        line.split(" ")[4].replace("\\040", " ")
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+    ]
+    return [point for point in points if point == str(path) or point.startswith(prefix)]
+
+
+def _delete_root(directory: Path) -> None:
+    root = directory / "root"
+    if root.is_symlink():
+        root.unlink()
+        return
+    if not root.exists():
+        return
+    # nspawn mounts in its own namespace; anything seen here was not meant to outlive it.
+    for point in sorted(_mounts_under(root), key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", point], check=False, capture_output=True)
+    left = _mounts_under(root)
+    if left:
+        raise SandboxError(f"server root {root} still has mounts {left}; not deleting it")
+    # rmtree removes symlinks inside the root and never follows them.
+    shutil.rmtree(root)
+
+
+def _reap(pid: int) -> None:
+    child = _children.pop(pid, None)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(0)
+    processes.reap(pid)
+
+
+def _power_off(directory: Path) -> bool:
+    """Halt the server in ``directory`` and delete its root; whether anything was there."""
+    nspawn = _nspawn_pid(directory)
+    found = nspawn is not None or bool(_pids_of(directory)) or (directory / "root").exists()
+    if nspawn is not None:
+        # SIGTERM makes nspawn ask the container's systemd to halt, as a power button would.
+        processes.kill(nspawn, signal.SIGTERM)
+        if processes.wait_gone([nspawn], STOP_TIMEOUT):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(nspawn, signal.SIGKILL)
+    left = _pids_of(directory)
+    for pid in left:
+        processes.kill(pid)
+    left = processes.wait_gone(left, KILL_TIMEOUT)
+    if nspawn is not None:
+        _reap(nspawn)
+    if left:
+        raise SandboxError(f"processes {left} of server {directory.name} survived SIGKILL")
+    _remove_cgroups(directory)
+    propagate = PROPAGATE_DIR / _machine(directory)
+    if propagate.is_dir() and not propagate.is_symlink() and not _mounts_under(propagate):
+        shutil.rmtree(propagate, ignore_errors=True)
+    _delete_root(directory)
+    (directory / RECORD).unlink(missing_ok=True)
+    return found
+
+
+def _boot(spec: ServerSpec, directory: Path, image: Path, client_public: str) -> None:
+    _power_off(directory)
+    if processes.listening(spec.address, spec.port):
+        raise SandboxError(
+            f"server {spec.name}: {spec.address}:{spec.port} is already taken (another "
+            "sandbox?): stop what listens there, or give the server another address"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    host_key = _create_secret(directory / HOST_KEY)
+    serverimage.extract(image, directory / "root")
+    prepare_root(directory / "root", spec, host_key, client_public)
+    for cgroup in _cgroups(directory):
+        cgroup.mkdir(parents=True, exist_ok=True)
+    with (directory / LOG).open("ab") as log:
+        process = subprocess.Popen(
+            boot_command(spec, directory),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=processes.clean_environment(),
+            # Its own session: a Ctrl-C meant for the caller must not power servers off.
+            start_new_session=True,
+        )
+    _children[process.pid] = process
+    record = {"pid": process.pid, "address": spec.address, "port": spec.port}
+    _write(directory / RECORD, json.dumps(record) + "\n")
+    processes.wait_until(
+        lambda: process.poll() is not None or _sshd_answers(spec.address, spec.port),
+        BOOT_TIMEOUT,
+        interval=0.1,
+    )
+    if process.poll() is not None or not _sshd_answers(spec.address, spec.port):
+        status = process.poll()
+        _power_off(directory)
+        state = f"exited with status {status}" if status is not None else "still booting"
+        raise SandboxError(
+            f"server {spec.name} ({state}) did not answer SSH on {spec.address}:{spec.port} "
+            f"within {BOOT_TIMEOUT:g}s; {directory / LOG} ends with: {_log_tail(directory)}"
+        )
+
+
+def _access(spec: ServerSpec, directory: Path, identity_file: Path) -> ServerAccess:
+    host_key = (directory / HOST_KEY).read_text(encoding="utf-8")
+    return ServerAccess(
+        name=spec.name,
+        address=spec.address,
+        port=spec.port,
+        user=USER,
+        host_key=public_of(host_key),
+        identity_file=identity_file,
+    )
+
+
+def ensure_servers(
+    settings: SandboxSettings, specs: Sequence[ServerSpec]
+) -> dict[str, ServerAccess]:
+    """Boot every spec'd server that is not running (in parallel), keep running ones; access for each.
+
+    A running server whose address or port changed is powered off and booted afresh.
+    SandboxError names every server that did not come up.
+    """
+    _check_specs(specs)
+    base = _base(settings)
+    with _locked(base):
+        identity_file = base / CLIENT_KEY
+        client_public = public_of(_create_secret(identity_file))
+        to_boot = [spec for spec in specs if not _is_running(base / spec.name, spec)]
+        if to_boot:
+            image = serverimage.ensure_image()
+            with ThreadPoolExecutor(max_workers=len(to_boot)) as pool:
+                futures = {
+                    spec.name: pool.submit(_boot, spec, base / spec.name, image, client_public)
+                    for spec in to_boot
+                }
+            failures = [str(error) for future in futures.values() if (error := future.exception())]
+            if failures:
+                raise SandboxError("; ".join(failures))
+        return {spec.name: _access(spec, base / spec.name, identity_file) for spec in specs}
+
+
+def stop_servers(settings: SandboxSettings) -> list[str]:
+    """Power every server off and delete its root; the names stopped."""
+    directories = _server_directories(settings)
+    if not directories:
+        return []
+    with _locked(_base(settings)), ThreadPoolExecutor(max_workers=len(directories)) as pool:
+        found = list(pool.map(_power_off, directories))
+    return [directory.name for directory, was in zip(directories, found, strict=True) if was]
