@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -26,7 +24,9 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from orchestrator.credentials import secret_variables
-from orchestrator.errors import InventoryError
+from orchestrator.deploy.environments import Environment
+from orchestrator.deploy.inventory_checks import check_environments, resolved_environment
+from orchestrator.errors import InventoryError, UsageError
 from orchestrator.repo.options import (
     DEFAULT_VALID_UNTIL_DAYS,
     RepoOptions,
@@ -34,18 +34,27 @@ from orchestrator.repo.options import (
     SigningConfig,
 )
 from orchestrator.sandbox_settings import SandboxSettings
+from orchestrator.schema import (
+    ALL_CHANNELS,
+    DAY,
+    ENV_NAME_PATTERN,
+    PACKAGE_NAME_PATTERN,
+    SANDBOX_HOST_KEY,
+    Arch,
+    ChannelName,
+    Model,
+    Name,
+    PackageName,
+    host_key_line,
+)
 from orchestrator.version import Channel
 from orchestrator.yamlload import YamlRefused, load_yaml
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$"
-PACKAGE_NAME_PATTERN = r"^[a-z0-9][a-z0-9.+-]+$"
 TAG_PREFIX_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
 FINGERPRINT_PATTERN = re.compile(r"(?:[0-9a-f]{2}:){15}[0-9a-f]{2}")
 GLOB_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]/+-]+")
-ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 # An inventory is a page of YAML; anything this big is a mistake or an attack.
 MAX_INVENTORY_BYTES = 1 << 20
-DAY = 86400.0
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 _BYTE_UNITS = {"": 1, "k": KiB, "m": MiB, "g": GiB, "t": 1 << 40}
 _SHOWN = reprlib.Repr()
@@ -64,24 +73,7 @@ def _bytes(value: Any) -> Any:
     return int(match[1]) * _BYTE_UNITS[match[2].lower()]
 
 
-Arch = Literal["amd64", "arm64"]
-PackageName = Annotated[str, Field(pattern=PACKAGE_NAME_PATTERN, max_length=100)]
-Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
-ChannelName = Literal["stable", "testing", "nightly"]
 PackageFormat = Literal["deb", "rpm"]
-
-
-ALL_CHANNELS: tuple[ChannelName, ...] = ("stable", "testing", "nightly")
-
-
-class Model(BaseModel):
-    """Base of every inventory section: unknown keys are errors, values are immutable.
-
-    Numbers are finite (``.inf`` and ``.nan`` are refused) and bounded where a huge one
-    would overflow or wait forever.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Project(Model):
@@ -121,10 +113,7 @@ class StaticHost(Model):
     @field_validator("host_key")
     @classmethod
     def _host_key_shape(cls, value: str) -> str:
-        parts = value.split()
-        if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-")):
-            raise ValueError("expected a public key line such as 'ssh-ed25519 AAAA...'")
-        return " ".join(parts[:2])
+        return host_key_line(value)
 
 
 class Cloud(Model):
@@ -304,9 +293,6 @@ class Repositories(Model):
     retention: RetentionOptions = Field(default_factory=RetentionOptions)
 
 
-SANDBOX_HOST_KEY = "sandbox"
-
-
 class SshPublish(Model):
     """A repo server reached over SSH that serves ``<path>/current``.
 
@@ -340,7 +326,7 @@ class SshPublish(Model):
     def _host_key_shape(cls, value: str | None) -> str | None:
         if value is None or value == SANDBOX_HOST_KEY:
             return value
-        return StaticHost._host_key_shape(value)
+        return host_key_line(value)
 
     @field_validator("path")
     @classmethod
@@ -397,6 +383,9 @@ class Inventory(Model):
     repositories: Repositories = Field(default_factory=Repositories)
     publish: list[PublishConfig] = Field(default_factory=list)
     hooks: Hooks = Field(default_factory=Hooks)
+    environments: list[Environment] = Field(
+        default_factory=list, description="Where released versions are deployed."
+    )
     fail_fast: bool = Field(default=True, description="Stop every build when one fails.")
     workspace: Path = Field(
         default=Path("."),
@@ -427,6 +416,7 @@ class Inventory(Model):
                     f"target {target.name!r}: arch_independent names {', '.join(stray)}, "
                     "which is not among its packages"
                 )
+        check_environments(self)
         secrets = secret_variables(self.signing.key_env, self.signing.passphrase_env)
         passed = sorted(secrets & set(self.hooks.env))
         if passed:
@@ -439,6 +429,24 @@ class Inventory(Model):
     def package_names(self, target: BuildTarget) -> tuple[str, ...]:
         """The packages ``target`` may produce: its own list, else the project's name."""
         return tuple(target.packages) if target.packages is not None else (self.project.name,)
+
+    @property
+    def all_packages(self) -> tuple[str, ...]:
+        """Every package the project's targets build."""
+        names = (name for target in self.targets for name in self.package_names(target))
+        return tuple(dict.fromkeys(names))
+
+    def environment(self, name: str) -> Environment:
+        """The environment called ``name``; UsageError naming the ones there are."""
+        for environment in self.environments:
+            if environment.name == name:
+                return environment
+        known = ", ".join(e.name for e in self.environments) or "none: add environments"
+        raise UsageError(f"unknown environment {name!r}; the inventory has {known}")
+
+    def packages_of(self, environment: Environment) -> tuple[str, ...]:
+        """The packages ``environment`` installs: its own list, else the project's name."""
+        return tuple(environment.packages) or (self.project.name,)
 
     def repo_options(self) -> RepoOptions:
         """The options of the repository tree this inventory's releases go to."""
@@ -492,7 +500,8 @@ class Inventory(Model):
                     update={
                         "gnupghome": None
                         if self.signing.gnupghome is None
-                        else str(absolute(Path(self.signing.gnupghome)))
+                        else str(absolute(Path(self.signing.gnupghome))),
+                        "public_key": absolute(self.signing.public_key),
                     }
                 ),
                 "publish": [
@@ -501,6 +510,7 @@ class Inventory(Model):
                     else p
                     for p in self.publish
                 ],
+                "environments": [resolved_environment(e, absolute) for e in self.environments],
             }
         )
 

@@ -7,6 +7,8 @@ signer is opened).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from orchestrator.credentials import SIGNING_KEY, SIGNING_PASSPHRASE
@@ -107,6 +109,11 @@ class SigningConfig(BaseModel):
     passphrase_env: str = Field(
         default=SIGNING_PASSPHRASE,
         description="Environment variable holding the key's passphrase, if it has one.",
+    )
+    public_key: Path | None = Field(
+        default=None,
+        description="The signing key's armored public half: deploys verify the published "
+        "index with it and hosts trust it for the project's source only.",
     )
     sandbox_key: bool = Field(
         default=False,

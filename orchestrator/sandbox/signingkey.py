@@ -63,3 +63,24 @@ def sandbox_private_key(settings: SandboxSettings, project: str) -> str:
             wipe_keyring(home)
         write_atomically(path, exported.stdout, mode=0o600)
         return exported.stdout
+
+
+def sandbox_public_key(settings: SandboxSettings, project: str) -> str:
+    """The public half of the sandbox's signing key, armored: what deploy hosts trust."""
+    private = sandbox_private_key(settings, project)
+    home = temporary_home()
+    try:
+        environment = {**os.environ, "GNUPGHOME": str(home)}
+        subprocess.run(
+            [GPG, "--homedir", str(home), "--batch", "--import"],
+            input=private, capture_output=True, text=True, check=True, env=environment,
+        )  # fmt: skip
+        exported = subprocess.run(
+            [GPG, "--homedir", str(home), "--batch", "--armor", "--export"],
+            capture_output=True, text=True, check=False, env=environment,
+        )  # fmt: skip
+    finally:
+        wipe_keyring(home)
+    if exported.returncode != 0 or "PUBLIC KEY BLOCK" not in exported.stdout:
+        raise SandboxError("could not export the sandbox signing key's public half")
+    return exported.stdout

@@ -12,6 +12,7 @@ from invoke.program import Program
 
 from orchestrator.tasks import (
     cloud_tasks,
+    deploy_tasks,
     example_tasks,
     inventory_tasks,
     keys_tasks,
@@ -29,6 +30,9 @@ namespace = Collection(
     release_tasks.unlock,
     release_tasks.status,
     verify_tasks.verify,
+    deploy_tasks.deploy,
+    deploy_tasks.promote,
+    deploy_tasks.namespace,
     inventory_tasks.namespace,
     sandbox_tasks.namespace,
     cloud_tasks.namespace,

@@ -6,7 +6,7 @@ import secrets
 import sys
 from json import dumps
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -78,6 +78,7 @@ def plan(
         "force": "release again even if the tag is already published",
         "verify": "after publishing, check the repositories with real apt, dnf and zypper",
         "lock_wait": "seconds to wait for another release's publish lock (default 300)",
+        "no_deploy": "do not deploy to the inventory's auto environments after publishing",
     }
 )
 @reports_errors
@@ -91,9 +92,10 @@ def release(
     force: bool = False,
     verify: bool = False,
     lock_wait: str = LOCK_WAIT_DEFAULT,
+    no_deploy: bool = False,
     inventory: str | None = None,
 ) -> None:
-    """Release TAG: build on droplets, verify, sign and publish; exit 0, 1, 2, 130 or 143."""
+    """Release TAG: build, verify, sign, publish, deploy to auto environments; exit 0/1/2/130/143."""
     from orchestrator.cloud.endpoint import check_credentials
     from orchestrator.interrupts import handling_interrupts
     from orchestrator.pipeline import ReleaseOptions, run_release
@@ -132,6 +134,46 @@ def release(
     print(dumps(summary.to_json(), indent=2) if json else summary_text(summary))
     if summary.exit_code:
         raise Exit(code=summary.exit_code)
+    if summary.status == "published" and not no_deploy and not nightly:
+        _auto_deploy(loaded, planned.tag.removeprefix("v"), out)
+
+
+def _auto_deploy(loaded: Inventory, version: str, out: TextIO) -> None:
+    """Deploy ``version`` to every auto environment that takes it; exit 1 if one fails.
+
+    A failed deploy never un-publishes: the release stands, the environment went back.
+    """
+    from orchestrator.deploy.actions import auto_environments
+    from orchestrator.deploy.rollout import Audit
+    from orchestrator.deploy.run import DeployRequest, ci_job, run_deploy, who_asked
+    from orchestrator.errors import OrchestratorError
+    from orchestrator.interrupts import handling_interrupts
+    from orchestrator.tasks.wiring import deploy_seams
+
+    failed = []
+    for environment in auto_environments(loaded, version):
+        print(f"deploying {version} to {environment.name} (auto)", file=out, flush=True)
+        request = DeployRequest(
+            environment.name, version, "deploy", Audit(who_asked(), ci_job()), 300.0
+        )
+        try:
+            with handling_interrupts() as signals:
+                outcome = run_deploy(
+                    loaded, request, deploy_seams(loaded),
+                    say=lambda line: print(line, file=out, flush=True), signals=signals,
+                )  # fmt: skip
+        except OrchestratorError as error:
+            failed.append(f"{environment.name}: {error}")
+            continue
+        print(outcome.message, file=out, flush=True)
+        if outcome.exit_code:
+            failed.append(outcome.message)
+    if failed:
+        print(
+            "error: auto-deploy failed (the release stays published): " + " | ".join(failed),
+            file=sys.stderr,
+        )
+        raise Exit(code=1)
 
 
 @task(

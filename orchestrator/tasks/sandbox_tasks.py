@@ -25,10 +25,12 @@ def _settings(loaded: Inventory) -> SandboxSettings:
 @task(help={"inventory": INVENTORY_HELP})
 @reports_errors
 def up(c: Context, inventory: str | None = None) -> None:
-    """Start the local DigitalOcean emulator and its repo server if they are not running."""
-    from orchestrator.sandbox import control, reposerver
+    """Start the local DigitalOcean emulator, its repo server and the inventory's servers."""
+    from orchestrator.sandbox import control, reposerver, servers
+    from orchestrator.tasks.wiring import sandbox_server_specs
 
-    settings = _settings(load(c, inventory))
+    loaded = load(c, inventory)
+    settings = _settings(loaded)
     info = control.ensure_running(settings)
     print(f"sandbox running: API {info.api_url} (pid {info.pid}), state in {info.state_dir}")
     server = reposerver.access(settings)
@@ -36,6 +38,11 @@ def up(c: Context, inventory: str | None = None) -> None:
         f"repo server: ssh root@{server.address}:{server.port} (web root {server.web_root}), "
         f"serving {server.url}"
     )
+    specs = sandbox_server_specs(loaded)
+    if specs:
+        booted = servers.ensure_servers(settings, specs)
+        for access in booted.values():
+            print(f"server {access.name}: ssh {access.user}@{access.address}:{access.port}")
 
 
 @task(help={"inventory": INVENTORY_HELP})

@@ -13,13 +13,20 @@ import os
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
+import paramiko
+
 from orchestrator.buildhosts import BuildHosts
 from orchestrator.cloud.digitalocean import DigitalOceanClient
 from orchestrator.cloud.droplets import RunDroplets
 from orchestrator.cloud.endpoint import open_client
 from orchestrator.cloud.static import StaticHosts, static_access
-from orchestrator.errors import UsageError
-from orchestrator.inventory import SANDBOX_HOST_KEY, Inventory, SshPublish
+from orchestrator.deploy.environments import Environment, TaggedHosts
+from orchestrator.deploy.hosts import open_ssh_shell
+from orchestrator.deploy.index import Available, available_versions
+from orchestrator.deploy.run import DeploySeams
+from orchestrator.errors import SandboxError, UsageError
+from orchestrator.fleet import HostAccess
+from orchestrator.inventory import Inventory, SshPublish
 from orchestrator.journal import Journal
 from orchestrator.pipeline import Seams
 from orchestrator.plan import Plan
@@ -27,10 +34,12 @@ from orchestrator.publish.info import Say
 from orchestrator.publish.run import resolve_targets
 from orchestrator.publish.target import PublishTarget
 from orchestrator.repo.signing import SigningKey, open_signer
-from orchestrator.sandbox import control, reposerver
-from orchestrator.sandbox.signingkey import sandbox_private_key
+from orchestrator.sandbox import control, reposerver, servers
+from orchestrator.sandbox.servers import ServerAccess, ServerSpec
+from orchestrator.sandbox.signingkey import sandbox_private_key, sandbox_public_key
+from orchestrator.schema import SANDBOX_HOST_KEY
 from orchestrator.source import export_source
-from orchestrator.sshkeys import generate_keypair
+from orchestrator.sshkeys import generate_keypair, known_hosts_name
 from orchestrator.verify.run import verify_inventory
 from orchestrator.verify.table import render_table
 
@@ -121,3 +130,110 @@ def release_seams(inventory: Inventory) -> Seams:
         ]
 
     return Seams(build_hosts, publish_targets, signing_key, export_source, verify)
+
+
+def _sandbox_servers(inventory: Inventory, environment: Environment) -> dict[str, ServerAccess]:
+    sandbox = inventory.cloud.sandbox
+    specs = [
+        ServerSpec(h.name, h.address, h.port)
+        for h in environment.listed_hosts
+        if h.host_key == SANDBOX_HOST_KEY
+    ]
+    if sandbox is None or not specs:
+        return {}
+    control.ensure_running(sandbox)
+    try:
+        return servers.ensure_servers(sandbox, specs)
+    except SandboxError as error:
+        raise UsageError(f"environment {environment.name}: {error}") from None
+
+
+def sandbox_server_specs(inventory: Inventory) -> list[ServerSpec]:
+    """Every sandbox server the inventory's environments list (``host_key: sandbox``)."""
+    return [
+        ServerSpec(h.name, h.address, h.port)
+        for e in inventory.environments
+        for h in e.listed_hosts
+        if h.host_key == SANDBOX_HOST_KEY
+    ]
+
+
+def _tagged(
+    inventory: Inventory, environment: Environment, tagged: TaggedHosts
+) -> list[HostAccess]:
+    known = paramiko.HostKeys()
+    try:
+        known.load(str(tagged.known_hosts))
+    except (OSError, paramiko.SSHException) as error:
+        raise UsageError(
+            f"environment {environment.name}: cannot read known_hosts {tagged.known_hosts}: {error}"
+        ) from None
+    found = []
+    for droplet in cloud_client(inventory).list_droplets(tagged.droplet_tag):
+        address = droplet.public_ipv4
+        keys = known.lookup(known_hosts_name(address, tagged.port)) if address else None
+        if not address or not keys:
+            raise UsageError(
+                f"environment {environment.name}: droplet {droplet.name} ({address}) has no "
+                f"key in {tagged.known_hosts}; add its host key there (never trusted on first use)"
+            )
+        key = next(iter(keys.values()))
+        found.append(
+            HostAccess(
+                name=droplet.name, address=address, port=tagged.port, user=tagged.user,
+                host_key=f"{key.get_name()} {key.get_base64()}",
+                identity_file=str(tagged.identity_file) if tagged.identity_file else None,
+            )
+        )  # fmt: skip
+    if not found:
+        raise UsageError(
+            f"environment {environment.name}: no droplet is tagged {tagged.droplet_tag!r}"
+        )
+    return sorted(found, key=lambda access: access.name)
+
+
+def _project_key(inventory: Inventory) -> str:
+    signing = inventory.signing
+    if signing.public_key is not None:
+        try:
+            return signing.public_key.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise UsageError(f"signing.public_key {signing.public_key}: {error}") from None
+    if signing.sandbox_key and inventory.cloud.sandbox is not None:
+        return sandbox_public_key(inventory.cloud.sandbox, inventory.project.name)
+    raise UsageError(
+        "deploys need the project's public key: set signing.public_key to its armored file"
+    )
+
+
+def deploy_seams(inventory: Inventory) -> DeploySeams:
+    """The real seams of a deploy: pinned SSH to the hosts, the signed index, the key."""
+
+    def accesses(environment: Environment) -> list[HostAccess]:
+        if isinstance(environment.hosts, TaggedHosts):
+            return _tagged(inventory, environment, environment.hosts)
+        sandbox = _sandbox_servers(inventory, environment)
+        listed = []
+        for host in environment.listed_hosts:
+            server = sandbox.get(host.name)
+            listed.append(
+                HostAccess(
+                    name=host.name, address=host.address, port=host.port, user=host.user,
+                    host_key=server.host_key if server else host.host_key,
+                    identity_file=str(server.identity_file) if server
+                    else (str(host.identity_file) if host.identity_file else None),
+                )
+            )  # fmt: skip
+        return listed
+
+    def available(environment: Environment) -> list[Available]:
+        ensure_sandbox(inventory)
+        return available_versions(
+            inventory.publish[0].url,
+            environment.channels,
+            environment.arch,
+            inventory.packages_of(environment),
+            _project_key(inventory),
+        )
+
+    return DeploySeams(accesses, open_ssh_shell, available, lambda: _project_key(inventory))

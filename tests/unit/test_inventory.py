@@ -119,6 +119,7 @@ def test_semantic_errors(mutate, expected: str) -> None:  # type: ignore[no-unty
 
 def test_static_targets_must_name_a_host() -> None:
     data = sandbox_data()
+    data.pop("environments")  # their servers are the sandbox's
     data["cloud"] = {
         "provider": "static",
         "hosts": [{"name": "builder", "address": "127.0.0.1", "host_key": "ssh-ed25519 AAAA"}],
@@ -236,3 +237,46 @@ def test_an_inventory_must_be_a_small_regular_utf8_file(tmp_path: Path) -> None:
     }.items():
         with pytest.raises(InventoryError, match=re.escape(message)):
             load_inventory(tmp_path / name)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda envs: envs[1].update({"from": "qa"}),
+            r"environments\[1\]\.from: no environment is called 'qa'",
+        ),
+        (
+            lambda envs: envs[0].update({"from": "prod"}),
+            r"promotion forms a cycle: dev <- prod <- staging <- dev",
+        ),
+        (
+            lambda envs: envs[2]["hosts"].append(dict(envs[0]["hosts"][0])),
+            r"host 'dev-1' is already a host of environment 'dev'",
+        ),
+        (lambda envs: envs[1].update({"version": "^^1"}), r"environments\[1\]\.version: version range"),
+        (lambda envs: envs[1].update({"colour": "blue"}), r"environments\[1\]\.colour: unknown key"),
+        (lambda envs: envs[1].update({"packages": ["sudo"]}), r"sudo is not built by any target"),
+        (
+            lambda envs: envs[1].update({"channels": ["nightly", "bogus"]}),
+            r"environments\[1\]\.channels\[1\]",
+        ),
+        (
+            lambda envs: envs[0]["hosts"][0].update({"address": "10.0.0.5"}),
+            r"needs an address in 127\.0\.0\.0/8",
+        ),
+        (
+            lambda envs: envs[0]["health"]["http"].update({"url": "http://{{ cycler.__init__ }}/"}),
+            r"health\.http\.url",
+        ),
+        (
+            lambda envs: envs[0]["health"].update({"command": "true"}),
+            r"exactly one of 'http' and 'command'",
+        ),
+    ],
+)
+def test_environment_errors_name_the_key(change: Any, message: str) -> None:
+    data = sandbox_data()
+    change(data["environments"])
+    with pytest.raises(InventoryError, match=message):
+        parse(data)

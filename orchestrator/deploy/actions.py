@@ -1,0 +1,79 @@
+"""Promotion, rollback and the deploys a release triggers, each as a deploy with its rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from orchestrator.deploy.environments import Environment
+from orchestrator.deploy.promotion import promotion_candidate, rollback_target
+from orchestrator.deploy.rollout import Audit
+from orchestrator.deploy.run import DeployOutcome, DeployRequest, DeploySeams, run_deploy
+from orchestrator.deploy.semver import parse_range
+from orchestrator.deploy.status import health_now
+from orchestrator.deploy.survey import surveyor
+from orchestrator.errors import UsageError
+from orchestrator.executor import Deferral
+from orchestrator.inventory import Inventory
+
+Say = Callable[[str], None]
+
+
+def promote(
+    inventory: Inventory,
+    to: str,
+    seams: DeploySeams,
+    *,
+    version: str | None,
+    audit: Audit,
+    lock_wait: float,
+    dry_run: bool,
+    say: Say,
+    signals: Deferral | None = None,
+) -> DeployOutcome:
+    """Deploy to ``to`` what its ``from`` environment runs healthy (or ``version``, proven there)."""
+    environment = inventory.environment(to)
+    if environment.upstream is None:
+        raise UsageError(
+            f"environment {to} has no 'from' to promote from; deploy it with invoke deploy --env {to}"
+        )
+    upstream = inventory.environment(environment.upstream)
+    state = surveyor(inventory, seams)(upstream)
+    try:
+        packages = inventory.packages_of(upstream)
+        addresses = {a: a for a in state.states}
+        addresses.update({h.name: h.address for h in upstream.listed_hosts})
+        healthy = health_now(upstream, state, addresses, packages) if version is None else {}
+        picked = promotion_candidate(upstream.name, state.states, packages, healthy, version)
+    finally:
+        state.close()
+    say(f"promoting {picked} from {upstream.name} to {to}")
+    request = DeployRequest(to, picked, "promote", audit, lock_wait, dry_run)
+    return run_deploy(inventory, request, seams, say=say, signals=signals)
+
+
+def rollback(
+    inventory: Inventory,
+    environment: str,
+    seams: DeploySeams,
+    *,
+    to: str | None,
+    audit: Audit,
+    lock_wait: float,
+    dry_run: bool,
+    say: Say,
+    signals: Deferral | None = None,
+) -> DeployOutcome:
+    """Put ``environment`` back on the version it ran before (or ``to``), with every check."""
+    packages = inventory.packages_of(inventory.environment(environment))
+    request = DeployRequest(environment, to, "rollback", audit, lock_wait, dry_run)
+    chosen = None if to else (lambda state: rollback_target(environment, state.states, packages))
+    return run_deploy(inventory, request, seams, say=say, signals=signals, chosen=chosen)
+
+
+def auto_environments(inventory: Inventory, version: str) -> list[Environment]:
+    """The ``auto`` environments whose version accepts ``version`` (a new release)."""
+    return [
+        e
+        for e in inventory.environments
+        if e.auto and parse_range(e.version, prereleases=e.prereleases).accepts(version)
+    ]

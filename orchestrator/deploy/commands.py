@@ -1,0 +1,153 @@
+r"""The shell commands a deploy runs on a host, built as strings; pure.
+
+A host needs POSIX sh, dpkg, apt (2.4+, for deb822 sources) and systemd. Everything the
+tool keeps on a host is under ``/var/lib/<tool>/``::
+
+    deploys.jsonl          one JSON record per deploy, rollback or failure (the audit)
+    locks/<environment>/   an environment's deploy lock, on its first host
+
+Every value is quoted with :func:`shlex.quote`; commands are tested exactly.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from orchestrator import lockcommands
+
+MARK = "--8<--"
+q = shlex.quote
+APT_ENV = "DEBIAN_FRONTEND=noninteractive"
+# The records a host reads back: enough for history and promotion, never unbounded.
+RECORDS_READ = 200
+
+
+@dataclass(frozen=True)
+class HostFiles:
+    """Where the tool's files live on a host of ``tool`` for ``project``."""
+
+    tool: str
+    project: str
+
+    @property
+    def state(self) -> str:
+        """The tool's directory on the host."""
+        return f"/var/lib/{self.tool}"
+
+    @property
+    def records(self) -> str:
+        """The deploy records."""
+        return f"{self.state}/deploys.jsonl"
+
+    def lock(self, environment: str) -> str:
+        """The deploy lock of ``environment``."""
+        return str(PurePosixPath(self.state, "locks", environment))
+
+    @property
+    def keyring(self) -> str:
+        """The project key apt trusts for this source only (``Signed-By``)."""
+        return f"/etc/apt/keyrings/{self.project}-{self.tool}.asc"
+
+    @property
+    def sources(self) -> str:
+        """The deb822 source of the project's repository."""
+        return f"/etc/apt/sources.list.d/{self.project}-{self.tool}.sources"
+
+
+def sources_file(url: str, channels: Sequence[str], keyring: str) -> str:
+    """The deb822 ``.sources`` file naming the repository's ``deb`` tree and its key."""
+    return (
+        "Types: deb\n"
+        f"URIs: {url.rstrip('/')}/deb\n"
+        f"Suites: {' '.join(channels)}\n"
+        "Components: main\n"
+        f"Signed-By: {keyring}\n"
+    )
+
+
+def inspect(files: HostFiles, packages: Sequence[str], units: Sequence[str]) -> str:
+    """Print each package's status and version, each unit's state, then the last records."""
+    queries = " ".join(q(p) for p in packages)
+    states = " ".join(q(u) for u in units)
+    unit_part = f"systemctl is-active {states} 2>/dev/null; " if units else ""
+    return (
+        f"dpkg-query -W -f '${{Package}} ${{db:Status-Abbrev}} ${{Version}}\\n' {queries} "
+        f"2>/dev/null; echo {q(MARK)}; {unit_part}echo {q(MARK)}; "
+        f"tail -n {RECORDS_READ} {q(files.records)} 2>/dev/null; true"
+    )
+
+
+def configure_source(files: HostFiles) -> str:
+    """Write the key (armored, on standard input) and the source, read after a ``MARK`` line."""
+    # One stdin carries both files: the key up to the mark, the source after it.
+    return (
+        "set -e; umask 022; mkdir -p /etc/apt/keyrings /etc/apt/sources.list.d; "
+        f'tmp=$(mktemp -d); cat > "$tmp/all"; '
+        f'sed -n \'/^{MARK}$/q;p\' "$tmp/all" > "$tmp/key"; '
+        f'sed \'1,/^{MARK}$/d\' "$tmp/all" > "$tmp/sources"; '
+        f'mv -f "$tmp/key" {q(files.keyring)}; mv -f "$tmp/sources" {q(files.sources)}; '
+        f'chmod 644 {q(files.keyring)} {q(files.sources)}; rm -rf "$tmp"'
+    )
+
+
+def update_source(files: HostFiles) -> str:
+    """``apt-get update`` of the project's source only (the others' lists stay as they are)."""
+    # apt reads deb822 files only from a parts directory: one holding just this source.
+    return (
+        f'parts=$(mktemp -d) && ln -s {q(files.sources)} "$parts/" && '
+        f"{APT_ENV} apt-get update -q -o Dir::Etc::SourceList=/dev/null "
+        '-o Dir::Etc::SourceParts="$parts" -o APT::Get::List-Cleanup=0; '
+        'status=$?; rm -rf "$parts"; exit $status'
+    )
+
+
+def install(packages: Sequence[str], package_version: str) -> str:
+    """Install exactly ``package_version`` of every package, downgrading if need be."""
+    wanted = " ".join(q(f"{p}={package_version}") for p in packages)
+    return (
+        f"{APT_ENV} apt-get install -q -y --allow-downgrades --no-install-recommends "
+        f"-o Dpkg::Options::=--force-confold {wanted}"
+    )
+
+
+def restart(units: Sequence[str]) -> str:
+    """Reload systemd, enable and restart the units (empty when there are none)."""
+    if not units:
+        return ""
+    named = " ".join(q(u) for u in units)
+    return f"systemctl daemon-reload && systemctl enable -q {named} && systemctl restart {named}"
+
+
+def remove(packages: Sequence[str]) -> str:
+    """Remove the packages (a host that ran none of them before the deploy)."""
+    return "dpkg --remove " + " ".join(q(p) for p in packages)
+
+
+def append_record(files: HostFiles, line: str) -> str:
+    """Append one JSON record line to the host's deploy records."""
+    return f"mkdir -p {q(files.state)} && printf '%s\\n' {q(line)} >> {q(files.records)}"
+
+
+def take_lock(files: HostFiles, environment: str, details: str) -> str:
+    """Take ``environment``'s deploy lock (see :func:`orchestrator.lockcommands.take`)."""
+    lock = files.lock(environment)
+    parent = q(str(PurePosixPath(lock).parent))
+    return f"mkdir -p {parent} && " + lockcommands.take(lock, details)
+
+
+def release_lock(files: HostFiles, environment: str, token: str) -> str:
+    """Release ``environment``'s lock if it is still the one with ``token``."""
+    return lockcommands.release(files.lock(environment), token)
+
+
+def read_lock(files: HostFiles, environment: str) -> str:
+    """Print ``environment``'s lock details (status 1 when it is free)."""
+    return lockcommands.read(files.lock(environment))
+
+
+def force_unlock(files: HostFiles, environment: str) -> str:
+    """Print ``environment``'s lock details and remove it whoever holds it."""
+    return lockcommands.force(files.lock(environment))

@@ -1,0 +1,205 @@
+"""The inventory's ``environments``: where released versions run, and how they get there.
+
+An environment names its hosts (listed with pinned host keys, or selected by DigitalOcean
+droplet tag with their keys from a ``known_hosts`` file: a key is never trusted on first
+use), the packages it installs and the units it restarts, the version it runs (a pin or an
+npm-style range), the channels it installs from, the environment it is promoted from, and
+how a rollout goes (batches, health check). Cross-references (``from``, hosts named twice,
+channels and packages the project has) are checked by :class:`orchestrator.inventory.Inventory`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from orchestrator.deploy.semver import RangeError, parse_range
+from orchestrator.schema import (
+    DAY,
+    SANDBOX_HOST_KEY,
+    Arch,
+    ChannelName,
+    Model,
+    Name,
+    PackageName,
+    host_key_line,
+)
+
+UNIT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9@._\\-]{0,200}\.(service|socket|target|timer)$"
+DROPLET_TAG_PATTERN = r"^[A-Za-z0-9_:\-]{1,255}$"
+# A host named by address must be an address or a DNS name: nothing a shell or ssh would
+# read as an option.
+_ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}")
+UnitName = Annotated[str, Field(pattern=UNIT_PATTERN)]
+
+
+class ServerHost(Model):
+    """A server listed in the inventory, reached over SSH with a pinned host key.
+
+    ``host_key: sandbox`` names a server the sandbox boots (``cloud.sandbox``) at this
+    loopback address; its key and the client key are read from the sandbox.
+    """
+
+    name: Name
+    address: str = Field(description="IP address or DNS name.")
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = Field(default="root", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    host_key: str = Field(
+        description="The host's public key line ('ssh-ed25519 AAAA...'), pinned; 'sandbox' "
+        "for a sandbox server."
+    )
+    identity_file: Path | None = Field(
+        default=None, description="Private key to log in with; default: the SSH agent."
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _address_shape(cls, value: str) -> str:
+        if not _ADDRESS.fullmatch(value):
+            raise ValueError(f"expected an IP address or a DNS name, got {value[:60]!r}")
+        return value
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key_shape(cls, value: str) -> str:
+        return value if value == SANDBOX_HOST_KEY else host_key_line(value)
+
+    @model_validator(mode="after")
+    def _sandbox_on_loopback(self) -> ServerHost:
+        if self.host_key == SANDBOX_HOST_KEY:
+            try:
+                loopback = ipaddress.ip_address(self.address) in ipaddress.ip_network("127.0.0.0/8")
+            except ValueError:
+                loopback = False
+            if not loopback:
+                raise ValueError(
+                    f"host {self.name!r}: a sandbox server ('host_key: sandbox') needs an "
+                    f"address in 127.0.0.0/8, got {self.address!r}"
+                )
+        return self
+
+
+class TaggedHosts(Model):
+    """Every droplet with a tag, its host key read from a ``known_hosts`` file."""
+
+    droplet_tag: str = Field(pattern=DROPLET_TAG_PATTERN)
+    known_hosts: Path = Field(description="known_hosts file with every droplet's key.")
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = Field(default="root", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    network: str = Field(default="public", pattern=r"^(public|private)$")
+    identity_file: Path | None = None
+
+
+class HttpCheck(Model):
+    """An HTTP GET from the orchestrator; ``url`` and ``contains`` are templates."""
+
+    url: str = Field(
+        max_length=2048,
+        description="e.g. http://{{ address }}:8080/health (variables: host, address, "
+        "version, environment).",
+    )
+    status: int = Field(default=200, ge=100, le=599)
+    contains: str | None = Field(
+        default=None, max_length=1024, description="Text the body must contain, e.g. {{ version }}."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {value[:60]!r}")
+        return value
+
+
+class HealthCheck(Model):
+    """How a host proves it runs the version: an HTTP check or a command on the host."""
+
+    http: HttpCheck | None = None
+    command: str | None = Field(
+        default=None, max_length=4096, description="Run on the host; exit 0 is healthy."
+    )
+    interval: float = Field(default=1.0, gt=0, le=3600, description="Seconds between attempts.")
+    timeout: float = Field(default=5.0, gt=0, le=3600, description="Seconds per attempt.")
+    attempts: int = Field(default=10, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _one_check(self) -> HealthCheck:
+        if (self.http is None) == (self.command is None):
+            raise ValueError("give exactly one of 'http' and 'command'")
+        return self
+
+
+class Environment(Model):
+    """Where a version runs: hosts, packages, units, version, channels and the rollout."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: Name
+    hosts: list[ServerHost] | TaggedHosts = Field(
+        description="Servers with pinned keys, or {droplet_tag, known_hosts}."
+    )
+    packages: list[PackageName] = Field(
+        default_factory=list, description="Packages to install; default: the project name."
+    )
+    units: list[UnitName] = Field(
+        default_factory=list, description="systemd units restarted after the install."
+    )
+    version: str = Field(
+        max_length=256,
+        description="An exact version (a pin) or an npm-style range: ^1.2.0, ~1.2, *, "
+        ">=1.3.0-rc.0 <=1.3.0-rc.9999.",
+    )
+    prereleases: bool = Field(
+        default=False, description="Let the range take pre-releases of any version."
+    )
+    channels: list[ChannelName] = Field(
+        default_factory=lambda: list[ChannelName](["stable"]),
+        min_length=1,
+        description="Suites to install from.",
+    )
+    upstream: Name | None = Field(
+        default=None, alias="from", description="The environment it is promoted from."
+    )
+    auto: bool = Field(default=False, description="Deploy after every release it accepts.")
+    batch: int | None = Field(
+        default=None, ge=1, le=10_000, description="Hosts at a time; default: all at once."
+    )
+    batch_wait: float = Field(
+        default=0.0, ge=0, le=DAY, description="Seconds to wait between batches."
+    )
+    arch: Arch = Field(default="amd64", description="The hosts' architecture.")
+    health: HealthCheck | None = None
+    install_timeout: float = Field(default=600.0, gt=0, le=DAY)
+
+    @field_validator("version")
+    @classmethod
+    def _valid_range(cls, value: str) -> str:
+        try:
+            parse_range(value)
+        except RangeError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("hosts")
+    @classmethod
+    def _some_hosts(cls, value: list[ServerHost] | TaggedHosts) -> list[ServerHost] | TaggedHosts:
+        if isinstance(value, list) and not value:
+            raise ValueError("list at least one host, or select them with droplet_tag")
+        return value
+
+    @field_validator("packages", "units", "channels")
+    @classmethod
+    def _no_duplicates(cls, values: list[str]) -> list[str]:
+        twice = sorted({value for value in values if values.count(value) > 1})
+        if twice:
+            raise ValueError(f"listed twice: {', '.join(twice)}")
+        return values
+
+    @property
+    def listed_hosts(self) -> list[ServerHost]:
+        """The hosts the inventory lists (none when they are selected by droplet tag)."""
+        return self.hosts if isinstance(self.hosts, list) else []

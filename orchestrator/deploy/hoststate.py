@@ -1,0 +1,57 @@
+"""What a host runs, read in one round trip: packages, units, records; parsing is pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orchestrator.deploy.commands import MARK
+from orchestrator.deploy.records import Record, parse_records
+from orchestrator.deploy.semver import semver_of_package
+from orchestrator.errors import DeployError
+
+_INSTALLED = "ii"
+
+
+@dataclass(frozen=True)
+class HostState:
+    """One host as the inspection found it."""
+
+    host: str
+    # Package name -> installed package version (absent when not installed).
+    packages: dict[str, str] = field(default_factory=dict)
+    # Unit name -> systemctl is-active's answer.
+    units: dict[str, str] = field(default_factory=dict)
+    records: tuple[Record, ...] = ()
+
+    def package_version(self, packages: tuple[str, ...]) -> str | None:
+        """The package version every one of ``packages`` has; None if mixed or missing."""
+        versions = {self.packages.get(name) for name in packages}
+        if len(versions) != 1:
+            return None
+        return versions.pop()
+
+    def version(self, packages: tuple[str, ...]) -> str | None:
+        """The release version the host runs (semver), if its packages agree on one."""
+        installed = self.package_version(packages)
+        return semver_of_package(installed) if installed is not None else None
+
+    def last_record(self, environment: str) -> Record | None:
+        """The newest record of ``environment`` on this host."""
+        mine = [r for r in self.records if r.environment == environment]
+        return mine[-1] if mine else None
+
+
+def parse_host_state(host: str, output: str, units: tuple[str, ...]) -> HostState:
+    """Parse what :func:`orchestrator.deploy.commands.inspect` printed."""
+    sections = output.split(f"{MARK}\n")
+    if len(sections) != 3:
+        raise DeployError(f"{host}: unexpected answer to the inspection: {output[:200]!r}")
+    package_part, unit_part, record_part = sections
+    packages: dict[str, str] = {}
+    for line in package_part.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] == _INSTALLED:
+            packages[parts[0]] = parts[2]
+    answers = unit_part.split()
+    states = dict(zip(units, answers, strict=False)) if len(answers) == len(units) else {}
+    return HostState(host, packages, states, tuple(parse_records(record_part)))

@@ -1,0 +1,137 @@
+"""Which versions the hosts can install: the signed APT index of a publish target.
+
+A deploy only picks a version apt on the hosts will find, so it reads what they read: the
+channel's ``InRelease`` at the first publish target, verified with the project key by
+``gpgv`` (as apt does), then the ``Packages`` index the Release names, checked against its
+SHA256. Answers are bounded in size and time: the repository is not trusted to be small.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import lzma
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from debian import deb822
+
+from orchestrator.errors import DeployError, UsageError
+
+FETCH_TIMEOUT = 30.0
+MAX_INDEX_BYTES = 64 << 20
+GPGV_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Available:
+    """A version every one of the environment's packages has in a channel."""
+
+    package_version: str
+    channel: str
+
+
+class NotPublished(DeployError):
+    """The repository has no such file: the channel was never published."""
+
+
+def _fetch(url: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response:
+            data: bytes = response.read(MAX_INDEX_BYTES + 1)
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            raise NotPublished(f"{url}: not found") from None
+        raise DeployError(f"{url}: the repository answered {error.code}") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise DeployError(f"{url}: cannot read the repository: {reason}") from None
+    if len(data) > MAX_INDEX_BYTES:
+        raise DeployError(f"{url}: larger than {MAX_INDEX_BYTES >> 20} MiB; not an index")
+    return data
+
+
+def verified_release(in_release: bytes, armored_key: str, where: str) -> str:
+    """The text of a clearsigned ``InRelease`` if ``armored_key`` signed it; DeployError if not."""
+    with tempfile.TemporaryDirectory(prefix="orc-gpgv-") as work:
+        keyring = Path(work) / "key.gpg"
+        dearmor = subprocess.run(
+            ["gpg", "--batch", "--no-options", "--homedir", work, "--dearmor"],
+            input=armored_key.encode(),
+            capture_output=True,
+            timeout=GPGV_TIMEOUT,
+            check=False,
+        )
+        if dearmor.returncode != 0 or not dearmor.stdout:
+            raise UsageError("the project's public key is not an armored OpenPGP key")
+        keyring.write_bytes(dearmor.stdout)
+        result = subprocess.run(
+            ["gpgv", "--homedir", work, "--keyring", str(keyring), "--output", "-", "-"],
+            input=in_release,
+            capture_output=True,
+            timeout=GPGV_TIMEOUT,
+            check=False,
+        )
+    if result.returncode != 0:
+        detail = result.stderr.decode(errors="replace").strip().splitlines()[-1:]
+        raise DeployError(
+            f"{where}: InRelease is not signed by the project key ({' '.join(detail)}); "
+            "refusing to deploy from it"
+        )
+    return result.stdout.decode("utf-8", errors="replace")
+
+
+def _sha256_of(release: str, name: str) -> str | None:
+    section = deb822.Release(release).get("SHA256", [])
+    for entry in section:
+        if entry["name"] == name:
+            return str(entry["sha256"])
+    return None
+
+
+def channel_versions(
+    url: str, channel: str, arch: str, packages: Sequence[str], armored_key: str
+) -> set[str]:
+    """The package versions of ``channel`` that every one of ``packages`` has for ``arch``."""
+    dists = f"{url.rstrip('/')}/deb/dists/{channel}"
+    where = f"{dists}/InRelease"
+    try:
+        signed = _fetch(where)
+    except NotPublished:
+        return set()  # nothing was ever released to this channel
+    release = verified_release(signed, armored_key, where)
+    name = f"main/binary-{arch}/Packages.xz"
+    expected = _sha256_of(release, name)
+    if expected is None:
+        return set()
+    compressed = _fetch(f"{dists}/{name}")
+    if hashlib.sha256(compressed).hexdigest() != expected:
+        raise DeployError(f"{dists}/{name}: does not match the signed Release; refusing it")
+    try:
+        text = lzma.LZMADecompressor().decompress(compressed, max_length=MAX_INDEX_BYTES)
+    except lzma.LZMAError as error:
+        raise DeployError(f"{dists}/{name}: not xz data ({error})") from None
+    by_package: dict[str, set[str]] = {name: set() for name in packages}
+    for paragraph in deb822.Packages.iter_paragraphs(
+        text.decode("utf-8", errors="replace"), use_apt_pkg=False
+    ):
+        package, version = paragraph.get("Package"), paragraph.get("Version")
+        if package in by_package and version and paragraph.get("Architecture") in (arch, "all"):
+            by_package[package].add(version)
+    sets = list(by_package.values())
+    return set.intersection(*sets) if sets else set()
+
+
+def available_versions(
+    url: str, channels: Sequence[str], arch: str, packages: Sequence[str], armored_key: str
+) -> list[Available]:
+    """Every version the environment's channels offer for all its packages."""
+    found: list[Available] = []
+    for channel in channels:
+        for version in sorted(channel_versions(url, channel, arch, packages, armored_key)):
+            found.append(Available(version, channel))
+    return found

@@ -1,0 +1,120 @@
+"""The checks that tie environments to the rest of the inventory, and their paths made absolute.
+
+An environment may only install packages the project builds, from channels it publishes,
+be promoted from an environment that exists without forming a cycle, and name a host no
+other environment names; its health check must be a template that renders. Each problem
+is a ValueError naming the key path, which the inventory reports with the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from orchestrator.deploy.environments import Environment, HealthCheck, ServerHost, TaggedHosts
+from orchestrator.errors import InventoryError
+from orchestrator.schema import SANDBOX_HOST_KEY
+from orchestrator.templating import render_template
+
+if TYPE_CHECKING:
+    from orchestrator.inventory import Inventory
+
+HEALTH_VARIABLES = ("host", "address", "version", "package_version", "environment")
+
+
+def check_environments(inventory: Inventory) -> None:
+    """ValueError naming the first environment key that does not fit the inventory."""
+    environments = inventory.environments
+    names = [e.name for e in environments]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"duplicate environments names: {', '.join(twice)}")
+    seen: dict[str, str] = {}
+    for index, environment in enumerate(environments):
+        where = f"environments[{index}]"
+        for number, host in enumerate(environment.listed_hosts):
+            if host.name in seen:
+                raise ValueError(
+                    f"{where}.hosts[{number}]: host {host.name!r} is already a host of "
+                    f"environment {seen[host.name]!r}; a host belongs to one environment"
+                )
+            seen[host.name] = environment.name
+            if host.host_key == SANDBOX_HOST_KEY and inventory.cloud.sandbox is None:
+                raise ValueError(
+                    f"{where}.hosts[{number}]: host_key 'sandbox' needs cloud.sandbox; pin "
+                    "the server's real key instead"
+                )
+        _check_upstream(environments, index)
+        stray = sorted(set(environment.channels) - set(inventory.repositories.channels))
+        if stray:
+            raise ValueError(
+                f"{where}.channels: {', '.join(stray)} is not among repositories.channels "
+                f"({', '.join(inventory.repositories.channels)})"
+            )
+        unknown = sorted(set(environment.packages) - set(inventory.all_packages))
+        if unknown:
+            raise ValueError(
+                f"{where}.packages: {', '.join(unknown)} is not built by any target (they "
+                f"build {', '.join(inventory.all_packages)}); deploy only the project's packages"
+            )
+        if environment.health is not None:
+            _check_health(environment.health, f"{where}.health")
+
+
+def _check_upstream(environments: list[Environment], index: int) -> None:
+    by_name = {e.name: e for e in environments}
+    environment = environments[index]
+    if environment.upstream is None:
+        return
+    if environment.upstream not in by_name:
+        raise ValueError(
+            f"environments[{index}].from: no environment is called {environment.upstream!r} "
+            f"(there are {', '.join(by_name)})"
+        )
+    chain = [environment.name]
+    current: Environment | None = by_name[environment.upstream]
+    while current is not None:
+        if current.name in chain:
+            raise ValueError(
+                f"environments[{index}].from: promotion forms a cycle: "
+                + " <- ".join([*chain, current.name])
+            )
+        chain.append(current.name)
+        current = by_name.get(current.upstream) if current.upstream else None
+
+
+def _check_health(health: HealthCheck, where: str) -> None:
+    sample = {name: "x" for name in HEALTH_VARIABLES}
+    try:
+        if health.http is not None:
+            render_template(health.http.url, sample, f"{where}.http.url", "a health check")
+            if health.http.contains is not None:
+                render_template(
+                    health.http.contains, sample, f"{where}.http.contains", "a health check"
+                )
+        if health.command is not None:
+            render_template(health.command, sample, f"{where}.command", "a health check")
+    except InventoryError as error:
+        raise ValueError(str(error)) from None
+
+
+def resolved_environment(
+    environment: Environment, absolute: Callable[[Path | None], Path | None]
+) -> Environment:
+    """``environment`` with its key files made absolute by ``absolute``."""
+    hosts: list[ServerHost] | TaggedHosts
+    if isinstance(environment.hosts, TaggedHosts):
+        tagged = environment.hosts
+        hosts = tagged.model_copy(
+            update={
+                "known_hosts": absolute(tagged.known_hosts),
+                "identity_file": absolute(tagged.identity_file),
+            }
+        )
+    else:
+        hosts = [
+            h.model_copy(update={"identity_file": absolute(h.identity_file)})
+            for h in environment.hosts
+        ]
+    return environment.model_copy(update={"hosts": hosts})

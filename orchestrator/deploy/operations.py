@@ -1,0 +1,82 @@
+"""The operations a deploy plan is made of (see :mod:`orchestrator.operations`).
+
+A deploy has read every host before it is planned (one round trip each, see
+:mod:`orchestrator.deploy.survey`); its plan takes the environment's lock on its first
+host, then runs each host's program batch by batch: the source, ``apt-get update``
+of it, the install, the restart, the health check (shell commands are
+:class:`~orchestrator.operations.RemoteCommand`). When a host fails, every host the deploy
+touched runs its revert program; a record is appended on every touched host however the
+deploy ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from orchestrator.operations import HostOperation, Operation
+
+
+@dataclass(frozen=True)
+class TakeDeployLock(Operation):
+    """Hold the environment's lock, on its first host, to the end of the deploy."""
+
+    kind: ClassVar[str] = "lock"
+    host: str = ""
+    path: str = ""
+
+    @property
+    def where(self) -> str:
+        """The environment's first host."""
+        return self.host
+
+    def describe(self) -> str:
+        """One line."""
+        return (
+            f"mkdir {self.path} on {self.host} with a details file (wait up to "
+            f"{self.timeout:g}s), held to the end; then read the hosts again"
+        )
+
+
+@dataclass(frozen=True)
+class CheckHealth(HostOperation):
+    """The environment's health check of one host, tried until it passes or attempts run out."""
+
+    kind: ClassVar[str] = "health"
+    check: str = ""
+    attempts: int = 1
+    interval: float = 1.0
+
+    def describe(self) -> str:
+        """One line."""
+        return f"{self.check} (up to {self.attempts} attempts, {self.interval:g}s apart)"
+
+
+@dataclass(frozen=True)
+class Revert(HostOperation):
+    """Put the host back on the version it ran before, restart and check it."""
+
+    kind: ClassVar[str] = "revert"
+    packages: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line."""
+        packages = " ".join(f"{p}=<the version it ran before>" for p in self.packages)
+        restart = f", restart {' '.join(self.units)}" if self.units else ""
+        return (
+            f"apt-get install --allow-downgrades {packages}{restart}, health check "
+            "(nothing was installed before: dpkg --remove)"
+        )
+
+
+@dataclass(frozen=True)
+class RecordDeploy(Operation):
+    """Append the deploy's record to every host it touched, however it ended."""
+
+    kind: ClassVar[str] = "record"
+    path: str = ""
+
+    def describe(self) -> str:
+        """One line."""
+        return f"append a JSON line to {self.path} on every host the deploy touched"

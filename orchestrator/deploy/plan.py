@@ -1,0 +1,249 @@
+"""The deploy plan: a pure function of the environment, its hosts, the version and the run.
+
+Like the release plan (:mod:`orchestrator.plan`) it is the program the executor runs:
+before the hosts, the lock; then one program per host, batch by batch;
+a revert program per host, run for every host the deploy touched when one fails; and the
+record, appended however the deploy ended. ``--dry-run`` prints it; golden files pin it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.deploy import commands
+from orchestrator.deploy.commands import HostFiles
+from orchestrator.deploy.environments import Environment, HealthCheck
+from orchestrator.deploy.operations import (
+    CheckHealth,
+    RecordDeploy,
+    Revert,
+    TakeDeployLock,
+)
+from orchestrator.deploy.records import Action
+from orchestrator.deploy.semver import is_semver, package_version_of
+from orchestrator.operations import Operation, RemoteCommand
+from orchestrator.plan import operation_dict
+from orchestrator.templating import render_template
+
+APT_UPDATE_TIMEOUT = 300.0
+CONTROL_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class DeployHost:
+    """A host of the environment, as the plan names it."""
+
+    name: str
+    address: str
+    port: int = 22
+    user: str = "root"
+
+
+@dataclass(frozen=True)
+class HostProgram:
+    """One host's part of a deploy: the operations that put the version on it."""
+
+    name: str
+    address: str
+    operations: tuple[Operation, ...]
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """A whole deploy, before anything happens: its operations, in the order they run."""
+
+    run_id: str
+    environment: str
+    action: Action
+    version: str
+    package_version: str
+    packages: tuple[str, ...]
+    units: tuple[str, ...]
+    channels: tuple[str, ...]
+    repository: str
+    batch_wait: float
+    before: tuple[Operation, ...] = ()
+    batches: tuple[tuple[HostProgram, ...], ...] = ()
+    reverts: dict[str, tuple[Operation, ...]] = field(default_factory=dict)
+    after: tuple[Operation, ...] = ()
+    # A host that fails stops the others of its batch: they are reverted all the same.
+    fail_fast: bool = True
+
+    @property
+    def hosts(self) -> tuple[HostProgram, ...]:
+        """Every host's program, in batch order."""
+        return tuple(program for batch in self.batches for program in batch)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``--dry-run --json``): every operation with its kind."""
+        return {
+            "run_id": self.run_id,
+            "environment": self.environment,
+            "action": self.action,
+            "version": self.version,
+            "package_version": self.package_version,
+            "packages": list(self.packages),
+            "units": list(self.units),
+            "channels": list(self.channels),
+            "repository": self.repository,
+            "batch_wait": self.batch_wait,
+            "before": [operation_dict(op) for op in self.before],
+            "batches": [
+                [
+                    {
+                        "name": p.name,
+                        "address": p.address,
+                        "operations": [operation_dict(op) for op in p.operations],
+                    }
+                    for p in batch
+                ]
+                for batch in self.batches
+            ],
+            "reverts": {
+                name: [operation_dict(op) for op in ops] for name, ops in self.reverts.items()
+            },
+            "after": [operation_dict(op) for op in self.after],
+        }
+
+
+def health_variables(host: DeployHost, version: str, environment: str) -> dict[str, str]:
+    """What a health check template may use: the version as released and as packaged."""
+    return {
+        "host": host.name,
+        "address": host.address,
+        "version": version,
+        "package_version": package_version_of(version) if is_semver(version) else version,
+        "environment": environment,
+    }
+
+
+def describe_health(health: HealthCheck, variables: dict[str, str], where: str) -> str:
+    """The health check of one host in words, its templates rendered."""
+    if health.http is not None:
+        url = render_template(health.http.url, variables, f"{where}.http.url", "a health check")
+        text = f"GET {url}, expect status {health.http.status}"
+        if health.http.contains is not None:
+            contains = render_template(
+                health.http.contains, variables, f"{where}.http.contains", "a health check"
+            )
+            text += f" and a body containing {contains!r}"
+        return text + f" within {health.timeout:g}s"
+    command = render_template(health.command or "", variables, f"{where}.command", "a health check")
+    return f"sh -c {command!r} on the host exits 0 within {health.timeout:g}s"
+
+
+def _host_program(
+    host: DeployHost,
+    environment: Environment,
+    files: HostFiles,
+    packages: tuple[str, ...],
+    package_version: str,
+    version: str,
+    where: str,
+) -> HostProgram:
+    units = tuple(environment.units)
+    operations: list[Operation] = [
+        RemoteCommand(
+            host=host.name, stage="source", command=commands.configure_source(files),
+            timeout=CONTROL_TIMEOUT,
+        ),
+        RemoteCommand(
+            host=host.name, stage="update", command=commands.update_source(files),
+            timeout=APT_UPDATE_TIMEOUT,
+        ),
+        RemoteCommand(
+            host=host.name, stage="install", command=commands.install(packages, package_version),
+            timeout=environment.install_timeout,
+        ),
+    ]  # fmt: skip
+    if units:
+        operations.append(
+            RemoteCommand(
+                host=host.name, stage="restart", command=commands.restart(units),
+                timeout=CONTROL_TIMEOUT,
+            )
+        )  # fmt: skip
+    health = environment.health
+    if health is not None:
+        variables = health_variables(host, version, environment.name)
+        operations.append(
+            CheckHealth(
+                host=host.name,
+                check=describe_health(health, variables, f"{where}.health"),
+                attempts=health.attempts,
+                interval=health.interval,
+                timeout=health.attempts * (health.timeout + health.interval),
+            )
+        )
+    return HostProgram(host.name, host.address, tuple(operations))
+
+
+def _batches(hosts: Sequence[DeployHost], size: int | None) -> list[list[DeployHost]]:
+    step = size or max(1, len(hosts))
+    return [list(hosts[i : i + step]) for i in range(0, len(hosts), step)]
+
+
+def make_deploy_plan(
+    environment: Environment,
+    hosts: Sequence[DeployHost],
+    *,
+    files: HostFiles,
+    packages: tuple[str, ...],
+    version: str,
+    package_version: str,
+    repository: str,
+    channels: tuple[str, ...],
+    run_id: str,
+    action: Action,
+    lock_wait: float,
+    where: str,
+) -> DeployPlan:
+    """The deploy of ``version`` (``package_version`` in the index) to ``hosts``, batch by batch.
+
+    ``channels`` are those of the environment's channels that the repository publishes:
+    apt refuses a source whose suite has no Release file.
+    """
+    before: tuple[Operation, ...] = (
+        TakeDeployLock(host=hosts[0].name, path=files.lock(environment.name), timeout=lock_wait),
+    )
+    batches = tuple(
+        tuple(
+            _host_program(host, environment, files, packages, package_version, version, where)
+            for host in batch
+        )
+        for batch in _batches(hosts, environment.batch)
+    )
+    health = environment.health
+    revert_timeout = (
+        environment.install_timeout
+        + CONTROL_TIMEOUT
+        + (health.attempts * (health.timeout + health.interval) if health is not None else 0.0)
+    )
+    reverts: dict[str, tuple[Operation, ...]] = {
+        host.name: (
+            Revert(
+                host=host.name, packages=packages, units=tuple(environment.units),
+                timeout=revert_timeout, cleanup=True,
+            ),
+        )
+        for host in hosts
+    }  # fmt: skip
+    after = (RecordDeploy(path=files.records, timeout=CONTROL_TIMEOUT, cleanup=True),)
+    return DeployPlan(
+        run_id=run_id,
+        environment=environment.name,
+        action=action,
+        version=version,
+        package_version=package_version,
+        packages=packages,
+        units=tuple(environment.units),
+        channels=channels,
+        repository=repository,
+        batch_wait=environment.batch_wait,
+        before=before,
+        batches=batches,
+        reverts=reverts,
+        after=after,
+    )

@@ -1,0 +1,91 @@
+"""Which version a promotion takes, and which one a rollback goes back to; pure.
+
+A promotion takes what the upstream environment (``from``) runs on every host, healthy
+now; ``--version`` may pick an older one, if it was deployed on every upstream host and
+never failed there. A rollback goes back to the version the hosts ran before the one they
+run, as their records say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from orchestrator.deploy.hoststate import HostState
+from orchestrator.deploy.records import Record, failed_versions
+from orchestrator.errors import UsageError
+
+
+def common_version(states: Mapping[str, HostState], packages: tuple[str, ...]) -> str | None:
+    """The version every host runs; None when they differ or one runs none."""
+    versions = {state.version(packages) for state in states.values()}
+    return versions.pop() if len(versions) == 1 else None
+
+
+def promotion_candidate(
+    upstream: str,
+    states: Mapping[str, HostState],
+    packages: tuple[str, ...],
+    healthy: Mapping[str, str],
+    wanted: str | None,
+) -> str:
+    """The version to promote from ``upstream``; UsageError naming why there is none.
+
+    ``healthy`` maps each upstream host to "passed" or what its health check saw now.
+    """
+    records: list[Record] = [r for s in states.values() for r in s.records]
+    failed = failed_versions(records, upstream)
+    if wanted is not None:
+        wanted = wanted.removeprefix("v")
+        if wanted in failed:
+            raise UsageError(f"{wanted} failed in {upstream}; it cannot be promoted")
+        unproven = [
+            name
+            for name, state in states.items()
+            if not any(
+                r.environment == upstream and r.version == wanted and r.result == "deployed"
+                for r in state.records
+            )
+        ]
+        if unproven:
+            raise UsageError(
+                f"{wanted} was never deployed healthy on {', '.join(unproven)} of {upstream}; "
+                "only what the upstream environment has proven is promoted"
+            )
+        return wanted
+    running = common_version(states, packages)
+    if running is None:
+        seen = ", ".join(f"{n}: {s.version(packages) or 'none'}" for n, s in states.items())
+        raise UsageError(
+            f"{upstream} does not run one version on every host ({seen}); deploy it first"
+        )
+    sick = [f"{host} ({result})" for host, result in healthy.items() if result != "passed"]
+    if sick:
+        raise UsageError(
+            f"{running} is not healthy on every host of {upstream}: {'; '.join(sick)}; "
+            "nothing is promoted"
+        )
+    if running in failed:
+        raise UsageError(f"{running} failed in {upstream}; it cannot be promoted")
+    return running
+
+
+def rollback_target(
+    environment: str, states: Mapping[str, HostState], packages: tuple[str, ...]
+) -> str:
+    """The version the hosts ran before the one they run, from their records."""
+    current = common_version(states, packages)
+    if current is None:
+        raise UsageError(
+            f"{environment}'s hosts do not run one version; name one with --to VERSION"
+        )
+    records = sorted(
+        (r for s in states.values() for r in s.records if r.environment == environment),
+        key=lambda r: (r.time, r.run_id),
+    )
+    for record in reversed(records):
+        kept = record.version == current and record.result != "failed"
+        if kept and record.previous and record.previous != current:
+            return record.previous
+    raise UsageError(
+        f"no version before {current} is recorded in {environment}; name one with --to VERSION"
+    )

@@ -1,0 +1,96 @@
+"""Deploy records: one JSON line per host per deploy, the truth of what runs where.
+
+Every host a deploy touched gets a record appended to ``/var/lib/<tool>/deploys.jsonl``:
+when, which run, which environment, the version and the one before, how it ended and who
+asked (a person, a CI job). A CI runner that starts empty reads them back from the hosts.
+A host's records are read leniently: a line that is not a record is skipped, never
+trusted, and the fields are checked before use.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Result = Literal["deployed", "failed", "rolled-back"]
+Action = Literal["deploy", "promote", "rollback"]
+_RESULTS = ("deployed", "failed", "rolled-back")
+_ACTIONS = ("deploy", "promote", "rollback")
+MAX_FIELD = 2000
+
+
+@dataclass(frozen=True)
+class Record:
+    """One deploy of one version to one host, as it ended.
+
+    ``result``: ``deployed`` (the host runs ``version`` and passed its check), ``failed``
+    (the deploy of ``version`` failed somewhere in the environment and this host went
+    back to ``previous``), ``rolled-back`` is not written by a deploy: it marks an
+    ``env.rollback`` that brought ``version`` back.
+    """
+
+    time: str
+    run_id: str
+    environment: str
+    host: str
+    action: Action
+    version: str
+    previous: str | None
+    result: Result
+    by: str
+    ci_job: str | None = None
+    approved_by: str | None = None
+    health: str = ""
+    detail: str = ""
+
+    def to_line(self) -> str:
+        """The record as one JSON line (no newline inside)."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+
+def _text(value: Any, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_FIELD:
+        raise ValueError("not a short string")
+    return value
+
+
+def parse_record(line: str) -> Record | None:
+    """The record on ``line``; None for anything that is not one."""
+    try:
+        data = json.loads(line)
+        if not isinstance(data, dict):
+            return None
+        result, action = data.get("result"), data.get("action")
+        if result not in _RESULTS or action not in _ACTIONS:
+            return None
+        return Record(
+            time=_text(data["time"]) or "",
+            run_id=_text(data["run_id"]) or "",
+            environment=_text(data["environment"]) or "",
+            host=_text(data["host"]) or "",
+            action=action,
+            version=_text(data["version"]) or "",
+            previous=_text(data.get("previous"), optional=True),
+            result=result,
+            by=_text(data.get("by", "")) or "",
+            ci_job=_text(data.get("ci_job"), optional=True),
+            approved_by=_text(data.get("approved_by"), optional=True),
+            health=_text(data.get("health", "")) or "",
+            detail=_text(data.get("detail", "")) or "",
+        )
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return None
+
+
+def parse_records(text: str) -> list[Record]:
+    """Every record in ``text``, oldest first."""
+    records = (parse_record(line) for line in text.splitlines() if line.strip())
+    return [record for record in records if record is not None]
+
+
+def failed_versions(records: list[Record], environment: str) -> set[str]:
+    """The versions whose deploy failed in ``environment``: never picked again by a range."""
+    return {r.version for r in records if r.environment == environment and r.result == "failed"}

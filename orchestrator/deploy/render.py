@@ -1,0 +1,65 @@
+"""Deploy plans and environment status as text for the terminal; pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.deploy.plan import DeployPlan
+
+
+def describe_plan(plan: DeployPlan) -> str:
+    """Every host, batch and command of a deploy plan, in the order they run."""
+    lines = [
+        f"{plan.action} {plan.version} (package {plan.package_version}) to {plan.environment}, "
+        f"run {plan.run_id}, from {plan.repository} ({', '.join(plan.channels)})",
+        "before:",
+        *(f"  {op.kind} @ {op.where}: {op.describe()}" for op in plan.before),
+    ]
+    for number, batch in enumerate(plan.batches, start=1):
+        wait = f" (after {plan.batch_wait:g}s)" if number > 1 and plan.batch_wait else ""
+        lines.append(f"batch {number}{wait}: {', '.join(p.name for p in batch)}")
+        for program in batch:
+            lines.append(f"  {program.name} ({program.address}):")
+            lines.extend(f"    {op.name}: {op.describe()}" for op in program.operations)
+    lines.append("if a host fails, every host the deploy touched:")
+    first = next(iter(plan.reverts.values()), ())
+    lines.extend(f"  {op.name}: {op.describe()}" for op in first)
+    lines.append("after, however it ended:")
+    lines.extend(f"  {op.kind}: {op.describe()}" for op in plan.after)
+    lines.append("a host already at the version is left alone")
+    return "\n".join(lines)
+
+
+def describe_status(views: list[dict[str, Any]]) -> str:
+    """``env.status`` as text: one block per environment, one line per host."""
+    lines: list[str] = []
+    for view in views:
+        desired = view["desired"] or f"nothing ({view['desired_problem'] or 'no match'})"
+        lines.append(
+            f"{view['environment']}: version {view['version']!r} -> desired {desired}; "
+            f"runs {view['running'] or 'mixed/none'}; lock: {view['lock'] or 'free'}"
+        )
+        if view["failed_versions"]:
+            lines.append(f"  failed here: {', '.join(view['failed_versions'])}")
+        for name, host in view["hosts"].items():
+            units = " ".join(f"{u}={s}" for u, s in host["units"].items()) or "-"
+            record = host["last_record"]
+            last = (
+                f"{record['result']} {record['version']} at {record['time']} by {record['by']}"
+                if record
+                else "no record"
+            )
+            drift = f"  DRIFT: {'; '.join(host['drift'])}" if host["drift"] else ""
+            lines.append(
+                f"  {name}: installed {host['installed'] or 'nothing'}; units {units}; "
+                f"health {host['last_health'] or '-'}; last {last}{drift}"
+            )
+        promotion = view.get("next_promotion")
+        if promotion:
+            if promotion["eligible"]:
+                lines.append(f"  next promotion from {promotion['from']}: {promotion['version']}")
+            else:
+                lines.append(
+                    f"  next promotion from {promotion['from']}: none ({promotion['why']})"
+                )
+    return "\n".join(lines)

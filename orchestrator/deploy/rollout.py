@@ -1,0 +1,293 @@
+"""What a deploy plan's operations do: the deploy's handlers for the executor.
+
+The executor (:mod:`orchestrator.executor`) decides the order, the batches, the reverts
+and the cleanups; this module carries each operation out on the hosts, through the shells
+the survey opened, and keeps what the records need: which hosts the deploy touched, what
+each ran before, and the first failure in words.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from orchestrator import lockcommands
+from orchestrator.deploy import commands
+from orchestrator.deploy.commands import HostFiles
+from orchestrator.deploy.environments import Environment
+from orchestrator.deploy.health import check_health
+from orchestrator.deploy.hosts import HostShell
+from orchestrator.deploy.operations import CheckHealth, RecordDeploy, Revert, TakeDeployLock
+from orchestrator.deploy.plan import (
+    APT_UPDATE_TIMEOUT,
+    CONTROL_TIMEOUT,
+    DeployHost,
+    DeployPlan,
+    HostProgram,
+    health_variables,
+)
+from orchestrator.deploy.records import Record, Result
+from orchestrator.deploy.semver import semver_of_package
+from orchestrator.deploy.survey import Connect, Survey, reread
+from orchestrator.errors import DeployError, LockError
+from orchestrator.executor import Directive, SkipProgram, Span
+from orchestrator.fleet import HostAccess
+from orchestrator.locks import LockDetails, LockWaiter
+from orchestrator.operations import Operation, RemoteCommand
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Who asked for the deploy, for the records."""
+
+    by: str
+    ci_job: str | None = None
+    approved_by: str | None = None
+
+
+@dataclass
+class DeployHandlers:
+    """Carries a deploy plan's operations out on the environment's hosts."""
+
+    plan: DeployPlan
+    environment: Environment
+    survey: Survey
+    accesses: dict[str, HostAccess]
+    connect: Connect
+    files: HostFiles
+    project_key: str
+    audit: Audit
+    lock: LockDetails
+    say: Say
+    now: Callable[[], datetime]
+    # Hosts the deploy changed (or began to), and what each ran before it did.
+    touched: dict[str, str | None] = field(default_factory=dict)
+    failure: str | None = None
+    reverted: dict[str, str] = field(default_factory=dict)
+    health: dict[str, str] = field(default_factory=dict)
+    holding_lock: bool = False
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def environment_name(self) -> str:
+        """The environment deployed to."""
+        return self.plan.environment
+
+    # The executor's interface.
+
+    def handle(self, operation: Operation, target: HostProgram | None) -> Directive:
+        """Carry ``operation`` out."""
+        if isinstance(operation, TakeDeployLock):
+            self._take_lock(operation)
+        elif isinstance(operation, RemoteCommand):
+            return self._command(operation)
+        elif isinstance(operation, CheckHealth):
+            self._check(operation, self.plan.version)
+        elif isinstance(operation, Revert):
+            self._revert(operation)
+        elif isinstance(operation, RecordDeploy):
+            self._record()
+        else:
+            raise DeployError(f"no handler for {operation.kind}")
+        return None
+
+    def stop(self) -> None:
+        """Hang every host up: running commands end, the reverts reconnect."""
+        self._stopping.set()
+        for shell in list(self.survey.shells.values()):
+            shell.hang_up()
+
+    def cleanup(self) -> str:
+        """Release the lock (if this deploy holds it) and close every shell."""
+        said = []
+        if self.holding_lock:
+            first = self.plan.hosts[0].name if self.plan.hosts else ""
+            command = commands.release_lock(self.files, self.environment_name, self.lock.token)
+            try:
+                self._shell(first, fresh=self._stopping.is_set()).run(
+                    command, timeout=CONTROL_TIMEOUT
+                )
+                said.append(f"released the lock of {self.environment_name}")
+            except Exception as error:  # a lost connection fails in any of paramiko's ways
+                said.append(
+                    f"could not release the lock of {self.environment_name} ({error}); it "
+                    f"stays: invoke env.unlock --env {self.environment_name} --force"
+                )
+        self.survey.close()
+        return "; ".join(said) or "nothing held"
+
+    def on_span(self, span: Span) -> None:
+        """Say what each host does as it ends."""
+        if span.status == "running" or (span.program is None and span.kind != "lock"):
+            return
+        where = span.program or span.where
+        detail = f": {span.detail}" if span.detail else ""
+        self.say(f"{where}: {span.name} {span.status} ({span.ended - span.started:.1f}s){detail}")
+
+    # Operations.
+
+    def _shell(self, host: str, *, fresh: bool = False) -> HostShell:
+        if fresh:
+            with self._guard:
+                old = self.survey.shells.get(host)
+            if old is not None:
+                old.close()
+            shell = self.connect(self.accesses[host])
+            with self._guard:
+                self.survey.shells[host] = shell
+            return shell
+        return self.survey.shells[host]
+
+    def _take_lock(self, operation: TakeDeployLock) -> None:
+        shell = self._shell(operation.host)
+        env = self.environment_name
+
+        def attempt() -> str | None:
+            result = shell.run(
+                commands.take_lock(self.files, env, self.lock.render()), timeout=CONTROL_TIMEOUT
+            )
+            if result.status == 0:
+                self.holding_lock = True
+                return None
+            if result.status == lockcommands.HELD:
+                return result.stdout
+            raise DeployError(f"{shell.where}: cannot take the lock: {result.last_lines()}")
+
+        def break_lock(holder: LockDetails) -> None:
+            shell.run(commands.release_lock(self.files, env, holder.token), timeout=CONTROL_TIMEOUT)
+
+        LockWaiter(
+            f"environment {env} (lock on {operation.host})",
+            f"invoke env.unlock --env {env} --force",
+            attempt, break_lock, self.say,
+        ).acquire(operation.timeout, LockError)  # fmt: skip
+        # Another deploy may have finished while this one waited: what runs now counts.
+        reread(self.survey, self.files, self.plan.packages, self.plan.units)
+
+    def _command(self, operation: RemoteCommand) -> Directive:
+        host = operation.host
+        if operation.stage == "source":
+            state = self.survey.states[host]
+            if state.package_version(self.plan.packages) == self.plan.package_version and all(
+                state.units.get(unit) == "active" for unit in self.plan.units
+            ):
+                return SkipProgram(f"runs {self.plan.version} already")
+            with self._guard:
+                self.touched[host] = state.package_version(self.plan.packages)
+        stdin = b""
+        if operation.stage == "source":
+            sources = commands.sources_file(
+                self.plan.repository, self.plan.channels, self.files.keyring
+            )
+            stdin = f"{self.project_key.strip()}\n{commands.MARK}\n{sources}".encode()
+        result = self._shell(host).run(operation.command, timeout=operation.timeout, stdin=stdin)
+        if result.status != 0:
+            raise self._failed(
+                host, f"{operation.stage} failed (status {result.status}): {result.last_lines()}"
+            )
+        return None
+
+    def _failed(self, host: str, message: str) -> DeployError:
+        with self._guard:
+            if self.failure is None:
+                self.failure = f"{host}: {message}"
+        return DeployError(f"{host}: {message}")
+
+    def _check(
+        self, operation: CheckHealth, version: str, stopping: threading.Event | None = None
+    ) -> None:
+        health = self.environment.health
+        if health is None:
+            return
+        program = next(p for p in self.plan.hosts if p.name == operation.host)
+        host = DeployHost(program.name, program.address)
+        variables = health_variables(host, version, self.environment_name)
+        result = check_health(
+            health, variables, self._shell(operation.host),
+            f"environments.{self.environment_name}.health",
+            self._stopping if stopping is None else stopping,
+        )  # fmt: skip
+        with self._guard:
+            self.health[operation.host] = "passed" if result.passed else f"failed: {result.output}"
+        if not result.passed:
+            raise self._failed(
+                operation.host,
+                f"health check failed after {result.attempts} attempts "
+                f"({operation.check}); last: {result.output}",
+            )
+
+    def _revert(self, operation: Revert) -> None:
+        host = operation.host
+        previous = self.touched.get(host)
+        # Reconnect: the executor hung the hosts up if the deploy was stopped.
+        shell = self._shell(host, fresh=True)
+        if previous is None:
+            command = commands.remove(operation.packages)
+        else:
+            command = commands.install(operation.packages, previous)
+        steps = [(command, APT_UPDATE_TIMEOUT)]
+        if operation.units and previous is not None:
+            steps.append((commands.restart(operation.units), CONTROL_TIMEOUT))
+        for step, timeout in steps:
+            result = shell.run(step, timeout=timeout)
+            if result.status != 0:
+                raise DeployError(
+                    f"{host}: could not go back to {previous or 'nothing'}: {result.last_lines()}"
+                )
+        back = semver_of_package(previous) if previous else None
+        if back is not None and self.environment.health is not None:
+            check = CheckHealth(
+                host=host, check="the health check", attempts=self.environment.health.attempts
+            )
+            try:
+                # A revert is not cut short by the stop that started it (it runs with
+                # signals deferred): the host gets every attempt.
+                self._check(check, back, threading.Event())
+            except DeployError as error:
+                raise DeployError(f"{host}: back on {back}, but {error}") from None
+        with self._guard:
+            self.reverted[host] = back or "nothing"
+
+    def _record(self) -> None:
+        result: Result = "deployed" if self.failure is None else "failed"
+        if self.failure is None and self.plan.action == "rollback":
+            result = "rolled-back"
+        problems = []
+        for host, previous in self.touched.items():
+            detail = ""
+            if self.failure is not None:
+                back = self.reverted.get(host)
+                detail = f"{self.failure}; " + (
+                    f"this host went back to {back}" if back else "this host could not go back"
+                )
+            record = Record(
+                time=self.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                run_id=self.plan.run_id,
+                environment=self.environment_name,
+                host=host,
+                action=self.plan.action,
+                version=self.plan.version,
+                previous=semver_of_package(previous) if previous else None,
+                result=result,
+                by=self.audit.by,
+                ci_job=self.audit.ci_job,
+                approved_by=self.audit.approved_by,
+                health=self.health.get(host, "")[:500],
+                detail=detail[:1500],
+            )
+            try:
+                shell = self._shell(host, fresh=self._stopping.is_set())
+                done = shell.run(
+                    commands.append_record(self.files, record.to_line()), timeout=CONTROL_TIMEOUT
+                )
+                if done.status != 0:
+                    problems.append(f"{host}: {done.last_lines()}")
+            except Exception as error:  # one host's record must not keep the others'
+                problems.append(f"{host}: {error}")
+        if problems:
+            raise DeployError("could not append the deploy record on " + "; ".join(problems))

@@ -1,0 +1,375 @@
+"""A deploy, a promotion or a rollback of one environment, from request to records.
+
+Everything that can be refused is refused before a host changes: the environment, the
+version (published, accepted, not failed here, not older than what runs unless this is a
+rollback), the hosts' keys (the survey reads every host first). Then the plan
+(:mod:`orchestrator.deploy.plan`) runs in the executor with the deploy's handlers
+(:mod:`orchestrator.deploy.rollout`); a host that is already at the version is left alone,
+and when every host is, nothing is planned at all: one round trip per host.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from orchestrator.deploy.commands import HostFiles
+from orchestrator.deploy.environments import Environment
+from orchestrator.deploy.hosts import HostShell
+from orchestrator.deploy.index import Available
+from orchestrator.deploy.plan import DeployHost, DeployPlan, make_deploy_plan
+from orchestrator.deploy.records import Action, Record, failed_versions
+from orchestrator.deploy.rollout import Audit, DeployHandlers
+from orchestrator.deploy.semver import (
+    is_semver,
+    parse_range,
+    precedence_key,
+    semver_of_package,
+)
+from orchestrator.deploy.survey import Survey, survey, surveyor, upstream_failures
+from orchestrator.errors import UsageError
+from orchestrator.executor import Deferral, Executor
+from orchestrator.fleet import HostAccess
+from orchestrator.inventory import Inventory
+from orchestrator.locks import new_details
+from orchestrator.plan import new_run_id
+
+Say = Callable[[str], None]
+Status = Literal["deployed", "unchanged", "failed", "planned", "interrupted"]
+
+
+@dataclass(frozen=True)
+class DeploySeams:
+    """Where a deploy meets the world: the hosts, the published index, the project key."""
+
+    accesses: Callable[[Environment], list[HostAccess]]
+    connect: Callable[[HostAccess], HostShell]
+    available: Callable[[Environment], list[Available]]
+    project_key: Callable[[], str]
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """What was asked: which environment, which version (None: what its range takes), how."""
+
+    environment: str
+    version: str | None = None
+    action: Action = "deploy"
+    audit: Audit = field(default_factory=lambda: Audit(by=who_asked()))
+    lock_wait: float = 300.0
+    dry_run: bool = False
+
+
+@dataclass
+class DeployOutcome:
+    """How a deploy ended, for the summary, ``--json`` and the exit code."""
+
+    run_id: str
+    environment: str
+    action: Action
+    version: str
+    status: Status
+    message: str
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plan: DeployPlan | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the environment runs the version (or nothing was to do), 1 otherwise."""
+        if self.status == "interrupted":
+            return 130
+        return 1 if self.status == "failed" else 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The outcome as JSON-ready data."""
+        return {
+            "run_id": self.run_id,
+            "environment": self.environment,
+            "action": self.action,
+            "version": self.version,
+            "status": self.status,
+            "message": self.message,
+            "hosts": self.hosts,
+        }
+
+
+def who_asked() -> str:
+    """Who runs the tool: the CI's user if a CI runs it, else the login name."""
+    for variable in ("GITLAB_USER_LOGIN", "GITHUB_ACTOR", "USER", "LOGNAME"):
+        value = os.environ.get(variable)
+        if value:
+            return value[:100]
+    return "unknown"
+
+
+def ci_job() -> str | None:
+    """The CI job's URL, if a CI runs the tool."""
+    if os.environ.get("CI_JOB_URL"):
+        return os.environ["CI_JOB_URL"][:500]
+    server, repo, run = (
+        os.environ.get(v) for v in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
+    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
+
+
+def published(available: Sequence[Available]) -> dict[str, Available]:
+    """The published release versions (semver) and where each is, newest last."""
+    found: dict[str, Available] = {}
+    for entry in available:
+        version = semver_of_package(entry.package_version)
+        if version is not None and version not in found:
+            found[version] = entry
+    return dict(sorted(found.items(), key=lambda item: precedence_key(item[0])))
+
+
+def environment_records(state: Survey, environment: str) -> list[Record]:
+    """Every record of ``environment`` on its hosts, oldest first."""
+    records = [r for s in state.states.values() for r in s.records if r.environment == environment]
+    return sorted(records, key=lambda r: (r.time, r.run_id))
+
+
+def running_versions(state: Survey, packages: tuple[str, ...]) -> dict[str, str | None]:
+    """What each host runs (semver; None when not installed or mixed)."""
+    return {name: s.version(packages) for name, s in state.states.items()}
+
+
+def choose_version(
+    environment: Environment,
+    request: DeployRequest,
+    offered: dict[str, Available],
+    failed: set[str],
+    running: dict[str, str | None],
+) -> str | None:
+    """The version to deploy; None when the range takes nothing newer than what runs.
+
+    UsageError for a version that is not a release, not published, outside the range
+    (a plain deploy), marked failed here (except a rollback), or older than what runs
+    (a plain deploy: that is what ``env.rollback`` is for).
+    """
+    name = environment.name
+    where = f"in channels {', '.join(environment.channels)}"
+    wanted = request.version.removeprefix("v") if request.version else None
+    range_ = parse_range(environment.version, prereleases=environment.prereleases)
+    if wanted is None:
+        if range_.pin is not None:
+            wanted = range_.pin
+            if wanted not in offered:
+                raise UsageError(
+                    f"environment {name} pins {wanted}, which is not published {where}; "
+                    "release it first or change the pin"
+                )
+        else:
+            wanted = range_.best(v for v in offered if v not in failed)
+            if wanted is None:
+                raise UsageError(
+                    f"no published version {where} matches {name}'s range "
+                    f"{environment.version!r} (failed here: {', '.join(sorted(failed)) or 'none'})"
+                )
+    if not is_semver(wanted):
+        raise UsageError(f"--version {wanted[:40]!r} is not a release version such as 1.2.3")
+    if wanted not in offered:
+        raise UsageError(
+            f"{wanted} is not published {where}; pick one of: {', '.join(offered) or 'none'}"
+        )
+    if request.action != "rollback" and wanted in failed:
+        raise UsageError(
+            f"{wanted} failed in {name} before and is not deployed there again; release a fix "
+            f"as a new version (or roll back with invoke env.rollback --env {name})"
+        )
+    if request.action == "deploy" and request.version and not range_.accepts(wanted):
+        raise UsageError(
+            f"{wanted} is outside {name}'s version {environment.version!r}; change the "
+            f"inventory or promote it with invoke promote --to {name}"
+        )
+    newest = max((v for v in running.values() if v), key=precedence_key, default=None)
+    if (
+        request.action == "deploy"
+        and newest is not None
+        and precedence_key(wanted) < precedence_key(newest)
+    ):
+        if request.version:
+            raise UsageError(
+                f"{name} runs {newest}, newer than {wanted}; go back with invoke env.rollback "
+                f"--env {name} --to {wanted}"
+            )
+        return None
+    return wanted
+
+
+def _deploy_hosts(accesses: Sequence[HostAccess]) -> list[DeployHost]:
+    return [DeployHost(a.name, a.address, a.port, a.user) for a in accesses]
+
+
+def host_summary(
+    state: Survey, handlers: DeployHandlers | None, packages: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """Per host: what it ran before, whether the deploy touched it, its health, where it went back."""
+    summary: dict[str, dict[str, Any]] = {}
+    for name, host in state.states.items():
+        before = host.version(packages)
+        entry: dict[str, Any] = {"before": before, "touched": False}
+        if handlers is not None:
+            entry["touched"] = name in handlers.touched
+            entry["health"] = handlers.health.get(name)
+            entry["reverted_to"] = handlers.reverted.get(name)
+        summary[name] = entry
+    return summary
+
+
+def run_deploy(
+    inventory: Inventory,
+    request: DeployRequest,
+    seams: DeploySeams,
+    *,
+    say: Say,
+    signals: Deferral | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    chosen: Callable[[Survey], str | None] | None = None,
+) -> DeployOutcome:
+    """Deploy to ``request.environment``; ``chosen`` picks the version for a promotion or rollback.
+
+    UsageError (exit 2) for anything refused, before any host changed.
+    """
+    environment = inventory.environment(request.environment)
+    packages = inventory.packages_of(environment)
+    units = tuple(environment.units)
+    if not inventory.publish:
+        raise UsageError(
+            f"environment {environment.name} installs from the first publish target, and the "
+            "inventory has none: add one under publish"
+        )
+    repository = inventory.publish[0].url
+    files = HostFiles(tool=inventory.cloud.tag_prefix, project=inventory.project.name)
+    project_key = seams.project_key()
+    offered = published(seams.available(environment))
+    accesses = seams.accesses(environment)
+    run_id = new_run_id(now(), os.urandom(3).hex())
+    state = survey(accesses, seams.connect, files, packages, units)
+    try:
+        records = environment_records(state, environment.name)
+        failed = failed_versions(records, environment.name)
+        if request.action == "deploy":
+            # What failed upstream is never taken here by a range or a plain deploy.
+            failed |= upstream_failures(inventory, environment, surveyor(inventory, seams))
+        running = running_versions(state, packages)
+        if chosen is not None:
+            picked = chosen(state)
+            request = DeployRequest(
+                request.environment, picked, request.action, request.audit, request.lock_wait,
+                request.dry_run,
+            )  # fmt: skip
+        version = choose_version(environment, request, offered, failed, running)
+        if version is None:
+            newest = max((v for v in running.values() if v), key=precedence_key)
+            message = f"{environment.name} runs {newest}, and its range takes nothing newer"
+            say(message)
+            return DeployOutcome(
+                run_id,
+                environment.name,
+                request.action,
+                newest,
+                "unchanged",
+                message,
+                host_summary(state, None, packages),
+            )
+        package_version = offered[version].package_version
+        plan = make_deploy_plan(
+            environment,
+            _deploy_hosts(accesses),
+            files=files,
+            packages=packages,
+            version=version,
+            package_version=package_version,
+            repository=repository,
+            channels=tuple(
+                c for c in environment.channels if c in {a.channel for a in offered.values()}
+            ),
+            run_id=run_id,
+            action=request.action,
+            lock_wait=request.lock_wait,
+            where=f"environments.{environment.name}",
+        )
+        at_version = [
+            name for name, s in state.states.items()
+            if s.package_version(packages) == package_version
+            and all(s.units.get(u) == "active" for u in units)
+        ]  # fmt: skip
+        if request.dry_run:
+            message = f"planned {request.action} of {version} to {environment.name}"
+            if at_version:
+                message += f"; left alone (already at {version}): {', '.join(at_version)}"
+            return DeployOutcome(
+                run_id,
+                environment.name,
+                request.action,
+                version,
+                "planned",
+                message,
+                host_summary(state, None, packages),
+                plan,
+            )
+        if len(at_version) == len(accesses):
+            message = f"every host of {environment.name} runs {version} already: nothing to do"
+            say(message)
+            return DeployOutcome(
+                run_id,
+                environment.name,
+                request.action,
+                version,
+                "unchanged",
+                message,
+                host_summary(state, None, packages),
+                plan,
+            )
+        handlers = DeployHandlers(
+            plan=plan,
+            environment=environment,
+            survey=state,
+            accesses={a.name: a for a in accesses},
+            connect=seams.connect,
+            files=files,
+            project_key=project_key,
+            audit=request.audit,
+            lock=new_details(run_id, f"{request.action} {version}", now()),
+            say=say,
+            now=now,
+        )
+        started = time.monotonic()
+        executor = Executor(plan, handlers, signals=signals)
+        if signals is not None and hasattr(signals, "watch"):
+            signals.watch(executor)
+        outcome = executor.run()
+        hosts = host_summary(state, handlers, packages)
+        elapsed = time.monotonic() - started
+        if outcome.interrupted is not None:
+            message = f"{request.action} of {version} to {environment.name} was interrupted; touched hosts went back: {handlers.reverted or 'none'}"
+            return DeployOutcome(
+                run_id,
+                environment.name,
+                request.action,
+                version,
+                "interrupted",
+                message,
+                hosts,
+                plan,
+            )
+        if outcome.built and not outcome.failures:
+            message = f"{environment.name} runs {version} on every host ({elapsed:.1f}s)"
+            return DeployOutcome(
+                run_id, environment.name, request.action, version, "deployed", message, hosts, plan
+            )
+        failure = handlers.failure or "; ".join(outcome.failures) or "the deploy did not finish"
+        back = ", ".join(f"{h} -> {v}" for h, v in handlers.reverted.items()) or "none"
+        message = (
+            f"{request.action} of {version} to {environment.name} failed: {failure}; "
+            f"{version} is marked failed in {environment.name}; hosts went back: {back}"
+        )
+        return DeployOutcome(
+            run_id, environment.name, request.action, version, "failed", message, hosts, plan
+        )
+    finally:
+        state.close()

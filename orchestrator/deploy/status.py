@@ -1,0 +1,142 @@
+"""What runs where: ``invoke env.status`` for one environment or all of them.
+
+Per environment and host: the desired version (the pin, or what the range takes from the
+signed index, never a version that failed there), what is installed (``dpkg-query``), the
+units' states, the last record, the lock holder, drift (installed is not desired, or was
+installed by hand: no record says so), and what a promotion would take next.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from orchestrator.deploy.commands import HostFiles
+from orchestrator.deploy.environments import Environment
+from orchestrator.deploy.health import check_health
+from orchestrator.deploy.hoststate import HostState
+from orchestrator.deploy.plan import DeployHost, health_variables
+from orchestrator.deploy.promotion import common_version, promotion_candidate
+from orchestrator.deploy.records import failed_versions
+from orchestrator.deploy.run import DeploySeams, published
+from orchestrator.deploy.semver import parse_range
+from orchestrator.deploy.survey import Survey, lock_holder, upstream_failures
+from orchestrator.errors import OrchestratorError
+from orchestrator.inventory import Inventory
+
+
+def health_now(
+    environment: Environment,
+    state: Survey,
+    addresses: Mapping[str, str],
+    packages: tuple[str, ...],
+) -> dict[str, str]:
+    """Each host's health check, run now: "passed", or what it saw."""
+    health = environment.health
+    if health is None:
+        return {name: "passed" for name in state.states}
+    found: dict[str, str] = {}
+    for name, host in state.states.items():
+        version = host.version(packages) or ""
+        variables = health_variables(DeployHost(name, addresses[name]), version, environment.name)
+        # The check's text: the version the host runs, so a stale one does not pass.
+        result = check_health(
+            health.model_copy(update={"attempts": 1}), variables, state.shells[name],
+            f"environments.{environment.name}.health", threading.Event(),
+        )  # fmt: skip
+        found[name] = "passed" if result.passed else f"failed: {result.output}"
+    return found
+
+
+def environment_status(
+    inventory: Inventory,
+    environment: Environment,
+    seams: DeploySeams,
+    surveyed: Callable[[Environment], Survey],
+) -> dict[str, Any]:
+    """The status of ``environment`` as JSON-ready data (see the module docstring)."""
+    packages = inventory.packages_of(environment)
+    state = surveyed(environment)
+    try:
+        records = [r for s in state.states.values() for r in s.records]
+        failed = failed_versions(records, environment.name) | upstream_failures(
+            inventory, environment, surveyed
+        )
+        range_ = parse_range(environment.version, prereleases=environment.prereleases)
+        desired: str | None = range_.pin
+        problem = None
+        if desired is None:
+            try:
+                offered = published(seams.available(environment))
+                desired = range_.best(v for v in offered if v not in failed)
+            except OrchestratorError as error:
+                problem = str(error)
+        first = next(iter(state.shells.values()))
+        holder = lock_holder(first, _files(inventory), environment.name)
+        hosts = {}
+        for name, host in state.states.items():
+            hosts[name] = _host_view(host, environment, packages, desired)
+        return {
+            "environment": environment.name,
+            "version": environment.version,
+            "desired": desired,
+            "desired_problem": problem,
+            "running": common_version(state.states, packages),
+            "failed_versions": sorted(failed),
+            "lock": holder.describe() if holder is not None else None,
+            "from": environment.upstream,
+            "hosts": hosts,
+        }
+    finally:
+        state.close()
+
+
+def _files(inventory: Inventory) -> HostFiles:
+    return HostFiles(tool=inventory.cloud.tag_prefix, project=inventory.project.name)
+
+
+def _host_view(
+    host: HostState, environment: Environment, packages: tuple[str, ...], desired: str | None
+) -> dict[str, Any]:
+    installed = host.version(packages)
+    last = host.last_record(environment.name)
+    # The last record must account for what is installed: anything else changed by hand.
+    recorded = last is not None and (
+        last.previous == installed if last.result == "failed" else last.version == installed
+    )
+    drift = []
+    if installed != desired:
+        drift.append(f"installed {installed or 'nothing'}, desired {desired or 'nothing'}")
+    if installed is not None and not recorded:
+        drift.append("installed by hand: no deploy record says so")
+    return {
+        "installed": installed,
+        "packages": {p: host.packages.get(p) for p in packages},
+        "units": host.units,
+        "last_record": None if last is None else last.__dict__,
+        "last_health": None if last is None else last.health or None,
+        "drift": drift,
+    }
+
+
+def next_promotion(
+    inventory: Inventory, environment: Environment, surveyed: Callable[[Environment], Survey]
+) -> dict[str, Any] | None:
+    """What ``promote --to environment`` would take now, or why it would refuse."""
+    if environment.upstream is None:
+        return None
+    upstream = inventory.environment(environment.upstream)
+    state = surveyed(upstream)
+    try:
+        addresses = {h.name: h.address for h in upstream.listed_hosts}
+        addresses.update({name: name for name in state.states if name not in addresses})
+        packages = inventory.packages_of(upstream)
+        healthy = health_now(upstream, state, addresses, packages)
+        try:
+            version = promotion_candidate(upstream.name, state.states, packages, healthy, None)
+            return {"from": upstream.name, "version": version, "eligible": True, "why": ""}
+        except OrchestratorError as error:
+            return {"from": upstream.name, "version": None, "eligible": False, "why": str(error)}
+    finally:
+        state.close()

@@ -1,0 +1,124 @@
+"""Reading an environment's hosts: one round trip each, all at once, before anything changes.
+
+Every deploy, promotion, rollback and ``env.status`` starts here: connect to each host with
+its pinned key and run the inspection (packages, units, records). A host key mismatch is
+refused before any host is changed; a host that cannot be read is an error naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from orchestrator.deploy import commands
+from orchestrator.deploy.commands import HostFiles
+from orchestrator.deploy.hosts import HostShell
+from orchestrator.deploy.hoststate import HostState, parse_host_state
+from orchestrator.deploy.plan import CONTROL_TIMEOUT
+from orchestrator.deploy.records import failed_versions
+from orchestrator.errors import DeployError
+from orchestrator.fleet import HostAccess
+from orchestrator.locks import LockDetails, parse_details
+
+if TYPE_CHECKING:
+    from orchestrator.deploy.environments import Environment
+    from orchestrator.deploy.run import DeploySeams
+    from orchestrator.inventory import Inventory
+
+Connect = Callable[[HostAccess], HostShell]
+
+
+@dataclass(frozen=True)
+class Survey:
+    """Every host of an environment as read, with the open shells to go on with."""
+
+    states: dict[str, HostState]
+    shells: dict[str, HostShell]
+
+    def close(self) -> None:
+        """Close every shell."""
+        for shell in self.shells.values():
+            shell.close()
+
+
+def _read(
+    shell: HostShell, files: HostFiles, packages: tuple[str, ...], units: tuple[str, ...]
+) -> HostState:
+    result = shell.run(commands.inspect(files, packages, units), timeout=CONTROL_TIMEOUT)
+    if result.status != 0:
+        raise DeployError(f"{shell.where}: cannot read the host: {result.last_lines()}")
+    return parse_host_state(shell.where, result.stdout, units)
+
+
+def survey(
+    accesses: Sequence[HostAccess],
+    connect: Connect,
+    files: HostFiles,
+    packages: tuple[str, ...],
+    units: tuple[str, ...],
+) -> Survey:
+    """Connect to every host and read it, all at once; the first error after all finished."""
+    shells: dict[str, HostShell] = {}
+    states: dict[str, HostState] = {}
+
+    def one(access: HostAccess) -> None:
+        shell = connect(access)
+        shells[access.name] = shell
+        states[access.name] = _read(shell, files, packages, units)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(32, len(accesses)))) as pool:
+        futures = [pool.submit(one, access) for access in accesses]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        for shell in shells.values():
+            shell.close()
+        # A usage error (a host key mismatch) outranks a host that is down.
+        errors.sort(key=lambda error: getattr(error, "exit_code", 1), reverse=True)
+        raise errors[0]  # type: ignore[misc]
+    ordered = {a.name: states[a.name] for a in accesses}
+    return Survey(ordered, {a.name: shells[a.name] for a in accesses})
+
+
+def reread(
+    survey_: Survey, files: HostFiles, packages: tuple[str, ...], units: tuple[str, ...]
+) -> None:
+    """Read every host of ``survey_`` again over its open shell (under the lock)."""
+    for name, shell in survey_.shells.items():
+        survey_.states[name] = _read(shell, files, packages, units)
+
+
+def lock_holder(shell: HostShell, files: HostFiles, environment: str) -> LockDetails | None:
+    """Who holds ``environment``'s lock on its first host; None when it is free."""
+    result = shell.run(commands.read_lock(files, environment), timeout=CONTROL_TIMEOUT)
+    return parse_details(result.stdout) if result.status == 0 else None
+
+
+def upstream_failures(
+    inventory: Inventory, environment: Environment, surveyed: Callable[[Environment], Survey]
+) -> set[str]:
+    """The versions that failed in the environments ``environment`` is promoted from."""
+    failed: set[str] = set()
+    current = environment
+    while current.upstream is not None:
+        current = inventory.environment(current.upstream)
+        state = surveyed(current)
+        try:
+            records = [r for s in state.states.values() for r in s.records]
+        finally:
+            state.close()
+        failed |= failed_versions(records, current.name)
+    return failed
+
+
+def surveyor(inventory: Inventory, seams: DeploySeams) -> Callable[[Environment], Survey]:
+    """Reads an environment's hosts (one round trip each) with ``seams``."""
+
+    def read(environment: Environment) -> Survey:
+        return survey(
+            seams.accesses(environment), seams.connect, HostFiles(tool=inventory.cloud.tag_prefix, project=inventory.project.name),
+            inventory.packages_of(environment), tuple(environment.units),
+        )  # fmt: skip
+
+    return read

@@ -1,0 +1,258 @@
+"""Deploy tasks: ``deploy``, ``promote`` and the ``env`` namespace (status, unlock, rollback)."""
+
+from __future__ import annotations
+
+import sys
+from json import dumps
+from typing import TYPE_CHECKING
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from orchestrator.tasks.common import (
+    INVENTORY_HELP,
+    inventory_path,
+    load,
+    number_flag,
+    reports_errors,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from orchestrator.deploy.rollout import Audit
+    from orchestrator.deploy.run import DeployOutcome
+
+LOCK_WAIT_DEFAULT = "300"
+MAX_LOCK_WAIT = 86400.0
+_COMMON = {
+    "dry_run": "print every host, batch and command; change nothing",
+    "json": "print the outcome as JSON on stdout (progress goes to stderr)",
+    "lock_wait": "seconds to wait for the environment's lock (default 300)",
+    "inventory": INVENTORY_HELP,
+}
+
+
+def _finish(outcome: DeployOutcome, json: bool) -> None:
+    from orchestrator.deploy.render import describe_plan
+
+    if outcome.plan is not None and outcome.status == "planned":
+        if json:
+            print(dumps(outcome.plan.to_dict(), indent=2, sort_keys=True))
+        else:
+            print(describe_plan(outcome.plan))
+            print(outcome.message)
+        return
+    if json:
+        print(dumps(outcome.to_json(), indent=2, sort_keys=True))
+    else:
+        print(outcome.message)
+    if outcome.exit_code:
+        raise Exit(code=outcome.exit_code)
+
+
+def _say(json: bool) -> Callable[[str], None]:
+    out = sys.stderr if json else sys.stdout
+    return lambda line: print(line, file=out, flush=True)
+
+
+def _audit(approved_by: str | None = None) -> Audit:
+    from orchestrator.deploy.rollout import Audit
+    from orchestrator.deploy.run import ci_job, who_asked
+
+    return Audit(by=who_asked(), ci_job=ci_job(), approved_by=approved_by)
+
+
+@task(
+    help={
+        "env": "the environment to deploy to",
+        "version": "deploy this version (default: what its version/range takes)",
+        **_COMMON,
+    }
+)
+@reports_errors
+def deploy(
+    c: Context,
+    env: str = "",
+    version: str | None = None,
+    dry_run: bool = False,
+    json: bool = False,
+    lock_wait: str = LOCK_WAIT_DEFAULT,
+    inventory: str | None = None,
+) -> None:
+    """Deploy to ENV the version it pins or its range takes from the signed index."""
+    from orchestrator.deploy.run import DeployRequest, run_deploy
+    from orchestrator.errors import UsageError
+    from orchestrator.interrupts import handling_interrupts
+    from orchestrator.tasks.wiring import deploy_seams
+
+    if not env:
+        raise UsageError("deploy needs --env ENV (an environment of the inventory)")
+    wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
+    loaded = load(c, inventory)
+    loaded.environment(env)
+    request = DeployRequest(env, version, "deploy", _audit(), wait, dry_run)
+    with handling_interrupts() as signals:
+        outcome = run_deploy(loaded, request, deploy_seams(loaded), say=_say(json), signals=signals)
+    _finish(outcome, json)
+
+
+@task(
+    help={
+        "to": "the environment to promote to (it takes what its 'from' runs)",
+        "version": "promote this older version, proven in 'from'",
+        "approved_by": "who approved the promotion (recorded in the audit)",
+        "write": "rewrite the environment's pinned version in the inventory file",
+        **_COMMON,
+    }
+)
+@reports_errors
+def promote(
+    c: Context,
+    to: str = "",
+    version: str | None = None,
+    approved_by: str | None = None,
+    write: bool = False,
+    dry_run: bool = False,
+    json: bool = False,
+    lock_wait: str = LOCK_WAIT_DEFAULT,
+    inventory: str | None = None,
+) -> None:
+    """Promote to TO the version its upstream environment runs healthy on every host."""
+    from orchestrator.deploy import actions
+    from orchestrator.deploy.pinfile import rewrite_pin
+    from orchestrator.deploy.semver import parse_range
+    from orchestrator.errors import UsageError
+    from orchestrator.interrupts import handling_interrupts
+    from orchestrator.tasks.wiring import deploy_seams
+
+    if not to:
+        raise UsageError("promote needs --to ENV (an environment with 'from')")
+    wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
+    loaded = load(c, inventory)
+    target = loaded.environment(to)
+    if write and parse_range(target.version).pin is None:
+        raise UsageError(
+            f"--write rewrites a pinned version, and {to}'s version {target.version!r} is a range"
+        )
+    with handling_interrupts() as signals:
+        outcome = actions.promote(
+            loaded, to, deploy_seams(loaded), version=version, audit=_audit(approved_by),
+            lock_wait=wait, dry_run=dry_run, say=_say(json), signals=signals,
+        )  # fmt: skip
+    if write and outcome.status in ("deployed", "unchanged"):
+        rewrite_pin(inventory_path(c, inventory), to, outcome.version)
+        print(
+            f"pinned {to} to {outcome.version} in {inventory_path(c, inventory)}", file=sys.stderr
+        )
+    _finish(outcome, json)
+
+
+@task(
+    help={
+        "env": "the environment to roll back",
+        "to": "go back to this version (default: the one recorded before the current one)",
+        **_COMMON,
+    }
+)
+@reports_errors
+def rollback(
+    c: Context,
+    env: str = "",
+    to: str | None = None,
+    dry_run: bool = False,
+    json: bool = False,
+    lock_wait: str = LOCK_WAIT_DEFAULT,
+    inventory: str | None = None,
+) -> None:
+    """Put ENV back on the version it ran before (or --to V), health-checked and recorded."""
+    from orchestrator.deploy import actions
+    from orchestrator.errors import UsageError
+    from orchestrator.interrupts import handling_interrupts
+    from orchestrator.tasks.wiring import deploy_seams
+
+    if not env:
+        raise UsageError("env.rollback needs --env ENV")
+    wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
+    loaded = load(c, inventory)
+    loaded.environment(env)
+    with handling_interrupts() as signals:
+        outcome = actions.rollback(
+            loaded, env, deploy_seams(loaded), to=to, audit=_audit(), lock_wait=wait,
+            dry_run=dry_run, say=_say(json), signals=signals,
+        )  # fmt: skip
+    _finish(outcome, json)
+
+
+@task(help={"env": "only this environment", "json": "print JSON", "inventory": INVENTORY_HELP})
+@reports_errors
+def status(
+    c: Context, env: str | None = None, json: bool = False, inventory: str | None = None
+) -> None:
+    """Per environment and host: desired and installed version, units, records, lock, drift."""
+    from orchestrator.deploy.render import describe_status
+    from orchestrator.deploy.status import environment_status, next_promotion
+    from orchestrator.deploy.survey import surveyor
+    from orchestrator.tasks.wiring import deploy_seams
+
+    loaded = load(c, inventory)
+    chosen = [loaded.environment(env)] if env else list(loaded.environments)
+    seams = deploy_seams(loaded)
+    read = surveyor(loaded, seams)
+    views = []
+    for environment in chosen:
+        view = environment_status(loaded, environment, seams, read)
+        view["next_promotion"] = next_promotion(loaded, environment, read)
+        views.append(view)
+    print(dumps(views, indent=2, sort_keys=True) if json else describe_status(views))
+
+
+@task(
+    help={
+        "env": "the environment",
+        "force": "remove the lock whoever holds it",
+        "inventory": INVENTORY_HELP,
+    }
+)
+@reports_errors
+def unlock(c: Context, env: str = "", force: bool = False, inventory: str | None = None) -> None:
+    """Show ENV's deploy lock; with --force, remove it (its holder must be gone)."""
+    from orchestrator.deploy import commands
+    from orchestrator.deploy.commands import HostFiles
+    from orchestrator.deploy.plan import CONTROL_TIMEOUT
+    from orchestrator.errors import UsageError
+    from orchestrator.locks import parse_details
+    from orchestrator.tasks.wiring import deploy_seams
+
+    if not env:
+        raise UsageError("env.unlock needs --env ENV")
+    loaded = load(c, inventory)
+    environment = loaded.environment(env)
+    seams = deploy_seams(loaded)
+    first = seams.accesses(environment)[0]
+    files = HostFiles(tool=loaded.cloud.tag_prefix, project=loaded.project.name)
+    shell = seams.connect(first)
+    try:
+        command = commands.force_unlock(files, env) if force else commands.read_lock(files, env)
+        result = shell.run(command, timeout=CONTROL_TIMEOUT)
+    finally:
+        shell.close()
+    holder = parse_details(result.stdout)
+    who = (
+        holder.describe()
+        if holder is not None
+        else ("unreadable details" if result.stdout.strip() else None)
+    )
+    if who is None:
+        print(f"environment {env} is not locked")
+    elif force:
+        print(f"removed the lock of environment {env} (held by {who})")
+    else:
+        print(
+            f"environment {env} is locked by {who}; remove it with invoke env.unlock --env {env} --force"
+        )
+
+
+namespace = Collection("env", status, unlock, rollback)

@@ -1,0 +1,265 @@
+"""Deploys on real sandbox servers: real apt, real systemd, real health checks.
+
+One world for the module (servers boot once): release v1.2.3 -> dev, promote to staging
+and prod in batches of 1, roll back, a release whose service fails its health check, two
+deploys at once, a deploy killed with SIGKILL, drift, and bad input that touches nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from orchestrator.sandbox import control
+from orchestrator.sandbox.servers import server_root
+from tests.conftest import free_port, new_test_directory
+from tests.integration.conftest import ROOT, SandboxWorld
+
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[SandboxWorld]:
+    directory = new_test_directory()
+    data = yaml.safe_load((ROOT / "inventory" / "sandbox.yaml").read_text())
+    data["project"]["source"] = str(directory / "source")
+    data["workspace"] = str(directory)
+    net = f"127.{random.randint(50, 99)}.{random.randint(0, 255)}"
+    sandbox = {
+        "state_dir": str(directory / "sandbox"),
+        "api_port": free_port(),
+        "address_pool": f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.0/24",
+        "boot_delay": 0.3,
+        "repo_server_address": f"127.{random.randint(200, 254)}.{random.randint(0, 255)}.1",
+        "repo_http_port": free_port(),
+    }
+    data["cloud"]["sandbox"] = sandbox
+    for target in data["publish"]:
+        target["host"] = sandbox["repo_server_address"]
+        target["url"] = f"http://{sandbox['repo_server_address']}:{sandbox['repo_http_port']}"
+    for environment in data["environments"]:
+        for host in environment["hosts"]:
+            host["address"] = f"{net}.{host['address'].rsplit('.', 1)[1]}"
+    path = directory / "inventory.yaml"
+    path.write_text(yaml.safe_dump(data))
+    world = SandboxWorld(directory, path, data, sandbox)
+    init = world.invoke("example.init", "--tag", "v1.2.3", "--tag", "v1.2.4", "--broken", "v1.2.5")
+    assert init.returncode == 0, init.stderr
+    try:
+        yield world
+    finally:
+        control.stop(world.settings)
+        leftovers = control.host_processes(world.settings)
+        shutil.rmtree(directory, ignore_errors=True)
+        assert leftovers == [], f"sandbox processes left: {leftovers}"
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def status(world: SandboxWorld) -> dict[str, dict[str, Any]]:
+    views = json.loads(ok(world.invoke("env.status", "--json")))
+    return {view["environment"]: view for view in views}
+
+
+def records(world: SandboxWorld, host: str) -> list[dict[str, Any]]:
+    path = server_root(world.settings, host) / "var/lib/relorch/deploys.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def installed(world: SandboxWorld) -> dict[str, str | None]:
+    return {
+        name: host["installed"]
+        for view in status(world).values()
+        for name, host in view["hosts"].items()
+    }
+
+
+ALL = ["dev-1", "staging-1", "staging-2", "prod-1", "prod-2", "prod-3"]
+
+
+def test_release_then_promote_through_every_environment(world: SandboxWorld) -> None:
+    out = ok(world.invoke("release", "--tag", "v1.2.3"))
+    assert "dev runs 1.2.3 on every host" in out
+    ok(world.invoke("promote", "--to", "staging"))
+    out = ok(world.invoke("promote", "--to", "prod", "--approved-by", "alice"))
+    # Batches of one: each prod host finishes its health check before the next starts.
+    order = [line.split(":")[0] for line in out.splitlines() if " health done" in line]
+    assert order == ["prod-1", "prod-2", "prod-3"]
+    views = status(world)
+    for view in views.values():
+        assert view["running"] == "1.2.3"
+        for name, host in view["hosts"].items():
+            assert host["installed"] == "1.2.3", name
+            assert host["drift"] == [], (name, host["drift"])
+            assert host["units"] == {"hello.service": "active"}
+    for host in ALL:
+        last = records(world, host)[-1]
+        assert (last["version"], last["result"]) == ("1.2.3", "deployed"), host
+    assert records(world, "prod-1")[-1]["approved_by"] == "alice"
+    assert records(world, "prod-1")[-1]["action"] == "promote"
+
+
+def test_noop_deploy_changes_nothing(world: SandboxWorld) -> None:
+    before = {host: len(records(world, host)) for host in ALL}
+    out = ok(world.invoke("deploy", "--env", "prod"))
+    assert "every host of prod runs 1.2.3 already: nothing to do" in out
+    assert {host: len(records(world, host)) for host in ALL} == before
+
+
+def test_rollback_brings_the_previous_version_back(world: SandboxWorld) -> None:
+    out = ok(world.invoke("release", "--tag", "v1.2.4"))
+    assert "dev runs 1.2.4" in out
+    out = ok(world.invoke("env.rollback", "--env", "dev"))
+    assert "dev runs 1.2.3 on every host" in out
+    last = records(world, "dev-1")[-1]
+    assert (last["action"], last["version"], last["result"]) == ("rollback", "1.2.3", "rolled-back")
+    assert last["health"] == "passed"
+    # A plain deploy takes the range's newest again.
+    assert "dev runs 1.2.4" in ok(world.invoke("deploy", "--env", "dev"))
+
+
+def test_a_release_failing_its_health_check_is_rolled_back_and_not_promoted(
+    world: SandboxWorld,
+) -> None:
+    result = world.invoke("release", "--tag", "v1.2.5")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "health check failed" in result.stderr and "dev-1" in result.stderr
+    assert "failing hello 1.2.5" in result.stderr
+    assert installed(world)["dev-1"] == "1.2.4"
+    last = records(world, "dev-1")[-1]
+    assert (last["version"], last["result"]) == ("1.2.5", "failed")
+    assert "went back to 1.2.4" in last["detail"]
+    assert status(world)["dev"]["failed_versions"] == ["1.2.5"]
+    staged = {host: len(records(world, host)) for host in ("staging-1", "staging-2")}
+    refused = world.invoke("promote", "--to", "staging", "--version", "1.2.5")
+    assert refused.returncode == 2, refused.stderr
+    assert "1.2.5 failed in dev" in refused.stderr
+    plain = world.invoke("deploy", "--env", "staging", "--version", "1.2.5")
+    assert plain.returncode == 2, plain.stderr
+    assert {host: len(records(world, host)) for host in staged} == staged
+
+
+def test_two_deploys_at_once_one_waits_and_both_end_consistent(world: SandboxWorld) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "invoke",
+        "promote",
+        "--to",
+        "staging",
+        "--inventory",
+        str(world.inventory_path),
+    ]
+    runs = [
+        subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    said = "".join(out + err for out, err in outputs)
+    assert "waiting up to" in said or "runs 1.2.4 already" in said
+    views = status(world)
+    assert {h["installed"] for h in views["staging"]["hosts"].values()} == {"1.2.4"}
+    assert views["staging"]["lock"] is None
+
+
+def test_a_deploy_killed_mid_batch_leaves_a_named_lock_and_the_next_converges(
+    world: SandboxWorld,
+) -> None:
+    run = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "promote", "--to", "prod", "--inventory", str(world.inventory_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert run.stdout is not None
+    for line in run.stdout:
+        if line.startswith("prod-1: health done"):
+            os.killpg(run.pid, signal.SIGKILL)
+            break
+    run.wait(timeout=60)
+    assert run.returncode == -signal.SIGKILL
+    shown = ok(world.invoke("env.unlock", "--env", "prod"))
+    assert "is locked by run" in shown and "promote 1.2.4" in shown
+    assert "removed the lock" in ok(world.invoke("env.unlock", "--env", "prod", "--force"))
+    versions = installed(world)
+    assert versions["prod-1"] == "1.2.4" and versions["prod-3"] == "1.2.3"
+    ok(world.invoke("promote", "--to", "prod"))
+    views = status(world)
+    assert {h["installed"] for h in views["prod"]["hosts"].values()} == {"1.2.4"}
+    assert views["prod"]["lock"] is None
+
+
+def test_a_package_installed_by_hand_shows_as_drift(world: SandboxWorld) -> None:
+    root = server_root(world.settings, "staging-1")
+    subprocess.run(
+        ["chroot", str(root), "apt-get", "install", "-y", "-q", "--allow-downgrades", "hello=1.2.3-1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    host = status(world)["staging"]["hosts"]["staging-1"]
+    assert host["installed"] == "1.2.3"
+    assert any("by hand" in d for d in host["drift"]), host["drift"]
+    assert "staging runs 1.2.4" in ok(
+        world.invoke("deploy", "--env", "staging", "--version", "1.2.4")
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("deploy", "--env", "qa"), "unknown environment 'qa'"),
+        (("deploy", "--env", "dev", "--version", "not-a-version"), "is not a release version"),
+        (("deploy", "--env", "dev", "--version", "9.9.9"), "9.9.9 is not published"),
+        (("promote", "--to", "dev"), "has no 'from'"),
+        (("deploy", "--env", "staging", "--version", "1.2.3"), "newer than 1.2.3"),
+    ],
+)
+def test_bad_input_exits_2_and_touches_no_host(
+    world: SandboxWorld, args: tuple[str, ...], message: str
+) -> None:
+    before = {host: len(records(world, host)) for host in ALL}
+    result = world.invoke(*args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert {host: len(records(world, host)) for host in ALL} == before
+
+
+def test_a_host_key_mismatch_is_refused_before_anything_changes(world: SandboxWorld) -> None:
+    data = yaml.safe_load(world.inventory_path.read_text())
+    staging = next(e for e in data["environments"] if e["name"] == "staging")
+    wrong = server_root(world.settings, "prod-1").parent / "ssh_host_ed25519_key.pub"
+    key = wrong.read_text().strip() if wrong.exists() else None
+    if key is None:
+        key = subprocess.run(
+            ["ssh-keygen", "-y", "-f", str(server_root(world.settings, "prod-1").parent / "ssh_host_ed25519_key")],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+    staging["hosts"][0]["host_key"] = key
+    path = world.directory / "wrong-key.yaml"
+    path.write_text(yaml.safe_dump(data))
+    before = {host: len(records(world, host)) for host in ALL}
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", "deploy", "--env", "staging", "--inventory", str(path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "host key mismatch" in result.stderr
+    assert {host: len(records(world, host)) for host in ALL} == before
+    time.sleep(0)
