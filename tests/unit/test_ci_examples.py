@@ -177,3 +177,23 @@ def test_github_lists_its_secrets() -> None:
     text = comments(GITHUB)
     for name in SECRETS:
         assert re.search(rf"^#\s+{name}\s", text, re.MULTILINE), name
+
+
+def test_gitlab_promotions_are_manual_protected_and_serialised() -> None:
+    data = load(GITLAB)
+    for job, environment in (("deploy:staging", "staging"), ("deploy:prod", "prod")):
+        merged = {**data[".promote"], **data[job]}
+        assert merged["environment"]["name"] == environment
+        assert merged["resource_group"] == f"deploy-{environment}"
+        assert merged["rules"][0]["when"] == "manual"
+        assert 'invoke promote --to "$CI_ENVIRONMENT_NAME"' in merged["script"][0]
+    assert "deploy:staging" in data["deploy:prod"]["needs"]
+
+
+def test_github_promotion_runs_in_the_chosen_environment_one_at_a_time() -> None:
+    data = load(CI / "github-promote.yml")
+    job = data["jobs"]["promote"]
+    assert job["environment"] == "${{ inputs.to }}"
+    assert data["concurrency"] == {"group": "deploy-${{ inputs.to }}", "cancel-in-progress": False}
+    run = next(step for step in job["steps"] if step.get("name") == "Promote")
+    assert "${{" not in run["run"]  # inputs reach the script through env only

@@ -254,8 +254,14 @@ def test_an_inventory_must_be_a_small_regular_utf8_file(tmp_path: Path) -> None:
             lambda envs: envs[2]["hosts"].append(dict(envs[0]["hosts"][0])),
             r"host 'dev-1' is already a host of environment 'dev'",
         ),
-        (lambda envs: envs[1].update({"version": "^^1"}), r"environments\[1\]\.version: version range"),
-        (lambda envs: envs[1].update({"colour": "blue"}), r"environments\[1\]\.colour: unknown key"),
+        (
+            lambda envs: envs[1].update({"version": "^^1"}),
+            r"environments\[1\]\.version: version range",
+        ),
+        (
+            lambda envs: envs[1].update({"colour": "blue"}),
+            r"environments\[1\]\.colour: unknown key",
+        ),
         (lambda envs: envs[1].update({"packages": ["sudo"]}), r"sudo is not built by any target"),
         (
             lambda envs: envs[1].update({"channels": ["nightly", "bogus"]}),
