@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator.atomic import write_json_atomically
+from orchestrator.atomic import write_atomically, write_json_atomically
 from orchestrator.errors import RepositoryError, UsageError
 from orchestrator.repo import clientfiles
 from orchestrator.repo.cache import MetadataCache
@@ -35,6 +35,8 @@ from orchestrator.repo.rpm_tree import RpmTree, rpm_trees, target_href
 from orchestrator.repo.signing import SigningKey
 from orchestrator.repo.tree import Staging, holding_tree_lock
 
+# The fingerprint of the key that signed every index of the tree.
+SIGNED_BY = "signed-by"
 # Which client files were last rendered, and from what (see clientfiles.inputs_digest).
 CLIENT_FILES = "client-files.json"
 
@@ -115,6 +117,17 @@ class _Run:
         self.suite_updates: list[SuiteUpdate] = []
         self.trees: dict[tuple[str, str], RpmTree] = {}
         self.client_files: dict[str, object] | None = None
+        # The fingerprint of the key that signed every index, once this run re-signed all.
+        self.signer: str | None = None
+        # The RPM trees whose repodata this run wrote (and signed).
+        self.written_trees: set[tuple[str, str]] = set()
+
+    def signed_by(self) -> str | None:
+        """The fingerprint of the key that signed the tree (None for a new or older tree)."""
+        try:
+            return (self.state / SIGNED_BY).read_text(encoding="ascii").strip() or None
+        except (OSError, UnicodeDecodeError):
+            return None
 
     def tree(self, channel: str, arch: str) -> RpmTree:
         key = (channel, arch)
@@ -163,6 +176,8 @@ class _Run:
             save_generations(self.state, update)
         if self.client_files is not None:
             write_json_atomically(self.state / CLIENT_FILES, self.client_files, durable=False)
+        if self.signer is not None:
+            write_atomically(self.state / SIGNED_BY, self.signer + "\n", durable=False)
 
     def __enter__(self) -> _Run:
         return self
@@ -236,6 +251,7 @@ def _add_rpms(
     revision = int(run.now.timestamp())
     for key, tree in touched.items():
         tree.write(drafts[key], signer, staging, revision)
+        run.written_trees.add(key)
         change.rewritten.append(f"{RPM}/{tree.channel}/{tree.arch}/repodata")
     return change
 
@@ -257,6 +273,8 @@ def add_packages(
     debs, rpms = _read_inputs(packages)
     repo_dir.mkdir(parents=True, exist_ok=True)
     with holding_tree_lock(repo_dir), Staging() as staging, _Run(repo_dir, options, now) as run:
+        signed_by = run.signed_by()
+        existed = bool(run.pool.suites()) or bool(rpm_trees(repo_dir))
         deb_change = _add_debs(run, debs, channel, signer, staging) if debs else RepoChange()
         rpm_change = _add_rpms(run, rpms, channel, signer, staging) if rpms else RepoChange()
         change = RepoChange(
@@ -264,6 +282,13 @@ def add_packages(
             skipped_identical=deb_change.skipped_identical + rpm_change.skipped_identical,
             rewritten=deb_change.rewritten + rpm_change.rewritten,
         )
+        if signed_by != signer.fingerprint:
+            # Another key signed the tree (a rotated key, or a tree from before this was
+            # recorded): indexes left as they were would still carry the old signature
+            # while the published key is this one.
+            if existed:
+                change.rewritten += _sign_everything(run, signer, staging)
+            run.signer = signer.fingerprint
         change.rewritten += run.stage_client_files(
             signer, staging, {channel} if debs else set(), {channel} if rpms else set()
         )
@@ -279,16 +304,26 @@ def resign(
     if not repo_dir.is_dir():
         raise UsageError(f"repository {repo_dir} does not exist: pass --repo DIR")
     with holding_tree_lock(repo_dir), Staging() as staging, _Run(repo_dir, options, now) as run:
-        change = RepoChange()
-        for channel in run.pool.suites():
-            run.write_suite(channel, run.pool.members(channel), signer, staging)
-            change.rewritten.append(f"{DEB}/dists/{channel}/InRelease")
-        for channel, arch in rpm_trees(repo_dir):
-            run.tree(channel, arch).resign(signer, staging)
-            change.rewritten.append(f"{RPM}/{channel}/{arch}/repodata/repomd.xml.asc")
+        change = RepoChange(rewritten=_sign_everything(run, signer, staging))
+        run.signer = signer.fingerprint
         change.rewritten += run.stage_client_files(signer, staging, set(), set())
         run.commit(staging)
     return change
+
+
+def _sign_everything(run: _Run, signer: SigningKey, staging: Staging) -> list[str]:
+    """Re-sign every suite and every ``repomd.xml`` this run has not just written."""
+    rewritten = []
+    written = {update.channel for update in run.suite_updates}
+    for channel in run.pool.suites():
+        if channel not in written:
+            run.write_suite(channel, run.pool.members(channel), signer, staging)
+            rewritten.append(f"{DEB}/dists/{channel}/InRelease")
+    for channel, arch in rpm_trees(run.repo_dir):
+        if (channel, arch) not in run.written_trees:
+            run.tree(channel, arch).resign(signer, staging)
+            rewritten.append(f"{RPM}/{channel}/{arch}/repodata/repomd.xml.asc")
+    return rewritten
 
 
 def _prune_candidates(run: _Run) -> list[Versioned]:

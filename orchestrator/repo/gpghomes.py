@@ -34,6 +34,9 @@ _UNOWNED_GRACE_SECONDS = 600.0
 # key's home is ever written through a link.
 _LINKED = ("pubring.kbx", "pubring.gpg", "private-keys-v1.d", "gpg.conf", "gpg-agent.conf")
 
+# How long a killed daemon may take to exit before the wipe goes on without waiting.
+DAEMON_EXIT_SECONDS = 3.0
+
 
 def temporary_home(parent: Path = Path("/tmp")) -> Path:
     """A fresh, private GnuPG home with a short path (agent sockets have a length limit).
@@ -74,13 +77,36 @@ def sweep_stale_homes(parent: Path = Path("/tmp")) -> list[Path]:
 
 
 def wipe_keyring(gnupghome: Path, components: str = "all") -> None:
-    """Stop the GnuPG daemons (``components``) of a throwaway home and delete the home."""
+    """Stop the GnuPG daemons (``components``) of a throwaway home and delete the home.
+
+    ``gpgconf --kill`` only asks a daemon to exit; this waits (briefly) until it has, so
+    that no agent outlives the wipe, even for a moment.
+    """
     subprocess.run(
         ["gpgconf", "--homedir", str(gnupghome), "--kill", components],
         capture_output=True,
         check=False,
     )
+    deadline = time.monotonic() + DAEMON_EXIT_SECONDS
+    while _daemons_of(gnupghome) and time.monotonic() < deadline:
+        time.sleep(0.02)
     shutil.rmtree(gnupghome, ignore_errors=True)
+
+
+def _daemons_of(gnupghome: Path) -> list[int]:
+    """The pids of processes started with ``--homedir gnupghome`` (its agent, its dirmngr)."""
+    wanted = ["--homedir", str(gnupghome)]
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            arguments = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if any(arguments[i : i + 2] == wanted for i in range(len(arguments) - 1)):
+            found.append(int(entry.name))
+    return found
 
 
 def default_home() -> Path:

@@ -370,3 +370,31 @@ def test_by_hash_keeps_the_last_generations(tree: Path, nfpm: Nfpm, signer: Sign
     assert not (index_dir / "by-hash/SHA256" / first).exists()
     current = hashlib.sha256((index_dir / "Packages").read_bytes()).hexdigest()
     assert (index_dir / "by-hash/SHA256" / current).is_file()
+
+
+def test_a_rotated_key_re_signs_every_index_even_with_nothing_new(
+    tree: Path, nfpm: Nfpm, wrong_keyring: Keyring
+) -> None:
+    # A release of packages the tree has, after the signing key changed: every index must
+    # carry the new key's signature, as the published key file does.
+    config = SigningConfig(
+        fingerprint=wrong_keyring.key.fingerprint, gnupghome=str(wrong_keyring.home)
+    )
+    with open_signer(config) as rotated:
+        change = add_packages(build_set(nfpm, "1.0.0"), tree, "stable", OPTIONS, rotated)
+        assert "deb/dists/stable/InRelease" in change.rewritten
+        keyring = tree / "keys" / "demo.gpg"
+        for signed in [tree / "deb/dists/stable/InRelease"]:
+            verified = subprocess.run(
+                ["gpgv", "--keyring", str(keyring), str(signed)], capture_output=True, check=False
+            )
+            assert verified.returncode == 0, verified.stderr
+        for repomd in tree.glob("rpm/stable/*/repodata/repomd.xml"):
+            verified = subprocess.run(
+                ["gpgv", "--keyring", str(keyring), f"{repomd}.asc", str(repomd)],
+                capture_output=True, check=False,
+            )  # fmt: skip
+            assert verified.returncode == 0, verified.stderr
+        # Once re-signed, the same packages again write nothing.
+        again = add_packages(build_set(nfpm, "1.0.0"), tree, "stable", OPTIONS, rotated)
+        assert again.rewritten == []
