@@ -40,7 +40,13 @@ class Stoppable(Protocol):
 class InterruptHandler:
     """Turns the first SIGINT/SIGTERM into :class:`Interrupted`; holds it during cleanups."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        stopping: str = "stopping builds, destroying droplets",
+        cleaning: str = "destroying droplets and releasing the lock",
+    ) -> None:
+        self.stopping = stopping
+        self.cleaning = cleaning
         self.received: int | None = None
         self._watched: Stoppable | None = None
         self._deferring = 0
@@ -65,30 +71,30 @@ class InterruptHandler:
     def handle(self, signal_number: int, _frame: FrameType | None) -> None:
         """The signal handler."""
         if self.received is not None:
-            print(
-                "still cleaning up: destroying droplets and releasing the lock",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(f"still cleaning up: {self.cleaning}", file=sys.stderr, flush=True)
             return
         self.received = signal_number
-        print(
-            f"{signal.Signals(signal_number).name}: stopping builds, destroying droplets",
-            file=sys.stderr,
-            flush=True,
-        )
-        if self._watched is not None:
-            self._watched.stop()
+        print(f"{signal.Signals(signal_number).name}: {self.stopping}", file=sys.stderr, flush=True)
         if self._deferring:
+            # A cleanup runs (destroying droplets, putting hosts back): stopping now would
+            # hang up the very sessions it uses. The signal is raised once it is done.
             self._pending = True
             return
+        if self._watched is not None:
+            self._watched.stop()
         raise Interrupted(signal_number)
 
 
 @contextmanager
-def handling_interrupts() -> Iterator[InterruptHandler]:
-    """Install the handler for SIGINT and SIGTERM for the duration of the block."""
-    handler = InterruptHandler()
+def handling_interrupts(
+    stopping: str = "stopping builds, destroying droplets",
+    cleaning: str = "destroying droplets and releasing the lock",
+) -> Iterator[InterruptHandler]:
+    """Install the handler for SIGINT and SIGTERM for the duration of the block.
+
+    ``stopping`` and ``cleaning`` say what the first signal and a second one set off.
+    """
+    handler = InterruptHandler(stopping, cleaning)
     previous = {
         number: signal.signal(number, handler.handle) for number in (signal.SIGINT, signal.SIGTERM)
     }
