@@ -40,14 +40,14 @@ def promote(
     state = surveyor(inventory, seams)(upstream)
     try:
         packages = inventory.packages_of(upstream)
-        addresses = {a: a for a in state.states}
-        addresses.update({h.name: h.address for h in upstream.listed_hosts})
-        healthy = health_now(upstream, state, addresses, packages) if version is None else {}
+        healthy = health_now(upstream, state, packages) if version is None else {}
         picked = promotion_candidate(upstream.name, state.states, packages, healthy, version)
     finally:
         state.close()
     say(f"promoting {picked} from {upstream.name} to {to}")
-    request = DeployRequest(to, picked, "promote", audit, lock_wait, dry_run)
+    request = DeployRequest(
+        to, picked, "promote", audit, lock_wait, dry_run, allow_older=version is not None
+    )
     return run_deploy(inventory, request, seams, say=say, signals=signals)
 
 

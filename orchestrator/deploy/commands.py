@@ -12,7 +12,7 @@ Every value is quoted with :func:`shlex.quote`; commands are tested exactly.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -23,6 +23,8 @@ q = shlex.quote
 APT_ENV = "DEBIAN_FRONTEND=noninteractive"
 # The records a host reads back: enough for history and promotion, never unbounded.
 RECORDS_READ = 200
+# Seconds apt waits for another dpkg to finish.
+DPKG_LOCK_WAIT = 120
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ def update_source(files: HostFiles) -> str:
     # apt reads deb822 files only from a parts directory: one holding just this source.
     return (
         f'parts=$(mktemp -d) && ln -s {q(files.sources)} "$parts/" && '
-        f"{APT_ENV} apt-get update -q -o Dir::Etc::SourceList=/dev/null "
+        f"{APT_ENV} apt-get update -q -o DPkg::Lock::Timeout={DPKG_LOCK_WAIT} "
+        "-o Dir::Etc::SourceList=/dev/null "
         '-o Dir::Etc::SourceParts="$parts" -o APT::Get::List-Cleanup=0; '
         'status=$?; rm -rf "$parts"; exit $status'
     )
@@ -106,10 +109,19 @@ def update_source(files: HostFiles) -> str:
 
 def install(packages: Sequence[str], package_version: str) -> str:
     """Install exactly ``package_version`` of every package, downgrading if need be."""
-    wanted = " ".join(q(f"{p}={package_version}") for p in packages)
+    return install_versions(dict.fromkeys(packages, package_version))
+
+
+def install_versions(versions: Mapping[str, str]) -> str:
+    """Install each package at its version, downgrading if need be.
+
+    apt waits for the dpkg lock (an unattended upgrade, a revert after a hang-up) rather
+    than failing at once, and finishes what an interrupted dpkg left half-configured.
+    """
+    wanted = " ".join(q(f"{name}={version}") for name, version in versions.items())
     return (
         f"{APT_ENV} apt-get install -q -y --allow-downgrades --no-install-recommends "
-        f"-o Dpkg::Options::=--force-confold {wanted}"
+        f"-o DPkg::Lock::Timeout={DPKG_LOCK_WAIT} -o Dpkg::Options::=--force-confold {wanted}"
     )
 
 
@@ -122,7 +134,7 @@ def restart(units: Sequence[str]) -> str:
 
 
 def remove(packages: Sequence[str]) -> str:
-    """Remove the packages (a host that ran none of them before the deploy)."""
+    """Remove the packages (those a host did not have before the deploy)."""
     return "dpkg --remove " + " ".join(q(p) for p in packages)
 
 

@@ -10,6 +10,8 @@ from orchestrator.deploy.semver import semver_of_package
 from orchestrator.errors import DeployError
 
 _INSTALLED = "ii"
+# Not installed, purged, or only its configuration files left.
+_ABSENT = ("un", "pn", "rc")
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,8 @@ class HostState:
     # Unit name -> systemctl is-active's answer.
     units: dict[str, str] = field(default_factory=dict)
     records: tuple[Record, ...] = ()
+    # Packages dpkg holds in any other state than installed or absent: name -> state.
+    unsettled: dict[str, str] = field(default_factory=dict)
 
     def package_version(self, packages: tuple[str, ...]) -> str | None:
         """The package version every one of ``packages`` has; None if mixed or missing."""
@@ -40,6 +44,33 @@ class HostState:
         mine = [r for r in self.records if r.environment == environment]
         return mine[-1] if mine else None
 
+    def recorded(self, environment: str, packages: tuple[str, ...]) -> bool:
+        """Whether the last record of ``environment`` accounts for what is installed.
+
+        A failed or interrupted deploy left the host on the version before it; anything
+        else the record does not say was changed by hand (or by a deploy killed before
+        it could write its record).
+        """
+        last = self.last_record(environment)
+        if last is None:
+            return False
+        ran = last.previous if last.result in ("failed", "interrupted") else last.version
+        return ran == self.version(packages)
+
+    def settled(
+        self,
+        environment: str,
+        packages: tuple[str, ...],
+        units: tuple[str, ...],
+        package_version: str,
+    ) -> bool:
+        """Whether the host runs ``package_version``, its units are up and a record says so."""
+        return (
+            self.package_version(packages) == package_version
+            and all(self.units.get(unit) == "active" for unit in units)
+            and self.recorded(environment, packages)
+        )
+
 
 def parse_host_state(host: str, output: str, units: tuple[str, ...]) -> HostState:
     """Parse what :func:`orchestrator.deploy.commands.inspect` printed."""
@@ -48,10 +79,15 @@ def parse_host_state(host: str, output: str, units: tuple[str, ...]) -> HostStat
         raise DeployError(f"{host}: unexpected answer to the inspection: {output[:200]!r}")
     package_part, unit_part, record_part = sections
     packages: dict[str, str] = {}
+    unsettled: dict[str, str] = {}
     for line in package_part.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[1] == _INSTALLED:
-            packages[parts[0]] = parts[2]
+        name, _, rest = line.partition(" ")
+        # ${db:Status-Abbrev} is three characters: wanted, state, error flag (or a space).
+        abbrev, version = rest[:3].strip(), rest[3:].strip()
+        if abbrev == _INSTALLED and version:
+            packages[name] = version
+        elif abbrev not in _ABSENT and name:
+            unsettled[name] = abbrev
     answers = unit_part.split()
     states = dict(zip(units, answers, strict=False)) if len(answers) == len(units) else {}
-    return HostState(host, packages, states, tuple(parse_records(record_part)))
+    return HostState(host, packages, states, tuple(parse_records(record_part)), unsettled)

@@ -12,6 +12,7 @@ import hashlib
 import lzma
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -21,8 +22,12 @@ from pathlib import Path
 from debian import deb822
 
 from orchestrator.errors import DeployError, UsageError
+from orchestrator.httpread import read_bounded
+from orchestrator.repo.gpghomes import temporary_home, wipe_keyring
 
 FETCH_TIMEOUT = 30.0
+# The whole of one index file, however slowly the server sends it.
+FETCH_DEADLINE = 300.0
 MAX_INDEX_BYTES = 64 << 20
 GPGV_TIMEOUT = 30.0
 
@@ -42,17 +47,43 @@ class NotPublished(DeployError):
 def _fetch(url: str) -> bytes:
     try:
         with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response:
-            data: bytes = response.read(MAX_INDEX_BYTES + 1)
+            data = read_bounded(response, MAX_INDEX_BYTES, time.monotonic() + FETCH_DEADLINE)
     except urllib.error.HTTPError as error:
         if error.code == 404:
             raise NotPublished(f"{url}: not found") from None
         raise DeployError(f"{url}: the repository answered {error.code}") from None
+    except ValueError as error:  # not a URL urllib can open
+        raise UsageError(f"{url}: not an http(s) URL of a repository ({error})") from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise DeployError(f"{url}: cannot read the repository: {reason}") from None
     if len(data) > MAX_INDEX_BYTES:
         raise DeployError(f"{url}: larger than {MAX_INDEX_BYTES >> 20} MiB; not an index")
     return data
+
+
+def public_key_only(armored: str, where: str) -> str:
+    """The public keys of ``armored``, exported armored: nothing secret ever reaches a host.
+
+    A key file that also holds a private block (by mistake) yields only its public half.
+    UsageError when it holds no key at all.
+    """
+    home = temporary_home()
+    try:
+        base = ["gpg", "--batch", "--no-options", "--homedir", str(home)]
+        imported = subprocess.run(
+            [*base, "--import"], input=armored.encode(), capture_output=True,
+            timeout=GPGV_TIMEOUT, check=False,
+        )  # fmt: skip
+        exported = subprocess.run(
+            [*base, "--armor", "--export"], capture_output=True, timeout=GPGV_TIMEOUT, check=False
+        )
+    finally:
+        wipe_keyring(home)
+    text = exported.stdout.decode(errors="replace")
+    if imported.returncode != 0 or "PUBLIC KEY BLOCK" not in text:
+        raise UsageError(f"{where}: no OpenPGP public key in it; give the project's armored key")
+    return text
 
 
 def verified_release(in_release: bytes, armored_key: str, where: str) -> str:

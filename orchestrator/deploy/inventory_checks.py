@@ -31,6 +31,7 @@ def check_environments(inventory: Inventory) -> None:
     if twice:
         raise ValueError(f"duplicate environments names: {', '.join(twice)}")
     seen: dict[str, str] = {}
+    endpoints: dict[tuple[str, int], str] = {}
     for index, environment in enumerate(environments):
         where = f"environments[{index}]"
         for number, host in enumerate(environment.listed_hosts):
@@ -39,7 +40,15 @@ def check_environments(inventory: Inventory) -> None:
                     f"{where}.hosts[{number}]: host {host.name!r} is already a host of "
                     f"environment {seen[host.name]!r}; a host belongs to one environment"
                 )
+            # One server under two names would be deployed by two locks at once.
+            endpoint = (host.address, host.port)
+            if endpoint in endpoints:
+                raise ValueError(
+                    f"{where}.hosts[{number}]: {host.address}:{host.port} is already host "
+                    f"{endpoints[endpoint]!r}; a server is listed once"
+                )
             seen[host.name] = environment.name
+            endpoints[endpoint] = host.name
             if host.host_key == SANDBOX_HOST_KEY and inventory.cloud.sandbox is None:
                 raise ValueError(
                     f"{where}.hosts[{number}]: host_key 'sandbox' needs cloud.sandbox; pin "

@@ -83,7 +83,7 @@ def rollback_target(
         key=lambda r: (r.time, r.run_id),
     )
     for record in reversed(records):
-        kept = record.version == current and record.result != "failed"
+        kept = record.version == current and record.result not in ("failed", "interrupted")
         if kept and record.previous and record.previous != current:
             return record.previous
     raise UsageError(

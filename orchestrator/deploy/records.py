@@ -13,9 +13,9 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-Result = Literal["deployed", "failed", "rolled-back"]
+Result = Literal["deployed", "failed", "rolled-back", "interrupted"]
 Action = Literal["deploy", "promote", "rollback"]
-_RESULTS = ("deployed", "failed", "rolled-back")
+_RESULTS = ("deployed", "failed", "rolled-back", "interrupted")
 _ACTIONS = ("deploy", "promote", "rollback")
 MAX_FIELD = 2000
 
@@ -26,8 +26,9 @@ class Record:
 
     ``result``: ``deployed`` (the host runs ``version`` and passed its check), ``failed``
     (the deploy of ``version`` failed somewhere in the environment and this host went
-    back to ``previous``), ``rolled-back`` is not written by a deploy: it marks an
-    ``env.rollback`` that brought ``version`` back.
+    back to ``previous``: the version is never taken there again by a range),
+    ``interrupted`` (a signal stopped the deploy and the host went back: the version did
+    not fail), ``rolled-back`` (an ``env.rollback`` brought ``version`` back).
     """
 
     time: str
@@ -92,5 +93,12 @@ def parse_records(text: str) -> list[Record]:
 
 
 def failed_versions(records: list[Record], environment: str) -> set[str]:
-    """The versions whose deploy failed in ``environment``: never picked again by a range."""
-    return {r.version for r in records if r.environment == environment and r.result == "failed"}
+    """The versions that failed in ``environment``, or that a rollback left: never again.
+
+    A version an operator rolled back from is as bad as one that failed its check: a
+    range must not pick it up again (Argo CD's auto-sync did, #9570).
+    """
+    mine = [r for r in records if r.environment == environment]
+    failed = {r.version for r in mine if r.result == "failed"}
+    left = {r.previous for r in mine if r.result == "rolled-back" and r.previous}
+    return failed | left

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from orchestrator.deploy.plan import DeployPlan
+
+# What a host wrote (records, lock details) is printed, never obeyed: no terminal escapes.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _shown(value: object) -> str:
+    return _CONTROL.sub("?", str(value))
 
 
 def describe_plan(plan: DeployPlan) -> str:
@@ -62,4 +70,4 @@ def describe_status(views: list[dict[str, Any]]) -> str:
                 lines.append(
                     f"  next promotion from {promotion['from']}: none ({promotion['why']})"
                 )
-    return "\n".join(lines)
+    return "\n".join(_shown(line) for line in lines)

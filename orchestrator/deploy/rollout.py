@@ -35,7 +35,7 @@ from orchestrator.errors import DeployError, LockError
 from orchestrator.executor import Directive, SkipProgram, Span
 from orchestrator.fleet import HostAccess
 from orchestrator.locks import LockDetails, LockWaiter
-from orchestrator.operations import Operation, RemoteCommand
+from orchestrator.operations import HostOperation, Operation, RemoteCommand
 
 Say = Callable[[str], None]
 
@@ -54,6 +54,8 @@ class DeployHandlers:
     """Carries a deploy plan's operations out on the environment's hosts."""
 
     plan: DeployPlan
+    # Checks, on the hosts as read under the lock, that the version chosen still holds.
+    recheck: Callable[[Survey], None]
     environment: Environment
     survey: Survey
     accesses: dict[str, HostAccess]
@@ -65,7 +67,8 @@ class DeployHandlers:
     say: Say
     now: Callable[[], datetime]
     # Hosts the deploy changed (or began to), and what each ran before it did.
-    touched: dict[str, str | None] = field(default_factory=dict)
+    # Each touched host's packages before the deploy: name -> version (absent: none).
+    touched: dict[str, dict[str, str]] = field(default_factory=dict)
     failure: str | None = None
     reverted: dict[str, str] = field(default_factory=dict)
     health: dict[str, str] = field(default_factory=dict)
@@ -80,8 +83,21 @@ class DeployHandlers:
 
     # The executor's interface.
 
+    @property
+    def interrupted(self) -> bool:
+        """Whether the deploy was stopped with no host failing: by a signal."""
+        return self.failure is None and self._stopping.is_set()
+
     def handle(self, operation: Operation, target: HostProgram | None) -> Directive:
-        """Carry ``operation`` out."""
+        """Carry ``operation`` out; the first host failure is kept for the records."""
+        try:
+            return self._handle(operation)
+        except Exception as error:
+            if isinstance(operation, HostOperation) and not self._stopping.is_set():
+                self._failed(operation.host, str(error).removeprefix(f"{operation.host}: "))
+            raise
+
+    def _handle(self, operation: Operation) -> Directive:
         if isinstance(operation, TakeDeployLock):
             self._take_lock(operation)
         elif isinstance(operation, RemoteCommand):
@@ -168,17 +184,23 @@ class DeployHandlers:
         ).acquire(operation.timeout, LockError)  # fmt: skip
         # Another deploy may have finished while this one waited: what runs now counts.
         reread(self.survey, self.files, self.plan.packages, self.plan.units)
+        self.recheck(self.survey)
 
     def _command(self, operation: RemoteCommand) -> Directive:
         host = operation.host
         if operation.stage == "source":
             state = self.survey.states[host]
-            if state.package_version(self.plan.packages) == self.plan.package_version and all(
-                state.units.get(unit) == "active" for unit in self.plan.units
+            # A host at the version with no record of it (a deploy killed before its
+            # record) is deployed again: restarted, checked and recorded.
+            plan = self.plan
+            if state.settled(
+                self.environment_name, plan.packages, plan.units, plan.package_version
             ):
-                return SkipProgram(f"runs {self.plan.version} already")
+                return SkipProgram(f"runs {plan.version} already")
             with self._guard:
-                self.touched[host] = state.package_version(self.plan.packages)
+                self.touched[host] = {
+                    p: v for p, v in state.packages.items() if p in self.plan.packages
+                }
         stdin = b""
         if operation.stage == "source":
             sources = commands.sources_file(
@@ -223,15 +245,17 @@ class DeployHandlers:
 
     def _revert(self, operation: Revert) -> None:
         host = operation.host
-        previous = self.touched.get(host)
+        before = self.touched.get(host, {})
+        previous = _common_version(before, operation.packages)
         # Reconnect: the executor hung the hosts up if the deploy was stopped.
         shell = self._shell(host, fresh=True)
-        if previous is None:
-            command = commands.remove(operation.packages)
-        else:
-            command = commands.install(operation.packages, previous)
-        steps = [(command, APT_UPDATE_TIMEOUT)]
-        if operation.units and previous is not None:
+        steps = []
+        if before:
+            steps.append((commands.install_versions(before), APT_UPDATE_TIMEOUT))
+        absent = [p for p in operation.packages if p not in before]
+        if absent:
+            steps.append((commands.remove(absent), APT_UPDATE_TIMEOUT))
+        if operation.units and before:
             steps.append((commands.restart(operation.units), CONTROL_TIMEOUT))
         for step, timeout in steps:
             result = shell.run(step, timeout=timeout)
@@ -254,15 +278,21 @@ class DeployHandlers:
             self.reverted[host] = back or "nothing"
 
     def _record(self) -> None:
-        result: Result = "deployed" if self.failure is None else "failed"
-        if self.failure is None and self.plan.action == "rollback":
+        result: Result = "deployed"
+        failure = self.failure
+        if failure is not None:
+            result = "failed"
+        elif self.interrupted:
+            result, failure = "interrupted", "the deploy was interrupted"
+        elif self.plan.action == "rollback":
             result = "rolled-back"
         problems = []
-        for host, previous in self.touched.items():
+        for host, before in self.touched.items():
+            previous = _common_version(before, self.plan.packages)
             detail = ""
-            if self.failure is not None:
+            if failure is not None:
                 back = self.reverted.get(host)
-                detail = f"{self.failure}; " + (
+                detail = f"{failure}; " + (
                     f"this host went back to {back}" if back else "this host could not go back"
                 )
             record = Record(
@@ -278,7 +308,7 @@ class DeployHandlers:
                 ci_job=self.audit.ci_job,
                 approved_by=self.audit.approved_by,
                 health=self.health.get(host, "")[:500],
-                detail=detail[:1500],
+                detail=detail[:500],
             )
             try:
                 shell = self._shell(host, fresh=self._stopping.is_set())
@@ -291,3 +321,9 @@ class DeployHandlers:
                 problems.append(f"{host}: {error}")
         if problems:
             raise DeployError("could not append the deploy record on " + "; ".join(problems))
+
+
+def _common_version(versions: dict[str, str], packages: tuple[str, ...]) -> str | None:
+    """The package version all of ``packages`` had, if they had one and the same."""
+    found = {versions.get(p) for p in packages}
+    return found.pop() if len(found) == 1 else None

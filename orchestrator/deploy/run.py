@@ -10,6 +10,7 @@ and when every host is, nothing is planned at all: one round trip per host.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -31,8 +32,8 @@ from orchestrator.deploy.semver import (
     semver_of_package,
 )
 from orchestrator.deploy.survey import Survey, survey, surveyor, upstream_failures
-from orchestrator.errors import UsageError
-from orchestrator.executor import Deferral, Executor
+from orchestrator.errors import DeployError, UsageError
+from orchestrator.executor import Deferral, Executor, Outcome
 from orchestrator.fleet import HostAccess
 from orchestrator.inventory import Inventory
 from orchestrator.locks import new_details
@@ -62,6 +63,10 @@ class DeployRequest:
     audit: Audit = field(default_factory=lambda: Audit(by=who_asked()))
     lock_wait: float = 300.0
     dry_run: bool = False
+    # A promotion of an explicitly chosen older version may go below what runs.
+    allow_older: bool = False
+    # A release's deploy: a version older than what runs is skipped, not an error.
+    auto: bool = False
 
 
 @dataclass
@@ -76,12 +81,14 @@ class DeployOutcome:
     message: str
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
     plan: DeployPlan | None = None
+    # The exit code of the signal that interrupted the deploy (130 SIGINT, 143 SIGTERM).
+    signal_exit: int = 130
 
     @property
     def exit_code(self) -> int:
-        """0 when the environment runs the version (or nothing was to do), 1 otherwise."""
+        """0 when the environment runs the version (or nothing was to do), 1 if it failed."""
         if self.status == "interrupted":
-            return 130
+            return self.signal_exit
         return 1 if self.status == "failed" else 0
 
     def to_json(self) -> dict[str, Any]:
@@ -116,10 +123,19 @@ def ci_job() -> str | None:
     return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
 
 
-def published(available: Sequence[Available]) -> dict[str, Available]:
-    """The published release versions (semver) and where each is, newest last."""
+def published(available: Sequence[Available], epoch: int | None) -> dict[str, Available]:
+    """The published release versions (semver) and where each is, newest last.
+
+    A package version with another epoch than the project's is not one of its releases
+    (an epoch outranks every version without it): it is never offered.
+    """
     found: dict[str, Available] = {}
     for entry in available:
+        head, colon, _ = entry.package_version.partition(":")
+        stated = int(head) if colon and head.isdigit() else (0 if not colon else -1)
+        # Epoch 0 is no epoch, in dpkg and rpm alike.
+        if stated != (epoch or 0):
+            continue
         version = semver_of_package(entry.package_version)
         if version is not None and version not in found:
             found[version] = entry
@@ -147,8 +163,9 @@ def choose_version(
     """The version to deploy; None when the range takes nothing newer than what runs.
 
     UsageError for a version that is not a release, not published, outside the range
-    (a plain deploy), marked failed here (except a rollback), or older than what runs
-    (a plain deploy: that is what ``env.rollback`` is for).
+    (a plain deploy), marked failed or rolled back here, older than what runs (except a
+    promotion of an explicit ``--version``: going back is ``env.rollback``'s), or, for a
+    rollback, not older than what runs.
     """
     name = environment.name
     where = f"in channels {', '.join(environment.channels)}"
@@ -175,10 +192,10 @@ def choose_version(
         raise UsageError(
             f"{wanted} is not published {where}; pick one of: {', '.join(offered) or 'none'}"
         )
-    if request.action != "rollback" and wanted in failed:
+    if wanted in failed:
         raise UsageError(
-            f"{wanted} failed in {name} before and is not deployed there again; release a fix "
-            f"as a new version (or roll back with invoke env.rollback --env {name})"
+            f"{wanted} failed (or was rolled back) in {name} and is not deployed there "
+            f"again; release a fix as a new version"
         )
     if request.action == "deploy" and request.version and not range_.accepts(wanted):
         raise UsageError(
@@ -186,18 +203,32 @@ def choose_version(
             f"inventory or promote it with invoke promote --to {name}"
         )
     newest = max((v for v in running.values() if v), key=precedence_key, default=None)
-    if (
-        request.action == "deploy"
-        and newest is not None
-        and precedence_key(wanted) < precedence_key(newest)
-    ):
-        if request.version:
+    older = newest is not None and precedence_key(wanted) < precedence_key(newest)
+    if request.action == "rollback":
+        if newest is not None and not older:
             raise UsageError(
-                f"{name} runs {newest}, newer than {wanted}; go back with invoke env.rollback "
-                f"--env {name} --to {wanted}"
+                f"{name} runs {newest}; a rollback goes back to an older version, not {wanted}"
             )
-        return None
+        return wanted
+    if older and not request.allow_older:
+        if request.auto or (request.action == "deploy" and not request.version):
+            return None
+        raise UsageError(
+            f"{name} runs {newest}, newer than {wanted}; go back with invoke env.rollback "
+            f"--env {name} --to {wanted}, or promote it explicitly with --version"
+        )
     return wanted
+
+
+def _refuse_unsettled(state: Survey) -> None:
+    """UsageError for a host whose packages dpkg holds, or left half-installed."""
+    for name, host in state.states.items():
+        for package, abbrev in host.unsettled.items():
+            raise UsageError(
+                f"{name}: package {package} is in dpkg state {abbrev!r} (held, or half-"
+                "installed or half-configured); settle it on the host first (apt-mark "
+                "unhold, dpkg --configure -a), the deploy changed nothing"
+            )
 
 
 def _deploy_hosts(accesses: Sequence[HostAccess]) -> list[DeployHost]:
@@ -205,9 +236,16 @@ def _deploy_hosts(accesses: Sequence[HostAccess]) -> list[DeployHost]:
 
 
 def host_summary(
-    state: Survey, handlers: DeployHandlers | None, packages: tuple[str, ...]
+    state: Survey,
+    handlers: DeployHandlers | None,
+    packages: tuple[str, ...],
+    outcome: Outcome | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per host: what it ran before, whether the deploy touched it, its health, where it went back."""
+    """Per host: what it ran before, whether the deploy touched it, and how it went.
+
+    With ``outcome``: its health, where it went back, and each of its steps (started,
+    seconds, status), for reports and timings.
+    """
     summary: dict[str, dict[str, Any]] = {}
     for name, host in state.states.items():
         before = host.version(packages)
@@ -216,6 +254,20 @@ def host_summary(
             entry["touched"] = name in handlers.touched
             entry["health"] = handlers.health.get(name)
             entry["reverted_to"] = handlers.reverted.get(name)
+        if outcome is not None:
+            programs = [outcome.programs.get(name), outcome.reverts.get(name)]
+            entry["steps"] = [
+                {
+                    "name": span.name,
+                    "started": round(span.started, 3),
+                    "seconds": round(span.ended - span.started, 3),
+                    "status": span.status,
+                    "detail": span.detail[:500],
+                }
+                for program in programs
+                if program is not None
+                for span in program.spans
+            ]
         summary[name] = entry
     return summary
 
@@ -245,23 +297,24 @@ def run_deploy(
     repository = inventory.publish[0].url
     files = HostFiles(tool=inventory.cloud.tag_prefix, project=inventory.project.name)
     project_key = seams.project_key()
-    offered = published(seams.available(environment))
+    offered = published(seams.available(environment), inventory.project.epoch)
     accesses = seams.accesses(environment)
     run_id = new_run_id(now(), os.urandom(3).hex())
     state = survey(accesses, seams.connect, files, packages, units)
     try:
+        _refuse_unsettled(state)
         records = environment_records(state, environment.name)
-        failed = failed_versions(records, environment.name)
-        if request.action == "deploy":
-            # What failed upstream is never taken here by a range or a plain deploy.
-            failed |= upstream_failures(inventory, environment, surveyor(inventory, seams))
+        # What failed upstream is never taken here by a range or a plain deploy.
+        upstream = (
+            upstream_failures(inventory, environment, surveyor(inventory, seams))
+            if request.action == "deploy"
+            else set()
+        )
+        failed = failed_versions(records, environment.name) | upstream
         running = running_versions(state, packages)
         if chosen is not None:
             picked = chosen(state)
-            request = DeployRequest(
-                request.environment, picked, request.action, request.audit, request.lock_wait,
-                request.dry_run,
-            )  # fmt: skip
+            request = dataclasses.replace(request, version=picked)
         version = choose_version(environment, request, offered, failed, running)
         if version is None:
             newest = max((v for v in running.values() if v), key=precedence_key)
@@ -295,8 +348,7 @@ def run_deploy(
         )
         at_version = [
             name for name, s in state.states.items()
-            if s.package_version(packages) == package_version
-            and all(s.units.get(u) == "active" for u in units)
+            if s.settled(environment.name, packages, units, package_version)
         ]  # fmt: skip
         if request.dry_run:
             message = f"planned {request.action} of {version} to {environment.name}"
@@ -325,8 +377,31 @@ def run_deploy(
                 host_summary(state, None, packages),
                 plan,
             )
+
+        def recheck(fresh: Survey) -> None:
+            # Another deploy may have run while this one waited for the lock: the choice
+            # must still hold on what the hosts say now.
+            again_failed = failed_versions(
+                environment_records(fresh, environment.name), environment.name
+            )
+            try:
+                again = choose_version(
+                    environment, request, offered, again_failed | upstream,
+                    running_versions(fresh, packages),
+                )  # fmt: skip
+            except UsageError as error:
+                again, why = None, str(error)
+            else:
+                why = f"it would now deploy {again or 'nothing'}"
+            if again != version:
+                raise DeployError(
+                    f"{environment.name} changed while this deploy waited for its lock ({why}); "
+                    "nothing was changed: run it again"
+                )
+
         handlers = DeployHandlers(
             plan=plan,
+            recheck=recheck,
             environment=environment,
             survey=state,
             accesses={a.name: a for a in accesses},
@@ -343,20 +418,18 @@ def run_deploy(
         if signals is not None and hasattr(signals, "watch"):
             signals.watch(executor)
         outcome = executor.run()
-        hosts = host_summary(state, handlers, packages)
+        hosts = host_summary(state, handlers, packages, outcome)
         elapsed = time.monotonic() - started
         if outcome.interrupted is not None:
-            message = f"{request.action} of {version} to {environment.name} was interrupted; touched hosts went back: {handlers.reverted or 'none'}"
-            return DeployOutcome(
-                run_id,
-                environment.name,
-                request.action,
-                version,
-                "interrupted",
-                message,
-                hosts,
-                plan,
+            back = ", ".join(f"{h} -> {v}" for h, v in handlers.reverted.items()) or "none"
+            message = (
+                f"{request.action} of {version} to {environment.name} was interrupted; "
+                f"the hosts it touched went back: {back}"
             )
+            return DeployOutcome(
+                run_id, environment.name, request.action, version, "interrupted", message,
+                hosts, plan, outcome.interrupted.exit_code,
+            )  # fmt: skip
         if outcome.built and not outcome.failures:
             message = f"{environment.name} runs {version} on every host ({elapsed:.1f}s)"
             return DeployOutcome(

@@ -9,7 +9,7 @@ installed by hand: no record says so), and what a promotion would take next.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from orchestrator.deploy.commands import HostFiles
@@ -27,10 +27,7 @@ from orchestrator.inventory import Inventory
 
 
 def health_now(
-    environment: Environment,
-    state: Survey,
-    addresses: Mapping[str, str],
-    packages: tuple[str, ...],
+    environment: Environment, state: Survey, packages: tuple[str, ...]
 ) -> dict[str, str]:
     """Each host's health check, run now: "passed", or what it saw."""
     health = environment.health
@@ -39,7 +36,9 @@ def health_now(
     found: dict[str, str] = {}
     for name, host in state.states.items():
         version = host.version(packages) or ""
-        variables = health_variables(DeployHost(name, addresses[name]), version, environment.name)
+        variables = health_variables(
+            DeployHost(name, state.addresses[name]), version, environment.name
+        )
         # The check's text: the version the host runs, so a stale one does not pass.
         result = check_health(
             health.model_copy(update={"attempts": 1}), variables, state.shells[name],
@@ -68,7 +67,7 @@ def environment_status(
         problem = None
         if desired is None:
             try:
-                offered = published(seams.available(environment))
+                offered = published(seams.available(environment), inventory.project.epoch)
                 desired = range_.best(v for v in offered if v not in failed)
             except OrchestratorError as error:
                 problem = str(error)
@@ -101,10 +100,7 @@ def _host_view(
 ) -> dict[str, Any]:
     installed = host.version(packages)
     last = host.last_record(environment.name)
-    # The last record must account for what is installed: anything else changed by hand.
-    recorded = last is not None and (
-        last.previous == installed if last.result == "failed" else last.version == installed
-    )
+    recorded = host.recorded(environment.name, packages)
     drift = []
     if installed != desired:
         drift.append(f"installed {installed or 'nothing'}, desired {desired or 'nothing'}")
@@ -129,10 +125,8 @@ def next_promotion(
     upstream = inventory.environment(environment.upstream)
     state = surveyed(upstream)
     try:
-        addresses = {h.name: h.address for h in upstream.listed_hosts}
-        addresses.update({name: name for name in state.states if name not in addresses})
         packages = inventory.packages_of(upstream)
-        healthy = health_now(upstream, state, addresses, packages)
+        healthy = health_now(upstream, state, packages)
         try:
             version = promotion_candidate(upstream.name, state.states, packages, healthy, None)
             return {"from": upstream.name, "version": version, "eligible": True, "why": ""}

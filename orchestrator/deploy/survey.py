@@ -36,6 +36,8 @@ class Survey:
 
     states: dict[str, HostState]
     shells: dict[str, HostShell]
+    # Each host's address, as it was reached (a health check's {{ address }}).
+    addresses: dict[str, str]
 
     def close(self) -> None:
         """Close every shell."""
@@ -78,7 +80,9 @@ def survey(
         errors.sort(key=lambda error: getattr(error, "exit_code", 1), reverse=True)
         raise errors[0]  # type: ignore[misc]
     ordered = {a.name: states[a.name] for a in accesses}
-    return Survey(ordered, {a.name: shells[a.name] for a in accesses})
+    return Survey(
+        ordered, {a.name: shells[a.name] for a in accesses}, {a.name: a.address for a in accesses}
+    )
 
 
 def reread(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from json import dumps
 from typing import TYPE_CHECKING
@@ -24,7 +25,10 @@ if TYPE_CHECKING:
 
     from orchestrator.deploy.rollout import Audit
     from orchestrator.deploy.run import DeployOutcome
+    from orchestrator.interrupts import InterruptHandler
 
+STOPPING = "stopping the deploy; the hosts it touched go back to the version they ran"
+CLEANING = "putting the touched hosts back, recording and releasing the lock"
 LOCK_WAIT_DEFAULT = "300"
 MAX_LOCK_WAIT = 86400.0
 _COMMON = {
@@ -51,6 +55,22 @@ def _finish(outcome: DeployOutcome, json: bool) -> None:
         print(outcome.message)
     if outcome.exit_code:
         raise Exit(code=outcome.exit_code)
+
+
+def interruptible(body: Callable[[InterruptHandler], DeployOutcome]) -> DeployOutcome:
+    """Run a deploy with SIGINT and SIGTERM handled; a signal before any host changed exits.
+
+    Once the plan runs, a signal stops it and the hosts it touched go back (the outcome
+    says so); before that, nothing changed and the signal's exit code is all there is.
+    """
+    from orchestrator.interrupts import Interrupted, handling_interrupts
+
+    try:
+        with handling_interrupts(STOPPING, CLEANING) as signals:
+            return body(signals)
+    except Interrupted as signal:
+        print(f"error: {signal} before any host changed", file=sys.stderr, flush=True)
+        raise Exit(code=signal.exit_code) from None
 
 
 def _say(json: bool) -> Callable[[str], None]:
@@ -85,7 +105,6 @@ def deploy(
     """Deploy to ENV the version it pins or its range takes from the signed index."""
     from orchestrator.deploy.run import DeployRequest, run_deploy
     from orchestrator.errors import UsageError
-    from orchestrator.interrupts import handling_interrupts
     from orchestrator.tasks.wiring import deploy_seams
 
     if not env:
@@ -94,8 +113,10 @@ def deploy(
     loaded = load(c, inventory)
     loaded.environment(env)
     request = DeployRequest(env, version, "deploy", _audit(), wait, dry_run)
-    with handling_interrupts() as signals:
-        outcome = run_deploy(loaded, request, deploy_seams(loaded), say=_say(json), signals=signals)
+    seams = deploy_seams(loaded)
+    outcome = interruptible(
+        lambda signals: run_deploy(loaded, request, seams, say=_say(json), signals=signals)
+    )
     _finish(outcome, json)
 
 
@@ -125,11 +146,14 @@ def promote(
     from orchestrator.deploy.pinfile import rewrite_pin
     from orchestrator.deploy.semver import parse_range
     from orchestrator.errors import UsageError
-    from orchestrator.interrupts import handling_interrupts
     from orchestrator.tasks.wiring import deploy_seams
 
     if not to:
         raise UsageError("promote needs --to ENV (an environment with 'from')")
+    if approved_by is not None and not re.fullmatch(r"[\w .@+-]{1,100}", approved_by):
+        raise UsageError(
+            "--approved-by takes a name or login of up to 100 letters, digits, . @ + -"
+        )
     wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
     loaded = load(c, inventory)
     target = loaded.environment(to)
@@ -137,11 +161,13 @@ def promote(
         raise UsageError(
             f"--write rewrites a pinned version, and {to}'s version {target.version!r} is a range"
         )
-    with handling_interrupts() as signals:
-        outcome = actions.promote(
-            loaded, to, deploy_seams(loaded), version=version, audit=_audit(approved_by),
-            lock_wait=wait, dry_run=dry_run, say=_say(json), signals=signals,
-        )  # fmt: skip
+    seams, audit = deploy_seams(loaded), _audit(approved_by)
+    outcome = interruptible(
+        lambda signals: actions.promote(
+            loaded, to, seams, version=version, audit=audit, lock_wait=wait,
+            dry_run=dry_run, say=_say(json), signals=signals,
+        )
+    )  # fmt: skip
     if write and outcome.status in ("deployed", "unchanged"):
         rewrite_pin(inventory_path(c, inventory), to, outcome.version)
         print(
@@ -170,7 +196,6 @@ def rollback(
     """Put ENV back on the version it ran before (or --to V), health-checked and recorded."""
     from orchestrator.deploy import actions
     from orchestrator.errors import UsageError
-    from orchestrator.interrupts import handling_interrupts
     from orchestrator.tasks.wiring import deploy_seams
 
     if not env:
@@ -178,11 +203,13 @@ def rollback(
     wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
     loaded = load(c, inventory)
     loaded.environment(env)
-    with handling_interrupts() as signals:
-        outcome = actions.rollback(
-            loaded, env, deploy_seams(loaded), to=to, audit=_audit(), lock_wait=wait,
-            dry_run=dry_run, say=_say(json), signals=signals,
-        )  # fmt: skip
+    seams, audit = deploy_seams(loaded), _audit()
+    outcome = interruptible(
+        lambda signals: actions.rollback(
+            loaded, env, seams, to=to, audit=audit, lock_wait=wait, dry_run=dry_run,
+            say=_say(json), signals=signals,
+        )
+    )  # fmt: skip
     _finish(outcome, json)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import sys
 from json import dumps
@@ -145,27 +146,36 @@ def _auto_deploy(loaded: Inventory, version: str, out: TextIO) -> None:
     """
     from orchestrator.deploy.actions import auto_environments
     from orchestrator.deploy.rollout import Audit
-    from orchestrator.deploy.run import DeployRequest, ci_job, run_deploy, who_asked
+    from orchestrator.deploy.run import (
+        DeployOutcome,
+        DeployRequest,
+        ci_job,
+        run_deploy,
+        who_asked,
+    )
     from orchestrator.errors import OrchestratorError
-    from orchestrator.interrupts import handling_interrupts
+    from orchestrator.interrupts import InterruptHandler
+    from orchestrator.tasks.deploy_tasks import interruptible
     from orchestrator.tasks.wiring import deploy_seams
 
     failed = []
+    seams = deploy_seams(loaded)
+    say = functools.partial(print, file=out, flush=True)
     for environment in auto_environments(loaded, version):
-        print(f"deploying {version} to {environment.name} (auto)", file=out, flush=True)
+        say(f"deploying {version} to {environment.name} (auto)")
         request = DeployRequest(
-            environment.name, version, "deploy", Audit(who_asked(), ci_job()), 300.0
+            environment.name, version, "deploy", Audit(who_asked(), ci_job()), 300.0, auto=True
         )
+
+        def deploy(signals: InterruptHandler, request: DeployRequest = request) -> DeployOutcome:
+            return run_deploy(loaded, request, seams, say=say, signals=signals)
+
         try:
-            with handling_interrupts() as signals:
-                outcome = run_deploy(
-                    loaded, request, deploy_seams(loaded),
-                    say=lambda line: print(line, file=out, flush=True), signals=signals,
-                )  # fmt: skip
+            outcome = interruptible(deploy)
         except OrchestratorError as error:
             failed.append(f"{environment.name}: {error}")
             continue
-        print(outcome.message, file=out, flush=True)
+        say(outcome.message)
         if outcome.exit_code:
             failed.append(outcome.message)
     if failed:

@@ -22,7 +22,7 @@ from orchestrator.cloud.endpoint import open_client
 from orchestrator.cloud.static import StaticHosts, static_access
 from orchestrator.deploy.environments import Environment, TaggedHosts
 from orchestrator.deploy.hosts import open_ssh_shell
-from orchestrator.deploy.index import Available, available_versions
+from orchestrator.deploy.index import Available, available_versions, public_key_only
 from orchestrator.deploy.run import DeploySeams
 from orchestrator.errors import SandboxError, UsageError
 from orchestrator.fleet import HostAccess
@@ -195,10 +195,11 @@ def _tagged(
 def _project_key(inventory: Inventory) -> str:
     signing = inventory.signing
     if signing.public_key is not None:
+        where = f"signing.public_key {signing.public_key}"
         try:
-            return signing.public_key.read_text(encoding="utf-8")
+            return public_key_only(signing.public_key.read_text(encoding="utf-8"), where)
         except (OSError, UnicodeDecodeError) as error:
-            raise UsageError(f"signing.public_key {signing.public_key}: {error}") from None
+            raise UsageError(f"{where}: {error}") from None
     if signing.sandbox_key and inventory.cloud.sandbox is not None:
         return sandbox_public_key(inventory.cloud.sandbox, inventory.project.name)
     raise UsageError(

@@ -94,12 +94,16 @@ class SandboxWorld:
         assert control.droplet_processes(self.settings) == []
 
 
-@pytest.fixture
-def sandbox_world() -> Iterator[SandboxWorld]:
-    directory = new_test_directory()
+def sandbox_inventory(
+    directory: Path, *, servers: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The sandbox inventory for a private world in ``directory``, and its sandbox settings.
+
+    Its own state, API port, droplet addresses and repo server; with ``servers`` its
+    environments too, their servers on a loopback network of their own (without, release
+    tests do not deploy: the deploy tests boot servers of their own).
+    """
     data = yaml.safe_load((ROOT / "inventory" / "sandbox.yaml").read_text())
-    # Release tests do not deploy: the deploy tests boot servers of their own.
-    data.pop("environments", None)
     data["project"]["source"] = str(directory / "source")
     data["cloud"]["boot_timeout"] = 20
     sandbox = {
@@ -116,6 +120,22 @@ def sandbox_world() -> Iterator[SandboxWorld]:
         if target.get("host_key") == "sandbox":
             target["host"] = sandbox["repo_server_address"]
             target["url"] = f"http://{sandbox['repo_server_address']}:{sandbox['repo_http_port']}"
+    if not servers:
+        data.pop("environments", None)
+        return data, sandbox
+    # Each world's own workspace: its local tree is signed by its own sandbox key.
+    data["workspace"] = str(directory)
+    net = f"127.{random.randint(50, 99)}.{random.randint(0, 255)}"
+    for environment in data["environments"]:
+        for host in environment["hosts"]:
+            host["address"] = f"{net}.{host['address'].rsplit('.', 1)[1]}"
+    return data, sandbox
+
+
+@pytest.fixture
+def sandbox_world() -> Iterator[SandboxWorld]:
+    directory = new_test_directory()
+    data, sandbox = sandbox_inventory(directory)
     path = directory / "inventory.yaml"
     path.write_text(yaml.safe_dump(data))
     world = SandboxWorld(directory, path, data, sandbox)

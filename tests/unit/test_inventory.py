@@ -255,6 +255,10 @@ def test_an_inventory_must_be_a_small_regular_utf8_file(tmp_path: Path) -> None:
             r"host 'dev-1' is already a host of environment 'dev'",
         ),
         (
+            lambda envs: envs[2]["hosts"].append({**envs[0]["hosts"][0], "name": "alias"}),
+            r"127\.78\.0\.11:22 is already host 'dev-1'",
+        ),
+        (
             lambda envs: envs[1].update({"version": "^^1"}),
             r"environments\[1\]\.version: version range",
         ),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -23,8 +22,8 @@ import yaml
 
 from orchestrator.sandbox import control
 from orchestrator.sandbox.servers import server_root
-from tests.conftest import free_port, new_test_directory
-from tests.integration.conftest import ROOT, SandboxWorld
+from tests.conftest import new_test_directory
+from tests.integration.conftest import ROOT, SandboxWorld, sandbox_inventory
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -32,29 +31,14 @@ pytestmark = pytest.mark.timeout(900)
 @pytest.fixture(scope="module")
 def world() -> Iterator[SandboxWorld]:
     directory = new_test_directory()
-    data = yaml.safe_load((ROOT / "inventory" / "sandbox.yaml").read_text())
-    data["project"]["source"] = str(directory / "source")
-    data["workspace"] = str(directory)
-    net = f"127.{random.randint(50, 99)}.{random.randint(0, 255)}"
-    sandbox = {
-        "state_dir": str(directory / "sandbox"),
-        "api_port": free_port(),
-        "address_pool": f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.0/24",
-        "boot_delay": 0.3,
-        "repo_server_address": f"127.{random.randint(200, 254)}.{random.randint(0, 255)}.1",
-        "repo_http_port": free_port(),
-    }
-    data["cloud"]["sandbox"] = sandbox
-    for target in data["publish"]:
-        target["host"] = sandbox["repo_server_address"]
-        target["url"] = f"http://{sandbox['repo_server_address']}:{sandbox['repo_http_port']}"
-    for environment in data["environments"]:
-        for host in environment["hosts"]:
-            host["address"] = f"{net}.{host['address'].rsplit('.', 1)[1]}"
+    data, sandbox = sandbox_inventory(directory, servers=True)
     path = directory / "inventory.yaml"
     path.write_text(yaml.safe_dump(data))
     world = SandboxWorld(directory, path, data, sandbox)
-    init = world.invoke("example.init", "--tag", "v1.2.3", "--tag", "v1.2.4", "--broken", "v1.2.5")
+    init = world.invoke(
+        "example.init", "--tag", "v1.2.3", "--tag", "v1.2.4", "--tag", "v1.2.6",
+        "--broken", "v1.2.7",
+    )  # fmt: skip
     assert init.returncode == 0, init.stderr
     try:
         yield world
@@ -122,35 +106,40 @@ def test_noop_deploy_changes_nothing(world: SandboxWorld) -> None:
     assert {host: len(records(world, host)) for host in ALL} == before
 
 
-def test_rollback_brings_the_previous_version_back(world: SandboxWorld) -> None:
+def test_rollback_brings_the_previous_version_back_and_marks_the_one_it_left(
+    world: SandboxWorld,
+) -> None:
     out = ok(world.invoke("release", "--tag", "v1.2.4"))
     assert "dev runs 1.2.4" in out
     out = ok(world.invoke("env.rollback", "--env", "dev"))
     assert "dev runs 1.2.3 on every host" in out
     last = records(world, "dev-1")[-1]
     assert (last["action"], last["version"], last["result"]) == ("rollback", "1.2.3", "rolled-back")
-    assert last["health"] == "passed"
-    # A plain deploy takes the range's newest again.
-    assert "dev runs 1.2.4" in ok(world.invoke("deploy", "--env", "dev"))
+    assert (last["previous"], last["health"]) == ("1.2.4", "passed")
+    # The range never takes back what was rolled back from; a new release moves on.
+    assert "runs 1.2.3 already" in ok(world.invoke("deploy", "--env", "dev"))
+    refused = world.invoke("deploy", "--env", "dev", "--version", "1.2.4")
+    assert refused.returncode == 2 and "rolled back" in refused.stderr
+    assert "dev runs 1.2.6" in ok(world.invoke("release", "--tag", "v1.2.6"))
 
 
 def test_a_release_failing_its_health_check_is_rolled_back_and_not_promoted(
     world: SandboxWorld,
 ) -> None:
-    result = world.invoke("release", "--tag", "v1.2.5")
+    result = world.invoke("release", "--tag", "v1.2.7")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "health check failed" in result.stderr and "dev-1" in result.stderr
-    assert "failing hello 1.2.5" in result.stderr
-    assert installed(world)["dev-1"] == "1.2.4"
+    assert "failing hello 1.2.7" in result.stderr
+    assert installed(world)["dev-1"] == "1.2.6"
     last = records(world, "dev-1")[-1]
-    assert (last["version"], last["result"]) == ("1.2.5", "failed")
-    assert "went back to 1.2.4" in last["detail"]
-    assert status(world)["dev"]["failed_versions"] == ["1.2.5"]
+    assert (last["version"], last["result"]) == ("1.2.7", "failed")
+    assert "went back to 1.2.6" in last["detail"]
+    assert status(world)["dev"]["failed_versions"] == ["1.2.4", "1.2.7"]
     staged = {host: len(records(world, host)) for host in ("staging-1", "staging-2")}
-    refused = world.invoke("promote", "--to", "staging", "--version", "1.2.5")
+    refused = world.invoke("promote", "--to", "staging", "--version", "1.2.7")
     assert refused.returncode == 2, refused.stderr
-    assert "1.2.5 failed in dev" in refused.stderr
-    plain = world.invoke("deploy", "--env", "staging", "--version", "1.2.5")
+    assert "1.2.7 failed in dev" in refused.stderr
+    plain = world.invoke("deploy", "--env", "staging", "--version", "1.2.7")
     assert plain.returncode == 2, plain.stderr
     assert {host: len(records(world, host)) for host in staged} == staged
 
@@ -175,9 +164,9 @@ def test_two_deploys_at_once_one_waits_and_both_end_consistent(world: SandboxWor
     outputs = [run.communicate(timeout=300) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     said = "".join(out + err for out, err in outputs)
-    assert "waiting up to" in said or "runs 1.2.4 already" in said
+    assert "waiting up to" in said or "runs 1.2.6 already" in said
     views = status(world)
-    assert {h["installed"] for h in views["staging"]["hosts"].values()} == {"1.2.4"}
+    assert {h["installed"] for h in views["staging"]["hosts"].values()} == {"1.2.6"}
     assert views["staging"]["lock"] is None
 
 
@@ -196,14 +185,51 @@ def test_a_deploy_killed_mid_batch_leaves_a_named_lock_and_the_next_converges(
     run.wait(timeout=60)
     assert run.returncode == -signal.SIGKILL
     shown = ok(world.invoke("env.unlock", "--env", "prod"))
-    assert "is locked by run" in shown and "promote 1.2.4" in shown
+    assert "is locked by run" in shown and "promote 1.2.6" in shown
     assert "removed the lock" in ok(world.invoke("env.unlock", "--env", "prod", "--force"))
     versions = installed(world)
-    assert versions["prod-1"] == "1.2.4" and versions["prod-3"] == "1.2.3"
+    assert versions["prod-1"] == "1.2.6" and versions["prod-3"] == "1.2.3"
     ok(world.invoke("promote", "--to", "prod"))
     views = status(world)
-    assert {h["installed"] for h in views["prod"]["hosts"].values()} == {"1.2.4"}
+    assert {h["installed"] for h in views["prod"]["hosts"].values()} == {"1.2.6"}
     assert views["prod"]["lock"] is None
+
+
+def test_promote_write_rewrites_the_pin_in_place(world: SandboxWorld) -> None:
+    before = world.inventory_path.read_text()
+    out = ok(world.invoke("promote", "--to", "prod", "--write"))
+    assert "runs 1.2.6 already" in out
+    after = world.inventory_path.read_text()
+    changed = [
+        (a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b
+    ]
+    assert len(changed) == 1 and "1.2.3" in changed[0][0] and "1.2.6" in changed[0][1], changed
+    view = status(world)["prod"]
+    assert view["desired"] == "1.2.6"
+    assert all(host["drift"] == [] for host in view["hosts"].values())
+
+
+def test_a_signal_mid_deploy_puts_the_touched_hosts_back(world: SandboxWorld) -> None:
+    run = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "env.rollback", "--env", "staging", "--to", "1.2.3",
+         "--inventory", str(world.inventory_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert run.stdout is not None
+    for line in run.stdout:
+        if " install done" in line:
+            run.send_signal(signal.SIGINT)
+            break
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130, out + err
+    assert "was interrupted" in out
+    views = status(world)
+    assert {h["installed"] for h in views["staging"]["hosts"].values()} == {"1.2.6"}
+    assert views["staging"]["lock"] is None
+    assert "1.2.3" not in views["staging"]["failed_versions"]
+    results = {records(world, host)[-1]["result"] for host in ("staging-1", "staging-2")}
+    assert "interrupted" in results
 
 
 def test_a_package_installed_by_hand_shows_as_drift(world: SandboxWorld) -> None:
@@ -215,8 +241,8 @@ def test_a_package_installed_by_hand_shows_as_drift(world: SandboxWorld) -> None
     host = status(world)["staging"]["hosts"]["staging-1"]
     assert host["installed"] == "1.2.3"
     assert any("by hand" in d for d in host["drift"]), host["drift"]
-    assert "staging runs 1.2.4" in ok(
-        world.invoke("deploy", "--env", "staging", "--version", "1.2.4")
+    assert "staging runs 1.2.6" in ok(
+        world.invoke("deploy", "--env", "staging", "--version", "1.2.6")
     )
 
 

@@ -9,10 +9,12 @@ from pathlib import Path
 from orchestrator.deploy import commands
 from orchestrator.deploy.commands import HostFiles
 from orchestrator.deploy.hoststate import HostState, parse_host_state
+from orchestrator.deploy.index import Available
 from orchestrator.deploy.plan import DeployHost, DeployPlan, make_deploy_plan
 from orchestrator.deploy.promotion import promotion_candidate, rollback_target
 from orchestrator.deploy.records import Record
 from orchestrator.deploy.render import describe_plan
+from orchestrator.deploy.run import published
 from orchestrator.errors import UsageError
 from orchestrator.inventory import load_inventory
 
@@ -57,7 +59,8 @@ def test_batches_of_one_in_inventory_order() -> None:
 def test_commands_quote_every_value() -> None:
     assert commands.install(["hello"], "1.2.3-1") == (
         "DEBIAN_FRONTEND=noninteractive apt-get install -q -y --allow-downgrades "
-        "--no-install-recommends -o Dpkg::Options::=--force-confold hello=1.2.3-1"
+        "--no-install-recommends -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confold "
+        "hello=1.2.3-1"
     )
     line = '{"detail":"it\'s; rm -rf /"}'
     assert commands.append_record(FILES, line) == (
@@ -69,11 +72,13 @@ def test_commands_quote_every_value() -> None:
 def test_host_state_ignores_garbage_records() -> None:
     good = Record("t", "r", "dev", "dev-1", "deploy", "1.2.3", None, "deployed", "ci").to_line()
     output = (
-        f"hello ii  1.2.3-1\nother rc  0.1\n{commands.MARK}\nactive\n{commands.MARK}\n"
+        f"hello ii  1.2.3-1\nother rc  0.1\nheld hi  2.0\nhalf iF  1.0\n"
+        f"{commands.MARK}\nactive\n{commands.MARK}\n"
         f'not json\n{{"result": "owned"}}\n[1,2]\n{good}\n'
     )
     state = parse_host_state("dev-1", output, ("hello.service",))
     assert state.packages == {"hello": "1.2.3-1"}
+    assert state.unsettled == {"held": "hi", "half": "iF"}
     assert state.units == {"hello.service": "active"}
     assert [r.version for r in state.records] == ["1.2.3"]
     assert state.version(("hello",)) == "1.2.3"
@@ -108,3 +113,14 @@ def test_rollback_goes_to_the_recorded_previous_version() -> None:
     first = Record("t1", "r1", "dev", "h", "deploy", "1.2.3", None, "deployed", "ci")
     second = Record("t2", "r2", "dev", "h", "deploy", "1.2.4", "1.2.3", "deployed", "ci")
     assert rollback_target("dev", {"h": _state("1.2.4", [first, second])}, ("hello",)) == "1.2.3"
+
+
+def test_only_the_projects_epoch_is_offered() -> None:
+    available = [
+        Available("1.2.3-1", "stable"),
+        Available("9:9.9.9-1", "stable"),
+        Available("0:1.2.4-1", "stable"),
+        Available("x:1.2.5-1", "stable"),
+    ]
+    assert list(published(available, None)) == ["1.2.3", "1.2.4"]
+    assert list(published(available, 9)) == ["9.9.9"]

@@ -1,0 +1,143 @@
+"""Deploy hosts in memory: shells that understand the commands a deploy plan gives them.
+
+A :class:`FakeServer` keeps what a Debian server would: installed package versions, unit
+states, the deploy records and the environment's lock. :class:`FakeShell` answers the
+commands of :mod:`orchestrator.deploy.commands` (and ``check VERSION`` health commands)
+against it, so a whole deploy, with batches, failures and reverts, runs in a unit test.
+Every command a shell ran is kept, to count round trips.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from orchestrator.deploy.commands import MARK
+from orchestrator.deploy.environments import Environment
+from orchestrator.deploy.hosts import Completed
+from orchestrator.deploy.index import Available
+from orchestrator.deploy.run import DeploySeams
+from orchestrator.errors import DeployError
+from orchestrator.fleet import HostAccess
+
+
+@dataclass
+class FakeServer:
+    """One host's state; ``healthy(version)`` decides its health checks."""
+
+    name: str
+    packages: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    records: list[str] = field(default_factory=list)
+    lock: str | None = None
+    healthy: Callable[[str], bool] = lambda version: True
+    broken_install: set[str] = field(default_factory=set)
+    # A command containing this loses the connection (as a host that hangs up does).
+    lost_on: str | None = None
+    # Packages in another dpkg state than installed (name -> abbreviation, e.g. "hi").
+    unsettled: dict[str, str] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+    guard: threading.Lock = field(default_factory=threading.Lock)
+
+
+class FakeShell:
+    """A :class:`~orchestrator.deploy.hosts.HostShell` on a :class:`FakeServer`."""
+
+    def __init__(self, server: FakeServer) -> None:
+        self.server = server
+        self.where = server.name
+        self.hung_up = False
+
+    def run(self, command: str, *, timeout: float, stdin: bytes = b"") -> Completed:
+        """Carry ``command`` out on the server."""
+        if self.hung_up:
+            raise DeployError(f"{self.where}: the connection failed: hung up")
+        server = self.server
+        with server.guard:
+            server.commands.append(command)
+            if server.lost_on is not None and server.lost_on in command:
+                server.lost_on = None  # once: the revert reconnects
+                raise DeployError(f"{self.where}: the connection failed: lost")
+            return self._answer(command)
+
+    def _answer(self, command: str) -> Completed:
+        server = self.server
+        if command.startswith("dpkg-query"):
+            packages = "".join(f"{p} ii  {v}\n" for p, v in server.packages.items())
+            packages += "".join(f"{p} {a:<3} 1.0\n" for p, a in server.unsettled.items())
+            units = "".join(f"{state}\n" for state in server.units.values())
+            records = "".join(f"{line}\n" for line in server.records)
+            return Completed(0, f"{packages}{MARK}\n{units}{MARK}\n{records}", "")
+        if "if mkdir" in command:
+            details = shlex.split(command.split("then printf %s ", 1)[1].split(" > ", 1)[0])[0]
+            if server.lock is not None:
+                return Completed(3, server.lock, "")
+            server.lock = details
+            return Completed(0, "", "")
+        if command.startswith("grep -qxF"):
+            token = shlex.split(command)[2]
+            if server.lock is not None and token in server.lock.splitlines():
+                server.lock = None
+            return Completed(0, "", "")
+        if command.startswith("cat ") and "rm -rf" in command:
+            held, server.lock = server.lock, None
+            return Completed(0, held or "", "")
+        if command.startswith("cat "):
+            return Completed(0, server.lock, "") if server.lock else Completed(1, "", "")
+        if command.startswith(("set -e; umask 022", "parts=")):
+            return Completed(0, "", "")
+        if "apt-get install" in command:
+            wanted = dict(
+                w.split("=", 1) for w in shlex.split(command) if re.match(r"^[a-z0-9.+-]+=", w)
+            )
+            if set(wanted.values()) & server.broken_install:
+                return Completed(100, "", "E: Sub-process /usr/bin/dpkg returned an error code (1)")
+            server.packages.update(wanted)
+            return Completed(0, "", "")
+        if command.startswith("dpkg --remove"):
+            for name in shlex.split(command)[2:]:
+                server.packages.pop(name, None)
+            return Completed(0, "", "")
+        if command.startswith("systemctl daemon-reload"):
+            for unit in server.units:
+                server.units[unit] = "active"
+            return Completed(0, "", "")
+        if command.startswith("check "):
+            version = shlex.split(command)[1]
+            # The check names the upstream version: the packages' without the revision.
+            installed = {v.rsplit("-", 1)[0] for v in server.packages.values()}
+            ok = installed == {version} and server.healthy(version)
+            return Completed(0 if ok else 1, "" if ok else f"unhealthy {version}", "")
+        if command.startswith("mkdir -p /var/lib/") and ">>" in command:
+            server.records.append(shlex.split(command.split("printf '%s\\n' ", 1)[1])[0])
+            return Completed(0, "", "")
+        return Completed(127, "", f"fake server: unknown command {command[:80]!r}")
+
+    def hang_up(self) -> None:
+        """End the connection."""
+        self.hung_up = True
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def fake_deploy_seams(
+    servers: dict[str, FakeServer], available: list[Available], key: str = "PUBLIC KEY"
+) -> DeploySeams:
+    """Deploy seams over ``servers`` (by host name) offering ``available`` versions."""
+
+    def accesses(environment: Environment) -> list[HostAccess]:
+        return [
+            HostAccess(h.name, h.address, h.port, h.user, "ssh-ed25519 AAAA")
+            for h in environment.listed_hosts
+        ]
+
+    return DeploySeams(
+        accesses=accesses,
+        connect=lambda access: FakeShell(servers[access.name]),
+        available=lambda environment: list(available),
+        project_key=lambda: key,
+    )

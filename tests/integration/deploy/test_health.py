@@ -1,0 +1,61 @@
+"""Health checks against real HTTP servers on 127.0.0.1 that misbehave."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from orchestrator.deploy.environments import HealthCheck, HttpCheck
+from orchestrator.deploy.health import check_health
+
+
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        for _ in range(100):
+            self.wfile.write(b"x")
+            self.wfile.flush()
+            time.sleep(0.2)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Redirect(_Trickle):
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", "http://127.0.0.1:9/elsewhere")
+        self.end_headers()
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest) -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), request.param)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/health"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.parametrize("server", [_Trickle], indirect=True)
+def test_a_trickling_answer_fails_within_the_timeout(server: str) -> None:
+    health = HealthCheck(http=HttpCheck(url=server), timeout=1.0, attempts=1)
+    started = time.monotonic()
+    result = check_health(health, {}, None, "health", threading.Event())  # type: ignore[arg-type]
+    assert not result.passed and "deadline" in result.output
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("server", [_Redirect], indirect=True)
+def test_a_redirect_is_not_followed(server: str) -> None:
+    health = HealthCheck(http=HttpCheck(url=server), timeout=1.0, attempts=1)
+    result = check_health(health, {}, None, "health", threading.Event())  # type: ignore[arg-type]
+    assert not result.passed and "302" in result.output

@@ -1,0 +1,219 @@
+"""Whole deploys through in-memory servers: batches, skips, failures, reverts, records, lock."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from orchestrator.deploy.actions import rollback
+from orchestrator.deploy.index import Available
+from orchestrator.deploy.records import Record
+from orchestrator.deploy.rollout import Audit
+from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
+from orchestrator.errors import UsageError
+from orchestrator.inventory import Inventory, parse_inventory
+from orchestrator.testing.servers import FakeServer, fake_deploy_seams
+
+ROOT = Path(__file__).resolve().parents[3]
+OFFERED = [Available(f"{v}-1", "stable") for v in ("1.2.3", "1.2.4", "1.2.5")]
+HOSTS = ("prod-1", "prod-2", "prod-3")
+
+
+def inventory() -> Inventory:
+    data = yaml.safe_load((ROOT / "inventory" / "sandbox.yaml").read_text())
+    for environment in data["environments"]:
+        environment["health"] = {
+            "command": "check {{ package_version }}",
+            "attempts": 2,
+            "interval": 0.01,
+        }
+    prod = next(e for e in data["environments"] if e["name"] == "prod")
+    prod["version"] = "^1.2.0"
+    prod.pop("from")  # upstream environments have their own tests
+    return parse_inventory(yaml.safe_dump(data), ROOT / "inventory" / "sandbox.yaml")
+
+
+def servers(version: str | None = "1.2.3", **kwargs: Any) -> dict[str, FakeServer]:
+    packages = {"hello": f"{version}-1"} if version else {}
+    return {
+        name: FakeServer(name, dict(packages), {"hello.service": "active"}, **kwargs)
+        for name in HOSTS
+    }
+
+
+def deploy(
+    fleet: dict[str, FakeServer], version: str | None = None, action: str = "deploy"
+) -> DeployOutcome:
+    request = DeployRequest("prod", version, action, Audit("tester"), lock_wait=0.0)  # type: ignore[arg-type]
+    return run_deploy(
+        inventory(), request, fake_deploy_seams(fleet, OFFERED), say=lambda line: None
+    )
+
+
+def records(server: FakeServer) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in server.records]
+
+
+def test_a_rolling_deploy_goes_batch_by_batch_and_records_every_host() -> None:
+    fleet = servers()
+    outcome = deploy(fleet, "1.2.4")
+    assert outcome.status == "deployed" and outcome.exit_code == 0
+    assert {s.packages["hello"] for s in fleet.values()} == {"1.2.4-1"}
+    starts = [outcome.hosts[h]["steps"][0]["started"] for h in HOSTS]
+    ends = [outcome.hosts[h]["steps"][-1]["started"] for h in HOSTS]
+    assert starts[1] >= ends[0] and starts[2] >= ends[1]  # batch 1: one host at a time
+    for server in fleet.values():
+        (record,) = records(server)
+        assert (record["version"], record["previous"], record["result"], record["by"]) == (
+            "1.2.4", "1.2.3", "deployed", "tester",
+        )  # fmt: skip
+    assert all(server.lock is None for server in fleet.values())
+
+
+def test_a_failed_health_check_reverts_every_touched_host_and_marks_the_version() -> None:
+    fleet = servers()
+    fleet["prod-2"].healthy = lambda version: version != "1.2.5"
+    outcome = deploy(fleet, "1.2.5")
+    assert outcome.status == "failed" and outcome.exit_code == 1
+    assert "prod-2" in outcome.message and "unhealthy 1.2.5" in outcome.message
+    assert [fleet[h].packages["hello"] for h in HOSTS] == ["1.2.3-1"] * 3
+    # prod-3 was never touched: no record, no install.
+    assert records(fleet["prod-3"]) == []
+    assert not any("apt-get install" in c for c in fleet["prod-3"].commands)
+    for host in ("prod-1", "prod-2"):
+        (record,) = records(fleet[host])
+        assert (record["version"], record["result"]) == ("1.2.5", "failed")
+        assert "went back to 1.2.3" in record["detail"]
+    assert fleet["prod-1"].lock is None
+    # The range never takes it again: a plain deploy picks 1.2.4.
+    assert deploy(fleet).version == "1.2.4"
+
+
+def test_an_install_failure_on_a_fresh_host_removes_what_it_installed() -> None:
+    fleet = servers(version=None, broken_install={"1.2.4-1"})
+    outcome = deploy(fleet, "1.2.4")
+    assert outcome.status == "failed"
+    assert all(s.packages == {} for s in fleet.values())
+
+
+def test_hosts_at_the_version_are_left_alone_and_a_noop_is_one_round_trip() -> None:
+    fleet = servers()
+    fleet["prod-1"].packages["hello"] = "1.2.4-1"
+    earlier = Record("t", "r0", "prod", "prod-1", "deploy", "1.2.4", "1.2.3", "deployed", "ci")
+    fleet["prod-1"].records.append(earlier.to_line())
+    # At the version but no record says so (a deploy killed before its record): redone.
+    fleet["prod-2"].packages["hello"] = "1.2.4-1"
+    deploy(fleet, "1.2.4")
+    assert not any("apt-get install" in c for c in fleet["prod-1"].commands)
+    assert len(records(fleet["prod-1"])) == 1
+    assert records(fleet["prod-2"])[-1]["result"] == "deployed"
+    before = {h: len(s.commands) for h, s in fleet.items()}
+    outcome = deploy(fleet, "1.2.4")
+    assert outcome.status == "unchanged"
+    assert {h: len(s.commands) - before[h] for h, s in fleet.items()} == dict.fromkeys(HOSTS, 1)
+
+
+def test_a_held_lock_names_its_holder_and_nothing_changes() -> None:
+    fleet = servers()
+    fleet["prod-1"].lock = (
+        "run_id=20261201t100000-aaaaaa\ntag=deploy 1.2.4\nhost=ci-runner-7\npid=42\n"
+        "started=1\nboot=b\nsince=2026-12-01T10:00:00Z\ntoken=feedbeef\n"
+    )
+    outcome = deploy(fleet, "1.2.4")
+    assert outcome.status == "failed"
+    assert re.search(r"locked by run 20261201t100000-aaaaaa .* on ci-runner-7", outcome.message)
+    assert "invoke env.unlock --env prod --force" in outcome.message
+    assert [s.packages["hello"] for s in fleet.values()] == ["1.2.3-1"] * 3
+    assert all(s.records == [] for s in fleet.values())
+
+
+def test_refusals_touch_no_host() -> None:
+    fleet = servers(version="1.2.4")
+    for version, message in [
+        ("1.2.3", "newer than 1.2.3"),
+        ("9.9.9", "not published"),
+        ("1.3.0", "not published"),
+    ]:
+        with pytest.raises(UsageError, match=message):
+            deploy(fleet, version)
+    assert all(len(s.commands) == 3 for s in fleet.values())  # one inspection per attempt
+    assert all(s.records == [] and s.lock is None for s in fleet.values())
+
+
+def test_a_rollback_goes_back_and_is_recorded_as_one() -> None:
+    fleet = servers()
+    deploy(fleet, "1.2.4")
+    outcome = rollback(
+        inventory(), "prod", fake_deploy_seams(fleet, OFFERED), to=None, audit=Audit("tester"),
+        lock_wait=0.0, dry_run=False, say=lambda line: None,
+    )  # fmt: skip
+    assert outcome.status == "deployed" and outcome.version == "1.2.3"
+    assert records(fleet["prod-3"])[-1]["result"] == "rolled-back"
+
+
+def test_a_lost_connection_is_a_failure_the_records_keep() -> None:
+    fleet = servers()
+    fleet["prod-1"].lost_on = "apt-get install"
+    outcome = deploy(fleet, "1.2.4")
+    assert outcome.status == "failed"
+    assert "connection failed" in outcome.message
+    (record,) = records(fleet["prod-1"])
+    assert record["result"] == "failed"
+    assert fleet["prod-1"].packages["hello"] == "1.2.3-1"
+    with pytest.raises(UsageError, match="failed"):
+        deploy(fleet, "1.2.4")
+
+
+def test_a_version_rolled_back_from_is_never_taken_again_by_the_range() -> None:
+    fleet = servers()
+    deploy(fleet, "1.2.4")
+    rollback(
+        inventory(), "prod", fake_deploy_seams(fleet, OFFERED), to=None, audit=Audit("tester"),
+        lock_wait=0.0, dry_run=False, say=lambda line: None,
+    )  # fmt: skip
+    # 1.2.5 is newer, and nothing marks it: the range takes it, never 1.2.4.
+    assert deploy(fleet).version == "1.2.5"
+    with pytest.raises(UsageError, match="rolled back"):
+        deploy(fleet, "1.2.4")
+
+
+def test_a_deploy_that_waited_for_the_lock_checks_its_choice_again() -> None:
+    fleet = servers()
+    seams = fake_deploy_seams(fleet, OFFERED)
+    # Between the survey and the lock, another deploy failed 1.2.4 on prod-1.
+    failed = Record("t", "other", "prod", "prod-1", "deploy", "1.2.4", "1.2.3", "failed", "ci")
+    original = seams.connect
+
+    def connect(access: Any) -> Any:
+        shell = original(access)
+        server = fleet[access.name]
+        answer = shell.run
+
+        def run(command: str, **kwargs: Any) -> Any:
+            if "if mkdir" in command and access.name == "prod-1":
+                server.records.append(failed.to_line())
+            return answer(command, **kwargs)
+
+        shell.run = run  # type: ignore[method-assign]
+        return shell
+
+    seams = dataclasses.replace(seams, connect=connect)
+    request = DeployRequest("prod", "1.2.4", "deploy", Audit("tester"), lock_wait=0.0)
+    outcome = run_deploy(inventory(), request, seams, say=lambda line: None)
+    assert outcome.status == "failed" and "changed while this deploy waited" in outcome.message
+    assert [fleet[h].packages["hello"] for h in HOSTS] == ["1.2.3-1"] * 3
+    assert fleet["prod-1"].lock is None
+
+
+def test_a_held_or_half_installed_package_is_refused_before_anything_changes() -> None:
+    fleet = servers()
+    fleet["prod-2"].unsettled = {"hello": "hi"}
+    with pytest.raises(UsageError, match="prod-2: package hello is in dpkg state 'hi'"):
+        deploy(fleet, "1.2.4")
+    assert all(len(s.commands) == 1 for s in fleet.values())
