@@ -90,7 +90,7 @@ def main() -> None:
         for name in sorted(hosts):
             print(
                 f"  {name}: install + restart + health {own[name]:.2f}s; "
-                f"its whole program (source, update, install, restart, health) {whole[name]:.2f}s"
+                f"its whole program in the batch {whole[name]:.2f}s"
             )
         print(f"  sum of each host's install + restart + health: {sum(own.values()):.2f}s")
         print(

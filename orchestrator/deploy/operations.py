@@ -2,8 +2,8 @@
 
 A deploy has read every host before it is planned (one round trip each, see
 :mod:`orchestrator.deploy.survey`); its plan takes the environment's lock on its first
-host, then runs each host's program batch by batch: the source, ``apt-get update``
-of it, the install, the restart, the health check (shell commands are
+host, puts the project's source on every host it will change (``apt-get update`` of it),
+then runs each host's program batch by batch: the install, the restart, the health check (shell commands are
 :class:`~orchestrator.operations.RemoteCommand`). When a host fails, every host the deploy
 touched runs its revert program; a record is appended on every touched host however the
 deploy ended.
@@ -35,6 +35,27 @@ class TakeDeployLock(Operation):
         return (
             f"mkdir {self.path} on {self.host} with a details file (wait up to "
             f"{self.timeout:g}s), held to the end; then read the hosts again"
+        )
+
+
+@dataclass(frozen=True)
+class PrepareSources(Operation):
+    """On every host the deploy will change, at once: the project's key and source, updated.
+
+    This changes no running version, so it is done for all hosts before the first batch
+    rather than in each batch's time.
+    """
+
+    kind: ClassVar[str] = "sources"
+    hosts: tuple[str, ...] = ()
+    configure: str = ""
+    update: str = ""
+
+    def describe(self) -> str:
+        """One line."""
+        return (
+            f"on {', '.join(self.hosts)} (those not at the version, all at once): the key and "
+            f"source on standard input to: {self.configure}; then: {self.update}"
         )
 
 

@@ -17,6 +17,7 @@ from orchestrator.deploy.commands import HostFiles
 from orchestrator.deploy.environments import Environment, HealthCheck
 from orchestrator.deploy.operations import (
     CheckHealth,
+    PrepareSources,
     RecordDeploy,
     Revert,
     TakeDeployLock,
@@ -146,14 +147,6 @@ def _host_program(
     units = tuple(environment.units)
     operations: list[Operation] = [
         RemoteCommand(
-            host=host.name, stage="source", command=commands.configure_source(files),
-            timeout=CONTROL_TIMEOUT,
-        ),
-        RemoteCommand(
-            host=host.name, stage="update", command=commands.update_source(files),
-            timeout=APT_UPDATE_TIMEOUT,
-        ),
-        RemoteCommand(
             host=host.name, stage="install", command=commands.install(packages, package_version),
             timeout=environment.install_timeout,
         ),
@@ -207,6 +200,12 @@ def make_deploy_plan(
     """
     before: tuple[Operation, ...] = (
         TakeDeployLock(host=hosts[0].name, path=files.lock(environment.name), timeout=lock_wait),
+        PrepareSources(
+            hosts=tuple(h.name for h in hosts),
+            configure=commands.configure_source(files),
+            update=commands.update_source(files),
+            timeout=CONTROL_TIMEOUT + APT_UPDATE_TIMEOUT,
+        ),
     )
     batches = tuple(
         tuple(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,7 +20,13 @@ from orchestrator.deploy.commands import HostFiles
 from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.health import check_health
 from orchestrator.deploy.hosts import HostShell
-from orchestrator.deploy.operations import CheckHealth, RecordDeploy, Revert, TakeDeployLock
+from orchestrator.deploy.operations import (
+    CheckHealth,
+    PrepareSources,
+    RecordDeploy,
+    Revert,
+    TakeDeployLock,
+)
 from orchestrator.deploy.plan import (
     APT_UPDATE_TIMEOUT,
     CONTROL_TIMEOUT,
@@ -100,6 +107,8 @@ class DeployHandlers:
     def _handle(self, operation: Operation) -> Directive:
         if isinstance(operation, TakeDeployLock):
             self._take_lock(operation)
+        elif isinstance(operation, PrepareSources):
+            self._prepare(operation)
         elif isinstance(operation, RemoteCommand):
             return self._command(operation)
         elif isinstance(operation, CheckHealth):
@@ -186,28 +195,53 @@ class DeployHandlers:
         reread(self.survey, self.files, self.plan.packages, self.plan.units)
         self.recheck(self.survey)
 
+    def _needs(self, host: str) -> bool:
+        """Whether ``host`` must be deployed: not at the version, or no record says it is."""
+        # A host at the version with no record of it (a deploy killed before its record)
+        # is deployed again: restarted, checked and recorded.
+        plan = self.plan
+        state = self.survey.states[host]
+        return not state.settled(
+            self.environment_name, plan.packages, plan.units, plan.package_version
+        )
+
+    def _prepare(self, operation: PrepareSources) -> None:
+        sources = commands.sources_file(
+            self.plan.repository, self.plan.channels, self.files.keyring
+        )
+        stdin = f"{self.project_key.strip()}\n{commands.MARK}\n{sources}".encode()
+
+        def prepare(host: str) -> None:
+            shell = self._shell(host)
+            for stage, command, stage_input, timeout in (
+                ("source", operation.configure, stdin, CONTROL_TIMEOUT),
+                ("update", operation.update, b"", APT_UPDATE_TIMEOUT),
+            ):
+                result = shell.run(command, timeout=timeout, stdin=stage_input)
+                if result.status != 0:
+                    raise DeployError(
+                        f"{host}: {stage} failed (status {result.status}): {result.last_lines()}; "
+                        "no host was changed"
+                    )
+
+        hosts = [host for host in operation.hosts if self._needs(host)]
+        with ThreadPoolExecutor(max_workers=max(1, min(32, len(hosts)))) as pool:
+            futures = [pool.submit(prepare, host) for host in hosts]
+        problems = [f.exception() for f in futures if f.exception() is not None]
+        if problems:
+            raise problems[0]  # type: ignore[misc]
+
     def _command(self, operation: RemoteCommand) -> Directive:
         host = operation.host
-        if operation.stage == "source":
+        if operation.stage == "install":
+            if not self._needs(host):
+                return SkipProgram(f"runs {self.plan.version} already")
             state = self.survey.states[host]
-            # A host at the version with no record of it (a deploy killed before its
-            # record) is deployed again: restarted, checked and recorded.
-            plan = self.plan
-            if state.settled(
-                self.environment_name, plan.packages, plan.units, plan.package_version
-            ):
-                return SkipProgram(f"runs {plan.version} already")
             with self._guard:
                 self.touched[host] = {
                     p: v for p, v in state.packages.items() if p in self.plan.packages
                 }
-        stdin = b""
-        if operation.stage == "source":
-            sources = commands.sources_file(
-                self.plan.repository, self.plan.channels, self.files.keyring
-            )
-            stdin = f"{self.project_key.strip()}\n{commands.MARK}\n{sources}".encode()
-        result = self._shell(host).run(operation.command, timeout=operation.timeout, stdin=stdin)
+        result = self._shell(host).run(operation.command, timeout=operation.timeout)
         if result.status != 0:
             raise self._failed(
                 host, f"{operation.stage} failed (status {result.status}): {result.last_lines()}"

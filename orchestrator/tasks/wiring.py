@@ -9,6 +9,7 @@ Everything after that runs exactly as it would against a real account.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
@@ -210,6 +211,11 @@ def _project_key(inventory: Inventory) -> str:
 def deploy_seams(inventory: Inventory) -> DeploySeams:
     """The real seams of a deploy: pinned SSH to the hosts, the signed index, the key."""
 
+    @functools.cache
+    def project_key() -> str:
+        # Read (and for the sandbox, exported) once per command, whoever asks.
+        return _project_key(inventory)
+
     def accesses(environment: Environment) -> list[HostAccess]:
         if isinstance(environment.hosts, TaggedHosts):
             return _tagged(inventory, environment, environment.hosts)
@@ -234,7 +240,7 @@ def deploy_seams(inventory: Inventory) -> DeploySeams:
             environment.channels,
             environment.arch,
             inventory.packages_of(environment),
-            _project_key(inventory),
+            project_key(),
         )
 
-    return DeploySeams(accesses, open_ssh_shell, available, lambda: _project_key(inventory))
+    return DeploySeams(accesses, open_ssh_shell, available, project_key)
