@@ -32,7 +32,7 @@ CLEANING = "putting the touched hosts back, recording and releasing the lock"
 LOCK_WAIT_DEFAULT = "300"
 MAX_LOCK_WAIT = 86400.0
 _COMMON = {
-    "dry_run": "print every host, batch and command; change nothing",
+    "dry_run": "print every host, batch and command; reads the hosts (one read-only round trip each) and changes nothing",
     "json": "print the outcome as JSON on stdout (progress goes to stderr)",
     "lock_wait": "seconds to wait for the environment's lock (default 300)",
     "inventory": INVENTORY_HELP,
