@@ -210,7 +210,6 @@ class Executor(Generic[P]):
     clock: Callable[[], float] = time.time
     _stopping: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _after_done: set[int] = field(default_factory=set)
 
     @property
     def stopping(self) -> bool:
@@ -250,19 +249,13 @@ class Executor(Generic[P]):
             self._batches(outcome, reused)
             if not outcome.built:
                 return
-        self._sequence(self.plan.after, outcome, done=self._after_done)
+        # The cleanup operations run in the cleanup, with signals deferred (see _undo).
+        self._sequence([op for op in self.plan.after if not op.cleanup], outcome)
 
-    def _sequence(
-        self, operations: Sequence[Operation], outcome: Outcome, done: set[int] | None = None
-    ) -> bool:
-        """Run run-wide operations in order; False once one failed (its group aside).
-
-        ``done`` collects the indexes of those that ran (the cleanup runs the rest).
-        """
+    def _sequence(self, operations: Sequence[Operation], outcome: Outcome) -> bool:
+        """Run run-wide operations in order; False once one failed (its group aside)."""
         failed_group: type[Operation] | None = None
-        for index, operation in enumerate(operations):
-            if done is not None:
-                done.add(index)
+        for operation in operations:
             if failed_group is not None and not isinstance(operation, failed_group):
                 return False
             try:
@@ -303,8 +296,13 @@ class Executor(Generic[P]):
         if not programs:
             return
         with ThreadPoolExecutor(max_workers=len(programs), thread_name_prefix="program") as pool:
-            futures = [pool.submit(self._program, p, states[p.name], outcome) for p in programs]
+            futures = []
             try:
+                # A signal may arrive between two submissions: the ones running stop too.
+                for program in programs:
+                    futures.append(
+                        pool.submit(self._program, program, states[program.name], outcome)
+                    )
                 for future in futures:
                     future.result()
             except BaseException:
@@ -418,12 +416,7 @@ class Executor(Generic[P]):
                     for future in futures:
                         future.result()
         if outcome.programs:
-            rest = [
-                op
-                for index, op in enumerate(self.plan.after)
-                if op.cleanup and index not in self._after_done
-            ]
-            for operation in rest:
+            for operation in [op for op in self.plan.after if op.cleanup]:
                 try:
                     self._run(operation, None, outcome.spans)
                 except OrchestratorError as error:

@@ -1,40 +1,84 @@
-"""Reading an HTTP answer the tool does not trust: bounded in size and in total time.
+"""HTTP GETs of answers the tool does not trust: bounded in size and in total time.
 
-A socket timeout bounds each read, not the answer: a server that trickles a byte a second
-keeps ``response.read()`` going for ever. Here the body is read a chunk at a time
-(``read1``: at most one receive each) against a deadline for the whole answer.
+A socket timeout bounds each read, not the answer: a server that trickles its headers or
+its body a byte at a time keeps a plain ``urlopen`` going for ever. :func:`get` gives the
+whole exchange one deadline: a watchdog shuts the socket down when it passes, which ends
+whatever read is waiting. Redirects are not followed (an answer may not send the tool
+elsewhere), and anything but a well-formed answer is an :class:`HttpFailure`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import socket
+import threading
 import time
-from typing import Protocol
+import urllib.parse
+from dataclasses import dataclass
 
 CHUNK = 1 << 16
 
 
-class Readable(Protocol):
-    """An HTTP response body (``http.client.HTTPResponse`` or an ``HTTPError``)."""
-
-    def read1(self, size: int = -1) -> bytes:
-        """At most ``size`` bytes, from at most one receive."""
+class HttpFailure(OSError):
+    """No whole, well-formed answer before the deadline; the message says what happened."""
 
 
-class TooSlow(OSError):
-    """The answer did not arrive whole before its deadline."""
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer: its status and (up to the limit, plus one byte) its body."""
+
+    status: int
+    body: bytes
 
 
-def read_bounded(response: Readable, limit: int, deadline: float) -> bytes:
-    """Up to ``limit + 1`` bytes of ``response`` (one more says it was longer).
+def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url[:80]!r}")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    return kind(parts.hostname, parts.port, timeout=timeout), path
 
-    :class:`TooSlow` once the monotonic ``deadline`` passes.
+
+def get(url: str, *, timeout: float, limit: int) -> Answer:
+    """GET ``url``; the whole exchange within ``timeout`` seconds, the body up to ``limit``.
+
+    ValueError for a URL that is not http(s); :class:`HttpFailure` for everything else
+    that is not an answer in time.
     """
-    data = bytearray()
-    while len(data) <= limit:
-        if time.monotonic() > deadline:
-            raise TooSlow("the answer did not arrive before its deadline")
-        chunk = response.read1(min(CHUNK, limit + 1 - len(data)))
-        if not chunk:
-            break
-        data += chunk
-    return bytes(data)
+    connection, path = _connection(url, timeout)
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        sock = connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed: nothing to end
+                sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(timeout, expire)
+    watchdog.daemon = True
+    deadline = time.monotonic() + timeout
+    watchdog.start()
+    try:
+        connection.request("GET", path, headers={"Connection": "close"})
+        response = connection.getresponse()
+        body = bytearray()
+        while len(body) <= limit and time.monotonic() < deadline:
+            chunk = response.read1(min(CHUNK, limit + 1 - len(body)))
+            if not chunk:
+                break
+            body += chunk
+        if expired.is_set() or (len(body) <= limit and time.monotonic() >= deadline):
+            raise HttpFailure(f"no whole answer within {timeout:g}s")
+        return Answer(response.status, bytes(body))
+    except (OSError, http.client.HTTPException) as error:
+        if isinstance(error, HttpFailure):
+            raise
+        if expired.is_set():
+            raise HttpFailure(f"no whole answer within {timeout:g}s") from None
+        raise HttpFailure(f"{error.__class__.__name__}: {error}".rstrip(": ")) from None
+    finally:
+        watchdog.cancel()
+        connection.close()

@@ -116,7 +116,7 @@ def install_versions(versions: Mapping[str, str]) -> str:
     """Install each package at its version, downgrading if need be.
 
     apt waits for the dpkg lock (an unattended upgrade, a revert after a hang-up) rather
-    than failing at once, and finishes what an interrupted dpkg left half-configured.
+    than failing at once.
     """
     wanted = " ".join(q(f"{name}={version}") for name, version in versions.items())
     return (
@@ -131,6 +131,14 @@ def restart(units: Sequence[str]) -> str:
         return ""
     named = " ".join(q(u) for u in units)
     return f"systemctl daemon-reload && systemctl enable -q {named} && systemctl restart {named}"
+
+
+def settle_dpkg() -> str:
+    """Finish what an interrupted dpkg left half-configured, waiting while dpkg is busy."""
+    return (
+        "for attempt in 1 2 3 4 5 6 7 8 9 10; do "
+        f"{APT_ENV} dpkg --force-confold --configure -a && exit 0; sleep 3; done; exit 1"
+    )
 
 
 def remove(packages: Sequence[str]) -> str:

@@ -8,15 +8,12 @@ result says whether it passed and what the last attempt saw, for the error messa
 from __future__ import annotations
 
 import threading
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 
 from orchestrator.deploy.environments import HealthCheck
 from orchestrator.deploy.hosts import HostShell
 from orchestrator.errors import DeployError
-from orchestrator.httpread import read_bounded
+from orchestrator.httpread import HttpFailure, get
 from orchestrator.templating import render_template
 
 MAX_BODY = 64 << 10
@@ -31,31 +28,14 @@ class HealthResult:
     output: str
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A host's answer may not send the check elsewhere.
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
 def _http_attempt(url: str, status: int, contains: str | None, timeout: float) -> tuple[bool, str]:
-    # The whole attempt, answer included, is bounded by the timeout.
-    deadline = time.monotonic() + timeout
     try:
-        with _OPENER.open(url, timeout=timeout) as response:
-            code, body = response.status, read_bounded(response, MAX_BODY, deadline)
-    except urllib.error.HTTPError as error:
-        try:
-            code, body = error.code, read_bounded(error, MAX_BODY, deadline) if error.fp else b""
-        except OSError as slow:
-            return False, f"GET {url}: {error.code}, then {slow}"
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        return False, f"GET {url}: {getattr(error, 'reason', error)}"
-    text = body.decode("utf-8", errors="replace").strip()
-    seen = f"GET {url}: {code} {text[:200]!r}"
-    if code != status:
+        answer = get(url, timeout=timeout, limit=MAX_BODY)
+    except (HttpFailure, ValueError) as error:
+        return False, f"GET {url}: {error}"
+    text = answer.body[:MAX_BODY].decode("utf-8", errors="replace").strip()
+    seen = f"GET {url}: {answer.status} {text[:200]!r}"
+    if answer.status != status:
         return False, seen
     if contains is not None and contains not in text:
         return False, f"{seen} does not contain {contains!r}"

@@ -12,9 +12,6 @@ import hashlib
 import lzma
 import subprocess
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +19,9 @@ from pathlib import Path
 from debian import deb822
 
 from orchestrator.errors import DeployError, UsageError
-from orchestrator.httpread import read_bounded
+from orchestrator.httpread import HttpFailure, get
 from orchestrator.repo.gpghomes import temporary_home, wipe_keyring
 
-FETCH_TIMEOUT = 30.0
 # The whole of one index file, however slowly the server sends it.
 FETCH_DEADLINE = 300.0
 MAX_INDEX_BYTES = 64 << 20
@@ -46,20 +42,18 @@ class NotPublished(DeployError):
 
 def _fetch(url: str) -> bytes:
     try:
-        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response:
-            data = read_bounded(response, MAX_INDEX_BYTES, time.monotonic() + FETCH_DEADLINE)
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            raise NotPublished(f"{url}: not found") from None
-        raise DeployError(f"{url}: the repository answered {error.code}") from None
-    except ValueError as error:  # not a URL urllib can open
-        raise UsageError(f"{url}: not an http(s) URL of a repository ({error})") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise DeployError(f"{url}: cannot read the repository: {reason}") from None
-    if len(data) > MAX_INDEX_BYTES:
+        answer = get(url, timeout=FETCH_DEADLINE, limit=MAX_INDEX_BYTES)
+    except ValueError as error:  # not a URL of a repository
+        raise UsageError(f"{url}: {error}; check the publish target's url") from None
+    except HttpFailure as error:
+        raise DeployError(f"{url}: cannot read the repository: {error}") from None
+    if answer.status == 404:
+        raise NotPublished(f"{url}: not found")
+    if answer.status != 200:
+        raise DeployError(f"{url}: the repository answered {answer.status}")
+    if len(answer.body) > MAX_INDEX_BYTES:
         raise DeployError(f"{url}: larger than {MAX_INDEX_BYTES >> 20} MiB; not an index")
-    return data
+    return answer.body
 
 
 def public_key_only(armored: str, where: str) -> str:

@@ -78,14 +78,24 @@ def rollback_target(
         raise UsageError(
             f"{environment}'s hosts do not run one version; name one with --to VERSION"
         )
-    records = sorted(
-        (r for s in states.values() for r in s.records if r.environment == environment),
-        key=lambda r: (r.time, r.run_id),
-    )
-    for record in reversed(records):
-        kept = record.version == current and record.result not in ("failed", "interrupted")
-        if kept and record.previous and record.previous != current:
-            return record.previous
+    found = set()
+    for state in states.values():
+        # Each host's records in the order they were appended: the clock's seconds do not
+        # order two deploys of one second.
+        for record in reversed([r for r in state.records if r.environment == environment]):
+            # Only a deploy that brought the current version says what ran before it: a
+            # rollback's record names the version it left, which is not one to go back to.
+            if record.version == current and record.result == "deployed":
+                if record.previous and record.previous != current:
+                    found.add(record.previous)
+                break
+    if len(found) == 1:
+        return found.pop()
+    if len(found) > 1:
+        raise UsageError(
+            f"{environment}'s hosts ran different versions before {current} "
+            f"({', '.join(sorted(found))}); name one with --to VERSION"
+        )
     raise UsageError(
         f"no version before {current} is recorded in {environment}; name one with --to VERSION"
     )

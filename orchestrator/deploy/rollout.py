@@ -39,7 +39,7 @@ from orchestrator.deploy.records import Record, Result
 from orchestrator.deploy.semver import semver_of_package
 from orchestrator.deploy.survey import Connect, Survey, reread
 from orchestrator.errors import DeployError, LockError
-from orchestrator.executor import Directive, SkipProgram, Span
+from orchestrator.executor import Directive, EndRun, SkipProgram, Span
 from orchestrator.fleet import HostAccess
 from orchestrator.locks import LockDetails, LockWaiter
 from orchestrator.operations import HostOperation, Operation, RemoteCommand
@@ -61,8 +61,9 @@ class DeployHandlers:
     """Carries a deploy plan's operations out on the environment's hosts."""
 
     plan: DeployPlan
-    # Checks, on the hosts as read under the lock, that the version chosen still holds.
-    recheck: Callable[[Survey], None]
+    # Checks, on the hosts as read under the lock, that the version chosen still holds:
+    # DeployError if not, a reason when there is nothing left to do.
+    recheck: Callable[[Survey], str | None]
     environment: Environment
     survey: Survey
     accesses: dict[str, HostAccess]
@@ -79,7 +80,9 @@ class DeployHandlers:
     failure: str | None = None
     reverted: dict[str, str] = field(default_factory=dict)
     health: dict[str, str] = field(default_factory=dict)
-    holding_lock: bool = False
+    # Set once the take command was sent: it may have succeeded even if its answer was
+    # lost, and the release only removes a lock with this deploy's token.
+    lock_tried: bool = False
     _stopping: threading.Event = field(default_factory=threading.Event)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
@@ -106,8 +109,8 @@ class DeployHandlers:
 
     def _handle(self, operation: Operation) -> Directive:
         if isinstance(operation, TakeDeployLock):
-            self._take_lock(operation)
-        elif isinstance(operation, PrepareSources):
+            return self._take_lock(operation)
+        if isinstance(operation, PrepareSources):
             self._prepare(operation)
         elif isinstance(operation, RemoteCommand):
             return self._command(operation)
@@ -130,14 +133,16 @@ class DeployHandlers:
     def cleanup(self) -> str:
         """Release the lock (if this deploy holds it) and close every shell."""
         said = []
-        if self.holding_lock:
+        if self.lock_tried:
             first = self.plan.hosts[0].name if self.plan.hosts else ""
             command = commands.release_lock(self.files, self.environment_name, self.lock.token)
             try:
                 self._shell(first, fresh=self._stopping.is_set()).run(
                     command, timeout=CONTROL_TIMEOUT
                 )
-                said.append(f"released the lock of {self.environment_name}")
+                said.append(
+                    f"released the lock of {self.environment_name} (if it was this deploy's)"
+                )
             except Exception as error:  # a lost connection fails in any of paramiko's ways
                 said.append(
                     f"could not release the lock of {self.environment_name} ({error}); it "
@@ -168,16 +173,16 @@ class DeployHandlers:
             return shell
         return self.survey.shells[host]
 
-    def _take_lock(self, operation: TakeDeployLock) -> None:
+    def _take_lock(self, operation: TakeDeployLock) -> EndRun | None:
         shell = self._shell(operation.host)
         env = self.environment_name
 
         def attempt() -> str | None:
+            self.lock_tried = True
             result = shell.run(
                 commands.take_lock(self.files, env, self.lock.render()), timeout=CONTROL_TIMEOUT
             )
             if result.status == 0:
-                self.holding_lock = True
                 return None
             if result.status == lockcommands.HELD:
                 return result.stdout
@@ -193,7 +198,8 @@ class DeployHandlers:
         ).acquire(operation.timeout, LockError)  # fmt: skip
         # Another deploy may have finished while this one waited: what runs now counts.
         reread(self.survey, self.files, self.plan.packages, self.plan.units)
-        self.recheck(self.survey)
+        moved = self.recheck(self.survey)
+        return EndRun("unchanged", moved) if moved is not None else None
 
     def _needs(self, host: str) -> bool:
         """Whether ``host`` must be deployed: not at the version, or no record says it is."""
@@ -220,8 +226,7 @@ class DeployHandlers:
                 result = shell.run(command, timeout=timeout, stdin=stage_input)
                 if result.status != 0:
                     raise DeployError(
-                        f"{host}: {stage} failed (status {result.status}): {result.last_lines()}; "
-                        "no host was changed"
+                        f"{host}: {stage} failed (status {result.status}): {result.last_lines()}"
                     )
 
         hosts = [host for host in operation.hosts if self._needs(host)]
@@ -254,9 +259,13 @@ class DeployHandlers:
                 self.failure = f"{host}: {message}"
         return DeployError(f"{host}: {message}")
 
-    def _check(
-        self, operation: CheckHealth, version: str, stopping: threading.Event | None = None
-    ) -> None:
+    def _check(self, operation: CheckHealth, version: str, *, reverting: bool = False) -> None:
+        """Run the health check; a failure is the deploy's, unless this is a revert's check.
+
+        A revert is not cut short by the stop that started it (it runs with signals
+        deferred), and its failure says the old version is unhealthy: not that the version
+        being deployed failed.
+        """
         health = self.environment.health
         if health is None:
             return
@@ -266,16 +275,18 @@ class DeployHandlers:
         result = check_health(
             health, variables, self._shell(operation.host),
             f"environments.{self.environment_name}.health",
-            self._stopping if stopping is None else stopping,
+            threading.Event() if reverting else self._stopping,
         )  # fmt: skip
         with self._guard:
             self.health[operation.host] = "passed" if result.passed else f"failed: {result.output}"
         if not result.passed:
-            raise self._failed(
-                operation.host,
+            message = (
                 f"health check failed after {result.attempts} attempts "
-                f"({operation.check}); last: {result.output}",
+                f"({operation.check}); last: {result.output}"
             )
+            if reverting:
+                raise DeployError(f"{operation.host}: {message}")
+            raise self._failed(operation.host, message)
 
     def _revert(self, operation: Revert) -> None:
         host = operation.host
@@ -283,7 +294,8 @@ class DeployHandlers:
         previous = _common_version(before, operation.packages)
         # Reconnect: the executor hung the hosts up if the deploy was stopped.
         shell = self._shell(host, fresh=True)
-        steps = []
+        # A deploy hung up mid-install may have left dpkg half-way: finish that first.
+        steps = [(commands.settle_dpkg(), APT_UPDATE_TIMEOUT)]
         if before:
             steps.append((commands.install_versions(before), APT_UPDATE_TIMEOUT))
         absent = [p for p in operation.packages if p not in before]
@@ -303,9 +315,7 @@ class DeployHandlers:
                 host=host, check="the health check", attempts=self.environment.health.attempts
             )
             try:
-                # A revert is not cut short by the stop that started it (it runs with
-                # signals deferred): the host gets every attempt.
-                self._check(check, back, threading.Event())
+                self._check(check, back, reverting=True)
             except DeployError as error:
                 raise DeployError(f"{host}: back on {back}, but {error}") from None
         with self._guard:

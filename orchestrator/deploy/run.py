@@ -378,9 +378,10 @@ def run_deploy(
                 plan,
             )
 
-        def recheck(fresh: Survey) -> None:
+        def recheck(fresh: Survey) -> str | None:
             # Another deploy may have run while this one waited for the lock: the choice
-            # must still hold on what the hosts say now.
+            # must still hold on what the hosts say now. A reason to stop, or None.
+            _refuse_unsettled(fresh)
             again_failed = failed_versions(
                 environment_records(fresh, environment.name), environment.name
             )
@@ -390,14 +391,18 @@ def run_deploy(
                     running_versions(fresh, packages),
                 )  # fmt: skip
             except UsageError as error:
-                again, why = None, str(error)
-            else:
-                why = f"it would now deploy {again or 'nothing'}"
+                raise DeployError(
+                    f"{environment.name} changed while this deploy waited for its lock "
+                    f"({error}); nothing was changed"
+                ) from None
+            if again is None:
+                return f"{environment.name} moved past {version} while this deploy waited"
             if again != version:
                 raise DeployError(
-                    f"{environment.name} changed while this deploy waited for its lock ({why}); "
-                    "nothing was changed: run it again"
+                    f"{environment.name} changed while this deploy waited for its lock (it "
+                    f"would now deploy {again}); nothing was changed: run it again"
                 )
+            return None
 
         handlers = DeployHandlers(
             plan=plan,
@@ -420,29 +425,43 @@ def run_deploy(
         outcome = executor.run()
         hosts = host_summary(state, handlers, packages, outcome)
         elapsed = time.monotonic() - started
-        if outcome.interrupted is not None:
-            back = ", ".join(f"{h} -> {v}" for h, v in handlers.reverted.items()) or "none"
-            message = (
-                f"{request.action} of {version} to {environment.name} was interrupted; "
-                f"the hosts it touched went back: {back}"
-            )
-            return DeployOutcome(
-                run_id, environment.name, request.action, version, "interrupted", message,
-                hosts, plan, outcome.interrupted.exit_code,
-            )  # fmt: skip
-        if outcome.built and not outcome.failures:
-            message = f"{environment.name} runs {version} on every host ({elapsed:.1f}s)"
-            return DeployOutcome(
-                run_id, environment.name, request.action, version, "deployed", message, hosts, plan
-            )
-        failure = handlers.failure or "; ".join(outcome.failures) or "the deploy did not finish"
         back = ", ".join(f"{h} -> {v}" for h, v in handlers.reverted.items()) or "none"
-        message = (
-            f"{request.action} of {version} to {environment.name} failed: {failure}; "
-            f"{version} is marked failed in {environment.name}; hosts went back: {back}"
-        )
-        return DeployOutcome(
-            run_id, environment.name, request.action, version, "failed", message, hosts, plan
+        finished = outcome.built and not outcome.failures
+        if outcome.ended is not None:
+            return DeployOutcome(
+                run_id, environment.name, request.action, version, "unchanged",
+                outcome.ended.message, hosts, plan,
+            )  # fmt: skip
+
+        def ended(status: Status, message: str, exit_code: int = 130) -> DeployOutcome:
+            return DeployOutcome(
+                run_id, environment.name, request.action, version, status, message, hosts,
+                plan, exit_code,
+            )  # fmt: skip
+
+        if outcome.interrupted is not None and not finished:
+            return ended(
+                "interrupted",
+                f"{request.action} of {version} to {environment.name} was interrupted; "
+                f"the hosts it touched went back: {back}",
+                outcome.interrupted.exit_code,
+            )
+        if finished:
+            late = " (a signal came during the cleanup)" if outcome.interrupted else ""
+            return ended(
+                "deployed",
+                f"{environment.name} runs {version} on every host ({elapsed:.1f}s){late}",
+            )
+        if handlers.failure is None:
+            return ended(
+                "failed",
+                f"{request.action} of {version} to {environment.name} failed before any host "
+                f"changed: {'; '.join(outcome.failures) or 'the deploy did not finish'}",
+            )
+        return ended(
+            "failed",
+            f"{request.action} of {version} to {environment.name} failed: {handlers.failure}; "
+            f"{version} is marked failed in {environment.name}; hosts went back: {back}",
         )
     finally:
         state.close()

@@ -176,6 +176,10 @@ def _auto_deploy(loaded: Inventory, version: str, out: TextIO) -> None:
             failed.append(f"{environment.name}: {error}")
             continue
         say(outcome.message)
+        if outcome.status == "interrupted":
+            # Ctrl-C ends the release's deploys, not just this one.
+            print(f"error: {outcome.message}", file=sys.stderr)
+            raise Exit(code=outcome.exit_code)
         if outcome.exit_code:
             failed.append(outcome.message)
     if failed:

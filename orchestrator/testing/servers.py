@@ -39,6 +39,8 @@ class FakeServer:
     lost_on: str | None = None
     # Packages in another dpkg state than installed (name -> abbreviation, e.g. "hi").
     unsettled: dict[str, str] = field(default_factory=dict)
+    # Called with each command before it is answered (a test sends a signal from here).
+    on_command: Callable[[str], None] = lambda command: None
     commands: list[str] = field(default_factory=list)
     guard: threading.Lock = field(default_factory=threading.Lock)
 
@@ -56,6 +58,7 @@ class FakeShell:
         if self.hung_up:
             raise DeployError(f"{self.where}: the connection failed: hung up")
         server = self.server
+        server.on_command(command)
         with server.guard:
             server.commands.append(command)
             if server.lost_on is not None and server.lost_on in command:
@@ -87,7 +90,7 @@ class FakeShell:
             return Completed(0, held or "", "")
         if command.startswith("cat "):
             return Completed(0, server.lock, "") if server.lock else Completed(1, "", "")
-        if command.startswith(("set -e; umask 022", "parts=")):
+        if command.startswith(("set -e; umask 022", "parts=", "for attempt in")):
             return Completed(0, "", "")
         if "apt-get install" in command:
             wanted = dict(

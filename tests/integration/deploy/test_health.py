@@ -34,6 +34,22 @@ class _Redirect(_Trickle):
         self.end_headers()
 
 
+class _SlowHeaders(_Trickle):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        for number in range(50):
+            self.send_header(f"X-Slow-{number}", "1")
+            self.wfile.write(b"")
+            self.flush_headers()
+            time.sleep(0.2)
+        self.end_headers()
+
+
+class _Garbage(_Trickle):
+    def do_GET(self) -> None:
+        self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
+
+
 @pytest.fixture
 def server(request: pytest.FixtureRequest) -> Iterator[str]:
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), request.param)
@@ -45,12 +61,12 @@ def server(request: pytest.FixtureRequest) -> Iterator[str]:
     httpd.server_close()
 
 
-@pytest.mark.parametrize("server", [_Trickle], indirect=True)
+@pytest.mark.parametrize("server", [_Trickle, _SlowHeaders], indirect=True)
 def test_a_trickling_answer_fails_within_the_timeout(server: str) -> None:
     health = HealthCheck(http=HttpCheck(url=server), timeout=1.0, attempts=1)
     started = time.monotonic()
     result = check_health(health, {}, None, "health", threading.Event())  # type: ignore[arg-type]
-    assert not result.passed and "deadline" in result.output
+    assert not result.passed and "no whole answer within 1s" in result.output
     assert time.monotonic() - started < 3
 
 
@@ -59,3 +75,10 @@ def test_a_redirect_is_not_followed(server: str) -> None:
     health = HealthCheck(http=HttpCheck(url=server), timeout=1.0, attempts=1)
     result = check_health(health, {}, None, "health", threading.Event())  # type: ignore[arg-type]
     assert not result.passed and "302" in result.output
+
+
+@pytest.mark.parametrize("server", [_Garbage], indirect=True)
+def test_a_garbage_answer_is_a_failed_attempt_and_the_check_goes_on(server: str) -> None:
+    health = HealthCheck(http=HttpCheck(url=server), timeout=1.0, attempts=2, interval=0.01)
+    result = check_health(health, {}, None, "health", threading.Event())  # type: ignore[arg-type]
+    assert not result.passed and result.attempts == 2 and "BadStatusLine" in result.output

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from orchestrator.deploy.records import Record
 from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
 from orchestrator.errors import UsageError
+from orchestrator.interrupts import handling_interrupts
 from orchestrator.inventory import Inventory, parse_inventory
 from orchestrator.testing.servers import FakeServer, fake_deploy_seams
 
@@ -217,3 +220,44 @@ def test_a_held_or_half_installed_package_is_refused_before_anything_changes() -
     with pytest.raises(UsageError, match="prod-2: package hello is in dpkg state 'hi'"):
         deploy(fleet, "1.2.4")
     assert all(len(s.commands) == 1 for s in fleet.values())
+
+
+def test_a_second_rollback_goes_further_back() -> None:
+    fleet = servers()
+    deploy(fleet, "1.2.4")
+    deploy(fleet, "1.2.5")
+
+    def back() -> DeployOutcome:
+        return rollback(
+            inventory(), "prod", fake_deploy_seams(fleet, OFFERED), to=None, audit=Audit("t"),
+            lock_wait=0.0, dry_run=False, say=lambda line: None,
+        )  # fmt: skip
+
+    assert back().version == "1.2.4"
+    assert back().version == "1.2.3"
+
+
+def test_a_signal_mid_deploy_reverts_and_marks_nothing_failed() -> None:
+    fleet = servers()
+    # The old version is unhealthy too: the revert's check fails, which must not make
+    # the interrupted version "failed".
+    fleet["prod-1"].healthy = lambda version: version == "1.2.4"
+
+    def interrupt(command: str) -> None:
+        if command.startswith("systemctl daemon-reload"):
+            fleet["prod-1"].on_command = lambda command: None
+            os.kill(os.getpid(), signal.SIGINT)
+
+    fleet["prod-1"].on_command = interrupt
+    request = DeployRequest("prod", "1.2.4", "deploy", Audit("tester"), lock_wait=0.0)
+    with handling_interrupts() as signals:
+        outcome = run_deploy(
+            inventory(), request, fake_deploy_seams(fleet, OFFERED), say=lambda line: None,
+            signals=signals,
+        )  # fmt: skip
+    assert outcome.status == "interrupted" and outcome.exit_code == 130
+    assert fleet["prod-1"].packages["hello"] == "1.2.3-1"
+    (record,) = records(fleet["prod-1"])
+    assert record["result"] == "interrupted"
+    assert fleet["prod-1"].lock is None
+    assert deploy(fleet, "1.2.4").status == "deployed"  # not marked failed
