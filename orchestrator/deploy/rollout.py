@@ -45,6 +45,8 @@ from orchestrator.locks import LockDetails, LockWaiter
 from orchestrator.operations import HostOperation, Operation, RemoteCommand
 
 Say = Callable[[str], None]
+# The run-wide operations said as they end (the records are said by the outcome).
+_SAID = ("lock", "sources")
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ class DeployHandlers:
 
     def on_span(self, span: Span) -> None:
         """Say what each host does as it ends."""
-        if span.status == "running" or (span.program is None and span.kind != "lock"):
+        if span.status == "running" or (span.program is None and span.kind not in _SAID):
             return
         where = span.program or span.where
         detail = f": {span.detail}" if span.detail else ""

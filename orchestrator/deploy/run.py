@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pwd
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -110,7 +111,10 @@ def who_asked() -> str:
         value = os.environ.get(variable)
         if value:
             return value[:100]
-    return "unknown"
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a uid with no name (a container's)
+        return f"uid {os.getuid()}"
 
 
 def ci_job() -> str | None:
