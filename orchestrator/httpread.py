@@ -1,4 +1,4 @@
-"""HTTP GETs of answers the tool does not trust: bounded in size and in total time.
+"""HTTP exchanges with servers the tool does not trust: bounded in size and in total time.
 
 A socket timeout bounds each read, not the answer: a server that trickles its headers or
 its body a byte at a time keeps a plain ``urlopen`` going for ever. :func:`get` gives the
@@ -47,6 +47,19 @@ def get(url: str, *, timeout: float, limit: int) -> Answer:
     ValueError for a URL that is not http(s); :class:`HttpFailure` for everything else
     that is not an answer in time.
     """
+    return exchange("GET", url, timeout=timeout, limit=limit)
+
+
+def exchange(
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    limit: int,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    """One HTTP request and its answer, within ``timeout`` seconds (see :func:`get`)."""
     connection, path = _connection(url, timeout)
     expired = threading.Event()
 
@@ -62,17 +75,19 @@ def get(url: str, *, timeout: float, limit: int) -> Answer:
     deadline = time.monotonic() + timeout
     watchdog.start()
     try:
-        connection.request("GET", path, headers={"Connection": "close"})
+        connection.request(
+            method, path, body=body, headers={**(headers or {}), "Connection": "close"}
+        )
         response = connection.getresponse()
-        body = bytearray()
-        while len(body) <= limit and time.monotonic() < deadline:
-            chunk = response.read1(min(CHUNK, limit + 1 - len(body)))
+        received = bytearray()
+        while len(received) <= limit and time.monotonic() < deadline:
+            chunk = response.read1(min(CHUNK, limit + 1 - len(received)))
             if not chunk:
                 break
-            body += chunk
-        if expired.is_set() or (len(body) <= limit and time.monotonic() >= deadline):
+            received += chunk
+        if expired.is_set() or (len(received) <= limit and time.monotonic() >= deadline):
             raise HttpFailure(f"no whole answer within {timeout:g}s")
-        return Answer(response.status, bytes(body))
+        return Answer(response.status, bytes(received))
     except (OSError, http.client.HTTPException) as error:
         if isinstance(error, HttpFailure):
             raise

@@ -27,6 +27,7 @@ from orchestrator.credentials import secret_variables
 from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.inventory_checks import check_environments, resolved_environment
 from orchestrator.errors import InventoryError, UsageError
+from orchestrator.notify import EventKind, Webhook
 from orchestrator.repo.options import (
     DEFAULT_VALID_UNTIL_DAYS,
     RepoOptions,
@@ -373,6 +374,24 @@ class Hooks(Model):
     )
 
 
+class Notify(Model):
+    """A webhook told when a release publishes and when a deploy, promotion or rollback ends."""
+
+    name: Name
+    url_env: Annotated[str, Field(pattern=ENV_NAME_PATTERN)] = Field(
+        description="The environment variable holding the webhook's URL (a secret: never "
+        "in the file)."
+    )
+    format: Literal["slack", "json"] = Field(
+        default="json", description='slack: {"text": ...}; json: every field of the event.'
+    )
+    events: list[EventKind] = Field(
+        default_factory=lambda: list[EventKind](["release", "deploy", "promote", "rollback"]),
+        min_length=1,
+    )
+    timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds per delivery.")
+
+
 class Inventory(Model):
     """A whole inventory file."""
 
@@ -386,6 +405,7 @@ class Inventory(Model):
     environments: list[Environment] = Field(
         default_factory=list, description="Where released versions are deployed."
     )
+    notify: list[Notify] = Field(default_factory=list, description="Webhooks to tell.")
     fail_fast: bool = Field(default=True, description="Stop every build when one fails.")
     workspace: Path = Field(
         default=Path("."),
@@ -418,17 +438,28 @@ class Inventory(Model):
                 )
         check_environments(self)
         secrets = secret_variables(self.signing.key_env, self.signing.passphrase_env)
-        passed = sorted(secrets & set(self.hooks.env))
+        passed = sorted((secrets | {n.url_env for n in self.notify}) & set(self.hooks.env))
         if passed:
             raise ValueError(
                 f"hooks.env names {', '.join(passed)}, which holds a secret: hooks never "
-                "get the tool's token, signing key or bucket credentials"
+                "get the tool's token, signing key, bucket credentials or webhook URLs"
             )
+        names = [n.name for n in self.notify]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"duplicate notify names: {', '.join(twice)}")
         return self
 
     def package_names(self, target: BuildTarget) -> tuple[str, ...]:
         """The packages ``target`` may produce: its own list, else the project's name."""
         return tuple(target.packages) if target.packages is not None else (self.project.name,)
+
+    @property
+    def webhooks(self) -> tuple[Webhook, ...]:
+        """The webhooks to notify, as :mod:`orchestrator.notify` takes them."""
+        return tuple(
+            Webhook(n.name, n.url_env, n.format, tuple(n.events), n.timeout) for n in self.notify
+        )
 
     @property
     def all_packages(self) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from json import dumps
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from orchestrator.deploy.rollout import Audit
     from orchestrator.deploy.run import DeployOutcome
     from orchestrator.interrupts import InterruptHandler
+    from orchestrator.inventory import Inventory
 
 STOPPING = "stopping the deploy; the hosts it touched go back to the version they ran"
 CLEANING = "putting the touched hosts back, recording and releasing the lock"
@@ -39,7 +40,31 @@ _COMMON = {
 }
 
 
-def _finish(outcome: DeployOutcome, json: bool) -> None:
+def conclude(
+    loaded: Inventory, outcome: DeployOutcome, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Write a finished deploy's report and tell the webhooks; its summary, report included.
+
+    A dry run or a deploy that changed nothing has no report and tells no one.
+    """
+    from orchestrator.deploy.report import write_deploy_report
+    from orchestrator.notify import Event, notify
+
+    summary = outcome.to_json()
+    if outcome.status in ("planned", "unchanged"):
+        return summary
+    report = write_deploy_report(summary, loaded.project.name, loaded.workspace)
+    summary["report"] = str(report)
+    say(f"report: {report}")
+    event = Event(
+        outcome.action, loaded.project.name, outcome.version, outcome.status, outcome.message,
+        outcome.run_id, outcome.environment, str(report),
+    )  # fmt: skip
+    notify(loaded.webhooks, event, say)
+    return summary
+
+
+def _finish(loaded: Inventory, outcome: DeployOutcome, json: bool) -> None:
     from orchestrator.deploy.render import describe_plan
 
     if outcome.plan is not None and outcome.status == "planned":
@@ -49,8 +74,9 @@ def _finish(outcome: DeployOutcome, json: bool) -> None:
             print(describe_plan(outcome.plan))
             print(outcome.message)
         return
+    summary = conclude(loaded, outcome, _say(json))
     if json:
-        print(dumps(outcome.to_json(), indent=2, sort_keys=True))
+        print(dumps(summary, indent=2, sort_keys=True))
     else:
         print(outcome.message)
     if outcome.exit_code:
@@ -117,7 +143,7 @@ def deploy(
     outcome = interruptible(
         lambda signals: run_deploy(loaded, request, seams, say=_say(json), signals=signals)
     )
-    _finish(outcome, json)
+    _finish(loaded, outcome, json)
 
 
 @task(
@@ -173,7 +199,7 @@ def promote(
         print(
             f"pinned {to} to {outcome.version} in {inventory_path(c, inventory)}", file=sys.stderr
         )
-    _finish(outcome, json)
+    _finish(loaded, outcome, json)
 
 
 @task(
@@ -210,7 +236,7 @@ def rollback(
             say=_say(json), signals=signals,
         )
     )  # fmt: skip
-    _finish(outcome, json)
+    _finish(loaded, outcome, json)
 
 
 @task(help={"env": "only this environment", "json": "print JSON", "inventory": INVENTORY_HELP})

@@ -20,6 +20,7 @@ from orchestrator.version import resolve_release
 if TYPE_CHECKING:
     from orchestrator.inventory import Inventory
     from orchestrator.plan import Plan, PlanOptions
+    from orchestrator.summary import RunSummary
 
 LOCK_WAIT_DEFAULT = "300"
 MAX_LOCK_WAIT = 86400.0
@@ -133,10 +134,24 @@ def release(
         progress.close()
     write_report(summary, Path(summary.report or ""))
     print(dumps(summary.to_json(), indent=2) if json else summary_text(summary))
+    if summary.status == "published":
+        _notify_release(loaded, summary, out)
     if summary.exit_code:
         raise Exit(code=summary.exit_code)
     if summary.status == "published" and not no_deploy and not nightly:
         _auto_deploy(loaded, planned.tag.removeprefix("v"), out)
+
+
+def _notify_release(loaded: Inventory, summary: RunSummary, out: TextIO) -> None:
+    """Tell the inventory's webhooks that the release was published."""
+    from orchestrator.notify import Event, notify
+
+    event = Event(
+        "release", loaded.project.name, summary.version, summary.status,
+        f"{summary.tag} published to {summary.channel}", summary.run_id,
+        report=summary.report,
+    )  # fmt: skip
+    notify(loaded.webhooks, event, functools.partial(print, file=out, flush=True))
 
 
 def _auto_deploy(loaded: Inventory, version: str, out: TextIO) -> None:
@@ -155,7 +170,7 @@ def _auto_deploy(loaded: Inventory, version: str, out: TextIO) -> None:
     )
     from orchestrator.errors import OrchestratorError
     from orchestrator.interrupts import InterruptHandler
-    from orchestrator.tasks.deploy_tasks import interruptible
+    from orchestrator.tasks.deploy_tasks import conclude, interruptible
     from orchestrator.tasks.wiring import deploy_seams
 
     failed = []
@@ -176,6 +191,7 @@ def _auto_deploy(loaded: Inventory, version: str, out: TextIO) -> None:
             failed.append(f"{environment.name}: {error}")
             continue
         say(outcome.message)
+        conclude(loaded, outcome, say)
         if outcome.status == "interrupted":
             # Ctrl-C ends the release's deploys, not just this one.
             print(f"error: {outcome.message}", file=sys.stderr)

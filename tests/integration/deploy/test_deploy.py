@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,15 +24,27 @@ import yaml
 from orchestrator.sandbox import control
 from orchestrator.sandbox.servers import server_root
 from tests.conftest import new_test_directory
-from tests.integration.conftest import ROOT, SandboxWorld, sandbox_inventory
+from tests.integration.conftest import ROOT, Receiver, SandboxWorld, receiving, sandbox_inventory
 
 pytestmark = pytest.mark.timeout(900)
+HOOK_ENV = "ORC_TEST_TEAM_WEBHOOK"
 
 
 @pytest.fixture(scope="module")
-def world() -> Iterator[SandboxWorld]:
+def webhook() -> Iterator[Receiver]:
+    with receiving() as server:
+        os.environ[HOOK_ENV] = server.url
+        try:
+            yield server
+        finally:
+            del os.environ[HOOK_ENV]
+
+
+@pytest.fixture(scope="module")
+def world(webhook: Receiver) -> Iterator[SandboxWorld]:
     directory = new_test_directory()
     data, sandbox = sandbox_inventory(directory, servers=True)
+    data["notify"] = [{"name": "team", "url_env": HOOK_ENV, "format": "json"}]
     path = directory / "inventory.yaml"
     path.write_text(yaml.safe_dump(data))
     world = SandboxWorld(directory, path, data, sandbox)
@@ -289,3 +302,25 @@ def test_a_host_key_mismatch_is_refused_before_anything_changes(world: SandboxWo
     assert "host key mismatch" in result.stderr
     assert {host: len(records(world, host)) for host in ALL} == before
     time.sleep(0)
+
+
+def test_every_release_deploy_promotion_and_rollback_was_told_and_reported(
+    world: SandboxWorld, webhook: Receiver
+) -> None:
+    events = [r["body"] for r in webhook.received]
+    kinds = {(e["event"], e["environment"], e["result"]) for e in events}
+    assert ("release", None, "published") in kinds
+    assert ("deploy", "dev", "deployed") in kinds  # the release's auto-deploy
+    assert ("deploy", "dev", "failed") in kinds  # the broken release
+    assert ("promote", "prod", "deployed") in kinds
+    assert ("rollback", "dev", "rolled-back") in kinds or ("rollback", "dev", "deployed") in kinds
+    assert ("rollback", "staging", "interrupted") in kinds
+    for event in events:
+        if event["event"] != "release":
+            report = Path(event["report"])
+            assert report.is_file(), event
+            page = report.read_text()
+            assert event["version"] in page and event["environment"] in page
+    failed = next(e for e in events if e["result"] == "failed")
+    page = Path(failed["report"]).read_text()
+    assert "dev-1" in page and "failing hello 1.2.7" in page
