@@ -25,6 +25,9 @@ from orchestrator.deploy.survey import Survey, lock_holder, upstream_failures
 from orchestrator.errors import OrchestratorError
 from orchestrator.inventory import Inventory
 
+# The records each host's status shows.
+RECORDS_SHOWN = 20
+
 
 def health_now(
     environment: Environment, state: Survey, packages: tuple[str, ...]
@@ -111,6 +114,10 @@ def _host_view(
         "packages": {p: host.packages.get(p) for p in packages},
         "units": host.units,
         "last_record": None if last is None else last.__dict__,
+        # The environment's last records on this host, oldest first (the page's deploys).
+        "records": [r.__dict__ for r in host.records if r.environment == environment.name][
+            -RECORDS_SHOWN:
+        ],
         "last_health": None if last is None else last.health or None,
         "drift": drift,
     }

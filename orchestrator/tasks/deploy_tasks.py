@@ -23,6 +23,7 @@ from orchestrator.tasks.common import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from orchestrator.deploy.environments import Environment
     from orchestrator.deploy.rollout import Audit
     from orchestrator.deploy.run import DeployOutcome
     from orchestrator.interrupts import InterruptHandler
@@ -239,27 +240,71 @@ def rollback(
     _finish(loaded, outcome, json)
 
 
+def _views(loaded: Inventory, environments: list[Environment]) -> list[dict[str, Any]]:
+    """What env.status shows of each environment, with its next promotion."""
+    from orchestrator.deploy.status import environment_status, next_promotion
+    from orchestrator.deploy.survey import surveyor
+    from orchestrator.tasks.wiring import deploy_seams
+
+    seams = deploy_seams(loaded)
+    read = surveyor(loaded, seams)
+    views = []
+    for environment in environments:
+        view = environment_status(loaded, environment, seams, read)
+        view["next_promotion"] = next_promotion(loaded, environment, read)
+        views.append(view)
+    return views
+
+
 @task(help={"env": "only this environment", "json": "print JSON", "inventory": INVENTORY_HELP})
 @reports_errors
 def status(
     c: Context, env: str | None = None, json: bool = False, inventory: str | None = None
 ) -> None:
     """Per environment and host: desired and installed version, units, records, lock, drift."""
+    from orchestrator.deploy.page import promotion_order
     from orchestrator.deploy.render import describe_status
-    from orchestrator.deploy.status import environment_status, next_promotion
-    from orchestrator.deploy.survey import surveyor
+
+    loaded = load(c, inventory)
+    chosen = [loaded.environment(env)] if env else promotion_order(loaded.environments)
+    views = _views(loaded, chosen)
+    print(dumps(views, indent=2, sort_keys=True) if json else describe_status(views))
+
+
+@task(
+    help={
+        "out": "where to write the page (default: reports/environments.html in the workspace)",
+        "inventory": INVENTORY_HELP,
+    }
+)
+@reports_errors
+def page(c: Context, out: str | None = None, inventory: str | None = None) -> None:
+    """Render the environments page: what runs where, the last deploys, the releases."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from orchestrator.atomic import write_atomically
+    from orchestrator.deploy.page import page_data, promotion_order, render_page
+    from orchestrator.deploy.run import published
+    from orchestrator.errors import UsageError
     from orchestrator.tasks.wiring import deploy_seams
 
     loaded = load(c, inventory)
-    chosen = [loaded.environment(env)] if env else list(loaded.environments)
+    if not loaded.environments:
+        raise UsageError("the inventory has no environments: add some under environments")
+    ordered = promotion_order(loaded.environments)
+    views = _views(loaded, ordered)
     seams = deploy_seams(loaded)
-    read = surveyor(loaded, seams)
-    views = []
-    for environment in chosen:
-        view = environment_status(loaded, environment, seams, read)
-        view["next_promotion"] = next_promotion(loaded, environment, read)
-        views.append(view)
-    print(dumps(views, indent=2, sort_keys=True) if json else describe_status(views))
+    offered: dict[str, str] = {}
+    for environment in ordered:
+        for version, entry in published(seams.available(environment), loaded.project.epoch).items():
+            offered.setdefault(version, entry.channel)
+    reports = loaded.workspace / "reports"
+    data = page_data(loaded.project.name, views, offered, reports, datetime.now(UTC))
+    path = Path(out) if out else reports / "environments.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, render_page(data), durable=True)
+    print(f"environments page: {path}")
 
 
 @task(
@@ -308,4 +353,4 @@ def unlock(c: Context, env: str = "", force: bool = False, inventory: str | None
         )
 
 
-namespace = Collection("env", status, unlock, rollback)
+namespace = Collection("env", status, unlock, rollback, page)

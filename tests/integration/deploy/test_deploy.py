@@ -24,7 +24,14 @@ import yaml
 from orchestrator.sandbox import control
 from orchestrator.sandbox.servers import server_root
 from tests.conftest import new_test_directory
-from tests.integration.conftest import ROOT, Receiver, SandboxWorld, receiving, sandbox_inventory
+from tests.integration.conftest import (
+    ROOT,
+    Receiver,
+    SandboxWorld,
+    chromium,
+    receiving,
+    sandbox_inventory,
+)
 
 pytestmark = pytest.mark.timeout(900)
 HOOK_ENV = "ORC_TEST_TEAM_WEBHOOK"
@@ -254,9 +261,37 @@ def test_a_package_installed_by_hand_shows_as_drift(world: SandboxWorld) -> None
     host = status(world)["staging"]["hosts"]["staging-1"]
     assert host["installed"] == "1.2.3"
     assert any("by hand" in d for d in host["drift"]), host["drift"]
+    check_the_environments_page(world)
     assert "staging runs 1.2.6" in ok(
         world.invoke("deploy", "--env", "staging", "--version", "1.2.6")
     )
+
+
+def check_the_environments_page(world: SandboxWorld) -> None:
+    """The page in headless Chromium: every host and version, the drift, a lock's holder."""
+    lock = server_root(world.settings, "prod-1") / "var/lib/relorch/locks/prod"
+    lock.mkdir(parents=True)
+    (lock / "details").write_text(
+        "run_id=20261201t100000-abcdef\ntag=promote 9.9.9\nhost=ci-runner-7\npid=1\n"
+        "started=1\nboot=x\nsince=2026-12-01T10:00:00Z\ntoken=feed\n"
+    )
+    try:
+        page = world.directory / "environments.html"
+        ok(world.invoke("env.page", "--out", str(page)))
+    finally:
+        shutil.rmtree(lock)
+    shot = world.directory / "environments.png"
+    chromium(world.directory / "profile-shot", f"--screenshot={shot}", page.as_uri())
+    assert shot.stat().st_size > 10_000
+    dom = chromium(world.directory / "profile-dom", "--dump-dom", page.as_uri())
+    views = status(world)
+    for view in views.values():
+        for name, host in view["hosts"].items():
+            assert f'data-host="{name}"' in dom
+            assert host["installed"] in dom
+    assert 'class="drift" data-host="staging-1"' in dom
+    assert "locked by run 20261201t100000-abcdef (promote 9.9.9) on ci-runner-7" in dom
+    assert "1.2.7" in dom  # the failed release, listed among the releases and failures
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,87 @@
+"""The environments page: what runs where, at a glance, from the same data as env.status.
+
+:func:`page_data` takes the views ``invoke env.status --json`` prints, for every
+environment in promotion order, adds each one's last deploys (from its hosts' records) and
+the published releases with the environments that run each. :func:`render_page` turns it
+into one self-contained HTML page (no script, no external asset); every value is
+autoescaped, since hosts wrote some of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.cloud.userdata import templates_environment
+from orchestrator.deploy.environments import Environment
+from orchestrator.deploy.semver import precedence_key
+
+# The deploys each environment shows, newest first.
+LAST_DEPLOYS = 20
+
+
+def promotion_order(environments: Sequence[Environment]) -> list[Environment]:
+    """Environments with each after the one it is promoted from (roots in inventory order)."""
+    by_name = {e.name: e for e in environments}
+
+    def depth(environment: Environment) -> int:
+        steps = 0
+        while environment.upstream is not None and environment.upstream in by_name:
+            environment = by_name[environment.upstream]
+            steps += 1
+        return steps
+
+    return sorted(environments, key=depth)
+
+
+def last_deploys(view: Mapping[str, Any], reports: Path) -> list[dict[str, Any]]:
+    """An environment's newest deploys from its hosts' records, one line per run."""
+    runs: dict[str, dict[str, Any]] = {}
+    for host in view["hosts"].values():
+        for record in host["records"]:
+            entry = runs.setdefault(record["run_id"], {**record, "hosts": []})
+            entry["hosts"].append(record["host"])
+    ordered = sorted(runs.values(), key=lambda r: (r["time"], r["run_id"]), reverse=True)
+    for entry in ordered:
+        report = reports / f"{entry['run_id']}.html"
+        entry["report"] = report.as_uri() if report.is_file() else None
+    return ordered[:LAST_DEPLOYS]
+
+
+def release_rows(
+    views: Sequence[Mapping[str, Any]], offered: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Each published version (newest first), its channel and the environments running it."""
+    rows = []
+    for version in sorted(offered, key=precedence_key, reverse=True):
+        running = [
+            view["environment"]
+            for view in views
+            if any(host["installed"] == version for host in view["hosts"].values())
+        ]
+        rows.append({"version": version, "channel": offered[version], "environments": running})
+    return rows
+
+
+def page_data(
+    project: str,
+    views: Sequence[Mapping[str, Any]],
+    offered: Mapping[str, str],
+    reports: Path,
+    made: datetime,
+) -> dict[str, Any]:
+    """Everything the page shows: the env.status views, their deploys, the releases."""
+    return {
+        "project": project,
+        "made": made.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "environments": [{**view, "deploys": last_deploys(view, reports)} for view in views],
+        "rows": max((len(view["hosts"]) for view in views), default=0),
+        "releases": release_rows(views, offered),
+    }
+
+
+def render_page(data: Mapping[str, Any]) -> str:
+    """The page as HTML."""
+    return templates_environment().get_template("environments.html.j2").render(page=data)
