@@ -276,6 +276,128 @@ def host_summary(
     return summary
 
 
+@dataclass
+class _Deploy:
+    """One deploy's context once the hosts were read: what it decides from, how it ends."""
+
+    environment: Environment
+    request: DeployRequest
+    seams: DeploySeams
+    files: HostFiles
+    packages: tuple[str, ...]
+    state: Survey
+    offered: dict[str, Available]
+    upstream: set[str]
+    run_id: str
+    say: Say
+    now: Callable[[], datetime]
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        """The units the environment restarts."""
+        return tuple(self.environment.units)
+
+    def choose(self, state: Survey) -> str | None:
+        """The version to deploy on ``state`` (see :func:`choose_version`)."""
+        name = self.environment.name
+        failed = failed_versions(environment_records(state, name), name) | self.upstream
+        running = running_versions(state, self.packages)
+        return choose_version(self.environment, self.request, self.offered, failed, running)
+
+    def ended(
+        self,
+        version: str,
+        status: Status,
+        message: str,
+        *,
+        hosts: dict[str, dict[str, Any]] | None = None,
+        plan: DeployPlan | None = None,
+        exit_code: int = 130,
+    ) -> DeployOutcome:
+        """The outcome of this deploy."""
+        return DeployOutcome(
+            self.run_id, self.environment.name, self.request.action, version, status, message,
+            hosts if hosts is not None else host_summary(self.state, None, self.packages),
+            plan, exit_code,
+        )  # fmt: skip
+
+    def recheck(self, version: str) -> Callable[[Survey], str | None]:
+        """The check, on the hosts as read under the lock, that ``version`` still holds."""
+        name = self.environment.name
+
+        def check(fresh: Survey) -> str | None:
+            # Another deploy may have run while this one waited for the lock.
+            _refuse_unsettled(fresh)
+            try:
+                again = self.choose(fresh)
+            except UsageError as error:
+                raise DeployError(
+                    f"{name} changed while this deploy waited for its lock ({error}); "
+                    "nothing was changed"
+                ) from None
+            if again is None:
+                return f"{name} moved past {version} while this deploy waited"
+            if again != version:
+                raise DeployError(
+                    f"{name} changed while this deploy waited for its lock (it would now "
+                    f"deploy {again}); nothing was changed: run it again"
+                )
+            return None
+
+        return check
+
+    def execute(
+        self, plan: DeployPlan, accesses: Sequence[HostAccess], signals: Deferral | None
+    ) -> DeployOutcome:
+        """Run ``plan`` in the executor and say how it ended."""
+        request, version = self.request, plan.version
+        handlers = DeployHandlers(
+            plan=plan,
+            recheck=self.recheck(version),
+            environment=self.environment,
+            survey=self.state,
+            accesses={a.name: a for a in accesses},
+            connect=self.seams.connect,
+            files=self.files,
+            project_key=self.seams.project_key(),
+            audit=request.audit,
+            lock=new_details(self.run_id, f"{request.action} {version}", self.now()),
+            say=self.say,
+            now=self.now,
+        )
+        started = time.monotonic()
+        executor = Executor(plan, handlers, signals=signals)
+        if signals is not None and hasattr(signals, "watch"):
+            signals.watch(executor)
+        outcome = executor.run()
+        elapsed = time.monotonic() - started
+        hosts = host_summary(self.state, handlers, self.packages, outcome)
+        name, what = self.environment.name, f"{request.action} of {version}"
+        back = ", ".join(f"{h} -> {v}" for h, v in handlers.reverted.items()) or "none"
+        finished = outcome.built and not outcome.failures
+        if outcome.ended is not None:
+            return self.ended(version, "unchanged", outcome.ended.message, hosts=hosts, plan=plan)
+        if outcome.interrupted is not None and not finished:
+            return self.ended(
+                version, "interrupted",
+                f"{what} to {name} was interrupted; the hosts it touched went back: {back}",
+                hosts=hosts, plan=plan, exit_code=outcome.interrupted.exit_code,
+            )  # fmt: skip
+        if finished:
+            late = " (a signal came during the cleanup)" if outcome.interrupted else ""
+            message = f"{name} runs {version} on every host ({elapsed:.1f}s){late}"
+            return self.ended(version, "deployed", message, hosts=hosts, plan=plan)
+        if handlers.failure is None:
+            why = "; ".join(outcome.failures) or "the deploy did not finish"
+            message = f"{what} to {name} failed before any host changed: {why}"
+            return self.ended(version, "failed", message, hosts=hosts, plan=plan)
+        message = (
+            f"{what} to {name} failed: {handlers.failure}; {version} is marked failed in "
+            f"{name}; hosts went back: {back}"
+        )
+        return self.ended(version, "failed", message, hosts=hosts, plan=plan)
+
+
 def run_deploy(
     inventory: Inventory,
     request: DeployRequest,
@@ -292,48 +414,40 @@ def run_deploy(
     """
     environment = inventory.environment(request.environment)
     packages = inventory.packages_of(environment)
-    units = tuple(environment.units)
     if not inventory.publish:
         raise UsageError(
             f"environment {environment.name} installs from the first publish target, and the "
             "inventory has none: add one under publish"
         )
-    repository = inventory.publish[0].url
     files = HostFiles(tool=inventory.cloud.tag_prefix, project=inventory.project.name)
-    project_key = seams.project_key()
+    seams.project_key()  # a missing key is bad input, before any host is read
     offered = published(seams.available(environment), inventory.project.epoch)
     accesses = seams.accesses(environment)
     run_id = new_run_id(now(), os.urandom(3).hex())
-    state = survey(accesses, seams.connect, files, packages, units)
+    state = survey(accesses, seams.connect, files, packages, tuple(environment.units))
     try:
         _refuse_unsettled(state)
-        records = environment_records(state, environment.name)
         # What failed upstream is never taken here by a range or a plain deploy.
         upstream = (
             upstream_failures(inventory, environment, surveyor(inventory, seams))
             if request.action == "deploy"
             else set()
         )
-        failed = failed_versions(records, environment.name) | upstream
-        running = running_versions(state, packages)
         if chosen is not None:
-            picked = chosen(state)
-            request = dataclasses.replace(request, version=picked)
-        version = choose_version(environment, request, offered, failed, running)
+            request = dataclasses.replace(request, version=chosen(state))
+        deploy = _Deploy(
+            environment, request, seams, files, packages, state, offered, upstream, run_id,
+            say, now,
+        )  # fmt: skip
+        version = deploy.choose(state)
         if version is None:
-            newest = max((v for v in running.values() if v), key=precedence_key)
+            running = running_versions(state, packages).values()
+            newest = max((v for v in running if v), key=precedence_key)
             message = f"{environment.name} runs {newest}, and its range takes nothing newer"
             say(message)
-            return DeployOutcome(
-                run_id,
-                environment.name,
-                request.action,
-                newest,
-                "unchanged",
-                message,
-                host_summary(state, None, packages),
-            )
+            return deploy.ended(newest, "unchanged", message)
         package_version = offered[version].package_version
+        published_channels = {a.channel for a in offered.values()}
         plan = make_deploy_plan(
             environment,
             _deploy_hosts(accesses),
@@ -341,10 +455,8 @@ def run_deploy(
             packages=packages,
             version=version,
             package_version=package_version,
-            repository=repository,
-            channels=tuple(
-                c for c in environment.channels if c in {a.channel for a in offered.values()}
-            ),
+            repository=inventory.publish[0].url,
+            channels=tuple(c for c in environment.channels if c in published_channels),
             run_id=run_id,
             action=request.action,
             lock_wait=request.lock_wait,
@@ -352,120 +464,17 @@ def run_deploy(
         )
         at_version = [
             name for name, s in state.states.items()
-            if s.settled(environment.name, packages, units, package_version)
+            if s.settled(environment.name, packages, deploy.units, package_version)
         ]  # fmt: skip
         if request.dry_run:
             message = f"planned {request.action} of {version} to {environment.name}"
             if at_version:
                 message += f"; left alone (already at {version}): {', '.join(at_version)}"
-            return DeployOutcome(
-                run_id,
-                environment.name,
-                request.action,
-                version,
-                "planned",
-                message,
-                host_summary(state, None, packages),
-                plan,
-            )
+            return deploy.ended(version, "planned", message, plan=plan)
         if len(at_version) == len(accesses):
             message = f"every host of {environment.name} runs {version} already: nothing to do"
             say(message)
-            return DeployOutcome(
-                run_id,
-                environment.name,
-                request.action,
-                version,
-                "unchanged",
-                message,
-                host_summary(state, None, packages),
-                plan,
-            )
-
-        def recheck(fresh: Survey) -> str | None:
-            # Another deploy may have run while this one waited for the lock: the choice
-            # must still hold on what the hosts say now. A reason to stop, or None.
-            _refuse_unsettled(fresh)
-            again_failed = failed_versions(
-                environment_records(fresh, environment.name), environment.name
-            )
-            try:
-                again = choose_version(
-                    environment, request, offered, again_failed | upstream,
-                    running_versions(fresh, packages),
-                )  # fmt: skip
-            except UsageError as error:
-                raise DeployError(
-                    f"{environment.name} changed while this deploy waited for its lock "
-                    f"({error}); nothing was changed"
-                ) from None
-            if again is None:
-                return f"{environment.name} moved past {version} while this deploy waited"
-            if again != version:
-                raise DeployError(
-                    f"{environment.name} changed while this deploy waited for its lock (it "
-                    f"would now deploy {again}); nothing was changed: run it again"
-                )
-            return None
-
-        handlers = DeployHandlers(
-            plan=plan,
-            recheck=recheck,
-            environment=environment,
-            survey=state,
-            accesses={a.name: a for a in accesses},
-            connect=seams.connect,
-            files=files,
-            project_key=project_key,
-            audit=request.audit,
-            lock=new_details(run_id, f"{request.action} {version}", now()),
-            say=say,
-            now=now,
-        )
-        started = time.monotonic()
-        executor = Executor(plan, handlers, signals=signals)
-        if signals is not None and hasattr(signals, "watch"):
-            signals.watch(executor)
-        outcome = executor.run()
-        hosts = host_summary(state, handlers, packages, outcome)
-        elapsed = time.monotonic() - started
-        back = ", ".join(f"{h} -> {v}" for h, v in handlers.reverted.items()) or "none"
-        finished = outcome.built and not outcome.failures
-        if outcome.ended is not None:
-            return DeployOutcome(
-                run_id, environment.name, request.action, version, "unchanged",
-                outcome.ended.message, hosts, plan,
-            )  # fmt: skip
-
-        def ended(status: Status, message: str, exit_code: int = 130) -> DeployOutcome:
-            return DeployOutcome(
-                run_id, environment.name, request.action, version, status, message, hosts,
-                plan, exit_code,
-            )  # fmt: skip
-
-        if outcome.interrupted is not None and not finished:
-            return ended(
-                "interrupted",
-                f"{request.action} of {version} to {environment.name} was interrupted; "
-                f"the hosts it touched went back: {back}",
-                outcome.interrupted.exit_code,
-            )
-        if finished:
-            late = " (a signal came during the cleanup)" if outcome.interrupted else ""
-            return ended(
-                "deployed",
-                f"{environment.name} runs {version} on every host ({elapsed:.1f}s){late}",
-            )
-        if handlers.failure is None:
-            return ended(
-                "failed",
-                f"{request.action} of {version} to {environment.name} failed before any host "
-                f"changed: {'; '.join(outcome.failures) or 'the deploy did not finish'}",
-            )
-        return ended(
-            "failed",
-            f"{request.action} of {version} to {environment.name} failed: {handlers.failure}; "
-            f"{version} is marked failed in {environment.name}; hosts went back: {back}",
-        )
+            return deploy.ended(version, "unchanged", message, plan=plan)
+        return deploy.execute(plan, accesses, signals)
     finally:
         state.close()
