@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.deploy.commands import MARK
@@ -29,10 +30,7 @@ class HostState:
 
     def package_version(self, packages: tuple[str, ...]) -> str | None:
         """The package version every one of ``packages`` has; None if mixed or missing."""
-        versions = {self.packages.get(name) for name in packages}
-        if len(versions) != 1:
-            return None
-        return versions.pop()
+        return shared_version(self.packages, packages)
 
     def version(self, packages: tuple[str, ...]) -> str | None:
         """The release version the host runs (semver), if its packages agree on one."""
@@ -70,6 +68,12 @@ class HostState:
             and all(self.units.get(unit) == "active" for unit in units)
             and self.recorded(environment, packages)
         )
+
+
+def shared_version(versions: Mapping[str, str], packages: tuple[str, ...]) -> str | None:
+    """The version all of ``packages`` have in ``versions``; None if mixed or one is missing."""
+    found = {versions.get(name) for name in packages}
+    return found.pop() if len(found) == 1 else None
 
 
 def parse_host_state(host: str, output: str, units: tuple[str, ...]) -> HostState:

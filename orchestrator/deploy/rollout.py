@@ -20,6 +20,7 @@ from orchestrator.deploy.commands import HostFiles
 from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.health import check_health
 from orchestrator.deploy.hosts import HostShell
+from orchestrator.deploy.hoststate import shared_version
 from orchestrator.deploy.operations import (
     CheckHealth,
     PrepareSources,
@@ -293,7 +294,7 @@ class DeployHandlers:
     def _revert(self, operation: Revert) -> None:
         host = operation.host
         before = self.touched.get(host, {})
-        previous = _common_version(before, operation.packages)
+        previous = shared_version(before, operation.packages)
         # Reconnect: the executor hung the hosts up if the deploy was stopped.
         shell = self._shell(host, fresh=True)
         # A deploy hung up mid-install may have left dpkg half-way: finish that first.
@@ -334,7 +335,7 @@ class DeployHandlers:
             result = "rolled-back"
         problems = []
         for host, before in self.touched.items():
-            previous = _common_version(before, self.plan.packages)
+            previous = shared_version(before, self.plan.packages)
             detail = ""
             if failure is not None:
                 back = self.reverted.get(host)
@@ -367,9 +368,3 @@ class DeployHandlers:
                 problems.append(f"{host}: {error}")
         if problems:
             raise DeployError("could not append the deploy record on " + "; ".join(problems))
-
-
-def _common_version(versions: dict[str, str], packages: tuple[str, ...]) -> str | None:
-    """The package version all of ``packages`` had, if they had one and the same."""
-    found = {versions.get(p) for p in packages}
-    return found.pop() if len(found) == 1 else None
