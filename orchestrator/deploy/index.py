@@ -20,7 +20,6 @@ from debian import deb822
 
 from orchestrator.errors import DeployError, UsageError
 from orchestrator.httpread import HttpFailure, get
-from orchestrator.repo.gpghomes import temporary_home, wipe_keyring
 
 # The whole of one index file, however slowly the server sends it.
 FETCH_DEADLINE = 300.0
@@ -54,30 +53,6 @@ def _fetch(url: str) -> bytes:
     if len(answer.body) > MAX_INDEX_BYTES:
         raise DeployError(f"{url}: larger than {MAX_INDEX_BYTES >> 20} MiB; not an index")
     return answer.body
-
-
-def public_key_only(armored: str, where: str) -> str:
-    """The public keys of ``armored``, exported armored: nothing secret ever reaches a host.
-
-    A key file that also holds a private block (by mistake) yields only its public half.
-    UsageError when it holds no key at all.
-    """
-    home = temporary_home()
-    try:
-        base = ["gpg", "--batch", "--no-options", "--homedir", str(home)]
-        imported = subprocess.run(
-            [*base, "--import"], input=armored.encode(), capture_output=True,
-            timeout=GPGV_TIMEOUT, check=False,
-        )  # fmt: skip
-        exported = subprocess.run(
-            [*base, "--armor", "--export"], capture_output=True, timeout=GPGV_TIMEOUT, check=False
-        )
-    finally:
-        wipe_keyring(home)
-    text = exported.stdout.decode(errors="replace")
-    if imported.returncode != 0 or "PUBLIC KEY BLOCK" not in text:
-        raise UsageError(f"{where}: no OpenPGP public key in it; give the project's armored key")
-    return text
 
 
 def verified_release(in_release: bytes, armored_key: str, where: str) -> str:

@@ -26,7 +26,7 @@ from typing import Protocol
 
 import gnupg
 
-from orchestrator.errors import SigningError
+from orchestrator.errors import SigningError, UsageError
 from orchestrator.repo.gpghomes import (
     default_home,
     linked_home,
@@ -529,3 +529,34 @@ def generate_key(
     if not fingerprint:
         raise SigningError(f"gpg could not generate a key ({result.stderr.strip()[-200:]})")
     return GeneratedKey(fingerprint=fingerprint, public_key=gpg.export_keys(fingerprint))
+
+
+# Seconds gpg may take to import or export a key (no agent, no network).
+KEY_TOOL_TIMEOUT = 30.0
+
+
+def public_key_only(armored: str, where: str) -> str:
+    """The public keys of ``armored``, exported armored: nothing secret ever reaches a host.
+
+    A key file that also holds a private block (by mistake) yields only its public half.
+    UsageError when it holds no key at all.
+    """
+    home = temporary_home()
+    try:
+        base = [GPG, "--batch", "--no-options", "--homedir", str(home)]
+        imported = subprocess.run(
+            [*base, "--import"], input=armored.encode(), capture_output=True,
+            timeout=KEY_TOOL_TIMEOUT, check=False,
+        )  # fmt: skip
+        exported = subprocess.run(
+            [*base, "--armor", "--export"],
+            capture_output=True,
+            timeout=KEY_TOOL_TIMEOUT,
+            check=False,
+        )
+    finally:
+        wipe_keyring(home)
+    text = exported.stdout.decode(errors="replace")
+    if imported.returncode != 0 or "PUBLIC KEY BLOCK" not in text:
+        raise UsageError(f"{where}: no OpenPGP public key in it; give the project's armored key")
+    return text

@@ -14,7 +14,7 @@ import subprocess
 from orchestrator.atomic import write_atomically
 from orchestrator.errors import SandboxError
 from orchestrator.repo.gpghomes import temporary_home, wipe_keyring
-from orchestrator.repo.signing import GPG, generate_key
+from orchestrator.repo.signing import GPG, generate_key, public_key_only
 from orchestrator.sandbox.state import files_of
 from orchestrator.sandbox_settings import SandboxSettings
 
@@ -67,20 +67,4 @@ def sandbox_private_key(settings: SandboxSettings, project: str) -> str:
 
 def sandbox_public_key(settings: SandboxSettings, project: str) -> str:
     """The public half of the sandbox's signing key, armored: what deploy hosts trust."""
-    private = sandbox_private_key(settings, project)
-    home = temporary_home()
-    try:
-        environment = {**os.environ, "GNUPGHOME": str(home)}
-        subprocess.run(
-            [GPG, "--homedir", str(home), "--batch", "--import"],
-            input=private, capture_output=True, text=True, check=True, env=environment,
-        )  # fmt: skip
-        exported = subprocess.run(
-            [GPG, "--homedir", str(home), "--batch", "--armor", "--export"],
-            capture_output=True, text=True, check=False, env=environment,
-        )  # fmt: skip
-    finally:
-        wipe_keyring(home)
-    if exported.returncode != 0 or "PUBLIC KEY BLOCK" not in exported.stdout:
-        raise SandboxError("could not export the sandbox signing key's public half")
-    return exported.stdout
+    return public_key_only(sandbox_private_key(settings, project), "the sandbox signing key")

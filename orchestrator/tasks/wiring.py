@@ -23,7 +23,7 @@ from orchestrator.cloud.endpoint import open_client
 from orchestrator.cloud.static import StaticHosts, static_access
 from orchestrator.deploy.environments import Environment, TaggedHosts
 from orchestrator.deploy.hosts import open_ssh_shell
-from orchestrator.deploy.index import Available, available_versions, public_key_only
+from orchestrator.deploy.index import Available, available_versions
 from orchestrator.deploy.run import DeploySeams
 from orchestrator.errors import SandboxError, UsageError
 from orchestrator.fleet import HostAccess
@@ -34,7 +34,7 @@ from orchestrator.plan import Plan
 from orchestrator.publish.info import Say
 from orchestrator.publish.run import resolve_targets
 from orchestrator.publish.target import PublishTarget
-from orchestrator.repo.signing import SigningKey, open_signer
+from orchestrator.repo.signing import SigningKey, open_signer, public_key_only
 from orchestrator.sandbox import control, reposerver, servers
 from orchestrator.sandbox.servers import ServerAccess, ServerSpec
 from orchestrator.sandbox.signingkey import sandbox_private_key, sandbox_public_key

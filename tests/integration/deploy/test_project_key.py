@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from orchestrator.deploy.index import public_key_only, verified_release
+from orchestrator.deploy.index import verified_release
 from orchestrator.errors import DeployError, UsageError
-from orchestrator.repo.signing import Signer
+from orchestrator.repo.signing import Signer, public_key_only
 from tests.integration.conftest import Keyring
 
 
