@@ -100,6 +100,19 @@ def interruptible(body: Callable[[InterruptHandler], DeployOutcome]) -> DeployOu
         raise Exit(code=signal.exit_code) from None
 
 
+def _inputs(
+    c: Context, inventory: str | None, name: str, missing: str, lock_wait: str
+) -> tuple[Inventory, Environment, float]:
+    """The inventory, the environment ``name`` and the lock wait; UsageError for bad input."""
+    from orchestrator.errors import UsageError
+
+    if not name:
+        raise UsageError(f"{missing} (an environment of the inventory)")
+    wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
+    loaded = load(c, inventory)
+    return loaded, loaded.environment(name), wait
+
+
 def _say(json: bool) -> Callable[[str], None]:
     out = sys.stderr if json else sys.stdout
     return lambda line: print(line, file=out, flush=True)
@@ -131,14 +144,9 @@ def deploy(
 ) -> None:
     """Deploy to ENV the version it pins or its range takes from the signed index."""
     from orchestrator.deploy.run import DeployRequest, run_deploy
-    from orchestrator.errors import UsageError
     from orchestrator.tasks.wiring import deploy_seams
 
-    if not env:
-        raise UsageError("deploy needs --env ENV (an environment of the inventory)")
-    wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
-    loaded = load(c, inventory)
-    loaded.environment(env)
+    loaded, _, wait = _inputs(c, inventory, env, "deploy needs --env ENV", lock_wait)
     request = DeployRequest(env, version, "deploy", _audit(), wait, dry_run)
     seams = deploy_seams(loaded)
     outcome = interruptible(
@@ -175,15 +183,11 @@ def promote(
     from orchestrator.errors import UsageError
     from orchestrator.tasks.wiring import deploy_seams
 
-    if not to:
-        raise UsageError("promote needs --to ENV (an environment with 'from')")
     if approved_by is not None and not re.fullmatch(r"[\w .@+-]{1,100}", approved_by):
         raise UsageError(
             "--approved-by takes a name or login of up to 100 letters, digits, . @ + -"
         )
-    wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
-    loaded = load(c, inventory)
-    target = loaded.environment(to)
+    loaded, target, wait = _inputs(c, inventory, to, "promote needs --to ENV", lock_wait)
     if write and parse_range(target.version).pin is None:
         raise UsageError(
             f"--write rewrites a pinned version, and {to}'s version {target.version!r} is a range"
@@ -222,14 +226,9 @@ def rollback(
 ) -> None:
     """Put ENV back on the version it ran before (or --to V), health-checked and recorded."""
     from orchestrator.deploy import actions
-    from orchestrator.errors import UsageError
     from orchestrator.tasks.wiring import deploy_seams
 
-    if not env:
-        raise UsageError("env.rollback needs --env ENV")
-    wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
-    loaded = load(c, inventory)
-    loaded.environment(env)
+    loaded, _, wait = _inputs(c, inventory, env, "env.rollback needs --env ENV", lock_wait)
     seams, audit = deploy_seams(loaded), _audit()
     outcome = interruptible(
         lambda signals: actions.rollback(
