@@ -19,6 +19,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from orchestrator.deploy.index import Available  # noqa: E402
 from orchestrator.deploy.page import page_data, render_page  # noqa: E402
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -67,10 +68,16 @@ def views() -> list[dict[str, Any]]:
 
 def main() -> None:
     data = views()
-    offered = {f"1.{i // 10}.{i % 10}": "stable" for i in range(200)}
+    versions = [f"1.{i // 10}.{i % 10}" for i in range(200)]
+    offered = {
+        v: Available(f"{v}-1", "stable", f"pool/main/h/hello/hello_{v}-1_amd64.deb")
+        for v in versions
+    }
+    times = {f"{v}-1": datetime.now(UTC) for v in versions}
     with tempfile.TemporaryDirectory() as reports:
         started = time.perf_counter()
-        page = render_page(page_data("hello", data, offered, Path(reports), datetime.now(UTC)))
+        made = datetime.now(UTC)
+        page = render_page(page_data("hello", data, offered, times, Path(reports), made))
         elapsed = time.perf_counter() - started
     hosts = sum(len(v["hosts"]) for v in data)
     records = sum(len(h["records"]) for v in data for h in v["hosts"].values())

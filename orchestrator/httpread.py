@@ -15,7 +15,8 @@ import socket
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 CHUNK = 1 << 16
 
@@ -26,10 +27,11 @@ class HttpFailure(OSError):
 
 @dataclass(frozen=True)
 class Answer:
-    """An HTTP answer: its status and (up to the limit, plus one byte) its body."""
+    """An HTTP answer: its status, (up to the limit, plus one byte) its body, its headers."""
 
     status: int
     body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
@@ -87,7 +89,8 @@ def exchange(
             received += chunk
         if expired.is_set() or (len(received) <= limit and time.monotonic() >= deadline):
             raise HttpFailure(f"no whole answer within {timeout:g}s")
-        return Answer(response.status, bytes(received))
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return Answer(response.status, bytes(received), headers)
     except (OSError, http.client.HTTPException) as error:
         if isinstance(error, HttpFailure):
             raise

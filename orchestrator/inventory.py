@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     ValidationError,
@@ -28,6 +29,7 @@ from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.inventory_checks import check_environments, resolved_environment
 from orchestrator.errors import InventoryError, UsageError
 from orchestrator.notify import EventKind, Webhook
+from orchestrator.repo.layout import PUBLISHED
 from orchestrator.repo.options import (
     DEFAULT_VALID_UNTIL_DAYS,
     RepoOptions,
@@ -294,6 +296,30 @@ class Repositories(Model):
     retention: RetentionOptions = Field(default_factory=RetentionOptions)
 
 
+def _page_path(value: str) -> str:
+    # The page sits beside the tree, never in it: a release would replace it, a pull would
+    # take it for a tree file, and a path with ".." or a hidden segment could reach the
+    # server's control files (the lock, the manifest, the snapshots).
+    segments = value.split("/")
+    if not all(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", part) for part in segments):
+        raise ValueError(
+            "must be a relative path of letters, digits and . _ - (no '..', no segment "
+            "starting with a dot), e.g. environments.html"
+        )
+    if segments[0] in PUBLISHED or not value.endswith(".html"):
+        raise ValueError(
+            f"must end in .html and lie outside the repository tree ({', '.join(PUBLISHED)})"
+        )
+    return value
+
+
+PagePath = Annotated[str, AfterValidator(_page_path)]
+PAGE_HELP = (
+    "Where `invoke env.page --publish NAME` puts the environments page, relative to url "
+    "(e.g. environments.html); the landing page then links to it. Unset: never published here."
+)
+
+
 class SshPublish(Model):
     """A repo server reached over SSH that serves ``<path>/current``.
 
@@ -321,6 +347,7 @@ class SshPublish(Model):
     snapshots_keep: int = Field(
         default=5, ge=1, le=1000, description="Snapshots kept on the server."
     )
+    environments_page: PagePath | None = Field(default=None, description=PAGE_HELP)
 
     @field_validator("host_key")
     @classmethod
@@ -352,6 +379,7 @@ class S3Publish(Model):
     acl: str | None = Field(default="public-read", description="Canned ACL; null for none.")
     concurrency: int = Field(default=16, ge=1, le=256)
     gc_grace_hours: float = Field(default=24.0, ge=0, le=24 * 3650)
+    environments_page: PagePath | None = Field(default=None, description=PAGE_HELP)
 
 
 PublishConfig = Annotated[SshPublish | S3Publish, Field(discriminator="kind")]
@@ -483,6 +511,11 @@ class Inventory(Model):
         """The options of the repository tree this inventory's releases go to."""
         repositories = self.repositories
         base_url = repositories.base_url or (self.publish[0].url if self.publish else None)
+        pages = [
+            f"{target.url.rstrip('/')}/{target.environments_page}"
+            for target in self.publish
+            if target.environments_page is not None
+        ]
         return RepoOptions(
             project=self.project.name,
             origin=repositories.origin or self.project.name,
@@ -490,6 +523,7 @@ class Inventory(Model):
             maintainer=self.project.maintainer,
             homepage=self.project.homepage or "",
             base_url=base_url,
+            environments_page_url=pages[0] if pages else None,
             channels=[Channel(name) for name in repositories.channels],
             valid_until_days=repositories.valid_until_days,
             by_hash_generations=repositories.by_hash_generations,

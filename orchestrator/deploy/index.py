@@ -13,26 +13,37 @@ import lzma
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from debian import deb822
 
 from orchestrator.errors import DeployError, UsageError
-from orchestrator.httpread import HttpFailure, get
+from orchestrator.httpread import HttpFailure, exchange, get
 
 # The whole of one index file, however slowly the server sends it.
 FETCH_DEADLINE = 300.0
 MAX_INDEX_BYTES = 64 << 20
 GPGV_TIMEOUT = 30.0
+# Release times are a nicety of the page: a few seconds each, a few at a time.
+TIME_DEADLINE = 10.0
+TIME_REQUESTS = 8
 
 
 @dataclass(frozen=True)
 class Available:
-    """A version every one of the environment's packages has in a channel."""
+    """A version every one of the environment's packages has in a channel.
+
+    ``filename`` is where the first of those packages is, under the repository's ``deb/``.
+    """
 
     package_version: str
     channel: str
+    filename: str = ""
 
 
 class NotPublished(DeployError):
@@ -95,19 +106,22 @@ def _sha256_of(release: str, name: str) -> str | None:
 
 def channel_versions(
     url: str, channel: str, arch: str, packages: Sequence[str], armored_key: str
-) -> set[str]:
-    """The package versions of ``channel`` that every one of ``packages`` has for ``arch``."""
+) -> dict[str, str]:
+    """The package versions of ``channel`` that every one of ``packages`` has for ``arch``.
+
+    Each with the file of the first package, as the index names it.
+    """
     dists = f"{url.rstrip('/')}/deb/dists/{channel}"
     where = f"{dists}/InRelease"
     try:
         signed = _fetch(where)
     except NotPublished:
-        return set()  # nothing was ever released to this channel
+        return {}  # nothing was ever released to this channel
     release = verified_release(signed, armored_key, where)
     name = f"main/binary-{arch}/Packages.xz"
     expected = _sha256_of(release, name)
     if expected is None:
-        return set()
+        return {}
     compressed = _fetch(f"{dists}/{name}")
     if hashlib.sha256(compressed).hexdigest() != expected:
         raise DeployError(f"{dists}/{name}: does not match the signed Release; refusing it")
@@ -115,15 +129,21 @@ def channel_versions(
         text = lzma.LZMADecompressor().decompress(compressed, max_length=MAX_INDEX_BYTES)
     except lzma.LZMAError as error:
         raise DeployError(f"{dists}/{name}: not xz data ({error})") from None
-    by_package: dict[str, set[str]] = {name: set() for name in packages}
+    by_package: dict[str, dict[str, str]] = {name: {} for name in packages}
     for paragraph in deb822.Packages.iter_paragraphs(
         text.decode("utf-8", errors="replace"), use_apt_pkg=False
     ):
         package, version = paragraph.get("Package"), paragraph.get("Version")
         if package in by_package and version and paragraph.get("Architecture") in (arch, "all"):
-            by_package[package].add(version)
-    sets = list(by_package.values())
-    return set.intersection(*sets) if sets else set()
+            by_package[package][version] = paragraph.get("Filename", "")
+    if not packages:
+        return {}
+    first, *others = (by_package[name] for name in packages)
+    return {
+        version: filename
+        for version, filename in first.items()
+        if all(version in other for other in others)
+    }
 
 
 def available_versions(
@@ -132,6 +152,37 @@ def available_versions(
     """Every version the environment's channels offer for all its packages."""
     found: list[Available] = []
     for channel in channels:
-        for version in sorted(channel_versions(url, channel, arch, packages, armored_key)):
-            found.append(Available(version, channel))
+        versions = channel_versions(url, channel, arch, packages, armored_key)
+        for version in sorted(versions):
+            found.append(Available(version, channel, versions[version]))
     return found
+
+
+def published_times(url: str, offered: Sequence[Available]) -> dict[str, datetime]:
+    """When the repository began to serve each version: its package's ``Last-Modified``.
+
+    Keyed by package version. A package is written once and never rewritten, so the time
+    the server gives for it is when it was published; a version whose server says nothing
+    (or nothing readable, or not in time) is left out.
+    """
+    base = f"{url.rstrip('/')}/deb/"
+
+    def when(entry: Available) -> tuple[str, datetime | None]:
+        if not entry.filename or not is_safe_filename(entry.filename):
+            return entry.package_version, None
+        try:
+            answer = exchange("HEAD", base + quote(entry.filename), timeout=TIME_DEADLINE, limit=0)
+            stamp = answer.headers.get("last-modified") if answer.status == 200 else None
+            return entry.package_version, parsedate_to_datetime(stamp) if stamp else None
+        except (HttpFailure, ValueError, TypeError):
+            return entry.package_version, None
+
+    with ThreadPoolExecutor(max_workers=TIME_REQUESTS, thread_name_prefix="published-at") as pool:
+        found = dict(pool.map(when, offered))
+    return {version: stamp for version, stamp in found.items() if stamp is not None}
+
+
+def is_safe_filename(filename: str) -> bool:
+    """Whether an index's ``Filename`` stays under ``deb/`` (the index is the server's word)."""
+    parts = filename.split("/")
+    return parts[0] == "pool" and all(part and part not in (".", "..") for part in parts)

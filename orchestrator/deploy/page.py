@@ -10,16 +10,18 @@ autoescaped, since hosts wrote some of it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from orchestrator.cloud.userdata import templates_environment
 from orchestrator.deploy.environments import Environment
+from orchestrator.deploy.index import Available
 from orchestrator.deploy.semver import precedence_key
 
 # The deploys each environment shows, newest first.
 LAST_DEPLOYS = 20
+STAMP = "%Y-%m-%d %H:%M:%S UTC"
 
 
 def promotion_order(environments: Sequence[Environment]) -> list[Environment]:
@@ -36,8 +38,11 @@ def promotion_order(environments: Sequence[Environment]) -> list[Environment]:
     return sorted(environments, key=depth)
 
 
-def last_deploys(view: Mapping[str, Any], reports: Path) -> list[dict[str, Any]]:
-    """An environment's newest deploys from its hosts' records, one line per run."""
+def last_deploys(view: Mapping[str, Any], reports: Path | None) -> list[dict[str, Any]]:
+    """An environment's newest deploys from its hosts' records, one line per run.
+
+    Each links to its report in ``reports`` when there is one; None links none.
+    """
     runs: dict[str, dict[str, Any]] = {}
     for host in view["hosts"].values():
         for record in host["records"]:
@@ -45,40 +50,60 @@ def last_deploys(view: Mapping[str, Any], reports: Path) -> list[dict[str, Any]]
             entry["hosts"].append(record["host"])
     ordered = sorted(runs.values(), key=lambda r: (r["time"], r["run_id"]), reverse=True)
     for entry in ordered:
-        report = reports / f"{entry['run_id']}.html"
-        entry["report"] = report.as_uri() if report.is_file() else None
+        report = reports / f"{entry['run_id']}.html" if reports is not None else None
+        entry["report"] = report.as_uri() if report is not None and report.is_file() else None
     return ordered[:LAST_DEPLOYS]
 
 
 def release_rows(
-    views: Sequence[Mapping[str, Any]], offered: Mapping[str, str]
+    views: Sequence[Mapping[str, Any]],
+    offered: Mapping[str, Available],
+    published_at: Mapping[str, datetime],
 ) -> list[dict[str, Any]]:
-    """Each published version (newest first), its channel and the environments running it."""
+    """Each published version (newest first): its channel, when, the environments running it.
+
+    ``published_at`` is keyed by package version (see :func:`~orchestrator.deploy.index.
+    published_times`); a version it lacks shows no time.
+    """
     rows = []
     for version in sorted(offered, key=precedence_key, reverse=True):
+        entry = offered[version]
         running = [
             view["environment"]
             for view in views
             if any(host["installed"] == version for host in view["hosts"].values())
         ]
-        rows.append({"version": version, "channel": offered[version], "environments": running})
+        when = published_at.get(entry.package_version)
+        rows.append(
+            {
+                "version": version,
+                "channel": entry.channel,
+                "published": when.astimezone(UTC).strftime(STAMP) if when else None,
+                "environments": running,
+            }
+        )
     return rows
 
 
 def page_data(
     project: str,
     views: Sequence[Mapping[str, Any]],
-    offered: Mapping[str, str],
-    reports: Path,
+    offered: Mapping[str, Available],
+    published_at: Mapping[str, datetime],
+    reports: Path | None,
     made: datetime,
 ) -> dict[str, Any]:
-    """Everything the page shows: the env.status views, their deploys, the releases."""
+    """Everything the page shows: the env.status views, their deploys, the releases.
+
+    ``reports`` is where deploy reports are (None for a page read elsewhere, which links
+    none of them).
+    """
     return {
         "project": project,
-        "made": made.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "made": made.astimezone(UTC).strftime(STAMP),
         "environments": [{**view, "deploys": last_deploys(view, reports)} for view in views],
         "rows": max((len(view["hosts"]) for view in views), default=0),
-        "releases": release_rows(views, offered),
+        "releases": release_rows(views, offered, published_at),
     }
 
 

@@ -21,12 +21,14 @@ from pathlib import PurePosixPath
 from orchestrator import lockcommands
 from orchestrator.errors import PublishError
 from orchestrator.publish.audit import FILE as AUDIT_FILE
+from orchestrator.repo.layout import PUBLISHED
 
 SNAPSHOTS = "snapshots"
 CURRENT = "current"
 LOCK = ".lock"
 MANIFEST = ".manifest.json"
 STAGING_PREFIX = ".new-"
+PAGE_UPLOAD = ".page-upload"
 MARK = "--8<--"
 HELD = lockcommands.HELD
 # Exit status of the state command when `current` is not a symlink.
@@ -158,13 +160,46 @@ def activate(root: str, name: str) -> str:
     )
 
 
-def switch(root: str, name: str) -> str:
-    """Point ``current`` at the existing snapshot ``name`` with one rename."""
+def switch(root: str, name: str, carried: str | None = None) -> str:
+    """Point ``current`` at the existing snapshot ``name`` with one rename.
+
+    The file at ``carried`` (the environments page) comes along from the snapshot served
+    until now, as a hard link: a page says what runs where now, whichever tree is served.
+    """
     target = q(f"{SNAPSHOTS}/{name}")
+    carry = ""
+    if carried is not None:
+        source, destination = q(f"{CURRENT}/{carried}"), q(f"{SNAPSHOTS}/{name}/{carried}")
+        parent = q(str(PurePosixPath(SNAPSHOTS, name, carried).parent))
+        carry = (
+            f"if [ -f {source} ]; then mkdir -p {parent} && ln -f {source} {destination}; fi && "
+        )
     return (
-        f"cd {q(root)} && test -d {target} && "
+        f"cd {q(root)} && test -d {target} && {carry}"
         f"ln -sfn {target} .{CURRENT}.new && mv -Tf .{CURRENT}.new {CURRENT}"
     )
+
+
+def place_page(root: str, snapshot: str, path: str) -> str:
+    """Put the page on stdin at ``path`` in ``snapshot`` with one rename.
+
+    It is written beside the snapshots first, so the snapshot never holds half a page and
+    no file another snapshot shares is written into.
+    """
+    destination = PurePosixPath(SNAPSHOTS, snapshot, path)
+    return (
+        f"cd {q(root)} && cat > {PAGE_UPLOAD} && chmod 0644 {PAGE_UPLOAD} && "
+        f"mkdir -p {q(str(destination.parent))} && mv -Tf {PAGE_UPLOAD} {q(str(destination))}"
+    )
+
+
+def in_tree(path: str) -> bool:
+    """Whether a path in a snapshot belongs to the published tree (or is its manifest).
+
+    Anything else was put beside the tree (the environments page) and is carried from
+    snapshot to snapshot, never checked against the tree's manifest nor pulled.
+    """
+    return path == MANIFEST or path.split("/", 1)[0] in PUBLISHED
 
 
 def remove_snapshots(root: str, names: list[str]) -> str:
@@ -178,11 +213,11 @@ def append_audit(root: str, line: str) -> str:
 
 
 def listing_problems(expected: dict[str, int], listing: str) -> list[str]:
-    """Differences between the sizes a snapshot should have and ``find``'s listing of it."""
+    """Differences between the sizes a snapshot's tree should have and ``find``'s listing."""
     found: dict[str, int] = {}
     for line in listing.splitlines():
         size, _, path = line.partition(" ")
-        if path:
+        if path and in_tree(path):
             found[path] = int(size)
     problems = [f"missing {path}" for path in sorted(set(expected) - set(found))]
     problems += [f"unexpected {path}" for path in sorted(set(found) - set(expected))]

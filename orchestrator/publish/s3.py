@@ -15,6 +15,7 @@ keep two publishers apart, so publish from one place there.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ from orchestrator.publish.info import Clock, PublishedTo, PublishInfo, Say, utc_
 from orchestrator.publish.local import LocalTree
 from orchestrator.publish.manifest import Manifest, changes, expired, next_manifest
 from orchestrator.publish.order import Job, upload_tiers
+from orchestrator.publish.target import page_path
 from orchestrator.repo.layout import PUBLISHED
 
 
@@ -123,6 +125,24 @@ class S3Target:
         with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
             list(pool.map(fetch_one, sorted(served.files)))
         return served
+
+    def publish_page(self, page: bytes, *, run_id: str, lock_wait: float, say: Say) -> str:
+        """Store the page as one object: one PUT replaces it whole (see the protocol).
+
+        No lock: a publish of the tree never writes, lists or deletes that object.
+        """
+        bucket = self.bucket()
+        path = page_path(self.config, bucket.where)
+        if not read_manifest(bucket).files:
+            raise PublishError(
+                f"{bucket.where} publishes nothing yet: release first, then publish the "
+                "environments page beside the repositories"
+            )
+        with tempfile.TemporaryDirectory(prefix="orc-page-") as work:
+            source = Path(work) / "page.html"
+            source.write_bytes(page)
+            bucket.upload(path, source)
+        return f"{self.url}/{path}"
 
     def unlock(self, *, force: bool) -> str | None:
         """The lock holder's details (None if unlocked); with ``force`` the lock is deleted."""

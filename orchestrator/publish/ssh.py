@@ -37,7 +37,7 @@ from orchestrator.publish.local import LocalTree
 from orchestrator.publish.manifest import Manifest, changes, next_manifest
 from orchestrator.publish.session import RemoteShell, open_shell
 from orchestrator.publish.snapshots import rollback_target, snapshot_name, to_prune
-from orchestrator.repo.layout import PUBLISHED
+from orchestrator.publish.target import page_path
 
 RETIRED_FOR = timedelta(hours=1)
 
@@ -124,6 +124,22 @@ class SshTarget:
         manifest.unlink()
         return served
 
+    def publish_page(self, page: bytes, *, run_id: str, lock_wait: float, say: Say) -> str:
+        """Place the page in the snapshot being served, under the lock (see the protocol)."""
+        path = page_path(self.config, self.where)
+        details = new_details(run_id, "", self.clock())
+        with self.server() as server, server.holding_lock(details, lock_wait, say, self.shell):
+            state = server.state()
+            if state.current is None:
+                raise PublishError(
+                    f"{self.where} publishes nothing yet: release first, then publish the "
+                    "environments page beside the repositories"
+                )
+            server.shell.run(remote.place_page(server.root, state.current, path), stdin=page)
+            release = PublishInfo(run_id=run_id, tag="", version="")
+            server.audit(self.clock(), release, state.current, "published", f"page {path}")
+        return f"{self.url}/{path}"
+
     def unlock(self, *, force: bool) -> str | None:
         """The lock holder's details (None if unlocked); with ``force`` the lock is removed."""
         with self.shell() as shell:
@@ -133,11 +149,6 @@ class SshTarget:
         if force:
             return result.stdout or None
         return result.stdout if result.status == 0 else None
-
-
-def _in_tree(name: str) -> bool:
-    """Whether a checked archive name (see :func:`checked_name`) belongs to a tree."""
-    return name == remote.MANIFEST or name.split("/", 1)[0] in PUBLISHED
 
 
 def archive_limits(manifest: Manifest) -> ArchiveLimits:
@@ -163,7 +174,7 @@ def unpack_tree(stream: IO[bytes], tree: Path, limits: ArchiveLimits, where: str
     tree's directories are skipped; anything unsafe refuses the whole archive.
     """
     try:
-        extract(stream, tree, limits, compressed=False, hard_links=True, wanted=_in_tree)
+        extract(stream, tree, limits, compressed=False, hard_links=True, wanted=remote.in_tree)
     except ArchiveError as error:
         raise PublishError(
             f"{where}: the tree archive was refused ({error}); if a publish ran meanwhile, "
@@ -397,7 +408,7 @@ def rollback_ssh(
     with target.server() as server, server.holding_lock(details, lock_wait, say, target.shell):
         state = server.state()
         name = rollback_target(state.snapshots, state.current, to)
-        server.shell.run(remote.switch(server.root, name))
+        server.shell.run(remote.switch(server.root, name, target.config.environments_page))
         version = name.split("-", 1)[1]
         release = PublishInfo(run_id=run_id, tag="", version=version)
         server.audit(clock(), release, name, "rolled back", f"from {state.current}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from orchestrator.errors import UsageError
+from orchestrator.inventory import PublishConfig
 from orchestrator.publish.info import PublishedTo, PublishInfo, Say
 from orchestrator.publish.local import LocalTree
 from orchestrator.publish.manifest import Manifest
@@ -44,6 +46,13 @@ class PublishTarget(Protocol):
         pruned of them, or with ``allow_removals``.
         """
 
+    def publish_page(self, page: bytes, *, run_id: str, lock_wait: float, say: Say) -> str:
+        """Serve ``page`` at the target's ``environments_page`` path, atomically; its URL.
+
+        The page sits beside the tree: publishing a tree keeps it and fetching one leaves
+        it out. UsageError if the target has no ``environments_page``.
+        """
+
     def fetch(self, tree: Path) -> Manifest:
         """Copy every file the target serves into the new directory ``tree``; the manifest.
 
@@ -52,3 +61,13 @@ class PublishTarget(Protocol):
 
     def unlock(self, *, force: bool) -> str | None:
         """The lock holder's details (None if unlocked); ``force`` removes the lock."""
+
+
+def page_path(config: PublishConfig, where: str) -> str:
+    """Where the target serves the environments page; UsageError if it serves none."""
+    if config.environments_page is None:
+        raise UsageError(
+            f"{where} has no environments_page: set it under publish '{config.name}' "
+            "(e.g. environments_page: environments.html) to publish the page there"
+        )
+    return config.environments_page

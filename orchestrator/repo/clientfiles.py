@@ -98,6 +98,7 @@ def render_client_files(
         "homepage": options.homepage,
         "base": base,
         "base_url": options.base_url,
+        "environments_page_url": options.environments_page_url,
         "keyring": apt_keyring(project),
         "fingerprint_groups": fingerprint_groups(fingerprint),
         "deb_channels": list(deb_channels),

@@ -52,6 +52,11 @@ class RepoOptions(BaseModel):
         description="Public URL of the repository tree root; without it the client files "
         "(.sources, .list, .repo) are not written and the landing page shows a placeholder.",
     )
+    environments_page_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s\"'<>]+$",
+        description="Where the environments page is published; the landing page links to it.",
+    )
     channels: list[Channel] = Field(
         default_factory=lambda: [Channel.STABLE, Channel.TESTING, Channel.NIGHTLY],
         min_length=1,

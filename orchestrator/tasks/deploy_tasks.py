@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from json import dumps
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from orchestrator.deploy.environments import Environment
+    from orchestrator.deploy.index import Available
     from orchestrator.deploy.rollout import Audit
     from orchestrator.deploy.run import DeployOutcome
     from orchestrator.interrupts import InterruptHandler
@@ -33,6 +35,8 @@ STOPPING = "stopping the deploy; the hosts it touched go back to the version the
 CLEANING = "putting the touched hosts back, recording and releasing the lock"
 LOCK_WAIT_DEFAULT = "300"
 MAX_LOCK_WAIT = 86400.0
+# The page waits for a release's publish to finish before it goes beside it.
+PAGE_LOCK_WAIT = 300.0
 _COMMON = {
     "dry_run": "print every host, batch and command; reads the hosts (one read-only round trip each) and changes nothing",
     "json": "print the outcome as JSON on stdout (progress goes to stderr)",
@@ -273,37 +277,64 @@ def status(
 @task(
     help={
         "out": "where to write the page (default: reports/environments.html in the workspace)",
+        "publish": "also serve it from this publish target, at its environments_page path",
         "inventory": INVENTORY_HELP,
     }
 )
 @reports_errors
-def page(c: Context, out: str | None = None, inventory: str | None = None) -> None:
-    """Render the environments page: what runs where, the last deploys, the releases."""
+def page(
+    c: Context, out: str | None = None, publish: str | None = None, inventory: str | None = None
+) -> None:
+    """Render the environments page: what runs where, the last deploys, the releases.
+
+    Nothing is published unless --publish names a target: the page shows host names.
+    """
     from datetime import UTC, datetime
     from pathlib import Path
 
     from orchestrator.atomic import write_atomically
+    from orchestrator.deploy.index import published_times
     from orchestrator.deploy.page import page_data, promotion_order, render_page
     from orchestrator.deploy.run import published
     from orchestrator.errors import UsageError
-    from orchestrator.tasks.wiring import deploy_seams
+    from orchestrator.plan import new_run_id
+    from orchestrator.publish.run import resolve, select
+    from orchestrator.publish.target import page_path
+    from orchestrator.tasks.wiring import deploy_seams, with_publish_access
 
     loaded = load(c, inventory)
     if not loaded.environments:
         raise UsageError("the inventory has no environments: add some under environments")
+    if publish is not None:
+        (config,) = select(loaded.publish, publish)
+        page_path(config, f"publish target {config.name}")
     ordered = promotion_order(loaded.environments)
     views = _views(loaded, ordered)
     seams = deploy_seams(loaded)
-    offered: dict[str, str] = {}
+    offered: dict[str, Available] = {}
     for environment in ordered:
         for version, entry in published(seams.available(environment), loaded.project.epoch).items():
-            offered.setdefault(version, entry.channel)
+            offered.setdefault(version, entry)
     reports = loaded.workspace / "reports"
-    data = page_data(loaded.project.name, views, offered, reports, datetime.now(UTC))
+    made = datetime.now(UTC)
+    times = published_times(loaded.publish[0].url, list(offered.values()))
+    data = page_data(loaded.project.name, views, offered, times, reports, made)
     path = Path(out) if out else reports / "environments.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, render_page(data), durable=True)
     print(f"environments page: {path}")
+    if publish is None:
+        return
+    # The reports stay on this machine: the published page names each run, links none.
+    public = render_page(page_data(loaded.project.name, views, offered, times, None, made))
+    (config,) = select(with_publish_access(loaded).publish, publish)
+    url = resolve(config).publish_page(
+        public.encode("utf-8"),
+        run_id=new_run_id(made, os.urandom(3).hex()),
+        lock_wait=PAGE_LOCK_WAIT,
+        say=lambda line: print(line, flush=True),
+    )
+    print(f"published the environments page: {url}")
 
 
 @task(

@@ -11,7 +11,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator.errors import PublishError
+from orchestrator.errors import PublishError, UsageError
 from orchestrator.locks import LockDetails, new_details
 from orchestrator.publish.info import PublishedTo, PublishInfo, Say
 from orchestrator.publish.local import LocalTree
@@ -21,9 +21,12 @@ from orchestrator.publish.manifest import Manifest, next_manifest
 class MemoryTarget:
     """Serves what was published to it from a dict; ``refuse`` makes every publish fail."""
 
-    def __init__(self, name: str = "memory", *, refuse: str | None = None) -> None:
+    def __init__(
+        self, name: str = "memory", *, refuse: str | None = None, page: str | None = None
+    ) -> None:
         self._name = name
         self.refuse = refuse
+        self.page = page
         self.files: dict[str, bytes] = {}
         self.manifest = Manifest()
         self.holder: LockDetails | None = None
@@ -68,7 +71,8 @@ class MemoryTarget:
             uploaded = [
                 path for path in tree.files if self.manifest.files.get(path) != tree.files[path]
             ]
-            self.files = {path: tree.path(path).read_bytes() for path in tree.files}
+            beside = {path: data for path, data in self.files.items() if path == self.page}
+            self.files = {path: tree.path(path).read_bytes() for path in tree.files} | beside
             self.manifest = following
             self.publishes += 1
         finally:
@@ -89,9 +93,20 @@ class MemoryTarget:
             raise PublishError(f"{self.where} publishes nothing yet: there is no tree to pull")
         tree.mkdir(mode=0o700)
         for path, data in self.files.items():
+            if path == self.page:
+                continue
             (tree / path).parent.mkdir(parents=True, exist_ok=True)
             (tree / path).write_bytes(data)
         return self.manifest
+
+    def publish_page(self, page: bytes, *, run_id: str, lock_wait: float, say: Say) -> str:
+        """Serve ``page`` beside the tree at the ``page`` path it was made with."""
+        if self.page is None:
+            raise UsageError(f"{self.where} has no environments_page")
+        if not self.manifest.files:
+            raise PublishError(f"{self.where} publishes nothing yet")
+        self.files[self.page] = page
+        return f"{self.url}/{self.page}"
 
     def unlock(self, *, force: bool) -> str | None:
         """The holder's details; ``force`` removes the lock."""

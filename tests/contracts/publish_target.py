@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,13 +34,25 @@ def trees(directory: Path) -> tuple[Path, Path]:
     return made[0], made[1]
 
 
-def check_publish_target(target: PublishTarget, directory: Path) -> None:
-    """What every publish target does, whatever it is."""
+PAGE = "status/environments.html"
+
+
+def check_publish_target(
+    target: PublishTarget, directory: Path, read: Callable[[str], bytes]
+) -> None:
+    """What every publish target does, whatever it is; ``read`` GETs a URL it serves.
+
+    The target must serve the environments page at :data:`PAGE`.
+    """
     first, lacking = trees(directory)
     assert target.served().files == {}
     assert not target.unlock(force=False)
+    with pytest.raises(PublishError, match="publishes nothing yet"):
+        target.publish_page(b"early", run_id=RELEASE.run_id, lock_wait=5, say=print)
 
     published = target.publish(scan_tree(first), RELEASE, lock_wait=5, say=print)
+    page_url = target.publish_page(b"<p>one</p>", run_id=RELEASE.run_id, lock_wait=5, say=print)
+    assert page_url == f"{target.url}/{PAGE}" and read(page_url) == b"<p>one</p>"
     assert (published.name, published.url, published.unchanged) == (target.name, target.url, False)
     assert published.key_url == f"{target.url}/keys/demo.asc"
     assert dict(target.served().files) == scan_tree(first).files
@@ -49,6 +62,7 @@ def check_publish_target(target: PublishTarget, directory: Path) -> None:
     fetched = directory / "fetched"
     manifest = target.fetch(fetched)
     assert dict(manifest.files) == scan_tree(first).files
+    assert not (fetched / PAGE).exists(), "the page sits beside the tree, not in it"
     for path in scan_tree(first).files:
         assert (fetched / path).read_bytes() == (first / path).read_bytes()
 
@@ -57,5 +71,10 @@ def check_publish_target(target: PublishTarget, directory: Path) -> None:
         target.publish(scan_tree(lacking), RELEASE, lock_wait=5, say=print)
     assert dict(target.served().files) == scan_tree(first).files
     target.publish(scan_tree(lacking), RELEASE, lock_wait=5, say=print, allow_removals=True)
+    assert dict(target.served().files) == scan_tree(lacking).files
+    # Publishing trees kept the page; publishing the page again replaces it whole.
+    assert read(page_url) == b"<p>one</p>"
+    target.publish_page(b"<p>two</p>", run_id=RELEASE.run_id, lock_wait=5, say=print)
+    assert read(page_url) == b"<p>two</p>"
     assert dict(target.served().files) == scan_tree(lacking).files
     assert not target.unlock(force=False)

@@ -8,11 +8,14 @@ from orchestrator.operations import Machine
 from orchestrator.testing.hosts import FakeBuildHosts
 from orchestrator.testing.publish import MemoryTarget
 from tests.contracts.build_hosts import check_build_hosts
-from tests.contracts.publish_target import check_publish_target
+from tests.contracts.publish_target import PAGE, check_publish_target
 
 
 def test_the_memory_target_keeps_the_publish_target_contract(tmp_path: Path) -> None:
-    check_publish_target(MemoryTarget(), tmp_path)
+    target = MemoryTarget(page=PAGE)
+    check_publish_target(
+        target, tmp_path, lambda url: target.files[url.removeprefix(f"{target.url}/")]
+    )
 
 
 def test_the_fake_hosts_keep_the_build_hosts_contract(tmp_path: Path) -> None:

@@ -197,6 +197,27 @@ def test_ordinary_globs_pass(glob: str) -> None:
     assert parse(data).targets[0].artifacts == [glob]
 
 
+@pytest.mark.parametrize(
+    "path", ["../x.html", ".orchestrator/lock.html", "deb/x.html", "index.html", "a//b.html",
+             "/abs.html", "page.txt", "a b.html"],
+)  # fmt: skip
+def test_an_environments_page_stays_beside_the_tree(path: str) -> None:
+    data = sandbox_data()
+    data["publish"][0]["environments_page"] = path
+    with pytest.raises(InventoryError, match=re.escape("publish[0].environments_page")):
+        parse(data)
+
+
+def test_the_landing_page_links_to_the_first_target_with_an_environments_page() -> None:
+    data = sandbox_data()
+    data["publish"][0]["environments_page"] = "status/environments.html"
+    assert parse(data).repo_options().environments_page_url == (
+        "http://127.76.0.1:8758/status/environments.html"
+    )
+    del data["publish"][0]["environments_page"]
+    assert parse(data).repo_options().environments_page_url is None
+
+
 def test_x_keys_hold_anchors_and_are_ignored() -> None:
     text = (
         (ROOT / "inventory" / "sandbox.yaml")

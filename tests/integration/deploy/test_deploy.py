@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -292,6 +294,24 @@ def check_the_environments_page(world: SandboxWorld) -> None:
     assert 'class="drift" data-host="staging-1"' in dom
     assert "locked by run 20261201t100000-abcdef (promote 9.9.9) on ci-runner-7" in dom
     assert "1.2.7" in dom  # the failed release, listed among the releases and failures
+    # Every release shows when the repository began to serve it.
+    assert dom.count('data-field="published">20') == len(re.findall(r"data-release=", dom)) >= 4
+    check_the_published_page(world)
+
+
+def check_the_published_page(world: SandboxWorld) -> None:
+    """--publish serves the page beside the repositories; the landing page links to it."""
+    base = world.data["publish"][0]["url"]
+    published = ok(world.invoke("env.page", "--publish", "sandbox-repo"))
+    assert f"published the environments page: {base}/environments.html" in published
+    with urllib.request.urlopen(f"{base}/environments.html", timeout=10) as answer:
+        served = answer.read().decode()
+    assert all(f'data-host="{name}"' in served for name in ALL)
+    assert "file://" not in served, "the reports stay on the machine that made them"
+    with urllib.request.urlopen(f"{base}/index.html", timeout=10) as answer:
+        assert f'<a href="{base}/environments.html">' in answer.read().decode()
+    refused = world.invoke("env.page", "--publish", "nowhere")
+    assert refused.returncode == 2 and "no publish target named 'nowhere'" in refused.stderr
 
 
 @pytest.mark.parametrize(

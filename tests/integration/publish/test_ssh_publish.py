@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from orchestrator.locks import LockDetails
 from orchestrator.publish.local import scan_tree
 from orchestrator.publish.manifest import Manifest
 from orchestrator.publish.remote import MANIFEST
+from orchestrator.publish.run import resolve_targets
 from orchestrator.repo.build import add_packages
 from orchestrator.repo.options import RepoOptions
 from orchestrator.repo.signing import Signer
+from orchestrator.tasks.wiring import with_publish_access
 from tests.integration.conftest import PROJECT, ROOT, SandboxWorld, build_set
 from tests.integration.publish.conftest import (
     TreeVersions,
@@ -262,3 +265,18 @@ def test_a_pulled_tree_carries_on_where_the_served_one_left_off(
             web_root(repo_world) / "current/deb/dists/stable/main/binary-amd64/Packages"
         ).read_text()
     )
+
+
+def test_a_rollback_keeps_serving_the_environments_page(
+    repo_world: SandboxWorld, tree_versions: TreeVersions
+) -> None:
+    repo_world.data["publish"][0]["environments_page"] = "environments.html"
+    repo_world.rewrite()
+    first, second = tree_versions.trees[:2]
+    ok(publish(repo_world, first, "--tag", "v1.0.0"))
+    ok(publish(repo_world, second, "--tag", "v1.1.0"))
+    (target,) = resolve_targets(with_publish_access(repo_world.inventory))
+    url = target.publish_page(b"<p>what runs where</p>", run_id="r1", lock_wait=5, say=print)
+    assert "-1.0.0" in ok(repo_world.invoke("repo.rollback"))
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        assert answer.read() == b"<p>what runs where</p>"

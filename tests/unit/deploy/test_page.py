@@ -26,22 +26,26 @@ class Cells(html.parser.HTMLParser):
         self.values: dict[tuple[str, str], str] = {}
         self.classes: dict[str, str] = {}
         self._where: list[str] = []
+        self._opened: list[str] = []
         self._field: tuple[str, str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
-        if "data-host" in found or "data-environment" in found:
-            where = found.get("data-host") or found.get("data-environment") or ""
+        places = ("data-host", "data-environment", "data-release")
+        if any(place in found for place in places):
+            where = next(found[place] or "" for place in places if place in found)
             self._where.append(where)
+            self._opened.append(tag)
             self.classes[where] = found.get("class") or ""
         if "data-field" in found and self._where:
             self._field = (self._where[-1], found["data-field"] or "")
             self.values[self._field] = ""
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th", "section") and self._where:
+        if self._opened and self._opened[-1] == tag:
+            self._opened.pop()
             self._where.pop()
-        if tag == "span" or tag == "code" or tag == "p":
+        if tag in ("span", "code", "p", "td"):
             self._field = None
 
     def handle_data(self, data: str) -> None:
@@ -74,7 +78,9 @@ def test_the_page_and_env_status_json_agree_on_every_field(tmp_path: Path) -> No
         view["next_promotion"] = next_promotion(loaded, environment, read)
         views.append(view)
     status_json = json.loads(json.dumps(views))
-    page = render_page(page_data("hello", status_json, {"1.2.3": "stable"}, tmp_path, MADE))
+    published = {"1.2.3": offered[0]}
+    times = {"1.2.3-1": datetime(2026, 11, 30, 9, 15, tzinfo=UTC)}
+    page = render_page(page_data("hello", status_json, published, times, tmp_path, MADE))
     cells = Cells()
     cells.feed(page)
     for view in status_json:
@@ -94,4 +100,5 @@ def test_the_page_and_env_status_json_agree_on_every_field(tmp_path: Path) -> No
     assert {host for (host, _field) in cells.values} >= set(names)
     assert "locked by run 20261201t100000-aaaaaa" in cells.values[("prod", "lock")]
     assert "by hand" in cells.values[("staging-1", "drift")]
+    assert cells.values[("1.2.3", "published")] == "2026-11-30 09:15:00 UTC"
     assert "<script" not in page and "http" not in page.split("<body>")[0]

@@ -72,11 +72,11 @@ def test_a_current_link_elsewhere_is_refused(link: str) -> None:
 
 
 def test_listing_problems() -> None:
-    listing = "10 deb/a\n7 deb/b\n3 stray\n"
+    listing = "10 deb/a\n7 deb/b\n3 rpm/stray\n9 environments.html\n"
 
-    assert remote.listing_problems({"deb/a": 10, "deb/b": 7, "stray": 3}, listing) == []
+    assert remote.listing_problems({"deb/a": 10, "deb/b": 7, "rpm/stray": 3}, listing) == []
     assert remote.listing_problems({"deb/a": 10, "deb/b": 8, "deb/c": 1}, listing) == [
         "missing deb/c",
-        "unexpected stray",
+        "unexpected rpm/stray",
         "deb/b has 7 bytes, expected 8",
     ]

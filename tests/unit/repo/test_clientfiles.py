@@ -51,3 +51,13 @@ def test_without_base_url_only_keys_and_page_are_made() -> None:
 
 def test_fingerprint_groups() -> None:
     assert fingerprint_groups("ABCDEFGH12") == "ABCD EFGH 12"
+
+
+def test_the_landing_page_links_to_the_environments_page_only_when_one_is_published() -> None:
+    assert "environments page" not in _files("https://repo.example.org")["index.html"].decode()
+    options = RepoOptions(
+        project="demo", origin="Example", label="Demo", base_url="https://repo.example.org",
+        environments_page_url="https://repo.example.org/status/environments.html",
+    )  # fmt: skip
+    page = render_client_files(options, FPR, "ARMORED", b"BINARY", ["stable"], [])["index.html"]
+    assert b'<a href="https://repo.example.org/status/environments.html">' in page

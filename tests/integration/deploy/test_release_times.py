@@ -1,0 +1,72 @@
+"""When each release was published, read from a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from orchestrator.deploy import index
+from orchestrator.deploy.index import Available, published_times
+
+REQUESTED: list[str] = []
+
+
+class _Repository(http.server.BaseHTTPRequestHandler):
+    def do_HEAD(self) -> None:
+        REQUESTED.append(self.path)
+        if "slow" in self.path:
+            time.sleep(3)
+        if "1.2.3" in self.path or "slow" in self.path:
+            self.send_response(200)
+            self.send_header("Last-Modified", "Mon, 30 Nov 2026 09:15:00 GMT")
+        elif "garbled" in self.path:
+            self.send_response(200)
+            self.send_header("Last-Modified", "yesterday-ish")
+        else:
+            self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def repository() -> Iterator[str]:
+    REQUESTED.clear()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Repository)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_release_times_come_from_the_package_files_and_only_those(
+    repository: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index, "TIME_DEADLINE", 0.5)
+    offered = [
+        Available("1.2.3-1", "stable", "pool/main/h/hello/hello_1.2.3-1_amd64.deb"),
+        Available("1.2.4-1", "stable", "pool/main/h/hello/hello_1.2.4-1_amd64.deb"),
+        Available("1.2.5-1", "stable", "pool/main/h/hello/garbled.deb"),
+        Available("1.2.6-1", "stable", "pool/main/h/hello/slow.deb"),
+        # The index is the server's word: a Filename may not lead out of deb/.
+        Available("6.6.6-1", "stable", "pool/../../../.lock/details"),
+        Available("7.7.7-1", "stable", "/etc/passwd"),
+        Available("8.8.8-1", "stable", ""),
+    ]
+    started = time.monotonic()
+    times = published_times(repository, offered)
+    assert times == {"1.2.3-1": datetime(2026, 11, 30, 9, 15, tzinfo=UTC)}
+    assert time.monotonic() - started < 2.5, "a slow answer is given up at the deadline"
+    assert sorted(REQUESTED) == [
+        "/deb/pool/main/h/hello/garbled.deb",
+        "/deb/pool/main/h/hello/hello_1.2.3-1_amd64.deb",
+        "/deb/pool/main/h/hello/hello_1.2.4-1_amd64.deb",
+        "/deb/pool/main/h/hello/slow.deb",
+    ]
