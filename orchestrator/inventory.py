@@ -301,10 +301,12 @@ def _page_path(value: str) -> str:
     # take it for a tree file, and a path with ".." or a hidden segment could reach the
     # server's control files (the lock, the manifest, the snapshots).
     segments = value.split("/")
-    if not all(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", part) for part in segments):
+    if len(segments) > 4 or not all(
+        re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}", part) for part in segments
+    ):
         raise ValueError(
-            "must be a relative path of letters, digits and . _ - (no '..', no segment "
-            "starting with a dot), e.g. environments.html"
+            "must be a relative path of at most 4 segments of letters, digits and . _ - "
+            "(no '..', none starting with a dot), e.g. environments.html"
         )
     if segments[0] in PUBLISHED or not value.endswith(".html"):
         raise ValueError(
@@ -314,6 +316,8 @@ def _page_path(value: str) -> str:
 
 
 PagePath = Annotated[str, AfterValidator(_page_path)]
+# What clients are told to fetch, and pages link to: no space, quote or angle bracket.
+URL_PATTERN = r"^https?://[^\s\"'<>]+$"
 PAGE_HELP = (
     "Where `invoke env.page --publish NAME` puts the environments page, relative to url "
     "(e.g. environments.html); the landing page then links to it. Unset: never published here."
@@ -335,7 +339,7 @@ class SshPublish(Model):
     port: int = Field(default=22, ge=1, le=65535)
     user: str = "root"
     path: str = Field(description="Web root holding snapshots/ and the current symlink.")
-    url: str = Field(description="Public base URL that serves 'current'.")
+    url: str = Field(pattern=URL_PATTERN, description="Public base URL that serves 'current'.")
     host_key: str | None = Field(
         default=None,
         description="The server's public host key line ('ssh-ed25519 AAAA...'), pinned; "
@@ -375,7 +379,7 @@ class S3Publish(Model):
     )
     region: str = "us-east-1"
     prefix: str = ""
-    url: str = Field(description="Public base URL of the prefix.")
+    url: str = Field(pattern=URL_PATTERN, description="Public base URL of the prefix.")
     acl: str | None = Field(default="public-read", description="Canned ACL; null for none.")
     concurrency: int = Field(default=16, ge=1, le=256)
     gc_grace_hours: float = Field(default=24.0, ge=0, le=24 * 3650)

@@ -13,15 +13,16 @@ import lzma
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import quote
 
 from debian import deb822
 
+from orchestrator.deploy.semver import precedence_key, semver_of_package
 from orchestrator.errors import DeployError, UsageError
 from orchestrator.httpread import HttpFailure, exchange, get
 
@@ -32,6 +33,8 @@ GPGV_TIMEOUT = 30.0
 # Release times are a nicety of the page: a few seconds each, a few at a time.
 TIME_DEADLINE = 10.0
 TIME_REQUESTS = 8
+TIME_BUDGET = 20.0
+TIMED_VERSIONS = 50
 
 
 @dataclass(frozen=True)
@@ -161,9 +164,10 @@ def available_versions(
 def published_times(url: str, offered: Sequence[Available]) -> dict[str, datetime]:
     """When the repository began to serve each version: its package's ``Last-Modified``.
 
-    Keyed by package version. A package is written once and never rewritten, so the time
-    the server gives for it is when it was published; a version whose server says nothing
-    (or nothing readable, or not in time) is left out.
+    Keyed by package version, in UTC. A package is written once and never rewritten, so
+    the time the server gives for it is when it was added to the published tree. Only the
+    newest :data:`TIMED_VERSIONS` are asked, all within :data:`TIME_BUDGET` seconds; a
+    version whose server says nothing (readable) in time is left out.
     """
     base = f"{url.rstrip('/')}/deb/"
 
@@ -173,12 +177,27 @@ def published_times(url: str, offered: Sequence[Available]) -> dict[str, datetim
         try:
             answer = exchange("HEAD", base + quote(entry.filename), timeout=TIME_DEADLINE, limit=0)
             stamp = answer.headers.get("last-modified") if answer.status == 200 else None
-            return entry.package_version, parsedate_to_datetime(stamp) if stamp else None
-        except (HttpFailure, ValueError, TypeError):
+            if not stamp:
+                return entry.package_version, None
+            parsed = parsedate_to_datetime(stamp)
+            # RFC 5322's "-0000" means UTC with no zone known: Python leaves it naive.
+            utc = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+            return entry.package_version, utc.astimezone(UTC)
+        except (HttpFailure, ValueError, TypeError, OverflowError):
             return entry.package_version, None
 
-    with ThreadPoolExecutor(max_workers=TIME_REQUESTS, thread_name_prefix="published-at") as pool:
-        found = dict(pool.map(when, offered))
+    releases = {entry: semver_of_package(entry.package_version) for entry in offered}
+    newest = sorted(
+        (entry for entry, version in releases.items() if version is not None),
+        key=lambda entry: precedence_key(releases[entry] or ""),
+        reverse=True,
+    )[:TIMED_VERSIONS]
+    pool = ThreadPoolExecutor(max_workers=TIME_REQUESTS, thread_name_prefix="published-at")
+    futures = [pool.submit(when, entry) for entry in newest]
+    done, _ = wait(futures, timeout=TIME_BUDGET)
+    # Requests still waiting end at their own deadline; nobody waits for them.
+    pool.shutdown(wait=False, cancel_futures=True)
+    found = dict(future.result() for future in done)
     return {version: stamp for version, stamp in found.items() if stamp is not None}
 
 

@@ -14,6 +14,7 @@ NUL-separated, never on the command line.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -81,9 +82,17 @@ def read_state(root: str) -> str:
 
 
 def archive_current(root: str) -> str:
-    """Write the snapshot being served, its manifest included, to stdout as a tar archive."""
+    """Write the tree being served, its manifest included, to stdout as a tar archive.
+
+    Only the tree: a page beside it is the server's own, not the tree's to pull.
+    """
     # The snapshot is fixed once cd resolves the link, so files and manifest always agree.
-    return f"cd {_path(root, CURRENT)}/ && tar -cf - ."
+    names = " ".join(q(name) for name in (*PUBLISHED, MANIFEST))
+    return (
+        f"cd {_path(root, CURRENT)}/ && set -- && "
+        f'for name in {names}; do [ -e "$name" ] && set -- "$@" "$name"; done; '
+        'tar -cf - -- "$@"'
+    )
 
 
 @dataclass(frozen=True)
@@ -180,16 +189,29 @@ def switch(root: str, name: str, carried: str | None = None) -> str:
     )
 
 
-def place_page(root: str, snapshot: str, path: str) -> str:
-    """Put the page on stdin at ``path`` in ``snapshot`` with one rename.
+def place_page(root: str, snapshot: str, path: str, page: bytes) -> str:
+    """Put ``page`` (sent on stdin) at ``path`` in ``snapshot`` with one rename.
 
-    It is written beside the snapshots first, so the snapshot never holds half a page and
-    no file another snapshot shares is written into.
+    It is written beside the snapshots first and renamed only once its size and SHA-256
+    are the page's: a client that went away mid-upload leaves the remote ``cat`` an early
+    end of input, not an error, and half a page must never be served. The rename means no
+    file another snapshot shares is written into.
     """
     destination = PurePosixPath(SNAPSHOTS, snapshot, path)
+    digest = hashlib.sha256(page).hexdigest()
     return (
-        f"cd {q(root)} && cat > {PAGE_UPLOAD} && chmod 0644 {PAGE_UPLOAD} && "
-        f"mkdir -p {q(str(destination.parent))} && mv -Tf {PAGE_UPLOAD} {q(str(destination))}"
+        f"cd {q(root)} && rm -f {PAGE_UPLOAD} && head -c {len(page)} > {PAGE_UPLOAD} && "
+        f'[ "$(wc -c < {PAGE_UPLOAD})" -eq {len(page)} ] && '
+        f"echo '{digest}  {PAGE_UPLOAD}' | sha256sum --quiet --strict -c - && "
+        f"chmod 0644 {PAGE_UPLOAD} && mkdir -p {q(str(destination.parent))} && "
+        f"mv -Tf {PAGE_UPLOAD} {q(str(destination))}"
+    )
+
+
+def remove_page(root: str, path: str) -> str:
+    """Remove the page at ``path`` from every snapshot, so no rollback serves it again."""
+    return (
+        f'cd {_path(root, SNAPSHOTS)} && for snapshot in */; do rm -f -- "$snapshot"{q(path)}; done'
     )
 
 

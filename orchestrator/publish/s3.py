@@ -144,6 +144,13 @@ class S3Target:
             bucket.upload(path, source)
         return f"{self.url}/{path}"
 
+    def unpublish_page(self, *, run_id: str, lock_wait: float, say: Say) -> str:
+        """Delete the page's object (see the protocol)."""
+        bucket = self.bucket()
+        path = page_path(self.config, bucket.where)
+        bucket.delete(path)
+        return f"{self.url}/{path}"
+
     def unlock(self, *, force: bool) -> str | None:
         """The lock holder's details (None if unlocked); with ``force`` the lock is deleted."""
         bucket = self.bucket()

@@ -51,16 +51,27 @@ class RemoteShell:
         self._connection = connection
         self.where = where
 
-    def run(self, command: str, *, stdin: bytes = b"", check: bool = True) -> Completed:
-        """Run ``command`` with ``stdin``; PublishError on a non-zero status if ``check``."""
+    def run(
+        self, command: str, *, stdin: bytes = b"", check: bool = True, small: bool = False
+    ) -> Completed:
+        """Run ``command`` with ``stdin``; PublishError on a non-zero status if ``check``.
+
+        ``small`` input (a page, not a tree) gets a control command's deadline.
+        """
 
         def feed(stream: IO[bytes]) -> None:
             stream.write(stdin)
 
-        return self.stream(command, feed if stdin else None, check=check)
+        return self.stream(command, feed if stdin else None, check=check, small=small)
 
     def stream(
-        self, command: str, feed: Feed | None, *, sink: Sink | None = None, check: bool = True
+        self,
+        command: str,
+        feed: Feed | None,
+        *,
+        sink: Sink | None = None,
+        check: bool = True,
+        small: bool = False,
     ) -> Completed:
         """Run ``command`` while ``feed`` writes its standard input.
 
@@ -82,7 +93,7 @@ class RemoteShell:
             status = sshexec.run(
                 self._connection,
                 command,
-                timeout=TRANSFER_DEADLINE if feed is not None else CONTROL_DEADLINE,
+                timeout=TRANSFER_DEADLINE if feed is not None and not small else CONTROL_DEADLINE,
                 stdout=stdout,
                 stderr=stderr,
                 feed=feed,

@@ -40,6 +40,8 @@ from orchestrator.publish.snapshots import rollback_target, snapshot_name, to_pr
 from orchestrator.publish.target import page_path
 
 RETIRED_FOR = timedelta(hours=1)
+# What a page publish holds the lock as, so that a waiting publisher knows.
+PAGE_TASK = "env.page"
 
 
 @dataclass(frozen=True)
@@ -127,18 +129,34 @@ class SshTarget:
     def publish_page(self, page: bytes, *, run_id: str, lock_wait: float, say: Say) -> str:
         """Place the page in the snapshot being served, under the lock (see the protocol)."""
         path = page_path(self.config, self.where)
-        details = new_details(run_id, "", self.clock())
-        with self.server() as server, server.holding_lock(details, lock_wait, say, self.shell):
-            state = server.state()
-            if state.current is None:
+        with self._page_lock(run_id, lock_wait, say) as (server, current):
+            if current is None:
                 raise PublishError(
                     f"{self.where} publishes nothing yet: release first, then publish the "
                     "environments page beside the repositories"
                 )
-            server.shell.run(remote.place_page(server.root, state.current, path), stdin=page)
-            release = PublishInfo(run_id=run_id, tag="", version="")
-            server.audit(self.clock(), release, state.current, "published", f"page {path}")
+            command = remote.place_page(server.root, current, path, page)
+            server.shell.run(command, stdin=page, small=True)
+            server.audit(self.clock(), _page_info(run_id), current, "published", f"page {path}")
         return f"{self.url}/{path}"
+
+    def unpublish_page(self, *, run_id: str, lock_wait: float, say: Say) -> str:
+        """Remove the page from every snapshot, under the lock (see the protocol)."""
+        path = page_path(self.config, self.where)
+        with self._page_lock(run_id, lock_wait, say) as (server, current):
+            server.shell.run(remote.remove_page(server.root, path))
+            server.audit(
+                self.clock(), _page_info(run_id), current or "-", "removed", f"page {path}"
+            )
+        return f"{self.url}/{path}"
+
+    @contextmanager
+    def _page_lock(
+        self, run_id: str, lock_wait: float, say: Say
+    ) -> Iterator[tuple[RepoServer, str | None]]:
+        details = new_details(run_id, PAGE_TASK, self.clock())
+        with self.server() as server, server.holding_lock(details, lock_wait, say, self.shell):
+            yield server, server.state().current
 
     def unlock(self, *, force: bool) -> str | None:
         """The lock holder's details (None if unlocked); with ``force`` the lock is removed."""
@@ -308,6 +326,11 @@ def _verify(server: RepoServer, name: str, checks: bytes, expected: dict[str, in
             f"{server.shell.where}: snapshot {name} does not match the manifest "
             f"({len(problems)} problems): {'; '.join(problems[:5])}"
         )
+
+
+def _page_info(run_id: str) -> PublishInfo:
+    """What the lock and the audit log say of a page publish: its task, no version."""
+    return PublishInfo(run_id=run_id, tag=PAGE_TASK, version="")
 
 
 def _published(target: SshTarget, tree: LocalTree, snapshot: str, uploaded: int) -> PublishedTo:

@@ -53,6 +53,12 @@ class PublishTarget(Protocol):
         it out. UsageError if the target has no ``environments_page``.
         """
 
+    def unpublish_page(self, *, run_id: str, lock_wait: float, say: Say) -> str:
+        """Stop serving the environments page (and never serve it again on a rollback); its URL.
+
+        UsageError if the target has no ``environments_page``.
+        """
+
     def fetch(self, tree: Path) -> Manifest:
         """Copy every file the target serves into the new directory ``tree``; the manifest.
 

@@ -278,12 +278,17 @@ def status(
     help={
         "out": "where to write the page (default: reports/environments.html in the workspace)",
         "publish": "also serve it from this publish target, at its environments_page path",
+        "unpublish": "stop serving it from this publish target (from every snapshot), and exit",
         "inventory": INVENTORY_HELP,
     }
 )
 @reports_errors
 def page(
-    c: Context, out: str | None = None, publish: str | None = None, inventory: str | None = None
+    c: Context,
+    out: str | None = None,
+    publish: str | None = None,
+    unpublish: str | None = None,
+    inventory: str | None = None,
 ) -> None:
     """Render the environments page: what runs where, the last deploys, the releases.
 
@@ -303,6 +308,17 @@ def page(
     from orchestrator.tasks.wiring import deploy_seams, with_publish_access
 
     loaded = load(c, inventory)
+    if unpublish is not None:
+        (config,) = select(loaded.publish, unpublish)
+        page_path(config, f"publish target {config.name}")
+        (config,) = select(with_publish_access(loaded).publish, unpublish)
+        url = resolve(config).unpublish_page(
+            run_id=new_run_id(datetime.now(UTC), os.urandom(3).hex()),
+            lock_wait=PAGE_LOCK_WAIT,
+            say=lambda line: print(line, flush=True),
+        )
+        print(f"no longer serving the environments page: {url}")
+        return
     if not loaded.environments:
         raise UsageError("the inventory has no environments: add some under environments")
     if publish is not None:

@@ -108,6 +108,13 @@ class MemoryTarget:
         self.files[self.page] = page
         return f"{self.url}/{self.page}"
 
+    def unpublish_page(self, *, run_id: str, lock_wait: float, say: Say) -> str:
+        """Stop serving the page."""
+        if self.page is None:
+            raise UsageError(f"{self.where} has no environments_page")
+        self.files.pop(self.page, None)
+        return f"{self.url}/{self.page}"
+
     def unlock(self, *, force: bool) -> str | None:
         """The holder's details; ``force`` removes the lock."""
         with self._lock:

@@ -38,9 +38,9 @@ PAGE = "status/environments.html"
 
 
 def check_publish_target(
-    target: PublishTarget, directory: Path, read: Callable[[str], bytes]
+    target: PublishTarget, directory: Path, read: Callable[[str], bytes | None]
 ) -> None:
-    """What every publish target does, whatever it is; ``read`` GETs a URL it serves.
+    """What every publish target does, whatever it is; ``read`` GETs a URL (None if absent).
 
     The target must serve the environments page at :data:`PAGE`.
     """
@@ -77,4 +77,9 @@ def check_publish_target(
     target.publish_page(b"<p>two</p>", run_id=RELEASE.run_id, lock_wait=5, say=print)
     assert read(page_url) == b"<p>two</p>"
     assert dict(target.served().files) == scan_tree(lacking).files
+    # Withdrawn, the page is gone, and a tree published afterwards does not bring it back.
+    assert target.unpublish_page(run_id=RELEASE.run_id, lock_wait=5, say=print) == page_url
+    assert read(page_url) is None
+    target.publish(scan_tree(first), RELEASE, lock_wait=5, say=print, allow_removals=True)
+    assert read(page_url) is None
     assert not target.unlock(force=False)

@@ -14,7 +14,7 @@ from tests.contracts.publish_target import PAGE, check_publish_target
 def test_the_memory_target_keeps_the_publish_target_contract(tmp_path: Path) -> None:
     target = MemoryTarget(page=PAGE)
     check_publish_target(
-        target, tmp_path, lambda url: target.files[url.removeprefix(f"{target.url}/")]
+        target, tmp_path, lambda url: target.files.get(url.removeprefix(f"{target.url}/"))
     )
 
 

@@ -199,12 +199,19 @@ def test_ordinary_globs_pass(glob: str) -> None:
 
 @pytest.mark.parametrize(
     "path", ["../x.html", ".orchestrator/lock.html", "deb/x.html", "index.html", "a//b.html",
-             "/abs.html", "page.txt", "a b.html"],
+             "/abs.html", "page.txt", "a b.html", "a/b/c/d/e.html", "x" * 70 + ".html"],
 )  # fmt: skip
 def test_an_environments_page_stays_beside_the_tree(path: str) -> None:
     data = sandbox_data()
     data["publish"][0]["environments_page"] = path
     with pytest.raises(InventoryError, match=re.escape("publish[0].environments_page")):
+        parse(data)
+
+
+def test_a_publish_url_that_pages_could_not_quote_is_refused() -> None:
+    data = sandbox_data()
+    data["publish"][0]["url"] = 'http://127.76.0.1:8758/"><script>'
+    with pytest.raises(InventoryError, match=re.escape("publish[0].url")):
         parse(data)
 
 

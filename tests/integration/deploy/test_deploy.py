@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -312,6 +313,9 @@ def check_the_published_page(world: SandboxWorld) -> None:
         assert f'<a href="{base}/environments.html">' in answer.read().decode()
     refused = world.invoke("env.page", "--publish", "nowhere")
     assert refused.returncode == 2 and "no publish target named 'nowhere'" in refused.stderr
+    ok(world.invoke("env.page", "--unpublish", "sandbox-repo"))
+    with pytest.raises(urllib.error.HTTPError, match="404"):
+        urllib.request.urlopen(f"{base}/environments.html", timeout=10)
 
 
 @pytest.mark.parametrize(

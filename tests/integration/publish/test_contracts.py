@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -17,9 +18,14 @@ from tests.integration.publish.conftest import BUCKET
 pytestmark = pytest.mark.integration
 
 
-def _read(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        return bytes(answer.read())
+def _read(url: str) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return bytes(answer.read())
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise
 
 
 def test_the_repo_server_keeps_the_publish_target_contract(

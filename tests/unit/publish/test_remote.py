@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from orchestrator.errors import PublishError
@@ -80,3 +83,29 @@ def test_listing_problems() -> None:
         "unexpected rpm/stray",
         "deb/b has 7 bytes, expected 8",
     ]
+
+
+def _place(root: Path, page: bytes, sent: bytes) -> subprocess.CompletedProcess[bytes]:
+    command = remote.place_page(
+        str(root), "20261201T100000Z-1.2.3", "status/environments.html", page
+    )
+    return subprocess.run(["sh", "-c", command], input=sent, capture_output=True, check=False)
+
+
+def test_a_page_cut_short_on_its_way_is_never_served(tmp_path: Path) -> None:
+    snapshot = tmp_path / "snapshots" / "20261201T100000Z-1.2.3"
+    (snapshot / "status").mkdir(parents=True)
+    served = snapshot / "status" / "environments.html"
+    served.write_bytes(b"<p>the last page</p>")
+    page = b"<p>" + b"x" * 100_000 + b"</p>"
+
+    # The client went away mid-upload: the remote cat sees end of input, not an error.
+    assert _place(tmp_path, page, page[:50_000]).returncode != 0
+    assert served.read_bytes() == b"<p>the last page</p>"
+    tampered = page[:-5] + b"!</p>"
+    assert _place(tmp_path, page, tampered).returncode != 0
+    assert served.read_bytes() == b"<p>the last page</p>"
+
+    assert _place(tmp_path, page, page).returncode == 0
+    assert served.read_bytes() == page
+    assert oct(served.stat().st_mode & 0o777) == "0o644"
