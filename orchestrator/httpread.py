@@ -17,6 +17,7 @@ import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import IO
 
 CHUNK = 1 << 16
 
@@ -58,10 +59,13 @@ def exchange(
     *,
     timeout: float,
     limit: int,
-    body: bytes | None = None,
+    body: bytes | IO[bytes] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Answer:
-    """One HTTP request and its answer, within ``timeout`` seconds (see :func:`get`)."""
+    """One HTTP request and its answer, within ``timeout`` seconds (see :func:`get`).
+
+    A ``body`` read from a file needs its Content-Length in ``headers``.
+    """
     connection, path = _connection(url, timeout)
     expired = threading.Event()
 

@@ -1,0 +1,151 @@
+"""Pushing a saved image to a registry, and reading back what the registry serves.
+
+The orchestrator pushes, not the build host: the registry's credentials never reach a
+droplet, and only an image that passed its checks is pushed, under the repository and
+tag the inventory and the release decide. Layers are gzipped here (``mtime`` 0, so one
+image always packs to the same blobs and the same manifest digest), uploaded unless the
+registry has them, then the config, then the manifest: the tag appears last, in one PUT.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import PublishError
+from orchestrator.images.names import VERSION_LABEL
+from orchestrator.images.registry import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER,
+    DOCKER_MANIFEST,
+    OCI_MANIFEST,
+    Registry,
+)
+from orchestrator.images.saved import SavedImage
+
+GZIP_LEVEL = 6
+
+
+@dataclass(frozen=True)
+class ServedImage:
+    """What the registry serves under a tag: the manifest digest and the image's identity."""
+
+    digest: str
+    labels: dict[str, str]
+    architecture: str
+    os: str
+
+    @property
+    def version(self) -> str | None:
+        """The image's version label."""
+        return self.labels.get(VERSION_LABEL)
+
+
+def _packed(image: SavedImage, member: int, work: Path) -> tuple[Path, str, int]:
+    layer = image.layers[member]
+    target = work / f"layer-{member}.tar.gz"
+    with (
+        image.layer(layer) as source,
+        target.open("wb") as sink,
+        gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as packed,
+    ):
+        shutil.copyfileobj(source, packed, 1 << 20)
+    with target.open("rb") as packed_file:
+        digest = "sha256:" + hashlib.file_digest(packed_file, "sha256").hexdigest()
+    return target, digest, target.stat().st_size
+
+
+def image_manifest(image: SavedImage, layers: list[tuple[str, int]]) -> bytes:
+    """The Docker v2 manifest of ``image`` whose gzipped layers have these digests and sizes."""
+    document = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": {
+            "mediaType": DOCKER_CONFIG,
+            "size": len(image.config),
+            "digest": image.config_digest,
+        },
+        "layers": [
+            {"mediaType": DOCKER_LAYER, "size": size, "digest": digest} for digest, size in layers
+        ],
+    }
+    return json.dumps(document, indent=3).encode("utf-8")
+
+
+def push_image(
+    image: SavedImage,
+    registry: Registry,
+    repository: str,
+    tag: str,
+    work: Path,
+    *,
+    replace: bool = False,
+) -> str:
+    """Push ``image`` as ``repository:tag``; the manifest digest.
+
+    A tag that names another image already is left alone (PublishError) unless
+    ``replace``: a version is published once, but a run that died after its push and
+    before it published anything leaves a tag the next run may take over. ``work`` holds
+    the packed layers meanwhile.
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    layers: list[tuple[str, int]] = []
+    for member in range(len(image.layers)):
+        path, digest, size = _packed(image, member, work)
+        if not registry.has_blob(repository, digest):
+            registry.upload_blob(repository, digest, path)
+        layers.append((digest, size))
+        path.unlink()
+    if not registry.has_blob(repository, image.config_digest):
+        registry.upload_blob(repository, image.config_digest, image.config)
+    manifest = image_manifest(image, layers)
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    present = registry.manifest(repository, tag)
+    if present is not None and present.digest != digest and not replace:
+        raise PublishError(
+            f"{registry.where} has {repository}:{tag} as another image ({present.digest}); "
+            "a version is pushed once: release a new version instead"
+        )
+    return registry.put_manifest(repository, tag, manifest, DOCKER_MANIFEST)
+
+
+def served_image(registry: Registry, repository: str, reference: str) -> ServedImage | None:
+    """What the registry serves as ``repository:reference`` (None if nothing), read back."""
+    manifest = registry.manifest(repository, reference)
+    if manifest is None:
+        return None
+    if manifest.media_type not in (DOCKER_MANIFEST, OCI_MANIFEST):
+        raise PublishError(
+            f"{registry.where}: {repository}:{reference} is a {manifest.media_type or 'manifest'}, "
+            "not a single image"
+        )
+    try:
+        descriptor = json.loads(manifest.body)["config"]
+        config: Any = json.loads(registry.blob(repository, str(descriptor["digest"])))
+        inner = config.get("config") or {}
+        labels = inner.get("Labels") or {}
+        return ServedImage(
+            digest=manifest.digest,
+            labels={str(k): str(v) for k, v in labels.items()},
+            architecture=str(config.get("architecture", "")),
+            os=str(config.get("os", "")),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise PublishError(
+            f"{registry.where}: {repository}:{reference} has an unreadable manifest or config "
+            f"({error.__class__.__name__})"
+        ) from None
+
+
+def tag_image(registry: Registry, repository: str, digest: str, tags: list[str]) -> None:
+    """Point each of ``tags`` at the image ``digest`` (its manifest stored under each name)."""
+    manifest = registry.manifest(repository, digest)
+    if manifest is None:
+        raise PublishError(f"{registry.where} has no {repository}@{digest} to tag")
+    for tag in tags:
+        registry.put_manifest(repository, tag, manifest.body, manifest.media_type)

@@ -1,0 +1,220 @@
+"""A container registry through the Registry HTTP API v2 (the CNCF Distribution API).
+
+Every exchange is bounded in size and time (:mod:`orchestrator.httpread`): the registry
+is not trusted to answer briefly. Credentials go in a Basic ``Authorization`` header on
+every request and only to the registry's own origin: an upload ``Location`` or a ``Link``
+to another host is refused, never followed. What it answers is checked: a manifest or a
+blob must hash to the digest it was asked for.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import re
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from orchestrator.errors import PublishError
+from orchestrator.httpread import Answer, HttpFailure, exchange
+from orchestrator.images.names import DIGEST, TAG, checked_repository, checked_tag
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+MAX_DOCUMENT = 4 << 20
+CONTROL_DEADLINE = 60.0
+# An upload may take a minute plus a second per MiB.
+UPLOAD_BYTES_PER_SECOND = 1 << 20
+MAX_TAG_PAGES = 1000
+PAGE_SIZE = 100
+_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A registry login; never shown."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def header(self) -> str:
+        """The value of the Authorization header."""
+        pair = f"{self.username}:{self.password}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """An image manifest as the registry serves it."""
+
+    body: bytes
+    media_type: str
+    digest: str
+
+
+class Registry:
+    """One registry at ``url`` (``http://127.77.0.1:5000``), logged in with ``credentials``."""
+
+    def __init__(self, url: str, credentials: Credentials | None) -> None:
+        parts = urllib.parse.urlsplit(url.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not a registry URL: {url!r}")
+        self.url = url.rstrip("/")
+        self._origin = (parts.scheme, parts.netloc)
+        self._credentials = credentials
+        self.where = f"registry {parts.netloc}"
+
+    def _url(self, reference: str) -> str:
+        """An absolute URL for a path or a URL the registry gave; only on its own origin."""
+        joined = urllib.parse.urljoin(self.url + "/", reference)
+        parts = urllib.parse.urlsplit(joined)
+        if (parts.scheme, parts.netloc) != self._origin:
+            raise PublishError(f"{self.where} sent the tool elsewhere ({joined[:120]!r}); refused")
+        return joined
+
+    def _exchange(
+        self,
+        method: str,
+        reference: str,
+        *,
+        body: bytes | IO[bytes] | None = None,
+        headers: dict[str, str] | None = None,
+        limit: int = MAX_DOCUMENT,
+        timeout: float = CONTROL_DEADLINE,
+    ) -> Answer:
+        sent = dict(headers or {})
+        if self._credentials is not None:
+            sent["Authorization"] = self._credentials.header()
+        try:
+            answer = exchange(
+                method, self._url(reference), timeout=timeout, limit=limit, body=body, headers=sent
+            )
+        except HttpFailure as error:
+            raise PublishError(f"{self.where}: {method} failed: {error}") from None
+        if answer.status == 401:
+            raise PublishError(
+                f"{self.where} refused the login (401): check the registry's username and "
+                "password variables"
+            )
+        return answer
+
+    def _fail(self, what: str, answer: Answer) -> PublishError:
+        detail = answer.body[:200].decode("utf-8", errors="replace").strip()
+        return PublishError(f"{self.where}: {what} answered {answer.status}: {detail}")
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        """Whether the repository has the blob already."""
+        answer = self._exchange(
+            "HEAD", f"/v2/{checked_repository(repository)}/blobs/{digest}", limit=0
+        )
+        if answer.status not in (200, 404):
+            raise self._fail(f"checking blob {digest[:19]}", answer)
+        return answer.status == 200
+
+    def upload_blob(self, repository: str, digest: str, source: Path | bytes) -> None:
+        """Upload one blob (a file, or bytes) in a single request: a monolithic upload."""
+        name = checked_repository(repository)
+        started = self._exchange("POST", f"/v2/{name}/blobs/uploads/", body=b"")
+        location = started.headers.get("location")
+        if started.status != 202 or not location:
+            raise self._fail("starting an upload", started)
+        separator = "&" if "?" in location else "?"
+        size = source.stat().st_size if isinstance(source, Path) else len(source)
+        with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as blob:
+            done = self._exchange(
+                "PUT",
+                f"{location}{separator}digest={urllib.parse.quote(digest)}",
+                body=blob,
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                timeout=CONTROL_DEADLINE + size / UPLOAD_BYTES_PER_SECOND,
+            )
+        if done.status != 201:
+            raise self._fail(f"uploading blob {digest[:19]}", done)
+
+    def put_manifest(self, repository: str, tag: str, body: bytes, media_type: str) -> str:
+        """Store a manifest under ``tag``; its digest, as the registry confirms it."""
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        answer = self._exchange(
+            "PUT",
+            f"/v2/{checked_repository(repository)}/manifests/{checked_tag(tag)}",
+            body=body,
+            headers={"Content-Type": media_type},
+        )
+        if answer.status != 201:
+            raise self._fail(f"storing {repository}:{tag}", answer)
+        confirmed = answer.headers.get("docker-content-digest")
+        if confirmed is not None and confirmed != digest:
+            raise PublishError(
+                f"{self.where} stored {repository}:{tag} as {confirmed}, not {digest}"
+            )
+        return digest
+
+    def manifest(self, repository: str, reference: str) -> Manifest | None:
+        """The manifest of a tag or digest (None if there is none), its digest checked."""
+        answer = self._exchange(
+            "GET",
+            f"/v2/{checked_repository(repository)}/manifests/{reference}",
+            headers={"Accept": f"{DOCKER_MANIFEST}, {OCI_MANIFEST}"},
+        )
+        if answer.status == 404:
+            return None
+        if answer.status != 200:
+            raise self._fail(f"reading {repository}:{reference}", answer)
+        if len(answer.body) > MAX_DOCUMENT:
+            raise PublishError(
+                f"{self.where}: the manifest of {repository}:{reference} is too large"
+            )
+        digest = "sha256:" + hashlib.sha256(answer.body).hexdigest()
+        stated = answer.headers.get("docker-content-digest")
+        if (DIGEST.fullmatch(reference) and reference != digest) or (stated and stated != digest):
+            raise PublishError(
+                f"{self.where}: the manifest of {repository}:{reference} does not match its digest"
+            )
+        media_type = answer.headers.get("content-type", "").split(";")[0].strip()
+        return Manifest(answer.body, media_type, digest)
+
+    def blob(self, repository: str, digest: str, limit: int = MAX_DOCUMENT) -> bytes:
+        """A small blob (an image config), checked against its digest."""
+        answer = self._exchange(
+            "GET", f"/v2/{checked_repository(repository)}/blobs/{digest}", limit=limit
+        )
+        if answer.status != 200:
+            raise self._fail(f"reading blob {digest[:19]}", answer)
+        if "sha256:" + hashlib.sha256(answer.body).hexdigest() != digest:
+            raise PublishError(f"{self.where}: blob {digest[:19]} does not match its digest")
+        return answer.body
+
+    def tags(self, repository: str) -> list[str]:
+        """Every tag of the repository, page by page (``Link: <...>; rel="next"``)."""
+        reference = f"/v2/{checked_repository(repository)}/tags/list?n={PAGE_SIZE}"
+        found: list[str] = []
+        for _ in range(MAX_TAG_PAGES):
+            answer = self._exchange("GET", reference)
+            if answer.status == 404:
+                return found
+            if answer.status != 200:
+                raise self._fail(f"listing the tags of {repository}", answer)
+            found += _page_tags(answer.body, self.where)
+            following = _NEXT.search(answer.headers.get("link", ""))
+            if following is None:
+                return found
+            reference = following.group(1)
+        raise PublishError(f"{self.where}: more than {MAX_TAG_PAGES} pages of tags; refused")
+
+
+def _page_tags(body: bytes, where: str) -> list[str]:
+    try:
+        document = json.loads(body)
+        tags = document.get("tags") or []
+    except (ValueError, AttributeError):
+        raise PublishError(f"{where}: a tag list that is not JSON") from None
+    if not isinstance(tags, list):
+        raise PublishError(f"{where}: a tag list that is not a list")
+    # A tag that could not name an image is no tag: skipped, never passed on.
+    return [tag for tag in tags if isinstance(tag, str) and TAG.fullmatch(tag)]
