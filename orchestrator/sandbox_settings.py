@@ -127,8 +127,18 @@ class SandboxSettings(BaseModel):
     repo_http_port: int = Field(
         default=8758, ge=1, le=65535, description="port of the HTTP server serving 'current'"
     )
+    registry_address: str = Field(
+        default="127.79.0.1",
+        description="loopback address of the container registry (started for image targets)",
+    )
+    registry_port: int = Field(default=5000, ge=1, le=65535)
+    engine_address: str = Field(
+        default="127.79.0.2",
+        description="loopback address of the server whose Docker engine builds images; "
+        "droplets find it as DOCKER_HOST",
+    )
 
-    @field_validator("api_host", "repo_server_address")
+    @field_validator("api_host", "repo_server_address", "registry_address", "engine_address")
     @classmethod
     def _loopback_address(cls, value: str, info: ValidationInfo) -> str:
         try:
@@ -161,13 +171,13 @@ class SandboxSettings(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _repo_server_outside_pool(self) -> SandboxSettings:
-        # A droplet could otherwise be given the repo server's address.
-        if ipaddress.IPv4Address(self.repo_server_address) in ipaddress.IPv4Network(
-            self.address_pool
-        ):
-            raise ValueError(
-                f"repo_server_address {self.repo_server_address} is inside address_pool "
-                f"{self.address_pool}: pick an address outside it"
-            )
+    def _services_outside_pool(self) -> SandboxSettings:
+        # A droplet could otherwise be given a service's address.
+        pool = ipaddress.IPv4Network(self.address_pool)
+        for name in ("repo_server_address", "registry_address", "engine_address"):
+            if ipaddress.IPv4Address(getattr(self, name)) in pool:
+                raise ValueError(
+                    f"{name} {getattr(self, name)} is inside address_pool "
+                    f"{self.address_pool}: pick an address outside it"
+                )
         return self

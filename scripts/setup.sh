@@ -13,14 +13,31 @@ PACKAGES=(
   dnf zypper chromium
   # The sandbox's deploy servers: a Debian root per server, booted with systemd as PID 1.
   mmdebstrap systemd-container
+  # Container images: the docker CLI the sandbox's droplets build with (the engine runs in
+  # a sandbox server, never on this machine), the registry, its htpasswd, a static busybox.
+  docker.io docker-registry apache2-utils busybox-static
 )
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if ((${#missing[@]})); then
+  # Installing docker.io and docker-registry must not start their daemons here: Docker's
+  # default bridge would take 172.17.0.0/16, and the sandbox runs its own registry. A
+  # policy-rc.d that says no holds for the install; should the engine ever start (a
+  # reboot), it makes no bridge and no iptables rules.
+  guard=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    guard=1
+  fi
+  if [ ! -e /etc/docker/daemon.json ]; then
+    mkdir -p /etc/docker
+    printf '{"bridge": "none", "iptables": false, "ip6tables": false}\n' > /etc/docker/daemon.json
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 if [ ! -x .venv/bin/python ]; then

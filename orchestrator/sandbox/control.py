@@ -22,7 +22,7 @@ import requests
 
 import orchestrator
 from orchestrator.errors import SandboxError
-from orchestrator.sandbox import hosts, processes, reposerver, servers
+from orchestrator.sandbox import hosts, processes, registry, reposerver, servers
 from orchestrator.sandbox.state import (
     RequestRecord,
     SandboxFiles,
@@ -220,6 +220,7 @@ def _start_repo_server(settings: SandboxSettings, daemon_pid: int) -> None:
 # Settings a running daemon cannot take up: it listens and hands out addresses by them.
 _FIXED_WHILE_RUNNING = (
     "api_host", "api_port", "address_pool", "ssh_port", "repo_server_address", "repo_http_port",
+    "registry_address", "registry_port", "engine_address",
 )  # fmt: skip
 
 
@@ -247,6 +248,14 @@ def ensure_running(settings: SandboxSettings) -> SandboxInfo:
         write_config(files, wanted)
     reposerver.ensure_running(settings)
     return info
+
+
+def ensure_images(settings: SandboxSettings) -> registry.RegistryAccess:
+    """The sandbox's registry and the Docker engine droplets build with, started if need be."""
+    ensure_running(settings)
+    access = registry.ensure_running(settings)
+    servers.ensure_engine(settings)
+    return access
 
 
 def configure(settings: SandboxSettings) -> None:
@@ -284,6 +293,7 @@ def stop(settings: SandboxSettings) -> list[str]:
     """
     files = files_of(settings)
     servers.stop_servers(settings)
+    registry.stop(settings)
     reposerver.stop(settings)
     pid = _daemon_pid(files)
     if pid is not None:
@@ -344,5 +354,6 @@ def host_processes(settings: SandboxSettings) -> list[int]:
     return sorted(
         droplet_processes(settings)
         + reposerver.processes(settings)
+        + registry.processes_of(settings)
         + servers.server_processes(settings)
     )

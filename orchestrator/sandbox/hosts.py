@@ -72,7 +72,8 @@ class HostSpec:
     """What a host needs: its directory, where it listens, its host key and who may log in.
 
     ``masked`` directories are covered by an empty one inside the host (the sandbox's own
-    state: its token, keys and the other hosts' directories).
+    state: its token, keys and the other hosts' directories). ``environment`` is set in
+    every session (with ``path`` first on PATH).
     """
 
     directory: Path
@@ -83,6 +84,7 @@ class HostSpec:
     shared_hidden: tuple[Path, ...] = ()
     path: tuple[str, ...] = ()
     masked: tuple[Path, ...] = ()
+    environment: tuple[tuple[str, str], ...] = ()
 
 
 def _marker(directory: Path) -> str:
@@ -100,7 +102,9 @@ def sshd_config(spec: HostSpec) -> str:
     """The sshd_config of a host: its address, its key, its files; root logs in by key only."""
     directory = HOST_VIEW
     # SetEnv overrides the PATH sshd gives sessions; the rest of it is Debian's root PATH.
-    path = [f"SetEnv PATH={':'.join([*spec.path, ROOT_PATH])}"] if spec.path else []
+    settings = [f"PATH={':'.join([*spec.path, ROOT_PATH])}"] if spec.path else []
+    settings += [f"{name}={value}" for name, value in spec.environment]
+    path = [f"SetEnv {' '.join(settings)}"] if settings else []
     return "\n".join(
         [
             f"ListenAddress {spec.address}:{spec.port}",

@@ -18,6 +18,7 @@ from orchestrator.sandbox.account import Account, find_droplet, iso_time
 from orchestrator.sandbox.apierrors import unprocessable
 from orchestrator.sandbox.faults import droplet_has_fault
 from orchestrator.sandbox.machines import droplet_host_spec
+from orchestrator.sandbox.servers import ENGINE_PORT
 from orchestrator.sandbox.state import ActionRecord, SandboxFiles
 from orchestrator.sandbox_settings import SandboxSettings
 
@@ -65,7 +66,12 @@ class Lifecycle:
                 return None
             foreign = droplet_has_fault(settings.faults, "foreign_host_key", droplet.name)
             spec = droplet_host_spec(
-                droplet, state.keys, self._files, settings.ssh_port, ignore_injected_key=foreign
+                droplet,
+                state.keys,
+                self._files,
+                settings.ssh_port,
+                docker_host=f"tcp://{settings.engine_address}:{ENGINE_PORT}",
+                ignore_injected_key=foreign,
             )
         try:
             return hosts.start_host(spec)

@@ -33,13 +33,15 @@ def droplet_host_spec(
     files: SandboxFiles,
     port: int,
     *,
+    docker_host: str,
     ignore_injected_key: bool = False,
 ) -> HostSpec:
     """The host that plays a droplet.
 
     Its host key comes from cloud-init (else, or with ``ignore_injected_key``, it is
     generated); root's authorized keys are the account keys named at creation plus
-    cloud-init's ``ssh_authorized_keys``.
+    cloud-init's ``ssh_authorized_keys``. Its Docker engine is the sandbox's, at
+    ``docker_host``, as a droplet made from a Docker image has one.
     """
     config = parse_user_data(droplet.user_data)
     named = tuple(key.public_key for key in account_keys if key.id in droplet.ssh_key_ids)
@@ -54,6 +56,7 @@ def droplet_host_spec(
         path=path,
         # The sandbox's token, keys and the other droplets stay out of a build's sight.
         masked=(files.root,),
+        environment=(("DOCKER_HOST", docker_host),),
     )
 
 

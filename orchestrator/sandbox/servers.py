@@ -70,6 +70,11 @@ CGROUP_PARENT = "relorch"
 PROPAGATE_DIR = Path("/run/systemd/nspawn/propagate")
 # Units that would listen beyond the server's address, reach out of the sandbox, or only
 # make noise on a console nobody reads.
+# A server with a Docker engine: Debian's engine, and a static busybox for images FROM scratch.
+ENGINE_PACKAGES = ("docker.io", "busybox-static")
+ENGINE_PORT = 2375
+ENGINE_SERVER = "image-builder"
+ENGINE_TIMEOUT = 60.0
 MASKED_UNITS = (
     "console-getty.service", "container-getty@.service", "getty@.service",
     "serial-getty@.service", "getty.target", "ssh.socket",
@@ -86,11 +91,21 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """A server to boot: its name (also its hostname) and where its sshd listens."""
+    """A server to boot: its name (also its hostname) and where its sshd listens.
+
+    An ``engine`` server also runs a Docker engine that listens on its address, port
+    :data:`ENGINE_PORT` (see :func:`engine_config`).
+    """
 
     name: str
     address: str
     port: int = 22
+    engine: bool = False
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        """The Debian packages of its image."""
+        return (*serverimage.PACKAGES, *ENGINE_PACKAGES) if self.engine else serverimage.PACKAGES
 
 
 @dataclass(frozen=True)
@@ -203,6 +218,29 @@ def sshd_config(spec: ServerSpec) -> str:
     )
 
 
+def engine_config(address: str) -> dict[str, str]:
+    """The files that make a server's Docker engine safe here, by path in its root.
+
+    No bridge, no iptables rules, no forwarding: the server shares this machine's network,
+    and Docker's default bridge would take 172.17.0.0/16. The engine's API listens on the
+    server's own loopback address (and its unix socket), nowhere else.
+    """
+    daemon = {
+        "bridge": "none", "iptables": False, "ip6tables": False, "ip-forward": False,
+        "ip-masq": False, "userland-proxy": False,
+    }  # fmt: skip
+    dockerd = (
+        f"/usr/sbin/dockerd -H fd:// -H tcp://{address}:{ENGINE_PORT} "
+        "--containerd=/run/containerd/containerd.sock"
+    )
+    return {
+        "etc/docker/daemon.json": json.dumps(daemon, indent=2) + "\n",
+        "etc/systemd/system/docker.service.d/sandbox.conf": (
+            f"[Service]\nExecStart=\nExecStart={dockerd}\n"
+        ),
+    }
+
+
 def prepare_root(root: Path, spec: ServerSpec, host_key: str, client_public: str) -> None:
     """Configure a freshly extracted root for ``spec`` (see the module docstring)."""
     etc = root / "etc"
@@ -226,6 +264,10 @@ def prepare_root(root: Path, spec: ServerSpec, host_key: str, client_public: str
     for unit in MASKED_UNITS:
         (units / unit).unlink(missing_ok=True)
         (units / unit).symlink_to("/dev/null")
+    if spec.engine:
+        for path, text in engine_config(spec.address).items():
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            _write(root / path, text)
 
 
 def _cgroup_mounts() -> list[Path]:
@@ -490,16 +532,35 @@ def ensure_servers(
         client_public = public_of(_create_secret(identity_file))
         to_boot = [spec for spec in specs if not _is_running(base / spec.name, spec)]
         if to_boot:
-            image = serverimage.ensure_image()
+            images = {
+                packages: serverimage.ensure_image(packages=packages)
+                for packages in {spec.packages for spec in to_boot}
+            }
             with ThreadPoolExecutor(max_workers=len(to_boot)) as pool:
                 futures = {
-                    spec.name: pool.submit(_boot, spec, base / spec.name, image, client_public)
+                    spec.name: pool.submit(
+                        _boot, spec, base / spec.name, images[spec.packages], client_public
+                    )
                     for spec in to_boot
                 }
             failures = [str(error) for future in futures.values() if (error := future.exception())]
             if failures:
                 raise SandboxError("; ".join(failures))
         return {spec.name: _access(spec, base / spec.name, identity_file) for spec in specs}
+
+
+def ensure_engine(settings: SandboxSettings) -> str:
+    """Boot the server whose Docker engine builds the droplets' images; its DOCKER_HOST."""
+    spec = ServerSpec(ENGINE_SERVER, settings.engine_address, settings.ssh_port, engine=True)
+    ensure_servers(settings, [spec])
+    if not processes.wait_until(
+        lambda: processes.listening(spec.address, ENGINE_PORT), ENGINE_TIMEOUT, interval=0.2
+    ):
+        raise SandboxError(
+            f"the sandbox's Docker engine did not listen on {spec.address}:{ENGINE_PORT} "
+            f"within {ENGINE_TIMEOUT:g}s (see journalctl -u docker in {server_root(settings, ENGINE_SERVER)})"
+        )
+    return f"tcp://{spec.address}:{ENGINE_PORT}"
 
 
 def stop_servers(settings: SandboxSettings) -> list[str]:

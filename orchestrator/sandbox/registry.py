@@ -1,0 +1,155 @@
+"""The sandbox's container registry: Debian's ``docker-registry`` (CNCF Distribution 2.8).
+
+It listens on ``registry_address:registry_port`` (plain HTTP: Docker allows it on
+127.0.0.0/8) and lets in one user, whose password the sandbox generates once and keeps in
+``<state_dir>/registry/password`` (mode 0600; the htpasswd file holds only its bcrypt
+hash). Images are stored under ``<state_dir>/registry/storage`` and survive a restart,
+as a real registry's do. The process is found by its configuration file's path on its
+command line, so a sandbox that lost track of it still stops it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.errors import SandboxError
+from orchestrator.sandbox import processes
+from orchestrator.sandbox.state import files_of
+from orchestrator.sandbox_settings import SandboxSettings
+
+DIRECTORY = "registry"
+USER = "relorch"
+BINARY = "docker-registry"
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class RegistryAccess:
+    """Where the sandbox's registry is and how to log in."""
+
+    url: str
+    username: str
+    password: str = field(repr=False)
+
+
+def directory(settings: SandboxSettings) -> Path:
+    """The registry's directory: configuration, password, storage and log."""
+    return files_of(settings).root / DIRECTORY
+
+
+def _password(base: Path) -> str:
+    path = base / "password"
+    if not path.is_file():
+        base.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(24), encoding="utf-8")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def config_text(settings: SandboxSettings, base: Path) -> str:
+    """The registry's configuration (YAML; every value here is the sandbox's own)."""
+    return "\n".join(
+        [
+            "version: 0.1",
+            "log:",
+            "  level: warn",
+            "storage:",
+            "  filesystem:",
+            f"    rootdirectory: {base / 'storage'}",
+            "  delete:",
+            "    enabled: true",
+            "http:",
+            f"  addr: {settings.registry_address}:{settings.registry_port}",
+            "auth:",
+            "  htpasswd:",
+            "    realm: relorch-sandbox",
+            f"    path: {base / 'htpasswd'}",
+            "",
+        ]
+    )
+
+
+def _config(base: Path) -> Path:
+    return base / "config.yml"
+
+
+def processes_of(settings: SandboxSettings) -> list[int]:
+    """Live registry processes of this sandbox."""
+    marker = str(_config(directory(settings)))
+    return [
+        pid
+        for pid in processes.all_pids()
+        if processes.is_alive(pid) and processes.cmdline(pid).endswith(f"serve {marker}")
+    ]
+
+
+def access(settings: SandboxSettings) -> RegistryAccess:
+    """The registry's URL and login (the password is made on first use)."""
+    return RegistryAccess(
+        url=f"http://{settings.registry_address}:{settings.registry_port}",
+        username=USER,
+        password=_password(directory(settings)),
+    )
+
+
+def ensure_running(settings: SandboxSettings) -> RegistryAccess:
+    """Start the registry unless it runs; its access."""
+    found = access(settings)
+    if processes_of(settings) and processes.listening(
+        settings.registry_address, settings.registry_port
+    ):
+        return found
+    stop(settings)
+    base = directory(settings)
+    if processes.listening(settings.registry_address, settings.registry_port):
+        raise SandboxError(
+            f"{settings.registry_address}:{settings.registry_port} is already taken (another "
+            "sandbox?): stop what listens there, or set cloud.sandbox.registry_address"
+        )
+    hashed = subprocess.run(
+        ["htpasswd", "-niB", USER],
+        input=found.password,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if hashed.returncode != 0:
+        raise SandboxError(f"htpasswd failed: {hashed.stderr.strip()[-200:]}")
+    (base / "htpasswd").write_text(hashed.stdout, encoding="utf-8")
+    _config(base).write_text(config_text(settings, base), encoding="utf-8")
+    with (base / "registry.log").open("ab") as log:
+        process = subprocess.Popen(
+            [BINARY, "serve", str(_config(base))],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=processes.clean_environment(),
+            start_new_session=True,
+        )
+    address, port = settings.registry_address, settings.registry_port
+    processes.wait_until(
+        lambda: process.poll() is not None or processes.listening(address, port), START_TIMEOUT
+    )
+    if process.poll() is not None or not processes.listening(address, port):
+        stop(settings)
+        raise SandboxError(
+            f"the sandbox registry did not listen on {address}:{port} within "
+            f"{START_TIMEOUT:g}s; see {base / 'registry.log'}"
+        )
+    return found
+
+
+def stop(settings: SandboxSettings) -> None:
+    """Stop the registry; its storage and password stay."""
+    running = processes_of(settings)
+    for pid in running:
+        processes.kill(pid, signal.SIGTERM)
+    left = processes.wait_gone(running, STOP_TIMEOUT)
+    for pid in left:
+        processes.kill(pid, signal.SIGKILL)
+    processes.wait_gone(left, STOP_TIMEOUT)
