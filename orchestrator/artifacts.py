@@ -21,8 +21,10 @@ from typing import IO
 from debian.debian_support import Version
 
 from orchestrator.archive import ArchiveLimits, extract
-from orchestrator.commands import CHECKSUMS
+from orchestrator.commands import CHECKSUMS, IMAGE_ARCHIVE
 from orchestrator.errors import ArchiveError, BuildError, RepositoryError
+from orchestrator.images.saved import check_identity as check_image
+from orchestrator.images.saved import read_saved_image
 from orchestrator.plan import RPM_ARCH, Accepted, Limits
 from orchestrator.repo.packages import read_deb, read_rpm
 
@@ -38,7 +40,7 @@ class Artifact:
     name: str
     sha256: str
     size: int
-    kind: str  # "deb", "rpm" or "extra"
+    kind: str  # "deb", "rpm", "image" or "extra"
 
 
 @dataclass(frozen=True)
@@ -201,9 +203,14 @@ def verify_artifacts(
             if identity is not None:
                 check_identity(identity, name, target=target, arch=arch, accepted=accepted)
             kind = identity.kind if identity is not None else "extra"
+            if package_format == "image" and name == IMAGE_ARCHIVE:
+                image = read_saved_image(path, target)
+                check_image(image, version=accepted.image_version, arch=arch, where=target)
+                kind = "image"
             artifacts.append(Artifact(path, name, digest, path.stat().st_size, kind))
         if not any(a.kind == package_format for a in artifacts):
-            raise BuildError(f"{target}: the build produced no .{package_format} package")
+            made = "image" if package_format == "image" else f".{package_format} package"
+            raise BuildError(f"{target}: the build produced no {made}")
     except BaseException:
         shutil.rmtree(destination, ignore_errors=True)
         raise

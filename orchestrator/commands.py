@@ -11,6 +11,8 @@ import shlex
 from collections.abc import Iterable, Mapping
 
 SOURCE_ARCHIVE = "source.tar.gz"
+# What an image target's build leaves in the source tree: the image, as docker save wrote it.
+IMAGE_ARCHIVE = "relorch-image.tar"
 ARTIFACT_ARCHIVE = "artifacts.tar.gz"
 CHECKSUMS = "SHA256SUMS"
 
@@ -45,6 +47,36 @@ def build(workdir: str, command: str, environment: Mapping[str, str], timeout: f
     return (
         f"cd {shlex.quote(workdir)}/src && env {assignments} "
         f"timeout --foreground --kill-after=10 {seconds} sh -c {shlex.quote(command)}"
+    )
+
+
+def image_build(
+    workdir: str,
+    *,
+    dockerfile: str,
+    context: str,
+    platform: str,
+    labels: Mapping[str, str],
+    reference: str,
+    timeout: float,
+) -> str:
+    """Build the image with the host's Docker, save it as IMAGE_ARCHIVE, then drop it.
+
+    The labels are the release's, set here; the host keeps no image afterwards (a static
+    host outlives the run). Every value is quoted; the host's own timeout bounds it all.
+    """
+    label_flags = " ".join(f"--label {shlex.quote(f'{k}={v}')}" for k, v in labels.items())
+    image = shlex.quote(reference)
+    script = (
+        f"docker build --platform {shlex.quote(platform)} -f {shlex.quote(dockerfile)} "
+        f"{label_flags} -t {image} {shlex.quote(context)} && "
+        f"docker save -o {IMAGE_ARCHIVE} {image}; status=$?; "
+        f"docker image rm {image} >/dev/null 2>&1; exit $status"
+    )
+    seconds = max(1, int(timeout))
+    return (
+        f"cd {shlex.quote(workdir)}/src && rm -f {IMAGE_ARCHIVE} && "
+        f"timeout --foreground --kill-after=10 {seconds} sh -c {shlex.quote(script)}"
     )
 
 

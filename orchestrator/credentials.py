@@ -1,7 +1,8 @@
 """The environment variables that hold the tool's secrets, named in one place.
 
-The DigitalOcean token, the signing key and its passphrase, and the bucket credentials are
-read from the environment and must never be handed on: not to a build host, not to a hook,
+The DigitalOcean token, the signing key and its passphrase, the bucket credentials and the
+registry password are
+are read from the environment and must never be handed on: not to a build host, not to a hook,
 not into a log. Whatever passes environment variables on consults :func:`secret_variables`.
 """
 
@@ -12,16 +13,21 @@ SPACES_KEY = "SPACES_KEY"
 SPACES_SECRET = "SPACES_SECRET"
 SIGNING_KEY = "ORCHESTRATOR_SIGNING_KEY"
 SIGNING_PASSPHRASE = "ORCHESTRATOR_SIGNING_PASSPHRASE"
+REGISTRY_USERNAME = "REGISTRY_USERNAME"
+REGISTRY_PASSWORD = "REGISTRY_PASSWORD"
 # What boto3 reads when SPACES_KEY/SPACES_SECRET are not set.
 AWS_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 def secret_variables(
-    signing_key: str = SIGNING_KEY, passphrase: str = SIGNING_PASSPHRASE
+    signing_key: str = SIGNING_KEY,
+    passphrase: str = SIGNING_PASSPHRASE,
+    registry_password: str = REGISTRY_PASSWORD,
 ) -> frozenset[str]:
-    """Every variable that holds a secret, with the signing variables an inventory names."""
+    """Every variable that holds a secret, with the variables an inventory names."""
     return frozenset(
         {DIGITALOCEAN_TOKEN, SPACES_KEY, SPACES_SECRET, SIGNING_KEY, SIGNING_PASSPHRASE}
+        | {REGISTRY_PASSWORD}
         | set(AWS_CREDENTIALS)
-        | {signing_key, passphrase}
+        | {signing_key, passphrase, registry_password}
     )

@@ -24,10 +24,11 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from orchestrator.credentials import secret_variables
+from orchestrator.credentials import REGISTRY_PASSWORD, REGISTRY_USERNAME, secret_variables
 from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.inventory_checks import check_environments, resolved_environment
 from orchestrator.errors import InventoryError, UsageError
+from orchestrator.images.names import REPOSITORY_PATTERN
 from orchestrator.notify import EventKind, Webhook
 from orchestrator.repo.layout import PUBLISHED
 from orchestrator.repo.options import (
@@ -76,7 +77,8 @@ def _bytes(value: Any) -> Any:
     return int(match[1]) * _BYTE_UNITS[match[2].lower()]
 
 
-PackageFormat = Literal["deb", "rpm"]
+PackageFormat = Literal["deb", "rpm", "image"]
+PACKAGE_FORMATS = ("deb", "rpm")
 
 
 class Project(Model):
@@ -214,6 +216,70 @@ class ArtifactLimits(Model):
     )
 
 
+class ContainerImage(Model):
+    """The container image a ``format: image`` target builds with ``docker build``."""
+
+    repository: str = Field(
+        pattern=f"^{REPOSITORY_PATTERN}$",
+        max_length=200,
+        description="Repository in the registry: the image is pushed as "
+        "REGISTRY/REPOSITORY:VERSION.",
+    )
+    dockerfile: str = Field(default="Dockerfile", description="Relative to the source tree.")
+    context: str = Field(default=".", description="Build context, relative to the source tree.")
+    tags: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Tags moved to the image on plain releases (never pre-releases), after "
+        "everything is published: templates with major, minor and patch, e.g. latest, "
+        "'{{ major }}', '{{ major }}.{{ minor }}'.",
+    )
+
+    @field_validator("dockerfile", "context")
+    @classmethod
+    def _inside_the_source(cls, value: str) -> str:
+        if (value != "." and not _safe_glob(value)) or any(c in value for c in "*?["):
+            raise ValueError(
+                f"{_SHOWN.repr(value)} must be a relative path inside the source tree "
+                "(letters, digits and . _ - + /, no '..')"
+            )
+        return value
+
+
+class Registry(Model):
+    """The container registry image targets push to (the Registry HTTP API v2).
+
+    The orchestrator pushes, never a build host: the login stays on this machine.
+    """
+
+    url: str = Field(
+        pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$",
+        description="e.g. https://registry.example.org; plain http only on 127.0.0.0/8.",
+    )
+    username_env: str = Field(
+        default=REGISTRY_USERNAME,
+        pattern=ENV_NAME_PATTERN,
+        description="Variable holding the username (unset with the password: no login).",
+    )
+    password_env: str = Field(
+        default=REGISTRY_PASSWORD,
+        pattern=ENV_NAME_PATTERN,
+        description="Variable holding the password.",
+    )
+    sandbox: bool = Field(
+        default=False,
+        description="The sandbox's registry: its login is read from the running sandbox.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _no_plain_http_off_the_machine(cls, value: str) -> str:
+        host = value.split("://", 1)[1].split(":", 1)[0].split("/", 1)[0]
+        if value.startswith("http://") and not re.fullmatch(r"127\.[0-9.]+", host):
+            raise ValueError("plain http would send the login in the clear: use https")
+        return value.rstrip("/")
+
+
 class BuildTarget(Model):
     """One build: an architecture and a package format on one machine."""
 
@@ -223,12 +289,19 @@ class BuildTarget(Model):
     image: str | None = Field(default=None, description="Droplet image; default cloud.image.")
     size: str | None = Field(default=None, description="Droplet size; default cloud.size.")
     host: str | None = Field(default=None, description="Static host name (provider static).")
-    command: str = Field(
+    command: str | None = Field(
+        default=None,
         max_length=64 * KiB,
         description="Shell command run in the unpacked source; a jinja2 template with "
-        "version, arch, format, channel, target and run_id.",
+        "version, arch, format, channel, target and run_id. Image targets run it (if "
+        "set) before docker build.",
     )
-    artifacts: list[str] = Field(min_length=1, description="Globs of packages to collect.")
+    artifacts: list[str] = Field(
+        default_factory=list, description="Globs of packages to collect (deb and rpm)."
+    )
+    container: ContainerImage | None = Field(
+        default=None, description="The image a format: image target builds."
+    )
     extra_artifacts: list[str] = Field(
         default_factory=list, description="Globs of other files to collect (wheels, crates...)."
     )
@@ -246,6 +319,20 @@ class BuildTarget(Model):
         "(rpm); any other package must have the target's architecture.",
     )
     limits: ArtifactLimits = Field(default_factory=ArtifactLimits)
+
+    @model_validator(mode="after")
+    def _format_fields(self) -> BuildTarget:
+        if self.format == "image":
+            if self.container is None:
+                raise ValueError("a format: image target needs 'container' (its repository)")
+            if self.artifacts or self.extra_artifacts:
+                raise ValueError("a format: image target collects its image: drop 'artifacts'")
+        else:
+            if self.container is not None:
+                raise ValueError("'container' is only for format: image targets")
+            if self.command is None or not self.artifacts:
+                raise ValueError(f"a format: {self.format} target needs 'command' and 'artifacts'")
+        return self
 
     @field_validator("artifacts", "extra_artifacts")
     @classmethod
@@ -438,6 +525,9 @@ class Inventory(Model):
         default_factory=list, description="Where released versions are deployed."
     )
     notify: list[Notify] = Field(default_factory=list, description="Webhooks to tell.")
+    registry: Registry | None = Field(
+        default=None, description="Where format: image targets push their images."
+    )
     fail_fast: bool = Field(default=True, description="Stop every build when one fails.")
     workspace: Path = Field(
         default=Path("."),
@@ -469,7 +559,14 @@ class Inventory(Model):
                     "which is not among its packages"
                 )
         check_environments(self)
-        secrets = secret_variables(self.signing.key_env, self.signing.passphrase_env)
+        secrets = secret_variables(
+            self.signing.key_env,
+            self.signing.passphrase_env,
+            self.registry.password_env if self.registry else REGISTRY_PASSWORD,
+        )
+        images = [t.name for t in self.targets if t.format == "image"]
+        if images and self.registry is None:
+            raise ValueError(f"image targets ({', '.join(images)}) need a 'registry' to push to")
         passed = sorted((secrets | {n.url_env for n in self.notify}) & set(self.hooks.env))
         if passed:
             raise ValueError(
@@ -494,9 +591,19 @@ class Inventory(Model):
         )
 
     @property
+    def package_targets(self) -> list[BuildTarget]:
+        """The targets that build packages (deb, rpm), not images."""
+        return [target for target in self.targets if target.format in PACKAGE_FORMATS]
+
+    @property
+    def image_targets(self) -> list[BuildTarget]:
+        """The targets that build container images."""
+        return [target for target in self.targets if target.format == "image"]
+
+    @property
     def all_packages(self) -> tuple[str, ...]:
-        """Every package the project's targets build."""
-        names = (name for target in self.targets for name in self.package_names(target))
+        """Every package the project's deb and rpm targets build."""
+        names = (name for target in self.package_targets for name in self.package_names(target))
         return tuple(dict.fromkeys(names))
 
     def environment(self, name: str) -> Environment:

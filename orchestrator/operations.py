@@ -262,6 +262,47 @@ class Publish(Operation):
 
 
 @dataclass(frozen=True)
+class PushImage(Operation):
+    """Push a target's checked image to the registry as REPOSITORY:VERSION, then read it back."""
+
+    kind: ClassVar[str] = "push-image"
+    target: str = ""
+    repository: str = ""
+    tag: str = ""
+
+    @property
+    def name(self) -> str:
+        """The name: push-image and the target's."""
+        return f"push-image {self.target}"
+
+    def describe(self) -> str:
+        """One line."""
+        return (
+            f"push {self.target}'s image as {self.repository}:{self.tag} (layers, config, then "
+            "the tag), then check the registry serves it with that version label"
+        )
+
+
+@dataclass(frozen=True)
+class TagImage(Operation):
+    """Move the inventory's extra tags to the image a plain release pushed."""
+
+    kind: ClassVar[str] = "tag-image"
+    target: str = ""
+    repository: str = ""
+    tags: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The name: tag-image and the target's."""
+        return f"tag-image {self.target}"
+
+    def describe(self) -> str:
+        """One line."""
+        return f"point {', '.join(self.tags)} of {self.repository} at {self.target}'s image"
+
+
+@dataclass(frozen=True)
 class Verify(Operation):
     """Install from every published repository with real apt, dnf and zypper clients."""
 

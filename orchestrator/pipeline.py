@@ -37,7 +37,7 @@ from orchestrator.artifacts import Artifact, verify_artifacts
 from orchestrator.atomic import write_json_atomically
 from orchestrator.buildhosts import BuildHosts, HostSession, OpenedMachine, Released
 from orchestrator.buildlog import LogStream
-from orchestrator.errors import BuildError, Cancelled, LockError, OrchestratorError
+from orchestrator.errors import BuildError, Cancelled, LockError, OrchestratorError, PublishError
 from orchestrator.executor import (
     Directive,
     EndRun,
@@ -49,6 +49,9 @@ from orchestrator.executor import (
     stopped,
 )
 from orchestrator.hooks import hook_environment, run_hook
+from orchestrator.images.push import ServedImage, push_image, served_image, tag_image
+from orchestrator.images.registry import Registry
+from orchestrator.images.saved import read_saved_image
 from orchestrator.interrupts import InterruptHandler
 from orchestrator.inventory import Inventory
 from orchestrator.journal import Journal, last_interrupted_run, read_journal, reusable_artifacts
@@ -62,9 +65,11 @@ from orchestrator.operations import (
     Operation,
     Provision,
     Publish,
+    PushImage,
     ReleaseMachine,
     RemoteCommand,
     RunHook,
+    TagImage,
     TakeReleaseLock,
     Upload,
     Verify,
@@ -95,6 +100,7 @@ class Seams:
     signing_key: Callable[[], AbstractContextManager[SigningKey]]
     export_source: Callable[[Path, str, Path], Path]
     verify: Callable[[str, str, Say], list[str]] | None = None  # failures, by version, channel
+    registry: Callable[[], Registry] | None = None  # where image targets push
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,8 @@ def serves(manifest: Manifest, plan: Plan) -> bool:
     """Whether a target's manifest lists a package of ``plan``'s version for every target."""
     paths = list(manifest.files)
     for target in plan.targets:
+        if target.format == "image":
+            continue  # in the registry, not in the tree
         name, version = target.accepted.names[0], target.accepted.version
         if target.format == "deb":
             arches = f"({re.escape(target.arch)}|all)"
@@ -208,6 +216,9 @@ class ReleaseHandlers:
         self._signer: SigningKey | None = None
         self._targets: dict[str, PublishTarget] = {}
         self._working: WorkingCopy | None = None
+        self._image_registry: Registry | None = None
+        self._repositories_serve_version = True
+        self._image_digests: dict[str, str] = {}
         self._hosts: BuildHosts | None = None
         self._hosts_error: OrchestratorError | None = None
         self._sessions: dict[str, OpenedMachine] = {}
@@ -286,6 +297,10 @@ class ReleaseHandlers:
             self._index(operation)
         elif isinstance(operation, Publish):
             self._publish(operation)
+        elif isinstance(operation, PushImage):
+            self._push_image(operation)
+        elif isinstance(operation, TagImage):
+            self._tag_image(operation)
         elif isinstance(operation, Verify):
             self._verify(operation)
         elif isinstance(operation, RunHook):
@@ -313,9 +328,13 @@ class ReleaseHandlers:
         self._targets = {target.name: target for target in targets}
         repository = self.paths.repository
         served = read_served(targets)
-        everywhere = all(
+        serving = [
             isinstance(manifest, Manifest) and serves(manifest, self.plan) for _, manifest in served
-        )
+        ]
+        # An image pushed by a run that published nothing may be pushed again (see push_image).
+        self._repositories_serve_version = any(serving)
+        images = self._served_images()
+        everywhere = all(serving) and all(found is not None for found in images.values())
         if everywhere and not self.options.force:
             return EndRun(
                 "already-published",
@@ -327,6 +346,13 @@ class ReleaseHandlers:
         ready_tree(repository, served, self.say)
         entry = read_ledger(repository).get(self.plan.version)
         if isinstance(entry, dict) and not self.options.force:
+            lacking = sorted(target for target, found in images.items() if found is None)
+            if lacking:
+                raise PublishError(
+                    f"{self.plan.tag} is in the local tree but the registry lacks the image "
+                    f"of {', '.join(lacking)}, which only a build makes: run the release "
+                    "again with --force"
+                )
             return SkipBuilds(
                 f"{self.plan.tag} is in the local tree (run {entry.get('run_id')}) but not "
                 "served by every target: publishing it again"
@@ -376,6 +402,67 @@ class ReleaseHandlers:
             scan_tree(tree), release, lock_wait=operation.timeout, say=self.say
         )
         self.published.append(published)
+
+    def _served_images(self) -> dict[str, ServedImage | None]:
+        """What the registry serves at this version, by image target."""
+        pushes = [op for op in self.plan.after if isinstance(op, PushImage)]
+        if not pushes:
+            return {}
+        registry = self._registry()
+        return {op.target: served_image(registry, op.repository, op.tag) for op in pushes}
+
+    def _registry(self) -> Registry:
+        if self._image_registry is None:
+            if self.seams.registry is None:
+                raise PublishError("image targets need a registry: add 'registry' to the inventory")
+            self._image_registry = self.seams.registry()
+        return self._image_registry
+
+    def _push_image(self, operation: PushImage) -> None:
+        registry = self._registry()
+        target = next(t for t in self.plan.targets if t.name == operation.target)
+        reference = f"{operation.repository}:{operation.tag}"
+        images = [a for a in self.runs[target.name].artifacts if a.kind == "image"]
+        pushed: str | None = None
+        if images:
+            image = read_saved_image(images[0].path, target.name)
+            work = self.paths.run_dir / "images" / target.name
+            pushed = push_image(
+                image,
+                registry,
+                operation.repository,
+                operation.tag,
+                work,
+                replace=not self._repositories_serve_version,
+            )
+        served = served_image(registry, operation.repository, operation.tag)
+        if served is None:
+            # No build ran (the local tree had the version): the image was pushed with it.
+            raise PublishError(
+                f"{registry.where} has no {reference}, and images are pushed only by the "
+                f"run that builds them: release {self.plan.tag} again with --force"
+            )
+        expected = target.accepted.image_version
+        if pushed is not None and served.digest != pushed:
+            raise PublishError(
+                f"{registry.where} serves {reference} as {served.digest}, not {pushed}"
+            )
+        if served.version != expected or (served.os, served.architecture) != ("linux", target.arch):
+            raise PublishError(
+                f"{registry.where} serves {reference} as version {served.version!r} for "
+                f"{served.os}/{served.architecture}, not {expected} for linux/{target.arch}"
+            )
+        self._image_digests[target.name] = served.digest
+        self.messages.append(
+            f"image {registry.where.removeprefix('registry ')}/{reference} {served.digest}"
+        )
+
+    def _tag_image(self, operation: TagImage) -> None:
+        digest = self._image_digests[operation.target]
+        tag_image(self._registry(), operation.repository, digest, list(operation.tags))
+        self.messages.append(
+            f"moved {', '.join(operation.tags)} of {operation.repository} to {digest}"
+        )
 
     def _verify(self, operation: Verify) -> None:
         if self.seams.verify is None:

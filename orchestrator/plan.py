@@ -15,7 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator import commands
-from orchestrator.inventory import BuildTarget, Inventory, StaticHost
+from orchestrator.deploy.semver import is_semver
+from orchestrator.errors import UsageError
+from orchestrator.images.names import REVISION_LABEL, TITLE_LABEL, VERSION_LABEL
+from orchestrator.images.names import TAG as IMAGE_TAG
+from orchestrator.inventory import BuildTarget, ContainerImage, Inventory, StaticHost
 from orchestrator.operations import (
     CheckSigningKey,
     CheckTargets,
@@ -26,15 +30,17 @@ from orchestrator.operations import (
     Operation,
     Provision,
     Publish,
+    PushImage,
     ReleaseMachine,
     RemoteCommand,
     RunHook,
+    TagImage,
     TakeReleaseLock,
     Upload,
     Verify,
 )
 from orchestrator.templating import render_template
-from orchestrator.version import Release
+from orchestrator.version import Channel, Release
 
 RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
 _RUN_ID = re.compile(r"[0-9]{8}t[0-9]{6}-[0-9a-f]{6}")
@@ -49,6 +55,8 @@ class Accepted:
     arch_independent: tuple[str, ...]
     epoch: int | None
     version: str
+    # An image's version label: the release's version in semver form.
+    image_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -214,7 +222,7 @@ def make_plan(
         TakeReleaseLock(timeout=chosen.lock_wait, path=RELEASE_LOCK),
         CheckSigningKey(timeout=60.0),
     ]
-    if publish:
+    if publish or inventory.image_targets:
         before.append(CheckTargets(timeout=300.0, targets=publish))
     before.append(
         ExportSource(
@@ -226,7 +234,26 @@ def make_plan(
         )
     )
     after: list[Operation] = [Index(timeout=0.0, channel=release.channel.value)]
+    # Images go first: a failed push leaves every repository as it was; the extra tags
+    # move last, once everything else is out.
+    after += [
+        PushImage(
+            timeout=0.0, target=target.name, repository=container.repository, tag=release.semver
+        )
+        for target, container in _images(inventory)
+    ]
     after += [Publish(timeout=chosen.lock_wait, target=name) for name in publish]
+    if release.channel is Channel.STABLE:
+        after += [
+            TagImage(
+                timeout=0.0,
+                target=target.name,
+                repository=container.repository,
+                tags=moved_tags(container.tags, release, f"targets.{target.name}.container.tags"),
+            )
+            for target, container in _images(inventory)
+            if container.tags
+        ]
     if chosen.verify and publish:
         after.append(
             Verify(timeout=0.0, version=release.package_version, channel=release.channel.value)
@@ -252,6 +279,36 @@ def make_plan(
         targets=tuple(targets),
         after=tuple(after),
     )
+
+
+def _images(inventory: Inventory) -> list[tuple[BuildTarget, ContainerImage]]:
+    return [(t, t.container) for t in inventory.image_targets if t.container is not None]
+
+
+def moved_tags(templates: list[str], release: Release, where: str) -> tuple[str, ...]:
+    """The extra tags a plain release moves, rendered; UsageError for an unusable one.
+
+    A tag that reads as a release version would pass for another release, so it is refused.
+    """
+    variables = {
+        "major": str(release.major),
+        "minor": str(release.minor),
+        "patch": str(release.patch),
+    }
+    tags = []
+    for number, template in enumerate(templates):
+        tag = render_template(template, variables, f"{where}[{number}]", "an image tag")
+        if not IMAGE_TAG.fullmatch(tag):
+            raise UsageError(
+                f"{where}[{number}] renders to {tag[:60]!r}, which is not an image tag"
+            )
+        if is_semver(tag):
+            raise UsageError(
+                f"{where}[{number}] renders to {tag!r}, a release version: only the release's "
+                "own push may write a version tag"
+            )
+        tags.append(tag)
+    return tuple(dict.fromkeys(tags))
 
 
 def _static_machine(host: StaticHost) -> Machine:
@@ -290,9 +347,6 @@ def _target_plan(
 ) -> TargetPlan:
     variables = build_variables(inventory, release, run_id, target)
     environment = {key.upper(): value for key, value in variables.items()}
-    command = render_template(
-        target.command, variables, f"targets.{target.name}.command", "a build command"
-    )
     workdir = commands.workdir_for(run_id, target.name)
     remote_archive = f"{workdir}/{commands.SOURCE_ARCHIVE}"
     globs = (*target.artifacts, *target.extra_artifacts)
@@ -310,14 +364,45 @@ def _target_plan(
         RemoteCommand(
             timeout=STEP_TIMEOUT, stage="unpack", host=host, command=commands.unpack(workdir)
         ),
+    ]
+    if target.command is not None:
+        command = render_template(
+            target.command, variables, f"targets.{target.name}.command", "a build command"
+        )
         # The host's own timeout stops the build; the channel's gives it a little longer.
-        RemoteCommand(
-            timeout=target.timeout + 30,
-            stage="build",
-            host=host,
-            command=commands.build(workdir, command, environment, target.timeout),
-            logged=True,
-        ),
+        operations.append(
+            RemoteCommand(
+                timeout=target.timeout + 30,
+                stage="build",
+                host=host,
+                command=commands.build(workdir, command, environment, target.timeout),
+                logged=True,
+            )
+        )
+    if target.container is not None:
+        globs = (commands.IMAGE_ARCHIVE,)
+        operations.append(
+            RemoteCommand(
+                timeout=target.timeout + 30,
+                stage="image",
+                host=host,
+                command=commands.image_build(
+                    workdir,
+                    dockerfile=target.container.dockerfile,
+                    context=target.container.context,
+                    platform=f"linux/{target.arch}",
+                    labels={
+                        VERSION_LABEL: release.semver,
+                        REVISION_LABEL: release.tag,
+                        TITLE_LABEL: target.container.repository,
+                    },
+                    reference=f"{target.container.repository}:{release.semver}-{run_id}",
+                    timeout=target.timeout,
+                ),
+                logged=True,
+            )
+        )
+    operations += [
         RemoteCommand(
             timeout=STEP_TIMEOUT,
             stage="collect",
@@ -362,6 +447,7 @@ def _target_plan(
             arch_independent=tuple(target.arch_independent),
             epoch=inventory.project.epoch,
             version=release.package_version,
+            image_version=release.semver,
         ),
         limits=Limits(
             bundle_bytes=target.limits.bundle_bytes,

@@ -37,14 +37,19 @@ def plan_text(plan: Plan) -> str:
     for target in plan.targets:
         accepted, limits = target.accepted, target.limits
         epoch = f"{accepted.epoch}:" if accepted.epoch else ""
-        arch = target.arch if target.format == "deb" else target.rpm_arch
+        arch = target.rpm_arch if target.format == "rpm" else target.arch
         if accepted.arch_independent:
             arch += f"; {', '.join(accepted.arch_independent)} also arch-independent"
         lines.append(
             f"  {target.name}: {target.arch} {target.format} (timeout {target.timeout:.0f}s)"
         )
+        accepts = (
+            f"an image labelled version {accepted.image_version} for linux/{arch}"
+            if target.format == "image"
+            else f"{', '.join(accepted.names)} {epoch}{accepted.version} ({arch})"
+        )
         lines.append(
-            f"    accepts: {', '.join(accepted.names)} {epoch}{accepted.version} ({arch}); "
+            f"    accepts: {accepts}; "
             f"bundle up to {_size(limits.bundle_bytes)}, {_size(limits.unpacked_bytes)} "
             f"unpacked, {limits.files} files; log up to {_size(limits.log_bytes)}"
         )

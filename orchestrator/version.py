@@ -64,6 +64,11 @@ class Release:
         """The ``MAJOR.MINOR.PATCH`` part of the version."""
         return f"{self.major}.{self.minor}.{self.patch}"
 
+    @property
+    def semver(self) -> str:
+        """The version in semver form (``1.3.0-rc.1``): an image's tag and version label."""
+        return self.core + (f"-{self.prerelease}" if self.prerelease else "")
+
 
 def parse_tag(tag: str) -> Release:
     """Parse a release tag; raise :class:`TagError` for anything else.

@@ -27,8 +27,8 @@ def verify(
     target: str | None = None,
     inventory: str | None = None,
 ) -> None:
-    """Check every published repository with apt-get, dnf and zypper; exit 1 on a failure."""
-    from orchestrator.tasks.wiring import ensure_sandbox
+    """Check every published repository with apt-get, dnf and zypper, and the images; exit 1 on a failure."""
+    from orchestrator.tasks.wiring import ensure_sandbox, image_registry
     from orchestrator.verify.run import verify_inventory
     from orchestrator.verify.table import render_table
 
@@ -47,6 +47,7 @@ def verify(
         version=version,
         channel=channel,
         target=target,
+        registry=image_registry(loaded) if loaded.registry is not None else None,
         say=lambda line: print(line, flush=True),
     )
     print(render_table(results))

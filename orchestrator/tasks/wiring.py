@@ -25,8 +25,9 @@ from orchestrator.deploy.environments import Environment, TaggedHosts
 from orchestrator.deploy.hosts import open_ssh_shell
 from orchestrator.deploy.index import Available, available_versions
 from orchestrator.deploy.run import DeploySeams
-from orchestrator.errors import SandboxError, UsageError
+from orchestrator.errors import CredentialsError, SandboxError, UsageError
 from orchestrator.fleet import HostAccess
+from orchestrator.images.registry import Credentials, Registry
 from orchestrator.inventory import Inventory, SshPublish
 from orchestrator.journal import Journal
 from orchestrator.pipeline import Seams
@@ -102,6 +103,8 @@ def release_seams(inventory: Inventory) -> Seams:
     """The real seams of a release of ``inventory``, each picked here, once."""
 
     def build_hosts(plan: Plan, journal: Journal) -> BuildHosts:
+        if inventory.cloud.sandbox is not None and inventory.image_targets:
+            control.ensure_images(inventory.cloud.sandbox)
         if inventory.cloud.provider == "static":
             return StaticHosts(static_access(inventory))
         return RunDroplets(
@@ -122,7 +125,13 @@ def release_seams(inventory: Inventory) -> Seams:
 
     def verify(version: str, channel: str, say: Say) -> list[str]:
         ensure_sandbox(inventory)
-        results = verify_inventory(inventory, version=version, channel=channel, say=say)
+        results = verify_inventory(
+            inventory,
+            version=version,
+            channel=channel,
+            registry=image_registry(inventory) if inventory.registry is not None else None,
+            say=say,
+        )
         say(render_table(results))
         return [
             f"{r.repository} {r.client} {r.channel} {r.arch}: {r.detail}"
@@ -130,7 +139,43 @@ def release_seams(inventory: Inventory) -> Seams:
             if not r.ok
         ]
 
-    return Seams(build_hosts, publish_targets, signing_key, export_source, verify)
+    def registry() -> Registry:
+        return image_registry(inventory)
+
+    return Seams(
+        build_hosts,
+        publish_targets,
+        signing_key,
+        export_source,
+        verify,
+        registry if inventory.registry is not None else None,
+    )
+
+
+def image_registry(inventory: Inventory, environ: Mapping[str, str] = os.environ) -> Registry:
+    """The inventory's container registry, logged in: the sandbox's, or from the environment."""
+    config = inventory.registry
+    if config is None:
+        raise UsageError("the inventory has no registry: add a 'registry' section")
+    if config.sandbox:
+        if inventory.cloud.sandbox is None:
+            raise UsageError(
+                "registry.sandbox names the sandbox's registry, which needs cloud.sandbox"
+            )
+        access = control.ensure_images(inventory.cloud.sandbox)
+        if config.url != access.url:
+            raise UsageError(
+                f"registry.url must be the sandbox registry's, {access.url} "
+                "(cloud.sandbox.registry_address and registry_port)"
+            )
+        return Registry(access.url, Credentials(access.username, access.password))
+    username, password = environ.get(config.username_env), environ.get(config.password_env)
+    if bool(username) != bool(password):
+        raise CredentialsError(
+            f"set both {config.username_env} and {config.password_env} to log in to "
+            f"{config.url}, or neither for a registry without login"
+        )
+    return Registry(config.url, Credentials(username, password) if username and password else None)
 
 
 def _sandbox_servers(inventory: Inventory, environment: Environment) -> dict[str, ServerAccess]:

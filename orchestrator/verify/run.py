@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from orchestrator.images.registry import Registry
 from orchestrator.inventory import Inventory
 from orchestrator.publish.info import Say
 from orchestrator.publish.run import select
 from orchestrator.verify.checks import check_repository
 from orchestrator.verify.expectations import expectations
+from orchestrator.verify.images import check_images
 from orchestrator.verify.table import CheckResult
 
 
@@ -16,13 +18,14 @@ def verify_inventory(
     version: str | None = None,
     channel: str | None = None,
     target: str | None = None,
+    registry: Registry | None = None,
     say: Say = print,
 ) -> list[CheckResult]:
     """Check each publish target's repository (or the one named) with the real clients.
 
     ``version`` is a package version (``1.2.3``, ``1.3.0~rc.1``) that must be offered;
     ``channel`` limits the checks to one channel (default: the version's channel, or every
-    channel the target publishes).
+    channel the target publishes). With ``registry``, the image targets' images too.
     """
     chosen = select(inventory.publish, target)
     expect = expectations(inventory, version, channel)
@@ -30,4 +33,7 @@ def verify_inventory(
     for config in chosen:
         say(f"verifying {config.name} at {config.url}")
         results += check_repository(config.name, config.url, expect)
+    if registry is not None and target is None:
+        say(f"verifying the images at {registry.where}")
+        results += check_images(inventory, registry, version)
     return results

@@ -96,13 +96,14 @@ class SandboxWorld:
 
 
 def sandbox_inventory(
-    directory: Path, *, servers: bool = False
+    directory: Path, *, servers: bool = False, images: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The sandbox inventory for a private world in ``directory``, and its sandbox settings.
 
     Its own state, API port, droplet addresses and repo server; with ``servers`` its
     environments too, their servers on a loopback network of their own (without, release
-    tests do not deploy: the deploy tests boot servers of their own).
+    tests do not deploy: the deploy tests boot servers of their own); with ``images`` its
+    image target and registry (without, releases build packages only).
     """
     data = yaml.safe_load((ROOT / "inventory" / "sandbox.yaml").read_text())
     data["project"]["source"] = str(directory / "source")
@@ -116,7 +117,15 @@ def sandbox_inventory(
         "repo_server_address": f"127.{random.randint(200, 254)}.{random.randint(0, 255)}.1",
         "repo_http_port": free_port(),
     }
+    services = f"127.{random.randint(200, 254)}.{random.randint(0, 255)}"
+    sandbox["registry_address"] = f"{services}.2"
+    sandbox["engine_address"] = f"{services}.3"
     data["cloud"]["sandbox"] = sandbox
+    if images:
+        data["registry"]["url"] = f"http://{sandbox['registry_address']}:5000"
+    else:
+        data["targets"] = [t for t in data["targets"] if t["format"] != "image"]
+        data.pop("registry")
     for target in data.get("publish", []):
         if target.get("host_key") == "sandbox":
             target["host"] = sandbox["repo_server_address"]

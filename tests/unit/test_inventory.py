@@ -29,6 +29,7 @@ def test_shipped_inventories_are_valid(name: str) -> None:
         "arm64-deb",
         "amd64-rpm",
         "arm64-rpm",
+        "amd64-image",
     ]
 
 
@@ -73,7 +74,7 @@ def test_missing_section_and_wrong_literal() -> None:
         parse(data)
     message = str(info.value)
     assert "project: required key is missing" in message
-    assert "targets[0].format: input should be 'deb' or 'rpm', got 'apk'" in message
+    assert "targets[0].format: input should be 'deb', 'rpm' or 'image', got 'apk'" in message
 
 
 def test_publish_union_error_paths_are_plain() -> None:
@@ -223,6 +224,27 @@ def test_the_landing_page_links_to_the_first_target_with_an_environments_page() 
     )
     del data["publish"][0]["environments_page"]
     assert parse(data).repo_options().environments_page_url is None
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["targets"][4].pop("container"), "needs 'container'"),
+        (lambda d: d["targets"][4].update(artifacts=["dist/*"]), "collects its image"),
+        (lambda d: d["targets"][0].update(container={"repository": "x"}), "only for format: image"),
+        (lambda d: d["targets"][4]["container"].update(repository="Hello/../x"), "repository"),
+        (lambda d: d["targets"][4]["container"].update(dockerfile="../Dockerfile"), "inside the source"),
+        (lambda d: d.pop("registry"), "need a 'registry'"),
+        (lambda d: d["registry"].update(url="http://registry.example.org"), "login in the clear"),
+        (lambda d: d.update(hooks={"env": ["REGISTRY_PASSWORD"]}), "holds a secret"),
+        (lambda d: d["registry"].update(password_env="MY_PW") or d.update(hooks={"env": ["MY_PW"]}), "holds a secret"),
+    ],
+)  # fmt: skip
+def test_image_targets_and_the_registry_are_checked(edit: Any, message: str) -> None:
+    data = sandbox_data()
+    edit(data)
+    with pytest.raises(InventoryError, match=re.escape(message)):
+        parse(data)
 
 
 def test_x_keys_hold_anchors_and_are_ignored() -> None:
