@@ -1,9 +1,11 @@
 """A container registry through the Registry HTTP API v2 (the CNCF Distribution API).
 
 Every exchange is bounded in size and time (:mod:`orchestrator.httpread`): the registry
-is not trusted to answer briefly. Credentials go in a Basic ``Authorization`` header on
-every request and only to the registry's own origin: an upload ``Location`` or a ``Link``
-to another host is refused, never followed. What it answers is checked: a manifest or a
+is not trusted to answer briefly. The login goes in a Basic ``Authorization`` header to
+the registry's own origin only: an upload ``Location`` or a ``Link`` to another host is
+refused, never followed. A token registry answers 401 with a Bearer challenge: the login
+then goes to the realm it names (https only, or http on loopback) for a token, which
+every later request carries instead, as Docker's own client does. What it answers is checked: a manifest or a
 blob must hash to the digest it was asked for.
 """
 
@@ -33,6 +35,9 @@ CONTROL_DEADLINE = 60.0
 UPLOAD_BYTES_PER_SECOND = 1 << 20
 MAX_TAG_PAGES = 1000
 PAGE_SIZE = 100
+TOKEN_LIMIT = 1 << 20
+TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{1,16384}")
+_CHALLENGE_FIELD = re.compile(r'([A-Za-z]+)="([^"]*)"')
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
@@ -68,6 +73,7 @@ class Registry:
         self.url = url.rstrip("/")
         self._origin = (parts.scheme, parts.netloc)
         self._credentials = credentials
+        self._bearer: str | None = None
         self.where = f"registry {parts.netloc}"
 
     def _url(self, reference: str) -> str:
@@ -88,21 +94,76 @@ class Registry:
         limit: int = MAX_DOCUMENT,
         timeout: float = CONTROL_DEADLINE,
     ) -> Answer:
-        sent = dict(headers or {})
-        if self._credentials is not None:
-            sent["Authorization"] = self._credentials.header()
-        try:
-            answer = exchange(
-                method, self._url(reference), timeout=timeout, limit=limit, body=body, headers=sent
-            )
-        except HttpFailure as error:
-            raise PublishError(f"{self.where}: {method} failed: {error}") from None
+        answer = self._send(method, reference, body, headers, limit, timeout)
+        if answer.status == 401:
+            challenge = bearer_challenge(answer.headers.get("www-authenticate", ""))
+            if challenge is not None:
+                # A token registry (Docker Hub, DOCR, GHCR, GitLab): a token for the scope
+                # it names, then the same request again.
+                self._bearer = self._token(challenge)
+                if not isinstance(body, bytes) and body is not None:
+                    body.seek(0)
+                answer = self._send(method, reference, body, headers, limit, timeout)
         if answer.status == 401:
             raise PublishError(
                 f"{self.where} refused the login (401): check the registry's username and "
                 "password variables"
             )
         return answer
+
+    def _send(
+        self,
+        method: str,
+        reference: str,
+        body: bytes | IO[bytes] | None,
+        headers: dict[str, str] | None,
+        limit: int,
+        timeout: float,
+    ) -> Answer:
+        sent = dict(headers or {})
+        if self._bearer is not None:
+            sent["Authorization"] = f"Bearer {self._bearer}"
+        elif self._credentials is not None:
+            sent["Authorization"] = self._credentials.header()
+        try:
+            return exchange(
+                method, self._url(reference), timeout=timeout, limit=limit, body=body, headers=sent
+            )
+        except HttpFailure as error:
+            raise PublishError(f"{self.where}: {method} failed: {error}") from None
+
+    def _token(self, challenge: dict[str, str]) -> str:
+        """A token from the realm the registry named, for the service and scope it named."""
+        realm = challenge.get("realm", "")
+        parts = urllib.parse.urlsplit(realm)
+        loopback = parts.hostname is not None and parts.hostname.startswith("127.")
+        if not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+            raise PublishError(
+                f"{self.where} names a token realm {realm[:120]!r} that is not https: the "
+                "login would go in the clear; refused"
+            )
+        query: dict[str, str] = {k: challenge[k] for k in ("service", "scope") if k in challenge}
+        url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
+        headers = {"Authorization": self._credentials.header()} if self._credentials else {}
+        try:
+            answer = exchange(
+                "GET", url, timeout=CONTROL_DEADLINE, limit=TOKEN_LIMIT, headers=headers
+            )
+        except (HttpFailure, ValueError) as error:
+            raise PublishError(f"{self.where}: its token realm failed: {error}") from None
+        if answer.status != 200:
+            raise PublishError(
+                f"{self.where}: its token realm answered {answer.status}: check the "
+                "registry's username and password variables"
+            )
+        try:
+            document = json.loads(answer.body)
+            token = document.get("token") or document.get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if not isinstance(token, str) or not TOKEN.fullmatch(token):
+            raise PublishError(f"{self.where}: its token realm gave no usable token")
+        return token
 
     def _fail(self, what: str, answer: Answer) -> PublishError:
         detail = answer.body[:200].decode("utf-8", errors="replace").strip()
@@ -206,6 +267,14 @@ class Registry:
                 return found
             reference = following.group(1)
         raise PublishError(f"{self.where}: more than {MAX_TAG_PAGES} pages of tags; refused")
+
+
+def bearer_challenge(header: str) -> dict[str, str] | None:
+    """The fields of a ``WWW-Authenticate: Bearer realm=...,service=...,scope=...``; else None."""
+    scheme, _, fields = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return dict(_CHALLENGE_FIELD.findall(fields))
 
 
 def _page_tags(body: bytes, where: str) -> list[str]:
