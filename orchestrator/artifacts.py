@@ -204,7 +204,7 @@ def verify_artifacts(
                 check_identity(identity, name, target=target, arch=arch, accepted=accepted)
             kind = identity.kind if identity is not None else "extra"
             if package_format == "image" and name == IMAGE_ARCHIVE:
-                image = read_saved_image(path, target)
+                image = read_saved_image(path, target, max_bytes=limits.unpacked_bytes)
                 check_image(image, version=accepted.image_version, arch=arch, where=target)
                 kind = "image"
             artifacts.append(Artifact(path, name, digest, path.stat().st_size, kind))

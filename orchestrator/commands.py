@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 SOURCE_ARCHIVE = "source.tar.gz"
 # What an image target's build leaves in the source tree: the image, as docker save wrote it.
 IMAGE_ARCHIVE = "relorch-image.tar"
+IMAGE_ID = "relorch-image.id"
 ARTIFACT_ARCHIVE = "artifacts.tar.gz"
 CHECKSUMS = "SHA256SUMS"
 
@@ -57,25 +58,26 @@ def image_build(
     context: str,
     platform: str,
     labels: Mapping[str, str],
-    reference: str,
     timeout: float,
 ) -> str:
     """Build the image with the host's Docker, save it as IMAGE_ARCHIVE, then drop it.
 
-    The labels are the release's, set here; the host keeps no image afterwards (a static
-    host outlives the run). Every value is quoted; the host's own timeout bounds it all.
+    The labels are the release's, set here. The image is saved by the id the build wrote
+    (``--iidfile``), never by a name: on an engine shared with other builds (the sandbox's)
+    a name could be pointed at another image meanwhile, an id cannot. The host keeps no
+    image afterwards (a static host outlives the run). Every value is quoted; the host's
+    own timeout bounds it all.
     """
     label_flags = " ".join(f"--label {shlex.quote(f'{k}={v}')}" for k, v in labels.items())
-    image = shlex.quote(reference)
     script = (
         f"docker build --platform {shlex.quote(platform)} -f {shlex.quote(dockerfile)} "
-        f"{label_flags} -t {image} {shlex.quote(context)} && "
-        f"docker save -o {IMAGE_ARCHIVE} {image}; status=$?; "
-        f"docker image rm {image} >/dev/null 2>&1; exit $status"
+        f"{label_flags} --iidfile {IMAGE_ID} {shlex.quote(context)} && "
+        f'image=$(cat {IMAGE_ID}) && docker save -o {IMAGE_ARCHIVE} "$image"; status=$?; '
+        f'[ -s {IMAGE_ID} ] && docker image rm "$(cat {IMAGE_ID})" >/dev/null 2>&1; exit $status'
     )
     seconds = max(1, int(timeout))
     return (
-        f"cd {shlex.quote(workdir)}/src && rm -f {IMAGE_ARCHIVE} && "
+        f"cd {shlex.quote(workdir)}/src && rm -f {IMAGE_ARCHIVE} {IMAGE_ID} && "
         f"timeout --foreground --kill-after=10 {seconds} sh -c {shlex.quote(script)}"
     )
 

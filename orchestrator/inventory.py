@@ -277,6 +277,9 @@ class Registry(Model):
         host = value.split("://", 1)[1].split(":", 1)[0].split("/", 1)[0]
         if value.startswith("http://") and not re.fullmatch(r"127\.[0-9.]+", host):
             raise ValueError("plain http would send the login in the clear: use https")
+        port = value.split("://", 1)[1].split("/", 1)[0].partition(":")[2]
+        if port and not 1 <= int(port) <= 65535:
+            raise ValueError(f"port {port} is not a TCP port (1 to 65535)")
         return value.rstrip("/")
 
 

@@ -291,6 +291,9 @@ class TagImage(Operation):
     target: str = ""
     repository: str = ""
     tags: tuple[str, ...] = ()
+    # The inventory's templates the tags were rendered from, one each (a newer release
+    # that renders one to the same tag keeps it).
+    templates: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -299,7 +302,10 @@ class TagImage(Operation):
 
     def describe(self) -> str:
         """One line."""
-        return f"point {', '.join(self.tags)} of {self.repository} at {self.target}'s image"
+        return (
+            f"point {', '.join(self.tags)} of {self.repository} at {self.target}'s image, "
+            "each unless a newer release holds it"
+        )
 
 
 @dataclass(frozen=True)

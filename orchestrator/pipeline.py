@@ -37,7 +37,15 @@ from orchestrator.artifacts import Artifact, verify_artifacts
 from orchestrator.atomic import write_json_atomically
 from orchestrator.buildhosts import BuildHosts, HostSession, OpenedMachine, Released
 from orchestrator.buildlog import LogStream
-from orchestrator.errors import BuildError, Cancelled, LockError, OrchestratorError, PublishError
+from orchestrator.deploy.semver import is_semver, precedence_key
+from orchestrator.errors import (
+    BuildError,
+    Cancelled,
+    LockError,
+    OrchestratorError,
+    PublishError,
+    UsageError,
+)
 from orchestrator.executor import (
     Directive,
     EndRun,
@@ -49,12 +57,19 @@ from orchestrator.executor import (
     stopped,
 )
 from orchestrator.hooks import hook_environment, run_hook
+from orchestrator.images.names import RUN_LABEL
 from orchestrator.images.push import ServedImage, push_image, served_image, tag_image
 from orchestrator.images.registry import Registry
 from orchestrator.images.saved import read_saved_image
 from orchestrator.interrupts import InterruptHandler
 from orchestrator.inventory import Inventory
-from orchestrator.journal import Journal, last_interrupted_run, read_journal, reusable_artifacts
+from orchestrator.journal import (
+    JOURNAL,
+    Journal,
+    last_interrupted_run,
+    read_journal,
+    reusable_artifacts,
+)
 from orchestrator.locks import holding_directory_lock, new_details
 from orchestrator.operations import (
     CheckSigningKey,
@@ -74,7 +89,7 @@ from orchestrator.operations import (
     Upload,
     Verify,
 )
-from orchestrator.plan import Plan, TargetPlan
+from orchestrator.plan import Plan, TargetPlan, is_run_id, moved_tags
 from orchestrator.progress import Progress
 from orchestrator.publish.info import PublishedTo, PublishInfo, Say
 from orchestrator.publish.local import scan_tree
@@ -87,6 +102,7 @@ from orchestrator.repo.signing import SigningKey
 from orchestrator.repo.tree import holding_tree_lock
 from orchestrator.repo.working import WorkingCopy
 from orchestrator.summary import PublishedSummary, RunStatus, RunSummary, TargetSummary
+from orchestrator.version import parse_tag
 
 LEDGER = "releases.json"
 
@@ -161,6 +177,14 @@ class TargetRun:
 def read_ledger(repository: Path) -> dict[str, object]:
     """The versions the local tree holds, by package version."""
     return read_journal(repository / STATE / LEDGER) or {}
+
+
+def _rendered(template: str, version: str) -> str | None:
+    """What a tag template renders to for the plain release ``version`` (None if it cannot)."""
+    try:
+        return moved_tags([template], parse_tag(f"v{version}"), "tag")[0]
+    except UsageError:
+        return None
 
 
 def serves(manifest: Manifest, plan: Plan) -> bool:
@@ -331,7 +355,7 @@ class ReleaseHandlers:
         serving = [
             isinstance(manifest, Manifest) and serves(manifest, self.plan) for _, manifest in served
         ]
-        # An image pushed by a run that published nothing may be pushed again (see push_image).
+        # An image a dead run pushed may be pushed over only while nothing is published.
         self._repositories_serve_version = any(serving)
         images = self._served_images()
         everywhere = all(serving) and all(found is not None for found in images.values())
@@ -411,6 +435,11 @@ class ReleaseHandlers:
         registry = self._registry()
         return {op.target: served_image(registry, op.repository, op.tag) for op in pushes}
 
+    @property
+    def pushed_images(self) -> dict[str, str]:
+        """The image each image target's push left in the registry, by target."""
+        return dict(self._image_digests)
+
     def _registry(self) -> Registry:
         if self._image_registry is None:
             if self.seams.registry is None:
@@ -425,7 +454,9 @@ class ReleaseHandlers:
         images = [a for a in self.runs[target.name].artifacts if a.kind == "image"]
         pushed: str | None = None
         if images:
-            image = read_saved_image(images[0].path, target.name)
+            image = read_saved_image(
+                images[0].path, target.name, max_bytes=target.limits.unpacked_bytes
+            )
             work = self.paths.run_dir / "images" / target.name
             pushed = push_image(
                 image,
@@ -433,7 +464,9 @@ class ReleaseHandlers:
                 operation.repository,
                 operation.tag,
                 work,
-                replace=not self._repositories_serve_version,
+                may_replace=lambda digest: self._pushed_by_a_dead_run(
+                    registry, operation.repository, digest
+                ),
             )
         served = served_image(registry, operation.repository, operation.tag)
         if served is None:
@@ -457,12 +490,44 @@ class ReleaseHandlers:
             f"image {registry.where.removeprefix('registry ')}/{reference} {served.digest}"
         )
 
-    def _tag_image(self, operation: TagImage) -> None:
-        digest = self._image_digests[operation.target]
-        tag_image(self._registry(), operation.repository, digest, list(operation.tags))
-        self.messages.append(
-            f"moved {', '.join(operation.tags)} of {operation.repository} to {digest}"
+    def _pushed_by_a_dead_run(self, registry: Registry, repository: str, digest: str) -> bool:
+        """Whether an image was pushed by a run of this workspace that died before publishing.
+
+        Only then may this run push over it: its run-id label names a run of this tag whose
+        journal never ended, and no repository serves the version.
+        """
+        if self._repositories_serve_version:
+            return False
+        found = served_image(registry, repository, digest)
+        run = found.labels.get(RUN_LABEL) if found is not None else None
+        if run is None or not is_run_id(run) or run == self.plan.run_id:
+            return False
+        journal = read_journal(self.paths.run_dir.parent / run / JOURNAL) or {}
+        return (journal.get("tag"), journal.get("status")) in (
+            (self.plan.tag, "running"),
+            (self.plan.tag, "interrupted"),
         )
+
+    def _tag_image(self, operation: TagImage) -> None:
+        """Move each tag unless a newer plain release already holds it (no going back)."""
+        registry = self._registry()
+        digest = self._image_digests[operation.target]
+        target = next(t for t in self.plan.targets if t.name == operation.target)
+        mine = precedence_key(target.accepted.image_version)
+        releases = [t for t in registry.tags(operation.repository) if is_semver(t) and "-" not in t]
+        moved: list[str] = []
+        for template, tag in zip(operation.templates, operation.tags, strict=True):
+            newer = [
+                r for r in releases if precedence_key(r) > mine and _rendered(template, r) == tag
+            ]
+            if newer:
+                holder = max(newer, key=precedence_key)
+                self.messages.append(f"kept {tag} of {operation.repository} at the newer {holder}")
+            else:
+                moved.append(tag)
+        if moved:
+            tag_image(registry, operation.repository, digest, moved)
+            self.messages.append(f"moved {', '.join(moved)} of {operation.repository} to {digest}")
 
     def _verify(self, operation: Verify) -> None:
         if self.seams.verify is None:
@@ -682,7 +747,8 @@ def _status(outcome: Outcome, handlers: ReleaseHandlers) -> tuple[RunStatus, int
         return "already-published", 0
     if outcome.failures or not (outcome.built or outcome.skipped):
         return "failed", 1
-    status: RunStatus = "published" if handlers.published else "built"
+    # Published: to a repository, or (an inventory of images only) to the registry.
+    status: RunStatus = "published" if handlers.published or handlers.pushed_images else "built"
     return status, 1 if outcome.warnings or handlers.released.alive else 0
 
 

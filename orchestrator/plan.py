@@ -17,7 +17,7 @@ from typing import Any
 from orchestrator import commands
 from orchestrator.deploy.semver import is_semver
 from orchestrator.errors import UsageError
-from orchestrator.images.names import REVISION_LABEL, TITLE_LABEL, VERSION_LABEL
+from orchestrator.images.names import REVISION_LABEL, RUN_LABEL, TITLE_LABEL, VERSION_LABEL
 from orchestrator.images.names import TAG as IMAGE_TAG
 from orchestrator.inventory import BuildTarget, ContainerImage, Inventory, StaticHost
 from orchestrator.operations import (
@@ -249,12 +249,16 @@ def make_plan(
                 timeout=0.0,
                 target=target.name,
                 repository=container.repository,
-                tags=moved_tags(container.tags, release, f"targets.{target.name}.container.tags"),
+                tags=tuple(
+                    moved_tags([template], release, f"targets.{target.name}.container.tags")[0]
+                    for template in container.tags
+                ),
+                templates=tuple(container.tags),
             )
             for target, container in _images(inventory)
             if container.tags
         ]
-    if chosen.verify and publish:
+    if chosen.verify and (publish or inventory.image_targets):
         after.append(
             Verify(timeout=0.0, version=release.package_version, channel=release.channel.value)
         )
@@ -395,8 +399,8 @@ def _target_plan(
                         VERSION_LABEL: release.semver,
                         REVISION_LABEL: release.tag,
                         TITLE_LABEL: target.container.repository,
+                        RUN_LABEL: run_id,
                     },
-                    reference=f"{target.container.repository}:{release.semver}-{run_id}",
                     timeout=target.timeout,
                 ),
                 logged=True,

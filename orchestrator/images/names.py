@@ -14,6 +14,8 @@ DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 VERSION_LABEL = "org.opencontainers.image.version"
 REVISION_LABEL = "org.opencontainers.image.revision"
 TITLE_LABEL = "org.opencontainers.image.title"
+# The run that built it: a later run may push over an image only its own dead run pushed.
+RUN_LABEL = "dev.relorch.run-id"
 
 
 def checked_repository(name: str) -> str:

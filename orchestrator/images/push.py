@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,29 +85,31 @@ def push_image(
     tag: str,
     work: Path,
     *,
-    replace: bool = False,
+    may_replace: Callable[[str], bool] = lambda _digest: False,
 ) -> str:
     """Push ``image`` as ``repository:tag``; the manifest digest.
 
     A tag that names another image already is left alone (PublishError) unless
-    ``replace``: a version is published once, but a run that died after its push and
-    before it published anything leaves a tag the next run may take over. ``work`` holds
-    the packed layers meanwhile.
+    ``may_replace`` says yes for that image's digest: a version is published once, but a
+    run that died after its push and before it published anything leaves a tag the next
+    run may take over. ``work`` holds the packed layers meanwhile.
     """
     work.mkdir(parents=True, exist_ok=True)
     layers: list[tuple[str, int]] = []
     for member in range(len(image.layers)):
         path, digest, size = _packed(image, member, work)
-        if not registry.has_blob(repository, digest):
-            registry.upload_blob(repository, digest, path)
+        try:
+            if not registry.has_blob(repository, digest):
+                registry.upload_blob(repository, digest, path)
+        finally:
+            path.unlink()
         layers.append((digest, size))
-        path.unlink()
     if not registry.has_blob(repository, image.config_digest):
         registry.upload_blob(repository, image.config_digest, image.config)
     manifest = image_manifest(image, layers)
     digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
     present = registry.manifest(repository, tag)
-    if present is not None and present.digest != digest and not replace:
+    if present is not None and present.digest != digest and not may_replace(present.digest):
         raise PublishError(
             f"{registry.where} has {repository}:{tag} as another image ({present.digest}); "
             "a version is pushed once: release a new version instead"
@@ -135,7 +138,7 @@ def served_image(registry: Registry, repository: str, reference: str) -> ServedI
             architecture=str(config.get("architecture", "")),
             os=str(config.get("os", "")),
         )
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         raise PublishError(
             f"{registry.where}: {repository}:{reference} has an unreadable manifest or config "
             f"({error.__class__.__name__})"

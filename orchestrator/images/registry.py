@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import re
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,8 @@ MAX_DOCUMENT = 4 << 20
 CONTROL_DEADLINE = 60.0
 # An upload may take a minute plus a second per MiB.
 UPLOAD_BYTES_PER_SECOND = 1 << 20
-MAX_TAG_PAGES = 1000
+MAX_TAGS = 100_000
+TAGS_DEADLINE = 300.0
 PAGE_SIZE = 100
 TOKEN_LIMIT = 1 << 20
 TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{1,16384}")
@@ -241,10 +243,23 @@ class Registry:
         return Manifest(answer.body, media_type, digest)
 
     def blob(self, repository: str, digest: str, limit: int = MAX_DOCUMENT) -> bytes:
-        """A small blob (an image config), checked against its digest."""
+        """A small blob (an image config), checked against its digest.
+
+        A registry that keeps blobs elsewhere (S3, a CDN) redirects to a signed URL: one
+        redirect is followed, without the login, since the digest is checked anyway.
+        """
         answer = self._exchange(
             "GET", f"/v2/{checked_repository(repository)}/blobs/{digest}", limit=limit
         )
+        location = answer.headers.get("location")
+        if answer.status in (301, 302, 303, 307, 308) and location:
+            target = urllib.parse.urljoin(self.url + "/", location)
+            try:
+                answer = exchange("GET", target, timeout=CONTROL_DEADLINE, limit=limit)
+            except (HttpFailure, ValueError) as error:
+                raise PublishError(
+                    f"{self.where}: reading blob {digest[:19]} failed: {error}"
+                ) from None
         if answer.status != 200:
             raise self._fail(f"reading blob {digest[:19]}", answer)
         if "sha256:" + hashlib.sha256(answer.body).hexdigest() != digest:
@@ -252,21 +267,34 @@ class Registry:
         return answer.body
 
     def tags(self, repository: str) -> list[str]:
-        """Every tag of the repository, page by page (``Link: <...>; rel="next"``)."""
+        """Every tag of the repository, page by page (``Link: <...>; rel="next"``).
+
+        Bounded: at most :data:`MAX_TAGS` tags and :data:`TAGS_DEADLINE` seconds in all,
+        and a page asked for twice ends the listing with an error.
+        """
         reference = f"/v2/{checked_repository(repository)}/tags/list?n={PAGE_SIZE}"
         found: list[str] = []
-        for _ in range(MAX_TAG_PAGES):
-            answer = self._exchange("GET", reference)
+        seen: set[str] = set()
+        deadline = time.monotonic() + TAGS_DEADLINE
+        while True:
+            if reference in seen:
+                raise PublishError(f"{self.where}: its tag list leads back to a page it gave")
+            seen.add(reference)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PublishError(f"{self.where}: listing the tags took over {TAGS_DEADLINE:g}s")
+            answer = self._exchange("GET", reference, timeout=min(CONTROL_DEADLINE, remaining))
             if answer.status == 404:
                 return found
             if answer.status != 200:
                 raise self._fail(f"listing the tags of {repository}", answer)
             found += _page_tags(answer.body, self.where)
+            if len(found) > MAX_TAGS:
+                raise PublishError(f"{self.where}: more than {MAX_TAGS} tags of {repository}")
             following = _NEXT.search(answer.headers.get("link", ""))
             if following is None:
                 return found
             reference = following.group(1)
-        raise PublishError(f"{self.where}: more than {MAX_TAG_PAGES} pages of tags; refused")
 
 
 def bearer_challenge(header: str) -> dict[str, str] | None:
@@ -281,7 +309,7 @@ def _page_tags(body: bytes, where: str) -> list[str]:
     try:
         document = json.loads(body)
         tags = document.get("tags") or []
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         raise PublishError(f"{where}: a tag list that is not JSON") from None
     if not isinstance(tags, list):
         raise PublishError(f"{where}: a tag list that is not a list")

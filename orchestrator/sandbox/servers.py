@@ -219,15 +219,20 @@ def sshd_config(spec: ServerSpec) -> str:
 
 
 def engine_config(address: str) -> dict[str, str]:
-    """The files that make a server's Docker engine safe here, by path in its root.
+    """The files that keep a server's Docker engine to building images, by path in its root.
 
     No bridge, no iptables rules, no forwarding: the server shares this machine's network,
     and Docker's default bridge would take 172.17.0.0/16. The engine's API listens on the
-    server's own loopback address (and its unix socket), nowhere else.
+    server's own loopback address (and its unix socket), nowhere else; containerd's CRI
+    plugin (which would listen on 127.0.0.1) is off. Containers never run: the default
+    runtime is ``/bin/false``, so a build's ``RUN`` step fails, and only images made of
+    files (``FROM scratch``, ``COPY``) build. A droplet's build is untrusted; so is what
+    it would run.
     """
     daemon = {
         "bridge": "none", "iptables": False, "ip6tables": False, "ip-forward": False,
         "ip-masq": False, "userland-proxy": False,
+        "default-runtime": "none", "runtimes": {"none": {"path": "/bin/false"}},
     }  # fmt: skip
     dockerd = (
         f"/usr/sbin/dockerd -H fd:// -H tcp://{address}:{ENGINE_PORT} "
@@ -237,6 +242,9 @@ def engine_config(address: str) -> dict[str, str]:
         "etc/docker/daemon.json": json.dumps(daemon, indent=2) + "\n",
         "etc/systemd/system/docker.service.d/sandbox.conf": (
             f"[Service]\nExecStart=\nExecStart={dockerd}\n"
+        ),
+        "etc/containerd/config.toml": (
+            'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
         ),
     }
 

@@ -12,9 +12,12 @@ from typing import Any
 LAYER = b"a layer's tar" * 100
 
 
-def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+def _add(
+    archive: tarfile.TarFile, name: str, data: bytes, pax: dict[str, str] | None = None
+) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
+    info.pax_headers = pax or {}
     archive.addfile(info, io.BytesIO(data))
 
 
@@ -27,6 +30,10 @@ def saved_image(
     twice: bool = False,
     link_layer: bool = False,
     arch: str = "amd64",
+    layer_name: str = "abc/layer.tar",
+    layer_listed: int = 1,
+    layer_pax: dict[str, str] | None = None,
+    config_text: str | None = None,
 ) -> Path:
     """Write a ``docker save`` archive (Docker 20.10's layout) of one one-layer image at ``path``.
 
@@ -45,18 +52,22 @@ def saved_image(
             "diff_ids": [diff_id or "sha256:" + hashlib.sha256(LAYER).hexdigest()],
         },
     }
-    config_bytes = json.dumps(config).encode()
+    config_bytes = (config_text or json.dumps(config)).encode()
     config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
-    entry = {"Config": config_name, "RepoTags": ["hello:1"], "Layers": ["abc/layer.tar"]}
-    with tarfile.open(path, "w") as archive:
+    entry = {"Config": config_name, "RepoTags": ["hello:1"], "Layers": [layer_name] * layer_listed}
+    if layer_listed > 1:
+        config["rootfs"]["diff_ids"] *= layer_listed
+        config_bytes = json.dumps(config).encode()
+        entry["Config"] = config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as archive:
         _add(archive, "manifest.json", json.dumps([entry] * images).encode())
         _add(archive, config_name, config_bytes)
         if link_layer:
-            info = tarfile.TarInfo("abc/layer.tar")
+            info = tarfile.TarInfo(layer_name)
             info.type, info.linkname = tarfile.SYMTYPE, "/etc/shadow"
             archive.addfile(info)
         else:
-            _add(archive, "abc/layer.tar", LAYER)
+            _add(archive, layer_name, LAYER, layer_pax)
         if twice:
-            _add(archive, "abc/layer.tar", b"another")
+            _add(archive, layer_name, b"another")
     return path

@@ -27,7 +27,8 @@ def verify_inventory(
     ``channel`` limits the checks to one channel (default: the version's channel, or every
     channel the target publishes). With ``registry``, the image targets' images too.
     """
-    chosen = select(inventory.publish, target)
+    # An inventory of images only has no repository to check, only its registry.
+    chosen = select(inventory.publish, target) if inventory.publish or target else []
     expect = expectations(inventory, version, channel)
     results: list[CheckResult] = []
     for config in chosen:

@@ -142,10 +142,14 @@ def sandbox_inventory(
     return data, sandbox
 
 
-@pytest.fixture
-def sandbox_world() -> Iterator[SandboxWorld]:
-    directory = new_test_directory()
-    data, sandbox = sandbox_inventory(directory)
+@contextlib.contextmanager
+def world_of(
+    directory: Path, data: dict[str, Any], sandbox: dict[str, Any]
+) -> Iterator[SandboxWorld]:
+    """The world of this inventory (written to ``directory``); stopped and removed after.
+
+    Leaving a sandbox process behind fails the test.
+    """
     path = directory / "inventory.yaml"
     path.write_text(yaml.safe_dump(data))
     world = SandboxWorld(directory, path, data, sandbox)
@@ -156,7 +160,20 @@ def sandbox_world() -> Iterator[SandboxWorld]:
         control.stop(settings)
         leftovers = control.host_processes(settings)
         shutil.rmtree(directory, ignore_errors=True)
-        assert leftovers == [], f"sandbox host processes left: {leftovers}"
+        assert leftovers == [], f"sandbox processes left: {leftovers}"
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    """The output of a command that must have succeeded (else its output's end)."""
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+@pytest.fixture
+def sandbox_world() -> Iterator[SandboxWorld]:
+    directory = new_test_directory()
+    with world_of(directory, *sandbox_inventory(directory)) as world:
+        yield world
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from orchestrator.version import parse_tag
 
 
 def test_a_sound_archive_is_read_where_it_lies(tmp_path: Path) -> None:
-    image = read_saved_image(saved_image(tmp_path / "i.tar"), "amd64-image")
+    image = read_saved_image(saved_image(tmp_path / "i.tar"), "amd64-image", max_bytes=1 << 30)
     assert image.labels == {"org.opencontainers.image.version": "1.2.3"}
     assert image.config_digest == "sha256:" + hashlib.sha256(image.config).hexdigest()
     with image.layer(image.layers[0]) as layer:
@@ -34,19 +34,35 @@ def test_a_sound_archive_is_read_where_it_lies(tmp_path: Path) -> None:
         ({"link_layer": True}, "is not a file in it"),
         ({"images": 2}, "exactly one image"),
         ({"twice": True}, "twice"),
+        # A sparse member claims any size while the archive stays small.
+        ({"layer_pax": {"GNU.sparse.map": "0,0", "GNU.sparse.realsize": str(10**15)}}, "sparse"),
+        ({"layer_pax": {"comment": "x" * (100 << 10)}}, "extended header of"),
+        # Checked under one name, read back under another: names are canonical only.
+        ({"layer_name": "./abc/layer.tar"}, "names a member"),
+        ({"layer_name": "abc/../abc/layer.tar"}, "names a member"),
+        ({"layer_listed": 3}, "names one layer twice"),
+        # Go reads "Labels" and "labels" as one key, and keeps the last.
+        ({"config_text": '{"architecture": "amd64", "Architecture": "arm64"}'}, "appears twice"),
+        ({"config_text": "[" * 100_000 + "]" * 100_000}, "not JSON"),
+        ({"config_text": '{"rootfs": "x"}'}, "with a rootfs"),
     ],
 )
 def test_an_unsound_archive_fails_the_target(
     tmp_path: Path, shape: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(BuildError, match=f"amd64-image: .*{message}"):
-        read_saved_image(saved_image(tmp_path / "i.tar", **shape), "amd64-image")
+        read_saved_image(saved_image(tmp_path / "i.tar", **shape), "amd64-image", max_bytes=1 << 30)
+
+
+def test_layers_past_the_targets_limit_are_not_read(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="more than 100"):
+        read_saved_image(saved_image(tmp_path / "i.tar"), "amd64-image", max_bytes=100)
 
 
 def test_an_archive_that_is_no_tar_fails_the_target(tmp_path: Path) -> None:
     (tmp_path / "i.tar").write_bytes(b"\x00" * 10 + b"not a tar")
     with pytest.raises(BuildError, match="amd64-image: the saved image"):
-        read_saved_image(tmp_path / "i.tar", "amd64-image")
+        read_saved_image(tmp_path / "i.tar", "amd64-image", max_bytes=1 << 30)
 
 
 @pytest.mark.parametrize(
@@ -60,7 +76,9 @@ def test_an_archive_that_is_no_tar_fails_the_target(tmp_path: Path) -> None:
 def test_an_image_that_is_not_the_release_is_refused(
     tmp_path: Path, shape: dict[str, Any], message: str
 ) -> None:
-    image = read_saved_image(saved_image(tmp_path / "i.tar", **shape), "amd64-image")
+    image = read_saved_image(
+        saved_image(tmp_path / "i.tar", **shape), "amd64-image", max_bytes=1 << 30
+    )
     with pytest.raises(BuildError, match=re.escape(message)):
         check_identity(image, version="1.2.3", arch="amd64", where="amd64-image")
 

@@ -236,6 +236,7 @@ def test_the_landing_page_links_to_the_first_target_with_an_environments_page() 
         (lambda d: d["targets"][4]["container"].update(dockerfile="../Dockerfile"), "inside the source"),
         (lambda d: d.pop("registry"), "need a 'registry'"),
         (lambda d: d["registry"].update(url="http://registry.example.org"), "login in the clear"),
+        (lambda d: d["registry"].update(url="http://127.0.0.1:99999"), "not a TCP port"),
         (lambda d: d.update(hooks={"env": ["REGISTRY_PASSWORD"]}), "holds a secret"),
         (lambda d: d["registry"].update(password_env="MY_PW") or d.update(hooks={"env": ["MY_PW"]}), "holds a secret"),
     ],

@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.sandbox import control
 from orchestrator.sandbox.servers import server_root
 from tests.conftest import new_test_directory
 from tests.integration.conftest import (
@@ -32,8 +31,10 @@ from tests.integration.conftest import (
     Receiver,
     SandboxWorld,
     chromium,
+    ok,
     receiving,
     sandbox_inventory,
+    world_of,
 )
 
 pytestmark = pytest.mark.timeout(900)
@@ -55,26 +56,13 @@ def world(webhook: Receiver) -> Iterator[SandboxWorld]:
     directory = new_test_directory()
     data, sandbox = sandbox_inventory(directory, servers=True)
     data["notify"] = [{"name": "team", "url_env": HOOK_ENV, "format": "json"}]
-    path = directory / "inventory.yaml"
-    path.write_text(yaml.safe_dump(data))
-    world = SandboxWorld(directory, path, data, sandbox)
-    init = world.invoke(
-        "example.init", "--tag", "v1.2.3", "--tag", "v1.2.4", "--tag", "v1.2.6",
-        "--broken", "v1.2.7",
-    )  # fmt: skip
-    assert init.returncode == 0, init.stderr
-    try:
+    with world_of(directory, data, sandbox) as world:
+        init = world.invoke(
+            "example.init", "--tag", "v1.2.3", "--tag", "v1.2.4", "--tag", "v1.2.6",
+            "--broken", "v1.2.7",
+        )  # fmt: skip
+        assert init.returncode == 0, init.stderr
         yield world
-    finally:
-        control.stop(world.settings)
-        leftovers = control.host_processes(world.settings)
-        shutil.rmtree(directory, ignore_errors=True)
-        assert leftovers == [], f"sandbox processes left: {leftovers}"
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result.stdout
 
 
 def status(world: SandboxWorld) -> dict[str, dict[str, Any]]:

@@ -132,7 +132,9 @@ def test_a_token_registry_gives_the_login_a_token_and_takes_the_push(
     token_registry: str, tmp_path: Path
 ) -> None:
     image = read_saved_image(
-        saved_image(tmp_path / "image.tar", labels={VERSION_LABEL: "2.0.0"}), "image"
+        saved_image(tmp_path / "image.tar", labels={VERSION_LABEL: "2.0.0"}),
+        "image",
+        max_bytes=1 << 30,
     )
     registry = Registry(token_registry, Credentials(USER, PASSWORD))
     digest = push_image(image, registry, "hello", "2.0.0", tmp_path / "work")

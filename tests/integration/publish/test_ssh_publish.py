@@ -23,7 +23,7 @@ from orchestrator.repo.build import add_packages
 from orchestrator.repo.options import RepoOptions
 from orchestrator.repo.signing import Signer
 from orchestrator.tasks.wiring import with_publish_access
-from tests.integration.conftest import PROJECT, ROOT, SandboxWorld, build_set
+from tests.integration.conftest import PROJECT, ROOT, SandboxWorld, build_set, ok
 from tests.integration.publish.conftest import (
     TreeVersions,
     file_hashes,
@@ -63,11 +63,6 @@ def assert_serves(world: SandboxWorld, tree: Path) -> None:
     assert manifest.files == scan_tree(tree).files
     served = {path: digest for path, digest in file_hashes(current).items() if path != MANIFEST}
     assert served == {path: info.sha256 for path, info in manifest.stored().items()}
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 def test_publish_verify_rollback(repo_world: SandboxWorld, tree_versions: TreeVersions) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -12,14 +14,14 @@ import yaml
 
 from orchestrator.errors import PublishError
 from orchestrator.example import init_example_repository
-from orchestrator.images.names import REVISION_LABEL, VERSION_LABEL
+from orchestrator.images.names import REVISION_LABEL, RUN_LABEL, VERSION_LABEL
 from orchestrator.images.push import push_image, served_image, tag_image
 from orchestrator.images.registry import Credentials, Registry
 from orchestrator.images.saved import read_saved_image
-from orchestrator.sandbox import control, registry
+from orchestrator.sandbox import registry
 from orchestrator.testing.images import saved_image
 from tests.conftest import new_test_directory
-from tests.integration.conftest import ROOT, SandboxWorld, sandbox_inventory
+from tests.integration.conftest import ROOT, SandboxWorld, ok, sandbox_inventory, world_of
 
 pytestmark = pytest.mark.integration
 
@@ -40,24 +42,13 @@ def world() -> Iterator[SandboxWorld]:
     data, sandbox = sandbox_inventory(directory, images=True)
     data["targets"] = [t for t in data["targets"] if t["name"] in ("amd64-deb", "amd64-image")]
     data["workspace"] = str(directory / "workspace")
-    path = directory / "inventory.yaml"
-    path.write_text(yaml.safe_dump(data))
     init_example_repository(
-        ROOT / "examples" / "hello", directory / "source", ["v1.2.3", "v1.2.4", "v1.3.0-rc.1"]
+        ROOT / "examples" / "hello",
+        directory / "source",
+        ["v1.2.3", "v1.2.4", "v1.3.0-rc.1", "v1.2.2"],
     )
-    world = SandboxWorld(directory, path, data, sandbox)
-    try:
+    with world_of(directory, data, sandbox) as world:
         yield world
-    finally:
-        control.stop(world.settings)
-        leftovers = control.host_processes(world.settings)
-        shutil.rmtree(directory, ignore_errors=True)
-        assert leftovers == [], f"sandbox processes left: {leftovers}"
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result.stdout
 
 
 def sandbox_registry(world: SandboxWorld) -> Registry:
@@ -121,14 +112,24 @@ def test_every_tag_is_listed_across_pages(world: SandboxWorld) -> None:
     assert len(listed) == len(set(listed)) and set(extra) <= set(listed)
 
 
-def test_a_push_left_by_a_dead_run_is_taken_over_but_a_published_version_is_not(
+def test_a_push_left_by_a_dead_run_is_taken_over_but_no_other_push_is(
     world: SandboxWorld, tmp_path: Path
 ) -> None:
     images = sandbox_registry(world)
-    # What a run killed between its push and its publish leaves: hello:1.2.4, nothing else.
-    archive = saved_image(tmp_path / "stale.tar", labels={VERSION_LABEL: "1.2.4"})
-    stale = read_saved_image(archive, "stale")
+    run = "20261201t000000-0f0f0f"
+    archive = saved_image(tmp_path / "stale.tar", labels={VERSION_LABEL: "1.2.4", RUN_LABEL: run})
+    stale = read_saved_image(archive, "stale", max_bytes=1 << 30)
     stale_digest = push_image(stale, images, "hello", "1.2.4", tmp_path / "work")
+    # Pushed by a run this workspace does not know (another runner): never pushed over.
+    refused = world.invoke("release", "--tag", "v1.2.4")
+    assert refused.returncode == 1 and "a version is pushed once" in refused.stdout + refused.stderr
+    assert served_image(images, "hello", "1.2.4").digest == stale_digest  # type: ignore[union-attr]
+    # What a run killed between its push and its publish leaves: its journal, never ended.
+    journal = world.directory / "workspace" / ".orchestrator" / "runs" / run / "journal.json"
+    journal.parent.mkdir(parents=True)
+    journal.write_text(
+        json.dumps({"run_id": run, "tag": "v1.2.4", "version": "1.2.4", "status": "running"})
+    )
     ok(world.invoke("release", "--tag", "v1.2.4"))
     served = served_image(images, "hello", "1.2.4")
     assert served is not None and served.digest != stale_digest
@@ -137,3 +138,40 @@ def test_a_push_left_by_a_dead_run_is_taken_over_but_a_published_version_is_not(
     with pytest.raises(PublishError, match="a version is pushed once"):
         push_image(stale, images, "hello", "1.2.4", tmp_path / "work")
     assert "already published" in ok(world.invoke("release", "--tag", "v1.2.4"))
+
+
+def test_an_older_release_moves_no_tag_back(world: SandboxWorld) -> None:
+    images = sandbox_registry(world)
+    held = images.manifest("hello", "latest")
+    released = ok(world.invoke("release", "--tag", "v1.2.2"))
+    assert "kept latest of hello at the newer 1.2.4" in released
+    latest = images.manifest("hello", "latest")
+    assert held is not None and latest is not None and latest.digest == held.digest
+    assert served_image(images, "hello", "1.2.2") is not None
+
+
+def test_the_sandbox_engine_builds_files_and_runs_nothing(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    engine = {**os.environ, "DOCKER_HOST": f"tcp://{world.settings.engine_address}:2375"}
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY busybox /bin/busybox\n")
+    shutil.copy("/bin/busybox", tmp_path / "busybox")
+    built = subprocess.run(
+        ["docker", "build", "-q", str(tmp_path)], env=engine, capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr
+    image = built.stdout.strip().splitlines()[-1]
+    ran = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", image, "/bin/busybox", "echo", "escaped"],
+        env=engine, capture_output=True, text=True,
+    )  # fmt: skip
+    assert ran.returncode != 0 and "escaped" not in ran.stdout
+    (tmp_path / "Dockerfile").write_text(
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN ['/bin/busybox', 'true']\n"
+    )
+    assert (
+        subprocess.run(
+            ["docker", "build", "-q", str(tmp_path)], env=engine, capture_output=True, text=True
+        ).returncode
+        != 0
+    )
