@@ -101,7 +101,13 @@ from orchestrator.repo.layout import STATE
 from orchestrator.repo.signing import SigningKey
 from orchestrator.repo.tree import holding_tree_lock
 from orchestrator.repo.working import WorkingCopy
-from orchestrator.summary import PublishedSummary, RunStatus, RunSummary, TargetSummary
+from orchestrator.summary import (
+    ImageSummary,
+    PublishedSummary,
+    RunStatus,
+    RunSummary,
+    TargetSummary,
+)
 from orchestrator.version import parse_tag
 
 LEDGER = "releases.json"
@@ -242,7 +248,8 @@ class ReleaseHandlers:
         self._working: WorkingCopy | None = None
         self._image_registry: Registry | None = None
         self._repositories_serve_version = True
-        self._image_digests: dict[str, str] = {}
+        # Target -> (where the image is, REGISTRY/REPOSITORY:TAG, and its manifest digest).
+        self._images: dict[str, tuple[str, str]] = {}
         self._hosts: BuildHosts | None = None
         self._hosts_error: OrchestratorError | None = None
         self._sessions: dict[str, OpenedMachine] = {}
@@ -436,9 +443,12 @@ class ReleaseHandlers:
         return {op.target: served_image(registry, op.repository, op.tag) for op in pushes}
 
     @property
-    def pushed_images(self) -> dict[str, str]:
-        """The image each image target's push left in the registry, by target."""
-        return dict(self._image_digests)
+    def pushed_images(self) -> tuple[ImageSummary, ...]:
+        """The image each image target's push left in the registry."""
+        return tuple(
+            ImageSummary(target, reference, digest)
+            for target, (reference, digest) in self._images.items()
+        )
 
     def _registry(self) -> Registry:
         if self._image_registry is None:
@@ -485,10 +495,9 @@ class ReleaseHandlers:
                 f"{registry.where} serves {reference} as version {served.version!r} for "
                 f"{served.os}/{served.architecture}, not {expected} for linux/{target.arch}"
             )
-        self._image_digests[target.name] = served.digest
-        self.messages.append(
-            f"image {registry.where.removeprefix('registry ')}/{reference} {served.digest}"
-        )
+        where = f"{registry.where.removeprefix('registry ')}/{reference}"
+        self._images[target.name] = (where, served.digest)
+        self.messages.append(f"image {where} {served.digest}")
 
     def _pushed_by_a_dead_run(self, registry: Registry, repository: str, digest: str) -> bool:
         """Whether an image was pushed by a run of this workspace that died before publishing.
@@ -511,7 +520,7 @@ class ReleaseHandlers:
     def _tag_image(self, operation: TagImage) -> None:
         """Move each tag unless a newer plain release already holds it (no going back)."""
         registry = self._registry()
-        digest = self._image_digests[operation.target]
+        _, digest = self._images[operation.target]
         target = next(t for t in self.plan.targets if t.name == operation.target)
         mine = precedence_key(target.accepted.image_version)
         releases = [t for t in registry.tags(operation.repository) if is_semver(t) and "-" not in t]
@@ -832,6 +841,7 @@ def _summary(
         published=tuple(
             PublishedSummary(p.name, p.url, p.key_url, p.snapshot) for p in handlers.published
         ),
+        images=handlers.pushed_images,
         messages=tuple(_messages(plan, handlers, outcome)),
         report=str(paths.report),
         spans={span.name: (span.started, span.ended) for span in outcome.spans},

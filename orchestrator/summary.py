@@ -45,6 +45,15 @@ class PublishedSummary:
 
 
 @dataclass(frozen=True)
+class ImageSummary:
+    """An image a run pushed: the target that built it, where it is, its manifest digest."""
+
+    target: str
+    reference: str
+    digest: str
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """A whole run, from the first stage to the last."""
 
@@ -59,6 +68,7 @@ class RunSummary:
     finished_at: float
     targets: tuple[TargetSummary, ...] = ()
     published: tuple[PublishedSummary, ...] = ()
+    images: tuple[ImageSummary, ...] = ()
     messages: tuple[str, ...] = ()
     report: str | None = None
     # Run-wide operation name ("lock", "index", "publish <target>"...) -> (start, end).

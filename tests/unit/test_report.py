@@ -14,7 +14,7 @@ from orchestrator.report import (
     timeline_rows,
     write_report,
 )
-from orchestrator.summary import PublishedSummary, RunSummary, TargetSummary
+from orchestrator.summary import ImageSummary, PublishedSummary, RunSummary, TargetSummary
 
 T0 = 1_795_343_405.0  # 2026-11-22 10:30:05 UTC
 
@@ -274,3 +274,10 @@ def test_write_report_keeps_the_old_page_when_rendering_fails(
         write_report(summary(), path)
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["run.html"]
+
+
+def test_report_lists_the_images_a_run_pushed() -> None:
+    image = ImageSummary("amd64-image", "127.79.0.1:5000/hello:1.2.3", "sha256:" + "ab" * 32)
+    html = render_report(summary(target("amd64-image", FULL), published=(), images=(image,)))
+    assert "<code>127.79.0.1:5000/hello:1.2.3</code>" in html and "ab" * 32 in html
+    assert "Nothing was published by this run." not in html

@@ -143,11 +143,20 @@ def test_a_push_left_by_a_dead_run_is_taken_over_but_no_other_push_is(
 def test_an_older_release_moves_no_tag_back(world: SandboxWorld) -> None:
     images = sandbox_registry(world)
     held = images.manifest("hello", "latest")
-    released = ok(world.invoke("release", "--tag", "v1.2.2"))
-    assert "kept latest of hello at the newer 1.2.4" in released
+    summary = json.loads(ok(world.invoke("release", "--tag", "v1.2.2", "--json")))
+    assert "kept latest of hello at the newer 1.2.4" in summary["messages"]
     latest = images.manifest("hello", "latest")
     assert held is not None and latest is not None and latest.digest == held.digest
-    assert served_image(images, "hello", "1.2.2") is not None
+    served = served_image(images, "hello", "1.2.2")
+    assert served is not None
+    registry_at = f"{world.settings.registry_address}:{world.settings.registry_port}"
+    assert summary["images"] == [
+        {
+            "target": "amd64-image",
+            "reference": f"{registry_at}/hello:1.2.2",
+            "digest": served.digest,
+        }
+    ]
 
 
 def test_the_sandbox_engine_builds_files_and_runs_nothing(
