@@ -1,9 +1,8 @@
 """The environment variables that hold the tool's secrets, named in one place.
 
 The DigitalOcean token, the signing key and its passphrase, the bucket credentials and the
-registry password are
-are read from the environment and must never be handed on: not to a build host, not to a hook,
-not into a log. Whatever passes environment variables on consults :func:`secret_variables`.
+registry password are read from the environment and must never be handed on: not to a
+build host, not to a hook, not into a log. Whatever passes environment variables on consults :func:`secret_variables`.
 """
 
 from __future__ import annotations

@@ -329,7 +329,10 @@ class BuildTarget(Model):
             if self.container is None:
                 raise ValueError("a format: image target needs 'container' (its repository)")
             if self.artifacts or self.extra_artifacts:
-                raise ValueError("a format: image target collects its image: drop 'artifacts'")
+                raise ValueError(
+                    "a format: image target collects its image: drop 'artifacts' and "
+                    "'extra_artifacts'"
+                )
         else:
             if self.container is not None:
                 raise ValueError("'container' is only for format: image targets")

@@ -3,11 +3,13 @@
 :func:`run_release` hands the plan to :class:`~orchestrator.executor.Executor` with the
 release's handlers (:class:`ReleaseHandlers`), which do each operation against the seams a
 run is given (:class:`Seams`: build hosts, publish targets, the signing key, the source,
-the verification; the tasks wire the real ones, :mod:`orchestrator.testing` has fakes):
+the verification, the registry; the tasks wire the real ones, :mod:`orchestrator.testing`
+has fakes):
 
 - ``lock`` holds the workspace's release lock to the end of the run;
 - ``signing-key`` opens and proves the key before any droplet exists;
-- ``publish-check`` ends the run at once when every target serves this version already,
+- ``publish-check`` ends the run at once when every target (and the registry, for image
+  targets) serves this version already,
   skips the builds when the local tree has it (a target lacks it: after a rollback, or a
   publish that failed there), pulls a missing tree back, and refuses a tree that lacks
   published packages;
@@ -16,6 +18,8 @@ the verification; the tasks wire the real ones, :mod:`orchestrator.testing` has 
 - ``index`` adds every package to a working copy of the local tree; ``publish`` sends
   that copy to one target; the copy becomes the tree once a target serves it, and is
   thrown away otherwise, so what a run indexed is published by it or gone;
+- ``push-image`` (before any publish) pushes a target's checked image and reads it back;
+  ``tag-image`` (after them) moves the inventory's extra tags on plain releases;
 - cleanup, signals held back: destroy whatever is left and say what is still alive,
   commit or discard the copy, wipe the keyring, release the locks.
 """
@@ -248,7 +252,7 @@ class ReleaseHandlers:
         self._working: WorkingCopy | None = None
         self._image_registry: Registry | None = None
         self._repositories_serve_version = True
-        # Target -> (where the image is, REGISTRY/REPOSITORY:TAG, and its manifest digest).
+        # Target -> (REGISTRY/REPOSITORY:TAG, its manifest digest).
         self._images: dict[str, tuple[str, str]] = {}
         self._hosts: BuildHosts | None = None
         self._hosts_error: OrchestratorError | None = None
@@ -362,8 +366,12 @@ class ReleaseHandlers:
         serving = [
             isinstance(manifest, Manifest) and serves(manifest, self.plan) for _, manifest in served
         ]
-        # An image a dead run pushed may be pushed over only while nothing is published.
-        self._repositories_serve_version = any(serving)
+        # An image a dead run pushed may be pushed over only while nothing is published; a
+        # target that could not be read may serve the version.
+        self._repositories_serve_version = any(
+            not isinstance(manifest, Manifest) or serves(manifest, self.plan)
+            for _, manifest in served
+        )
         images = self._served_images()
         everywhere = all(serving) and all(found is not None for found in images.values())
         if everywhere and not self.options.force:
@@ -381,8 +389,8 @@ class ReleaseHandlers:
             if lacking:
                 raise PublishError(
                     f"{self.plan.tag} is in the local tree but the registry lacks the image "
-                    f"of {', '.join(lacking)}, which only a build makes: run the release "
-                    "again with --force"
+                    f"of {', '.join(lacking)}, which only the build of a new version can "
+                    "make now (its packages are published): release a new version"
                 )
             return SkipBuilds(
                 f"{self.plan.tag} is in the local tree (run {entry.get('run_id')}) but not "
@@ -444,7 +452,7 @@ class ReleaseHandlers:
 
     @property
     def pushed_images(self) -> tuple[ImageSummary, ...]:
-        """The image each image target's push left in the registry."""
+        """The image each image target has in the registry at this version, checked."""
         return tuple(
             ImageSummary(target, reference, digest)
             for target, (reference, digest) in self._images.items()
@@ -483,7 +491,7 @@ class ReleaseHandlers:
             # No build ran (the local tree had the version): the image was pushed with it.
             raise PublishError(
                 f"{registry.where} has no {reference}, and images are pushed only by the "
-                f"run that builds them: release {self.plan.tag} again with --force"
+                "run that builds them: release a new version"
             )
         expected = target.accepted.image_version
         if pushed is not None and served.digest != pushed:
@@ -495,15 +503,16 @@ class ReleaseHandlers:
                 f"{registry.where} serves {reference} as version {served.version!r} for "
                 f"{served.os}/{served.architecture}, not {expected} for linux/{target.arch}"
             )
-        where = f"{registry.where.removeprefix('registry ')}/{reference}"
+        where = f"{registry.address}/{reference}"
         self._images[target.name] = (where, served.digest)
         self.messages.append(f"image {where} {served.digest}")
 
     def _pushed_by_a_dead_run(self, registry: Registry, repository: str, digest: str) -> bool:
-        """Whether an image was pushed by a run of this workspace that died before publishing.
+        """Whether an image was pushed by a run of this workspace that published nothing.
 
-        Only then may this run push over it: its run-id label names a run of this tag whose
-        journal never ended, and no repository serves the version.
+        Only then may this run push over it: its run-id label names a run of this tag and
+        version that died (its journal never ended) or failed, and no repository serves
+        the version.
         """
         if self._repositories_serve_version:
             return False
@@ -512,10 +521,10 @@ class ReleaseHandlers:
         if run is None or not is_run_id(run) or run == self.plan.run_id:
             return False
         journal = read_journal(self.paths.run_dir.parent / run / JOURNAL) or {}
-        return (journal.get("tag"), journal.get("status")) in (
-            (self.plan.tag, "running"),
-            (self.plan.tag, "interrupted"),
-        )
+        return (journal.get("tag"), journal.get("version")) == (
+            self.plan.tag,
+            self.plan.version,
+        ) and journal.get("status") in ("running", "interrupted", "failed")
 
     def _tag_image(self, operation: TagImage) -> None:
         """Move each tag unless a newer plain release already holds it (no going back)."""

@@ -46,7 +46,7 @@ class PublishedSummary:
 
 @dataclass(frozen=True)
 class ImageSummary:
-    """An image a run pushed: the target that built it, where it is, its manifest digest."""
+    """An image of the release in the registry: its target, where it is, its manifest digest."""
 
     target: str
     reference: str

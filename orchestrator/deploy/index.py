@@ -189,13 +189,14 @@ def published_times(url: str, offered: Sequence[Available]) -> dict[str, datetim
     releases = {entry: semver_of_package(entry.package_version) for entry in offered}
     newest = sorted(
         (entry for entry, version in releases.items() if version is not None),
-        key=lambda entry: precedence_key(releases[entry] or ""),
+        key=lambda entry: precedence_key(str(releases[entry])),
         reverse=True,
     )[:TIMED_VERSIONS]
     pool = ThreadPoolExecutor(max_workers=TIME_REQUESTS, thread_name_prefix="published-at")
     futures = [pool.submit(when, entry) for entry in newest]
     done, _ = wait(futures, timeout=TIME_BUDGET)
-    # Requests still waiting end at their own deadline; nobody waits for them.
+    # Requests still waiting end at their own deadline (TIME_DEADLINE); the page is made
+    # without them.
     pool.shutdown(wait=False, cancel_futures=True)
     found = dict(future.result() for future in done)
     return {version: stamp for version, stamp in found.items() if stamp is not None}

@@ -95,25 +95,27 @@ def push_image(
     run may take over. ``work`` holds the packed layers meanwhile.
     """
     work.mkdir(parents=True, exist_ok=True)
-    layers: list[tuple[str, int]] = []
-    for member in range(len(image.layers)):
-        path, digest, size = _packed(image, member, work)
-        try:
-            if not registry.has_blob(repository, digest):
-                registry.upload_blob(repository, digest, path)
-        finally:
-            path.unlink()
-        layers.append((digest, size))
+    packed: list[tuple[Path, str, int]] = []
+    try:
+        for member in range(len(image.layers)):
+            packed.append(_packed(image, member, work))
+        manifest = image_manifest(image, [(digest, size) for _, digest, size in packed])
+        digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        # Before any upload: a tag that names another image stays as it is.
+        present = registry.manifest(repository, tag)
+        if present is not None and present.digest != digest and not may_replace(present.digest):
+            raise PublishError(
+                f"{registry.where} has {repository}:{tag} as another image ({present.digest}); "
+                "a version is pushed once: release a new version instead"
+            )
+        for path, blob, _ in packed:
+            if not registry.has_blob(repository, blob):
+                registry.upload_blob(repository, blob, path)
+    finally:
+        for path, _, _ in packed:
+            path.unlink(missing_ok=True)
     if not registry.has_blob(repository, image.config_digest):
         registry.upload_blob(repository, image.config_digest, image.config)
-    manifest = image_manifest(image, layers)
-    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-    present = registry.manifest(repository, tag)
-    if present is not None and present.digest != digest and not may_replace(present.digest):
-        raise PublishError(
-            f"{registry.where} has {repository}:{tag} as another image ({present.digest}); "
-            "a version is pushed once: release a new version instead"
-        )
     return registry.put_manifest(repository, tag, manifest, DOCKER_MANIFEST)
 
 

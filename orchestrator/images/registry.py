@@ -2,10 +2,11 @@
 
 Every exchange is bounded in size and time (:mod:`orchestrator.httpread`): the registry
 is not trusted to answer briefly. The login goes in a Basic ``Authorization`` header to
-the registry's own origin only: an upload ``Location`` or a ``Link`` to another host is
+the registry's own origin: an upload ``Location`` or a ``Link`` to another host is
 refused, never followed. A token registry answers 401 with a Bearer challenge: the login
-then goes to the realm it names (https only, or http on loopback) for a token, which
-every later request carries instead, as Docker's own client does. What it answers is checked: a manifest or a
+then goes to the realm it names for a token, which every later request carries instead,
+as Docker's own client does; the realm must be https (or http on loopback) and on the
+registry's own domain (``api.digitalocean.com`` for ``registry.digitalocean.com``). What it answers is checked: a manifest or a
 blob must hash to the digest it was asked for.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import ipaddress
 import json
 import re
 import time
@@ -76,7 +78,9 @@ class Registry:
         self._origin = (parts.scheme, parts.netloc)
         self._credentials = credentials
         self._bearer: str | None = None
+        self.host = parts.hostname or ""
         self.where = f"registry {parts.netloc}"
+        self.address = parts.netloc
 
     def _url(self, reference: str) -> str:
         """An absolute URL for a path or a URL the registry gave; only on its own origin."""
@@ -138,11 +142,16 @@ class Registry:
         """A token from the realm the registry named, for the service and scope it named."""
         realm = challenge.get("realm", "")
         parts = urllib.parse.urlsplit(realm)
-        loopback = parts.hostname is not None and parts.hostname.startswith("127.")
-        if not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+        host = parts.hostname or ""
+        if not (parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))):
             raise PublishError(
                 f"{self.where} names a token realm {realm[:120]!r} that is not https: the "
                 "login would go in the clear; refused"
+            )
+        if not _same_site(host, self.host):
+            raise PublishError(
+                f"{self.where} names a token realm on another site ({host[:80]!r}); the "
+                "login goes only to the registry's own domain: refused"
             )
         query: dict[str, str] = {k: challenge[k] for k in ("service", "scope") if k in challenge}
         url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
@@ -176,9 +185,10 @@ class Registry:
         answer = self._exchange(
             "HEAD", f"/v2/{checked_repository(repository)}/blobs/{digest}", limit=0
         )
-        if answer.status not in (200, 404):
+        # A registry on S3 answers a blob it has with a redirect to where it is.
+        if answer.status not in (200, 404, 307, 302):
             raise self._fail(f"checking blob {digest[:19]}", answer)
-        return answer.status == 200
+        return answer.status != 404
 
     def upload_blob(self, repository: str, digest: str, source: Path | bytes) -> None:
         """Upload one blob (a file, or bytes) in a single request: a monolithic upload."""
@@ -295,6 +305,24 @@ class Registry:
             if following is None:
                 return found
             reference = following.group(1)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _same_site(realm_host: str, registry_host: str) -> bool:
+    """Whether a token realm's host is the registry's, or in its parent domain.
+
+    registry.digitalocean.com hands out tokens at api.digitalocean.com, registry-1.docker.io
+    at auth.docker.io, registry.gitlab.com at gitlab.com, ghcr.io at ghcr.io itself.
+    """
+    labels = registry_host.split(".")
+    parent = ".".join(labels[1:]) if len(labels) > 2 else registry_host
+    return realm_host in (registry_host, parent) or realm_host.endswith(f".{parent}")
 
 
 def bearer_challenge(header: str) -> dict[str, str] | None:

@@ -129,7 +129,8 @@ class S3Target:
     def publish_page(self, page: bytes, *, run_id: str, lock_wait: float, say: Say) -> str:
         """Store the page as one object: one PUT replaces it whole (see the protocol).
 
-        No lock: a publish of the tree never writes, lists or deletes that object.
+        No lock, so ``lock_wait`` and ``run_id`` go unused: a publish of the tree never
+        writes, lists or deletes that object, and one PUT cannot be seen half done.
         """
         bucket = self.bucket()
         path = page_path(self.config, bucket.where)
@@ -145,7 +146,7 @@ class S3Target:
         return f"{self.url}/{path}"
 
     def unpublish_page(self, *, run_id: str, lock_wait: float, say: Say) -> str:
-        """Delete the page's object (see the protocol)."""
+        """Delete the page's object (see the protocol); one request, so no lock."""
         bucket = self.bucket()
         path = page_path(self.config, bucket.where)
         bucket.delete(path)

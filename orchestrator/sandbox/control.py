@@ -250,10 +250,15 @@ def ensure_running(settings: SandboxSettings) -> SandboxInfo:
     return info
 
 
+def ensure_registry(settings: SandboxSettings) -> registry.RegistryAccess:
+    """The sandbox (its daemon and repo server) and its registry, started if need be."""
+    ensure_running(settings)
+    return registry.ensure_running(settings)
+
+
 def ensure_images(settings: SandboxSettings) -> registry.RegistryAccess:
     """The sandbox's registry and the Docker engine droplets build with, started if need be."""
-    ensure_running(settings)
-    access = registry.ensure_running(settings)
+    access = ensure_registry(settings)
     servers.ensure_engine(settings)
     return access
 

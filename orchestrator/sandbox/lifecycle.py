@@ -18,7 +18,7 @@ from orchestrator.sandbox.account import Account, find_droplet, iso_time
 from orchestrator.sandbox.apierrors import unprocessable
 from orchestrator.sandbox.faults import droplet_has_fault
 from orchestrator.sandbox.machines import droplet_host_spec
-from orchestrator.sandbox.servers import ENGINE_PORT
+from orchestrator.sandbox.servers import engine_url
 from orchestrator.sandbox.state import ActionRecord, SandboxFiles
 from orchestrator.sandbox_settings import SandboxSettings
 
@@ -70,7 +70,7 @@ class Lifecycle:
                 state.keys,
                 self._files,
                 settings.ssh_port,
-                docker_host=f"tcp://{settings.engine_address}:{ENGINE_PORT}",
+                docker_host=engine_url(settings),
                 ignore_injected_key=foreign,
             )
         try:

@@ -68,13 +68,13 @@ KILL_TIMEOUT = 10.0
 CGROUP_PARENT = "relorch"
 # nspawn keeps a per-machine directory here on this machine's /run.
 PROPAGATE_DIR = Path("/run/systemd/nspawn/propagate")
-# Units that would listen beyond the server's address, reach out of the sandbox, or only
-# make noise on a console nobody reads.
 # A server with a Docker engine: Debian's engine, and a static busybox for images FROM scratch.
 ENGINE_PACKAGES = ("docker.io", "busybox-static")
 ENGINE_PORT = 2375
 ENGINE_SERVER = "image-builder"
 ENGINE_TIMEOUT = 60.0
+# Units that would listen beyond the server's address, reach out of the sandbox, or only
+# make noise on a console nobody reads.
 MASKED_UNITS = (
     "console-getty.service", "container-getty@.service", "getty@.service",
     "serial-getty@.service", "getty.target", "ssh.socket",
@@ -557,8 +557,13 @@ def ensure_servers(
         return {spec.name: _access(spec, base / spec.name, identity_file) for spec in specs}
 
 
-def ensure_engine(settings: SandboxSettings) -> str:
-    """Boot the server whose Docker engine builds the droplets' images; its DOCKER_HOST."""
+def engine_url(settings: SandboxSettings) -> str:
+    """The DOCKER_HOST of the sandbox's engine (what droplets are given)."""
+    return f"tcp://{settings.engine_address}:{ENGINE_PORT}"
+
+
+def ensure_engine(settings: SandboxSettings) -> None:
+    """Boot the server whose Docker engine builds the droplets' images, unless it runs."""
     spec = ServerSpec(ENGINE_SERVER, settings.engine_address, settings.ssh_port, engine=True)
     ensure_servers(settings, [spec])
     if not processes.wait_until(
@@ -568,7 +573,6 @@ def ensure_engine(settings: SandboxSettings) -> str:
             f"the sandbox's Docker engine did not listen on {spec.address}:{ENGINE_PORT} "
             f"within {ENGINE_TIMEOUT:g}s (see journalctl -u docker in {server_root(settings, ENGINE_SERVER)})"
         )
-    return f"tcp://{spec.address}:{ENGINE_PORT}"
 
 
 def stop_servers(settings: SandboxSettings) -> list[str]:

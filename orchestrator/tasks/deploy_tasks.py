@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from orchestrator.deploy.rollout import Audit
     from orchestrator.deploy.run import DeployOutcome
     from orchestrator.interrupts import InterruptHandler
-    from orchestrator.inventory import Inventory
+    from orchestrator.inventory import Inventory, PublishConfig
+    from orchestrator.publish.target import PublishTarget
 
 STOPPING = "stopping the deploy; the hosts it touched go back to the version they ran"
 CLEANING = "putting the touched hosts back, recording and releasing the lock"
@@ -274,6 +275,26 @@ def status(
     print(dumps(views, indent=2, sort_keys=True) if json else describe_status(views))
 
 
+def _page_config(loaded: Inventory, name: str) -> PublishConfig:
+    """The publish target ``name``, which must say where the page goes; UsageError if not."""
+    from orchestrator.publish.run import select
+    from orchestrator.publish.target import page_path
+
+    (config,) = select(loaded.publish, name)
+    page_path(config, f"publish target {config.name}")
+    return config
+
+
+def _page_target(loaded: Inventory, name: str) -> PublishTarget:
+    """The publish target ``name`` that serves the page, resolved (the sandbox's wired in)."""
+    from orchestrator.publish.run import resolve, select
+    from orchestrator.tasks.wiring import with_publish_access
+
+    _page_config(loaded, name)
+    (config,) = select(with_publish_access(loaded).publish, name)
+    return resolve(config)
+
+
 @task(
     help={
         "out": "where to write the page (default: reports/environments.html in the workspace)",
@@ -303,16 +324,14 @@ def page(
     from orchestrator.deploy.run import published
     from orchestrator.errors import UsageError
     from orchestrator.plan import new_run_id
-    from orchestrator.publish.run import resolve, select
-    from orchestrator.publish.target import page_path
-    from orchestrator.tasks.wiring import deploy_seams, with_publish_access
+    from orchestrator.tasks.wiring import deploy_seams
 
     loaded = load(c, inventory)
+    if publish is not None and unpublish is not None:
+        raise UsageError("pass --publish or --unpublish, not both")
     if unpublish is not None:
-        (config,) = select(loaded.publish, unpublish)
-        page_path(config, f"publish target {config.name}")
-        (config,) = select(with_publish_access(loaded).publish, unpublish)
-        url = resolve(config).unpublish_page(
+        target = _page_target(loaded, unpublish)
+        url = target.unpublish_page(
             run_id=new_run_id(datetime.now(UTC), os.urandom(3).hex()),
             lock_wait=PAGE_LOCK_WAIT,
             say=lambda line: print(line, flush=True),
@@ -322,8 +341,7 @@ def page(
     if not loaded.environments:
         raise UsageError("the inventory has no environments: add some under environments")
     if publish is not None:
-        (config,) = select(loaded.publish, publish)
-        page_path(config, f"publish target {config.name}")
+        _page_config(loaded, publish)  # bad input first, before any host is read
     ordered = promotion_order(loaded.environments)
     views = _views(loaded, ordered)
     seams = deploy_seams(loaded)
@@ -333,7 +351,7 @@ def page(
             offered.setdefault(version, entry)
     reports = loaded.workspace / "reports"
     made = datetime.now(UTC)
-    times = published_times(loaded.publish[0].url, list(offered.values()))
+    times = published_times(loaded.publish[0].url, list(offered.values())) if loaded.publish else {}
     data = page_data(loaded.project.name, views, offered, times, reports, made)
     path = Path(out) if out else reports / "environments.html"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -343,8 +361,7 @@ def page(
         return
     # The reports stay on this machine: the published page names each run, links none.
     public = render_page(page_data(loaded.project.name, views, offered, times, None, made))
-    (config,) = select(with_publish_access(loaded).publish, publish)
-    url = resolve(config).publish_page(
+    url = _page_target(loaded, publish).publish_page(
         public.encode("utf-8"),
         run_id=new_run_id(made, os.urandom(3).hex()),
         lock_wait=PAGE_LOCK_WAIT,

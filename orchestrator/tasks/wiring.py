@@ -162,7 +162,8 @@ def image_registry(inventory: Inventory, environ: Mapping[str, str] = os.environ
             raise UsageError(
                 "registry.sandbox names the sandbox's registry, which needs cloud.sandbox"
             )
-        access = control.ensure_images(inventory.cloud.sandbox)
+        # Reading and pushing need only the registry; the droplets' engine boots with them.
+        access = control.ensure_registry(inventory.cloud.sandbox)
         if config.url != access.url:
             raise UsageError(
                 f"registry.url must be the sandbox registry's, {access.url} "

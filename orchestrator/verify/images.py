@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.deploy.semver import is_semver, precedence_key
+from orchestrator.deploy.semver import is_semver, precedence_key, semver_of_package
 from orchestrator.errors import PublishError
 from orchestrator.images.push import served_image
 from orchestrator.images.registry import Registry
@@ -24,8 +24,10 @@ def check_images(
         assert target.container is not None  # the inventory requires it of image targets
         repository = target.container.repository
         where = f"{registry.where}/{repository}"
+        # A package version (1.3.0~rc.1, 1.3.0~rc.1-1) names its release's tag (1.3.0-rc.1).
+        wanted = (semver_of_package(version) or version) if version else None
         try:
-            tag = version.replace("~", "-", 1) if version else _newest(registry, repository)
+            tag = wanted or _newest(registry, repository)
             if tag is None:
                 results.append(
                     CheckResult(where, "registry", "-", target.arch, False, "no release tag")
@@ -34,7 +36,7 @@ def check_images(
             served = served_image(registry, repository, tag)
         except PublishError as error:
             results.append(
-                CheckResult(where, "registry", version or "-", target.arch, False, str(error))
+                CheckResult(where, "registry", wanted or "-", target.arch, False, str(error))
             )
             continue
         if served is None:

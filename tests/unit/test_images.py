@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from orchestrator.errors import BuildError, PublishError, UsageError
-from orchestrator.images.registry import Registry, _page_tags
+from orchestrator.images.registry import Credentials, Registry, _page_tags, _same_site
 from orchestrator.images.saved import check_identity, read_saved_image
 from orchestrator.plan import moved_tags
 from orchestrator.testing.images import LAYER, saved_image
@@ -118,3 +118,24 @@ def test_tags_that_could_not_name_an_image_are_dropped() -> None:
     assert _page_tags(listed, "registry") == ["1.2.3", "latest", "1.2"]
     with pytest.raises(PublishError, match="not JSON"):
         _page_tags(b"<html>", "registry")
+
+
+def test_a_token_realm_must_be_on_the_registrys_own_site() -> None:
+    for realm, registry in [
+        ("api.digitalocean.com", "registry.digitalocean.com"),
+        ("auth.docker.io", "registry-1.docker.io"),
+        ("gitlab.com", "registry.gitlab.com"),
+        ("ghcr.io", "ghcr.io"),
+        ("127.0.0.1", "127.0.0.1"),
+    ]:
+        assert _same_site(realm, registry), (realm, registry)
+    for realm, registry in [
+        ("evil.io", "ghcr.io"),
+        ("digitalocean.com.evil.example", "registry.digitalocean.com"),
+    ]:
+        assert not _same_site(realm, registry), (realm, registry)
+    elsewhere = Registry("https://registry.example.org", Credentials("ci", "pw"))
+    with pytest.raises(PublishError, match="on another site"):
+        elsewhere._token({"realm": "https://collector.example.net/token"})
+    with pytest.raises(PublishError, match="not https"):
+        elsewhere._token({"realm": "http://127.attacker.example/token"})
