@@ -11,20 +11,26 @@ from fabric import Connection
 
 from orchestrator import sshexec
 from orchestrator.errors import HostError
-from orchestrator.fleet import connect
+from orchestrator.fleet import HostAccess, connect
 from tests.integration.conftest import standalone_host
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def connection() -> Iterator[Connection]:
+def host() -> Iterator[HostAccess]:
     with standalone_host("host") as access:
-        opened = connect(access)
-        try:
-            yield opened
-        finally:
-            opened.close()
+        yield access
+
+
+@pytest.fixture
+def connection(host: HostAccess) -> Iterator[Connection]:
+    # A connection per test: one test's flood or cut-off must not decide the next's fate.
+    opened = connect(host)
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 def test_all_output_arrives_though_the_exit_status_comes_first(connection: Connection) -> None:
