@@ -11,6 +11,7 @@ import pytest
 
 from orchestrator.deploy.environments import HealthCheck, HttpCheck
 from orchestrator.deploy.health import check_health
+from tests.integration.conftest import http_server
 
 
 class _Trickle(http.server.BaseHTTPRequestHandler):
@@ -52,13 +53,8 @@ class _Garbage(_Trickle):
 
 @pytest.fixture
 def server(request: pytest.FixtureRequest) -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), request.param)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/health"
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(request.param) as base:
+        yield f"{base}/health"
 
 
 @pytest.mark.parametrize("server", [_Trickle, _SlowHeaders], indirect=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -12,6 +11,7 @@ import pytest
 
 from orchestrator.deploy import index
 from orchestrator.deploy.index import Available, published_times
+from tests.integration.conftest import http_server
 
 REQUESTED: list[str] = []
 
@@ -47,12 +47,8 @@ class _Repository(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def repository() -> Iterator[str]:
     REQUESTED.clear()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Repository)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with http_server(_Repository) as base:
+        yield base
 
 
 def test_release_times_come_from_the_package_files_and_only_those(

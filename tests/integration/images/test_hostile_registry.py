@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from orchestrator.errors import PublishError
 from orchestrator.images.registry import Credentials, Registry
+from tests.integration.conftest import http_server
 
 pytestmark = pytest.mark.integration
 
@@ -60,11 +60,8 @@ class _Registry(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def registry() -> Iterator[Registry]:
     SEEN.clear()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield Registry(f"http://127.0.0.1:{httpd.server_address[1]}", Credentials("ci", "pw"))
-    httpd.shutdown()
+    with http_server(_Registry) as base:
+        yield Registry(base, Credentials("ci", "pw"))
 
 
 def test_a_blob_kept_elsewhere_is_read_through_one_redirect_without_the_login(
