@@ -93,7 +93,7 @@ from orchestrator.operations import (
     Upload,
     Verify,
 )
-from orchestrator.plan import Plan, TargetPlan, is_run_id, moved_tags
+from orchestrator.plan import Plan, TargetPlan, is_run_id, moved_tag
 from orchestrator.progress import Progress
 from orchestrator.publish.info import PublishedTo, PublishInfo, Say
 from orchestrator.publish.local import scan_tree
@@ -192,7 +192,7 @@ def read_ledger(repository: Path) -> dict[str, object]:
 def _rendered(template: str, version: str) -> str | None:
     """What a tag template renders to for the plain release ``version`` (None if it cannot)."""
     try:
-        return moved_tags([template], parse_tag(f"v{version}"), "tag")[0]
+        return moved_tag(template, parse_tag(f"v{version}"), "tag")
     except UsageError:
         return None
 

@@ -250,8 +250,8 @@ def make_plan(
                 target=target.name,
                 repository=container.repository,
                 tags=tuple(
-                    moved_tags([template], release, f"targets.{target.name}.container.tags")[0]
-                    for template in container.tags
+                    moved_tag(template, release, f"targets.{target.name}.container.tags[{n}]")
+                    for n, template in enumerate(container.tags)
                 ),
                 templates=tuple(container.tags),
             )
@@ -289,8 +289,8 @@ def _images(inventory: Inventory) -> list[tuple[BuildTarget, ContainerImage]]:
     return [(t, t.container) for t in inventory.image_targets if t.container is not None]
 
 
-def moved_tags(templates: list[str], release: Release, where: str) -> tuple[str, ...]:
-    """The extra tags a plain release moves, rendered; UsageError for an unusable one.
+def moved_tag(template: str, release: Release, where: str) -> str:
+    """One extra tag a plain release moves, rendered; UsageError for an unusable one.
 
     A tag that reads as a release version would pass for another release, so it is refused.
     """
@@ -299,20 +299,25 @@ def moved_tags(templates: list[str], release: Release, where: str) -> tuple[str,
         "minor": str(release.minor),
         "patch": str(release.patch),
     }
-    tags = []
-    for number, template in enumerate(templates):
-        tag = render_template(template, variables, f"{where}[{number}]", "an image tag")
-        if not IMAGE_TAG.fullmatch(tag):
-            raise UsageError(
-                f"{where}[{number}] renders to {tag[:60]!r}, which is not an image tag"
-            )
-        if is_semver(tag):
-            raise UsageError(
-                f"{where}[{number}] renders to {tag!r}, a release version: only the release's "
-                "own push may write a version tag"
-            )
-        tags.append(tag)
-    return tuple(dict.fromkeys(tags))
+    tag = render_template(template, variables, where, "an image tag")
+    if not IMAGE_TAG.fullmatch(tag):
+        raise UsageError(f"{where} renders to {tag[:60]!r}, which is not an image tag")
+    if is_semver(tag):
+        raise UsageError(
+            f"{where} renders to {tag!r}, a release version: only the release's "
+            "own push may write a version tag"
+        )
+    return tag
+
+
+def moved_tags(templates: list[str], release: Release, where: str) -> tuple[str, ...]:
+    """The extra tags a plain release moves (``where[N]`` names each), each once."""
+    return tuple(
+        dict.fromkeys(
+            moved_tag(template, release, f"{where}[{number}]")
+            for number, template in enumerate(templates)
+        )
+    )
 
 
 def _static_machine(host: StaticHost) -> Machine:
