@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import reprlib
 import stat
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -50,6 +51,7 @@ from orchestrator.schema import (
     Name,
     PackageName,
     host_key_line,
+    is_loopback,
 )
 from orchestrator.version import Channel
 from orchestrator.yamlload import YamlRefused, load_yaml
@@ -274,12 +276,17 @@ class Registry(Model):
     @field_validator("url")
     @classmethod
     def _no_plain_http_off_the_machine(cls, value: str) -> str:
-        host = value.split("://", 1)[1].split(":", 1)[0].split("/", 1)[0]
-        if value.startswith("http://") and not re.fullmatch(r"127\.[0-9.]+", host):
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
             raise ValueError("plain http would send the login in the clear: use https")
-        port = value.split("://", 1)[1].split("/", 1)[0].partition(":")[2]
-        if port and not 1 <= int(port) <= 65535:
-            raise ValueError(f"port {port} is not a TCP port (1 to 65535)")
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError(
+                f"port {parts.netloc.partition(':')[2]} is not a TCP port (1 to 65535)"
+            )
         return value.rstrip("/")
 
 

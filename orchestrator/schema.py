@@ -6,6 +6,7 @@ deploy environments) use the same rules without importing the whole inventory.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +33,14 @@ class Model(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback IP address (127.0.0.0/8, ::1); a name never is."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def host_key_line(value: str) -> str:

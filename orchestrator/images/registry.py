@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import ipaddress
 import json
 import re
 import time
@@ -27,6 +26,7 @@ from typing import IO
 from orchestrator.errors import PublishError
 from orchestrator.httpread import Answer, HttpFailure, exchange
 from orchestrator.images.names import DIGEST, TAG, checked_repository, checked_tag
+from orchestrator.schema import is_loopback
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -143,7 +143,7 @@ class Registry:
         realm = challenge.get("realm", "")
         parts = urllib.parse.urlsplit(realm)
         host = parts.hostname or ""
-        if not (parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))):
+        if not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(host))):
             raise PublishError(
                 f"{self.where} names a token realm {realm[:120]!r} that is not https: the "
                 "login would go in the clear; refused"
@@ -305,13 +305,6 @@ class Registry:
             if following is None:
                 return found
             reference = following.group(1)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _same_site(realm_host: str, registry_host: str) -> bool:
