@@ -467,7 +467,7 @@ class ReleaseHandlers:
 
     def _push_image(self, operation: PushImage) -> None:
         registry = self._registry()
-        target = next(t for t in self.plan.targets if t.name == operation.target)
+        target = self.plan.target(operation.target)
         reference = f"{operation.repository}:{operation.tag}"
         images = [a for a in self.runs[target.name].artifacts if a.kind == "image"]
         pushed: str | None = None
@@ -530,7 +530,7 @@ class ReleaseHandlers:
         """Move each tag unless a newer plain release already holds it (no going back)."""
         registry = self._registry()
         _, digest = self._images[operation.target]
-        target = next(t for t in self.plan.targets if t.name == operation.target)
+        target = self.plan.target(operation.target)
         mine = precedence_key(target.accepted.image_version)
         releases = [t for t in registry.tags(operation.repository) if is_semver(t) and "-" not in t]
         moved: list[str] = []

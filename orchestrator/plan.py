@@ -142,6 +142,10 @@ class Plan:
         """No wait: there is one batch."""
         return 0.0
 
+    def target(self, name: str) -> TargetPlan:
+        """The target called ``name`` (the plan's operations name only its own)."""
+        return next(target for target in self.targets if target.name == name)
+
     @property
     def droplets(self) -> tuple[Machine, ...]:
         """The droplets this run creates (none for static hosts)."""
