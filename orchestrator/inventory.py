@@ -28,6 +28,7 @@ from pydantic_core import ErrorDetails
 from orchestrator.credentials import REGISTRY_PASSWORD, REGISTRY_USERNAME, secret_variables
 from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.inventory_checks import check_environments, resolved_environment
+from orchestrator.deploy.payload import Payload, payload_of
 from orchestrator.errors import InventoryError, UsageError
 from orchestrator.images.names import REPOSITORY_PATTERN
 from orchestrator.notify import EventKind, Webhook
@@ -630,6 +631,11 @@ class Inventory(Model):
     def packages_of(self, environment: Environment) -> tuple[str, ...]:
         """The packages ``environment`` installs: its own list, else the project's name."""
         return tuple(environment.packages) or (self.project.name,)
+
+    def payload(self, environment: Environment) -> Payload:
+        """What ``environment`` puts on its hosts: its packages, or its Compose services' image."""
+        registry = urllib.parse.urlsplit(self.registry.url).netloc if self.registry else ""
+        return payload_of(environment, self.packages_of(environment), registry)
 
     def repo_options(self) -> RepoOptions:
         """The options of the repository tree this inventory's releases go to."""

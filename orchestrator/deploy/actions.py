@@ -39,9 +39,9 @@ def promote(
     upstream = inventory.environment(environment.upstream)
     state = surveyor(inventory, seams)(upstream)
     try:
-        packages = inventory.packages_of(upstream)
-        healthy = health_now(upstream, state, packages) if version is None else {}
-        picked = promotion_candidate(upstream.name, state.states, packages, healthy, version)
+        components = inventory.payload(upstream).components
+        healthy = health_now(upstream, state, components) if version is None else {}
+        picked = promotion_candidate(upstream.name, state.states, components, healthy, version)
     finally:
         state.close()
     say(f"promoting {picked} from {upstream.name} to {to}")
@@ -64,9 +64,9 @@ def rollback(
     signals: Deferral | None = None,
 ) -> DeployOutcome:
     """Put ``environment`` back on the version it ran before (or ``to``), with every check."""
-    packages = inventory.packages_of(inventory.environment(environment))
+    components = inventory.payload(inventory.environment(environment)).components
     request = DeployRequest(environment, to, "rollback", audit, lock_wait, dry_run)
-    chosen = None if to else (lambda state: rollback_target(environment, state.states, packages))
+    chosen = None if to else (lambda state: rollback_target(environment, state.states, components))
     return run_deploy(inventory, request, seams, say=say, signals=signals, chosen=chosen)
 
 

@@ -1,6 +1,8 @@
 """The inventory's ``environments``: where released versions run, and how they get there.
 
-An environment names its hosts (listed with pinned host keys, or selected by DigitalOcean
+An environment of ``kind: packages`` (the default) installs the project's packages with
+apt; one of ``kind: compose`` runs the project's container image in a Compose project on
+each host (``compose``). Either names its hosts (listed with pinned host keys, or selected by DigitalOcean
 droplet tag with their keys from a ``known_hosts`` file: a key is never trusted on first
 use), the packages it installs and the units it restarts, the version it runs (a pin or an
 npm-style range), the channels it installs from, the environment it is promoted from, and
@@ -13,11 +15,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from orchestrator.deploy.semver import RangeError, parse_range
+from orchestrator.images.names import REPOSITORY_PATTERN
 from orchestrator.schema import (
     DAY,
     SANDBOX_HOST_KEY,
@@ -35,6 +38,14 @@ DROPLET_TAG_PATTERN = r"^[A-Za-z0-9_:\-]{1,255}$"
 # read as an option.
 _ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}")
 UnitName = Annotated[str, Field(pattern=UNIT_PATTERN)]
+# Compose's own rule for service names, and a shell variable's for the tag's.
+ServiceName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")]
+# The override files Compose reads beside the project's file without being told.
+OVERRIDE_FILES = (
+    "compose.override.yaml", "compose.override.yml",
+    "docker-compose.override.yaml", "docker-compose.override.yml",
+)  # fmt: skip
+EnvironmentKind = Literal["packages", "compose"]
 
 
 class ServerHost(Model):
@@ -133,12 +144,69 @@ class HealthCheck(Model):
         return self
 
 
+class ComposeProject(Model):
+    """Where a ``kind: compose`` environment runs the image, and how its tag is set.
+
+    The tag goes into the project's ``.env`` (``tag_variable``, which its compose file
+    uses as ``image: REGISTRY/REPOSITORY:${VARIABLE}``) or into an override file the tool
+    owns (``override_file``, one Compose reads by itself), never into the project's own
+    compose file.
+    """
+
+    image: str = Field(
+        pattern=f"^{REPOSITORY_PATTERN}$",
+        max_length=200,
+        description="The repository of one of the project's image targets.",
+    )
+    directory: str = Field(
+        pattern=r"^/[A-Za-z0-9._/-]{1,200}$",
+        description="The Compose project's directory on the hosts (absolute).",
+    )
+    services: list[ServiceName] = Field(min_length=1, description="The services to update.")
+    tag_variable: str | None = Field(
+        default=None, pattern=r"^[A-Z_][A-Z0-9_]{0,63}$", description="Set in .env."
+    )
+    override_file: str | None = Field(
+        default=None, description=f"Written by the tool: one of {', '.join(OVERRIDE_FILES)}."
+    )
+
+    @field_validator("directory")
+    @classmethod
+    def _plain_directory(cls, value: str) -> str:
+        if any(part in ("", ".", "..") for part in value.rstrip("/").split("/")[1:]):
+            raise ValueError(f"expected a plain absolute path, got {value[:60]!r}")
+        return value.rstrip("/") or "/"
+
+    @field_validator("override_file")
+    @classmethod
+    def _read_by_compose(cls, value: str | None) -> str | None:
+        if value is not None and value not in OVERRIDE_FILES:
+            raise ValueError(
+                f"Compose reads only {', '.join(OVERRIDE_FILES)} without being told, not "
+                f"{value[:60]!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ComposeProject:
+        if (self.tag_variable is None) == (self.override_file is None):
+            raise ValueError("give exactly one of 'tag_variable' and 'override_file'")
+        if len(set(self.services)) != len(self.services):
+            raise ValueError("a service is listed twice")
+        return self
+
+
 class Environment(Model):
-    """Where a version runs: hosts, packages, units, version, channels and the rollout."""
+    """Where a version runs: hosts, what runs there, the version, channels and the rollout."""
 
     model_config = ConfigDict(populate_by_name=True)
 
     name: Name
+    kind: EnvironmentKind = Field(
+        default="packages",
+        description="packages: apt installs the packages; compose: the image runs in Compose.",
+    )
+    compose: ComposeProject | None = Field(default=None, description="For kind: compose.")
     hosts: list[ServerHost] | TaggedHosts = Field(
         description="Servers with pinned keys, or {droplet_tag, known_hosts}."
     )
@@ -183,6 +251,19 @@ class Environment(Model):
         except RangeError as error:
             raise ValueError(str(error)) from None
         return value
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> Environment:
+        if self.kind == "compose":
+            if self.compose is None:
+                raise ValueError("kind: compose needs 'compose' (image, directory, services)")
+            if self.packages or self.units:
+                raise ValueError(
+                    "kind: compose runs the image, not packages: drop 'packages' and 'units'"
+                )
+        elif self.compose is not None:
+            raise ValueError("'compose' is for kind: compose environments")
+        return self
 
     @field_validator("hosts")
     @classmethod

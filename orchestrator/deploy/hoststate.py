@@ -1,8 +1,12 @@
-"""What a host runs, read in one round trip: packages, units, records; parsing is pure."""
+"""What a host runs, read in one round trip: components, units, records; parsing is pure.
+
+A component is what an environment puts on a host: a package (its installed package
+version) or a Compose service (the tag of the image its container runs).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.deploy.commands import MARK
@@ -20,29 +24,34 @@ class HostState:
     """One host as the inspection found it."""
 
     host: str
-    # Package name -> installed package version (absent when not installed).
-    packages: dict[str, str] = field(default_factory=dict)
-    # Unit name -> systemctl is-active's answer.
+    # Component -> its version as installed: a package version, or an image tag (absent
+    # when not installed or not running the project's image).
+    components: dict[str, str] = field(default_factory=dict)
+    # Unit (or service) name -> systemctl is-active's answer ("active" for a running container).
     units: dict[str, str] = field(default_factory=dict)
     records: tuple[Record, ...] = ()
     # Packages dpkg holds in any other state than installed or absent: name -> state.
     unsettled: dict[str, str] = field(default_factory=dict)
+    # The release an installed version is (semver), or None when it is none.
+    release_of: Callable[[str], str | None] = semver_of_package
+    # Compose service -> the id of the image its container runs (for drift).
+    digests: dict[str, str] = field(default_factory=dict)
 
-    def package_version(self, packages: tuple[str, ...]) -> str | None:
-        """The package version every one of ``packages`` has; None if mixed or missing."""
-        return shared_version(self.packages, packages)
+    def installed_version(self, components: tuple[str, ...]) -> str | None:
+        """The installed version every one of ``components`` has; None if mixed or missing."""
+        return shared_version(self.components, components)
 
-    def version(self, packages: tuple[str, ...]) -> str | None:
-        """The release version the host runs (semver), if its packages agree on one."""
-        installed = self.package_version(packages)
-        return semver_of_package(installed) if installed is not None else None
+    def version(self, components: tuple[str, ...]) -> str | None:
+        """The release version the host runs (semver), if its components agree on one."""
+        installed = self.installed_version(components)
+        return self.release_of(installed) if installed is not None else None
 
     def last_record(self, environment: str) -> Record | None:
         """The newest record of ``environment`` on this host."""
         mine = [r for r in self.records if r.environment == environment]
         return mine[-1] if mine else None
 
-    def recorded(self, environment: str, packages: tuple[str, ...]) -> bool:
+    def recorded(self, environment: str, components: tuple[str, ...]) -> bool:
         """Whether the last record of ``environment`` accounts for what is installed.
 
         A failed or interrupted deploy left the host on the version before it; anything
@@ -53,26 +62,26 @@ class HostState:
         if last is None:
             return False
         ran = last.previous if last.result in ("failed", "interrupted") else last.version
-        return ran == self.version(packages)
+        return ran == self.version(components)
 
     def settled(
         self,
         environment: str,
-        packages: tuple[str, ...],
+        components: tuple[str, ...],
         units: tuple[str, ...],
-        package_version: str,
+        installed_version: str,
     ) -> bool:
-        """Whether the host runs ``package_version``, its units are up and a record says so."""
+        """Whether the host runs ``installed_version``, its units are up and a record says so."""
         return (
-            self.package_version(packages) == package_version
+            self.installed_version(components) == installed_version
             and all(self.units.get(unit) == "active" for unit in units)
-            and self.recorded(environment, packages)
+            and self.recorded(environment, components)
         )
 
 
-def shared_version(versions: Mapping[str, str], packages: tuple[str, ...]) -> str | None:
-    """The version all of ``packages`` have in ``versions``; None if mixed or one is missing."""
-    found = {versions.get(name) for name in packages}
+def shared_version(versions: Mapping[str, str], components: tuple[str, ...]) -> str | None:
+    """The version all of ``components`` have in ``versions``; None if mixed or one is missing."""
+    found = {versions.get(name) for name in components}
     return found.pop() if len(found) == 1 else None
 
 
@@ -82,16 +91,16 @@ def parse_host_state(host: str, output: str, units: tuple[str, ...]) -> HostStat
     if len(sections) != 3:
         raise DeployError(f"{host}: unexpected answer to the inspection: {output[:200]!r}")
     package_part, unit_part, record_part = sections
-    packages: dict[str, str] = {}
+    components: dict[str, str] = {}
     unsettled: dict[str, str] = {}
     for line in package_part.splitlines():
         name, _, rest = line.partition(" ")
         # ${db:Status-Abbrev} is three characters: wanted, state, error flag (or a space).
         abbrev, version = rest[:3].strip(), rest[3:].strip()
         if abbrev == _INSTALLED and version:
-            packages[name] = version
+            components[name] = version
         elif abbrev not in _ABSENT and name:
             unsettled[name] = abbrev
     answers = unit_part.split()
     states = dict(zip(units, answers, strict=False)) if len(answers) == len(units) else {}
-    return HostState(host, packages, states, tuple(parse_records(record_part)), unsettled)
+    return HostState(host, components, states, tuple(parse_records(record_part)), unsettled)

@@ -44,7 +44,7 @@ class Available:
     ``filename`` is where the first of those packages is, under the repository's ``deb/``.
     """
 
-    package_version: str
+    installed_version: str
     channel: str
     filename: str = ""
 
@@ -173,20 +173,20 @@ def published_times(url: str, offered: Sequence[Available]) -> dict[str, datetim
 
     def when(entry: Available) -> tuple[str, datetime | None]:
         if not entry.filename or not is_safe_filename(entry.filename):
-            return entry.package_version, None
+            return entry.installed_version, None
         try:
             answer = exchange("HEAD", base + quote(entry.filename), timeout=TIME_DEADLINE, limit=0)
             stamp = answer.headers.get("last-modified") if answer.status == 200 else None
             if not stamp:
-                return entry.package_version, None
+                return entry.installed_version, None
             parsed = parsedate_to_datetime(stamp)
             # RFC 5322's "-0000" means UTC with no zone known: Python leaves it naive.
             utc = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
-            return entry.package_version, utc.astimezone(UTC)
+            return entry.installed_version, utc.astimezone(UTC)
         except (HttpFailure, ValueError, TypeError, OverflowError):
-            return entry.package_version, None
+            return entry.installed_version, None
 
-    releases = {entry: semver_of_package(entry.package_version) for entry in offered}
+    releases = {entry: semver_of_package(entry.installed_version) for entry in offered}
     newest = sorted(
         (entry for entry, version in releases.items() if version is not None),
         key=lambda entry: precedence_key(str(releases[entry])),

@@ -1,6 +1,7 @@
 """The checks that tie environments to the rest of the inventory, and their paths made absolute.
 
-An environment may only install packages the project builds, from channels it publishes,
+An environment may only install packages the project builds, from channels it publishes
+(or run an image the project builds, from its registry),
 be promoted from an environment that exists without forming a cycle, and name a host no
 other environment names; its health check must be a template that renders. Each problem
 is a ValueError naming the key path, which the inventory reports with the file.
@@ -67,8 +68,24 @@ def check_environments(inventory: Inventory) -> None:
                 f"{where}.packages: {', '.join(unknown)} is not built by any target (they "
                 f"build {', '.join(inventory.all_packages)}); deploy only the project's packages"
             )
+        if environment.compose is not None:
+            _check_compose(inventory, environment, where)
         if environment.health is not None:
             _check_health(environment.health, f"{where}.health")
+
+
+def _check_compose(inventory: Inventory, environment: Environment, where: str) -> None:
+    assert environment.compose is not None
+    if inventory.registry is None:
+        raise ValueError(
+            f"{where}.compose: a compose environment pulls from the registry: add 'registry'"
+        )
+    built = sorted({t.container.repository for t in inventory.image_targets if t.container})
+    if environment.compose.image not in built:
+        raise ValueError(
+            f"{where}.compose.image: {environment.compose.image!r} is not built by any image "
+            f"target (they build {', '.join(built) or 'none'}); deploy only the project's images"
+        )
 
 
 def _check_upstream(environments: list[Environment], index: int) -> None:

@@ -75,20 +75,14 @@ class CheckHealth(HostOperation):
 
 @dataclass(frozen=True)
 class Revert(HostOperation):
-    """Put the host back on the version it ran before, restart and check it."""
+    """Put the host back on the version it ran before, and check it (``how``: in words)."""
 
     kind: ClassVar[str] = "revert"
-    packages: tuple[str, ...] = ()
-    units: tuple[str, ...] = ()
+    how: str = ""
 
     def describe(self) -> str:
         """One line."""
-        packages = " ".join(f"{p}=<the version it ran before>" for p in self.packages)
-        restart = f", restart {' '.join(self.units)}" if self.units else ""
-        return (
-            f"apt-get install --allow-downgrades {packages}{restart}, health check "
-            "(nothing was installed before: dpkg --remove)"
-        )
+        return f"{self.how}, health check"
 
 
 @dataclass(frozen=True)

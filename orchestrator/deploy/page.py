@@ -73,7 +73,7 @@ def release_rows(
             for view in views
             if any(host["installed"] == version for host in view["hosts"].values())
         ]
-        when = published_at.get(entry.package_version)
+        when = published_at.get(entry.installed_version)
         rows.append(
             {
                 "version": version,

@@ -14,7 +14,7 @@ from typing import Any
 
 from orchestrator.deploy import commands
 from orchestrator.deploy.commands import HostFiles
-from orchestrator.deploy.environments import Environment, HealthCheck
+from orchestrator.deploy.environments import HealthCheck
 from orchestrator.deploy.operations import (
     CheckHealth,
     PrepareSources,
@@ -22,6 +22,7 @@ from orchestrator.deploy.operations import (
     Revert,
     TakeDeployLock,
 )
+from orchestrator.deploy.payload import Payload
 from orchestrator.deploy.records import Action
 from orchestrator.deploy.semver import is_semver, package_version_of
 from orchestrator.operations import Operation, RemoteCommand
@@ -59,8 +60,8 @@ class DeployPlan:
     environment: str
     action: Action
     version: str
-    package_version: str
-    packages: tuple[str, ...]
+    installed_version: str
+    components: tuple[str, ...]
     units: tuple[str, ...]
     channels: tuple[str, ...]
     repository: str
@@ -84,8 +85,8 @@ class DeployPlan:
             "environment": self.environment,
             "action": self.action,
             "version": self.version,
-            "package_version": self.package_version,
-            "packages": list(self.packages),
+            "installed_version": self.installed_version,
+            "components": list(self.components),
             "units": list(self.units),
             "channels": list(self.channels),
             "repository": self.repository,
@@ -136,28 +137,13 @@ def describe_health(health: HealthCheck, variables: dict[str, str], where: str) 
 
 
 def _host_program(
-    host: DeployHost,
-    environment: Environment,
-    files: HostFiles,
-    packages: tuple[str, ...],
-    package_version: str,
-    version: str,
-    where: str,
+    host: DeployHost, payload: Payload, installed_version: str, version: str, where: str
 ) -> HostProgram:
-    units = tuple(environment.units)
+    environment = payload.environment
     operations: list[Operation] = [
-        RemoteCommand(
-            host=host.name, stage="install", command=commands.install(packages, package_version),
-            timeout=environment.install_timeout,
-        ),
-    ]  # fmt: skip
-    if units:
-        operations.append(
-            RemoteCommand(
-                host=host.name, stage="restart", command=commands.restart(units),
-                timeout=CONTROL_TIMEOUT,
-            )
-        )  # fmt: skip
+        RemoteCommand(host=host.name, stage=step.stage, command=step.command, timeout=step.timeout)
+        for step in payload.put(installed_version)
+    ]
     health = environment.health
     if health is not None:
         variables = health_variables(host, version, environment.name)
@@ -179,13 +165,12 @@ def _batches(hosts: Sequence[DeployHost], size: int | None) -> list[list[DeployH
 
 
 def make_deploy_plan(
-    environment: Environment,
+    payload: Payload,
     hosts: Sequence[DeployHost],
     *,
     files: HostFiles,
-    packages: tuple[str, ...],
     version: str,
-    package_version: str,
+    installed_version: str,
     repository: str,
     channels: tuple[str, ...],
     run_id: str,
@@ -193,25 +178,27 @@ def make_deploy_plan(
     lock_wait: float,
     where: str,
 ) -> DeployPlan:
-    """The deploy of ``version`` (``package_version`` in the index) to ``hosts``, batch by batch.
+    """The deploy of ``version`` (``installed_version`` as installed) to ``hosts``, batch by batch.
 
     ``channels`` are those of the environment's channels that the repository publishes:
-    apt refuses a source whose suite has no Release file.
+    apt refuses a source whose suite has no Release file. A Compose environment has
+    neither channels nor an apt source: its hosts pull from the registry.
     """
-    before: tuple[Operation, ...] = (
-        TakeDeployLock(host=hosts[0].name, path=files.lock(environment.name), timeout=lock_wait),
-        PrepareSources(
-            hosts=tuple(h.name for h in hosts),
-            configure=commands.configure_source(files),
-            update=commands.update_source(files),
-            timeout=CONTROL_TIMEOUT + APT_UPDATE_TIMEOUT,
-        ),
-    )
-    batches = tuple(
-        tuple(
-            _host_program(host, environment, files, packages, package_version, version, where)
-            for host in batch
+    environment = payload.environment
+    before: list[Operation] = [
+        TakeDeployLock(host=hosts[0].name, path=files.lock(environment.name), timeout=lock_wait)
+    ]
+    if payload.uses_sources:
+        before.append(
+            PrepareSources(
+                hosts=tuple(h.name for h in hosts),
+                configure=commands.configure_source(files),
+                update=commands.update_source(files),
+                timeout=CONTROL_TIMEOUT + APT_UPDATE_TIMEOUT,
+            )
         )
+    batches = tuple(
+        tuple(_host_program(host, payload, installed_version, version, where) for host in batch)
         for batch in _batches(hosts, environment.batch)
     )
     health = environment.health
@@ -223,8 +210,8 @@ def make_deploy_plan(
     reverts: dict[str, tuple[Operation, ...]] = {
         host.name: (
             Revert(
-                host=host.name, packages=packages, units=tuple(environment.units),
-                timeout=revert_timeout, cleanup=True,
+                host=host.name, how=payload.describe_revert(), timeout=revert_timeout,
+                cleanup=True,
             ),
         )
         for host in hosts
@@ -235,13 +222,13 @@ def make_deploy_plan(
         environment=environment.name,
         action=action,
         version=version,
-        package_version=package_version,
-        packages=packages,
-        units=tuple(environment.units),
+        installed_version=installed_version,
+        components=payload.components,
+        units=payload.units,
         channels=channels,
         repository=repository,
         batch_wait=environment.batch_wait,
-        before=before,
+        before=tuple(before),
         batches=batches,
         reverts=reverts,
         after=after,

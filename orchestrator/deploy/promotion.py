@@ -15,16 +15,16 @@ from orchestrator.deploy.records import Record, failed_versions
 from orchestrator.errors import UsageError
 
 
-def common_version(states: Mapping[str, HostState], packages: tuple[str, ...]) -> str | None:
+def common_version(states: Mapping[str, HostState], components: tuple[str, ...]) -> str | None:
     """The version every host runs; None when they differ or one runs none."""
-    versions = {state.version(packages) for state in states.values()}
+    versions = {state.version(components) for state in states.values()}
     return versions.pop() if len(versions) == 1 else None
 
 
 def promotion_candidate(
     upstream: str,
     states: Mapping[str, HostState],
-    packages: tuple[str, ...],
+    components: tuple[str, ...],
     healthy: Mapping[str, str],
     wanted: str | None,
 ) -> str:
@@ -52,9 +52,9 @@ def promotion_candidate(
                 "only what the upstream environment has proven is promoted"
             )
         return wanted
-    running = common_version(states, packages)
+    running = common_version(states, components)
     if running is None:
-        seen = ", ".join(f"{n}: {s.version(packages) or 'none'}" for n, s in states.items())
+        seen = ", ".join(f"{n}: {s.version(components) or 'none'}" for n, s in states.items())
         raise UsageError(
             f"{upstream} does not run one version on every host ({seen}); deploy it first"
         )
@@ -70,10 +70,10 @@ def promotion_candidate(
 
 
 def rollback_target(
-    environment: str, states: Mapping[str, HostState], packages: tuple[str, ...]
+    environment: str, states: Mapping[str, HostState], components: tuple[str, ...]
 ) -> str:
     """The version the hosts ran before the one they run, from their records."""
-    current = common_version(states, packages)
+    current = common_version(states, components)
     if current is None:
         raise UsageError(
             f"{environment}'s hosts do not run one version; name one with --to VERSION"

@@ -18,7 +18,7 @@ def _shown(value: object) -> str:
 def describe_plan(plan: DeployPlan) -> str:
     """Every host, batch and command of a deploy plan, in the order they run."""
     lines = [
-        f"{plan.action} {plan.version} (package {plan.package_version}) to {plan.environment}, "
+        f"{plan.action} {plan.version} (installed as {plan.installed_version}) to {plan.environment}, "
         f"run {plan.run_id}, from {plan.repository} ({', '.join(plan.channels)})",
         "before:",
         *(f"  {op.kind} @ {op.where}: {op.describe()}" for op in plan.before),

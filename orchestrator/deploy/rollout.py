@@ -28,6 +28,7 @@ from orchestrator.deploy.operations import (
     Revert,
     TakeDeployLock,
 )
+from orchestrator.deploy.payload import Payload
 from orchestrator.deploy.plan import (
     APT_UPDATE_TIMEOUT,
     CONTROL_TIMEOUT,
@@ -37,7 +38,6 @@ from orchestrator.deploy.plan import (
     health_variables,
 )
 from orchestrator.deploy.records import Record, Result
-from orchestrator.deploy.semver import semver_of_package
 from orchestrator.deploy.survey import Connect, Survey, reread
 from orchestrator.errors import DeployError, LockError
 from orchestrator.executor import Directive, EndRun, SkipProgram, Span
@@ -64,6 +64,7 @@ class DeployHandlers:
     """Carries a deploy plan's operations out on the environment's hosts."""
 
     plan: DeployPlan
+    payload: Payload
     # Checks, on the hosts as read under the lock, that the version chosen still holds:
     # DeployError if not, a reason when there is nothing left to do.
     recheck: Callable[[Survey], str | None]
@@ -78,7 +79,7 @@ class DeployHandlers:
     say: Say
     now: Callable[[], datetime]
     # Hosts the deploy changed (or began to), and what each ran before it did.
-    # Each touched host's packages before the deploy: name -> version (absent: none).
+    # Each touched host's components before the deploy: name -> version (absent: none).
     touched: dict[str, dict[str, str]] = field(default_factory=dict)
     failure: str | None = None
     reverted: dict[str, str] = field(default_factory=dict)
@@ -104,19 +105,21 @@ class DeployHandlers:
     def handle(self, operation: Operation, target: HostProgram | None) -> Directive:
         """Carry ``operation`` out; the first host failure is kept for the records."""
         try:
-            return self._handle(operation)
+            return self._handle(operation, target)
         except Exception as error:
             if isinstance(operation, HostOperation) and not self._stopping.is_set():
                 self._failed(operation.host, str(error).removeprefix(f"{operation.host}: "))
             raise
 
-    def _handle(self, operation: Operation) -> Directive:
+    def _handle(self, operation: Operation, target: HostProgram | None) -> Directive:
         if isinstance(operation, TakeDeployLock):
             return self._take_lock(operation)
         if isinstance(operation, PrepareSources):
             self._prepare(operation)
         elif isinstance(operation, RemoteCommand):
-            return self._command(operation)
+            # A host program's first command is the one that changes the host.
+            changes = target is not None and operation is target.operations[0]
+            return self._command(operation, changes=changes)
         elif isinstance(operation, CheckHealth):
             self._check(operation, self.plan.version)
         elif isinstance(operation, Revert):
@@ -200,7 +203,7 @@ class DeployHandlers:
             attempt, break_lock, self.say,
         ).acquire(operation.timeout, LockError)  # fmt: skip
         # Another deploy may have finished while this one waited: what runs now counts.
-        reread(self.survey, self.files, self.plan.packages, self.plan.units)
+        reread(self.survey, self.files, self.payload)
         moved = self.recheck(self.survey)
         return EndRun("unchanged", moved) if moved is not None else None
 
@@ -211,7 +214,7 @@ class DeployHandlers:
         plan = self.plan
         state = self.survey.states[host]
         return not state.settled(
-            self.environment_name, plan.packages, plan.units, plan.package_version
+            self.environment_name, plan.components, plan.units, plan.installed_version
         )
 
     def _prepare(self, operation: PrepareSources) -> None:
@@ -239,15 +242,15 @@ class DeployHandlers:
         if problems:
             raise problems[0]  # type: ignore[misc]
 
-    def _command(self, operation: RemoteCommand) -> Directive:
+    def _command(self, operation: RemoteCommand, *, changes: bool) -> Directive:
         host = operation.host
-        if operation.stage == "install":
+        if changes:
             if not self._needs(host):
                 return SkipProgram(f"runs {self.plan.version} already")
             state = self.survey.states[host]
             with self._guard:
                 self.touched[host] = {
-                    p: v for p, v in state.packages.items() if p in self.plan.packages
+                    p: v for p, v in state.components.items() if p in self.plan.components
                 }
         result = self._shell(host).run(operation.command, timeout=operation.timeout)
         if result.status != 0:
@@ -294,25 +297,16 @@ class DeployHandlers:
     def _revert(self, operation: Revert) -> None:
         host = operation.host
         before = self.touched.get(host, {})
-        previous = shared_version(before, operation.packages)
+        back = self.payload.previous_release(before)
         # Reconnect: the executor hung the hosts up if the deploy was stopped.
         shell = self._shell(host, fresh=True)
-        # A deploy hung up mid-install may have left dpkg half-way: finish that first.
-        steps = [(commands.settle_dpkg(), APT_UPDATE_TIMEOUT)]
-        if before:
-            steps.append((commands.install_versions(before), APT_UPDATE_TIMEOUT))
-        absent = [p for p in operation.packages if p not in before]
-        if absent:
-            steps.append((commands.remove(absent), APT_UPDATE_TIMEOUT))
-        if operation.units and before:
-            steps.append((commands.restart(operation.units), CONTROL_TIMEOUT))
-        for step, timeout in steps:
-            result = shell.run(step, timeout=timeout)
+        for step in self.payload.revert(before):
+            result = shell.run(step.command, timeout=step.timeout)
             if result.status != 0:
+                previous = shared_version(before, self.payload.components)
                 raise DeployError(
                     f"{host}: could not go back to {previous or 'nothing'}: {result.last_lines()}"
                 )
-        back = semver_of_package(previous) if previous else None
         if back is not None and self.environment.health is not None:
             check = CheckHealth(
                 host=host, check="the health check", attempts=self.environment.health.attempts
@@ -335,7 +329,6 @@ class DeployHandlers:
             result = "rolled-back"
         problems = []
         for host, before in self.touched.items():
-            previous = shared_version(before, self.plan.packages)
             detail = ""
             if failure is not None:
                 back = self.reverted.get(host)
@@ -349,7 +342,7 @@ class DeployHandlers:
                 host=host,
                 action=self.plan.action,
                 version=self.plan.version,
-                previous=semver_of_package(previous) if previous else None,
+                previous=self.payload.previous_release(before),
                 result=result,
                 by=self.audit.by,
                 ci_job=self.audit.ci_job,

@@ -23,6 +23,7 @@ from orchestrator.deploy.commands import HostFiles
 from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.hosts import HostShell
 from orchestrator.deploy.index import Available
+from orchestrator.deploy.payload import Payload
 from orchestrator.deploy.plan import DeployHost, DeployPlan, make_deploy_plan
 from orchestrator.deploy.records import Action, Record, failed_versions
 from orchestrator.deploy.rollout import Audit, DeployHandlers
@@ -30,7 +31,6 @@ from orchestrator.deploy.semver import (
     is_semver,
     parse_range,
     precedence_key,
-    semver_of_package,
 )
 from orchestrator.deploy.survey import Survey, survey, surveyor, upstream_failures
 from orchestrator.errors import DeployError, UsageError
@@ -46,12 +46,18 @@ Status = Literal["deployed", "unchanged", "failed", "planned", "interrupted"]
 
 @dataclass(frozen=True)
 class DeploySeams:
-    """Where a deploy meets the world: the hosts, the published index, the project key."""
+    """Where a deploy meets the world: the hosts, what is published, the project key.
+
+    ``available`` reads the signed apt index, or the registry's tags for a Compose
+    environment; ``image_id`` is the id of the image a tag names in the registry (None if
+    there is no such tag), for a Compose environment's drift.
+    """
 
     accesses: Callable[[Environment], list[HostAccess]]
     connect: Callable[[HostAccess], HostShell]
     available: Callable[[Environment], list[Available]]
     project_key: Callable[[], str]
+    image_id: Callable[[Environment, str], str | None]
 
 
 @dataclass(frozen=True)
@@ -127,20 +133,17 @@ def ci_job() -> str | None:
     return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
 
 
-def published(available: Sequence[Available], epoch: int | None) -> dict[str, Available]:
+def published(
+    available: Sequence[Available], payload: Payload, epoch: int | None
+) -> dict[str, Available]:
     """The published release versions (semver) and where each is, newest last.
 
-    A package version with another epoch than the project's is not one of its releases
-    (an epoch outranks every version without it): it is never offered.
+    What is not a release of the project (another epoch, a tag such as ``latest``) is
+    never offered (see :meth:`~orchestrator.deploy.payload.Payload.release_offered`).
     """
     found: dict[str, Available] = {}
     for entry in available:
-        head, colon, _ = entry.package_version.partition(":")
-        stated = int(head) if colon and head.isdigit() else (0 if not colon else -1)
-        # Epoch 0 is no epoch, in dpkg and rpm alike.
-        if stated != (epoch or 0):
-            continue
-        version = semver_of_package(entry.package_version)
+        version = payload.release_offered(entry.installed_version, epoch)
         if version is not None and version not in found:
             found[version] = entry
     return dict(sorted(found.items(), key=lambda item: precedence_key(item[0])))
@@ -152,13 +155,14 @@ def environment_records(state: Survey, environment: str) -> list[Record]:
     return sorted(records, key=lambda r: (r.time, r.run_id))
 
 
-def running_versions(state: Survey, packages: tuple[str, ...]) -> dict[str, str | None]:
+def running_versions(state: Survey, components: tuple[str, ...]) -> dict[str, str | None]:
     """What each host runs (semver; None when not installed or mixed)."""
-    return {name: s.version(packages) for name, s in state.states.items()}
+    return {name: s.version(components) for name, s in state.states.items()}
 
 
 def choose_version(
     environment: Environment,
+    source: str,
     request: DeployRequest,
     offered: dict[str, Available],
     failed: set[str],
@@ -166,13 +170,15 @@ def choose_version(
 ) -> str | None:
     """The version to deploy; None when the range takes nothing newer than what runs.
 
+    ``source`` says where the versions are offered, in words, for errors.
+
     UsageError for a version that is not a release, not published, outside the range
     (a plain deploy), marked failed or rolled back here, older than what runs (except a
     promotion of an explicit ``--version``: going back is ``env.rollback``'s), or, for a
     rollback, not older than what runs.
     """
     name = environment.name
-    where = f"in channels {', '.join(environment.channels)}"
+    where = source
     wanted = request.version.removeprefix("v") if request.version else None
     range_ = parse_range(environment.version, prereleases=environment.prereleases)
     if wanted is None:
@@ -242,7 +248,7 @@ def _deploy_hosts(accesses: Sequence[HostAccess]) -> list[DeployHost]:
 def host_summary(
     state: Survey,
     handlers: DeployHandlers | None,
-    packages: tuple[str, ...],
+    components: tuple[str, ...],
     outcome: Outcome | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per host: what it ran before, whether the deploy touched it, and how it went.
@@ -252,7 +258,7 @@ def host_summary(
     """
     summary: dict[str, dict[str, Any]] = {}
     for name, host in state.states.items():
-        before = host.version(packages)
+        before = host.version(components)
         entry: dict[str, Any] = {"before": before, "touched": False}
         if handlers is not None:
             entry["touched"] = name in handlers.touched
@@ -280,11 +286,10 @@ def host_summary(
 class _Deploy:
     """One deploy's context once the hosts were read: what it decides from, how it ends."""
 
-    environment: Environment
+    payload: Payload
     request: DeployRequest
     seams: DeploySeams
     files: HostFiles
-    packages: tuple[str, ...]
     state: Survey
     offered: dict[str, Available]
     upstream: set[str]
@@ -293,16 +298,23 @@ class _Deploy:
     now: Callable[[], datetime]
 
     @property
-    def units(self) -> tuple[str, ...]:
-        """The units the environment restarts."""
-        return tuple(self.environment.units)
+    def environment(self) -> Environment:
+        """The environment deployed to."""
+        return self.payload.environment
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """What the environment puts on its hosts."""
+        return self.payload.components
 
     def choose(self, state: Survey) -> str | None:
         """The version to deploy on ``state`` (see :func:`choose_version`)."""
         name = self.environment.name
         failed = failed_versions(environment_records(state, name), name) | self.upstream
-        running = running_versions(state, self.packages)
-        return choose_version(self.environment, self.request, self.offered, failed, running)
+        running = running_versions(state, self.components)
+        return choose_version(
+            self.environment, self.payload.source, self.request, self.offered, failed, running
+        )
 
     def ended(
         self,
@@ -317,7 +329,7 @@ class _Deploy:
         """The outcome of this deploy."""
         return DeployOutcome(
             self.run_id, self.environment.name, self.request.action, version, status, message,
-            hosts if hosts is not None else host_summary(self.state, None, self.packages),
+            hosts if hosts is not None else host_summary(self.state, None, self.components),
             plan, exit_code,
         )  # fmt: skip
 
@@ -353,13 +365,14 @@ class _Deploy:
         request, version = self.request, plan.version
         handlers = DeployHandlers(
             plan=plan,
+            payload=self.payload,
             recheck=self.recheck(version),
             environment=self.environment,
             survey=self.state,
             accesses={a.name: a for a in accesses},
             connect=self.seams.connect,
             files=self.files,
-            project_key=self.seams.project_key(),
+            project_key=self.seams.project_key() if self.payload.uses_sources else "",
             audit=request.audit,
             lock=new_details(self.run_id, f"{request.action} {version}", self.now()),
             say=self.say,
@@ -371,7 +384,7 @@ class _Deploy:
             signals.watch(executor)
         outcome = executor.run()
         elapsed = time.monotonic() - started
-        hosts = host_summary(self.state, handlers, self.packages, outcome)
+        hosts = host_summary(self.state, handlers, self.components, outcome)
         name, what = self.environment.name, f"{request.action} of {version}"
         back = ", ".join(f"{h} -> {v}" for h, v in handlers.reverted.items()) or "none"
         finished = outcome.built and not outcome.failures
@@ -413,18 +426,20 @@ def run_deploy(
     UsageError (exit 2) for anything refused, before any host changed.
     """
     environment = inventory.environment(request.environment)
-    packages = inventory.packages_of(environment)
-    if not inventory.publish:
+    payload = inventory.payload(environment)
+    components = payload.components
+    if payload.uses_sources and not inventory.publish:
         raise UsageError(
             f"environment {environment.name} installs from the first publish target, and the "
             "inventory has none: add one under publish"
         )
     files = HostFiles(tool=inventory.cloud.tag_prefix, project=inventory.project.name)
-    seams.project_key()  # a missing key is bad input, before any host is read
-    offered = published(seams.available(environment), inventory.project.epoch)
+    if payload.uses_sources:
+        seams.project_key()  # a missing key is bad input, before any host is read
+    offered = published(seams.available(environment), payload, inventory.project.epoch)
     accesses = seams.accesses(environment)
     run_id = new_run_id(now(), os.urandom(3).hex())
-    state = survey(accesses, seams.connect, files, packages, tuple(environment.units))
+    state = survey(accesses, seams.connect, files, payload)
     try:
         _refuse_unsettled(state)
         # What failed upstream is never taken here by a range or a plain deploy.
@@ -436,26 +451,24 @@ def run_deploy(
         if chosen is not None:
             request = dataclasses.replace(request, version=chosen(state))
         deploy = _Deploy(
-            environment, request, seams, files, packages, state, offered, upstream, run_id,
-            say, now,
-        )  # fmt: skip
+            payload, request, seams, files, state, offered, upstream, run_id, say, now
+        )
         version = deploy.choose(state)
         if version is None:
-            running = running_versions(state, packages).values()
+            running = running_versions(state, components).values()
             newest = max((v for v in running if v), key=precedence_key)
             message = f"{environment.name} runs {newest}, and its range takes nothing newer"
             say(message)
             return deploy.ended(newest, "unchanged", message)
-        package_version = offered[version].package_version
+        installed_version = offered[version].installed_version
         published_channels = {a.channel for a in offered.values()}
         plan = make_deploy_plan(
-            environment,
+            payload,
             _deploy_hosts(accesses),
             files=files,
-            packages=packages,
             version=version,
-            package_version=package_version,
-            repository=inventory.publish[0].url,
+            installed_version=installed_version,
+            repository=inventory.publish[0].url if payload.uses_sources else payload.source,
             channels=tuple(c for c in environment.channels if c in published_channels),
             run_id=run_id,
             action=request.action,
@@ -464,7 +477,7 @@ def run_deploy(
         )
         at_version = [
             name for name, s in state.states.items()
-            if s.settled(environment.name, packages, deploy.units, package_version)
+            if s.settled(environment.name, components, payload.units, installed_version)
         ]  # fmt: skip
         if request.dry_run:
             message = f"planned {request.action} of {version} to {environment.name}"

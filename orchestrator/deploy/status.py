@@ -30,7 +30,7 @@ RECORDS_SHOWN = 20
 
 
 def health_now(
-    environment: Environment, state: Survey, packages: tuple[str, ...]
+    environment: Environment, state: Survey, components: tuple[str, ...]
 ) -> dict[str, str]:
     """Each host's health check, run now: "passed", or what it saw."""
     health = environment.health
@@ -38,7 +38,7 @@ def health_now(
         return {name: "passed" for name in state.states}
     found: dict[str, str] = {}
     for name, host in state.states.items():
-        version = host.version(packages) or ""
+        version = host.version(components) or ""
         variables = health_variables(
             DeployHost(name, state.addresses[name]), version, environment.name
         )
@@ -58,7 +58,8 @@ def environment_status(
     surveyed: Callable[[Environment], Survey],
 ) -> dict[str, Any]:
     """The status of ``environment`` as JSON-ready data (see the module docstring)."""
-    packages = inventory.packages_of(environment)
+    payload = inventory.payload(environment)
+    components = payload.components
     state = surveyed(environment)
     try:
         records = [r for s in state.states.values() for r in s.records]
@@ -70,21 +71,24 @@ def environment_status(
         problem = None
         if desired is None:
             try:
-                offered = published(seams.available(environment), inventory.project.epoch)
+                offered = published(
+                    seams.available(environment), payload, inventory.project.epoch
+                )
                 desired = range_.best(v for v in offered if v not in failed)
             except OrchestratorError as error:
                 problem = str(error)
         first = next(iter(state.shells.values()))
         holder = lock_holder(first, _files(inventory), environment.name)
         hosts = {}
+        served = _served_ids(environment, state, components, seams)
         for name, host in state.states.items():
-            hosts[name] = _host_view(host, environment, packages, desired)
+            hosts[name] = _host_view(host, environment, components, desired, served)
         return {
             "environment": environment.name,
             "version": environment.version,
             "desired": desired,
             "desired_problem": problem,
-            "running": common_version(state.states, packages),
+            "running": common_version(state.states, components),
             "failed_versions": sorted(failed),
             "lock": holder.describe() if holder is not None else None,
             "from": environment.upstream,
@@ -98,20 +102,42 @@ def _files(inventory: Inventory) -> HostFiles:
     return HostFiles(tool=inventory.cloud.tag_prefix, project=inventory.project.name)
 
 
+def _served_ids(
+    environment: Environment, state: Survey, components: tuple[str, ...], seams: DeploySeams
+) -> dict[str, str | None]:
+    """Per tag a Compose environment's hosts run: the id of the image the registry serves."""
+    if environment.compose is None:
+        return {}
+    tags = {host.installed_version(components) for host in state.states.values()}
+    return {tag: seams.image_id(environment, tag) for tag in sorted(t for t in tags if t)}
+
+
 def _host_view(
-    host: HostState, environment: Environment, packages: tuple[str, ...], desired: str | None
+    host: HostState,
+    environment: Environment,
+    components: tuple[str, ...],
+    desired: str | None,
+    served: dict[str, str | None],
 ) -> dict[str, Any]:
-    installed = host.version(packages)
+    installed = host.version(components)
     last = host.last_record(environment.name)
-    recorded = host.recorded(environment.name, packages)
+    recorded = host.recorded(environment.name, components)
     drift = []
     if installed != desired:
         drift.append(f"installed {installed or 'nothing'}, desired {desired or 'nothing'}")
     if installed is not None and not recorded:
         drift.append("installed by hand: no deploy record says so")
+    tag = host.installed_version(components)
+    if tag is not None and tag in served:
+        # A tag pushed over, or an image built on the host: not what the registry serves.
+        stray = sorted(c for c in components if host.digests.get(c) != served[tag])
+        if stray:
+            drift.append(
+                f"{', '.join(stray)} run an image that is not {tag} as the registry serves it"
+            )
     return {
         "installed": installed,
-        "packages": {p: host.packages.get(p) for p in packages},
+        "components": {p: host.components.get(p) for p in components},
         "units": host.units,
         "last_record": None if last is None else last.__dict__,
         # The environment's last records on this host, oldest first (the page's deploys).
@@ -132,10 +158,10 @@ def next_promotion(
     upstream = inventory.environment(environment.upstream)
     state = surveyed(upstream)
     try:
-        packages = inventory.packages_of(upstream)
-        healthy = health_now(upstream, state, packages)
+        components = inventory.payload(upstream).components
+        healthy = health_now(upstream, state, components)
         try:
-            version = promotion_candidate(upstream.name, state.states, packages, healthy, None)
+            version = promotion_candidate(upstream.name, state.states, components, healthy, None)
             return {"from": upstream.name, "version": version, "eligible": True, "why": ""}
         except OrchestratorError as error:
             return {"from": upstream.name, "version": None, "eligible": False, "why": str(error)}

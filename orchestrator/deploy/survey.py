@@ -1,7 +1,7 @@
 """Reading an environment's hosts: one round trip each, all at once, before anything changes.
 
 Every deploy, promotion, rollback and ``env.status`` starts here: connect to each host with
-its pinned key and run the inspection (packages, units, records). A host key mismatch is
+its pinned key and run the inspection (what it runs, its units, its records). A host key mismatch is
 refused before any host is changed; a host that cannot be read is an error naming it.
 """
 
@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from orchestrator.deploy import commands
 from orchestrator.deploy.commands import HostFiles
 from orchestrator.deploy.hosts import HostShell
-from orchestrator.deploy.hoststate import HostState, parse_host_state
+from orchestrator.deploy.hoststate import HostState
+from orchestrator.deploy.payload import Payload
 from orchestrator.deploy.plan import CONTROL_TIMEOUT
 from orchestrator.deploy.records import failed_versions
 from orchestrator.errors import DeployError
@@ -45,21 +46,15 @@ class Survey:
             shell.close()
 
 
-def _read(
-    shell: HostShell, files: HostFiles, packages: tuple[str, ...], units: tuple[str, ...]
-) -> HostState:
-    result = shell.run(commands.inspect(files, packages, units), timeout=CONTROL_TIMEOUT)
+def _read(shell: HostShell, files: HostFiles, payload: Payload) -> HostState:
+    result = shell.run(payload.inspect(files), timeout=CONTROL_TIMEOUT)
     if result.status != 0:
         raise DeployError(f"{shell.where}: cannot read the host: {result.last_lines()}")
-    return parse_host_state(shell.where, result.stdout, units)
+    return payload.parse(shell.where, result.stdout)
 
 
 def survey(
-    accesses: Sequence[HostAccess],
-    connect: Connect,
-    files: HostFiles,
-    packages: tuple[str, ...],
-    units: tuple[str, ...],
+    accesses: Sequence[HostAccess], connect: Connect, files: HostFiles, payload: Payload
 ) -> Survey:
     """Connect to every host and read it, all at once; the first error after all finished."""
     shells: dict[str, HostShell] = {}
@@ -68,7 +63,7 @@ def survey(
     def one(access: HostAccess) -> None:
         shell = connect(access)
         shells[access.name] = shell
-        states[access.name] = _read(shell, files, packages, units)
+        states[access.name] = _read(shell, files, payload)
 
     with ThreadPoolExecutor(max_workers=max(1, min(32, len(accesses)))) as pool:
         futures = [pool.submit(one, access) for access in accesses]
@@ -85,12 +80,10 @@ def survey(
     )
 
 
-def reread(
-    survey_: Survey, files: HostFiles, packages: tuple[str, ...], units: tuple[str, ...]
-) -> None:
+def reread(survey_: Survey, files: HostFiles, payload: Payload) -> None:
     """Read every host of ``survey_`` again over its open shell (under the lock)."""
     for name, shell in survey_.shells.items():
-        survey_.states[name] = _read(shell, files, packages, units)
+        survey_.states[name] = _read(shell, files, payload)
 
 
 def lock_holder(shell: HostShell, files: HostFiles, environment: str) -> LockDetails | None:
@@ -118,11 +111,10 @@ def upstream_failures(
 
 def surveyor(inventory: Inventory, seams: DeploySeams) -> Callable[[Environment], Survey]:
     """Reads an environment's hosts (one round trip each) with ``seams``."""
+    files = HostFiles(tool=inventory.cloud.tag_prefix, project=inventory.project.name)
 
     def read(environment: Environment) -> Survey:
-        return survey(
-            seams.accesses(environment), seams.connect, HostFiles(tool=inventory.cloud.tag_prefix, project=inventory.project.name),
-            inventory.packages_of(environment), tuple(environment.units),
-        )  # fmt: skip
+        payload = inventory.payload(environment)
+        return survey(seams.accesses(environment), seams.connect, files, payload)
 
     return read

@@ -147,6 +147,23 @@ def served_image(registry: Registry, repository: str, reference: str) -> ServedI
         ) from None
 
 
+def served_image_id(registry: Registry, repository: str, tag: str) -> str | None:
+    """The id of the image served as ``repository:tag`` (its config's digest), None if none.
+
+    It is what ``docker inspect`` reports as a container's ``.Image``.
+    """
+    manifest = registry.manifest(repository, tag)
+    if manifest is None:
+        return None
+    try:
+        digest = json.loads(manifest.body)["config"]["digest"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        digest = None
+    if not isinstance(digest, str):
+        raise PublishError(f"{registry.where}: {repository}:{tag} has an unreadable manifest")
+    return digest
+
+
 def tag_image(registry: Registry, repository: str, digest: str, tags: list[str]) -> None:
     """Point each of ``tags`` at the image ``digest`` (its manifest stored under each name)."""
     manifest = registry.manifest(repository, digest)

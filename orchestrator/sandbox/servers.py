@@ -31,6 +31,7 @@ repo server's does, so a client's pinned key stays right. One client key
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import hashlib
@@ -44,8 +45,9 @@ import socket
 import subprocess
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox import processes, serverimage
@@ -68,9 +70,24 @@ KILL_TIMEOUT = 10.0
 CGROUP_PARENT = "relorch"
 # nspawn keeps a per-machine directory here on this machine's /run.
 PROPAGATE_DIR = Path("/run/systemd/nspawn/propagate")
-# A server with a Docker engine: Debian's engine, and a static busybox for images FROM scratch.
-ENGINE_PACKAGES = ("docker.io", "busybox-static")
+# What a server's Docker engine is for: building the droplets' images ("build": Debian's
+# engine, and a static busybox for images FROM scratch), or running a deploy's containers
+# with Compose ("run").
+EngineRole = Literal["build", "run"]
+ENGINE_PACKAGES: dict[EngineRole, tuple[str, ...]] = {
+    "build": ("docker.io", "busybox-static"),
+    "run": ("docker.io", "docker-compose"),
+}
 ENGINE_PORT = 2375
+# What an engine needs from nspawn to run containers: runc makes each container's cgroups
+# (the hierarchy writable), a session keyring per container (the keyring system calls),
+# and Docker sets up the host network's "default sandbox" (CAP_NET_ADMIN, which nspawn
+# withholds from a server sharing this machine's network).
+RUNNER_OPTIONS = (
+    "--bind=/sys/fs/cgroup",
+    "--system-call-filter=@keyring",
+    "--capability=CAP_NET_ADMIN",
+)
 ENGINE_SERVER = "image-builder"
 ENGINE_TIMEOUT = 60.0
 # Units that would listen beyond the server's address, reach out of the sandbox, or only
@@ -93,19 +110,23 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 class ServerSpec:
     """A server to boot: its name (also its hostname) and where its sshd listens.
 
-    An ``engine`` server also runs a Docker engine that listens on its address, port
-    :data:`ENGINE_PORT` (see :func:`engine_config`).
+    A server with an ``engine`` also runs Docker (see :func:`engine_config`): one that
+    builds listens on its address, port :data:`ENGINE_PORT`; one that runs containers logs
+    in to the sandbox registry with ``pull_login`` (registry host, user, password), as a
+    real host's administrator would with ``docker login``.
     """
 
     name: str
     address: str
     port: int = 22
-    engine: bool = False
+    engine: EngineRole | None = None
+    pull_login: tuple[str, str, str] | None = field(default=None, repr=False)
 
     @property
     def packages(self) -> tuple[str, ...]:
         """The Debian packages of its image."""
-        return (*serverimage.PACKAGES, *ENGINE_PACKAGES) if self.engine else serverimage.PACKAGES
+        extra = ENGINE_PACKAGES[self.engine] if self.engine is not None else ()
+        return (*serverimage.PACKAGES, *extra)
 
 
 @dataclass(frozen=True)
@@ -218,27 +239,36 @@ def sshd_config(spec: ServerSpec) -> str:
     )
 
 
-def engine_config(address: str) -> dict[str, str]:
-    """The files that keep a server's Docker engine to building images, by path in its root.
+def engine_config(spec: ServerSpec) -> dict[str, str]:
+    """The files that keep a server's Docker engine to its role, by path in its root.
 
     No bridge, no iptables rules, no forwarding: the server shares this machine's network,
-    and Docker's default bridge would take 172.17.0.0/16. The engine's API listens on the
-    server's own loopback address (and its unix socket), nowhere else; containerd's CRI
-    plugin (which would listen on 127.0.0.1) is off. Containers never run: the default
-    runtime is ``/bin/false``, so a build's ``RUN`` step fails, and only images made of
-    files (``FROM scratch``, ``COPY``) build. A droplet's build is untrusted; so is what
-    it would run.
+    and Docker's default bridge would take 172.17.0.0/16; a container uses the host's
+    network, so it listens on the server's loopback address. containerd's CRI plugin
+    (which would listen on 127.0.0.1) is off.
+
+    An engine that builds listens on the server's own address (and its unix socket),
+    nowhere else, and never runs a container: its default runtime is ``/bin/false``, so a
+    build's ``RUN`` step fails and only images made of files (``FROM scratch``, ``COPY``)
+    build. A droplet's build is untrusted; so is what it would run. An engine that runs
+    a deploy's containers listens on its unix socket only. Its containers' processes live
+    in the server's PID namespace, so they end with it.
     """
-    daemon = {
+    daemon: dict[str, object] = {
         "bridge": "none", "iptables": False, "ip6tables": False, "ip-forward": False,
         "ip-masq": False, "userland-proxy": False,
-        "default-runtime": "none", "runtimes": {"none": {"path": "/bin/false"}},
     }  # fmt: skip
-    dockerd = (
-        f"/usr/sbin/dockerd -H fd:// -H tcp://{address}:{ENGINE_PORT} "
-        "--containerd=/run/containerd/containerd.sock"
-    )
-    return {
+    listen = "-H fd://"
+    files: dict[str, str] = {}
+    if spec.engine == "build":
+        daemon |= {"default-runtime": "none", "runtimes": {"none": {"path": "/bin/false"}}}
+        listen += f" -H tcp://{spec.address}:{ENGINE_PORT}"
+    if spec.pull_login is not None:
+        registry, user, password = spec.pull_login
+        auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+        files["root/.docker/config.json"] = json.dumps({"auths": {registry: {"auth": auth}}})
+    dockerd = f"/usr/sbin/dockerd {listen} --containerd=/run/containerd/containerd.sock"
+    return files | {
         "etc/docker/daemon.json": json.dumps(daemon, indent=2) + "\n",
         "etc/systemd/system/docker.service.d/sandbox.conf": (
             f"[Service]\nExecStart=\nExecStart={dockerd}\n"
@@ -272,10 +302,10 @@ def prepare_root(root: Path, spec: ServerSpec, host_key: str, client_public: str
     for unit in MASKED_UNITS:
         (units / unit).unlink(missing_ok=True)
         (units / unit).symlink_to("/dev/null")
-    if spec.engine:
-        for path, text in engine_config(spec.address).items():
+    if spec.engine is not None:
+        for path, text in engine_config(spec).items():
             (root / path).parent.mkdir(parents=True, exist_ok=True)
-            _write(root / path, text)
+            _write(root / path, text, 0o600 if path.startswith("root/") else 0o644)
 
 
 def _cgroup_mounts() -> list[Path]:
@@ -312,6 +342,7 @@ def boot_command(spec: ServerSpec, directory: Path) -> list[str]:
             f"--hostname={spec.name}",
             "--console=passive",
             "--link-journal=no",
+            *(RUNNER_OPTIONS if spec.engine == "run" else ()),
         ]
     )
     return ["sh", "-c", f"set -e; {joins}; {nspawn}"]
@@ -351,6 +382,7 @@ def _is_running(directory: Path, spec: ServerSpec) -> bool:
     return (
         record.get("address") == spec.address
         and record.get("port") == spec.port
+        and record.get("engine") == spec.engine
         and (directory / "root").is_dir()
         and _nspawn_pid(directory) is not None
         and _sshd_answers(spec.address, spec.port)
@@ -496,7 +528,9 @@ def _boot(spec: ServerSpec, directory: Path, image: Path, client_public: str) ->
             start_new_session=True,
         )
     _children[process.pid] = process
-    record = {"pid": process.pid, "address": spec.address, "port": spec.port}
+    record = {
+        "pid": process.pid, "address": spec.address, "port": spec.port, "engine": spec.engine,
+    }  # fmt: skip
     _write(directory / RECORD, json.dumps(record) + "\n")
     processes.wait_until(
         lambda: process.poll() is not None or _sshd_answers(spec.address, spec.port),
@@ -564,7 +598,7 @@ def engine_url(settings: SandboxSettings) -> str:
 
 def ensure_engine(settings: SandboxSettings) -> None:
     """Boot the server whose Docker engine builds the droplets' images, unless it runs."""
-    spec = ServerSpec(ENGINE_SERVER, settings.engine_address, settings.ssh_port, engine=True)
+    spec = ServerSpec(ENGINE_SERVER, settings.engine_address, settings.ssh_port, engine="build")
     ensure_servers(settings, [spec])
     if not processes.wait_until(
         lambda: processes.listening(spec.address, ENGINE_PORT), ENGINE_TIMEOUT, interval=0.2

@@ -347,7 +347,9 @@ def page(
     seams = deploy_seams(loaded)
     offered: dict[str, Available] = {}
     for environment in ordered:
-        for version, entry in published(seams.available(environment), loaded.project.epoch).items():
+        payload = loaded.payload(environment)
+        entries = published(seams.available(environment), payload, loaded.project.epoch)
+        for version, entry in entries.items():
             offered.setdefault(version, entry)
     reports = loaded.workspace / "reports"
     made = datetime.now(UTC)

@@ -27,6 +27,7 @@ from orchestrator.deploy.index import Available, available_versions
 from orchestrator.deploy.run import DeploySeams
 from orchestrator.errors import CredentialsError, SandboxError, UsageError
 from orchestrator.fleet import HostAccess
+from orchestrator.images.push import served_image_id
 from orchestrator.images.registry import Credentials, Registry
 from orchestrator.inventory import Inventory, SshPublish
 from orchestrator.journal import Journal
@@ -44,6 +45,9 @@ from orchestrator.source import export_source
 from orchestrator.sshkeys import generate_keypair, known_hosts_name
 from orchestrator.verify.run import verify_inventory
 from orchestrator.verify.table import render_table
+
+# What the deploy names the registry as, in place of an apt channel.
+REGISTRY_CHANNEL = "registry"
 
 
 def ensure_sandbox(inventory: Inventory) -> None:
@@ -279,7 +283,14 @@ def deploy_seams(inventory: Inventory) -> DeploySeams:
             )  # fmt: skip
         return listed
 
+    @functools.cache
+    def registry() -> Registry:
+        return image_registry(inventory)
+
     def available(environment: Environment) -> list[Available]:
+        if environment.compose is not None:
+            tags = registry().tags(environment.compose.image)
+            return [Available(tag, REGISTRY_CHANNEL) for tag in tags]
         ensure_sandbox(inventory)
         return available_versions(
             inventory.publish[0].url,
@@ -289,4 +300,8 @@ def deploy_seams(inventory: Inventory) -> DeploySeams:
             project_key(),
         )
 
-    return DeploySeams(accesses, open_ssh_shell, available, project_key)
+    def image_id(environment: Environment, tag: str) -> str | None:
+        assert environment.compose is not None  # asked for Compose environments only
+        return served_image_id(registry(), environment.compose.image, tag)
+
+    return DeploySeams(accesses, open_ssh_shell, available, project_key, image_id)

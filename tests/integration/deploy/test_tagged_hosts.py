@@ -75,7 +75,7 @@ def test_tagged_droplets_are_found_and_only_their_pinned_key_is_trusted(
     assert (access.name, access.address) == ("web-1", droplet.public_ipv4)
     assert access.host_key == " ".join(host_key.public_line.split()[:2])
     files = HostFiles(tool="relorch", project="hello")
-    read = survey([access], seams.connect, files, ("hello",), ())
+    read = survey([access], seams.connect, files, inventory.payload(environment))
     read.close()
     assert read.states["web-1"].records == ()
 
@@ -84,7 +84,7 @@ def test_tagged_droplets_are_found_and_only_their_pinned_key_is_trusted(
     known_hosts.write_text(f"{droplet.public_ipv4} {impostor.public_line}\n")
     (access,) = deploy_seams(sandbox_world.inventory).accesses(environment)
     with pytest.raises(UsageError, match="host key mismatch"):
-        survey([access], seams.connect, files, ("hello",), ())
+        survey([access], seams.connect, files, inventory.payload(environment))
 
     # No key at all for the droplet: refused before any connection.
     known_hosts.write_text("")

@@ -28,8 +28,8 @@ def prod_plan() -> DeployPlan:
     prod = inventory.environment("prod")
     hosts = [DeployHost(h.name, h.address) for h in prod.listed_hosts]
     return make_deploy_plan(
-        prod, hosts, files=FILES, packages=("hello",), version="1.2.3",
-        package_version="1.2.3-1", repository="http://127.76.0.1:8758", channels=("stable",),
+        inventory.payload(prod), hosts, files=FILES, version="1.2.3",
+        installed_version="1.2.3-1", repository="http://127.76.0.1:8758", channels=("stable",),
         run_id="20261201t120000-abcdef", action="promote", lock_wait=300.0,
         where="environments.prod",
     )  # fmt: skip
@@ -77,7 +77,7 @@ def test_host_state_ignores_garbage_records() -> None:
         f'not json\n{{"result": "owned"}}\n[1,2]\n{good}\n'
     )
     state = parse_host_state("dev-1", output, ("hello.service",))
-    assert state.packages == {"hello": "1.2.3-1"}
+    assert state.components == {"hello": "1.2.3-1"}
     assert state.unsettled == {"held": "hi", "half": "iF"}
     assert state.units == {"hello.service": "active"}
     assert [r.version for r in state.records] == ["1.2.3"]
@@ -122,5 +122,7 @@ def test_only_the_projects_epoch_is_offered() -> None:
         Available("0:1.2.4-1", "stable"),
         Available("x:1.2.5-1", "stable"),
     ]
-    assert list(published(available, None)) == ["1.2.3", "1.2.4"]
-    assert list(published(available, 9)) == ["9.9.9"]
+    inventory = load_inventory(ROOT / "inventory" / "sandbox.yaml")
+    payload = inventory.payload(inventory.environment("dev"))
+    assert list(published(available, payload, None)) == ["1.2.3", "1.2.4"]
+    assert list(published(available, payload, 9)) == ["9.9.9"]

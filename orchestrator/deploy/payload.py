@@ -1,0 +1,250 @@
+"""What an environment puts on its hosts, and how: the packages with apt, or an image with Compose.
+
+The rest of a deploy (the survey, the lock, the batches, the health checks, the records,
+promotion, rollback and status) is the same for both; only these differ: how a host is
+read, which released versions are offered, how a version is put on a host, and how a
+host goes back. Pure: the commands are strings, run by the deploy's handlers.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from orchestrator.deploy import commands, compose
+from orchestrator.deploy.commands import HostFiles
+from orchestrator.deploy.environments import ComposeProject, Environment
+from orchestrator.deploy.hoststate import HostState, parse_host_state, shared_version
+from orchestrator.deploy.semver import semver_of_package
+
+# Seconds for restarting units, and for each step of going back.
+RESTART_TIMEOUT = 60.0
+REVERT_STEP_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command of a host's program: its stage name, the command, its timeout."""
+
+    stage: str
+    command: str
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Payload(ABC):
+    """How one environment's version reaches a host (see the module docstring)."""
+
+    environment: Environment
+
+    @property
+    @abstractmethod
+    def components(self) -> tuple[str, ...]:
+        """What the environment puts on a host: its packages, or its Compose services."""
+
+    @property
+    @abstractmethod
+    def units(self) -> tuple[str, ...]:
+        """What must be active on a host that runs the version."""
+
+    @property
+    @abstractmethod
+    def source(self) -> str:
+        """Where the versions come from, in words, for errors."""
+
+    @property
+    def uses_sources(self) -> bool:
+        """Whether the hosts need the project's apt source before a deploy."""
+        return False
+
+    @abstractmethod
+    def release_offered(self, installed: str, epoch: int | None) -> str | None:
+        """The release (semver) an offered version is, None when it is none of the project's."""
+
+    @abstractmethod
+    def inspect(self, files: HostFiles) -> str:
+        """The command that reads a host in one round trip."""
+
+    @abstractmethod
+    def parse(self, host: str, output: str) -> HostState:
+        """What :meth:`inspect` printed, as the host's state."""
+
+    @abstractmethod
+    def put(self, installed: str) -> tuple[Step, ...]:
+        """The steps that put ``installed`` on a host (the first one changes it)."""
+
+    @abstractmethod
+    def revert(self, before: Mapping[str, str]) -> tuple[Step, ...]:
+        """The steps that put back what a host ran (``before``: component -> version)."""
+
+    @abstractmethod
+    def describe_revert(self) -> str:
+        """The revert, in words, for the plan."""
+
+    def release_of(self, installed: str) -> str | None:
+        """The release an installed version is, as this environment's hosts read it."""
+        return self.release_offered(installed, None)
+
+    def previous_release(self, before: Mapping[str, str]) -> str | None:
+        """The release a host ran before a deploy touched it (None: none, or mixed)."""
+        previous = shared_version(before, self.components)
+        return self.release_of(previous) if previous is not None else None
+
+
+@dataclass(frozen=True)
+class Packages(Payload):
+    """The project's packages, from its signed apt repository, and their systemd units."""
+
+    packages: tuple[str, ...] = ()
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """The packages installed."""
+        return self.packages
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        """The units restarted after the install."""
+        return tuple(self.environment.units)
+
+    @property
+    def source(self) -> str:
+        """The environment's channels."""
+        return f"in channels {', '.join(self.environment.channels)}"
+
+    @property
+    def uses_sources(self) -> bool:
+        """Always: apt installs from the project's source."""
+        return True
+
+    def release_offered(self, installed: str, epoch: int | None) -> str | None:
+        """A package version of the project's epoch, as a release.
+
+        A package version with another epoch is not one of its releases (an epoch outranks
+        every version without it): it is never offered.
+        """
+        head, colon, _ = installed.partition(":")
+        stated = int(head) if colon and head.isdigit() else (0 if not colon else -1)
+        # Epoch 0 is no epoch, in dpkg and rpm alike.
+        return semver_of_package(installed) if stated == (epoch or 0) else None
+
+    def release_of(self, installed: str) -> str | None:
+        """A package version as a release, whatever its epoch."""
+        return semver_of_package(installed)
+
+    def inspect(self, files: HostFiles) -> str:
+        """dpkg-query, systemctl is-active and the records."""
+        return commands.inspect(files, self.packages, self.units)
+
+    def parse(self, host: str, output: str) -> HostState:
+        """Packages, units and records."""
+        return parse_host_state(host, output, self.units)
+
+    def put(self, installed: str) -> tuple[Step, ...]:
+        """apt-get install the version, then restart the units."""
+        steps = [
+            Step(
+                "install",
+                commands.install(self.packages, installed),
+                self.environment.install_timeout,
+            )
+        ]
+        if self.units:
+            steps.append(Step("restart", commands.restart(self.units), RESTART_TIMEOUT))
+        return tuple(steps)
+
+    def revert(self, before: Mapping[str, str]) -> tuple[Step, ...]:
+        """Settle dpkg, reinstall what ran, remove what did not, restart."""
+        # A deploy hung up mid-install may have left dpkg half-way: finish that first.
+        steps = [Step("settle", commands.settle_dpkg(), REVERT_STEP_TIMEOUT)]
+        if before:
+            steps.append(
+                Step("reinstall", commands.install_versions(before), REVERT_STEP_TIMEOUT)
+            )
+        absent = [p for p in self.packages if p not in before]
+        if absent:
+            steps.append(Step("remove", commands.remove(absent), REVERT_STEP_TIMEOUT))
+        if self.units and before:
+            steps.append(Step("restart", commands.restart(self.units), RESTART_TIMEOUT))
+        return tuple(steps)
+
+    def describe_revert(self) -> str:
+        """apt-get install of what ran before, or dpkg --remove."""
+        packages = " ".join(f"{p}=<the version it ran before>" for p in self.packages)
+        restart = f", restart {' '.join(self.units)}" if self.units else ""
+        return (
+            f"apt-get install --allow-downgrades {packages}{restart} (nothing was installed "
+            "before: dpkg --remove)"
+        )
+
+
+@dataclass(frozen=True)
+class Compose(Payload):
+    """The project's image, run by the services of a Compose project on each host.
+
+    ``reference`` is the image without its tag, as hosts pull it: ``REGISTRY/REPOSITORY``.
+    """
+
+    reference: str = ""
+
+    @property
+    def project(self) -> ComposeProject:
+        """The environment's Compose project."""
+        assert self.environment.compose is not None  # the inventory checks it
+        return self.environment.compose
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """The services updated."""
+        return tuple(self.project.services)
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        """The services again: each one's container must be running."""
+        return self.components
+
+    @property
+    def source(self) -> str:
+        """The registry's repository."""
+        return f"as tags of {self.reference}"
+
+    def release_offered(self, installed: str, epoch: int | None) -> str | None:
+        """A tag that is a semver version (``latest`` or ``1.2`` never is)."""
+        return compose.release_of_tag(installed)
+
+    def inspect(self, files: HostFiles) -> str:
+        """Docker inspect of each service's container, and the records."""
+        return compose.inspect(files, self.project)
+
+    def parse(self, host: str, output: str) -> HostState:
+        """Tags, container states, image ids and records."""
+        return compose.parse_state(host, output, self.project, self.reference)
+
+    def put(self, installed: str) -> tuple[Step, ...]:
+        """Set the tag, pull, and replace the services' containers."""
+        command = compose.put(self.project, self.reference, installed)
+        return (Step("compose-up", command, self.environment.install_timeout),)
+
+    def revert(self, before: Mapping[str, str]) -> tuple[Step, ...]:
+        """Set the tag back, pull, replace the containers (or remove them)."""
+        command = compose.revert(self.project, self.reference, before)
+        return (Step("compose-back", command, self.environment.install_timeout),)
+
+    def describe_revert(self) -> str:
+        """The tag it ran before, pulled and up (nothing before: the containers removed)."""
+        services = " ".join(self.project.services)
+        return (
+            f"set the tag it ran before, pull and up -d --no-deps {services} (nothing ran "
+            f"before: rm -s -f {services})"
+        )
+
+
+def payload_of(environment: Environment, packages: tuple[str, ...], registry: str) -> Payload:
+    """The payload of ``environment``: ``packages`` it installs, or its image in ``registry``.
+
+    ``registry`` is the registry's ``host[:port]``, as hosts pull from it.
+    """
+    if environment.compose is not None:
+        return Compose(environment, f"{registry}/{environment.compose.image}")
+    return Packages(environment, packages)
