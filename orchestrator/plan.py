@@ -221,7 +221,9 @@ def make_plan(
                 user=cloud.ssh_user,
             )
         targets.append(_target_plan(inventory, release, run_id, target, machine, source_archive))
-    publish = tuple(config.name for config in inventory.publish)
+    # A release of images only has no repository to index or publish.
+    packaged = any(target.format != "image" for target in inventory.targets)
+    publish = tuple(config.name for config in inventory.publish) if packaged else ()
     before: list[Operation] = [
         TakeReleaseLock(timeout=chosen.lock_wait, path=RELEASE_LOCK),
         CheckSigningKey(timeout=60.0),
@@ -237,7 +239,7 @@ def make_plan(
             output=source_archive,
         )
     )
-    after: list[Operation] = [Index(timeout=0.0, channel=release.channel.value)]
+    after: list[Operation] = [Index(timeout=0.0, channel=release.channel.value)] if packaged else []
     # Images go first: a failed push leaves every repository as it was; the extra tags
     # move last, once everything else is out.
     after += [

@@ -159,9 +159,7 @@ class Packages(Payload):
         # A deploy hung up mid-install may have left dpkg half-way: finish that first.
         steps = [Step("settle", commands.settle_dpkg(), REVERT_STEP_TIMEOUT)]
         if before:
-            steps.append(
-                Step("reinstall", commands.install_versions(before), REVERT_STEP_TIMEOUT)
-            )
+            steps.append(Step("reinstall", commands.install_versions(before), REVERT_STEP_TIMEOUT))
         absent = [p for p in self.packages if p not in before]
         if absent:
             steps.append(Step("remove", commands.remove(absent), REVERT_STEP_TIMEOUT))

@@ -450,9 +450,7 @@ def run_deploy(
         )
         if chosen is not None:
             request = dataclasses.replace(request, version=chosen(state))
-        deploy = _Deploy(
-            payload, request, seams, files, state, offered, upstream, run_id, say, now
-        )
+        deploy = _Deploy(payload, request, seams, files, state, offered, upstream, run_id, say, now)
         version = deploy.choose(state)
         if version is None:
             running = running_versions(state, components).values()

@@ -71,9 +71,7 @@ def environment_status(
         problem = None
         if desired is None:
             try:
-                offered = published(
-                    seams.available(environment), payload, inventory.project.epoch
-                )
+                offered = published(seams.available(environment), payload, inventory.project.epoch)
                 desired = range_.best(v for v in offered if v not in failed)
             except OrchestratorError as error:
                 problem = str(error)

@@ -113,7 +113,9 @@ class ServerSpec:
     A server with an ``engine`` also runs Docker (see :func:`engine_config`): one that
     builds listens on its address, port :data:`ENGINE_PORT`; one that runs containers logs
     in to the sandbox registry with ``pull_login`` (registry host, user, password), as a
-    real host's administrator would with ``docker login``.
+    real host's administrator would with ``docker login``. ``files`` are written into its
+    root before it boots (path in the root, text): what its administrator would have put
+    there, such as a Compose project.
     """
 
     name: str
@@ -121,6 +123,7 @@ class ServerSpec:
     port: int = 22
     engine: EngineRole | None = None
     pull_login: tuple[str, str, str] | None = field(default=None, repr=False)
+    files: tuple[tuple[str, str], ...] = ()
 
     @property
     def packages(self) -> tuple[str, ...]:
@@ -302,10 +305,14 @@ def prepare_root(root: Path, spec: ServerSpec, host_key: str, client_public: str
     for unit in MASKED_UNITS:
         (units / unit).unlink(missing_ok=True)
         (units / unit).symlink_to("/dev/null")
+    placed = dict(spec.files)
     if spec.engine is not None:
-        for path, text in engine_config(spec).items():
-            (root / path).parent.mkdir(parents=True, exist_ok=True)
-            _write(root / path, text, 0o600 if path.startswith("root/") else 0o644)
+        placed |= engine_config(spec)
+    for path, text in placed.items():
+        if path.startswith("/") or ".." in path.split("/"):
+            raise SandboxError(f"server {spec.name}: {path!r} is not a path inside its root")
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        _write(root / path, text, 0o600 if path.startswith("root/") else 0o644)
 
 
 def _cgroup_mounts() -> list[Path]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import urllib.parse
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
@@ -38,6 +39,7 @@ from orchestrator.publish.run import resolve_targets
 from orchestrator.publish.target import PublishTarget
 from orchestrator.repo.signing import SigningKey, open_signer, public_key_only
 from orchestrator.sandbox import control, reposerver, servers
+from orchestrator.sandbox.composeproject import project_files
 from orchestrator.sandbox.servers import ServerAccess, ServerSpec
 from orchestrator.sandbox.signingkey import sandbox_private_key, sandbox_public_key
 from orchestrator.schema import SANDBOX_HOST_KEY
@@ -183,30 +185,39 @@ def image_registry(inventory: Inventory, environ: Mapping[str, str] = os.environ
     return Registry(config.url, Credentials(username, password) if username and password else None)
 
 
+def _server_specs(inventory: Inventory, environment: Environment) -> list[ServerSpec]:
+    """The sandbox servers of ``environment``: a Compose one's run Docker, logged in to pull."""
+    hosts = [h for h in environment.listed_hosts if h.host_key == SANDBOX_HOST_KEY]
+    sandbox = inventory.cloud.sandbox
+    if environment.compose is None or sandbox is None or not hosts:
+        return [ServerSpec(h.name, h.address, h.port) for h in hosts]
+    access = control.ensure_registry(sandbox)
+    registry = urllib.parse.urlsplit(access.url).netloc
+    files = project_files(environment.compose, f"{registry}/{environment.compose.image}")
+    return [
+        ServerSpec(
+            h.name, h.address, h.port, engine="run",
+            pull_login=(registry, access.username, access.password),
+            files=tuple(files.items()),
+        )
+        for h in hosts
+    ]  # fmt: skip
+
+
 def _sandbox_servers(inventory: Inventory, environment: Environment) -> dict[str, ServerAccess]:
     sandbox = inventory.cloud.sandbox
-    specs = [
-        ServerSpec(h.name, h.address, h.port)
-        for h in environment.listed_hosts
-        if h.host_key == SANDBOX_HOST_KEY
-    ]
-    if sandbox is None or not specs:
+    if sandbox is None or not any(h.host_key == SANDBOX_HOST_KEY for h in environment.listed_hosts):
         return {}
     control.ensure_running(sandbox)
     try:
-        return servers.ensure_servers(sandbox, specs)
+        return servers.ensure_servers(sandbox, _server_specs(inventory, environment))
     except SandboxError as error:
         raise UsageError(f"environment {environment.name}: {error}") from None
 
 
 def sandbox_server_specs(inventory: Inventory) -> list[ServerSpec]:
     """Every sandbox server the inventory's environments list (``host_key: sandbox``)."""
-    return [
-        ServerSpec(h.name, h.address, h.port)
-        for e in inventory.environments
-        for h in e.listed_hosts
-        if h.host_key == SANDBOX_HOST_KEY
-    ]
+    return [spec for e in inventory.environments for spec in _server_specs(inventory, e)]
 
 
 def _tagged(
