@@ -98,8 +98,13 @@ def health(address: str) -> str:
 
 
 def address_of(world: SandboxWorld, host: str) -> str:
-    return next(
-        h["address"] for e in world.data["environments"] for h in e["hosts"] if h["name"] == host
+    return str(
+        next(
+            h["address"]
+            for e in world.data["environments"]
+            for h in e["hosts"]
+            if h["name"] == host
+        )
     )
 
 
