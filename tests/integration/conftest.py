@@ -103,7 +103,8 @@ def sandbox_inventory(
     Its own state, API port, droplet addresses and repo server; with ``servers`` its
     environments too, their servers on a loopback network of their own (without, release
     tests do not deploy: the deploy tests boot servers of their own); with ``images`` its
-    image target and registry (without, releases build packages only).
+    image target, registry and Compose environments (without, releases build packages
+    only, and deploy them only).
     """
     data = yaml.safe_load((ROOT / "inventory" / "sandbox.yaml").read_text())
     data["project"]["source"] = str(directory / "source")
@@ -133,6 +134,8 @@ def sandbox_inventory(
     if not servers:
         data.pop("environments", None)
         return data, sandbox
+    if not images:
+        data["environments"] = [e for e in data["environments"] if e.get("kind") != "compose"]
     # Each world's own workspace: its local tree is signed by its own sandbox key.
     data["workspace"] = str(directory)
     net = f"127.{random.randint(50, 99)}.{random.randint(0, 255)}"

@@ -30,6 +30,8 @@ HOSTS = ("prod-1", "prod-2", "prod-3")
 
 def inventory() -> Inventory:
     data = yaml.safe_load((ROOT / "inventory" / "sandbox.yaml").read_text())
+    # The fake servers speak dpkg and systemd: Compose environments have tests of their own.
+    data["environments"] = [e for e in data["environments"] if e.get("kind") != "compose"]
     for environment in data["environments"]:
         environment["health"] = {
             "command": "check {{ package_version }}",
