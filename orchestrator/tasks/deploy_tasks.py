@@ -350,7 +350,9 @@ def page(
         payload = loaded.payload(environment)
         entries = published(seams.available(environment), payload, loaded.project.epoch)
         for version, entry in entries.items():
-            offered.setdefault(version, entry)
+            # A package's entry names its file, whose time says when it was published.
+            if version not in offered or (entry.filename and not offered[version].filename):
+                offered[version] = entry
     reports = loaded.workspace / "reports"
     made = datetime.now(UTC)
     times = published_times(loaded.publish[0].url, list(offered.values())) if loaded.publish else {}

@@ -15,6 +15,7 @@ import random
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,7 +78,7 @@ def world() -> Iterator[SandboxWorld]:
     net = f"127.{random.randint(50, 99)}.{random.randint(0, 255)}"
     data["environments"] = compose_environments(net)
     init_example_repository(
-        ROOT / "examples" / "hello", directory / "source", ["v1.2.3"], broken=["v1.2.4"]
+        ROOT / "examples" / "hello", directory / "source", ["v1.2.3", "v1.2.5"], broken=["v1.2.4"]
     )
     with world_of(directory, data, sandbox) as world:
         yield world
@@ -202,6 +203,24 @@ def test_a_container_running_another_image_than_its_tag_is_drift(world: SandboxW
     drift = status(world)["staging"]["hosts"]["staging-1"]["drift"]
     assert any("not 1.2.3 as the registry serves it" in line for line in drift), drift
     assert not status(world)["staging"]["hosts"]["staging-2"]["drift"]
+
+
+def test_a_rollback_puts_the_previous_tag_back_and_the_page_shows_every_host(
+    world: SandboxWorld,
+) -> None:
+    assert "dev runs 1.2.5 on every host" in ok(world.invoke("release", "--tag", "v1.2.5"))
+    assert running(world, "dev") == {"dev-1": "1.2.5", "dev-2": "1.2.5"}
+    back = ok(world.invoke("env.rollback", "--env", "dev"))
+    assert "dev runs 1.2.3 on every host" in back, back
+    assert health(address_of(world, "dev-2")).strip() == "hello 1.2.3"
+    # A range does not take back what was rolled back from.
+    assert "runs 1.2.3, and its range takes nothing newer" in ok(
+        world.invoke("deploy", "--env", "dev")
+    )
+    page = Path(ok(world.invoke("env.page")).strip().removeprefix("environments page: "))
+    text = page.read_text()
+    assert all(host in text for host in ("dev-1", "dev-2", "staging-1", "staging-2"))
+    assert "1.2.5" in text and "1.2.4" in text
 
 
 def test_the_plan_names_the_compose_steps(world: SandboxWorld) -> None:
