@@ -72,6 +72,9 @@ class DeployPlan:
     after: tuple[Operation, ...] = ()
     # A host that fails stops the others of its batch: they are reverted all the same.
     fail_fast: bool = True
+    # The id of the image the registry serves as the version (Compose): a host whose
+    # containers run another is deployed again.
+    image_id: str | None = None
 
     @property
     def hosts(self) -> tuple[HostProgram, ...]:
@@ -90,6 +93,7 @@ class DeployPlan:
             "units": list(self.units),
             "channels": list(self.channels),
             "repository": self.repository,
+            "image_id": self.image_id,
             "batch_wait": self.batch_wait,
             "before": [operation_dict(op) for op in self.before],
             "batches": [
@@ -177,6 +181,7 @@ def make_deploy_plan(
     action: Action,
     lock_wait: float,
     where: str,
+    image_id: str | None = None,
 ) -> DeployPlan:
     """The deploy of ``version`` (``installed_version`` as installed) to ``hosts``, batch by batch.
 
@@ -232,4 +237,5 @@ def make_deploy_plan(
         batches=batches,
         reverts=reverts,
         after=after,
+        image_id=image_id,
     )

@@ -214,8 +214,9 @@ class DeployHandlers:
         plan = self.plan
         state = self.survey.states[host]
         return not state.settled(
-            self.environment_name, plan.components, plan.units, plan.installed_version
-        )
+            self.environment_name, plan.components, plan.units, plan.installed_version,
+            plan.image_id,
+        )  # fmt: skip
 
     def _prepare(self, operation: PrepareSources) -> None:
         sources = commands.sources_file(

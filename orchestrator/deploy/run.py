@@ -472,10 +472,13 @@ def run_deploy(
             action=request.action,
             lock_wait=request.lock_wait,
             where=f"environments.{environment.name}",
+            image_id=None if environment.compose is None else seams.image_id(environment, version),
         )
         at_version = [
             name for name, s in state.states.items()
-            if s.settled(environment.name, components, payload.units, installed_version)
+            if s.settled(
+                environment.name, components, payload.units, installed_version, plan.image_id
+            )
         ]  # fmt: skip
         if request.dry_run:
             message = f"planned {request.action} of {version} to {environment.name}"

@@ -203,6 +203,10 @@ def test_a_container_running_another_image_than_its_tag_is_drift(world: SandboxW
     drift = status(world)["staging"]["hosts"]["staging-1"]["drift"]
     assert any("not 1.2.3 as the registry serves it" in line for line in drift), drift
     assert not status(world)["staging"]["hosts"]["staging-2"]["drift"]
+    # A deploy puts the registry's image back on that host, and leaves the other alone.
+    fixed = ok(world.invoke("deploy", "--env", "staging", "--version", "1.2.3"))
+    assert "staging-1: compose-up done" in fixed and "staging-2: compose-up" not in fixed
+    assert all(not h["drift"] for h in status(world)["staging"]["hosts"].values())
 
 
 def test_a_rollback_puts_the_previous_tag_back_and_the_page_shows_every_host(
