@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from orchestrator.credentials import REGISTRY_PASSWORD, REGISTRY_USERNAME, secret_variables
+from orchestrator.deploy.commands import HostFiles
 from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.inventory_checks import check_environments, resolved_environment
 from orchestrator.deploy.payload import Payload, payload_of
@@ -635,7 +636,8 @@ class Inventory(Model):
     def payload(self, environment: Environment) -> Payload:
         """What ``environment`` puts on its hosts: its packages, or its Compose services' image."""
         registry = urllib.parse.urlsplit(self.registry.url).netloc if self.registry else ""
-        return payload_of(environment, self.packages_of(environment), registry)
+        files = HostFiles(tool=self.cloud.tag_prefix, project=self.project.name)
+        return payload_of(environment, self.packages_of(environment), registry, files)
 
     def repo_options(self) -> RepoOptions:
         """The options of the repository tree this inventory's releases go to."""

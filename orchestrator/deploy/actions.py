@@ -10,7 +10,7 @@ from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, DeploySeams, run_deploy
 from orchestrator.deploy.semver import parse_range
 from orchestrator.deploy.status import health_now
-from orchestrator.deploy.survey import surveyor
+from orchestrator.deploy.survey import Survey, surveyor
 from orchestrator.errors import UsageError
 from orchestrator.executor import Deferral
 from orchestrator.inventory import Inventory
@@ -42,6 +42,8 @@ def promote(
         components = inventory.payload(upstream).components
         healthy = health_now(upstream, state, components) if version is None else {}
         picked = promotion_candidate(upstream.name, state.states, components, healthy, version)
+        if version is None:
+            _refuse_stray_images(upstream, state, components, seams, picked)
     finally:
         state.close()
     say(f"promoting {picked} from {upstream.name} to {to}")
@@ -49,6 +51,30 @@ def promote(
         to, picked, "promote", audit, lock_wait, dry_run, allow_older=version is not None
     )
     return run_deploy(inventory, request, seams, say=say, signals=signals)
+
+
+def _refuse_stray_images(
+    upstream: Environment, state: Survey, components: tuple[str, ...], seams: DeploySeams,
+    version: str,
+) -> None:  # fmt: skip
+    """UsageError when a Compose host upstream runs another image than the registry's ``version``.
+
+    What it proved healthy is then not what the registry would give the next environment.
+    """
+    if upstream.compose is None:
+        return
+    served = seams.image(upstream, version)
+    image_id = served.image_id if served is not None else None
+    stray = sorted(
+        name
+        for name, host in state.states.items()
+        if image_id is None or any(host.digests.get(c) != image_id for c in components)
+    )
+    if stray:
+        raise UsageError(
+            f"{', '.join(stray)} of {upstream.name} run an image that is not {version} as the "
+            "registry serves it: nothing is promoted (deploy it there again first)"
+        )
 
 
 def rollback(

@@ -1,24 +1,36 @@
 r"""The shell commands a ``kind: compose`` deploy runs on a host, and what they print; pure.
 
-A host needs POSIX sh, Docker and Compose: ``docker compose`` (v2) if it answers, else
-``docker-compose`` (v1), the one Debian packages. It pulls from the registry with its own
-login (``docker login`` by its administrator, a read-only token): the orchestrator's push
-credentials never reach a host.
+A host needs POSIX sh, GNU coreutils, Docker and Compose: ``docker compose`` (v2) if it
+answers, else ``docker-compose`` (v1), the one Debian packages. It pulls from the registry
+with its own login (``docker login`` by its administrator, a read-only token): the
+orchestrator's push credentials never reach a host.
 
-The tag is set where the project's compose file reads it: a line ``VARIABLE=TAG`` in the
-project's ``.env`` (its other lines and its mode are kept), or an override file the tool
-owns and Compose reads by itself. Then ``pull SERVICE... && up -d --no-deps SERVICE...``
-replaces only those services' containers.
+The tag is set where the project's compose file reads it: the ``VARIABLE=TAG`` line of the
+project's ``.env`` (its other lines, mode and owner kept), or an override file the tool
+owns (its first line says so) and Compose reads by itself. Neither is written through a
+symbolic link, and each is replaced by a rename from a file ``mktemp`` made, never by
+writing a name someone else could have planted. Before that, the file as it was and
+which services had a container are saved under the tool's own directory on the host
+(``/var/lib/<tool>/compose/<environment>/``, root's only), so that going back restores
+them exactly; the record step removes the copy once the deploy has ended.
 
-The inspection prints, per service with a container, ``SERVICE IMAGE IMAGE-ID STATE``
-(``docker inspect``: the reference it was created from, the id of the image it runs, the
-container's state), then the records. Every value is quoted with :func:`shlex.quote`.
+A deploy then runs ``pull SERVICE...``, checks that the tag pulled is the image the
+registry served when the deploy chose it (a tag moved in between is refused), runs ``up
+-d --no-deps SERVICE...`` and checks that every service's container runs that image.
+Going back restores the file and runs ``up -d --no-deps`` again with the image still on
+the host (pulling only if it is gone), or removes the containers of services that had
+none.
+
+The inspection prints, per service with a container (running or not), ``SERVICE IMAGE
+IMAGE-ID STATE`` (``docker inspect``: the reference it was created from, the id of the
+image it runs, the container's state), then the records. Every value is quoted with
+:func:`shlex.quote`.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
-from collections.abc import Mapping
 
 from orchestrator.deploy.commands import MARK, RECORDS_READ, HostFiles
 from orchestrator.deploy.environments import ComposeProject
@@ -26,6 +38,7 @@ from orchestrator.deploy.hoststate import HostState
 from orchestrator.deploy.records import parse_records
 from orchestrator.deploy.semver import is_semver
 from orchestrator.errors import DeployError
+from orchestrator.images.names import TAG
 
 q = shlex.quote
 # Picks the host's Compose, or says there is none (status 3).
@@ -34,14 +47,21 @@ _PICK = (
     "elif command -v docker-compose >/dev/null 2>&1; then dc=docker-compose; "
     "else echo 'this host has neither docker compose nor docker-compose' >&2; exit 3; fi"
 )
-# Where the new .env or override file is written before it is renamed into place.
-_NEW = ".relorch-new"
+# The first line of an override file the deploy wrote; one without it is not the tool's.
+OVERRIDE_HEADER = "# Written by the deploy: the image of each service it updates."
 _RUNNING = "running"
+# Exit statuses of the commands, for the messages they print.
+REFUSED, MOVED, NOT_RUNNING = 4, 5, 6
 
 
 def release_of_tag(tag: str) -> str | None:
     """The release a tag names: itself if it is a semver version (never ``latest``, ``1.2``)."""
     return tag if is_semver(tag) else None
+
+
+def saved_directory(files: HostFiles, environment: str) -> str:
+    """Where a deploy keeps what it changes on a host, to put it back."""
+    return f"{files.state}/compose/{environment}"
 
 
 def inspect(files: HostFiles, project: ComposeProject) -> str:
@@ -51,7 +71,7 @@ def inspect(files: HostFiles, project: ComposeProject) -> str:
     return (
         f"{_PICK}; if cd {q(project.directory)} 2>/dev/null; then "
         f"for service in {services}; do "
-        'id=$($dc ps -q "$service" 2>/dev/null | head -n 1); '
+        'id=$($dc ps -a -q "$service" 2>/dev/null | head -n 1); '
         f'if [ -n "$id" ]; then printf \'%s \' "$service"; docker inspect --format {template} '
         '"$id" 2>/dev/null || echo; fi; done; fi; '
         f"echo {q(MARK)}; echo {q(MARK)}; tail -n {RECORDS_READ} {q(files.records)} 2>/dev/null; true"
@@ -61,8 +81,8 @@ def inspect(files: HostFiles, project: ComposeProject) -> str:
 def parse_state(host: str, output: str, project: ComposeProject, reference: str) -> HostState:
     """Parse what :func:`inspect` printed; ``reference`` is ``REGISTRY/REPOSITORY``.
 
-    A service whose container runs another image than ``reference`` (or a digest) has no
-    version: it is not the project's release, whatever its tag says.
+    A service whose container runs another image than ``reference`` (or one named by
+    digest) has no version: it is not the project's release, whatever its tag says.
     """
     sections = output.split(f"{MARK}\n")
     if len(sections) != 3:
@@ -78,67 +98,119 @@ def parse_state(host: str, output: str, project: ComposeProject, reference: str)
             continue
         service, image, image_id, state = fields
         repository, colon, tag = image.rpartition(":")
-        states[service] = "active" if state == _RUNNING else state
-        if colon and repository == reference and "/" not in tag:
+        states[service] = "active" if state == _RUNNING else state[:40]
+        if colon and repository == reference and TAG.fullmatch(tag):
             tags[service] = tag
-            digests[service] = image_id
+            digests[service] = image_id[:100]
     return HostState(
         host, tags, states, tuple(parse_records(record_part)), {},
         release_of=release_of_tag, digests=digests,
     )  # fmt: skip
 
 
+def file_of(project: ComposeProject) -> str:
+    """The file the tag is set in, in the project's directory."""
+    return ".env" if project.tag_variable is not None else project.override_file or ""
+
+
+def _start(project: ComposeProject, saved: str) -> str:
+    """Pick Compose, enter the project, refuse a symbolic link; a temporary file is removed."""
+    file = q(file_of(project))
+    return (
+        f"{_PICK}; set -e; umask 077; cd {q(project.directory)}; saved={q(saved)}; tmp=; "
+        'trap \'[ -z "$tmp" ] || rm -f "$tmp"\' EXIT; '
+        f"if [ -L {file} ]; then echo {q(f'{file_of(project)} is a symbolic link: the deploy does not write through it')} >&2; "
+        f"exit {REFUSED}; fi"
+    )
+
+
+def _override_text(project: ComposeProject, reference: str, tag: str) -> str:
+    lines = [OVERRIDE_HEADER, "services:"]
+    for service in project.services:
+        # JSON strings are YAML strings: a service called "null" stays a name.
+        lines += [f"  {json.dumps(service)}:", f"    image: {json.dumps(f'{reference}:{tag}')}"]
+    return "\n".join(lines) + "\n"
+
+
 def _set_tag(project: ComposeProject, reference: str, tag: str) -> str:
+    file = q(file_of(project))
+    new = "tmp=$(mktemp .relorch.XXXXXX)"
     if project.tag_variable is not None:
         variable = project.tag_variable
-        # cp -p first: the new .env keeps the old one's mode (it may hold secrets).
+        # Any earlier assignment of the variable goes, "export VAR = x" too.
+        pattern = q(f"^[[:space:]]*(export[[:space:]]+)?{variable}[[:space:]]*=")
         return (
-            f"touch .env && cp -p .env {_NEW} && "
-            f"{{ grep -v {q(f'^{variable}=')} .env || true; printf '%s\\n' {q(f'{variable}={tag}')}; }}"
-            f" > {_NEW} && mv -f {_NEW} .env"
+            f'{new}; if [ -e .env ]; then chmod --reference=.env "$tmp"; '
+            f'chown --reference=.env "$tmp"; {{ grep -a -v -E {pattern} .env || true; }} > "$tmp"; fi; '
+            f'printf \'%s\\n\' {q(f"{variable}={tag}")} >> "$tmp"; mv -f "$tmp" .env'
         )
-    override = project.override_file or ""
-    lines = ["# Written by the deploy: the image of each service it updates.", "services:"]
-    for service in project.services:
-        lines += [f"  {service}:", f'    image: "{reference}:{tag}"']
-    text = "\n".join(lines) + "\n"
-    return f"printf '%s' {q(text)} > {_NEW} && mv -f {_NEW} {q(override)}"
-
-
-def _unset_tag(project: ComposeProject) -> str:
-    if project.tag_variable is not None:
-        pattern = q(f"^{project.tag_variable}=")
-        return (
-            f"if [ -f .env ]; then cp -p .env {_NEW} && {{ grep -v {pattern} .env || true; }} "
-            f"> {_NEW} && mv -f {_NEW} .env; fi"
-        )
-    return f"rm -f {q(project.override_file or '')}"
-
-
-def put(project: ComposeProject, reference: str, tag: str) -> str:
-    """Set ``tag``, pull the services' image and replace their containers."""
-    services = " ".join(q(s) for s in project.services)
+    refusal = (
+        f"{file_of(project)} exists and the deploy did not write it: move its settings into the "
+        "project's compose file, or name another override_file"
+    )
     return (
-        f"{_PICK}; set -e; umask 077; cd {q(project.directory)}; "
-        f"{_set_tag(project, reference, tag)}; "
-        f"$dc pull -q {services}; $dc up -d --no-deps {services}"
+        f'if [ -e {file} ] && [ "$(head -n 1 {file})" != {q(OVERRIDE_HEADER)} ]; then '
+        f"echo {q(refusal)} >&2; exit {REFUSED}; fi; "
+        f"{new}; printf '%s' {q(_override_text(project, reference, tag))} > \"$tmp\"; "
+        f'chmod 644 "$tmp"; mv -f "$tmp" {file}'
     )
 
 
-def revert(project: ComposeProject, reference: str, before: Mapping[str, str]) -> str:
-    """Put back the tag the services ran (``before``), or remove them if they ran none.
-
-    Services that ran different tags, or some none, cannot share one tag again: the
-    command fails, saying so, and the host is left for its administrator.
-    """
-    tags = {before.get(s) for s in project.services}
-    if len(tags) == 1 and (tag := tags.pop()) is not None:
-        return put(project, reference, tag)
-    services = " ".join(q(s) for s in project.services)
-    if before:
-        ran = ", ".join(f"{s}: {before.get(s) or 'none'}" for s in project.services)
-        return f"echo {q(f'the services ran different tags before ({ran}): put them back by hand')} >&2; exit 1"
-    return (
-        f"{_PICK}; set -e; umask 077; cd {q(project.directory)}; "
-        f"{_unset_tag(project)}; $dc rm -s -f {services}"
+def _save(project: ComposeProject) -> str:
+    """Keep the file as it is and which services have a container, under ``$saved``."""
+    file = q(file_of(project))
+    ran = "; ".join(
+        f'$dc ps -a -q {q(s)} > "$saved"/{q(f"ran-{s}")} 2>/dev/null || true'
+        for s in project.services
     )
+    return (
+        'rm -rf "$saved"; mkdir -p "$(dirname "$saved")"; mkdir -m 700 "$saved"; '
+        f'if [ -e {file} ]; then cp -p {file} "$saved"/file; else : > "$saved"/absent; fi; {ran}'
+    )
+
+
+def put(
+    project: ComposeProject, files: HostFiles, environment: str, reference: str, tag: str,
+    image_id: str,
+) -> str:  # fmt: skip
+    """Save what is there, set ``tag``, pull it, check it is ``image_id``, replace the containers."""
+    services = " ".join(q(s) for s in project.services)
+    pulled = q(f"{reference}:{tag}")
+    moved = f"the registry gave {reference}:{tag} as another image than the one the deploy chose"
+    runs = " ".join(
+        f'cid=$($dc ps -q {q(s)} | head -n 1); [ -n "$cid" ] && '
+        f'[ "$(docker inspect --format {q("{{.Image}} {{.State.Status}}")} "$cid")" = {q(f"{image_id} {_RUNNING}")} ] || '
+        f"{{ echo {q(f'service {s} does not run {reference}:{tag} after up (does the compose file use the tag? did it exit?)')} >&2; exit {NOT_RUNNING}; }};"
+        for s in project.services
+    )
+    return (
+        f"{_start(project, saved_directory(files, environment))}; {_save(project)}; "
+        f"{_set_tag(project, reference, tag)}; $dc pull -q {services}; "
+        f'[ "$(docker image inspect --format {q("{{.Id}}")} {pulled})" = {q(image_id)} ] || '
+        f"{{ echo {q(moved)} >&2; exit {MOVED}; }}; "
+        f"$dc up -d --no-deps {services}; {runs}"
+    )
+
+
+def revert(project: ComposeProject, files: HostFiles, environment: str) -> str:
+    """Put back the saved file, and the containers as they were (removed if there were none)."""
+    file = q(file_of(project))
+    missing = "nothing was saved before the deploy changed this host: put it back by hand"
+    again = " ".join(
+        f'if [ -s "$saved"/{q(f"ran-{s}")} ]; then $dc up -d --no-deps {q(s)} || '
+        f"{{ $dc pull -q {q(s)} && $dc up -d --no-deps {q(s)}; }}; "
+        f"else $dc rm -s -f {q(s)}; fi;"
+        for s in project.services
+    )
+    return (
+        f"{_start(project, saved_directory(files, environment))}; "
+        f'[ -d "$saved" ] || {{ echo {q(missing)} >&2; exit 1; }}; '
+        'if [ -e "$saved"/file ]; then tmp=$(mktemp .relorch.XXXXXX); cat "$saved"/file > "$tmp"; '
+        'chmod --reference="$saved"/file "$tmp"; chown --reference="$saved"/file "$tmp"; '
+        f'mv -f "$tmp" {file}; else rm -f {file}; fi; {again}'
+    )
+
+
+def forget(files: HostFiles, environment: str) -> str:
+    """Remove what a deploy saved on the host, once it has ended."""
+    return f"rm -rf {q(saved_directory(files, environment))}"

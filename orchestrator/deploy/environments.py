@@ -46,6 +46,27 @@ OVERRIDE_FILES = (
     "docker-compose.override.yaml", "docker-compose.override.yml",
 )  # fmt: skip
 EnvironmentKind = Literal["packages", "compose"]
+# Variables Compose or the shell read themselves: a tag there would change how the
+# project is found or run, not which image it runs.
+_RESERVED_VARIABLES = re.compile(
+    r"(COMPOSE|DOCKER|BUILDKIT)_.*|PATH|HOME|USER|SHELL|PWD|IFS|LANG|TERM|TMPDIR|LD_.*"
+)
+# Directories no Compose project belongs in: shared scratch space anyone may write to,
+# and the system's own.
+_SYSTEM_DIRECTORIES = (
+    "/tmp",
+    "/var/tmp",
+    "/dev",
+    "/proc",
+    "/sys",
+    "/run",
+    "/etc",
+    "/boot",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+)
 
 
 class ServerHost(Model):
@@ -173,9 +194,24 @@ class ComposeProject(Model):
     @field_validator("directory")
     @classmethod
     def _plain_directory(cls, value: str) -> str:
-        if any(part in ("", ".", "..") for part in value.rstrip("/").split("/")[1:]):
+        value = value.rstrip("/")
+        if not value or any(part in ("", ".", "..") for part in value.split("/")[1:]):
             raise ValueError(f"expected a plain absolute path, got {value[:60]!r}")
-        return value.rstrip("/") or "/"
+        if any(value == top or value.startswith(f"{top}/") for top in _SYSTEM_DIRECTORIES):
+            raise ValueError(
+                f"{value[:60]!r} is a system or shared directory: keep the project in a "
+                "directory of its own, such as /srv/NAME"
+            )
+        return value
+
+    @field_validator("tag_variable")
+    @classmethod
+    def _own_variable(cls, value: str | None) -> str | None:
+        if value is not None and _RESERVED_VARIABLES.fullmatch(value):
+            raise ValueError(
+                f"{value} is read by Compose or the shell: name a variable of the project's"
+            )
+        return value
 
     @field_validator("override_file")
     @classmethod
@@ -257,9 +293,10 @@ class Environment(Model):
         if self.kind == "compose":
             if self.compose is None:
                 raise ValueError("kind: compose needs 'compose' (image, directory, services)")
-            if self.packages or self.units:
+            if self.packages or self.units or "channels" in self.model_fields_set:
                 raise ValueError(
-                    "kind: compose runs the image, not packages: drop 'packages' and 'units'"
+                    "kind: compose runs the image, not packages: drop 'packages', 'units' "
+                    "and 'channels'"
                 )
         elif self.compose is not None:
             raise ValueError("'compose' is for kind: compose environments")

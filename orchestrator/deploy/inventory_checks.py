@@ -56,6 +56,7 @@ def check_environments(inventory: Inventory) -> None:
                     "the server's real key instead"
                 )
         _check_upstream(environments, index)
+        _check_same_kind(environments, index)
         stray = sorted(set(environment.channels) - set(inventory.repositories.channels))
         if stray:
             raise ValueError(
@@ -80,11 +81,32 @@ def _check_compose(inventory: Inventory, environment: Environment, where: str) -
         raise ValueError(
             f"{where}.compose: a compose environment pulls from the registry: add 'registry'"
         )
+    image = environment.compose.image
     built = sorted({t.container.repository for t in inventory.image_targets if t.container})
-    if environment.compose.image not in built:
+    if image not in built:
         raise ValueError(
-            f"{where}.compose.image: {environment.compose.image!r} is not built by any image "
-            f"target (they build {', '.join(built) or 'none'}); deploy only the project's images"
+            f"{where}.compose.image: {image!r} is not built by any image target (they build "
+            f"{', '.join(built) or 'none'}); deploy only the project's images"
+        )
+    arches = sorted(
+        t.arch for t in inventory.image_targets if t.container and t.container.repository == image
+    )
+    if environment.arch not in arches:
+        raise ValueError(
+            f"{where}.arch: {image!r} is built for {', '.join(arches)}, not "
+            f"{environment.arch}; set the hosts' arch, or add an image target for it"
+        )
+
+
+def _check_same_kind(environments: list[Environment], index: int) -> None:
+    by_name = {e.name: e for e in environments}
+    environment = environments[index]
+    upstream = by_name.get(environment.upstream or "")
+    if upstream is not None and upstream.kind != environment.kind:
+        raise ValueError(
+            f"environments[{index}].from: {upstream.name!r} is a {upstream.kind} environment "
+            f"and {environment.name!r} a {environment.kind} one; what one proved healthy is "
+            "not what the other would run"
         )
 
 

@@ -17,6 +17,7 @@ from orchestrator.deploy.commands import HostFiles
 from orchestrator.deploy.environments import ComposeProject, Environment
 from orchestrator.deploy.hoststate import HostState, parse_host_state, shared_version
 from orchestrator.deploy.semver import semver_of_package
+from orchestrator.errors import DeployError
 
 # Seconds for restarting units, and for each step of going back.
 RESTART_TIMEOUT = 60.0
@@ -71,12 +72,19 @@ class Payload(ABC):
         """What :meth:`inspect` printed, as the host's state."""
 
     @abstractmethod
-    def put(self, installed: str) -> tuple[Step, ...]:
-        """The steps that put ``installed`` on a host (the first one changes it)."""
+    def put(self, installed: str, image_id: str | None) -> tuple[Step, ...]:
+        """The steps that put ``installed`` on a host (the first one changes it).
+
+        ``image_id`` is the image the registry serves as the version (Compose only).
+        """
 
     @abstractmethod
     def revert(self, before: Mapping[str, str]) -> tuple[Step, ...]:
         """The steps that put back what a host ran (``before``: component -> version)."""
+
+    def forget(self) -> str | None:
+        """The command that drops what a deploy kept on a host to go back, once it ended."""
+        return None
 
     @abstractmethod
     def describe_revert(self) -> str:
@@ -141,7 +149,7 @@ class Packages(Payload):
         """Packages, units and records."""
         return parse_host_state(host, output, self.units)
 
-    def put(self, installed: str) -> tuple[Step, ...]:
+    def put(self, installed: str, image_id: str | None) -> tuple[Step, ...]:
         """apt-get install the version, then restart the units."""
         steps = [
             Step(
@@ -181,10 +189,12 @@ class Packages(Payload):
 class Compose(Payload):
     """The project's image, run by the services of a Compose project on each host.
 
-    ``reference`` is the image without its tag, as hosts pull it: ``REGISTRY/REPOSITORY``.
+    ``reference`` is the image without its tag, as hosts pull it: ``REGISTRY/REPOSITORY``;
+    ``files`` are the tool's on the hosts, where a deploy keeps what it changed.
     """
 
-    reference: str = ""
+    reference: str
+    files: HostFiles
 
     @property
     def project(self) -> ComposeProject:
@@ -219,30 +229,40 @@ class Compose(Payload):
         """Tags, container states, image ids and records."""
         return compose.parse_state(host, output, self.project, self.reference)
 
-    def put(self, installed: str) -> tuple[Step, ...]:
-        """Set the tag, pull, and replace the services' containers."""
-        command = compose.put(self.project, self.reference, installed)
+    def put(self, installed: str, image_id: str | None) -> tuple[Step, ...]:
+        """Save the tag's file, set the tag, pull, check the image, replace the containers."""
+        if image_id is None:
+            raise DeployError(f"no image of {self.reference}:{installed} to check the pull against")
+        command = compose.put(
+            self.project, self.files, self.environment.name, self.reference, installed, image_id
+        )
         return (Step("compose-up", command, self.environment.install_timeout),)
 
     def revert(self, before: Mapping[str, str]) -> tuple[Step, ...]:
-        """Set the tag back, pull, replace the containers (or remove them)."""
-        command = compose.revert(self.project, self.reference, before)
+        """Restore the saved file and the containers as they were (the host kept both)."""
+        command = compose.revert(self.project, self.files, self.environment.name)
         return (Step("compose-back", command, self.environment.install_timeout),)
 
     def describe_revert(self) -> str:
-        """The tag it ran before, pulled and up (nothing before: the containers removed)."""
+        """The saved file put back, the containers up again (none before: removed)."""
         services = " ".join(self.project.services)
         return (
-            f"set the tag it ran before, pull and up -d --no-deps {services} (nothing ran "
-            f"before: rm -s -f {services})"
+            f"put back the {compose.file_of(self.project)} saved before the deploy, up -d "
+            f"--no-deps {services} (a service that had no container: rm -s -f)"
         )
 
+    def forget(self) -> str | None:
+        """Remove the saved file."""
+        return compose.forget(self.files, self.environment.name)
 
-def payload_of(environment: Environment, packages: tuple[str, ...], registry: str) -> Payload:
+
+def payload_of(
+    environment: Environment, packages: tuple[str, ...], registry: str, files: HostFiles
+) -> Payload:
     """The payload of ``environment``: ``packages`` it installs, or its image in ``registry``.
 
     ``registry`` is the registry's ``host[:port]``, as hosts pull from it.
     """
     if environment.compose is not None:
-        return Compose(environment, f"{registry}/{environment.compose.image}")
+        return Compose(environment, f"{registry}/{environment.compose.image}", files)
     return Packages(environment, packages)

@@ -141,12 +141,17 @@ def describe_health(health: HealthCheck, variables: dict[str, str], where: str) 
 
 
 def _host_program(
-    host: DeployHost, payload: Payload, installed_version: str, version: str, where: str
+    host: DeployHost,
+    payload: Payload,
+    installed_version: str,
+    image_id: str | None,
+    version: str,
+    where: str,
 ) -> HostProgram:
     environment = payload.environment
     operations: list[Operation] = [
         RemoteCommand(host=host.name, stage=step.stage, command=step.command, timeout=step.timeout)
-        for step in payload.put(installed_version)
+        for step in payload.put(installed_version, image_id)
     ]
     health = environment.health
     if health is not None:
@@ -203,7 +208,10 @@ def make_deploy_plan(
             )
         )
     batches = tuple(
-        tuple(_host_program(host, payload, installed_version, version, where) for host in batch)
+        tuple(
+            _host_program(host, payload, installed_version, image_id, version, where)
+            for host in batch
+        )
         for batch in _batches(hosts, environment.batch)
     )
     health = environment.health

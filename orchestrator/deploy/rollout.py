@@ -353,9 +353,12 @@ class DeployHandlers:
             )
             try:
                 shell = self._shell(host, fresh=self._stopping.is_set())
-                done = shell.run(
-                    commands.append_record(self.files, record.to_line()), timeout=CONTROL_TIMEOUT
-                )
+                command = commands.append_record(self.files, record.to_line())
+                # What the deploy kept to go back is dropped with its record, not before.
+                forget = self.payload.forget()
+                if forget is not None:
+                    command = f"{command} && {forget}"
+                done = shell.run(command, timeout=CONTROL_TIMEOUT)
                 if done.status != 0:
                     problems.append(f"{host}: {done.last_lines()}")
             except Exception as error:  # one host's record must not keep the others'

@@ -23,7 +23,7 @@ from orchestrator.deploy.commands import HostFiles
 from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.hosts import HostShell
 from orchestrator.deploy.index import Available
-from orchestrator.deploy.payload import Payload
+from orchestrator.deploy.payload import Compose, Payload
 from orchestrator.deploy.plan import DeployHost, DeployPlan, make_deploy_plan
 from orchestrator.deploy.records import Action, Record, failed_versions
 from orchestrator.deploy.rollout import Audit, DeployHandlers
@@ -36,6 +36,7 @@ from orchestrator.deploy.survey import Survey, survey, surveyor, upstream_failur
 from orchestrator.errors import DeployError, UsageError
 from orchestrator.executor import Deferral, Executor, Outcome
 from orchestrator.fleet import HostAccess
+from orchestrator.images.push import ServedImage
 from orchestrator.inventory import Inventory
 from orchestrator.locks import new_details
 from orchestrator.plan import new_run_id
@@ -49,15 +50,15 @@ class DeploySeams:
     """Where a deploy meets the world: the hosts, what is published, the project key.
 
     ``available`` reads the signed apt index, or the registry's tags for a Compose
-    environment; ``image_id`` is the id of the image a tag names in the registry (None if
-    there is no such tag), for a Compose environment's drift.
+    environment; ``image`` is what the registry serves under a tag (None if nothing), for
+    a Compose environment's checks and drift.
     """
 
     accesses: Callable[[Environment], list[HostAccess]]
     connect: Callable[[HostAccess], HostShell]
     available: Callable[[Environment], list[Available]]
     project_key: Callable[[], str]
-    image_id: Callable[[Environment, str], str | None]
+    image: Callable[[Environment, str], ServedImage | None]
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,33 @@ def choose_version(
             f"--env {name} --to {wanted}, or promote it explicitly with --version"
         )
     return wanted
+
+
+def served_image_id(payload: Payload, seams: DeploySeams, version: str) -> str | None:
+    """The id of the image a Compose environment deploys as ``version`` (None for packages).
+
+    UsageError, before any host changes, unless the registry serves that tag as an image
+    of this release (its version label) for the environment's platform: a tag pushed by
+    hand over another image, or one the project never released, is not deployed.
+    """
+    if not isinstance(payload, Compose):
+        return None
+    environment = payload.environment
+    where = f"{payload.reference}:{version}"
+    served = seams.image(environment, version)
+    if served is None:
+        raise UsageError(f"the registry no longer serves {where}; nothing was changed")
+    if served.version != version:
+        raise UsageError(
+            f"{where} is labelled version {str(served.version)[:40]!r}, so it is not the "
+            f"release {version}: nothing was deployed (was the tag pushed by hand?)"
+        )
+    if (served.os, served.architecture) != ("linux", environment.arch):
+        raise UsageError(
+            f"{where} is for {served.os}/{served.architecture}, and {environment.name}'s hosts "
+            f"are linux/{environment.arch} (arch): nothing was deployed"
+        )
+    return served.image_id
 
 
 def _refuse_unsettled(state: Survey) -> None:
@@ -472,7 +500,7 @@ def run_deploy(
             action=request.action,
             lock_wait=request.lock_wait,
             where=f"environments.{environment.name}",
-            image_id=None if environment.compose is None else seams.image_id(environment, version),
+            image_id=served_image_id(payload, seams, version),
         )
         at_version = [
             name for name, s in state.states.items()

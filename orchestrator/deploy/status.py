@@ -103,11 +103,24 @@ def _files(inventory: Inventory) -> HostFiles:
 def _served_ids(
     environment: Environment, state: Survey, components: tuple[str, ...], seams: DeploySeams
 ) -> dict[str, str | None]:
-    """Per tag a Compose environment's hosts run: the id of the image the registry serves."""
+    """Per tag a Compose environment's hosts run: the id of the image the registry serves.
+
+    None when the registry cannot say (unreachable, no such tag): drift is then unknown,
+    not a reason for the status to fail.
+    """
     if environment.compose is None:
         return {}
-    tags = {host.installed_version(components) for host in state.states.values()}
-    return {tag: seams.image_id(environment, tag) for tag in sorted(t for t in tags if t)}
+    tags = sorted(
+        {t for host in state.states.values() if (t := host.installed_version(components))}
+    )
+    served: dict[str, str | None] = {}
+    for tag in tags:
+        try:
+            image = seams.image(environment, tag)
+        except OrchestratorError:
+            image = None
+        served[tag] = image.image_id if image is not None else None
+    return served
 
 
 def _host_view(
@@ -126,7 +139,9 @@ def _host_view(
     if installed is not None and not recorded:
         drift.append("installed by hand: no deploy record says so")
     tag = host.installed_version(components)
-    if tag is not None and tag in served:
+    if tag is not None and tag in served and served[tag] is None:
+        drift.append(f"the registry does not say which image {tag} is: drift unknown")
+    elif tag is not None and tag in served:
         # A tag pushed over, or an image built on the host: not what the registry serves.
         stray = sorted(c for c in components if host.digests.get(c) != served[tag])
         if stray:

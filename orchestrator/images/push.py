@@ -40,6 +40,8 @@ class ServedImage:
     labels: dict[str, str]
     architecture: str
     os: str
+    # The config's digest: the image id ``docker inspect`` reports.
+    image_id: str = ""
 
     @property
     def version(self) -> str | None:
@@ -139,29 +141,13 @@ def served_image(registry: Registry, repository: str, reference: str) -> ServedI
             labels={str(k): str(v) for k, v in labels.items()},
             architecture=str(config.get("architecture", "")),
             os=str(config.get("os", "")),
+            image_id=str(descriptor["digest"]),
         )
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         raise PublishError(
             f"{registry.where}: {repository}:{reference} has an unreadable manifest or config "
             f"({error.__class__.__name__})"
         ) from None
-
-
-def served_image_id(registry: Registry, repository: str, tag: str) -> str | None:
-    """The id of the image served as ``repository:tag`` (its config's digest), None if none.
-
-    It is what ``docker inspect`` reports as a container's ``.Image``.
-    """
-    manifest = registry.manifest(repository, tag)
-    if manifest is None:
-        return None
-    try:
-        digest = json.loads(manifest.body)["config"]["digest"]
-    except (ValueError, KeyError, TypeError, RecursionError):
-        digest = None
-    if not isinstance(digest, str):
-        raise PublishError(f"{registry.where}: {repository}:{tag} has an unreadable manifest")
-    return digest
 
 
 def tag_image(registry: Registry, repository: str, digest: str, tags: list[str]) -> None:

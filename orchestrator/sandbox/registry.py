@@ -1,9 +1,12 @@
 """The sandbox's container registry: Debian's ``docker-registry`` (CNCF Distribution 2.8).
 
 It listens on ``registry_address:registry_port`` (plain HTTP: Docker allows it on
-127.0.0.0/8) and lets in one user, whose password the sandbox generates once and keeps in
-``<state_dir>/registry/password`` (mode 0600; the htpasswd file holds only its bcrypt
-hash). Images are stored under ``<state_dir>/registry/storage`` and survive a restart,
+127.0.0.0/8) and lets in two users: the orchestrator's, and the one the sandbox's Compose
+hosts pull with (as a real host's administrator would log in with a token of its own).
+The sandbox generates each password once and keeps it in ``<state_dir>/registry/`` (mode
+0600; the htpasswd file holds only their bcrypt hashes). Distribution's htpasswd login
+cannot be limited to pulls, so unlike a real registry's read-only token the hosts' login
+could push: the sandbox trusts its own servers. Images are stored under ``<state_dir>/registry/storage`` and survive a restart,
 as a real registry's do. The process is found by its configuration file's path on its
 command line, so a sandbox that lost track of it still stops it.
 """
@@ -23,6 +26,8 @@ from orchestrator.sandbox_settings import SandboxSettings
 
 DIRECTORY = "registry"
 USER = "relorch"
+# The login the sandbox's Compose hosts pull with.
+HOST_USER = "relorch-hosts"
 BINARY = "docker-registry"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -42,8 +47,8 @@ def directory(settings: SandboxSettings) -> Path:
     return files_of(settings).root / DIRECTORY
 
 
-def _password(base: Path) -> str:
-    path = base / "password"
+def _password(base: Path, name: str = "password") -> str:
+    path = base / name
     if not path.is_file():
         base.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
@@ -97,30 +102,47 @@ def access(settings: SandboxSettings) -> RegistryAccess:
     )
 
 
+def host_access(settings: SandboxSettings) -> RegistryAccess:
+    """The registry's URL and the login its Compose hosts pull with."""
+    return RegistryAccess(
+        url=f"http://{settings.registry_address}:{settings.registry_port}",
+        username=HOST_USER,
+        password=_password(directory(settings), "host-password"),
+    )
+
+
 def ensure_running(settings: SandboxSettings) -> RegistryAccess:
     """Start the registry unless it runs; its access."""
     found = access(settings)
-    if processes_of(settings) and processes.listening(
-        settings.registry_address, settings.registry_port
+    base = directory(settings)
+    logins = base / "htpasswd"
+    # A registry started before the hosts had a login of their own is started again.
+    current = logins.is_file() and f"{HOST_USER}:" in logins.read_text(encoding="utf-8")
+    if (
+        current
+        and processes_of(settings)
+        and processes.listening(settings.registry_address, settings.registry_port)
     ):
         return found
     stop(settings)
-    base = directory(settings)
     if processes.listening(settings.registry_address, settings.registry_port):
         raise SandboxError(
             f"{settings.registry_address}:{settings.registry_port} is already taken (another "
             "sandbox?): stop what listens there, or set cloud.sandbox.registry_address"
         )
-    hashed = subprocess.run(
-        ["htpasswd", "-niB", USER],
-        input=found.password,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if hashed.returncode != 0:
-        raise SandboxError(f"htpasswd failed: {hashed.stderr.strip()[-200:]}")
-    (base / "htpasswd").write_text(hashed.stdout, encoding="utf-8")
+    lines = []
+    for login in (found, host_access(settings)):
+        hashed = subprocess.run(
+            ["htpasswd", "-niB", login.username],
+            input=login.password,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if hashed.returncode != 0:
+            raise SandboxError(f"htpasswd failed: {hashed.stderr.strip()[-200:]}")
+        lines.append(hashed.stdout.strip())
+    (base / "htpasswd").write_text("\n".join(lines) + "\n", encoding="utf-8")
     _config(base).write_text(config_text(settings, base), encoding="utf-8")
     with (base / "registry.log").open("ab") as log:
         process = subprocess.Popen(

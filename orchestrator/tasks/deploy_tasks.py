@@ -322,7 +322,7 @@ def page(
     from orchestrator.deploy.index import published_times
     from orchestrator.deploy.page import page_data, promotion_order, render_page
     from orchestrator.deploy.run import published
-    from orchestrator.errors import UsageError
+    from orchestrator.errors import OrchestratorError, UsageError
     from orchestrator.plan import new_run_id
     from orchestrator.tasks.wiring import deploy_seams
 
@@ -348,7 +348,14 @@ def page(
     offered: dict[str, Available] = {}
     for environment in ordered:
         payload = loaded.payload(environment)
-        entries = published(seams.available(environment), payload, loaded.project.epoch)
+        try:
+            entries = published(seams.available(environment), payload, loaded.project.epoch)
+        except OrchestratorError as error:
+            if environment.compose is None:
+                raise
+            # One registry out of reach leaves the page without its tags, not without a page.
+            print(f"{environment.name}: the page lists no releases of the registry: {error}")
+            continue
         for version, entry in entries.items():
             # A package's entry names its file, whose time says when it was published.
             if version not in offered or (entry.filename and not offered[version].filename):

@@ -28,7 +28,7 @@ from orchestrator.deploy.index import Available, available_versions
 from orchestrator.deploy.run import DeploySeams
 from orchestrator.errors import CredentialsError, SandboxError, UsageError
 from orchestrator.fleet import HostAccess
-from orchestrator.images.push import served_image_id
+from orchestrator.images.push import ServedImage, served_image
 from orchestrator.images.registry import Credentials, Registry
 from orchestrator.inventory import Inventory, SshPublish
 from orchestrator.journal import Journal
@@ -40,6 +40,7 @@ from orchestrator.publish.target import PublishTarget
 from orchestrator.repo.signing import SigningKey, open_signer, public_key_only
 from orchestrator.sandbox import control, reposerver, servers
 from orchestrator.sandbox.composeproject import project_files
+from orchestrator.sandbox.registry import host_access as registry_host_access
 from orchestrator.sandbox.servers import ServerAccess, ServerSpec
 from orchestrator.sandbox.signingkey import sandbox_private_key, sandbox_public_key
 from orchestrator.schema import SANDBOX_HOST_KEY
@@ -191,7 +192,8 @@ def _server_specs(inventory: Inventory, environment: Environment) -> list[Server
     sandbox = inventory.cloud.sandbox
     if environment.compose is None or sandbox is None or not hosts:
         return [ServerSpec(h.name, h.address, h.port) for h in hosts]
-    access = control.ensure_registry(sandbox)
+    control.ensure_registry(sandbox)
+    access = registry_host_access(sandbox)
     registry = urllib.parse.urlsplit(access.url).netloc
     files = project_files(environment.compose, f"{registry}/{environment.compose.image}")
     return [
@@ -311,8 +313,8 @@ def deploy_seams(inventory: Inventory) -> DeploySeams:
             project_key(),
         )
 
-    def image_id(environment: Environment, tag: str) -> str | None:
+    def image(environment: Environment, tag: str) -> ServedImage | None:
         assert environment.compose is not None  # asked for Compose environments only
-        return served_image_id(registry(), environment.compose.image, tag)
+        return served_image(registry(), environment.compose.image, tag)
 
-    return DeploySeams(accesses, open_ssh_shell, available, project_key, image_id)
+    return DeploySeams(accesses, open_ssh_shell, available, project_key, image)

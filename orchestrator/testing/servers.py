@@ -143,5 +143,5 @@ def fake_deploy_seams(
         connect=lambda access: FakeShell(servers[access.name]),
         available=lambda environment: list(available),
         project_key=lambda: key,
-        image_id=lambda environment, tag: None,
+        image=lambda environment, tag: None,
     )

@@ -32,8 +32,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 HEALTH = {
     "http": {"url": "http://{{ address }}:8080/health", "contains": "hello {{ package_version }}"},
     "interval": 0.5,
-    "timeout": 3,
-    "attempts": 8,
+    "timeout": 2,
+    "attempts": 5,
 }
 
 
@@ -205,7 +205,8 @@ def test_a_container_running_another_image_than_its_tag_is_drift(world: SandboxW
     assert not status(world)["staging"]["hosts"]["staging-2"]["drift"]
     # A deploy puts the registry's image back on that host, and leaves the other alone.
     fixed = ok(world.invoke("deploy", "--env", "staging", "--version", "1.2.3"))
-    assert "staging-1: compose-up done" in fixed and "staging-2: compose-up" not in fixed
+    assert "staging-1: compose-up done" in fixed
+    assert "staging-2: compose-up done (0.0s): runs 1.2.3 already" in fixed
     assert all(not h["drift"] for h in status(world)["staging"]["hosts"].values())
 
 
@@ -218,9 +219,7 @@ def test_a_rollback_puts_the_previous_tag_back_and_the_page_shows_every_host(
     assert "dev runs 1.2.3 on every host" in back, back
     assert health(address_of(world, "dev-2")).strip() == "hello 1.2.3"
     # A range does not take back what was rolled back from.
-    assert "runs 1.2.3, and its range takes nothing newer" in ok(
-        world.invoke("deploy", "--env", "dev")
-    )
+    assert "every host of dev runs 1.2.3 already" in ok(world.invoke("deploy", "--env", "dev"))
     page = Path(ok(world.invoke("env.page")).strip().removeprefix("environments page: "))
     text = page.read_text()
     assert all(host in text for host in ("dev-1", "dev-2", "staging-1", "staging-2"))
@@ -229,5 +228,6 @@ def test_a_rollback_puts_the_previous_tag_back_and_the_page_shows_every_host(
 
 def test_the_plan_names_the_compose_steps(world: SandboxWorld) -> None:
     planned = ok(world.invoke("deploy", "--env", "dev", "--version", "1.2.3", "--dry-run"))
-    assert "compose-up: " in planned and "pull -q hello; $dc up -d --no-deps hello" in planned
+    assert "compose-up: " in planned
+    assert "$dc pull -q hello;" in planned and "$dc up -d --no-deps hello;" in planned
     assert "sources" not in planned  # no apt source: the hosts pull from the registry

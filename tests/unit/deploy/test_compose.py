@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -55,8 +57,10 @@ def test_a_compose_environment_reads_and_pulls_from_the_registry() -> None:
     ("edit", "message"),
     [
         ({"compose": None}, "kind: compose needs 'compose'"),
-        ({"packages": ["hello"]}, "drop 'packages' and 'units'"),
-        ({"units": ["hello.service"]}, "drop 'packages' and 'units'"),
+        ({"packages": ["hello"]}, "drop 'packages', 'units' and 'channels'"),
+        ({"units": ["hello.service"]}, "drop 'packages', 'units' and 'channels'"),
+        ({"channels": ["stable"]}, "drop 'packages', 'units' and 'channels'"),
+        ({"arch": "arm64"}, "is built for amd64, not arm64"),
         ({"kind": "packages"}, "'compose' is for kind: compose"),
         ({"compose": {"image": "other", "directory": "/srv/x", "services": ["x"], "tag_variable": "T"}},
          "'other' is not built by any image target"),
@@ -78,6 +82,14 @@ def test_a_compose_environment_reads_and_pulls_from_the_registry() -> None:
          "Compose reads only"),
         ({"compose": {"image": "hello", "directory": "/srv/x", "services": ["x"], "tag_variable": "A=B"}},
          "should match pattern"),
+        *(({"compose": {"image": "hello", "directory": "/srv/x", "services": ["x"], "tag_variable": name}},
+           "read by Compose or the shell") for name in ("COMPOSE_FILE", "DOCKER_HOST", "PATH", "LD_PRELOAD")),
+        *(({"compose": {"image": "hello", "directory": path, "services": ["x"], "tag_variable": "T"}},
+           "system or shared directory") for path in ("/tmp", "/tmp/x", "/etc/app", "/var/tmp/p")),
+        ({"compose": {"image": "hello", "directory": "/", "services": ["x"], "tag_variable": "T"}},
+         "should match pattern"),
+        ({"compose": {"image": "hello", "directory": "//", "services": ["x"], "tag_variable": "T"}},
+         "plain absolute path"),
     ],
 )  # fmt: skip
 def test_compose_environments_are_checked(edit: dict[str, Any], message: str) -> None:
@@ -141,63 +153,142 @@ def test_the_host_answer_counts_only_the_projects_image() -> None:
         compose.parse_state("web-1", "garbage", VARIABLE, REFERENCE)
 
 
-def test_commands_quote_every_value() -> None:
-    assert compose.put(VARIABLE, REFERENCE, "1.2.3") == (
-        "if docker compose version >/dev/null 2>&1; then dc='docker compose'; "
-        "elif command -v docker-compose >/dev/null 2>&1; then dc=docker-compose; "
-        "else echo 'this host has neither docker compose nor docker-compose' >&2; exit 3; fi; "
-        "set -e; umask 077; cd /srv/hello; "
-        "touch .env && cp -p .env .relorch-new && "
-        "{ grep -v '^HELLO_TAG=' .env || true; printf '%s\\n' HELLO_TAG=1.2.3; } > .relorch-new "
-        "&& mv -f .relorch-new .env; $dc pull -q hello; $dc up -d --no-deps hello"
-    )
-    put = compose.put(OVERRIDE, REFERENCE, "1.3.0-rc.1")
-    assert (
-        f'image: "{REFERENCE}:1.3.0-rc.1"' in put
-        and "mv -f .relorch-new compose.override.yaml" in put
-    )
+FAKE_DOCKER = """#!/bin/sh
+# A stand-in for Docker and Compose: it records each call and answers from files.
+echo "$(basename "$0") $*" >> calls
+case "$(basename "$0") $1" in
+  "docker compose") exit 1 ;;
+  "docker image") cat pulled-id 2>/dev/null ;;
+  "docker inspect") cat running 2>/dev/null ;;
+  "docker-compose ps") cat container 2>/dev/null ;;
+  "docker-compose up") echo abc > container ;;
+esac
+exit 0
+"""
 
 
 def _sh(command: str, directory: Path) -> subprocess.CompletedProcess[str]:
-    # The commands' own shell, with stand-ins for Docker and Compose that record calls.
-    bin_dir = directory / "bin"
+    """Run a host command in ``directory`` (the project, its state beside it), Docker faked."""
+    bin_dir = directory.parent / "bin"
     bin_dir.mkdir(exist_ok=True)
     for tool in ("docker", "docker-compose"):
-        script = bin_dir / tool
-        script.write_text(f'#!/bin/sh\n[ "$1" = compose ] && exit 1\necho "{tool} $*" >> calls\n')
-        script.chmod(0o755)
+        (bin_dir / tool).write_text(FAKE_DOCKER)
+        (bin_dir / tool).chmod(0o755)
+    local = command.replace("/srv/hello", str(directory)).replace(
+        "/var/lib/relorch", str(directory.parent / "state")
+    )
     return subprocess.run(
-        ["sh", "-c", command.replace("cd /srv/hello", f"cd {directory}")],
-        capture_output=True, text=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, check=False,
+        ["sh", "-c", local], capture_output=True, text=True, cwd=directory,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, check=False,
     )  # fmt: skip
 
 
-def test_the_env_file_keeps_its_other_lines_and_its_mode(tmp_path: Path) -> None:
-    env = tmp_path / ".env"
-    env.write_text("SECRET=s3cret\nHELLO_TAG=1.2.2\nHELLO_TAG_OTHER=x\n")
-    env.chmod(0o600)
-    done = _sh(compose.put(VARIABLE, REFERENCE, "1.2.3"), tmp_path)
+def _project(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pulled-id").write_text("sha256:new\n")
+    (project / "running").write_text("sha256:new running\n")
+    return project
+
+
+def _put(project: ComposeProject, tag: str = "1.2.3") -> str:
+    return compose.put(project, FILES, "web", REFERENCE, tag, "sha256:new")
+
+
+def test_a_deploy_sets_the_tag_keeping_the_rest_of_env_and_a_revert_restores_it(
+    tmp_path: Path,
+) -> None:
+    directory = _project(tmp_path)
+    env = directory / ".env"
+    before = b"SECRET=s3cret\nexport HELLO_TAG = 1.2.2\nHELLO_TAG_OTHER=x\nBIN=a\x00b\n"
+    env.write_bytes(before)
+    env.chmod(0o640)
+    os.chown(env, 65534, 65534)
+    (directory / "container").write_text("abc\n")
+    done = _sh(_put(VARIABLE), directory)
     assert done.returncode == 0, done.stderr
-    assert env.read_text() == "SECRET=s3cret\nHELLO_TAG_OTHER=x\nHELLO_TAG=1.2.3\n"
-    assert env.stat().st_mode & 0o777 == 0o600
-    assert (tmp_path / "calls").read_text().splitlines() == [
-        "docker-compose pull -q hello",
+    assert env.read_bytes() == b"SECRET=s3cret\nHELLO_TAG_OTHER=x\nBIN=a\x00b\nHELLO_TAG=1.2.3\n"
+    assert (env.stat().st_mode & 0o777, env.stat().st_uid) == (0o640, 65534)
+    calls = (directory / "calls").read_text().splitlines()
+    assert "docker-compose pull -q hello" in calls
+    assert calls.index("docker-compose pull -q hello") < calls.index(
+        "docker-compose up -d --no-deps hello"
+    )
+    assert not list(directory.glob(".relorch*"))
+    # Going back: the very file it was, and the container up again without a pull.
+    (directory / "calls").unlink()
+    back = _sh(compose.revert(VARIABLE, FILES, "web"), directory)
+    assert back.returncode == 0, back.stderr
+    assert env.read_bytes() == before and env.stat().st_uid == 65534
+    assert (directory / "calls").read_text().splitlines() == [
+        "docker compose version",
         "docker-compose up -d --no-deps hello",
     ]
-    # Back to nothing: the variable goes, the containers are removed.
-    done = _sh(compose.revert(VARIABLE, REFERENCE, {}), tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert env.read_text() == "SECRET=s3cret\nHELLO_TAG_OTHER=x\n"
-    assert (tmp_path / "calls").read_text().splitlines()[-1] == "docker-compose rm -s -f hello"
+    saved = tmp_path / "state" / "compose" / "web"
+    assert saved.stat().st_mode & 0o777 == 0o700
+    assert _sh(compose.forget(FILES, "web"), directory).returncode == 0
+    assert not saved.exists()
 
 
-def test_a_revert_of_services_that_ran_different_tags_says_so(tmp_path: Path) -> None:
-    command = compose.revert(OVERRIDE, REFERENCE, {"web": "1.2.2", "worker": "1.2.1"})
-    done = _sh(command, tmp_path)
-    assert done.returncode == 1 and "web: 1.2.2, worker: 1.2.1" in done.stderr
-    back = _sh(compose.revert(OVERRIDE, REFERENCE, {"web": "1.2.2", "worker": "1.2.2"}), tmp_path)
+def test_a_revert_where_nothing_ran_removes_the_containers_and_the_file(tmp_path: Path) -> None:
+    directory = _project(tmp_path)
+    assert _sh(_put(OVERRIDE), directory).returncode == 0
+    override = directory / "compose.override.yaml"
+    assert override.read_text().startswith(compose.OVERRIDE_HEADER)
+    assert f'image: "{REFERENCE}:1.2.3"' in override.read_text()
+    back = _sh(compose.revert(OVERRIDE, FILES, "web"), directory)
     assert back.returncode == 0, back.stderr
-    assert f'image: "{REFERENCE}:1.2.2"' in (tmp_path / "compose.override.yaml").read_text()
+    assert not override.exists()
+    calls = (directory / "calls").read_text().splitlines()
+    assert calls[-2:] == ["docker-compose rm -s -f web", "docker-compose rm -s -f worker"]
+
+
+def test_a_link_or_a_file_the_deploy_did_not_write_is_never_written(tmp_path: Path) -> None:
+    directory = _project(tmp_path)
+    victim = tmp_path / "victim"
+    victim.write_text("root's\n")
+    victim.chmod(0o600)
+    (directory / ".env").symlink_to(victim)
+    # A name planted where an older deploy wrote its temporary file.
+    (directory / ".relorch-new").symlink_to(victim)
+    refused = _sh(_put(VARIABLE), directory)
+    assert refused.returncode == compose.REFUSED and "symbolic link" in refused.stderr
+    assert victim.read_text() == "root's\n" and victim.stat().st_mode & 0o777 == 0o600
+    (directory / ".env").unlink()
+    (directory / ".env").write_text("A=1\n")
+    assert _sh(_put(VARIABLE), directory).returncode == 0
+    assert victim.read_text() == "root's\n"
+    admins = directory / "compose.override.yaml"
+    admins.write_text("services:\n  web:\n    ports: ['8080:8080']\n")
+    refused = _sh(_put(OVERRIDE), directory)
+    assert refused.returncode == compose.REFUSED and "did not write it" in refused.stderr
+    assert admins.read_text() == "services:\n  web:\n    ports: ['8080:8080']\n"
+
+
+def test_a_tag_that_moved_or_a_container_on_another_image_fails_the_deploy(
+    tmp_path: Path,
+) -> None:
+    directory = _project(tmp_path)
+    (directory / "pulled-id").write_text("sha256:other\n")
+    moved = _sh(_put(VARIABLE), directory)
+    assert moved.returncode == compose.MOVED and "another image" in moved.stderr
+    assert "up -d" not in (directory / "calls").read_text()
+    (directory / "pulled-id").write_text("sha256:new\n")
+    (directory / "container").write_text("abc\n")
+    (directory / "running").write_text("sha256:old running\n")
+    stale = _sh(_put(VARIABLE), directory)
+    assert stale.returncode == compose.NOT_RUNNING and "does not run" in stale.stderr
+
+
+def test_service_names_stay_names_in_the_override_file() -> None:
+    project = ComposeProject(
+        image="hello", directory="/srv/hello", services=["null", "true"],
+        override_file="compose.override.yaml",
+    )  # fmt: skip
+    command = compose.put(project, FILES, "web", REFERENCE, "1.2.3", "sha256:new")
+    text = command.split("printf '%s' ", 1)[1].split(" > ", 1)[0]
+    document = yaml.safe_load(shlex.split(text)[0])
+    assert set(document["services"]) == {"null", "true"}
 
 
 def test_the_inspection_reads_what_the_host_runs(tmp_path: Path) -> None:
