@@ -34,10 +34,9 @@ import shlex
 
 from orchestrator.deploy.commands import MARK, RECORDS_READ, HostFiles
 from orchestrator.deploy.environments import ComposeProject
-from orchestrator.deploy.hoststate import HostState
+from orchestrator.deploy.hoststate import HostState, inspection_sections
 from orchestrator.deploy.records import parse_records
 from orchestrator.deploy.semver import is_semver
-from orchestrator.errors import DeployError
 from orchestrator.images.names import TAG
 
 q = shlex.quote
@@ -84,10 +83,7 @@ def parse_state(host: str, output: str, project: ComposeProject, reference: str)
     A service whose container runs another image than ``reference`` (or one named by
     digest) has no version: it is not the project's release, whatever its tag says.
     """
-    sections = output.split(f"{MARK}\n")
-    if len(sections) != 3:
-        raise DeployError(f"{host}: unexpected answer to the inspection: {output[:200]!r}")
-    container_part, _, record_part = sections
+    container_part, _, record_part = inspection_sections(host, output)
     tags: dict[str, str] = {}
     states: dict[str, str] = {}
     digests: dict[str, str] = {}

@@ -91,12 +91,17 @@ def shared_version(versions: Mapping[str, str], components: tuple[str, ...]) -> 
     return found.pop() if len(found) == 1 else None
 
 
-def parse_host_state(host: str, output: str, units: tuple[str, ...]) -> HostState:
-    """Parse what :func:`orchestrator.deploy.commands.inspect` printed."""
+def inspection_sections(host: str, output: str) -> tuple[str, str, str]:
+    """The three parts an inspection prints between ``MARK`` lines: what runs, units, records."""
     sections = output.split(f"{MARK}\n")
     if len(sections) != 3:
         raise DeployError(f"{host}: unexpected answer to the inspection: {output[:200]!r}")
-    package_part, unit_part, record_part = sections
+    return sections[0], sections[1], sections[2]
+
+
+def parse_host_state(host: str, output: str, units: tuple[str, ...]) -> HostState:
+    """Parse what :func:`orchestrator.deploy.commands.inspect` printed."""
+    package_part, unit_part, record_part = inspection_sections(host, output)
     components: dict[str, str] = {}
     unsettled: dict[str, str] = {}
     for line in package_part.splitlines():

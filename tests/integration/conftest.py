@@ -166,6 +166,18 @@ def world_of(
         assert leftovers == [], f"sandbox processes left: {leftovers}"
 
 
+def links() -> set[str]:
+    """This machine's network interfaces (a bridge would add one)."""
+    output = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True)
+    return {line.split(":")[1].strip() for line in output.stdout.splitlines()}
+
+
+def listeners() -> set[str]:
+    """Every address:port something listens on over TCP."""
+    output = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=True)
+    return {line.split()[3] for line in output.stdout.splitlines()}
+
+
 def ok(result: subprocess.CompletedProcess[str]) -> str:
     """The output of a command that must have succeeded (else its output's end)."""
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"

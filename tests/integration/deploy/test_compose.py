@@ -26,7 +26,15 @@ from orchestrator.images.registry import Credentials, Registry
 from orchestrator.sandbox import registry
 from orchestrator.sandbox.servers import server_root
 from tests.conftest import new_test_directory
-from tests.integration.conftest import ROOT, SandboxWorld, ok, sandbox_inventory, world_of
+from tests.integration.conftest import (
+    ROOT,
+    SandboxWorld,
+    links,
+    listeners,
+    ok,
+    sandbox_inventory,
+    world_of,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 HEALTH = {
@@ -35,16 +43,6 @@ HEALTH = {
     "timeout": 2,
     "attempts": 5,
 }
-
-
-def links() -> set[str]:
-    output = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True)
-    return {line.split(":")[1].strip() for line in output.stdout.splitlines()}
-
-
-def listeners() -> set[str]:
-    output = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=True)
-    return {line.split()[3] for line in output.stdout.splitlines()}
 
 
 def compose_environments(net: str) -> list[dict[str, Any]]:

@@ -21,19 +21,17 @@ from orchestrator.images.saved import read_saved_image
 from orchestrator.sandbox import registry
 from orchestrator.testing.images import saved_image
 from tests.conftest import new_test_directory
-from tests.integration.conftest import ROOT, SandboxWorld, ok, sandbox_inventory, world_of
+from tests.integration.conftest import (
+    ROOT,
+    SandboxWorld,
+    links,
+    listeners,
+    ok,
+    sandbox_inventory,
+    world_of,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def links() -> set[str]:
-    output = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True)
-    return {line.split(":")[1].strip() for line in output.stdout.splitlines()}
-
-
-def listeners() -> set[str]:
-    output = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=True)
-    return {line.split()[3] for line in output.stdout.splitlines()}
 
 
 @pytest.fixture(scope="module")
