@@ -64,11 +64,12 @@ def _refuse_stray_images(
     if upstream.compose is None:
         return
     served = seams.image(upstream, version)
-    image_id = served.image_id if served is not None else None
+    if served is None:
+        raise UsageError(f"the registry no longer serves {version}: nothing is promoted")
     stray = sorted(
         name
         for name, host in state.states.items()
-        if image_id is None or any(host.digests.get(c) != image_id for c in components)
+        if any(host.digests.get(c) not in served.ids for c in components)
     )
     if stray:
         raise UsageError(

@@ -51,6 +51,8 @@ OVERRIDE_HEADER = "# Written by the deploy: the image of each service it updates
 _RUNNING = "running"
 # Exit statuses of the commands, for the messages they print.
 REFUSED, MOVED, NOT_RUNNING = 4, 5, 6
+# Seconds a put or a revert waits for another one on the host to end.
+LOCK_WAIT = 900
 
 
 def release_of_tag(tag: str) -> str | None:
@@ -110,13 +112,20 @@ def file_of(project: ComposeProject) -> str:
 
 
 def _start(project: ComposeProject, saved: str) -> str:
-    """Pick Compose, enter the project, refuse a symbolic link; a temporary file is removed."""
+    """Pick Compose, take the host's deploy lock, enter the project, refuse a symbolic link.
+
+    The lock (``flock`` on a file beside ``$saved``) keeps a revert from racing the put it
+    undoes when that put outlived its connection; a temporary file is removed on exit.
+    """
     file = q(file_of(project))
+    link = f"{file_of(project)} is a symbolic link: the deploy does not write through it"
+    busy = f"another deploy step holds {saved}.lock"
     return (
-        f"{_PICK}; set -e; umask 077; cd {q(project.directory)}; saved={q(saved)}; tmp=; "
-        'trap \'[ -z "$tmp" ] || rm -f "$tmp"\' EXIT; '
-        f"if [ -L {file} ]; then echo {q(f'{file_of(project)} is a symbolic link: the deploy does not write through it')} >&2; "
-        f"exit {REFUSED}; fi"
+        f"{_PICK}; set -e; umask 077; saved={q(saved)}; tmp=; "
+        'trap \'[ -z "$tmp" ] || rm -f "$tmp"\' EXIT; mkdir -p "$(dirname "$saved")"; '
+        f'exec 9> "$saved.lock"; flock -w {LOCK_WAIT} 9 || {{ echo {q(busy)} >&2; exit 1; }}; '
+        f"cd {q(project.directory)}; "
+        f"if [ -L {file} ]; then echo {q(link)} >&2; exit {REFUSED}; fi"
     )
 
 
@@ -128,79 +137,107 @@ def _override_text(project: ComposeProject, reference: str, tag: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _refuse_foreign_override(project: ComposeProject) -> str:
+    """Refuse an override file the deploy did not write (nothing is changed yet)."""
+    if project.override_file is None:
+        return ":"
+    file = q(project.override_file)
+    refusal = (
+        f"{project.override_file} exists and the deploy did not write it: move its settings "
+        "into the project's compose file, or name another override_file"
+    )
+    return (
+        f'if [ -e {file} ] && [ "$(head -n 1 {file})" != {q(OVERRIDE_HEADER)} ]; then '
+        f"echo {q(refusal)} >&2; exit {REFUSED}; fi"
+    )
+
+
 def _set_tag(project: ComposeProject, reference: str, tag: str) -> str:
     file = q(file_of(project))
     new = "tmp=$(mktemp .relorch.XXXXXX)"
     if project.tag_variable is not None:
         variable = project.tag_variable
-        # Any earlier assignment of the variable goes, "export VAR = x" too.
+        # Any earlier assignment of the variable goes, "export VAR = x" too; grep's status
+        # 1 is "no other line", 2 a read error that must not empty the file.
         pattern = q(f"^[[:space:]]*(export[[:space:]]+)?{variable}[[:space:]]*=")
         return (
             f'{new}; if [ -e .env ]; then chmod --reference=.env "$tmp"; '
-            f'chown --reference=.env "$tmp"; {{ grep -a -v -E {pattern} .env || true; }} > "$tmp"; fi; '
-            f'printf \'%s\\n\' {q(f"{variable}={tag}")} >> "$tmp"; mv -f "$tmp" .env'
+            f'chown --reference=.env "$tmp"; {{ grep -a -v -E {pattern} .env || [ $? -eq 1 ]; }} '
+            f'> "$tmp"; fi; printf \'%s\\n\' {q(f"{variable}={tag}")} >> "$tmp"; mv -f "$tmp" .env'
         )
-    refusal = (
-        f"{file_of(project)} exists and the deploy did not write it: move its settings into the "
-        "project's compose file, or name another override_file"
-    )
     return (
-        f'if [ -e {file} ] && [ "$(head -n 1 {file})" != {q(OVERRIDE_HEADER)} ]; then '
-        f"echo {q(refusal)} >&2; exit {REFUSED}; fi; "
         f"{new}; printf '%s' {q(_override_text(project, reference, tag))} > \"$tmp\"; "
         f'chmod 644 "$tmp"; mv -f "$tmp" {file}'
     )
 
 
 def _save(project: ComposeProject) -> str:
-    """Keep the file as it is and which services have a container, under ``$saved``."""
+    """Keep the file as it is and which services have a container, as ``$saved``.
+
+    It is made beside and renamed into place once whole: a revert finds all of it or
+    nothing. A ``ps`` that fails fails the put here, before anything changed (an empty
+    answer would make a revert remove containers that were there).
+    """
     file = q(file_of(project))
-    ran = "; ".join(
-        f'$dc ps -a -q {q(s)} > "$saved"/{q(f"ran-{s}")} 2>/dev/null || true'
-        for s in project.services
-    )
+    ran = "; ".join(f'$dc ps -a -q {q(s)} > "$saved.new"/{q(f"ran-{s}")}' for s in project.services)
     return (
-        'rm -rf "$saved"; mkdir -p "$(dirname "$saved")"; mkdir -m 700 "$saved"; '
-        f'if [ -e {file} ]; then cp -p {file} "$saved"/file; else : > "$saved"/absent; fi; {ran}'
+        'rm -rf "$saved.new"; mkdir -m 700 "$saved.new"; '
+        f'if [ -e {file} ]; then cp -p {file} "$saved.new"/file; else : > "$saved.new"/absent; fi; '
+        f'{ran}; mv "$saved.new" "$saved"'
     )
+
+
+def _is_one_of(value: str, accepted: tuple[str, ...]) -> str:
+    """A test that ``value`` (shell) is one of ``accepted``."""
+    return "{ " + " || ".join(f'[ "{value}" = {q(a)} ]' for a in accepted) + "; }"
 
 
 def put(
     project: ComposeProject, files: HostFiles, environment: str, reference: str, tag: str,
-    image_id: str,
+    image_ids: tuple[str, ...],
 ) -> str:  # fmt: skip
-    """Save what is there, set ``tag``, pull it, check it is ``image_id``, replace the containers."""
+    """Save what is there, set ``tag``, pull it, check it is the image, replace the containers.
+
+    ``image_ids`` are the ids the image may have on a host: its config's digest (Docker's
+    own image store) and its manifest's (the containerd image store).
+    """
     services = " ".join(q(s) for s in project.services)
     pulled = q(f"{reference}:{tag}")
     moved = f"the registry gave {reference}:{tag} as another image than the one the deploy chose"
+    running = tuple(f"{i} {_RUNNING}" for i in image_ids)
+    runs_now = f'$(docker inspect --format {q("{{.Image}} {{.State.Status}}")} "$cid")'
     runs = " ".join(
         f'cid=$($dc ps -q {q(s)} | head -n 1); [ -n "$cid" ] && '
-        f'[ "$(docker inspect --format {q("{{.Image}} {{.State.Status}}")} "$cid")" = {q(f"{image_id} {_RUNNING}")} ] || '
+        f"{_is_one_of(runs_now, running)} || "
         f"{{ echo {q(f'service {s} does not run {reference}:{tag} after up (does the compose file use the tag? did it exit?)')} >&2; exit {NOT_RUNNING}; }};"
         for s in project.services
     )
+    got = f"$(docker image inspect --format {q('{{.Id}}')} {pulled})"
     return (
-        f"{_start(project, saved_directory(files, environment))}; {_save(project)}; "
+        # What an earlier deploy that never ended saved is not this deploy's "before".
+        f'{_start(project, saved_directory(files, environment))}; rm -rf "$saved"; '
+        f"{_refuse_foreign_override(project)}; {_save(project)}; "
         f"{_set_tag(project, reference, tag)}; $dc pull -q {services}; "
-        f'[ "$(docker image inspect --format {q("{{.Id}}")} {pulled})" = {q(image_id)} ] || '
-        f"{{ echo {q(moved)} >&2; exit {MOVED}; }}; "
+        f"{_is_one_of(got, image_ids)} || {{ echo {q(moved)} >&2; exit {MOVED}; }}; "
         f"$dc up -d --no-deps {services}; {runs}"
     )
 
 
 def revert(project: ComposeProject, files: HostFiles, environment: str) -> str:
-    """Put back the saved file, and the containers as they were (removed if there were none)."""
+    """Put back the saved file, and the containers as they were (removed if there were none).
+
+    Nothing saved means the put changed nothing (it saves first): there is nothing to do.
+    """
     file = q(file_of(project))
-    missing = "nothing was saved before the deploy changed this host: put it back by hand"
     again = " ".join(
-        f'if [ -s "$saved"/{q(f"ran-{s}")} ]; then $dc up -d --no-deps {q(s)} || '
-        f"{{ $dc pull -q {q(s)} && $dc up -d --no-deps {q(s)}; }}; "
+        f'if [ -s "$saved"/{q(f"ran-{s}")} ]; then if ! $dc up -d --no-deps {q(s)}; then '
+        f"$dc pull -q {q(s)}; $dc up -d --no-deps {q(s)}; fi; "
         f"else $dc rm -s -f {q(s)}; fi;"
         for s in project.services
     )
     return (
         f"{_start(project, saved_directory(files, environment))}; "
-        f'[ -d "$saved" ] || {{ echo {q(missing)} >&2; exit 1; }}; '
+        '[ -d "$saved" ] || { echo "nothing to put back: the deploy changed nothing here"; exit 0; }; '
         'if [ -e "$saved"/file ]; then tmp=$(mktemp .relorch.XXXXXX); cat "$saved"/file > "$tmp"; '
         'chmod --reference="$saved"/file "$tmp"; chown --reference="$saved"/file "$tmp"; '
         f'mv -f "$tmp" {file}; else rm -f {file}; fi; {again}'
@@ -209,4 +246,5 @@ def revert(project: ComposeProject, files: HostFiles, environment: str) -> str:
 
 def forget(files: HostFiles, environment: str) -> str:
     """Remove what a deploy saved on the host, once it has ended."""
-    return f"rm -rf {q(saved_directory(files, environment))}"
+    saved = saved_directory(files, environment)
+    return f"rm -rf {q(saved)} {q(f'{saved}.new')}"

@@ -70,18 +70,18 @@ class HostState:
         components: tuple[str, ...],
         units: tuple[str, ...],
         installed_version: str,
-        image_id: str | None = None,
+        image_ids: tuple[str, ...] = (),
     ) -> bool:
         """Whether the host runs ``installed_version``, its units are up and a record says so.
 
-        With ``image_id`` (what the registry serves under the tag), each component's
-        container must run that very image: the tag alone may name another one on the host.
+        With ``image_ids`` (the ids of what the registry serves under the tag), each
+        component's container must run that very image: the tag alone may name another.
         """
         return (
             self.installed_version(components) == installed_version
             and all(self.units.get(unit) == "active" for unit in units)
             and self.recorded(environment, components)
-            and (image_id is None or all(self.digests.get(c) == image_id for c in components))
+            and (not image_ids or all(self.digests.get(c) in image_ids for c in components))
         )
 
 

@@ -72,10 +72,11 @@ class Payload(ABC):
         """What :meth:`inspect` printed, as the host's state."""
 
     @abstractmethod
-    def put(self, installed: str, image_id: str | None) -> tuple[Step, ...]:
+    def put(self, installed: str, image_ids: tuple[str, ...]) -> tuple[Step, ...]:
         """The steps that put ``installed`` on a host (the first one changes it).
 
-        ``image_id`` is the image the registry serves as the version (Compose only).
+        ``image_ids`` are the ids of the image the registry serves as the version (Compose
+        only): its config's digest and its manifest's, as hosts' image stores name it.
         """
 
     @abstractmethod
@@ -149,7 +150,7 @@ class Packages(Payload):
         """Packages, units and records."""
         return parse_host_state(host, output, self.units)
 
-    def put(self, installed: str, image_id: str | None) -> tuple[Step, ...]:
+    def put(self, installed: str, image_ids: tuple[str, ...]) -> tuple[Step, ...]:
         """apt-get install the version, then restart the units."""
         steps = [
             Step(
@@ -229,12 +230,12 @@ class Compose(Payload):
         """Tags, container states, image ids and records."""
         return compose.parse_state(host, output, self.project, self.reference)
 
-    def put(self, installed: str, image_id: str | None) -> tuple[Step, ...]:
+    def put(self, installed: str, image_ids: tuple[str, ...]) -> tuple[Step, ...]:
         """Save the tag's file, set the tag, pull, check the image, replace the containers."""
-        if image_id is None:
+        if not image_ids:
             raise DeployError(f"no image of {self.reference}:{installed} to check the pull against")
         command = compose.put(
-            self.project, self.files, self.environment.name, self.reference, installed, image_id
+            self.project, self.files, self.environment.name, self.reference, installed, image_ids
         )
         return (Step("compose-up", command, self.environment.install_timeout),)
 

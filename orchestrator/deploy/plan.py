@@ -72,9 +72,9 @@ class DeployPlan:
     after: tuple[Operation, ...] = ()
     # A host that fails stops the others of its batch: they are reverted all the same.
     fail_fast: bool = True
-    # The id of the image the registry serves as the version (Compose): a host whose
+    # The ids of the image the registry serves as the version (Compose): a host whose
     # containers run another is deployed again.
-    image_id: str | None = None
+    image_ids: tuple[str, ...] = ()
 
     @property
     def hosts(self) -> tuple[HostProgram, ...]:
@@ -93,7 +93,7 @@ class DeployPlan:
             "units": list(self.units),
             "channels": list(self.channels),
             "repository": self.repository,
-            "image_id": self.image_id,
+            "image_ids": list(self.image_ids),
             "batch_wait": self.batch_wait,
             "before": [operation_dict(op) for op in self.before],
             "batches": [
@@ -144,14 +144,14 @@ def _host_program(
     host: DeployHost,
     payload: Payload,
     installed_version: str,
-    image_id: str | None,
+    image_ids: tuple[str, ...],
     version: str,
     where: str,
 ) -> HostProgram:
     environment = payload.environment
     operations: list[Operation] = [
         RemoteCommand(host=host.name, stage=step.stage, command=step.command, timeout=step.timeout)
-        for step in payload.put(installed_version, image_id)
+        for step in payload.put(installed_version, image_ids)
     ]
     health = environment.health
     if health is not None:
@@ -186,7 +186,7 @@ def make_deploy_plan(
     action: Action,
     lock_wait: float,
     where: str,
-    image_id: str | None = None,
+    image_ids: tuple[str, ...] = (),
 ) -> DeployPlan:
     """The deploy of ``version`` (``installed_version`` as installed) to ``hosts``, batch by batch.
 
@@ -209,7 +209,7 @@ def make_deploy_plan(
         )
     batches = tuple(
         tuple(
-            _host_program(host, payload, installed_version, image_id, version, where)
+            _host_program(host, payload, installed_version, image_ids, version, where)
             for host in batch
         )
         for batch in _batches(hosts, environment.batch)
@@ -245,5 +245,5 @@ def make_deploy_plan(
         batches=batches,
         reverts=reverts,
         after=after,
-        image_id=image_id,
+        image_ids=image_ids,
     )

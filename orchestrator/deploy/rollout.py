@@ -215,7 +215,7 @@ class DeployHandlers:
         state = self.survey.states[host]
         return not state.settled(
             self.environment_name, plan.components, plan.units, plan.installed_version,
-            plan.image_id,
+            plan.image_ids,
         )  # fmt: skip
 
     def _prepare(self, operation: PrepareSources) -> None:
@@ -354,9 +354,10 @@ class DeployHandlers:
             try:
                 shell = self._shell(host, fresh=self._stopping.is_set())
                 command = commands.append_record(self.files, record.to_line())
-                # What the deploy kept to go back is dropped with its record, not before.
+                # What the deploy kept to go back is dropped with its record, not before,
+                # and kept where the host could not go back: it is what repairs it.
                 forget = self.payload.forget()
-                if forget is not None:
+                if forget is not None and (failure is None or host in self.reverted):
                     command = f"{command} && {forget}"
                 done = shell.run(command, timeout=CONTROL_TIMEOUT)
                 if done.status != 0:

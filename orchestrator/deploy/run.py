@@ -231,15 +231,18 @@ def choose_version(
     return wanted
 
 
-def served_image_id(payload: Payload, seams: DeploySeams, version: str) -> str | None:
-    """The id of the image a Compose environment deploys as ``version`` (None for packages).
+def served_image_ids(payload: Payload, seams: DeploySeams, version: str) -> tuple[str, ...]:
+    """The ids of the image a Compose environment deploys as ``version`` (none for packages).
+
+    Both its config's digest and its manifest's: Docker's own image store names an image
+    by the first, the containerd image store by the second.
 
     UsageError, before any host changes, unless the registry serves that tag as an image
     of this release (its version label) for the environment's platform: a tag pushed by
     hand over another image, or one the project never released, is not deployed.
     """
     if not isinstance(payload, Compose):
-        return None
+        return ()
     environment = payload.environment
     where = f"{payload.reference}:{version}"
     served = seams.image(environment, version)
@@ -255,7 +258,7 @@ def served_image_id(payload: Payload, seams: DeploySeams, version: str) -> str |
             f"{where} is for {served.os}/{served.architecture}, and {environment.name}'s hosts "
             f"are linux/{environment.arch} (arch): nothing was deployed"
         )
-    return served.image_id
+    return served.ids
 
 
 def _refuse_unsettled(state: Survey) -> None:
@@ -500,12 +503,12 @@ def run_deploy(
             action=request.action,
             lock_wait=request.lock_wait,
             where=f"environments.{environment.name}",
-            image_id=served_image_id(payload, seams, version),
+            image_ids=served_image_ids(payload, seams, version),
         )
         at_version = [
             name for name, s in state.states.items()
             if s.settled(
-                environment.name, components, payload.units, installed_version, plan.image_id
+                environment.name, components, payload.units, installed_version, plan.image_ids
             )
         ]  # fmt: skip
         if request.dry_run:

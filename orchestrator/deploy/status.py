@@ -102,7 +102,7 @@ def _files(inventory: Inventory) -> HostFiles:
 
 def _served_ids(
     environment: Environment, state: Survey, components: tuple[str, ...], seams: DeploySeams
-) -> dict[str, str | None]:
+) -> dict[str, tuple[str, ...] | None]:
     """Per tag a Compose environment's hosts run: the id of the image the registry serves.
 
     None when the registry cannot say (unreachable, no such tag): drift is then unknown,
@@ -113,13 +113,13 @@ def _served_ids(
     tags = sorted(
         {t for host in state.states.values() if (t := host.installed_version(components))}
     )
-    served: dict[str, str | None] = {}
+    served: dict[str, tuple[str, ...] | None] = {}
     for tag in tags:
         try:
             image = seams.image(environment, tag)
         except OrchestratorError:
             image = None
-        served[tag] = image.image_id if image is not None else None
+        served[tag] = image.ids if image is not None else None
     return served
 
 
@@ -128,7 +128,7 @@ def _host_view(
     environment: Environment,
     components: tuple[str, ...],
     desired: str | None,
-    served: dict[str, str | None],
+    served: dict[str, tuple[str, ...] | None],
 ) -> dict[str, Any]:
     installed = host.version(components)
     last = host.last_record(environment.name)
@@ -139,11 +139,12 @@ def _host_view(
     if installed is not None and not recorded:
         drift.append("installed by hand: no deploy record says so")
     tag = host.installed_version(components)
-    if tag is not None and tag in served and served[tag] is None:
+    ids = served.get(tag) if tag is not None else None
+    if tag is not None and tag in served and ids is None:
         drift.append(f"the registry does not say which image {tag} is: drift unknown")
-    elif tag is not None and tag in served:
+    elif tag is not None and ids is not None:
         # A tag pushed over, or an image built on the host: not what the registry serves.
-        stray = sorted(c for c in components if host.digests.get(c) != served[tag])
+        stray = sorted(c for c in components if host.digests.get(c) not in ids)
         if stray:
             drift.append(
                 f"{', '.join(stray)} run an image that is not {tag} as the registry serves it"

@@ -48,6 +48,11 @@ class ServedImage:
         """The image's version label."""
         return self.labels.get(VERSION_LABEL)
 
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """What a host's Docker may call the image: the config's digest, or the manifest's."""
+        return (self.image_id, self.digest)
+
 
 def _packed(image: SavedImage, member: int, work: Path) -> tuple[Path, str, int]:
     layer = image.layers[member]

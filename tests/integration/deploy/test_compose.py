@@ -11,10 +11,13 @@ made, nothing listens outside 127.0.0.0/8.
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import subprocess
+import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -208,10 +211,70 @@ def test_a_container_running_another_image_than_its_tag_is_drift(world: SandboxW
     assert all(not h["drift"] for h in status(world)["staging"]["hosts"].values())
 
 
+def promotion(world: SandboxWorld) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", "promote", "--to", "staging",
+         "--inventory", str(world.inventory_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
+    )  # fmt: skip
+
+
+def stop_after_a_host_changed(run: subprocess.Popen[str], how: Callable[[], None]) -> str:
+    assert run.stdout is not None
+    seen = []
+    for line in run.stdout:
+        seen.append(line)
+        if ": compose-up done" in line:
+            how()
+            break
+    rest, _ = run.communicate(timeout=180)
+    return "".join(seen) + rest
+
+
+def last_record(world: SandboxWorld, host: str) -> dict[str, Any]:
+    path = server_root(world.settings, host) / "var/lib/relorch/deploys.jsonl"
+    return dict(json.loads(path.read_text().splitlines()[-1]))
+
+
+def test_a_signal_mid_promotion_puts_the_touched_hosts_back(world: SandboxWorld) -> None:
+    assert "dev runs 1.2.5 on every host" in ok(world.invoke("release", "--tag", "v1.2.5"))
+    run = promotion(world)
+    out = stop_after_a_host_changed(run, lambda: run.send_signal(signal.SIGINT))
+    assert run.returncode == 130, out
+    assert "was interrupted" in out
+    assert running(world, "staging") == {"staging-1": "1.2.3", "staging-2": "1.2.3"}
+    assert health(address_of(world, "staging-1")).strip() == "hello 1.2.3"
+    assert status(world)["staging"]["lock"] is None
+    assert "interrupted" in {last_record(world, h)["result"] for h in ("staging-1", "staging-2")}
+    # Nothing the deploy kept to go back stays on the hosts.
+    for host in ("staging-1", "staging-2"):
+        assert (
+            not (server_root(world.settings, host) / "var/lib/relorch/compose")
+            .joinpath("staging")
+            .exists()
+        )
+
+
+def test_a_promotion_killed_mid_way_names_its_lock_and_the_next_converges(
+    world: SandboxWorld,
+) -> None:
+    run = promotion(world)
+    out = stop_after_a_host_changed(run, lambda: os.killpg(run.pid, signal.SIGKILL))
+    assert run.returncode == -signal.SIGKILL, out
+    shown = ok(world.invoke("env.unlock", "--env", "staging"))
+    assert "is locked by run" in shown and "promote 1.2.5" in shown
+    ok(world.invoke("env.unlock", "--env", "staging", "--force"))
+    ok(world.invoke("promote", "--to", "staging"))
+    assert running(world, "staging") == {"staging-1": "1.2.5", "staging-2": "1.2.5"}
+    views = status(world)["staging"]
+    assert views["lock"] is None and all(not h["drift"] for h in views["hosts"].values())
+    assert health(address_of(world, "staging-2")).strip() == "hello 1.2.5"
+
+
 def test_a_rollback_puts_the_previous_tag_back_and_the_page_shows_every_host(
     world: SandboxWorld,
 ) -> None:
-    assert "dev runs 1.2.5 on every host" in ok(world.invoke("release", "--tag", "v1.2.5"))
     assert running(world, "dev") == {"dev-1": "1.2.5", "dev-2": "1.2.5"}
     back = ok(world.invoke("env.rollback", "--env", "dev"))
     assert "dev runs 1.2.3 on every host" in back, back

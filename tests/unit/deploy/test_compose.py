@@ -160,8 +160,9 @@ case "$(basename "$0") $1" in
   "docker compose") exit 1 ;;
   "docker image") cat pulled-id 2>/dev/null ;;
   "docker inspect") cat running 2>/dev/null ;;
-  "docker-compose ps") cat container 2>/dev/null ;;
-  "docker-compose up") echo abc > container ;;
+  "docker-compose ps") [ -e fail-ps ] && exit 1; cat container 2>/dev/null ;;
+  "docker-compose pull") [ -e "fail-pull-$3" ] && exit 1 ;;
+  "docker-compose up") [ -e "fail-up-$4" ] && exit 1; echo abc > container ;;
 esac
 exit 0
 """
@@ -191,8 +192,11 @@ def _project(tmp_path: Path) -> Path:
     return project
 
 
+IDS = ("sha256:new", "sha256:manifest")
+
+
 def _put(project: ComposeProject, tag: str = "1.2.3") -> str:
-    return compose.put(project, FILES, "web", REFERENCE, tag, "sha256:new")
+    return compose.put(project, FILES, "web", REFERENCE, tag, IDS)
 
 
 def test_a_deploy_sets_the_tag_keeping_the_rest_of_env_and_a_revert_restores_it(
@@ -263,6 +267,44 @@ def test_a_link_or_a_file_the_deploy_did_not_write_is_never_written(tmp_path: Pa
     refused = _sh(_put(OVERRIDE), directory)
     assert refused.returncode == compose.REFUSED and "did not write it" in refused.stderr
     assert admins.read_text() == "services:\n  web:\n    ports: ['8080:8080']\n"
+    # Refused before anything changed: going back has nothing to do, and does nothing.
+    back = _sh(compose.revert(OVERRIDE, FILES, "web"), directory)
+    assert back.returncode == 0 and "nothing to put back" in back.stdout
+    assert admins.exists() and "rm -s -f" not in (directory / "calls").read_text()
+
+
+def test_a_failure_to_read_the_containers_fails_the_put_before_any_change(
+    tmp_path: Path,
+) -> None:
+    directory = _project(tmp_path)
+    (directory / ".env").write_text("HELLO_TAG=1.2.2\n")
+    (directory / "container").write_text("abc\n")
+    (directory / "fail-ps").touch()
+    failed = _sh(_put(VARIABLE), directory)
+    assert failed.returncode != 0
+    assert (directory / ".env").read_text() == "HELLO_TAG=1.2.2\n"
+    (directory / "fail-ps").unlink()
+    back = _sh(compose.revert(VARIABLE, FILES, "web"), directory)
+    assert back.returncode == 0 and "rm -s -f" not in (directory / "calls").read_text()
+
+
+def test_a_revert_that_cannot_bring_a_service_back_fails(tmp_path: Path) -> None:
+    directory = _project(tmp_path)
+    (directory / "container").write_text("abc\n")
+    assert _sh(_put(OVERRIDE), directory).returncode == 0
+    for name in ("fail-up-web", "fail-pull-web"):
+        (directory / name).touch()
+    back = _sh(compose.revert(OVERRIDE, FILES, "web"), directory)
+    assert back.returncode != 0, back.stdout
+
+
+def test_an_image_named_by_its_manifest_digest_is_the_same_image(tmp_path: Path) -> None:
+    # The containerd image store calls an image by its manifest's digest.
+    directory = _project(tmp_path)
+    (directory / "pulled-id").write_text("sha256:manifest\n")
+    (directory / "running").write_text("sha256:manifest running\n")
+    done = _sh(_put(VARIABLE), directory)
+    assert done.returncode == 0, done.stderr
 
 
 def test_a_tag_that_moved_or_a_container_on_another_image_fails_the_deploy(
@@ -285,7 +327,7 @@ def test_service_names_stay_names_in_the_override_file() -> None:
         image="hello", directory="/srv/hello", services=["null", "true"],
         override_file="compose.override.yaml",
     )  # fmt: skip
-    command = compose.put(project, FILES, "web", REFERENCE, "1.2.3", "sha256:new")
+    command = compose.put(project, FILES, "web", REFERENCE, "1.2.3", IDS)
     text = command.split("printf '%s' ", 1)[1].split(" > ", 1)[0]
     document = yaml.safe_load(shlex.split(text)[0])
     assert set(document["services"]) == {"null", "true"}
