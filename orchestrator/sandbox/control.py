@@ -297,9 +297,13 @@ def stop(settings: SandboxSettings) -> list[str]:
     the servers' roots are deleted.
     """
     files = files_of(settings)
-    servers.stop_servers(settings)
-    registry.stop(settings)
-    reposerver.stop(settings)
+    # Every part is stopped even if one fails: the first failure is raised at the end.
+    failures: list[Exception] = []
+    for stop_part in (servers.stop_servers, registry.stop, reposerver.stop):
+        try:
+            stop_part(settings)
+        except (OSError, SandboxError) as error:
+            failures.append(error)
     pid = _daemon_pid(files)
     if pid is not None:
         # Hosts first, while their parent (the daemon) lives to reap them; then once more
@@ -313,6 +317,8 @@ def stop(settings: SandboxSettings) -> list[str]:
         state.droplets = []
         save_state(files, state)
     files.server.unlink(missing_ok=True)
+    if failures:
+        raise failures[0]
     return names
 
 

@@ -43,6 +43,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 MAX_NAME = 48
 BOOT_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
+DELETE_ATTEMPTS = 10
+DELETE_PAUSE = 0.5
 KILL_TIMEOUT = 10.0
 CGROUP_PARENT = "relorch"
 # nspawn keeps a per-machine directory here on this machine's /run.
@@ -464,16 +467,24 @@ def _delete_root(directory: Path) -> None:
     if root.is_symlink():
         root.unlink()
         return
-    if not root.exists():
-        return
-    # nspawn mounts in its own namespace; anything seen here was not meant to outlive it.
-    for point in sorted(_mounts_under(root), key=len, reverse=True):
-        subprocess.run(["umount", "--lazy", point], check=False, capture_output=True)
-    left = _mounts_under(root)
-    if left:
-        raise SandboxError(f"server root {root} still has mounts {left}; not deleting it")
-    # rmtree removes symlinks inside the root and never follows them.
-    shutil.rmtree(root)
+    # A container's processes die with the server's PID namespace, just after nspawn:
+    # until they have, a file they held may come back, or a directory not be empty yet.
+    for attempt in range(DELETE_ATTEMPTS):
+        if not root.exists():
+            return
+        # nspawn mounts in its own namespace; anything seen here was not meant to outlive it.
+        for point in sorted(_mounts_under(root), key=len, reverse=True):
+            subprocess.run(["umount", "--lazy", point], check=False, capture_output=True)
+        left = _mounts_under(root)
+        try:
+            if left:
+                raise SandboxError(f"server root {root} still has mounts {left}; not deleting it")
+            # rmtree removes symlinks inside the root and never follows them.
+            shutil.rmtree(root)
+        except (OSError, SandboxError):
+            if attempt == DELETE_ATTEMPTS - 1:
+                raise
+            time.sleep(DELETE_PAUSE)
 
 
 def _reap(pid: int) -> None:
