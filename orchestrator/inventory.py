@@ -633,11 +633,15 @@ class Inventory(Model):
         """The packages ``environment`` installs: its own list, else the project's name."""
         return tuple(environment.packages) or (self.project.name,)
 
+    @property
+    def host_files(self) -> HostFiles:
+        """Where the tool keeps its files on the servers it deploys to."""
+        return HostFiles(tool=self.cloud.tag_prefix, project=self.project.name)
+
     def payload(self, environment: Environment) -> Payload:
         """What ``environment`` puts on its hosts: its packages, or its Compose services' image."""
         registry = urllib.parse.urlsplit(self.registry.url).netloc if self.registry else ""
-        files = HostFiles(tool=self.cloud.tag_prefix, project=self.project.name)
-        return payload_of(environment, self.packages_of(environment), registry, files)
+        return payload_of(environment, self.packages_of(environment), registry, self.host_files)
 
     def repo_options(self) -> RepoOptions:
         """The options of the repository tree this inventory's releases go to."""

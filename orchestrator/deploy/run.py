@@ -464,7 +464,7 @@ def run_deploy(
             f"environment {environment.name} installs from the first publish target, and the "
             "inventory has none: add one under publish"
         )
-    files = HostFiles(tool=inventory.cloud.tag_prefix, project=inventory.project.name)
+    files = inventory.host_files
     if payload.uses_sources:
         seams.project_key()  # a missing key is bad input, before any host is read
     offered = published(seams.available(environment), payload, inventory.project.epoch)

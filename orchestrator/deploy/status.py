@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator.deploy.commands import HostFiles
 from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.health import check_health
 from orchestrator.deploy.hoststate import HostState
@@ -76,7 +75,7 @@ def environment_status(
             except OrchestratorError as error:
                 problem = str(error)
         first = next(iter(state.shells.values()))
-        holder = lock_holder(first, _files(inventory), environment.name)
+        holder = lock_holder(first, inventory.host_files, environment.name)
         hosts = {}
         served = _served_ids(environment, state, components, seams)
         for name, host in state.states.items():
@@ -94,10 +93,6 @@ def environment_status(
         }
     finally:
         state.close()
-
-
-def _files(inventory: Inventory) -> HostFiles:
-    return HostFiles(tool=inventory.cloud.tag_prefix, project=inventory.project.name)
 
 
 def _served_ids(

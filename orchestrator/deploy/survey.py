@@ -111,7 +111,7 @@ def upstream_failures(
 
 def surveyor(inventory: Inventory, seams: DeploySeams) -> Callable[[Environment], Survey]:
     """Reads an environment's hosts (one round trip each) with ``seams``."""
-    files = HostFiles(tool=inventory.cloud.tag_prefix, project=inventory.project.name)
+    files = inventory.host_files
 
     def read(environment: Environment) -> Survey:
         payload = inventory.payload(environment)

@@ -392,7 +392,6 @@ def page(
 def unlock(c: Context, env: str = "", force: bool = False, inventory: str | None = None) -> None:
     """Show ENV's deploy lock; with --force, remove it (its holder must be gone)."""
     from orchestrator.deploy import commands
-    from orchestrator.deploy.commands import HostFiles
     from orchestrator.deploy.plan import CONTROL_TIMEOUT
     from orchestrator.errors import UsageError
     from orchestrator.locks import parse_details
@@ -404,7 +403,7 @@ def unlock(c: Context, env: str = "", force: bool = False, inventory: str | None
     environment = loaded.environment(env)
     seams = deploy_seams(loaded)
     first = seams.accesses(environment)[0]
-    files = HostFiles(tool=loaded.cloud.tag_prefix, project=loaded.project.name)
+    files = loaded.host_files
     shell = seams.connect(first)
     try:
         command = commands.force_unlock(files, env) if force else commands.read_lock(files, env)
