@@ -67,9 +67,7 @@ def _refuse_stray_images(
     if served is None:
         raise UsageError(f"the registry no longer serves {version}: nothing is promoted")
     stray = sorted(
-        name
-        for name, host in state.states.items()
-        if any(host.digests.get(c) not in served.ids for c in components)
+        name for name, host in state.states.items() if host.stray_images(components, served.ids)
     )
     if stray:
         raise UsageError(

@@ -81,8 +81,12 @@ class HostState:
             self.installed_version(components) == installed_version
             and all(self.units.get(unit) == "active" for unit in units)
             and self.recorded(environment, components)
-            and (not image_ids or all(self.digests.get(c) in image_ids for c in components))
+            and not (image_ids and self.stray_images(components, image_ids))
         )
+
+    def stray_images(self, components: tuple[str, ...], image_ids: tuple[str, ...]) -> list[str]:
+        """The components whose container runs none of ``image_ids`` (the registry's image)."""
+        return sorted(c for c in components if self.digests.get(c) not in image_ids)
 
 
 def shared_version(versions: Mapping[str, str], components: tuple[str, ...]) -> str | None:

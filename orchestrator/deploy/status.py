@@ -139,7 +139,7 @@ def _host_view(
         drift.append(f"the registry does not say which image {tag} is: drift unknown")
     elif tag is not None and ids is not None:
         # A tag pushed over, or an image built on the host: not what the registry serves.
-        stray = sorted(c for c in components if host.digests.get(c) not in ids)
+        stray = host.stray_images(components, ids)
         if stray:
             drift.append(
                 f"{', '.join(stray)} run an image that is not {tag} as the registry serves it"
