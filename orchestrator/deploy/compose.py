@@ -205,20 +205,21 @@ def put(
     pulled = q(f"{reference}:{tag}")
     moved = f"the registry gave {reference}:{tag} as another image than the one the deploy chose"
     running = tuple(f"{i} {_RUNNING}" for i in image_ids)
-    runs_now = f'$(docker inspect --format {q("{{.Image}} {{.State.Status}}")} "$cid")'
+    # Each answer is read once into a variable, then compared with every accepted id.
     runs = " ".join(
-        f'cid=$($dc ps -q {q(s)} | head -n 1); [ -n "$cid" ] && '
-        f"{_is_one_of(runs_now, running)} || "
+        f'cid=$($dc ps -q {q(s)} | head -n 1); now=; [ -z "$cid" ] || '
+        f'now=$(docker inspect --format {q("{{.Image}} {{.State.Status}}")} "$cid") || now=; '
+        f"{_is_one_of('$now', running)} || "
         f"{{ echo {q(f'service {s} does not run {reference}:{tag} after up (does the compose file use the tag? did it exit?)')} >&2; exit {NOT_RUNNING}; }};"
         for s in project.services
     )
-    got = f"$(docker image inspect --format {q('{{.Id}}')} {pulled})"
+    got = f"got=$(docker image inspect --format {q('{{.Id}}')} {pulled}) || got="
     return (
         # What an earlier deploy that never ended saved is not this deploy's "before".
         f'{_start(project, saved_directory(files, environment))}; rm -rf "$saved"; '
         f"{_refuse_foreign_override(project)}; {_save(project)}; "
         f"{_set_tag(project, reference, tag)}; $dc pull -q {services}; "
-        f"{_is_one_of(got, image_ids)} || {{ echo {q(moved)} >&2; exit {MOVED}; }}; "
+        f"{got}; {_is_one_of('$got', image_ids)} || {{ echo {q(moved)} >&2; exit {MOVED}; }}; "
         f"$dc up -d --no-deps {services}; {runs}"
     )
 

@@ -305,6 +305,10 @@ def test_an_image_named_by_its_manifest_digest_is_the_same_image(tmp_path: Path)
     (directory / "running").write_text("sha256:manifest running\n")
     done = _sh(_put(VARIABLE), directory)
     assert done.returncode == 0, done.stderr
+    # Each answer is asked for once, however many ids it is compared with.
+    calls = (directory / "calls").read_text().splitlines()
+    assert sum(call.startswith("docker image inspect") for call in calls) == 1
+    assert sum(call.startswith("docker inspect") for call in calls) == 1
 
 
 def test_a_tag_that_moved_or_a_container_on_another_image_fails_the_deploy(
