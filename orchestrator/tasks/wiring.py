@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import os
-import urllib.parse
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
@@ -25,6 +24,7 @@ from orchestrator.cloud.static import StaticHosts, static_access
 from orchestrator.deploy.environments import Environment, TaggedHosts
 from orchestrator.deploy.hosts import open_ssh_shell
 from orchestrator.deploy.index import Available, available_versions
+from orchestrator.deploy.payload import Compose
 from orchestrator.deploy.run import DeploySeams
 from orchestrator.errors import CredentialsError, SandboxError, UsageError
 from orchestrator.fleet import HostAccess
@@ -190,12 +190,14 @@ def _server_specs(inventory: Inventory, environment: Environment) -> list[Server
     """The sandbox servers of ``environment``: a Compose one's run Docker, logged in to pull."""
     hosts = [h for h in environment.listed_hosts if h.host_key == SANDBOX_HOST_KEY]
     sandbox = inventory.cloud.sandbox
-    if environment.compose is None or sandbox is None or not hosts:
+    payload = inventory.payload(environment)
+    if not isinstance(payload, Compose) or sandbox is None or not hosts:
         return [ServerSpec(h.name, h.address, h.port) for h in hosts]
     control.ensure_registry(sandbox)
     access = registry_host_access(sandbox)
-    registry = urllib.parse.urlsplit(access.url).netloc
-    files = project_files(environment.compose, f"{registry}/{environment.compose.image}")
+    # The hosts log in to, and their project names, the image as the deploy pulls it.
+    registry = payload.reference.partition("/")[0]
+    files = project_files(payload.project, payload.reference)
     return [
         ServerSpec(
             h.name, h.address, h.port, engine="run",
