@@ -399,14 +399,22 @@ def _is_running(directory: Path, spec: ServerSpec) -> bool:
     )
 
 
+def _cgroup_tree(cgroup: Path) -> list[Path]:
+    """``cgroup`` and every cgroup below it, deepest first; none once it is gone.
+
+    A stopping server's systemd removes its own sub-cgroups while they are walked:
+    ``os.walk`` passes over a directory that vanished, where ``Path.rglob`` raises.
+    """
+    return [Path(top) for top, _children, _files in os.walk(cgroup, topdown=False)]
+
+
 def _pids_of(directory: Path) -> list[int]:
     """Live processes of one server: its cgroups' members and its nspawn."""
     pids: set[int] = set()
     for cgroup in _cgroups(directory):
-        if cgroup.is_dir():
-            for procs in cgroup.rglob("cgroup.procs"):
-                with contextlib.suppress(OSError):
-                    pids.update(int(line) for line in procs.read_text().split())
+        for member in _cgroup_tree(cgroup):
+            with contextlib.suppress(OSError):
+                pids.update(int(line) for line in (member / "cgroup.procs").read_text().split())
     nspawn = _nspawn_pid(directory)
     if nspawn is not None:
         pids.add(nspawn)
@@ -439,15 +447,10 @@ def _log_tail(directory: Path) -> str:
 
 def _remove_cgroups(directory: Path) -> None:
     for cgroup in _cgroups(directory):
-        if not cgroup.is_dir():
-            continue
         # A cgroup directory goes with rmdir only, and only once its children are gone.
-        for child in sorted(cgroup.rglob("*"), key=lambda path: len(path.parts), reverse=True):
-            if child.is_dir():
-                with contextlib.suppress(OSError):
-                    child.rmdir()
-        with contextlib.suppress(OSError):
-            cgroup.rmdir()
+        for member in _cgroup_tree(cgroup):
+            with contextlib.suppress(OSError):
+                member.rmdir()
         # Shared by every server: it goes with the last one.
         with contextlib.suppress(OSError):
             cgroup.parent.rmdir()
