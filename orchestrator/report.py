@@ -14,8 +14,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestrator.atomic import write_atomically
-from orchestrator.cloud.userdata import templates_environment
 from orchestrator.summary import RunSummary, TargetStatus
+from orchestrator.templatefiles import templates_environment
 
 TEMPLATE = "report.html.j2"
 # The colours of the timeline: each operation of a target's program is drawn as one of

@@ -3,23 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-import jinja2
-
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
-
-
-def templates_environment() -> jinja2.Environment:
-    """The jinja2 environment over the project's ``templates/`` directory."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
-    )
+from orchestrator.templatefiles import templates_environment
 
 
 def render_user_data(

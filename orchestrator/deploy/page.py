@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.cloud.userdata import templates_environment
 from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.semver import precedence_key
+from orchestrator.templatefiles import templates_environment
 
 # The deploys each environment shows, newest first.
 LAST_DEPLOYS = 20

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.atomic import write_atomically
-from orchestrator.cloud.userdata import templates_environment
+from orchestrator.templatefiles import templates_environment
 
 # Pixels per second of a step's bar in the timeline.
 SCALE = 40.0

@@ -6,9 +6,9 @@ import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator import templatefiles
 from orchestrator.repo.layout import (
     LANDING_PAGE,
     RPM,
@@ -21,7 +21,7 @@ from orchestrator.repo.options import RepoOptions
 if TYPE_CHECKING:
     import jinja2
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "repo"
+TEMPLATES = templatefiles.TEMPLATES / "repo"
 PLACEHOLDER_URL = "https://REPOSITORY-URL"
 
 

@@ -1,0 +1,36 @@
+"""The template files the product renders, carried inside the package.
+
+They live in the repository's top-level ``templates/`` folder, which ``pyproject.toml``
+maps into the package as ``orchestrator.templates``: an installed wheel reads them from
+its own ``site-packages``, a checkout from the folder (its editable install maps it).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+import jinja2
+
+
+def _directory() -> Path:
+    location = importlib.resources.files("orchestrator.templates")
+    # A wheel installed by pip is unpacked: the templates are a directory on disk.
+    if not isinstance(location, Path):
+        raise RuntimeError(f"the package's templates are not a directory: {location}")
+    return location
+
+
+TEMPLATES = _directory()
+
+
+def templates_environment() -> jinja2.Environment:
+    """The jinja2 environment over the package's templates (HTML escaped in ``.html``)."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+    )

@@ -1,0 +1,1 @@
+"""The jinja2 templates the product renders, installed as ``orchestrator.templates``."""
