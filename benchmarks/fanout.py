@@ -32,8 +32,8 @@ from orchestrator.pipeline import run_release  # noqa: E402
 from orchestrator.plan import make_plan, new_run_id  # noqa: E402
 from orchestrator.progress import PlainProgress  # noqa: E402
 from orchestrator.sandbox import control  # noqa: E402
+from orchestrator.source import release_to_build  # noqa: E402
 from orchestrator.tasks.wiring import release_seams  # noqa: E402
-from orchestrator.version import parse_tag  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 COMBINATIONS = [("amd64", "deb"), ("arm64", "deb"), ("amd64", "rpm"), ("arm64", "rpm")]
@@ -74,9 +74,11 @@ def run(count: int, sleep: float) -> None:
     try:
         init_example_repository(ROOT / "examples" / "hello", directory / "source", ["v1.2.3"])
         control.ensure_running(inventory.cloud.sandbox)
-        plan = make_plan(
-            inventory, parse_tag("v1.2.3"), new_run_id(datetime.now(UTC), secrets.token_hex(3))
+        now = datetime.now(UTC)
+        release, revision = release_to_build(
+            inventory.project.source, tag="v1.2.3", nightly=False, ref=None, now=now
         )
+        plan = make_plan(inventory, release, revision, new_run_id(now, secrets.token_hex(3)))
         # Only the builds: the plan's source export and every target's program.
         builds = replace(
             plan, before=tuple(op for op in plan.before if isinstance(op, ExportSource)), after=()

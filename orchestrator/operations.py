@@ -104,10 +104,11 @@ class CheckTargets(Operation):
 
 @dataclass(frozen=True)
 class ExportSource(Operation):
-    """``git archive`` of the tag, once, for every target."""
+    """``git archive`` of the commit the release builds, once, for every target."""
 
     kind: ClassVar[str] = "export"
     command: str = ""
+    commit: str = ""
     output: str = ""
 
     def describe(self) -> str:

@@ -325,7 +325,7 @@ class ReleaseHandlers:
         elif isinstance(operation, ExportSource):
             self.seams.export_source(
                 self.inventory.project.source,
-                self.plan.tag,
+                operation.commit,
                 self.paths.workspace / operation.output,
             )
         elif isinstance(operation, Index):
@@ -426,6 +426,7 @@ class ReleaseHandlers:
         ledger = read_journal(path) or {}
         ledger[self.plan.version] = {
             "tag": self.plan.tag,
+            "commit": self.plan.commit,
             "version": self.plan.version,
             "channel": self.plan.channel,
             "run_id": self.plan.run_id,
@@ -559,6 +560,7 @@ class ReleaseHandlers:
         artifacts = [a for run in self.runs.values() for a in run.artifacts]
         variables = {
             "TAG": self.plan.tag,
+            "COMMIT": self.plan.commit,
             "VERSION": self.plan.version,
             "CHANNEL": self.plan.channel,
             "RUN_ID": self.plan.run_id,
@@ -753,6 +755,8 @@ def _header(plan: Plan) -> dict[str, str]:
         "run_id": plan.run_id,
         "project": plan.project,
         "tag": plan.tag,
+        "ref": plan.ref,
+        "commit": plan.commit,
         "version": plan.version,
         "channel": plan.channel,
     }
@@ -840,6 +844,8 @@ def _summary(
         run_id=plan.run_id,
         project=plan.project,
         tag=plan.tag,
+        ref=plan.ref,
+        commit=plan.commit,
         version=plan.version,
         channel=plan.channel,
         status=status,

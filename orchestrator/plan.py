@@ -40,7 +40,7 @@ from orchestrator.operations import (
     Verify,
 )
 from orchestrator.templating import render_template
-from orchestrator.version import Channel, Release
+from orchestrator.version import Channel, Release, Revision
 
 RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
 _RUN_ID = re.compile(r"[0-9]{8}t[0-9]{6}-[0-9a-f]{6}")
@@ -113,6 +113,9 @@ class Plan:
     run_id: str
     project: str
     tag: str
+    # What the run builds: the ref it was asked for (a tag, a branch, HEAD) and its commit.
+    ref: str
+    commit: str
     version: str
     channel: str
     provider: str
@@ -196,9 +199,13 @@ def droplet_name(tag_prefix: str, project: str, target: str, run_id: str) -> str
 
 
 def make_plan(
-    inventory: Inventory, release: Release, run_id: str, options: PlanOptions | None = None
+    inventory: Inventory,
+    release: Release,
+    revision: Revision,
+    run_id: str,
+    options: PlanOptions | None = None,
 ) -> Plan:
-    """Plan a release of ``release`` as run ``run_id``; pure."""
+    """Plan a release of ``release``, built from ``revision``, as run ``run_id``; pure."""
     chosen = options or PlanOptions()
     cloud = inventory.cloud
     tool_tag = cloud.tag_prefix
@@ -220,7 +227,9 @@ def make_plan(
                 port=cloud.sandbox.ssh_port if cloud.sandbox else cloud.ssh_port,
                 user=cloud.ssh_user,
             )
-        targets.append(_target_plan(inventory, release, run_id, target, machine, source_archive))
+        targets.append(
+            _target_plan(inventory, release, revision, run_id, target, machine, source_archive)
+        )
     # A release of images only has no repository to index or publish.
     packaged = any(target.format != "image" for target in inventory.targets)
     publish = tuple(config.name for config in inventory.publish) if packaged else ()
@@ -234,8 +243,9 @@ def make_plan(
         ExportSource(
             timeout=600.0,
             command=commands.source_archive(
-                str(inventory.project.source), release.tag, source_archive
+                str(inventory.project.source), revision.commit, source_archive
             ),
+            commit=revision.commit,
             output=source_archive,
         )
     )
@@ -276,6 +286,8 @@ def make_plan(
         run_id=run_id,
         project=inventory.project.name,
         tag=release.tag,
+        ref=revision.ref,
+        commit=revision.commit,
         version=release.package_version,
         channel=release.channel.value,
         provider=cloud.provider,
@@ -333,12 +345,13 @@ def _static_machine(host: StaticHost) -> Machine:
 
 
 def build_variables(
-    inventory: Inventory, release: Release, run_id: str, target: BuildTarget
+    inventory: Inventory, release: Release, revision: Revision, run_id: str, target: BuildTarget
 ) -> dict[str, str]:
     """The variables a build command sees, as template variables and environment variables."""
     return {
         "project": inventory.project.name,
         "tag": release.tag,
+        "commit": revision.commit,
         "version": release.package_version,
         "channel": release.channel.value,
         "arch": target.arch,
@@ -349,18 +362,16 @@ def build_variables(
     }
 
 
-# What a build command's template may use: variables, literals, ~, comparisons, if/else.
-
-
 def _target_plan(
     inventory: Inventory,
     release: Release,
+    revision: Revision,
     run_id: str,
     target: BuildTarget,
     machine: Machine,
     source_archive: str,
 ) -> TargetPlan:
-    variables = build_variables(inventory, release, run_id, target)
+    variables = build_variables(inventory, release, revision, run_id, target)
     environment = {key.upper(): value for key, value in variables.items()}
     workdir = commands.workdir_for(run_id, target.name)
     remote_archive = f"{workdir}/{commands.SOURCE_ARCHIVE}"
@@ -408,7 +419,7 @@ def _target_plan(
                     platform=f"linux/{target.arch}",
                     labels={
                         VERSION_LABEL: release.semver,
-                        REVISION_LABEL: release.tag,
+                        REVISION_LABEL: revision.commit,
                         TITLE_LABEL: target.container.repository,
                         RUN_LABEL: run_id,
                     },

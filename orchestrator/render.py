@@ -21,6 +21,7 @@ def plan_text(plan: Plan) -> str:
         f"run id:    {plan.run_id}",
         f"project:   {plan.project}",
         f"tag:       {plan.tag}",
+        f"source:    {plan.ref} at commit {plan.commit}",
         f"version:   {plan.version}",
         f"channel:   {plan.channel}",
         f"provider:  {plan.provider}"

@@ -60,6 +60,9 @@ class RunSummary:
     run_id: str
     project: str
     tag: str
+    # What was built: the ref asked for (the tag, or a nightly's branch or HEAD), its commit.
+    ref: str
+    commit: str
     version: str
     channel: str
     status: RunStatus
@@ -107,8 +110,9 @@ def _iso(epoch: float) -> str:
 def summary_text(summary: RunSummary) -> str:
     """The final summary for the terminal: targets, durations, cost, URLs, messages."""
     lines = [
-        f"{summary.tag} -> {summary.version} ({summary.channel}): {summary.status} "
-        f"in {summary.seconds:.1f}s, run {summary.run_id}"
+        f"{summary.ref} -> {summary.version} ({summary.channel}): {summary.status} "
+        f"in {summary.seconds:.1f}s, run {summary.run_id}",
+        f"  built from commit {summary.commit}",
     ]
     for target in summary.targets:
         lines.append(

@@ -9,6 +9,7 @@ a release, which both dpkg and rpm (>= 4.10) understand: ``1.3.0~rc.1 < 1.3.0`` 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -121,7 +122,22 @@ def nightly_release(base: Release, now: datetime) -> Release:
     return Release(base.tag, base.major, minor, 0, f"nightly.{stamp}", version, Channel.NIGHTLY)
 
 
-def resolve_release(tag: str, *, nightly: bool, now: datetime) -> Release:
-    """Parse ``tag`` and, for ``nightly``, derive the nightly version built on it."""
-    release = parse_tag(tag)
-    return nightly_release(release, now) if nightly else release
+def latest_release(tags: Iterable[str]) -> Release | None:
+    """The highest plain release (no pre-release) among ``tags``; others are ignored."""
+    releases = []
+    for tag in tags:
+        try:
+            release = parse_tag(tag)
+        except TagError:
+            continue
+        if release.prerelease is None:
+            releases.append(release)
+    return max(releases, key=lambda r: (r.major, r.minor, r.patch), default=None)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """The commit a release builds, and the name it was asked for by (a tag, a branch, HEAD)."""
+
+    ref: str
+    commit: str

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
+
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
-from orchestrator.tasks.common import INVENTORY_HELP, reports_errors
-from orchestrator.tasks.release_tasks import plan_for
+from orchestrator.tasks.common import INVENTORY_HELP, load, now, reports_errors
+from orchestrator.version import Revision, parse_tag
 
 
 @task(
@@ -21,9 +23,13 @@ def check(c: Context, tag: str = "v0.0.0", inventory: str | None = None) -> None
     """Create the plan's droplets, log in to each with its pinned host key, destroy them."""
     from orchestrator.cloud.check import check_droplets
     from orchestrator.cloud.endpoint import check_credentials
+    from orchestrator.plan import make_plan, new_run_id
     from orchestrator.tasks.wiring import cloud_client
 
-    loaded, planned = plan_for(c, tag, False, inventory)
+    loaded = load(c, inventory)
+    # A check builds nothing: the droplets are named after the tag, no commit is exported.
+    run_id = new_run_id(now(), secrets.token_hex(3))
+    planned = make_plan(loaded, parse_tag(tag), Revision(tag, ""), run_id)
     check_credentials(loaded)
     print(f"run {planned.run_id}: creating {len(planned.droplets)} droplet(s)")
     results = check_droplets(

@@ -15,7 +15,6 @@ from invoke.tasks import task
 
 from orchestrator.errors import UsageError
 from orchestrator.tasks.common import INVENTORY_HELP, load, now, number_flag, reports_errors
-from orchestrator.version import resolve_release
 
 if TYPE_CHECKING:
     from orchestrator.inventory import Inventory
@@ -28,7 +27,11 @@ MAX_MINUTES = 10 * 365 * 24 * 60.0
 
 PLAN_HELP = {
     "tag": "release tag, vMAJOR.MINOR.PATCH[-PRERELEASE]",
-    "nightly": "build a nightly version on top of the tag (channel nightly)",
+    "nightly": (
+        "build a nightly of --ref (default HEAD; or of --tag), versioned from the latest "
+        "release tag it contains (channel nightly)"
+    ),
+    "ref": "with --nightly: the branch, tag or commit to build (default HEAD)",
     "json": "print JSON instead of text",
     "inventory": INVENTORY_HELP,
 }
@@ -38,16 +41,20 @@ def plan_for(
     c: Context,
     tag: str,
     nightly: bool,
+    ref: str | None,
     inventory: str | None,
     options: PlanOptions | None = None,
 ) -> tuple[Inventory, Plan]:
-    """Validate the inventory and the tag, then plan; no network, no cloud call."""
+    """Validate the tag, the inventory and the source's commit, then plan; no cloud call."""
     from orchestrator.plan import make_plan, new_run_id
+    from orchestrator.source import release_to_build
 
     loaded = load(c, inventory)
-    release = resolve_release(tag, nightly=nightly, now=now())
-    plan = make_plan(loaded, release, new_run_id(now(), secrets.token_hex(3)), options)
-    return loaded, plan
+    release, revision = release_to_build(
+        loaded.project.source, tag=tag, nightly=nightly, ref=ref, now=now()
+    )
+    run_id = new_run_id(now(), secrets.token_hex(3))
+    return loaded, make_plan(loaded, release, revision, run_id, options)
 
 
 def print_plan(plan: Plan, as_json: bool) -> None:
@@ -63,11 +70,12 @@ def plan(
     c: Context,
     tag: str = "",
     nightly: bool = False,
+    ref: str | None = None,
     json: bool = False,
     inventory: str | None = None,
 ) -> None:
     """Show what a release of TAG would do: run id, version, channel, droplets, commands."""
-    _, planned = plan_for(c, tag, nightly, inventory)
+    _, planned = plan_for(c, tag, nightly, ref, inventory)
     print_plan(planned, json)
 
 
@@ -88,6 +96,7 @@ def release(
     c: Context,
     tag: str = "",
     nightly: bool = False,
+    ref: str | None = None,
     dry_run: bool = False,
     json: bool = False,
     resume: bool = False,
@@ -104,15 +113,13 @@ def release(
     from orchestrator.plan import PlanOptions
     from orchestrator.progress import progress_for
     from orchestrator.report import write_report
-    from orchestrator.source import resolve_tag
     from orchestrator.summary import summary_text
     from orchestrator.tasks.wiring import release_seams
 
     wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
     options = PlanOptions(verify=verify, lock_wait=wait)
-    loaded, planned = plan_for(c, tag, nightly, inventory, options)
+    loaded, planned = plan_for(c, tag, nightly, ref, inventory, options)
     check_credentials(loaded)
-    resolve_tag(loaded.project.source, planned.tag)
     if dry_run:
         print_plan(planned, json)
         return

@@ -16,10 +16,10 @@ from orchestrator.testing.publish import MemoryTarget
 from orchestrator.testing.signing import FakeSigner
 
 
-def fake_export(repository: Path, tag: str, output: Path) -> Path:
-    """A source archive that names the tag, as ``git archive`` would write one."""
+def fake_export(repository: Path, commit: str, output: Path) -> Path:
+    """A source archive that names the commit, as ``git archive`` would write one."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_bytes(gzip.compress(f"source of {tag} in {repository}\n".encode()))
+    output.write_bytes(gzip.compress(f"source of {commit} in {repository}\n".encode()))
     return output
 
 

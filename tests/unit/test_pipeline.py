@@ -26,8 +26,9 @@ from orchestrator.testing.hosts import BuildContext, BuildResult, FakeBuildHosts
 from orchestrator.testing.publish import MemoryTarget
 from orchestrator.testing.seams import fake_seams
 from orchestrator.testing.signing import FakeSigner
-from orchestrator.version import parse_tag
+from orchestrator.version import Revision, parse_tag
 
+COMMIT = "3b18e512dba79e4c8300dd08aeb37f8e728b8dad"
 RUN_IDS = iter(f"20261122t1030{n:02d}-a1b2c3" for n in range(60))
 TARGET = """
   - name: {arch}-deb
@@ -56,7 +57,7 @@ def inventory(tmp_path: Path, publish: tuple[str, ...] = ("memory",)) -> Invento
 
 
 def plan_of(loaded: Inventory, tag: str = "v1.2.3") -> Plan:
-    return make_plan(loaded, parse_tag(tag), next(RUN_IDS))
+    return make_plan(loaded, parse_tag(tag), Revision(tag, COMMIT), next(RUN_IDS))
 
 
 def release(

@@ -10,16 +10,17 @@ from orchestrator.inventory import load_inventory
 from orchestrator.operations import RemoteCommand
 from orchestrator.plan import PlanOptions, droplet_name, is_run_id, make_plan, new_run_id
 from orchestrator.render import plan_text
-from orchestrator.version import parse_tag, resolve_release
+from orchestrator.version import Revision, nightly_release, parse_tag
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
 RUN_ID = "20261122t103005-a1b2c3"
+COMMIT = "3b18e512dba79e4c8300dd08aeb37f8e728b8dad"
 
 
 def planned(tag: str = "v1.2.3"):  # type: ignore[no-untyped-def]
     inventory = load_inventory(ROOT / "inventory" / "sandbox.yaml")
-    return make_plan(inventory, parse_tag(tag), RUN_ID)
+    return make_plan(inventory, parse_tag(tag), Revision(tag, COMMIT), RUN_ID)
 
 
 def normalised(text: str) -> str:
@@ -43,9 +44,13 @@ INVENTORIES = {"sandbox": ROOT / "inventory" / "sandbox.yaml", "static": GOLDEN 
 def test_plan_matches_golden_files(
     inventory: str, tag: str, nightly: bool, verify: bool, name: str
 ) -> None:
-    release = resolve_release(tag, nightly=nightly, now=NIGHTLY_AT)
+    release = nightly_release(parse_tag(tag), NIGHTLY_AT) if nightly else parse_tag(tag)
     plan = make_plan(
-        load_inventory(INVENTORIES[inventory]), release, RUN_ID, PlanOptions(verify=verify)
+        load_inventory(INVENTORIES[inventory]),
+        release,
+        Revision(tag, COMMIT),
+        RUN_ID,
+        PlanOptions(verify=verify),
     )
     outputs = {
         f"{name}.json": json.dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n",
@@ -94,7 +99,7 @@ def test_unknown_template_variable_is_an_inventory_error(tmp_path: Path) -> None
     with pytest.raises(
         InventoryError, match=r"targets\.amd64-deb\.command: 'flavour' is undefined"
     ):
-        make_plan(load_inventory(path), parse_tag("v1.2.3"), RUN_ID)
+        make_plan(load_inventory(path), parse_tag("v1.2.3"), Revision("v1.2.3", COMMIT), RUN_ID)
 
 
 def test_run_ids_and_droplet_names() -> None:

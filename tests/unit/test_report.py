@@ -41,6 +41,8 @@ def summary(*targets: TargetSummary, **changes: object) -> RunSummary:
         "run_id": "20261122t103005-a1b2c3",
         "project": "hello",
         "tag": "v1.2.3",
+        "ref": "v1.2.3",
+        "commit": "3b18e512dba79e4c8300dd08aeb37f8e728b8dad",
         "version": "1.2.3",
         "channel": "stable",
         "status": "published",

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from orchestrator.errors import TagError
-from orchestrator.version import Channel, nightly_release, parse_tag, resolve_release
+from orchestrator.version import Channel, nightly_release, parse_tag
 
 NOW = datetime(2026, 11, 22, 10, 30, 5, tzinfo=UTC)
 
@@ -70,7 +70,7 @@ def test_a_hyphen_in_a_prerelease_is_refused_since_rpm_forbids_it() -> None:
 
 
 def test_nightly_is_next_minor_with_tilde() -> None:
-    nightly = resolve_release("v1.2.3", nightly=True, now=NOW)
+    nightly = nightly_release(parse_tag("v1.2.3"), NOW)
     assert nightly.package_version == "1.3.0~nightly.20261122.103005"
     assert nightly.channel is Channel.NIGHTLY
     assert nightly.core == "1.3.0"

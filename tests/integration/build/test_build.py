@@ -22,10 +22,10 @@ from orchestrator.plan import make_plan, new_run_id
 from orchestrator.progress import PlainProgress
 from orchestrator.sandbox import hosts, processes
 from orchestrator.sandbox.machines import toolchain
+from orchestrator.source import release_to_build
 from orchestrator.sshkeys import generate_keypair
 from orchestrator.summary import TargetSummary
 from orchestrator.tasks.wiring import release_seams
-from orchestrator.version import parse_tag
 from tests.conftest import free_port
 from tests.integration.conftest import ROOT, SandboxWorld
 
@@ -54,9 +54,11 @@ def build(
     data.update(top)
     world.inventory_path.write_text(yaml.safe_dump(data))
     inventory = load_inventory(world.inventory_path)
-    plan = make_plan(
-        inventory, parse_tag("v1.2.3"), new_run_id(datetime.now(UTC), secrets.token_hex(3))
+    now = datetime.now(UTC)
+    release, revision = release_to_build(
+        inventory.project.source, tag="v1.2.3", nightly=False, ref=None, now=now
     )
+    plan = make_plan(inventory, release, revision, new_run_id(now, secrets.token_hex(3)))
     builds = replace(
         plan, before=tuple(op for op in plan.before if isinstance(op, ExportSource)), after=()
     )

@@ -22,7 +22,7 @@ from orchestrator.plan import Plan, make_plan, new_run_id
 from orchestrator.sandbox import control
 from orchestrator.sshkeys import generate_keypair
 from orchestrator.tasks.wiring import cloud_client as open_client
-from orchestrator.version import parse_tag
+from orchestrator.version import Revision, parse_tag
 from tests.integration.conftest import ROOT, SandboxWorld
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 def new_plan(world: SandboxWorld, tag: str = "v1.2.3") -> Plan:
     run_id = new_run_id(datetime.now(UTC), secrets.token_hex(3))
-    return make_plan(world.inventory, parse_tag(tag), run_id)
+    return make_plan(world.inventory, parse_tag(tag), Revision(tag, ""), run_id)
 
 
 def test_four_droplets_answer_over_ssh_with_pinned_keys(sandbox_world: SandboxWorld) -> None:
