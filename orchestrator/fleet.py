@@ -22,12 +22,16 @@ from fabric import Connection
 
 from orchestrator import sshexec
 from orchestrator.errors import Cancelled, HostError, HostKeyMismatch
+from orchestrator.schema import Become
 from orchestrator.sshkeys import known_hosts_name, public_key_from_line
 
 
 @dataclass(frozen=True)
 class HostAccess:
-    """How to reach one build host: address, login and the host key to expect."""
+    """How to reach one host: address, login and the host key to expect.
+
+    ``become`` says how a login other than root acts as root (a deploy host's ``sudo``).
+    """
 
     name: str
     address: str
@@ -36,6 +40,7 @@ class HostAccess:
     host_key: str
     client_key: paramiko.PKey | None = field(default=None, repr=False)
     identity_file: str | None = None
+    become: Become | None = None
 
 
 Sink = Callable[[bytes], None]

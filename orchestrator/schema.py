@@ -19,6 +19,9 @@ DAY = 86400.0
 SANDBOX_HOST_KEY = "sandbox"
 
 Arch = Literal["amd64", "arm64"]
+# How a deploy acts as root on a host it logs in to as another user (Ansible's word).
+Become = Literal["sudo"]
+LOGIN_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
 PackageName = Annotated[str, Field(pattern=PACKAGE_NAME_PATTERN, max_length=100)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
 ChannelName = Literal["stable", "testing", "nightly"]

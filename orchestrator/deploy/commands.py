@@ -70,6 +70,49 @@ def sources_file(url: str, channels: Sequence[str], keyring: str) -> str:
     )
 
 
+def as_root(command: str) -> str:
+    """``command`` run as root by a login that becomes root with sudo, never asking a password.
+
+    One shell for the whole command, so its pipes, redirections and ``&&`` all run as root;
+    ``-n`` makes sudo fail at once where it would prompt.
+    """
+    return f"sudo -n -- /bin/sh -c {q(command)}"
+
+
+# What a login that becomes root must be allowed (a command that does nothing, as root).
+ROOT_CHECK = as_root(":")
+# What :func:`checked_as_root` says on stderr when sudo refuses.
+ROOT_REFUSED = "relorch: sudo -n refused to run /bin/sh as root"
+
+
+def checked_as_root(command: str) -> str:
+    """``command`` as root, once sudo proved it lets the login do so without a password.
+
+    Where sudo refuses, the command does not run: status 1, :data:`ROOT_REFUSED` on stderr
+    after sudo's own words. Run as the login itself (the survey's first command).
+    """
+    return f"{ROOT_CHECK} || {{ echo {q(ROOT_REFUSED)} >&2; exit 1; }}; {as_root(command)}"
+
+
+def sudoers_line(user: str) -> str:
+    """The sudoers line that lets ``user`` run :func:`as_root` commands without a password."""
+    return f"{user} ALL=(root) NOPASSWD: /bin/sh"
+
+
+def sudoers_file(environment: str, users: Sequence[str]) -> str:
+    """What ``/etc/sudoers.d/relorch`` holds on ``environment``'s hosts for these logins."""
+    if not users:
+        return f"# Every host of {environment} is reached as root: no sudoers lines are needed.\n"
+    return (
+        f"# /etc/sudoers.d/relorch on every host of {environment} (mode 0440; check it with\n"
+        "# visudo -cf FILE). A deploy installs packages, restarts services and runs Docker,\n"
+        "# which is root's work whatever the command: the tool asks for one root shell,\n"
+        "# runs each command that needs root as `sudo -n /bin/sh -c COMMAND` (sudo logs\n"
+        "# every one), and runs the health check's command as the user itself.\n"
+        + "".join(f"{sudoers_line(user)}\n" for user in users)
+    )
+
+
 def inspect(files: HostFiles, packages: Sequence[str], units: Sequence[str]) -> str:
     """Print each package's status and version, each unit's state, then the last records."""
     queries = " ".join(q(p) for p in packages)

@@ -23,8 +23,10 @@ from orchestrator.deploy.semver import RangeError, parse_range
 from orchestrator.images.names import REPOSITORY_PATTERN
 from orchestrator.schema import (
     DAY,
+    LOGIN_PATTERN,
     SANDBOX_HOST_KEY,
     Arch,
+    Become,
     ChannelName,
     Model,
     Name,
@@ -69,7 +71,32 @@ _SYSTEM_DIRECTORIES = (
 )
 
 
-class ServerHost(Model):
+class Login(Model):
+    """Who the deploy logs in as, and how it acts as root when that is another user.
+
+    Installing packages, restarting services and running Docker is root's work: a user
+    other than root needs ``become: sudo``, and then every command that needs root runs
+    as ``sudo -n /bin/sh -c COMMAND`` (the health check's command runs as the user).
+    """
+
+    user: str = Field(default="root", pattern=LOGIN_PATTERN)
+    become: Become | None = Field(
+        default=None, description="sudo: run what needs root through sudo -n (user not root)."
+    )
+
+    @model_validator(mode="after")
+    def _root_or_become(self) -> Login:
+        if self.user == "root" and self.become is not None:
+            raise ValueError("user root needs no 'become': drop it, or log in as another user")
+        if self.user != "root" and self.become is None:
+            raise ValueError(
+                f"user {self.user!r} is not root, and a deploy installs, restarts and writes as "
+                "root: add 'become: sudo' (invoke env.sudoers prints the sudoers lines)"
+            )
+        return self
+
+
+class ServerHost(Login):
     """A server listed in the inventory, reached over SSH with a pinned host key.
 
     ``host_key: sandbox`` names a server the sandbox boots (``cloud.sandbox``) at this
@@ -79,7 +106,6 @@ class ServerHost(Model):
     name: Name
     address: str = Field(description="IP address or DNS name.")
     port: int = Field(default=22, ge=1, le=65535)
-    user: str = Field(default="root", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
     host_key: str = Field(
         description="The host's public key line ('ssh-ed25519 AAAA...'), pinned; 'sandbox' "
         "for a sandbox server."
@@ -115,13 +141,12 @@ class ServerHost(Model):
         return self
 
 
-class TaggedHosts(Model):
+class TaggedHosts(Login):
     """Every droplet with a tag, its host key read from a ``known_hosts`` file."""
 
     droplet_tag: str = Field(pattern=DROPLET_TAG_PATTERN)
     known_hosts: Path = Field(description="known_hosts file with every droplet's key.")
     port: int = Field(default=22, ge=1, le=65535)
-    user: str = Field(default="root", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
     network: str = Field(default="public", pattern=r"^(public|private)$")
     identity_file: Path | None = None
 
@@ -316,6 +341,11 @@ class Environment(Model):
         if twice:
             raise ValueError(f"listed twice: {', '.join(twice)}")
         return values
+
+    @property
+    def logins(self) -> list[Login]:
+        """How the deploy logs in: each listed host's login, or the tagged droplets' one."""
+        return list(self.hosts) if isinstance(self.hosts, list) else [self.hosts]
 
     @property
     def listed_hosts(self) -> list[ServerHost]:

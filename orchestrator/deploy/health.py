@@ -44,7 +44,7 @@ def _http_attempt(url: str, status: int, contains: str | None, timeout: float) -
 
 def _command_attempt(shell: HostShell, command: str, timeout: float) -> tuple[bool, str]:
     try:
-        result = shell.run(command, timeout=timeout)
+        result = shell.run(command, timeout=timeout, as_user=True)
     except DeployError as error:
         return False, str(error)
     return result.status == 0, f"status {result.status}: {result.last_lines(3)}"

@@ -15,8 +15,10 @@ from typing import IO, Protocol
 from fabric import Connection
 
 from orchestrator import sshexec
+from orchestrator.deploy import commands
 from orchestrator.errors import DeployError, HostError, HostKeyMismatch, UsageError
 from orchestrator.fleet import HostAccess, wait_for_ssh
+from orchestrator.schema import Become
 
 CONNECT_TIMEOUT = 20.0
 MAX_OUTPUT = 1 << 20
@@ -41,8 +43,14 @@ class HostShell(Protocol):
 
     where: str
 
-    def run(self, command: str, *, timeout: float, stdin: bytes = b"") -> Completed:
-        """Run ``command`` with ``stdin``; its status and output (DeployError if it hangs)."""
+    def run(
+        self, command: str, *, timeout: float, stdin: bytes = b"", as_user: bool = False
+    ) -> Completed:
+        """Run ``command`` with ``stdin``; its status and output (DeployError if it hangs).
+
+        It runs as root (through sudo for a login that becomes root), unless ``as_user``:
+        then as the login itself.
+        """
 
     def hang_up(self) -> None:
         """End the connection at once (from any thread): running commands end with it."""
@@ -52,14 +60,19 @@ class HostShell(Protocol):
 
 
 class SshShell:
-    """A :class:`HostShell` over one pinned SSH connection."""
+    """A :class:`HostShell` over one pinned SSH connection; ``become`` as its host says."""
 
-    def __init__(self, connection: Connection, where: str) -> None:
+    def __init__(self, connection: Connection, where: str, become: Become | None = None) -> None:
         self._connection = connection
         self.where = where
+        self._become = become
 
-    def run(self, command: str, *, timeout: float, stdin: bytes = b"") -> Completed:
+    def run(
+        self, command: str, *, timeout: float, stdin: bytes = b"", as_user: bool = False
+    ) -> Completed:
         """Run ``command`` on a raw channel with a deadline and bounded output."""
+        if self._become == "sudo" and not as_user:
+            command = commands.as_root(command)
         stdout = sshexec.Tail(MAX_OUTPUT)
         stderr = sshexec.Tail(MAX_OUTPUT)
 
@@ -94,4 +107,4 @@ def open_ssh_shell(access: HostAccess) -> SshShell:
         raise UsageError(f"{error}; fix the host_key pinned in the inventory") from None
     except HostError as error:
         raise DeployError(str(error)) from None
-    return SshShell(connection, access.name)
+    return SshShell(connection, access.name, access.become)

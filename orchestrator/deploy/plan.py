@@ -27,6 +27,7 @@ from orchestrator.deploy.records import Action
 from orchestrator.deploy.semver import is_semver, package_version_of
 from orchestrator.operations import Operation, RemoteCommand
 from orchestrator.plan import operation_dict
+from orchestrator.schema import Become
 from orchestrator.templating import render_template
 
 APT_UPDATE_TIMEOUT = 300.0
@@ -41,6 +42,12 @@ class DeployHost:
     address: str
     port: int = 22
     user: str = "root"
+    become: Become | None = None
+
+    @property
+    def login(self) -> str:
+        """How the deploy acts on the host, in words: ``root``, or ``deploy, root through sudo``."""
+        return self.user if self.become is None else f"{self.user}, root through {self.become}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class HostProgram:
     name: str
     address: str
     operations: tuple[Operation, ...]
+    login: str = "root"
 
 
 @dataclass(frozen=True)
@@ -165,7 +173,7 @@ def _host_program(
                 timeout=health.attempts * (health.timeout + health.interval),
             )
         )
-    return HostProgram(host.name, host.address, tuple(operations))
+    return HostProgram(host.name, host.address, tuple(operations), host.login)
 
 
 def _batches(hosts: Sequence[DeployHost], size: int | None) -> list[list[DeployHost]]:

@@ -27,7 +27,8 @@ def describe_plan(plan: DeployPlan) -> str:
         wait = f" (after {plan.batch_wait:g}s)" if number > 1 and plan.batch_wait else ""
         lines.append(f"batch {number}{wait}: {', '.join(p.name for p in batch)}")
         for program in batch:
-            lines.append(f"  {program.name} ({program.address}):")
+            login = "" if program.login == "root" else f", as {program.login}"
+            lines.append(f"  {program.name} ({program.address}{login}):")
             lines.extend(f"    {op.name}: {op.describe()}" for op in program.operations)
     lines.append("if a host fails, every host the deploy touched:")
     first = next(iter(plan.reverts.values()), ())

@@ -273,7 +273,7 @@ def _refuse_unsettled(state: Survey) -> None:
 
 
 def _deploy_hosts(accesses: Sequence[HostAccess]) -> list[DeployHost]:
-    return [DeployHost(a.name, a.address, a.port, a.user) for a in accesses]
+    return [DeployHost(a.name, a.address, a.port, a.user, a.become) for a in accesses]
 
 
 def host_summary(

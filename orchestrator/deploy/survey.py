@@ -19,7 +19,7 @@ from orchestrator.deploy.hoststate import HostState
 from orchestrator.deploy.payload import Payload
 from orchestrator.deploy.plan import CONTROL_TIMEOUT
 from orchestrator.deploy.records import failed_versions
-from orchestrator.errors import DeployError
+from orchestrator.errors import DeployError, UsageError
 from orchestrator.fleet import HostAccess
 from orchestrator.locks import LockDetails, parse_details
 
@@ -46,8 +46,24 @@ class Survey:
             shell.close()
 
 
-def _read(shell: HostShell, files: HostFiles, payload: Payload) -> HostState:
-    result = shell.run(payload.inspect(files), timeout=CONTROL_TIMEOUT)
+def _read(
+    shell: HostShell, files: HostFiles, payload: Payload, becoming: HostAccess | None = None
+) -> HostState:
+    """Inspect the host; for the login of ``becoming``, check first that it may sudo."""
+    command = payload.inspect(files)
+    if becoming is None:
+        result = shell.run(command, timeout=CONTROL_TIMEOUT)
+    else:
+        # One round trip: the check, then the inspection, each through sudo.
+        result = shell.run(commands.checked_as_root(command), timeout=CONTROL_TIMEOUT, as_user=True)
+        if result.status != 0 and commands.ROOT_REFUSED in result.stderr:
+            refused = result.stderr.split(commands.ROOT_REFUSED)[0].strip() or "no answer"
+            raise UsageError(
+                f"{becoming.name}: user {becoming.user} cannot run commands as root with sudo "
+                f"without a password ({refused.splitlines()[-1][:200]}): add the line "
+                f"'{commands.sudoers_line(becoming.user)}' in /etc/sudoers.d/ on the host "
+                "(invoke env.sudoers --env ENV prints the lines)"
+            )
     if result.status != 0:
         raise DeployError(f"{shell.where}: cannot read the host: {result.last_lines()}")
     return payload.parse(shell.where, result.stdout)
@@ -63,7 +79,8 @@ def survey(
     def one(access: HostAccess) -> None:
         shell = connect(access)
         shells[access.name] = shell
-        states[access.name] = _read(shell, files, payload)
+        becoming = access if access.become is not None else None
+        states[access.name] = _read(shell, files, payload, becoming)
 
     with ThreadPoolExecutor(max_workers=max(1, min(32, len(accesses)))) as pool:
         futures = [pool.submit(one, access) for access in accesses]

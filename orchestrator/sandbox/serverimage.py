@@ -24,8 +24,8 @@ from orchestrator.sandbox.processes import clean_environment
 
 SUITE = "bookworm"
 # Full python3, not python3-minimal: the example service uses http.server, which needs the
-# standard library's email and html packages.
-PACKAGES = ("openssh-server", "systemd", "systemd-sysv", "dbus", "python3")
+# standard library's email and html packages. sudo: deploys that log in as another user.
+PACKAGES = ("openssh-server", "systemd", "systemd-sysv", "dbus", "python3", "sudo")
 CACHE_DIR = Path("/var/cache/relorch/server-images")
 BUILD_TIMEOUT = 900.0
 EXTRACT_TIMEOUT = 300.0

@@ -55,6 +55,7 @@ from orchestrator.sandbox import processes, serverimage
 from orchestrator.sandbox.keys import generate_host_key, public_of
 from orchestrator.sandbox.state import files_of
 from orchestrator.sandbox_settings import LOOPBACK, SandboxSettings
+from orchestrator.schema import LOGIN_PATTERN
 
 DIRECTORY = "servers"
 CLIENT_KEY = "client_key"
@@ -63,6 +64,11 @@ RECORD = "server.json"
 LOG = "nspawn.log"
 USER = "root"
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+LOGIN = re.compile(LOGIN_PATTERN)
+# The first uid of the logins a server gets besides root, as Debian's adduser numbers them.
+FIRST_UID = 1000
+# Every server's sudo logs what it runs as root here, for whoever checks a deploy.
+SUDO_LOG = "/var/log/sudo.log"
 # A machine name is NAME-<8 hex> and must stay a valid hostname (64 characters at most).
 MAX_NAME = 48
 BOOT_TIMEOUT = 60.0
@@ -118,7 +124,8 @@ class ServerSpec:
     in to the sandbox registry with ``pull_login`` (registry host, user, password), as a
     real host's administrator would with ``docker login``. ``files`` are written into its
     root before it boots (path in the root, text): what its administrator would have put
-    there, such as a Compose project.
+    there, such as a Compose project or sudoers lines. ``users`` are logins besides root,
+    each with the sandbox's client key.
     """
 
     name: str
@@ -127,6 +134,13 @@ class ServerSpec:
     engine: EngineRole | None = None
     pull_login: tuple[str, str, str] | None = field(default=None, repr=False)
     files: tuple[tuple[str, str], ...] = ()
+    users: tuple[str, ...] = ()
+
+    @property
+    def setup(self) -> str:
+        """A digest of how the server is set up beyond its address: a change boots it afresh."""
+        text = json.dumps([self.engine, self.pull_login, self.files, self.users])
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def packages(self) -> tuple[str, ...]:
@@ -166,6 +180,9 @@ def _check_spec(spec: ServerSpec) -> None:
         )
     if not 1 <= spec.port <= 65535:
         raise SandboxError(f"server {spec.name}: port {spec.port} is not a TCP port")
+    for user in spec.users:
+        if not LOGIN.fullmatch(user) or user == USER:
+            raise SandboxError(f"server {spec.name}: {user!r} is not a login to add")
 
 
 def _check_specs(specs: Sequence[ServerSpec]) -> None:
@@ -308,14 +325,42 @@ def prepare_root(root: Path, spec: ServerSpec, host_key: str, client_public: str
     for unit in MASKED_UNITS:
         (units / unit).unlink(missing_ok=True)
         (units / unit).symlink_to("/dev/null")
-    placed = dict(spec.files)
+    for uid, user in enumerate(spec.users, start=FIRST_UID):
+        _add_login(root, user, uid, client_public)
+    sudo_log = f"Defaults logfile={SUDO_LOG}, loglinelen=0\n"
+    placed = {"etc/sudoers.d/sandbox-log": sudo_log} | dict(spec.files)
     if spec.engine is not None:
         placed |= engine_config(spec)
     for path, text in placed.items():
         if path.startswith("/") or ".." in path.split("/"):
             raise SandboxError(f"server {spec.name}: {path!r} is not a path inside its root")
         (root / path).parent.mkdir(parents=True, exist_ok=True)
-        _write(root / path, text, 0o600 if path.startswith("root/") else 0o644)
+        _write(root / path, text, _mode(path))
+
+
+def _mode(path: str) -> int:
+    if path.startswith("root/"):
+        return 0o600
+    # sudo reads only what no one but root may change; visudo makes them 0440.
+    return 0o440 if path.startswith("etc/sudoers.d/") else 0o644
+
+
+def _add_login(root: Path, user: str, uid: int, client_public: str) -> None:
+    """Add ``user`` as adduser would, with no password: it logs in with the client key."""
+    etc = root / "etc"
+    for name, line in (
+        ("passwd", f"{user}:x:{uid}:{uid}::/home/{user}:/bin/sh"),
+        ("group", f"{user}:x:{uid}:"),
+        ("shadow", f"{user}:*:19700:0:99999:7:::"),
+    ):
+        with (etc / name).open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+    home = root / "home" / user
+    dot_ssh = home / ".ssh"
+    dot_ssh.mkdir(parents=True, mode=0o700)
+    _write(dot_ssh / "authorized_keys", client_public + "\n", 0o600)
+    for path in (home, dot_ssh, dot_ssh / "authorized_keys"):
+        os.chown(path, uid, uid)
 
 
 def _cgroup_mounts() -> list[Path]:
@@ -393,6 +438,7 @@ def _is_running(directory: Path, spec: ServerSpec) -> bool:
         record.get("address") == spec.address
         and record.get("port") == spec.port
         and record.get("engine") == spec.engine
+        and record.get("setup") == spec.setup
         and (directory / "root").is_dir()
         and _nspawn_pid(directory) is not None
         and _sshd_answers(spec.address, spec.port)
@@ -551,6 +597,7 @@ def _boot(spec: ServerSpec, directory: Path, image: Path, client_public: str) ->
     _children[process.pid] = process
     record = {
         "pid": process.pid, "address": spec.address, "port": spec.port, "engine": spec.engine,
+        "setup": spec.setup,
     }  # fmt: skip
     _write(directory / RECORD, json.dumps(record) + "\n")
     processes.wait_until(

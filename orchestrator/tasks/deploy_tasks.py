@@ -426,4 +426,18 @@ def unlock(c: Context, env: str = "", force: bool = False, inventory: str | None
         )
 
 
-namespace = Collection("env", status, unlock, rollback, page)
+@task(help={"env": "the environment", "inventory": INVENTORY_HELP})
+@reports_errors
+def sudoers(c: Context, env: str = "", inventory: str | None = None) -> None:
+    """Print the sudoers lines ENV's hosts need for logins that become root with sudo."""
+    from orchestrator.deploy.commands import sudoers_file
+    from orchestrator.errors import UsageError
+
+    if not env:
+        raise UsageError("env.sudoers needs --env ENV")
+    environment = load(c, inventory).environment(env)
+    users = sorted({login.user for login in environment.logins if login.become == "sudo"})
+    print(sudoers_file(env, users), end="")
+
+
+namespace = Collection("env", status, unlock, rollback, page, sudoers)

@@ -21,7 +21,8 @@ from orchestrator.cloud.digitalocean import DigitalOceanClient
 from orchestrator.cloud.droplets import RunDroplets
 from orchestrator.cloud.endpoint import open_client
 from orchestrator.cloud.static import StaticHosts, static_access
-from orchestrator.deploy.environments import Environment, TaggedHosts
+from orchestrator.deploy.commands import sudoers_file
+from orchestrator.deploy.environments import Environment, ServerHost, TaggedHosts
 from orchestrator.deploy.hosts import open_ssh_shell
 from orchestrator.deploy.index import Available, available_versions
 from orchestrator.deploy.payload import Compose
@@ -41,7 +42,7 @@ from orchestrator.repo.signing import SigningKey, open_signer, public_key_only
 from orchestrator.sandbox import control, reposerver, servers
 from orchestrator.sandbox.composeproject import project_files
 from orchestrator.sandbox.registry import host_access as registry_host_access
-from orchestrator.sandbox.servers import ServerAccess, ServerSpec
+from orchestrator.sandbox.servers import EngineRole, ServerAccess, ServerSpec
 from orchestrator.sandbox.signingkey import sandbox_private_key, sandbox_public_key
 from orchestrator.schema import SANDBOX_HOST_KEY
 from orchestrator.source import export_source
@@ -51,6 +52,8 @@ from orchestrator.verify.table import render_table
 
 # What the deploy names the registry as, in place of an apt channel.
 REGISTRY_CHANNEL = "registry"
+# Where a sandbox server's administrator puts the lines of env.sudoers (in its root).
+SUDOERS_FILE = "etc/sudoers.d/relorch"
 
 
 def ensure_sandbox(inventory: Inventory) -> None:
@@ -187,25 +190,40 @@ def image_registry(inventory: Inventory, environ: Mapping[str, str] = os.environ
 
 
 def _server_specs(inventory: Inventory, environment: Environment) -> list[ServerSpec]:
-    """The sandbox servers of ``environment``: a Compose one's run Docker, logged in to pull."""
+    """The sandbox servers of ``environment``, set up as their administrator would.
+
+    A login other than root is a user with the sandbox's client key and the sudoers lines
+    ``env.sudoers`` prints; a Compose environment's servers run Docker, logged in to pull.
+    """
     hosts = [h for h in environment.listed_hosts if h.host_key == SANDBOX_HOST_KEY]
     sandbox = inventory.cloud.sandbox
+    if sandbox is None or not hosts:
+        return []
     payload = inventory.payload(environment)
-    if not isinstance(payload, Compose) or sandbox is None or not hosts:
-        return [ServerSpec(h.name, h.address, h.port) for h in hosts]
-    control.ensure_registry(sandbox)
-    access = registry_host_access(sandbox)
-    # The hosts log in to, and their project names, the image as the deploy pulls it.
-    registry = payload.reference.partition("/")[0]
-    files = project_files(payload.project, payload.reference)
+    engine: EngineRole | None = None
+    pull_login = None
+    files: dict[str, str] = {}
+    if isinstance(payload, Compose):
+        control.ensure_registry(sandbox)
+        access = registry_host_access(sandbox)
+        # The hosts log in to, and their project names, the image as the deploy pulls it.
+        registry = payload.reference.partition("/")[0]
+        engine, pull_login = "run", (registry, access.username, access.password)
+        files = project_files(payload.project, payload.reference)
     return [
         ServerSpec(
-            h.name, h.address, h.port, engine="run",
-            pull_login=(registry, access.username, access.password),
-            files=tuple(files.items()),
+            h.name, h.address, h.port, engine=engine, pull_login=pull_login,
+            users=() if h.user == "root" else (h.user,),
+            files=tuple((files | _sudoers(environment, h)).items()),
         )
         for h in hosts
     ]  # fmt: skip
+
+
+def _sudoers(environment: Environment, host: ServerHost) -> dict[str, str]:
+    if host.become != "sudo":
+        return {}
+    return {SUDOERS_FILE: sudoers_file(environment.name, [host.user])}
 
 
 def _sandbox_servers(inventory: Inventory, environment: Environment) -> dict[str, ServerAccess]:
@@ -247,7 +265,7 @@ def _tagged(
         found.append(
             HostAccess(
                 name=droplet.name, address=address, port=tagged.port, user=tagged.user,
-                host_key=f"{key.get_name()} {key.get_base64()}",
+                become=tagged.become, host_key=f"{key.get_name()} {key.get_base64()}",
                 identity_file=str(tagged.identity_file) if tagged.identity_file else None,
             )
         )  # fmt: skip
@@ -291,7 +309,7 @@ def deploy_seams(inventory: Inventory) -> DeploySeams:
             listed.append(
                 HostAccess(
                     name=host.name, address=host.address, port=host.port, user=host.user,
-                    host_key=server.host_key if server else host.host_key,
+                    become=host.become, host_key=server.host_key if server else host.host_key,
                     identity_file=str(server.identity_file) if server
                     else (str(host.identity_file) if host.identity_file else None),
                 )

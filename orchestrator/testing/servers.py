@@ -15,13 +15,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from orchestrator.deploy.commands import MARK
+from orchestrator.deploy.commands import MARK, ROOT_REFUSED, as_root, checked_as_root
 from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.hosts import Completed
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.run import DeploySeams
 from orchestrator.errors import DeployError
 from orchestrator.fleet import HostAccess
+
+SUDO_REFUSED = "sudo: a password is required"
 
 
 @dataclass
@@ -35,6 +37,8 @@ class FakeServer:
     lock: str | None = None
     healthy: Callable[[str], bool] = lambda version: True
     broken_install: set[str] = field(default_factory=set)
+    # Whether a login that becomes root may (its sudoers lines are there).
+    sudo: bool = True
     # A command containing this loses the connection (as a host that hangs up does).
     lost_on: str | None = None
     # Packages in another dpkg state than installed (name -> abbreviation, e.g. "hi").
@@ -53,8 +57,10 @@ class FakeShell:
         self.where = server.name
         self.hung_up = False
 
-    def run(self, command: str, *, timeout: float, stdin: bytes = b"") -> Completed:
-        """Carry ``command`` out on the server."""
+    def run(
+        self, command: str, *, timeout: float, stdin: bytes = b"", as_user: bool = False
+    ) -> Completed:
+        """Carry ``command`` out on the server (a fake server has one user)."""
         if self.hung_up:
             raise DeployError(f"{self.where}: the connection failed: hung up")
         server = self.server
@@ -68,6 +74,12 @@ class FakeShell:
 
     def _answer(self, command: str) -> Completed:
         server = self.server
+        checked = checked_as_root("")[: -len(as_root(""))]
+        if command.startswith(checked):
+            if not server.sudo:
+                return Completed(1, "", f"{SUDO_REFUSED}\n{ROOT_REFUSED}")
+            # The fake has one user: the command runs as the sudo in it would.
+            return self._answer(shlex.split(command.removeprefix(checked))[-1])
         if command.startswith("dpkg-query"):
             packages = "".join(f"{p} ii  {v}\n" for p, v in server.packages.items())
             packages += "".join(f"{p} {a:<3} 1.0\n" for p, a in server.unsettled.items())
@@ -134,7 +146,7 @@ def fake_deploy_seams(
 
     def accesses(environment: Environment) -> list[HostAccess]:
         return [
-            HostAccess(h.name, h.address, h.port, h.user, "ssh-ed25519 AAAA")
+            HostAccess(h.name, h.address, h.port, h.user, "ssh-ed25519 AAAA", become=h.become)
             for h in environment.listed_hosts
         ]
 

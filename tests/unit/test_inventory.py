@@ -334,6 +334,22 @@ def test_an_inventory_must_be_a_small_regular_utf8_file(tmp_path: Path) -> None:
             lambda envs: envs[0]["health"].update({"command": "true"}),
             r"exactly one of 'http' and 'command'",
         ),
+        (
+            lambda envs: envs[2]["hosts"][1].pop("become"),
+            r"environments\[2\]\.hosts.*user 'deploy' is not root.*add 'become: sudo'",
+        ),
+        (
+            lambda envs: envs[0]["hosts"][0].update({"become": "sudo"}),
+            r"user root needs no 'become'",
+        ),
+        (
+            lambda envs: envs[2]["hosts"][0].update({"become": "su"}),
+            r"environments\[2\]\.hosts.*become",
+        ),
+        (
+            lambda envs: envs[2]["hosts"][0].update({"user": "-oProxyCommand=x"}),
+            r"environments\[2\]\.hosts.*user",
+        ),
     ],
 )
 def test_environment_errors_name_the_key(change: Any, message: str) -> None:

@@ -117,6 +117,36 @@ def test_noop_deploy_changes_nothing(world: SandboxWorld) -> None:
     assert {host: len(records(world, host)) for host in ALL} == before
 
 
+def test_prod_deploys_as_its_login_through_sudo_and_refuses_a_host_without_the_lines(
+    world: SandboxWorld,
+) -> None:
+    # What ran as root on prod ran through the deploy login's sudo, which logs it.
+    logged = (server_root(world.settings, "prod-1") / "var/log/sudo.log").read_text()
+    assert re.search(r": deploy : .*USER=root ; COMMAND=/bin/sh -c .*apt-get install", logged)
+    lines = ok(world.invoke("env.sudoers", "--env", "prod"))
+    assert "deploy ALL=(root) NOPASSWD: /bin/sh\n" in lines
+    assert ok(world.invoke("env.sudoers", "--env", "dev")).startswith("# Every host of dev is")
+    sudoers = server_root(world.settings, "prod-2") / "etc/sudoers.d/relorch"
+    assert sudoers.read_text() == lines  # the sandbox's administrator put them there
+    before = {host: len(records(world, host)) for host in ALL}
+    sudoers.unlink()
+    try:
+        refused = world.invoke("promote", "--to", "prod", "--version", "1.2.3")
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert refused.stderr.startswith(
+            "error: prod-2: user deploy cannot run commands as root with sudo without a "
+            "password (sudo: a password is required): add the line "
+            "'deploy ALL=(root) NOPASSWD: /bin/sh'"
+        ), refused.stderr
+        assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    finally:
+        sudoers.write_text(lines)
+        sudoers.chmod(0o440)
+    assert {host: len(records(world, host)) for host in ALL} == before
+    assert not (server_root(world.settings, "prod-1") / "var/lib/relorch/locks/prod").exists()
+    assert installed(world)["prod-2"] == "1.2.3"
+
+
 def test_rollback_brings_the_previous_version_back_and_marks_the_one_it_left(
     world: SandboxWorld,
 ) -> None:

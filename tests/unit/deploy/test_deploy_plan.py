@@ -26,7 +26,7 @@ FILES = HostFiles(tool="relorch", project="hello")
 def prod_plan() -> DeployPlan:
     inventory = load_inventory(ROOT / "inventory" / "sandbox.yaml")
     prod = inventory.environment("prod")
-    hosts = [DeployHost(h.name, h.address) for h in prod.listed_hosts]
+    hosts = [DeployHost(h.name, h.address, h.port, h.user, h.become) for h in prod.listed_hosts]
     return make_deploy_plan(
         inventory.payload(prod), hosts, files=FILES, version="1.2.3",
         installed_version="1.2.3-1", repository="http://127.76.0.1:8758", channels=("stable",),

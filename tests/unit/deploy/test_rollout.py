@@ -263,3 +263,18 @@ def test_a_signal_mid_deploy_reverts_and_marks_nothing_failed() -> None:
     assert record["result"] == "interrupted"
     assert fleet["prod-1"].lock is None
     assert deploy(fleet, "1.2.4").status == "deployed"  # not marked failed
+
+
+def test_a_login_that_may_not_sudo_is_refused_before_any_host_changes() -> None:
+    fleet = servers()
+    fleet["prod-2"].sudo = False
+    with pytest.raises(UsageError) as refused:
+        deploy(fleet, "1.2.4")
+    assert refused.value.exit_code == 2
+    assert str(refused.value).startswith(
+        "prod-2: user deploy cannot run commands as root with sudo without a password "
+        "(sudo: a password is required): add the line 'deploy ALL=(root) NOPASSWD: /bin/sh'"
+    )
+    for server in fleet.values():
+        assert server.packages == {"hello": "1.2.3-1"} and server.records == []
+        assert server.lock is None and len(server.commands) == 1  # the survey's one read
