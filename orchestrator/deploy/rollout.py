@@ -294,6 +294,10 @@ class DeployHandlers:
             f"environments.{self.environment_name}.health",
             threading.Event() if reverting else self._stopping,
         )  # fmt: skip
+        if not result.passed and not reverting and self._stopping.is_set():
+            # The stop cut the check short (its wait, or its connection): that says nothing
+            # of the version, which stays eligible.
+            raise DeployError(f"{operation.host}: the health check was interrupted")
         with self._guard:
             self.health[operation.host] = "passed" if result.passed else f"failed: {result.output}"
         if not result.passed:
