@@ -14,6 +14,7 @@ from orchestrator.tasks import (
     cloud_tasks,
     deploy_tasks,
     example_tasks,
+    init_tasks,
     inventory_tasks,
     keys_tasks,
     publish_tasks,
@@ -24,6 +25,7 @@ from orchestrator.tasks import (
 )
 
 namespace = Collection(
+    init_tasks.init,
     release_tasks.plan,
     release_tasks.release,
     release_tasks.teardown,
