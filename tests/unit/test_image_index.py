@@ -26,12 +26,14 @@ from orchestrator.operations import PushImage, PushIndex, TagImage
 from orchestrator.plan import make_plan
 from orchestrator.testing.servers import fake_deploy_seams
 from orchestrator.verify.images import check_tag
-from orchestrator.version import parse_tag
+from orchestrator.version import Revision, parse_tag
 from tests.unit.test_inventory import ROOT, parse, sandbox_data
 
 AMD64 = PlatformManifest("sha256:" + "a" * 64, 428, DOCKER_MANIFEST, "linux", "amd64")
 ARM64 = PlatformManifest("sha256:" + "b" * 64, 429, DOCKER_MANIFEST, "linux", "arm64", "v8")
 INDEX = "sha256:" + "c" * 64
+
+REVISION = Revision("v1.2.3", "3b18e512dba79e4c8300dd08aeb37f8e728b8dad")
 
 
 def test_an_index_names_each_platform_in_order_and_reads_back_the_same() -> None:
@@ -173,7 +175,8 @@ def test_two_image_targets_of_one_repository_must_differ_in_arch_and_agree_on_ta
 
 def test_a_release_pushes_each_platform_by_digest_then_one_index_per_repository() -> None:
     plan = make_plan(
-        load_inventory(ROOT / "inventory" / "sandbox.yaml"), parse_tag("v1.2.3"), "20261122t103005-a1b2c3"
+        load_inventory(ROOT / "inventory" / "sandbox.yaml"), parse_tag("v1.2.3"), REVISION,
+        "20261122t103005-a1b2c3",
     )  # fmt: skip
     images = [op for op in plan.after if isinstance(op, PushImage | PushIndex | TagImage)]
     assert [op.name for op in images] == [
@@ -192,7 +195,7 @@ def test_a_release_pushes_each_platform_by_digest_then_one_index_per_repository(
 def test_a_single_arch_repository_is_an_index_too(tmp_path: Path) -> None:
     data = sandbox_data()
     data["targets"] = [t for t in data["targets"] if t["name"] != "arm64-image"]
-    plan = make_plan(parse(data), parse_tag("v1.2.3"), "20261122t103005-a1b2c3")
+    plan = make_plan(parse(data), parse_tag("v1.2.3"), REVISION, "20261122t103005-a1b2c3")
     (index,) = [op for op in plan.after if isinstance(op, PushIndex)]
     assert index.platforms == ("linux/amd64",)
 
