@@ -12,12 +12,13 @@ for commands whose standard output is data to consume as a stream (an archive).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import select
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import paramiko
 from fabric import Connection
@@ -122,12 +123,9 @@ def run(
         if feed is not None:
             # A write that blocks this long means the host stopped reading.
             channel.settimeout(min(timeout, IO_SECONDS))
-            try:
-                with channel.makefile("wb") as stdin:
-                    feed(stdin)
-                    stdin.flush()
-            except OSError:
-                pass  # the command stopped reading: its exit status and stderr say why
+            # A command that stopped reading: its exit status and stderr say why.
+            with contextlib.suppress(OSError):
+                feed(cast(IO[bytes], _Input(channel)))
         channel.shutdown_write()
         while True:
             _drain(channel, stdout, errors)
@@ -149,6 +147,35 @@ def run(
     if status == -1:
         raise HostError(f"{where}: the connection closed before the command finished")
     return int(status)
+
+
+class _Input(io.RawIOBase):
+    """A channel's standard input as a stream that stops at its first failed write.
+
+    A write that fails (the host stopped reading, or a signal's exception raised while it
+    waited for the host) leaves the rest unsent: what a writer's cleanup writes after it
+    (tarfile closing its stream) is dropped instead of waiting on the host again, so the
+    first error, an interrupt above all, is the one that goes on.
+    """
+
+    def __init__(self, channel: paramiko.Channel) -> None:
+        super().__init__()
+        self._channel = channel
+        self._failed = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        size = len(data)
+        if self._failed:
+            return size
+        try:
+            self._channel.sendall(bytes(data))
+        except BaseException:
+            self._failed = True
+            raise
+        return size
 
 
 class _Output(io.RawIOBase):

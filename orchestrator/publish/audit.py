@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-Result = Literal["published", "rolled back", "removed", "failed"]
+Result = Literal["published", "rolled back", "removed", "failed", "interrupted"]
 FILE = "audit.log"
 
 

@@ -24,6 +24,9 @@ from orchestrator.fleet import HostAccess, wait_for_ssh
 CONNECT_TIMEOUT = 20.0
 # A control command (state, lock, swap) finishes in seconds; a stuck server fails.
 CONTROL_DEADLINE = 300.0
+# After a signal, the lock and the audit line get this long, connecting included: an
+# interrupt is answered in seconds whatever the server does.
+QUICK_DEADLINE = 5.0
 # Uploads and downloads of a whole tree may take long; each write or read may block
 # at most sshexec.IO_SECONDS.
 TRANSFER_DEADLINE = 6 * 3600.0
@@ -47,9 +50,12 @@ class Completed:
 class RemoteShell:
     """Runs shell commands on one server; ``where`` names it in errors."""
 
-    def __init__(self, connection: Connection, where: str) -> None:
+    def __init__(
+        self, connection: Connection, where: str, control_deadline: float = CONTROL_DEADLINE
+    ) -> None:
         self._connection = connection
         self.where = where
+        self._control_deadline = control_deadline
 
     def run(
         self, command: str, *, stdin: bytes = b"", check: bool = True, small: bool = False
@@ -93,7 +99,9 @@ class RemoteShell:
             status = sshexec.run(
                 self._connection,
                 command,
-                timeout=TRANSFER_DEADLINE if feed is not None and not small else CONTROL_DEADLINE,
+                timeout=TRANSFER_DEADLINE
+                if feed is not None and not small
+                else self._control_deadline,
                 stdout=stdout,
                 stderr=stderr,
                 feed=feed,
@@ -112,13 +120,17 @@ class RemoteShell:
 
 
 @contextmanager
-def open_shell(access: HostAccess, where: str) -> Iterator[RemoteShell]:
-    """A shell on the server, its host key pinned; the connection is closed afterwards."""
+def open_shell(access: HostAccess, where: str, *, quick: bool = False) -> Iterator[RemoteShell]:
+    """A shell on the server, its host key pinned; the connection is closed afterwards.
+
+    A ``quick`` one (after a signal) gives connecting and each command seconds only.
+    """
+    budget = QUICK_DEADLINE if quick else CONNECT_TIMEOUT
     try:
-        connection = wait_for_ssh(access, time.monotonic() + CONNECT_TIMEOUT)
+        connection = wait_for_ssh(access, time.monotonic() + budget)
     except HostError as error:
         raise PublishError(f"{where}: {error}") from None
     try:
-        yield RemoteShell(connection, where)
+        yield RemoteShell(connection, where, QUICK_DEADLINE if quick else CONTROL_DEADLINE)
     finally:
         connection.close()

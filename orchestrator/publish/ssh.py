@@ -28,6 +28,7 @@ from typing import IO
 from orchestrator.archive import ArchiveLimits, extract
 from orchestrator.errors import ArchiveError, PublishError
 from orchestrator.fleet import HostAccess
+from orchestrator.interrupts import Interrupted
 from orchestrator.inventory import SshPublish
 from orchestrator.locks import LockDetails, LockWaiter, new_details
 from orchestrator.publish import remote
@@ -72,10 +73,14 @@ class SshTarget:
         """A new SSH connection to the server, its host key pinned."""
         return open_shell(self.access, self.where)
 
+    def quick_shell(self) -> AbstractContextManager[RemoteShell]:
+        """A new connection that gets seconds only: what is said after a signal."""
+        return open_shell(self.access, self.where, quick=True)
+
     @contextmanager
-    def server(self) -> Iterator[RepoServer]:
-        """The server's web root, over a new connection."""
-        with self.shell() as shell:
+    def server(self, *, quick: bool = False) -> Iterator[RepoServer]:
+        """The server's web root, over a new connection (a ``quick`` one after a signal)."""
+        with self.quick_shell() if quick else self.shell() as shell:
             yield RepoServer(shell, self.config.name, self.config.path)
 
     def served(self) -> Manifest:
@@ -89,13 +94,20 @@ class SshTarget:
     ) -> PublishedTo:  # fmt: skip
         """Publish ``tree`` as a new snapshot and swap ``current`` to it (see the module)."""
         details = new_details(release.run_id, release.tag, self.clock())
-        with self.server() as server, server.holding_lock(details, lock_wait, say, self.shell):
+        with (
+            self.server() as server,
+            server.holding_lock(details, lock_wait, say, self.quick_shell),
+        ):
             try:
                 snapshot, uploaded = _publish_locked(
                     server, self, tree, release, self.clock(), say, allow_removals
                 )
             except Exception as error:
                 _audit_failure(server, self.clock(), release, str(error), say)
+                raise
+            except Interrupted as stop:
+                # This connection may be stuck in the upload a signal cut short.
+                _audit_interrupted(self, self.clock(), release, str(stop), say)
                 raise
         return _published(self, tree, snapshot, uploaded)
 
@@ -155,7 +167,10 @@ class SshTarget:
         self, run_id: str, lock_wait: float, say: Say
     ) -> Iterator[tuple[RepoServer, str | None]]:
         details = new_details(run_id, PAGE_TASK, self.clock())
-        with self.server() as server, server.holding_lock(details, lock_wait, say, self.shell):
+        with (
+            self.server() as server,
+            server.holding_lock(details, lock_wait, say, self.quick_shell),
+        ):
             yield server, server.state().current
 
     def unlock(self, *, force: bool) -> str | None:
@@ -241,18 +256,23 @@ class RepoServer:
     ) -> Iterator[None]:
         """Hold the server's lock; released on every way out.
 
-        An interrupt in the middle of an upload can leave this connection unusable, so a
-        release that fails is tried once more over a new one (``reconnect``); only if
-        that fails too does the lock stay, with the command that breaks it.
+        A release that fails is tried once more over a new connection (``reconnect``);
+        after a signal, only over the new one, since this one may be stuck in an upload
+        the signal cut short. Only if that fails too does the lock stay, with the command
+        that breaks it.
         """
         force = f"invoke repo.unlock --force --target {self.name}"
         LockWaiter(
             self.shell.where, force, lambda: self._attempt(details), self._break, say
         ).acquire(wait)
+        interrupted = False
         try:
             yield
+        except Interrupted:
+            interrupted = True
+            raise
         finally:
-            self._release(details, say, force, reconnect)
+            self._release(details, say, force, reconnect, interrupted)
 
     def _release(
         self,
@@ -260,13 +280,16 @@ class RepoServer:
         say: Say,
         force: str,
         reconnect: Callable[[], AbstractContextManager[RemoteShell]] | None,
+        interrupted: bool = False,
     ) -> None:
         command = remote.release_lock(self.root, details.token)
-        try:
-            self.shell.run(command, check=False)
-            return
-        except Exception as error:  # a broken connection fails in any of paramiko's ways
-            problem = str(error) or error.__class__.__name__
+        problem = "interrupted"
+        if not interrupted:
+            try:
+                self.shell.run(command, check=False)
+                return
+            except Exception as error:  # a broken connection fails in any of paramiko's ways
+                problem = str(error) or error.__class__.__name__
         if reconnect is not None:
             try:
                 with reconnect() as shell:
@@ -408,6 +431,16 @@ def _audit_failure(
         say(f"could not write the audit log: {audit_error}")
 
 
+def _audit_interrupted(
+    target: SshTarget, now: datetime, release: PublishInfo, signal: str, say: Say
+) -> None:
+    try:
+        with target.server(quick=True) as server:
+            server.audit(now, release, "-", "interrupted", signal)
+    except Exception as error:  # the server may be what stalled: say so, and go on
+        say(f"could not write the audit log: {error}")
+
+
 def list_snapshots(target: SshTarget) -> remote.ServerState:
     """The server's snapshots and which one is current."""
     with target.server() as server:
@@ -428,7 +461,10 @@ def rollback_ssh(
     Returns the previous and the new current snapshot.
     """
     details = new_details(run_id, "", clock())
-    with target.server() as server, server.holding_lock(details, lock_wait, say, target.shell):
+    with (
+        target.server() as server,
+        server.holding_lock(details, lock_wait, say, target.quick_shell),
+    ):
         state = server.state()
         name = rollback_target(state.snapshots, state.current, to)
         server.shell.run(remote.switch(server.root, name, target.config.environments_page))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import yaml
 
 from orchestrator.example import init_example_repository
 from orchestrator.journal import read_journal
-from orchestrator.sandbox import reposerver
+from orchestrator.sandbox import hosts, processes, reposerver
 from tests.integration.conftest import ROOT, SandboxWorld
 
 pytestmark = pytest.mark.integration
@@ -234,3 +235,60 @@ def test_a_cloud_that_will_not_delete_is_reported_with_the_way_out(world: Sandbo
     teardown = world.invoke("teardown", "--run-id", summary["run_id"])
     assert teardown.returncode == 0 and teardown.stdout.count("destroyed ") == 2
     world.assert_no_droplets()
+
+
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rfind(")") + 2 :].split()[1])
+
+
+def stall_the_upload(world: SandboxWorld, release: subprocess.Popen[str]) -> list[int]:
+    """Stop the repo server's receiving tar and its SSH session, the moment tar starts."""
+    directory = reposerver.directory(world.settings)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and release.poll() is None:
+        for pid in hosts.host_processes(directory):
+            if processes.cmdline(pid).startswith("tar -x"):
+                stopped = [pid]
+                # Up through the shell to the session's sshd (not the listening one).
+                while not processes.cmdline(stopped[-1]).startswith("sshd: "):
+                    stopped.append(_parent(stopped[-1]))
+                for each in stopped:
+                    os.kill(each, signal.SIGSTOP)
+                return stopped
+        time.sleep(0.005)
+    raise AssertionError("the upload never started")
+
+
+@pytest.mark.timeout(600)
+def test_a_signal_during_a_stalled_upload_is_answered_in_seconds(world: SandboxWorld) -> None:
+    # Enough to fill the SSH window many times over once the server stops reading.
+    for target in world.data["targets"]:
+        target["command"] = HEAVY.replace("24000000", "96000000")
+    world.rewrite()
+    release = start_release(world, "v1.3.0")
+    stopped: list[int] = []
+    try:
+        stopped = stall_the_upload(world, release)
+        time.sleep(2)  # the client now waits on a server that reads nothing
+        signalled = time.monotonic()
+        release.send_signal(signal.SIGINT)
+        output, _ = release.communicate(timeout=60)
+        answered = time.monotonic() - signalled
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        if release.poll() is None:
+            release.kill()
+            release.wait()
+    assert release.returncode == 130, output[-2000:]
+    assert answered < 15, f"answered after {answered:.0f}s"
+    assert "Traceback" not in output and "Unexpected EOF" not in output
+    journal = journal_of(world, "v1.3.0")
+    assert journal is not None and journal["status"] == "interrupted"
+    audit = (reposerver.served_directory(world.settings).parent / "audit.log").read_text()
+    assert audit.splitlines()[-1].split("\t")[5:7] == ["interrupted", "interrupted by SIGINT"]
+    assert not (reposerver.served_directory(world.settings).parent / ".lock").exists()
+    world.assert_no_droplets()
+    rerun = world.invoke("release", "--tag", "v1.3.0")
+    assert rerun.returncode == 0, rerun.stdout[-2000:]
