@@ -157,6 +157,16 @@ class DropletInfo:
         return self.price_hourly * self.age_seconds(now) / 3600.0
 
 
+def not_on_network(droplet: DropletInfo, network: Network, setting: str) -> str:
+    """Why ``droplet`` cannot be reached on ``network``, which ``setting`` asks for; the way out."""
+    other = "public" if network == "private" else "private"
+    return (
+        f"droplet {droplet.name} ({droplet.id}, {droplet.status}) has no {network} IPv4 "
+        f"address, and {setting} is {network}: set {setting}: {other} to reach droplets on "
+        f"their {other} address"
+    )
+
+
 @dataclass(frozen=True)
 class DropletRequest:
     """One droplet to create."""

@@ -22,12 +22,11 @@ import tenacity
 from fabric import Connection
 
 from orchestrator.buildhosts import OpenedMachine, Released
-from orchestrator.cloud.digitalocean import DigitalOceanClient, DropletRequest
+from orchestrator.cloud.digitalocean import DigitalOceanClient, DropletRequest, not_on_network
 from orchestrator.cloud.userdata import render_user_data
 from orchestrator.errors import Cancelled, CloudError, HostError, ProvisionError
 from orchestrator.fleet import HostAccess, SshSession, wait_for_ssh
 from orchestrator.operations import Machine
-from orchestrator.schema import Network
 from orchestrator.sshkeys import KeyPair, generate_keypair
 
 DESTROY_DEADLINE_SECONDS = 120.0
@@ -186,7 +185,7 @@ class RunDroplets:
                 return None
             address = info.ipv4(network)
             if address is None:
-                raise ProvisionError(_not_on_network(name, droplet_id, network))
+                raise ProvisionError(not_on_network(info, network, "cloud.network"))
             return address, info.price_hourly
 
         found = _poll(booted, deadline)
@@ -249,19 +248,6 @@ class RunDroplets:
             alive=tuple(sorted(everything[i] for i in alive)),
             errors=tuple(errors),
         )
-
-
-def _not_on_network(name: str, droplet_id: int, network: Network) -> str:
-    """Why a droplet without an address on ``network`` cannot be reached, and what to do."""
-    advice = (
-        "set cloud.network: public to reach build droplets on their public address"
-        if network == "private"
-        else "set cloud.network: private to reach build droplets on their VPC address"
-    )
-    return (
-        f"droplet {name} ({droplet_id}) is active but has no {network} IPv4 address, and "
-        f"cloud.network is {network}: {advice}"
-    )
 
 
 def _poll(check: Callable[[], T | None], deadline: float) -> T | None:

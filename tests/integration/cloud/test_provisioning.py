@@ -69,8 +69,9 @@ def test_a_droplet_without_a_private_address_is_refused_and_destroyed(
     sandbox_world.rewrite(faults=[fault("no_private_address", name="amd64-rpm")])
     with pytest.raises(
         ProvisionError,
-        match=r"droplet relorch-hello-amd64-rpm-\S+ \(\d+\) is active but has no private IPv4 "
-        r"address, and cloud\.network is private: set cloud\.network: public",
+        match=r"droplet relorch-hello-amd64-rpm-\S+ \(\d+, active\) has no private IPv4 address, "
+        r"and cloud\.network is private: set cloud\.network: public to reach droplets on their "
+        r"public address$",
     ):
         check_droplets(
             open_client(sandbox_world.inventory), new_plan(sandbox_world), boot_timeout=20

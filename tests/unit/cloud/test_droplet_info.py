@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.cloud.digitalocean import DropletInfo
+from orchestrator.cloud.digitalocean import DropletInfo, not_on_network
 
 
 def droplet(*networks: dict[str, str]) -> dict[str, Any]:
@@ -41,3 +41,13 @@ def test_a_new_droplet_has_no_address_yet() -> None:
     info = DropletInfo.from_api(droplet())
 
     assert (info.ipv4("public"), info.ipv4("private")) == (None, None)
+
+
+def test_a_droplet_off_the_asked_network_is_explained_with_the_way_out() -> None:
+    info = DropletInfo.from_api(droplet(PUBLIC))
+
+    assert not_on_network(info, "private", "cloud.network") == (
+        "droplet relorch-hello-amd64-deb-x (7, active) has no private IPv4 address, and "
+        "cloud.network is private: set cloud.network: public to reach droplets on their "
+        "public address"
+    )
