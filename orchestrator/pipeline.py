@@ -113,6 +113,7 @@ from orchestrator.summary import (
     TargetSummary,
 )
 from orchestrator.version import parse_tag
+from orchestrator.waiting import SlowSteps
 
 LEDGER = "releases.json"
 
@@ -259,6 +260,8 @@ class ReleaseHandlers:
         self._sessions: dict[str, OpenedMachine] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        # Run-wide operations are said as they start or end; a long one, while it runs.
+        self._slow = SlowSteps(say)
         self.released = Released()
 
     # The executor's protocol.
@@ -282,13 +285,19 @@ class ReleaseHandlers:
             opened.session.hang_up()
 
     def on_span(self, span: Span) -> None:
-        """Journal the operation; show a target's progress."""
+        """Journal the operation; show a target's progress, and a long run-wide operation."""
         self.journal.operation(span)
-        if span.program is not None and span.status == "running":
-            self.progress.update(span.program, span.name)
+        if span.program is not None:
+            if span.status == "running":
+                self.progress.update(span.program, span.name)
+        elif span.status == "running":
+            self._slow.started(span.where, span.name)
+        else:
+            self._slow.ended(span.where, span.name)
 
     def cleanup(self) -> str:
         """Destroy what is left, commit or discard the tree copy, wipe the key, unlock."""
+        self._slow.close()
         done = []
         with self._lock:
             sessions, self._sessions = list(self._sessions.values()), {}

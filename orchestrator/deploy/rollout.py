@@ -44,6 +44,7 @@ from orchestrator.executor import Directive, EndRun, SkipProgram, Span
 from orchestrator.fleet import HostAccess
 from orchestrator.locks import LockDetails, LockWaiter
 from orchestrator.operations import HostOperation, Operation, RemoteCommand
+from orchestrator.waiting import SlowSteps
 
 Say = Callable[[str], None]
 # The run-wide operations said as they end (the records are said by the outcome).
@@ -89,6 +90,10 @@ class DeployHandlers:
     lock_tried: bool = False
     _stopping: threading.Event = field(default_factory=threading.Event)
     _guard: threading.Lock = field(default_factory=threading.Lock)
+    _slow: SlowSteps = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._slow = SlowSteps(self.say)
 
     @property
     def environment_name(self) -> str:
@@ -138,6 +143,7 @@ class DeployHandlers:
 
     def cleanup(self) -> str:
         """Release the lock (if this deploy holds it) and close every shell."""
+        self._slow.close()
         said = []
         if self.lock_tried:
             first = self.plan.hosts[0].name if self.plan.hosts else ""
@@ -158,10 +164,14 @@ class DeployHandlers:
         return "; ".join(said) or "nothing held"
 
     def on_span(self, span: Span) -> None:
-        """Say what each host does as it ends."""
-        if span.status == "running" or (span.program is None and span.kind not in _SAID):
+        """Say what each host does as it ends, and a long step while it runs."""
+        if span.program is None and span.kind not in _SAID:
             return
         where = span.program or span.where
+        if span.status == "running":
+            self._slow.started(where, span.name)
+            return
+        self._slow.ended(where, span.name)
         detail = f": {span.detail}" if span.detail else ""
         self.say(f"{where}: {span.name} {span.status} ({span.ended - span.started:.1f}s){detail}")
 
@@ -284,6 +294,10 @@ class DeployHandlers:
             f"environments.{self.environment_name}.health",
             threading.Event() if reverting else self._stopping,
         )  # fmt: skip
+        if not result.passed and not reverting and self._stopping.is_set():
+            # The stop cut the check short (its wait, or its connection): that says nothing
+            # of the version, which stays eligible.
+            raise DeployError(f"{operation.host}: the health check was interrupted")
         with self._guard:
             self.health[operation.host] = "passed" if result.passed else f"failed: {result.output}"
         if not result.passed:

@@ -37,6 +37,7 @@ from orchestrator.sandbox.state import (
     write_config,
 )
 from orchestrator.sandbox_settings import SandboxSettings
+from orchestrator.waiting import waiting_for
 
 SERVER_MODULE = "orchestrator.sandbox.server"
 START_TIMEOUT = 15.0
@@ -163,6 +164,15 @@ def _spawn_daemon(files: SandboxFiles) -> subprocess.Popen[bytes]:
 
 def start(settings: SandboxSettings) -> SandboxInfo:
     """Start the daemon and wait until it answers; SandboxError if it does not."""
+    what = (
+        f"starting the sandbox: its DigitalOcean API on {settings.api_host}:{settings.api_port} "
+        f"and its repo server on {settings.repo_server_address}"
+    )
+    with waiting_for(what):
+        return _start(settings)
+
+
+def _start(settings: SandboxSettings) -> SandboxInfo:
     files = files_of(settings)
     pid = _daemon_pid(files)
     if pid is not None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox.processes import clean_environment
+from orchestrator.waiting import waiting_for
 
 SUITE = "bookworm"
 # Full python3, not python3-minimal: the example service uses http.server, which needs the
@@ -70,6 +71,20 @@ def _tail(text: str, lines: int = 10) -> str:
     return "\n".join(text.strip().splitlines()[-lines:]) or "(no output)"
 
 
+def _build(suite: str, packages: Sequence[str], output: Path) -> subprocess.CompletedProcess[str]:
+    what = f"building a Debian {suite} server image with mmdebstrap (once per package list)"
+    with waiting_for(what):
+        return subprocess.run(
+            build_command(suite, packages, output),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=clean_environment(),
+            timeout=BUILD_TIMEOUT,
+            check=False,
+        )
+
+
 def ensure_image(
     suite: str = SUITE, packages: Sequence[str] = PACKAGES, cache_dir: Path = CACHE_DIR
 ) -> Path:
@@ -85,15 +100,7 @@ def ensure_image(
         # mmdebstrap picks the output format from the name: keep ".tar" last.
         partial = image.with_name(f".{image.stem}.{os.getpid()}.partial.tar")
         try:
-            result = subprocess.run(
-                build_command(suite, packages, partial),
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                env=clean_environment(),
-                timeout=BUILD_TIMEOUT,
-                check=False,
-            )
+            result = _build(suite, packages, partial)
             if result.returncode != 0 or not partial.is_file():
                 raise SandboxError(
                     f"mmdebstrap could not build the server image {image.name} (status "

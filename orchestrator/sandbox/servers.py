@@ -56,6 +56,7 @@ from orchestrator.sandbox.keys import generate_host_key, public_of
 from orchestrator.sandbox.state import files_of
 from orchestrator.sandbox_settings import LOOPBACK, SandboxSettings
 from orchestrator.schema import LOGIN_PATTERN
+from orchestrator.waiting import waiting_for
 
 DIRECTORY = "servers"
 CLIENT_KEY = "client_key"
@@ -646,7 +647,11 @@ def ensure_servers(
                 packages: serverimage.ensure_image(packages=packages)
                 for packages in {spec.packages for spec in to_boot}
             }
-            with ThreadPoolExecutor(max_workers=len(to_boot)) as pool:
+            names = ", ".join(spec.name for spec in to_boot)
+            with (
+                waiting_for(f"booting sandbox server(s) {names} (systemd, then sshd)"),
+                ThreadPoolExecutor(max_workers=len(to_boot)) as pool,
+            ):
                 futures = {
                     spec.name: pool.submit(
                         _boot, spec, base / spec.name, images[spec.packages], client_public
@@ -668,9 +673,13 @@ def ensure_engine(settings: SandboxSettings) -> None:
     """Boot the server whose Docker engine builds the droplets' images, unless it runs."""
     spec = ServerSpec(ENGINE_SERVER, settings.engine_address, settings.ssh_port, engine="build")
     ensure_servers(settings, [spec])
-    if not processes.wait_until(
-        lambda: processes.listening(spec.address, ENGINE_PORT), ENGINE_TIMEOUT, interval=0.2
-    ):
+    if processes.listening(spec.address, ENGINE_PORT):
+        return
+    with waiting_for(f"waiting for the Docker engine of {ENGINE_SERVER} on {spec.address}"):
+        ready = processes.wait_until(
+            lambda: processes.listening(spec.address, ENGINE_PORT), ENGINE_TIMEOUT, interval=0.2
+        )
+    if not ready:
         raise SandboxError(
             f"the sandbox's Docker engine did not listen on {spec.address}:{ENGINE_PORT} "
             f"within {ENGINE_TIMEOUT:g}s (see journalctl -u docker in {server_root(settings, ENGINE_SERVER)})"
@@ -682,6 +691,10 @@ def stop_servers(settings: SandboxSettings) -> list[str]:
     directories = _server_directories(settings)
     if not directories:
         return []
-    with _locked(_base(settings)), ThreadPoolExecutor(max_workers=len(directories)) as pool:
+    with (
+        _locked(_base(settings)),
+        waiting_for(f"stopping {len(directories)} sandbox server(s)"),
+        ThreadPoolExecutor(max_workers=len(directories)) as pool,
+    ):
         found = list(pool.map(_power_off, directories))
     return [directory.name for directory, was in zip(directories, found, strict=True) if was]

@@ -14,6 +14,7 @@ from orchestrator.tasks import (
     cloud_tasks,
     deploy_tasks,
     example_tasks,
+    init_tasks,
     inventory_tasks,
     keys_tasks,
     publish_tasks,
@@ -24,6 +25,7 @@ from orchestrator.tasks import (
 )
 
 namespace = Collection(
+    init_tasks.init,
     release_tasks.plan,
     release_tasks.release,
     release_tasks.teardown,
@@ -49,8 +51,9 @@ namespace.configure({"orchestrator": {"inventory": None}})
 def _bad_flags_exit_2(parse_tasks: Callable[[Program], None]) -> Callable[[Program], None]:
     """Invoke exits 1 on an unknown flag or task; for this tool bad input exits 2.
 
-    ``invoke`` imports this collection before it parses the task arguments, so wrapping
-    that step here covers every task (flags before the task name are parsed earlier).
+    ``invoke`` imports this collection before it parses the task arguments, and ``relorch``
+    bundles it, so wrapping that step here covers every task of both commands (flags
+    before the task name are parsed earlier).
     """
 
     @functools.wraps(parse_tasks)
@@ -63,7 +66,11 @@ def _bad_flags_exit_2(parse_tasks: Callable[[Program], None]) -> Callable[[Progr
                 lambda match: f"--{match[1].replace('_', '-')} needs a value",
                 str(error),
             )
-            raise Exit(f"error: {message} (invoke --help TASK lists its flags)", code=2) from None
+            # The program's name, not argv[0]: `python -m invoke` runs as __main__.py.
+            command = program.name.lower()
+            raise Exit(
+                f"error: {message} ({command} --help TASK lists its flags)", code=2
+            ) from None
 
     return parse
 

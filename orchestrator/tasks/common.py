@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,21 +25,39 @@ if TYPE_CHECKING:
     from orchestrator.inventory import Inventory
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+# relorch.yaml is what `relorch init` writes into a user's repository.
+WORKING_INVENTORY = Path("relorch.yaml")
+# Only in a checkout of this repository: an installed package has no inventory/ folder.
 DEFAULT_INVENTORY = PROJECT_ROOT / "inventory" / "sandbox.yaml"
 INVENTORY_HELP = (
     "inventory file (default: orchestrator.inventory from invoke.yaml or "
-    "INVOKE_ORCHESTRATOR_INVENTORY, else inventory/sandbox.yaml)"
+    "INVOKE_ORCHESTRATOR_INVENTORY, else relorch.yaml here, else this checkout's "
+    "inventory/sandbox.yaml)"
+)
+NO_INVENTORY = (
+    "no inventory: pass --inventory FILE, set orchestrator.inventory, "
+    "or write relorch.yaml with `relorch init`"
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def inventory_path(c: Context, flag: str | None) -> Path:
-    """The inventory to use: the flag, else Invoke config, else the sandbox inventory."""
+    """The inventory to use: the flag, else Invoke config, else relorch.yaml, else the sandbox's.
+
+    UsageError when there is none of them (an installed tool outside a repository that
+    ran ``relorch init``).
+    """
     if flag:
         return Path(flag)
     configured = c.config.get("orchestrator", {}).get("inventory")
-    return Path(configured) if configured else DEFAULT_INVENTORY
+    if configured:
+        return Path(configured)
+    # lexists: a dangling relorch.yaml is chosen and reported, not passed over.
+    for candidate in (WORKING_INVENTORY, DEFAULT_INVENTORY):
+        if os.path.lexists(candidate):
+            return candidate
+    raise UsageError(NO_INVENTORY)
 
 
 def load(c: Context, flag: str | None) -> Inventory:

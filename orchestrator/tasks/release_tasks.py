@@ -114,7 +114,7 @@ def release(
     from orchestrator.progress import progress_for
     from orchestrator.report import write_report
     from orchestrator.summary import summary_text
-    from orchestrator.tasks.wiring import release_seams
+    from orchestrator.tasks.wiring import prepare_release_sandbox, release_seams
 
     wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
     options = PlanOptions(verify=verify, lock_wait=wait)
@@ -123,6 +123,7 @@ def release(
     if dry_run:
         print_plan(planned, json)
         return
+    prepare_release_sandbox(loaded)
     # With --json, stdout carries only the summary; progress goes to stderr.
     out = sys.stderr if json else sys.stdout
     progress = progress_for([t.name for t in planned.targets], out)

@@ -62,6 +62,20 @@ def ensure_sandbox(inventory: Inventory) -> None:
         control.ensure_running(inventory.cloud.sandbox)
 
 
+def prepare_release_sandbox(inventory: Inventory) -> None:
+    """Start what a release of ``inventory`` uses of its sandbox, before the run shows progress.
+
+    The first start boots the Docker engine image targets build with, which takes a while
+    and says so: better before the live view of the targets than inside it.
+    """
+    if inventory.cloud.sandbox is None:
+        return
+    if inventory.image_targets:
+        control.ensure_images(inventory.cloud.sandbox)
+    else:
+        control.ensure_running(inventory.cloud.sandbox)
+
+
 def cloud_client(inventory: Inventory) -> DigitalOceanClient:
     """A client for the inventory's DigitalOcean API: the sandbox's, started if need be."""
     sandbox = inventory.cloud.sandbox
@@ -113,8 +127,6 @@ def release_seams(inventory: Inventory) -> Seams:
     """The real seams of a release of ``inventory``, each picked here, once."""
 
     def build_hosts(plan: Plan, journal: Journal) -> BuildHosts:
-        if inventory.cloud.sandbox is not None and inventory.image_targets:
-            control.ensure_images(inventory.cloud.sandbox)
         if inventory.cloud.provider == "static":
             return StaticHosts(static_access(inventory))
         return RunDroplets(

@@ -4,15 +4,22 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-CI = Path(__file__).resolve().parents[2] / "examples" / "ci"
+from orchestrator import credentials
+from orchestrator.deploy.environments import Environment, TaggedHosts
+from orchestrator.inventory import Inventory, S3Publish, SshPublish, load_inventory
+
+ROOT = Path(__file__).resolve().parents[2]
+CI = ROOT / "examples" / "ci"
 GITLAB = CI / ".gitlab-ci.yml"
 GITHUB = CI / "github-release.yml"
+PROMOTE = CI / "github-promote.yml"
 
 RELEASE_TAGS = ["v1.2.3", "v1.3.0-rc.1", "v10.20.30", "v2.0.0-beta.2-fix"]
 NOT_RELEASE_TAGS = [
@@ -24,16 +31,95 @@ NOT_RELEASE_TAGS = [
     "v1.2.3-",
     "xv1.2.3",
 ]
-SECRETS = [
-    "DIGITALOCEAN_ACCESS_TOKEN",
-    "ORCHESTRATOR_SIGNING_KEY",
-    "ORCHESTRATOR_SIGNING_PASSPHRASE",
-    "SPACES_KEY",
-    "SPACES_SECRET",
-    "REPO_DEPLOY_SSH_KEY",
-    "REGISTRY_USERNAME",
-    "REGISTRY_PASSWORD",
-]
+# The jobs run with inventory/production.yaml, a copy of the example inventory.
+INVENTORY = load_inventory(ROOT / "inventory" / "digitalocean.example.yaml")
+# SSH keys are not read from the environment: a job loads them into an ssh-agent, which the
+# orchestrator uses for every host without an identity_file. The examples' variables:
+REPO_SERVER_KEY = "REPO_DEPLOY_SSH_KEY"  # publish targets of kind ssh
+HOSTS_KEY = "DEPLOY_SSH_KEY"  # the environments' hosts
+
+
+# What each task reads, from the code: the names come from orchestrator.credentials and
+# the inventory, the conditions from where the tasks call for them.
+
+
+def webhooks(inventory: Inventory, event: str) -> set[str]:
+    """The variables holding the URLs of the webhooks told of ``event`` (notify.py)."""
+    return {hook.url_env for hook in inventory.notify if event in hook.events}
+
+
+def chain(inventory: Inventory, name: str) -> list[Environment]:
+    """An environment and every one it is promoted from: a deploy reads all their hosts
+    (what failed upstream is never taken; a promotion takes what `from` runs)."""
+    found = [inventory.environment(name)]
+    while found[-1].upstream is not None:
+        found.append(inventory.environment(found[-1].upstream))
+    return found
+
+
+def deploy_reads(inventory: Inventory, environments: list[Environment]) -> set[str]:
+    """What deploying reads, for these environments (tasks/wiring.py, deploy_seams)."""
+    reads: set[str] = set()
+    for environment in environments:
+        hosts = environment.hosts
+        if isinstance(hosts, TaggedHosts):
+            # Found by droplet tag: a droplet listing, with the DigitalOcean token.
+            reads.add(credentials.DIGITALOCEAN_TOKEN)
+            keyless = hosts.identity_file is None
+        else:
+            keyless = any(host.identity_file is None for host in hosts)
+        if keyless:
+            reads.add(HOSTS_KEY)
+        if environment.compose is not None and inventory.registry is not None:
+            # The registry's tags and the image, read with the orchestrator's login.
+            reads |= {inventory.registry.username_env, inventory.registry.password_env}
+    return reads
+
+
+def release_reads(inventory: Inventory, target: str | None = None) -> set[str]:
+    """`invoke release --verify`: droplets, signing, publishing, images, webhooks, auto deploys."""
+    reads = webhooks(inventory, "release")
+    if inventory.cloud.provider == "digitalocean" and inventory.cloud.sandbox is None:
+        reads.add(credentials.DIGITALOCEAN_TOKEN)
+    signing = inventory.signing
+    if signing.fingerprint is None and not signing.sandbox_key:
+        reads |= {signing.key_env, signing.passphrase_env}
+    if any(isinstance(config, S3Publish) for config in inventory.publish):
+        reads |= {credentials.SPACES_KEY, credentials.SPACES_SECRET}
+    if any(
+        isinstance(config, SshPublish) and config.identity_file is None
+        for config in inventory.publish
+    ):
+        reads.add(REPO_SERVER_KEY)
+    if inventory.registry is not None and not inventory.registry.sandbox:
+        reads |= {inventory.registry.username_env, inventory.registry.password_env}
+    for environment in inventory.environments:
+        if environment.auto:
+            reads |= deploy_reads(inventory, chain(inventory, environment.name))
+            reads |= webhooks(inventory, "deploy")
+    return reads
+
+
+def teardown_reads(inventory: Inventory, target: str | None = None) -> set[str]:
+    """`invoke teardown`: the tool's droplets, by tag."""
+    if inventory.cloud.provider == "digitalocean" and inventory.cloud.sandbox is None:
+        return {credentials.DIGITALOCEAN_TOKEN}
+    return set()
+
+
+def promote_reads(inventory: Inventory, target: str | None = None) -> set[str]:
+    """`invoke promote --to TARGET`: its hosts and those of every environment upstream."""
+    assert target is not None
+    return deploy_reads(inventory, chain(inventory, target)) | webhooks(inventory, "promote")
+
+
+TASK_READS: dict[str, Callable[[Inventory, str | None], set[str]]] = {
+    "release": release_reads,
+    "teardown": teardown_reads,
+    "promote": promote_reads,
+}
+PROMOTED = sorted(e.name for e in INVENTORY.environments if e.upstream is not None)
+SECRETS = sorted(release_reads(INVENTORY))
 
 
 def load(path: Path) -> dict[Any, Any]:
@@ -183,13 +269,22 @@ def test_github_lists_its_secrets() -> None:
 
 def test_gitlab_promotions_are_manual_protected_and_serialised() -> None:
     data = load(GITLAB)
-    for job, environment in (("deploy:staging", "staging"), ("deploy:prod", "prod")):
-        merged = {**data[".promote"], **data[job]}
-        assert merged["environment"]["name"] == environment
-        assert merged["resource_group"] == f"deploy-{environment}"
-        assert merged["rules"][0]["when"] == "manual"
-        assert 'invoke promote --to "$CI_ENVIRONMENT_NAME"' in merged["script"][0]
-    assert "deploy:staging" in data["deploy:prod"]["needs"]
+    assert sorted(n.removeprefix("deploy:") for n in data if n.startswith("deploy:")) == PROMOTED
+    for environment in PROMOTED:
+        job = gitlab_job(f"deploy:{environment}")
+        assert job["environment"]["name"] == environment
+        assert job["resource_group"] == f"deploy-{environment}"
+        assert job["rules"][0]["when"] == "manual"
+        assert 'invoke promote --to "$CI_ENVIRONMENT_NAME"' in job["script"][0]
+        # What it promotes from runs on every host once the job before it has run.
+        upstream = INVENTORY.environment(environment).upstream
+        if upstream in PROMOTED:
+            assert f"deploy:{upstream}" in job["needs"]
+
+
+def test_the_gitlab_teardown_does_not_wait_for_manual_jobs() -> None:
+    # A manual job of `rules` blocks the stages after it until someone runs it.
+    assert gitlab_job("teardown")["needs"] == ["release"]
 
 
 def test_github_promotion_runs_in_the_chosen_environment_one_at_a_time() -> None:
@@ -199,3 +294,211 @@ def test_github_promotion_runs_in_the_chosen_environment_one_at_a_time() -> None
     assert data["concurrency"] == {"group": "deploy-${{ inputs.to }}", "cancel-in-progress": False}
     run = next(step for step in job["steps"] if step.get("name") == "Promote")
     assert "${{" not in run["run"]  # inputs reach the script through env only
+
+
+# Each job gets exactly the secrets its commands read.
+
+
+def invoked(script: str) -> list[str]:
+    """The tasks a job's script runs."""
+    return re.findall(r"\binvoke ([\w.]+)", script)
+
+
+def reads_of(script: str, targets: list[str]) -> set[str]:
+    """What the tasks of ``script`` read; a promotion's, for each of ``targets``."""
+    tasks = invoked(script)
+    assert tasks, f"no invoke command in {script!r}"
+    reads: set[str] = set()
+    for task in tasks:
+        assert task in TASK_READS, f"add what `invoke {task}` reads to TASK_READS"
+        for target in targets if task == "promote" else [None]:
+            reads |= TASK_READS[task](INVENTORY, target)
+    return reads
+
+
+def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """GitLab's `extends`: hashes merge key by key, anything else is replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def gitlab_job(name: str) -> dict[str, Any]:
+    """A GitLab job with what it `extends` merged in."""
+    data = load(GITLAB)
+    job = dict(data[name])
+    parent = job.pop("extends", None)
+    return merged(gitlab_job(parent), job) if parent else job
+
+
+def gitlab_jobs() -> list[str]:
+    """The jobs that run tasks (not templates, not keywords)."""
+    return [
+        name
+        for name, value in load(GITLAB).items()
+        if isinstance(value, dict) and not name.startswith(".") and "script" in gitlab_job(name)
+    ]
+
+
+def gitlab_scopes() -> dict[str, set[str]]:
+    """Each variable of the list atop .gitlab-ci.yml, with the environment scopes it names."""
+    entries: dict[str, str] = {}
+    name = None
+    for line in comments(GITLAB).splitlines():
+        start = re.match(r"#   ([A-Z][A-Z0-9_]+)\s+(.*)", line)
+        if start:
+            name = start[1]
+            entries[name] = start[2]
+        elif name and re.match(r"#\s{20,}\S", line):
+            entries[name] += " " + line.lstrip("# ")
+        else:
+            name = None
+    scopes = {}
+    for variable, text in entries.items():
+        found = re.search(r"Environments: ([a-z0-9, -]+)\.", text)
+        assert found, f".gitlab-ci.yml: {variable} names no `Environments: ...`"
+        scopes[variable] = {scope.strip() for scope in found[1].split(",")}
+    return scopes
+
+
+def given_by_env(env: dict[str, str]) -> set[str]:
+    """The secrets a GitHub step's `env:` passes, each under its own name."""
+    given = set()
+    for name, value in env.items():
+        secret = re.fullmatch(r"\$\{\{ secrets\.(\w+) \}\}", str(value))
+        if secret:
+            assert secret[1] == name, f"{name} is given the secret {secret[1]}"
+            given.add(name)
+    return given
+
+
+# What a column of the README's secrets table, a GitLab environment scope and a job stand for.
+COLUMNS = {
+    "release": release_reads(INVENTORY),
+    "teardown": teardown_reads(INVENTORY),
+    **{f"promote --to {name}": promote_reads(INVENTORY, name) for name in PROMOTED},
+}
+SCOPE_OF_COLUMN = {
+    "release": "release",
+    "teardown": "cleanup",
+    **{f"promote --to {name}": name for name in PROMOTED},
+}
+
+
+def test_the_table_covers_every_secret_the_code_names() -> None:
+    # A new secret in orchestrator/credentials.py fails here until a job is given it.
+    assert INVENTORY.registry is not None
+    known = credentials.secret_variables(
+        INVENTORY.signing.key_env,
+        INVENTORY.signing.passphrase_env,
+        INVENTORY.registry.password_env,
+    ) - set(credentials.AWS_CREDENTIALS)  # boto3's alternative to SPACES_KEY/SECRET
+    used = set().union(*COLUMNS.values())
+    assert known <= used, f"no job is given {sorted(known - used)}"
+
+
+def test_each_gitlab_job_gets_exactly_the_variables_it_reads() -> None:
+    scopes = gitlab_scopes()
+    wrong = []
+    for name in gitlab_jobs():
+        job = gitlab_job(name)
+        environment = job.get("environment", {}).get("name")
+        assert environment, f"GitLab job {name} names no environment, so no scoped variables"
+        script = "\n".join(job["script"])
+        if "invoke promote" in script:
+            assert '--to "$CI_ENVIRONMENT_NAME"' in script
+        needed = reads_of(script, [environment])
+        given = {variable for variable, where in scopes.items() if environment in where}
+        if needed != given:
+            wrong.append(
+                f"{name} (environment {environment}) needs {sorted(needed - given)} more "
+                f"and is given {sorted(given - needed)} it does not read"
+            )
+        for key in {REPO_SERVER_KEY, HOSTS_KEY} & given:
+            assert f'ssh-add -q "${key}"' in script, f"{name} does not load {key} into its agent"
+    assert not wrong, "; ".join(wrong)
+
+
+def test_gitlab_jobs_run_in_the_scopes_of_their_columns() -> None:
+    environments = {name: gitlab_job(name)["environment"]["name"] for name in gitlab_jobs()}
+    assert environments == {
+        "release": "release",
+        "teardown": "cleanup",
+        "sweep": "cleanup",
+        **{f"deploy:{name}": name for name in PROMOTED},
+    }
+    for name in ("release", "teardown", "sweep"):
+        assert gitlab_job(name)["environment"]["action"] == "access"  # no deployment
+
+
+def test_each_github_step_gets_exactly_the_secrets_it_reads() -> None:
+    promote = load(PROMOTE)
+    # YAML 1.1 reads the bare key `on` as the boolean true.
+    trigger: dict[str, Any] = promote.get("on", promote[True])
+    targets = trigger["workflow_dispatch"]["inputs"]["to"]["options"]
+    assert sorted(targets) == PROMOTED, f"{PROMOTE.name} offers {targets}, not {PROMOTED}"
+    jobs = [(GITHUB, job) for job in load(GITHUB)["jobs"].values()]
+    jobs += [(PROMOTE, job) for job in promote["jobs"].values()]
+    wrong = []
+    checked = 0
+    for path, job in jobs:
+        for step in job["steps"]:
+            run = step.get("run", "")
+            given = given_by_env(step.get("env", {}))
+            if "invoke " not in run:
+                assert not given, f"{path.name}: step {step} runs no task but gets {given}"
+                continue
+            checked += 1
+            if "invoke promote" in run:
+                assert step["env"]["TO"] == "${{ inputs.to }}" and '--to "$TO"' in run
+            needed = reads_of(run, targets)
+            if needed != given:
+                wrong.append(
+                    f"{path.name} step {step.get('name')}: needs {sorted(needed - given)} "
+                    f"more, is given {sorted(given - needed)} it does not read"
+                )
+            for key in {REPO_SERVER_KEY, HOSTS_KEY} & given:
+                assert f'ssh-add -q - <<<"${key}"' in run, f"{key} is not loaded into an agent"
+    assert checked == 3  # Release, Tear down, Promote
+    assert not wrong, "; ".join(wrong)
+
+
+def readme_secrets() -> tuple[list[str], dict[str, set[str]]]:
+    """The secrets table of examples/ci/README.md: its job columns, and each variable's."""
+    text = (CI / "README.md").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    header = next(line for line in lines if line.startswith("| variable |"))
+    columns = [cell.strip().strip("`") for cell in header.strip("|").split("|")][2:]
+    rows: dict[str, set[str]] = {}
+    for line in lines[lines.index(header) + 1 :]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        variable = re.fullmatch(r"`([A-Z][A-Z0-9_]*)`", cells[0])
+        if not variable:
+            break
+        assert variable[1] not in rows, f"{variable[1]} has two rows"
+        rows[variable[1]] = {c for c, cell in zip(columns, cells[2:], strict=True) if cell == "✓"}
+    return columns, rows
+
+
+def test_the_readme_secrets_table_marks_what_each_job_reads() -> None:
+    columns, rows = readme_secrets()
+    assert sorted(columns) == sorted(COLUMNS), columns
+    wrong = []
+    for column, needed in COLUMNS.items():
+        marked = {variable for variable, used in rows.items() if column in used}
+        if marked != needed:
+            wrong.append(
+                f"{column}: lacks {sorted(needed - marked)}, marks {sorted(marked - needed)}"
+            )
+    assert not wrong, "examples/ci/README.md secrets table: " + "; ".join(wrong)
+    assert set(rows) == set().union(*COLUMNS.values())
+
+
+def test_the_gitlab_scopes_are_the_readme_columns() -> None:
+    _, rows = readme_secrets()
+    scopes = gitlab_scopes()
+    assert {v: {SCOPE_OF_COLUMN[c] for c in used} for v, used in rows.items()} == scopes

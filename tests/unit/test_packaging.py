@@ -22,7 +22,12 @@ def test_every_folder_of_code_is_a_listed_package() -> None:
         for path in (ROOT / "orchestrator").rglob("__init__.py")
     }
     listed = set(_setuptools()["packages"])
-    assert listed == on_disk | {"orchestrator.templates", "orchestrator.templates.repo"}
+    templates = {
+        "orchestrator.templates",
+        "orchestrator.templates.init",
+        "orchestrator.templates.repo",
+    }
+    assert listed == on_disk | templates
 
 
 def test_the_templates_folder_is_mapped_into_the_package() -> None:
@@ -30,8 +35,15 @@ def test_the_templates_folder_is_mapped_into_the_package() -> None:
     assert setuptools["package-dir"] == {"orchestrator.templates": "templates"}
     assert TEMPLATES == ROOT / "templates"
     carried = setuptools["package-data"]
-    assert carried == {"orchestrator.templates": ["*.j2"], "orchestrator.templates.repo": ["*"]}
+    assert carried == {
+        "orchestrator.templates": ["*.j2"],
+        "orchestrator.templates.init": ["*.j2"],
+        "orchestrator.templates.repo": ["*"],
+    }
     assert {p.suffix for p in TEMPLATES.iterdir() if p.is_file()} == {".j2", ".py"}
+    assert {p.suffix for p in (TEMPLATES / "init").iterdir()} == {".j2"}
+    folders = {p.name for p in TEMPLATES.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders == {"init", "repo"}
 
 
 def test_the_license_is_an_spdx_string() -> None:

@@ -257,10 +257,13 @@ def test_a_signal_mid_deploy_reverts_and_marks_nothing_failed() -> None:
             inventory(), request, fake_deploy_seams(fleet, OFFERED), say=lambda line: None,
             signals=signals,
         )  # fmt: skip
-    assert outcome.status == "interrupted" and outcome.exit_code == 130
+    assert outcome.status == "interrupted" and outcome.exit_code == 130, (
+        outcome.message,
+        fleet["prod-1"].commands,
+    )
     assert fleet["prod-1"].packages["hello"] == "1.2.3-1"
     (record,) = records(fleet["prod-1"])
-    assert record["result"] == "interrupted"
+    assert record["result"] == "interrupted", (record["detail"], record["health"])
     assert fleet["prod-1"].lock is None
     assert deploy(fleet, "1.2.4").status == "deployed"  # not marked failed
 
