@@ -51,7 +51,11 @@ def init_example_repository(
     for tag in tags:
         parse_tag(tag)
     if not (example / "build.sh").is_file():
-        raise UsageError(f"{example} is not the example project (no build.sh)")
+        raise UsageError(
+            f"{example} is not the example project (no build.sh): example.init runs from a "
+            "checkout of the orchestrator's repository; an installed package releases your "
+            "own project (relorch init)"
+        )
     if not (repository / ".git").is_dir():
         repository.mkdir(parents=True, exist_ok=True)
         _git(repository, "init", "-q", "-b", "main")

@@ -555,6 +555,31 @@ class Notify(Model):
     timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds per delivery.")
 
 
+def _check_image_repositories(repositories: dict[str, list[BuildTarget]]) -> None:
+    """ValueError unless the image targets of each repository differ in arch and agree on tags.
+
+    A repository's targets push one version tag, an index of one image per platform, and
+    move its extra tags together.
+    """
+    for repository, (lead, *others) in repositories.items():
+        arches = {lead.arch: lead.name}
+        for target in others:
+            other = arches.setdefault(target.arch, target.name)
+            if other != target.name:
+                raise ValueError(
+                    f"targets {other} and {target.name} both build {repository} for "
+                    f"linux/{target.arch}: its tag names one image per platform (drop one, "
+                    "or change its arch or container.repository)"
+                )
+            assert lead.container is not None and target.container is not None  # image targets
+            if target.container.tags != lead.container.tags:
+                raise ValueError(
+                    f"targets {lead.name} and {target.name} push {repository} with different "
+                    "container.tags, but the tags move its one index: give them the same "
+                    "container.tags"
+                )
+
+
 class Inventory(Model):
     """A whole inventory file."""
 
@@ -611,6 +636,7 @@ class Inventory(Model):
         images = [t.name for t in self.targets if t.format == "image"]
         if images and self.registry is None:
             raise ValueError(f"image targets ({', '.join(images)}) need a 'registry' to push to")
+        _check_image_repositories(self.image_repositories)
         passed = sorted((secrets | {n.url_env for n in self.notify}) & set(self.hooks.env))
         if passed:
             raise ValueError(
@@ -643,6 +669,15 @@ class Inventory(Model):
     def image_targets(self) -> list[BuildTarget]:
         """The targets that build container images."""
         return [target for target in self.targets if target.format == "image"]
+
+    @property
+    def image_repositories(self) -> dict[str, list[BuildTarget]]:
+        """The image targets by the repository they push to, in order: one tag each."""
+        found: dict[str, list[BuildTarget]] = {}
+        for target in self.image_targets:
+            assert target.container is not None  # an image target's own check requires it
+            found.setdefault(target.container.repository, []).append(target)
+        return found
 
     @property
     def all_packages(self) -> tuple[str, ...]:

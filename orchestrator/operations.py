@@ -274,12 +274,13 @@ class Publish(Operation):
 
 @dataclass(frozen=True)
 class PushImage(Operation):
-    """Push a target's checked image to the registry as REPOSITORY:VERSION, then read it back."""
+    """Push a target's checked image to the registry by digest: one platform of the tag."""
 
     kind: ClassVar[str] = "push-image"
     target: str = ""
     repository: str = ""
     tag: str = ""
+    platform: str = ""
 
     @property
     def name(self) -> str:
@@ -289,18 +290,45 @@ class PushImage(Operation):
     def describe(self) -> str:
         """One line."""
         return (
-            f"push {self.target}'s image as {self.repository}:{self.tag} (layers, config, then "
-            "the tag), then check the registry serves it with that version label"
+            f"push {self.target}'s image to {self.repository} by digest (layers, config, then "
+            f"its manifest; no tag yet), the {self.platform} image of {self.repository}:{self.tag}"
+        )
+
+
+@dataclass(frozen=True)
+class PushIndex(Operation):
+    """Push the index naming every platform's image as REPOSITORY:VERSION, then read it back."""
+
+    kind: ClassVar[str] = "push-index"
+    repository: str = ""
+    tag: str = ""
+    # The image targets of the repository and their platforms, one each, in order.
+    targets: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The name: push-index and the repository's."""
+        return f"push-index {self.repository}"
+
+    def describe(self) -> str:
+        """One line."""
+        return (
+            f"push the image index of {', '.join(self.platforms)} as "
+            f"{self.repository}:{self.tag} (never over another push of it, but for a dead "
+            "run's of this workspace), then check the registry serves each platform's image "
+            "with that version label, and no other platform"
         )
 
 
 @dataclass(frozen=True)
 class TagImage(Operation):
-    """Move the inventory's extra tags to the image a plain release pushed."""
+    """Move the inventory's extra tags to the index a plain release pushed."""
 
     kind: ClassVar[str] = "tag-image"
-    target: str = ""
     repository: str = ""
+    # The version tag whose index the tags move to.
+    version: str = ""
     tags: tuple[str, ...] = ()
     # The inventory's templates the tags were rendered from, one each (a newer release
     # that renders one to the same tag keeps it).
@@ -308,14 +336,14 @@ class TagImage(Operation):
 
     @property
     def name(self) -> str:
-        """The name: tag-image and the target's."""
-        return f"tag-image {self.target}"
+        """The name: tag-image and the repository's."""
+        return f"tag-image {self.repository}"
 
     def describe(self) -> str:
         """One line."""
         return (
-            f"point {', '.join(self.tags)} of {self.repository} at {self.target}'s image, "
-            "each unless a newer release holds it"
+            f"point {', '.join(self.tags)} of {self.repository} at the index of "
+            f"{self.repository}:{self.version}, each unless a newer release holds it"
         )
 
 

@@ -18,8 +18,10 @@ has fakes):
 - ``index`` adds every package to a working copy of the local tree; ``publish`` sends
   that copy to one target; the copy becomes the tree once a target serves it, and is
   thrown away otherwise, so what a run indexed is published by it or gone;
-- ``push-image`` (before any publish) pushes a target's checked image and reads it back;
-  ``tag-image`` (after them) moves the inventory's extra tags on plain releases;
+- ``push-image`` (before any publish) pushes a target's checked image by digest;
+  ``push-index`` then pushes the index of a repository's platforms as the version tag
+  and reads every platform back; ``tag-image`` (after the publishes) moves the
+  inventory's extra tags to the index on plain releases;
 - cleanup, signals held back: destroy whatever is left and say what is still alive,
   commit or discard the copy, wipe the keyring, release the locks.
 """
@@ -61,10 +63,12 @@ from orchestrator.executor import (
     stopped,
 )
 from orchestrator.hooks import hook_environment, run_hook
+from orchestrator.images.index import PlatformManifest, platform_mismatch
 from orchestrator.images.names import RUN_LABEL
-from orchestrator.images.push import ServedImage, push_image, served_image, tag_image
+from orchestrator.images.push import push_image, push_index, tag_image
 from orchestrator.images.registry import Registry
 from orchestrator.images.saved import read_saved_image
+from orchestrator.images.served import ServedImage, served_tag
 from orchestrator.interrupts import InterruptHandler
 from orchestrator.inventory import Inventory
 from orchestrator.journal import (
@@ -85,6 +89,7 @@ from orchestrator.operations import (
     Provision,
     Publish,
     PushImage,
+    PushIndex,
     ReleaseMachine,
     RemoteCommand,
     RunHook,
@@ -253,8 +258,11 @@ class ReleaseHandlers:
         self._working: WorkingCopy | None = None
         self._image_registry: Registry | None = None
         self._repositories_serve_version = True
-        # Target -> (REGISTRY/REPOSITORY:TAG, its manifest digest).
-        self._images: dict[str, tuple[str, str]] = {}
+        # Each image target's manifest, pushed by digest for its repository's index.
+        self._platforms: dict[str, PlatformManifest] = {}
+        # Repository -> the digest of the index its version tag names, read back.
+        self._indexes: dict[str, str] = {}
+        self._images: list[ImageSummary] = []
         self._hosts: BuildHosts | None = None
         self._hosts_error: OrchestratorError | None = None
         self._sessions: dict[str, OpenedMachine] = {}
@@ -343,6 +351,8 @@ class ReleaseHandlers:
             self._publish(operation)
         elif isinstance(operation, PushImage):
             self._push_image(operation)
+        elif isinstance(operation, PushIndex):
+            self._push_index(operation)
         elif isinstance(operation, TagImage):
             self._tag_image(operation)
         elif isinstance(operation, Verify):
@@ -453,20 +463,22 @@ class ReleaseHandlers:
         self.published.append(published)
 
     def _served_images(self) -> dict[str, ServedImage | None]:
-        """What the registry serves at this version, by image target."""
-        pushes = [op for op in self.plan.after if isinstance(op, PushImage)]
-        if not pushes:
+        """What the registry serves at this version, by image target: its platform's image."""
+        indexes = [op for op in self.plan.after if isinstance(op, PushIndex)]
+        if not indexes:
             return {}
         registry = self._registry()
-        return {op.target: served_image(registry, op.repository, op.tag) for op in pushes}
+        found: dict[str, ServedImage | None] = {}
+        for op in indexes:
+            served = served_tag(registry, op.repository, op.tag)
+            for target, platform in zip(op.targets, op.platforms, strict=True):
+                found[target] = served.image_for(platform) if served is not None else None
+        return found
 
     @property
     def pushed_images(self) -> tuple[ImageSummary, ...]:
         """The image each image target has in the registry at this version, checked."""
-        return tuple(
-            ImageSummary(target, reference, digest)
-            for target, (reference, digest) in self._images.items()
-        )
+        return tuple(self._images)
 
     def _registry(self) -> Registry:
         if self._image_registry is None:
@@ -476,58 +488,83 @@ class ReleaseHandlers:
         return self._image_registry
 
     def _push_image(self, operation: PushImage) -> None:
-        registry = self._registry()
+        """Push the target's image by digest; its index checks it once the tag names it."""
         target = self.plan.target(operation.target)
-        reference = f"{operation.repository}:{operation.tag}"
         images = [a for a in self.runs[target.name].artifacts if a.kind == "image"]
-        pushed: str | None = None
-        if images:
-            image = read_saved_image(
-                images[0].path, target.name, max_bytes=target.limits.unpacked_bytes
-            )
-            work = self.paths.run_dir / "images" / target.name
-            pushed = push_image(
-                image,
+        if not images:
+            return  # no build ran (the local tree had the version): the index is read back
+        image = read_saved_image(
+            images[0].path, target.name, max_bytes=target.limits.unpacked_bytes
+        )
+        work = self.paths.run_dir / "images" / target.name
+        self._platforms[target.name] = push_image(
+            image, self._registry(), operation.repository, work
+        )
+
+    def _push_index(self, operation: PushIndex) -> None:
+        """Push the index of the platforms' images as the version tag, then read it back.
+
+        Nothing goes under the tag unless the images pushed are one per target's platform;
+        what the registry then serves must be exactly those platforms, each labelled with
+        the version.
+        """
+        registry = self._registry()
+        reference = f"{operation.repository}:{operation.tag}"
+        pushed = [self._platforms[t] for t in operation.targets if t in self._platforms]
+        index: str | None = None
+        if pushed:
+            mismatch = platform_mismatch([m.platform for m in pushed], operation.platforms)
+            if mismatch is not None:
+                raise PublishError(f"the images built for {reference}: {mismatch}; not pushed")
+            index = push_index(
                 registry,
                 operation.repository,
                 operation.tag,
-                work,
+                pushed,
                 may_replace=lambda digest: self._pushed_by_a_dead_run(
                     registry, operation.repository, digest
                 ),
             )
-        served = served_image(registry, operation.repository, operation.tag)
+        served = served_tag(registry, operation.repository, operation.tag)
         if served is None:
             # No build ran (the local tree had the version): the image was pushed with it.
             raise PublishError(
                 f"{registry.where} has no {reference}, and images are pushed only by the "
                 "run that builds them: release a new version"
             )
-        expected = target.accepted.image_version
-        if pushed is not None and served.digest != pushed:
+        if index is not None and served.digest != index:
             raise PublishError(
-                f"{registry.where} serves {reference} as {served.digest}, not {pushed}"
+                f"{registry.where} serves {reference} as {served.digest}, not {index}"
             )
-        if served.version != expected or (served.os, served.architecture) != ("linux", target.arch):
-            raise PublishError(
-                f"{registry.where} serves {reference} as version {served.version!r} for "
-                f"{served.os}/{served.architecture}, not {expected} for linux/{target.arch}"
-            )
+        mismatch = platform_mismatch(served.platforms, operation.platforms)
+        if mismatch is not None:
+            raise PublishError(f"{registry.where} serves {reference}, but {mismatch}")
         where = f"{registry.address}/{reference}"
-        self._images[target.name] = (where, served.digest)
-        self.messages.append(f"image {where} {served.digest}")
+        version = operation.tag
+        for target, platform in zip(operation.targets, operation.platforms, strict=True):
+            image = served.image_for(platform)
+            assert image is not None  # the platforms are the targets'
+            if image.version != version:
+                raise PublishError(
+                    f"{registry.where} serves {reference} for {platform} as version "
+                    f"{str(image.version)[:40]!r}, not {version}"
+                )
+            self._images.append(ImageSummary(target, where, served.digest, platform, image.digest))
+        self._indexes[operation.repository] = served.digest
+        self.messages.append(f"image {where} {served.digest} ({', '.join(served.platforms)})")
 
     def _pushed_by_a_dead_run(self, registry: Registry, repository: str, digest: str) -> bool:
-        """Whether an image was pushed by a run of this workspace that published nothing.
+        """Whether what a tag names was pushed by a run of this workspace that published nothing.
 
-        Only then may this run push over it: its run-id label names a run of this tag and
-        version that died (its journal never ended) or failed, and no repository serves
-        the version.
+        Only then may this run push over it: the run-id label of every image it names
+        is one run of this tag and version that died (its journal never ended) or
+        failed, and no repository serves the version.
         """
         if self._repositories_serve_version:
             return False
-        found = served_image(registry, repository, digest)
-        run = found.labels.get(RUN_LABEL) if found is not None else None
+        found = served_tag(registry, repository, digest)
+        runs = {image.labels.get(RUN_LABEL) for image in found.images} if found else set()
+        run = runs.pop() if len(runs) == 1 else None
         if run is None or not is_run_id(run) or run == self.plan.run_id:
             return False
         journal = read_journal(self.paths.run_dir.parent / run / JOURNAL) or {}
@@ -539,9 +576,8 @@ class ReleaseHandlers:
     def _tag_image(self, operation: TagImage) -> None:
         """Move each tag unless a newer plain release already holds it (no going back)."""
         registry = self._registry()
-        _, digest = self._images[operation.target]
-        target = self.plan.target(operation.target)
-        mine = precedence_key(target.accepted.image_version)
+        digest = self._indexes[operation.repository]
+        mine = precedence_key(operation.version)
         releases = [t for t in registry.tags(operation.repository) if is_semver(t) and "-" not in t]
         moved: list[str] = []
         for template, tag in zip(operation.templates, operation.tags, strict=True):

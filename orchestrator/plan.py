@@ -31,6 +31,7 @@ from orchestrator.operations import (
     Provision,
     Publish,
     PushImage,
+    PushIndex,
     ReleaseMachine,
     RemoteCommand,
     RunHook,
@@ -252,30 +253,36 @@ def make_plan(
         )
     )
     after: list[Operation] = [Index(timeout=0.0, channel=release.channel.value)] if packaged else []
-    # Images go first: a failed push leaves every repository as it was; the extra tags
-    # move last, once everything else is out.
+    # Images go first: a failed push leaves every repository as it was. Each platform's
+    # image is pushed by digest, then one index per repository names them all under the
+    # version tag; the extra tags move last, once everything else is out.
     after += [
         PushImage(
-            timeout=0.0, target=target.name, repository=container.repository, tag=release.semver
+            timeout=0.0,
+            target=target.name,
+            repository=container.repository,
+            tag=release.semver,
+            platform=f"linux/{target.arch}",
         )
         for target, container in _images(inventory)
     ]
+    repositories = inventory.image_repositories
+    after += [
+        PushIndex(
+            timeout=0.0,
+            repository=repository,
+            tag=release.semver,
+            targets=tuple(target.name for target in targets),
+            platforms=tuple(f"linux/{target.arch}" for target in targets),
+        )
+        for repository, targets in repositories.items()
+    ]
     after += [Publish(timeout=chosen.lock_wait, target=name) for name in publish]
     if release.channel is Channel.STABLE:
-        after += [
-            TagImage(
-                timeout=0.0,
-                target=target.name,
-                repository=container.repository,
-                tags=tuple(
-                    moved_tag(template, release, f"targets.{target.name}.container.tags[{n}]")
-                    for n, template in enumerate(container.tags)
-                ),
-                templates=tuple(container.tags),
-            )
-            for target, container in _images(inventory)
-            if container.tags
-        ]
+        # The inventory gives the image targets of a repository the same tags.
+        for repository, (first, *_) in repositories.items():
+            if first.container is not None and first.container.tags:
+                after.append(_tag_image(repository, first.name, first.container.tags, release))
     if chosen.verify and (publish or inventory.image_targets):
         after.append(
             Verify(timeout=0.0, version=release.package_version, channel=release.channel.value)
@@ -307,6 +314,20 @@ def make_plan(
 
 def _images(inventory: Inventory) -> list[tuple[BuildTarget, ContainerImage]]:
     return [(t, t.container) for t in inventory.image_targets if t.container is not None]
+
+
+def _tag_image(repository: str, target: str, templates: list[str], release: Release) -> TagImage:
+    """Moving the extra tags ``target``'s container lists (``templates``) to the index."""
+    return TagImage(
+        timeout=0.0,
+        repository=repository,
+        version=release.semver,
+        tags=tuple(
+            moved_tag(template, release, f"targets.{target}.container.tags[{n}]")
+            for n, template in enumerate(templates)
+        ),
+        templates=tuple(templates),
+    )
 
 
 def moved_tag(template: str, release: Release, where: str) -> str:

@@ -46,11 +46,17 @@ class PublishedSummary:
 
 @dataclass(frozen=True)
 class ImageSummary:
-    """An image of the release in the registry: its target, where it is, its manifest digest."""
+    """An image target's image in the registry: the tag, what it names, the target's platform.
+
+    ``digest`` is the index the tag names (``reference@digest`` pins every platform);
+    ``platform_digest`` the manifest of the target's own platform in it.
+    """
 
     target: str
     reference: str
     digest: str
+    platform: str = ""
+    platform_digest: str = ""
 
 
 @dataclass(frozen=True)

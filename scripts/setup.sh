@@ -39,6 +39,8 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
+# The example's arm64 image needs an aarch64 static busybox (none is installed above).
+bash scripts/busybox-arm64.sh
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv

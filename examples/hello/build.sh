@@ -16,9 +16,21 @@ if [ -f HEALTH ] && [ "$(cat HEALTH)" = fail ]; then health=fail; fi
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" hello > build/hello
 sed -e "s/@VERSION@/$version/" -e "s/@HEALTH@/$health/" hello-server > build/hello-server
 if [ "$format" = image ]; then
-  # An image FROM scratch: a static busybox serves /health, offline, for any host.
+  # An image FROM scratch: a static busybox of ARCH serves /health, offline. Nothing runs
+  # at build time, so docker build --platform linux/ARCH needs no emulator: amd64 takes
+  # the host's busybox (Debian's busybox-static), arm64 the aarch64 one
+  # scripts/busybox-arm64.sh puts on the machine.
+  case $arch in
+    amd64) busybox=$(command -v busybox || true) machine=3e00 ;;
+    arm64) busybox=/usr/local/lib/relorch/busybox-arm64 machine=b700 ;;
+  esac
+  # The ELF header's machine field (bytes 18-19): x86-64 0x3e, aarch64 0xb7.
+  if [ ! -f "$busybox" ] || [ "$(od -An -tx1 -j18 -N2 "$busybox" | tr -d ' ')" != "$machine" ]; then
+    echo "no static busybox for $arch (${busybox:-none found}): run scripts/setup.sh" >&2
+    exit 1
+  fi
   mkdir -p image/www
-  cp "$(command -v busybox)" image/busybox
+  cp "$busybox" image/busybox
   if [ "$health" = ok ]; then echo "hello $version" > image/www/health; fi
   exit 0
 fi

@@ -190,8 +190,9 @@ def token_from_environment() -> str:
     token = os.environ.get(TOKEN_VARIABLE, "").strip()
     if not token:
         raise CredentialsError(
-            f"{TOKEN_VARIABLE} is not set: export a DigitalOcean API token with read/write "
-            "scope, or use inventory/sandbox.yaml to rehearse locally"
+            f"{TOKEN_VARIABLE} is not set: export a DigitalOcean API token with the scopes "
+            "the README's DigitalOcean guide lists, or rehearse on an inventory with "
+            "cloud.sandbox"
         )
     return token
 

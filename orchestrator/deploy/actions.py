@@ -64,10 +64,14 @@ def _refuse_stray_images(
     if upstream.compose is None:
         return
     served = seams.image(upstream, version)
-    if served is None:
-        raise UsageError(f"the registry no longer serves {version}: nothing is promoted")
+    platform = f"linux/{upstream.arch}"
+    image = served.image_for(platform) if served is not None else None
+    if image is None:
+        raise UsageError(
+            f"the registry no longer serves {version} for {platform}: nothing is promoted"
+        )
     stray = sorted(
-        name for name, host in state.states.items() if host.stray_images(components, served.ids)
+        name for name, host in state.states.items() if host.stray_images(components, image.ids)
     )
     if stray:
         raise UsageError(

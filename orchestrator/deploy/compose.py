@@ -199,7 +199,8 @@ def put(
     """Save what is there, set ``tag``, pull it, check it is the image, replace the containers.
 
     ``image_ids`` are the ids the image may have on a host: its config's digest (Docker's
-    own image store) and its manifest's (the containerd image store).
+    own image store), or the digest of what the tag names, its index or its manifest (the
+    containerd image store).
     """
     services = " ".join(q(s) for s in project.services)
     pulled = q(f"{reference}:{tag}")

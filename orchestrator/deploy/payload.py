@@ -75,8 +75,9 @@ class Payload(ABC):
     def put(self, installed: str, image_ids: tuple[str, ...]) -> tuple[Step, ...]:
         """The steps that put ``installed`` on a host (the first one changes it).
 
-        ``image_ids`` are the ids of the image the registry serves as the version (Compose
-        only): its config's digest and its manifest's, as hosts' image stores name it.
+        ``image_ids`` are the ids of the image the registry serves as the version for the
+        hosts' platform (Compose only): its config's digest, and the digests of its
+        manifest and of the index naming it, as hosts' image stores name it.
         """
 
     @abstractmethod

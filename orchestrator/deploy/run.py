@@ -36,7 +36,7 @@ from orchestrator.deploy.survey import Survey, survey, surveyor, upstream_failur
 from orchestrator.errors import DeployError, UsageError
 from orchestrator.executor import Deferral, Executor, Outcome
 from orchestrator.fleet import HostAccess
-from orchestrator.images.push import ServedImage
+from orchestrator.images.served import ServedTag
 from orchestrator.inventory import Inventory
 from orchestrator.locks import new_details
 from orchestrator.plan import new_run_id
@@ -58,7 +58,7 @@ class DeploySeams:
     connect: Callable[[HostAccess], HostShell]
     available: Callable[[Environment], list[Available]]
     project_key: Callable[[], str]
-    image: Callable[[Environment, str], ServedImage | None]
+    image: Callable[[Environment, str], ServedTag | None]
 
 
 @dataclass(frozen=True)
@@ -234,12 +234,13 @@ def choose_version(
 def served_image_ids(payload: Payload, seams: DeploySeams, version: str) -> tuple[str, ...]:
     """The ids of the image a Compose environment deploys as ``version`` (none for packages).
 
-    Both its config's digest and its manifest's: Docker's own image store names an image
-    by the first, the containerd image store by the second.
+    The image is the one of the hosts' platform (``arch``): the tag names an index of one
+    per platform, or a single image. Its ids are those a host's Docker may know it by
+    (:attr:`~orchestrator.images.served.ServedImage.ids`).
 
-    UsageError, before any host changes, unless the registry serves that tag as an image
-    of this release (its version label) for the environment's platform: a tag pushed by
-    hand over another image, or one the project never released, is not deployed.
+    UsageError, before any host changes, unless the registry serves that tag with an
+    image of this release (its version label) for the environment's platform: a tag
+    pushed by hand over another image, or one the project never released, is not deployed.
     """
     if not isinstance(payload, Compose):
         return ()
@@ -248,17 +249,19 @@ def served_image_ids(payload: Payload, seams: DeploySeams, version: str) -> tupl
     served = seams.image(environment, version)
     if served is None:
         raise UsageError(f"the registry no longer serves {where}; nothing was changed")
-    if served.version != version:
+    platform = f"linux/{environment.arch}"
+    image = served.image_for(platform)
+    if image is None:
         raise UsageError(
-            f"{where} is labelled version {str(served.version)[:40]!r}, so it is not the "
-            f"release {version}: nothing was deployed (was the tag pushed by hand?)"
+            f"{where} is for {', '.join(served.platforms)}, and {environment.name}'s hosts "
+            f"are {platform} (arch): nothing was deployed"
         )
-    if (served.os, served.architecture) != ("linux", environment.arch):
+    if image.version != version:
         raise UsageError(
-            f"{where} is for {served.os}/{served.architecture}, and {environment.name}'s hosts "
-            f"are linux/{environment.arch} (arch): nothing was deployed"
+            f"{where} for {platform} is labelled version {str(image.version)[:40]!r}, so it is "
+            f"not the release {version}: nothing was deployed (was the tag pushed by hand?)"
         )
-    return served.ids
+    return image.ids
 
 
 def _refuse_unsettled(state: Survey) -> None:

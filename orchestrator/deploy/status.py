@@ -98,7 +98,7 @@ def environment_status(
 def _served_ids(
     environment: Environment, state: Survey, components: tuple[str, ...], seams: DeploySeams
 ) -> dict[str, tuple[str, ...] | None]:
-    """Per tag a Compose environment's hosts run: the id of the image the registry serves.
+    """Per tag a Compose environment's hosts run: the ids of its platform's image there.
 
     None when the registry cannot say (unreachable, no such tag): drift is then unknown,
     not a reason for the status to fail.
@@ -111,9 +111,10 @@ def _served_ids(
     served: dict[str, tuple[str, ...] | None] = {}
     for tag in tags:
         try:
-            image = seams.image(environment, tag)
+            found = seams.image(environment, tag)
         except OrchestratorError:
-            image = None
+            found = None
+        image = found.image_for(f"linux/{environment.arch}") if found is not None else None
         served[tag] = image.ids if image is not None else None
     return served
 

@@ -1,10 +1,12 @@
-"""Pushing a saved image to a registry, and reading back what the registry serves.
+"""Pushing saved images to a registry: each platform's by digest, then one index as the tag.
 
 The orchestrator pushes, not the build host: the registry's credentials never reach a
 droplet, and only an image that passed its checks is pushed, under the repository and
 tag the inventory and the release decide. Layers are gzipped here (``mtime`` 0, so one
 image always packs to the same blobs and the same manifest digest), uploaded unless the
-registry has them, then the config, then the manifest: the tag appears last, in one PUT.
+registry has them, then the config, then the manifest by its digest; the index naming
+every platform's manifest comes last, under the tag, in one PUT
+(:mod:`orchestrator.images.index`).
 """
 
 from __future__ import annotations
@@ -13,45 +15,21 @@ import gzip
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from orchestrator.errors import PublishError
-from orchestrator.images.names import VERSION_LABEL
+from orchestrator.images.index import PlatformManifest, image_index
 from orchestrator.images.registry import (
     DOCKER_CONFIG,
     DOCKER_LAYER,
     DOCKER_MANIFEST,
-    OCI_MANIFEST,
+    DOCKER_MANIFEST_LIST,
     Registry,
 )
 from orchestrator.images.saved import SavedImage
 
 GZIP_LEVEL = 6
-
-
-@dataclass(frozen=True)
-class ServedImage:
-    """What the registry serves under a tag: the manifest digest and the image's identity."""
-
-    digest: str
-    labels: dict[str, str]
-    architecture: str
-    os: str
-    # The config's digest: the image id ``docker inspect`` reports.
-    image_id: str = ""
-
-    @property
-    def version(self) -> str | None:
-        """The image's version label."""
-        return self.labels.get(VERSION_LABEL)
-
-    @property
-    def ids(self) -> tuple[str, ...]:
-        """What a host's Docker may call the image: the config's digest, or the manifest's."""
-        return (self.image_id, self.digest)
 
 
 def _packed(image: SavedImage, member: int, work: Path) -> tuple[Path, str, int]:
@@ -86,35 +64,19 @@ def image_manifest(image: SavedImage, layers: list[tuple[str, int]]) -> bytes:
 
 
 def push_image(
-    image: SavedImage,
-    registry: Registry,
-    repository: str,
-    tag: str,
-    work: Path,
-    *,
-    may_replace: Callable[[str], bool] = lambda _digest: False,
-) -> str:
-    """Push ``image`` as ``repository:tag``; the manifest digest.
+    image: SavedImage, registry: Registry, repository: str, work: Path
+) -> PlatformManifest:
+    """Push ``image`` to ``repository`` by digest, under no tag; its entry for an index.
 
-    A tag that names another image already is left alone (PublishError) unless
-    ``may_replace`` says yes for that image's digest: a version is published once, but a
-    run that died after its push and before it published anything leaves a tag the next
-    run may take over. ``work`` holds the packed layers meanwhile.
+    Layers the registry lacks, then the config, then the manifest: a digest names one
+    image forever, so nothing another run pushed can be in the way. ``work`` holds the
+    packed layers meanwhile.
     """
     work.mkdir(parents=True, exist_ok=True)
     packed: list[tuple[Path, str, int]] = []
     try:
         for member in range(len(image.layers)):
             packed.append(_packed(image, member, work))
-        manifest = image_manifest(image, [(digest, size) for _, digest, size in packed])
-        digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-        # Before any upload: a tag that names another image stays as it is.
-        present = registry.manifest(repository, tag)
-        if present is not None and present.digest != digest and not may_replace(present.digest):
-            raise PublishError(
-                f"{registry.where} has {repository}:{tag} as another image ({present.digest}); "
-                "a version is pushed once: release a new version instead"
-            )
         for path, blob, _ in packed:
             if not registry.has_blob(repository, blob):
                 registry.upload_blob(repository, blob, path)
@@ -123,40 +85,45 @@ def push_image(
             path.unlink(missing_ok=True)
     if not registry.has_blob(repository, image.config_digest):
         registry.upload_blob(repository, image.config_digest, image.config)
-    return registry.put_manifest(repository, tag, manifest, DOCKER_MANIFEST)
+    manifest = image_manifest(image, [(digest, size) for _, digest, size in packed])
+    return PlatformManifest(
+        digest=registry.put_manifest(repository, None, manifest, DOCKER_MANIFEST),
+        size=len(manifest),
+        media_type=DOCKER_MANIFEST,
+        os=image.os,
+        architecture=image.architecture,
+        variant=image.variant,
+    )
 
 
-def served_image(registry: Registry, repository: str, reference: str) -> ServedImage | None:
-    """What the registry serves as ``repository:reference`` (None if nothing), read back."""
-    manifest = registry.manifest(repository, reference)
-    if manifest is None:
-        return None
-    if manifest.media_type not in (DOCKER_MANIFEST, OCI_MANIFEST):
+def push_index(
+    registry: Registry,
+    repository: str,
+    tag: str,
+    manifests: Sequence[PlatformManifest],
+    *,
+    may_replace: Callable[[str], bool] = lambda _digest: False,
+) -> str:
+    """Push the index of ``manifests`` (each pushed by digest already) as ``repository:tag``.
+
+    Its digest. A tag that names something else already is left alone (PublishError)
+    unless ``may_replace`` says yes for that digest: a version is published once, but a
+    run that died after its push and before it published anything leaves a tag the next
+    run may take over.
+    """
+    index = image_index(manifests)
+    digest = "sha256:" + hashlib.sha256(index).hexdigest()
+    present = registry.manifest(repository, tag)
+    if present is not None and present.digest != digest and not may_replace(present.digest):
         raise PublishError(
-            f"{registry.where}: {repository}:{reference} is a {manifest.media_type or 'manifest'}, "
-            "not a single image"
+            f"{registry.where} has {repository}:{tag} as another image or index "
+            f"({present.digest}); a version is pushed once: release a new version instead"
         )
-    try:
-        descriptor = json.loads(manifest.body)["config"]
-        config: Any = json.loads(registry.blob(repository, str(descriptor["digest"])))
-        inner = config.get("config") or {}
-        labels = inner.get("Labels") or {}
-        return ServedImage(
-            digest=manifest.digest,
-            labels={str(k): str(v) for k, v in labels.items()},
-            architecture=str(config.get("architecture", "")),
-            os=str(config.get("os", "")),
-            image_id=str(descriptor["digest"]),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
-        raise PublishError(
-            f"{registry.where}: {repository}:{reference} has an unreadable manifest or config "
-            f"({error.__class__.__name__})"
-        ) from None
+    return registry.put_manifest(repository, tag, index, DOCKER_MANIFEST_LIST)
 
 
 def tag_image(registry: Registry, repository: str, digest: str, tags: list[str]) -> None:
-    """Point each of ``tags`` at the image ``digest`` (its manifest stored under each name)."""
+    """Point each of ``tags`` at the index or image ``digest`` (stored again under each name)."""
     manifest = registry.manifest(repository, digest)
     if manifest is None:
         raise PublishError(f"{registry.where} has no {repository}@{digest} to tag")

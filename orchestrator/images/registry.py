@@ -30,6 +30,12 @@ from orchestrator.schema import is_loopback
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+# One tag for several platforms: Docker's manifest list, or the OCI image index.
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+# Asked for by every manifest read: a registry that is not told an index is welcome
+# answers with one platform's manifest in its place (Distribution picks linux/amd64).
+ACCEPTED_MANIFESTS = ", ".join((DOCKER_MANIFEST, OCI_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX))
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 MAX_DOCUMENT = 4 << 20
@@ -210,22 +216,22 @@ class Registry:
         if done.status != 201:
             raise self._fail(f"uploading blob {digest[:19]}", done)
 
-    def put_manifest(self, repository: str, tag: str, body: bytes, media_type: str) -> str:
-        """Store a manifest under ``tag``; its digest, as the registry confirms it."""
+    def put_manifest(self, repository: str, tag: str | None, body: bytes, media_type: str) -> str:
+        """Store a manifest under ``tag`` (None: by its digest only); its digest, confirmed."""
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        reference = digest if tag is None else checked_tag(tag)
+        shown = f"{repository}@{digest}" if tag is None else f"{repository}:{tag}"
         answer = self._exchange(
             "PUT",
-            f"/v2/{checked_repository(repository)}/manifests/{checked_tag(tag)}",
+            f"/v2/{checked_repository(repository)}/manifests/{reference}",
             body=body,
             headers={"Content-Type": media_type},
         )
         if answer.status != 201:
-            raise self._fail(f"storing {repository}:{tag}", answer)
+            raise self._fail(f"storing {shown}", answer)
         confirmed = answer.headers.get("docker-content-digest")
         if confirmed is not None and confirmed != digest:
-            raise PublishError(
-                f"{self.where} stored {repository}:{tag} as {confirmed}, not {digest}"
-            )
+            raise PublishError(f"{self.where} stored {shown} as {confirmed}, not {digest}")
         return digest
 
     def manifest(self, repository: str, reference: str) -> Manifest | None:
@@ -233,7 +239,7 @@ class Registry:
         answer = self._exchange(
             "GET",
             f"/v2/{checked_repository(repository)}/manifests/{reference}",
-            headers={"Accept": f"{DOCKER_MANIFEST}, {OCI_MANIFEST}"},
+            headers={"Accept": ACCEPTED_MANIFESTS},
         )
         if answer.status == 404:
             return None

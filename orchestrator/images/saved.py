@@ -57,6 +57,8 @@ class SavedImage:
     architecture: str
     os: str
     labels: dict[str, str]
+    # The config's platform variant (arm64's v8), if it names one.
+    variant: str = ""
 
     @property
     def config_digest(self) -> str:
@@ -213,6 +215,7 @@ def _read(path: Path, max_bytes: int) -> SavedImage:
         architecture=str(config.get("architecture", "")),
         os=str(config.get("os", "")),
         labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+        variant=str(config.get("variant", "")),
     )
 
 

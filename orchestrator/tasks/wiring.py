@@ -29,8 +29,8 @@ from orchestrator.deploy.payload import Compose
 from orchestrator.deploy.run import DeploySeams
 from orchestrator.errors import CredentialsError, SandboxError, UsageError
 from orchestrator.fleet import HostAccess
-from orchestrator.images.push import ServedImage, served_image
 from orchestrator.images.registry import Credentials, Registry
+from orchestrator.images.served import ServedTag, served_tag
 from orchestrator.inventory import Inventory, SshPublish
 from orchestrator.journal import Journal
 from orchestrator.pipeline import Seams
@@ -350,8 +350,8 @@ def deploy_seams(inventory: Inventory) -> DeploySeams:
             project_key(),
         )
 
-    def image(environment: Environment, tag: str) -> ServedImage | None:
+    def image(environment: Environment, tag: str) -> ServedTag | None:
         assert environment.compose is not None  # asked for Compose environments only
-        return served_image(registry(), environment.compose.image, tag)
+        return served_tag(registry(), environment.compose.image, tag)
 
     return DeploySeams(accesses, open_ssh_shell, available, project_key, image)

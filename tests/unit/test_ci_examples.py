@@ -238,7 +238,7 @@ def test_github_tag_check_step_passes_and_fails_in_bash() -> None:
 def test_github_release_step_gets_its_secrets_through_env() -> None:
     release = step("Release")
     assert (
-        'invoke release --tag "$GITHUB_REF_NAME" --inventory "$INVENTORY" --verify --json'
+        'relorch release --tag "$GITHUB_REF_NAME" --inventory "$INVENTORY" --verify --json'
         " > release.json"
     ) in release["run"]
     assert release["env"] == {name: f"${{{{ secrets.{name} }}}}" for name in SECRETS}
@@ -255,7 +255,7 @@ def test_github_uploads_the_report_and_always_tears_down() -> None:
     assert upload["uses"].startswith("actions/upload-artifact@")
     assert {"release.json", "reports/"} <= set(upload["with"]["path"].split())
     assert teardown["if"].startswith("always()")
-    assert 'invoke teardown --run-id "$run_id"' in teardown["run"]
+    assert 'relorch teardown --run-id "$run_id"' in teardown["run"]
     assert teardown["env"] == {
         "DIGITALOCEAN_ACCESS_TOKEN": "${{ secrets.DIGITALOCEAN_ACCESS_TOKEN }}"
     }
@@ -301,7 +301,7 @@ def test_github_promotion_runs_in_the_chosen_environment_one_at_a_time() -> None
 
 def invoked(script: str) -> list[str]:
     """The tasks a job's script runs."""
-    return re.findall(r"\binvoke ([\w.]+)", script)
+    return re.findall(r"\b(?:invoke|relorch) ([\w.]+)", script)
 
 
 def reads_of(script: str, targets: list[str]) -> set[str]:
@@ -449,11 +449,11 @@ def test_each_github_step_gets_exactly_the_secrets_it_reads() -> None:
         for step in job["steps"]:
             run = step.get("run", "")
             given = given_by_env(step.get("env", {}))
-            if "invoke " not in run:
+            if "invoke " not in run and "relorch " not in run:
                 assert not given, f"{path.name}: step {step} runs no task but gets {given}"
                 continue
             checked += 1
-            if "invoke promote" in run:
+            if "relorch promote" in run:
                 assert step["env"]["TO"] == "${{ inputs.to }}" and '--to "$TO"' in run
             needed = reads_of(run, targets)
             if needed != given:

@@ -73,7 +73,7 @@ def test_droplets_are_named_and_tagged_per_run() -> None:
     plan = planned()
     assert [d.name for d in plan.droplets] == [
         f"relorch-hello-{t}-{RUN_ID}"
-        for t in ("amd64-deb", "arm64-deb", "amd64-rpm", "arm64-rpm", "amd64-image")
+        for t in ("amd64-deb", "arm64-deb", "amd64-rpm", "arm64-rpm", "amd64-image", "arm64-image")
     ]
     assert all(d.tags == ("relorch", f"relorch-run-{RUN_ID}") for d in plan.droplets)
     assert plan.channel == "stable"

@@ -1,11 +1,13 @@
 """Compose deploys on real sandbox servers: a real registry, real Docker, real containers.
 
-One world for the module: dev (two hosts, the tag in .env) follows every release; staging
+One world for the module, whose release pushes ``hello`` for amd64 and arm64 as one tag
+(an image index): dev (two hosts, the tag in .env) follows every release; staging
 (two hosts, the tag in an override file, ``^1.2.0``) takes only what dev runs healthy; a
 release whose container fails its health check is rolled back on every host of dev and
 cannot be promoted; ``latest``, ``1.2`` and other tags that are not versions are never
 deployed; a container running another image than its tag's is drift; and no bridge is
-made, nothing listens outside 127.0.0.0/8.
+made, nothing listens outside 127.0.0.0/8. Every host is linux/amd64: it pulls that
+platform's image out of the index.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pytest
 from orchestrator.example import init_example_repository
 from orchestrator.images.push import tag_image
 from orchestrator.images.registry import Credentials, Registry
+from orchestrator.images.served import served_tag
 from orchestrator.sandbox import registry
 from orchestrator.sandbox.servers import server_root
 from tests.conftest import new_test_directory
@@ -74,7 +77,7 @@ def compose_environments(net: str) -> list[dict[str, Any]]:
 def world() -> Iterator[SandboxWorld]:
     directory = new_test_directory()
     data, sandbox = sandbox_inventory(directory, images=True)
-    data["targets"] = [t for t in data["targets"] if t["name"] == "amd64-image"]
+    data["targets"] = [t for t in data["targets"] if t["format"] == "image"]
     data["workspace"] = str(directory / "workspace")
     net = f"127.{random.randint(50, 99)}.{random.randint(0, 255)}"
     data["environments"] = compose_environments(net)
@@ -137,6 +140,19 @@ def test_dev_follows_the_release_and_staging_takes_what_dev_proved(world: Sandbo
     # Nothing of the orchestrator's push login reached the host.
     access = registry.access(world.settings)
     assert access.password not in project_file(world, "dev-1", ".env")
+    # The tag is an index; the host pulled its own platform's image out of it, and its
+    # Docker names the image by its config's digest, and the pull by the index's.
+    served = served_tag(Registry(access.url, Credentials(access.username, access.password)), "hello", "1.2.3")  # fmt: skip
+    assert served is not None and served.platforms == ("linux/amd64", "linux/arm64")
+    amd64 = served.image_for("linux/amd64")
+    assert amd64 is not None
+    reference = f"{access.url.removeprefix('http://')}/hello"
+    pulled = on_host(
+        world, "dev-1",
+        f"docker image inspect --format '{{{{.Id}}}} {{{{.Architecture}}}} {{{{json .RepoDigests}}}}' {reference}:1.2.3",
+    ).split()  # fmt: skip
+    assert pulled[:2] == [amd64.image_id, "amd64"]
+    assert json.loads(pulled[2]) == [f"{reference}@{served.digest}"]
 
     # Staging is never deployed by the release: it is promoted from dev.
     assert running(world, "staging") == {"staging-1": None, "staging-2": None}

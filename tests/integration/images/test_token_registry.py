@@ -23,9 +23,10 @@ from cryptography.x509.oid import NameOID
 
 from orchestrator.errors import PublishError
 from orchestrator.images.names import VERSION_LABEL
-from orchestrator.images.push import push_image, served_image
+from orchestrator.images.push import push_image, push_index
 from orchestrator.images.registry import Credentials, Registry
 from orchestrator.images.saved import read_saved_image
+from orchestrator.images.served import served_tag
 from orchestrator.sandbox.processes import listening, wait_until
 from orchestrator.testing.images import saved_image
 from tests.conftest import free_port
@@ -137,9 +138,11 @@ def test_a_token_registry_gives_the_login_a_token_and_takes_the_push(
         max_bytes=1 << 30,
     )
     registry = Registry(token_registry, Credentials(USER, PASSWORD))
-    digest = push_image(image, registry, "hello", "2.0.0", tmp_path / "work")
-    served = served_image(Registry(token_registry, Credentials(USER, PASSWORD)), "hello", "2.0.0")
-    assert served is not None and (served.digest, served.version) == (digest, "2.0.0")
+    platform = push_image(image, registry, "hello", tmp_path / "work")
+    index = push_index(registry, "hello", "2.0.0", [platform])
+    served = served_tag(Registry(token_registry, Credentials(USER, PASSWORD)), "hello", "2.0.0")
+    assert served is not None and served.digest == index
+    assert [(i.digest, i.version) for i in served.images] == [(platform.digest, "2.0.0")]
     assert "2.0.0" in registry.tags("hello")
 
 
