@@ -48,6 +48,7 @@ def write_inventory(directory: Path, count: int, sleep: float) -> Path:
         "state_dir": str(directory / "sandbox"),
         "api_port": free_port(),
         "address_pool": f"127.{secrets.randbelow(100) + 100}.{secrets.randbelow(256)}.0/24",
+        "private_address_pool": f"127.{secrets.randbelow(20) + 10}.{secrets.randbelow(256)}.0/24",
         "boot_delay": 1.0,
     }
     data["targets"] = [

@@ -12,6 +12,7 @@ import re
 import reprlib
 import stat
 import urllib.parse
+import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -51,6 +52,7 @@ from orchestrator.schema import (
     ChannelName,
     Model,
     Name,
+    Network,
     PackageName,
     host_key_line,
     is_loopback,
@@ -145,6 +147,16 @@ class Cloud(Model):
     api_endpoint: str | None = Field(
         default=None, description="DigitalOcean API base URL ending in /v2/; default: the real API."
     )
+    network: Network = Field(
+        default="public",
+        description="The droplet address the tool connects to: public, or private (its VPC "
+        "address, for a tool that runs inside the same VPC, such as a CI runner there).",
+    )
+    vpc_uuid: str | None = Field(
+        default=None,
+        description="The VPC droplets are created in; default: the region's default VPC. A "
+        "droplet's VPC is fixed at creation, and VPCs are isolated from each other.",
+    )
     ssh_user: str = "root"
     ssh_port: int = Field(default=22, ge=1, le=65535)
     boot_timeout: float = Field(
@@ -174,6 +186,18 @@ class Cloud(Model):
             )
         return value
 
+    @field_validator("vpc_uuid")
+    @classmethod
+    def _vpc_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ValueError(
+                f"{_SHOWN.repr(value)} is not a VPC id: give the UUID `doctl vpcs list` shows"
+            ) from None
+
     @field_validator("ssh_keys")
     @classmethod
     def _ids_or_fingerprints(cls, keys: list[int | str]) -> list[int | str]:
@@ -190,6 +214,11 @@ class Cloud(Model):
     def _provider_fields(self) -> Cloud:
         if self.provider == "static" and (self.sandbox is not None or self.api_endpoint):
             raise ValueError("provider static takes 'hosts', not 'sandbox' or 'api_endpoint'")
+        if self.provider == "static" and (self.network != "public" or self.vpc_uuid):
+            raise ValueError(
+                "provider static reaches its hosts at their address: drop 'network' and "
+                "'vpc_uuid', which are for droplets"
+            )
         if self.provider == "digitalocean" and self.hosts:
             raise ValueError("'hosts' is for provider static; droplets are created on demand")
         if self.sandbox is not None and self.api_endpoint:

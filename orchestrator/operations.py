@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from orchestrator.schema import Network
+
 ORCHESTRATOR = "orchestrator"
 CLOUD = "cloud"
 
@@ -48,7 +50,11 @@ class Operation:
 
 @dataclass(frozen=True)
 class Machine:
-    """Where a target builds: a droplet to create, or an existing static host."""
+    """Where a target builds: a droplet to create, or an existing static host.
+
+    A droplet is created in ``vpc_uuid`` (None: its region's default VPC) and reached on
+    its address on ``network``; a static host at ``address``.
+    """
 
     kind: Literal["droplet", "static"]
     name: str
@@ -59,6 +65,8 @@ class Machine:
     address: str | None = None
     port: int = 22
     user: str = "root"
+    network: Network = "public"
+    vpc_uuid: str | None = None
 
 
 # Run-wide, before the builds.
@@ -153,10 +161,12 @@ class Provision(MachineOperation):
         """One line."""
         machine = self.machine
         if machine.kind == "droplet":
+            vpc = f"VPC {machine.vpc_uuid}, " if machine.vpc_uuid else ""
             return (
                 f"create droplet {machine.name} (size {machine.size}, image {machine.image}, "
-                f"region {machine.region}, tags {', '.join(machine.tags)}) with a fresh "
-                f"ed25519 host key, pinned; wait up to {self.timeout:g}s for SSH"
+                f"region {machine.region}, {vpc}tags {', '.join(machine.tags)}) with a fresh "
+                f"ed25519 host key, pinned; wait up to {self.timeout:g}s for SSH on its "
+                f"{machine.network} IPv4 address"
             )
         return f"connect to {machine.user}@{machine.address}:{machine.port} with its pinned key"
 

@@ -227,6 +227,8 @@ def make_plan(
                 tags=(tool_tag, tag_of_run),
                 port=cloud.sandbox.ssh_port if cloud.sandbox else cloud.ssh_port,
                 user=cloud.ssh_user,
+                network=cloud.network,
+                vpc_uuid=cloud.vpc_uuid,
             )
         targets.append(
             _target_plan(inventory, release, revision, run_id, target, machine, source_archive)

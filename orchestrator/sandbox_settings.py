@@ -15,6 +15,9 @@ Faults are a list of :class:`FaultRule`; ``kind`` says what a rule does:
 ``foreign_host_key``
     Droplets whose name matches ``name`` ignore the host key in their cloud-init and
     present another one, as a tampered image or a man in the middle would.
+``no_private_address``
+    Droplets whose name matches ``name`` are created without a private address, as a
+    droplet made before DigitalOcean put every droplet in a VPC is.
 
 For the two request kinds, ``method`` is a regular expression matched against the whole HTTP
 method (case-insensitive) and ``path`` one searched in the URL path (``/v2/droplets/123``);
@@ -36,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 
 REQUEST_FAULTS = frozenset({"rate_limit", "server_error"})
-DROPLET_FAULTS = frozenset({"stuck_new", "sshd_down", "foreign_host_key"})
+DROPLET_FAULTS = frozenset({"stuck_new", "sshd_down", "foreign_host_key", "no_private_address"})
 
 # Fields that only make sense for some kinds; anything else set explicitly is a mistake.
 _FIELDS_OF_KIND: dict[str, frozenset[str]] = {
@@ -45,6 +48,7 @@ _FIELDS_OF_KIND: dict[str, frozenset[str]] = {
     "stuck_new": frozenset({"kind", "name"}),
     "sshd_down": frozenset({"kind", "name"}),
     "foreign_host_key": frozenset({"kind", "name"}),
+    "no_private_address": frozenset({"kind", "name"}),
 }
 
 
@@ -53,7 +57,10 @@ class FaultRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    kind: Literal["rate_limit", "server_error", "stuck_new", "sshd_down", "foreign_host_key"]
+    kind: Literal[
+        "rate_limit", "server_error", "stuck_new", "sshd_down", "foreign_host_key",
+        "no_private_address",
+    ]  # fmt: skip
     method: str | None = Field(default=None, description="regex on the HTTP method")
     path: str | None = Field(default=None, description="regex searched in the URL path")
     times: int = Field(default=1, ge=1, le=10**9, description="how many matching requests fail")
@@ -109,7 +116,14 @@ class SandboxSettings(BaseModel):
     state_dir: Path = Path(".orchestrator/sandbox")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8757, ge=1, le=65535)
-    address_pool: str = "127.77.0.0/24"
+    address_pool: str = Field(
+        default="127.77.0.0/24", description="loopback network droplets' public addresses come from"
+    )
+    private_address_pool: str = Field(
+        default="127.75.0.0/24",
+        description="loopback network droplets' private (VPC) addresses come from; its own, "
+        "apart from address_pool",
+    )
     ssh_port: int = Field(default=22, ge=1, le=65535)
     boot_delay: float = Field(default=1.0, ge=0, le=3600, description="seconds a droplet stays new")
     droplet_limit: int = Field(
@@ -122,7 +136,7 @@ class SandboxSettings(BaseModel):
     repo_server_address: str = Field(
         default="127.76.0.1",
         description="loopback address of the repo server host (its sshd and HTTP server); "
-        "outside address_pool",
+        "outside address_pool and private_address_pool",
     )
     repo_http_port: int = Field(
         default=8758, ge=1, le=65535, description="port of the HTTP server serving 'current'"
@@ -153,31 +167,40 @@ class SandboxSettings(BaseModel):
             )
         return value
 
-    @field_validator("address_pool")
+    @field_validator("address_pool", "private_address_pool")
     @classmethod
-    def _loopback_pool(cls, value: str) -> str:
+    def _loopback_pool(cls, value: str, info: ValidationInfo) -> str:
         try:
             network = ipaddress.IPv4Network(value)
         except ValueError as exc:
             raise ValueError(
-                f"address_pool {value!r} must be a network such as 127.77.0.0/24: {exc}"
+                f"{info.field_name} {value!r} must be a network such as 127.77.0.0/24: {exc}"
             ) from exc
         if not network.subnet_of(LOOPBACK):
             raise ValueError(
-                f"address_pool {value} is outside 127.0.0.0/8; the sandbox stays local"
+                f"{info.field_name} {value} is outside 127.0.0.0/8; the sandbox stays local"
             )
         if network.num_addresses < 4:
-            raise ValueError(f"address_pool {value} is too small: use at most a /30")
+            raise ValueError(f"{info.field_name} {value} is too small: use at most a /30")
         return value
 
     @model_validator(mode="after")
-    def _services_outside_pool(self) -> SandboxSettings:
-        # A droplet could otherwise be given a service's address.
-        pool = ipaddress.IPv4Network(self.address_pool)
+    def _pools_apart(self) -> SandboxSettings:
+        # A droplet could otherwise be given another droplet's or a service's address.
+        pools = {
+            name: ipaddress.IPv4Network(getattr(self, name))
+            for name in ("address_pool", "private_address_pool")
+        }
+        if pools["address_pool"].overlaps(pools["private_address_pool"]):
+            raise ValueError(
+                f"private_address_pool {self.private_address_pool} overlaps address_pool "
+                f"{self.address_pool}: give each pool a network of its own"
+            )
         for name in ("repo_server_address", "registry_address", "engine_address"):
-            if ipaddress.IPv4Address(getattr(self, name)) in pool:
-                raise ValueError(
-                    f"{name} {getattr(self, name)} is inside address_pool "
-                    f"{self.address_pool}: pick an address outside it"
-                )
+            for pool_name, pool in pools.items():
+                if ipaddress.IPv4Address(getattr(self, name)) in pool:
+                    raise ValueError(
+                        f"{name} {getattr(self, name)} is inside {pool_name} "
+                        f"{getattr(self, pool_name)}: pick an address outside it"
+                    )
         return self

@@ -21,6 +21,9 @@ SANDBOX_HOST_KEY = "sandbox"
 Arch = Literal["amd64", "arm64"]
 # How a deploy acts as root on a host it logs in to as another user (Ansible's word).
 Become = Literal["sudo"]
+# Which of a droplet's addresses the tool connects to: its public one, or its private one
+# in its VPC (from a machine inside that VPC, such as a CI runner there).
+Network = Literal["public", "private"]
 LOGIN_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
 PackageName = Annotated[str, Field(pattern=PACKAGE_NAME_PATTERN, max_length=100)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]

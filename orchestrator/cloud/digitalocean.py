@@ -26,6 +26,7 @@ import tenacity
 
 from orchestrator.credentials import DIGITALOCEAN_TOKEN
 from orchestrator.errors import CloudError, CredentialsError
+from orchestrator.schema import Network
 
 T = TypeVar("T")
 
@@ -116,12 +117,18 @@ class DropletInfo:
     price_hourly: float
     region: str
     public_ipv4: str | None
+    private_ipv4: str | None = None
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> DropletInfo:
         """Build from a droplet object as the API returns it."""
         networks = data.get("networks", {}).get("v4", [])
-        public = [n["ip_address"] for n in networks if n.get("type") == "public"]
+
+        def address(network: Network) -> str | None:
+            # By type, not by place: the API lists the private interface first.
+            found = [n["ip_address"] for n in networks if n.get("type") == network]
+            return str(found[0]) if found else None
+
         size = data.get("size") or {}
         region = data.get("region") or {}
         return cls(
@@ -133,8 +140,13 @@ class DropletInfo:
             size=str(data.get("size_slug") or size.get("slug", "")),
             price_hourly=float(size.get("price_hourly", 0.0)),
             region=str(region.get("slug", "")),
-            public_ipv4=public[0] if public else None,
+            public_ipv4=address("public"),
+            private_ipv4=address("private"),
         )
+
+    def ipv4(self, network: Network) -> str | None:
+        """The droplet's IPv4 address on ``network``; None while it has none there."""
+        return self.public_ipv4 if network == "public" else self.private_ipv4
 
     def age_seconds(self, now: datetime) -> float:
         """Seconds since the droplet was created."""
@@ -143,6 +155,16 @@ class DropletInfo:
     def cost_so_far(self, now: datetime) -> float:
         """Estimated cost in USD from the size's hourly price."""
         return self.price_hourly * self.age_seconds(now) / 3600.0
+
+
+def not_on_network(droplet: DropletInfo, network: Network, setting: str) -> str:
+    """Why ``droplet`` cannot be reached on ``network``, which ``setting`` asks for; the way out."""
+    other = "public" if network == "private" else "private"
+    return (
+        f"droplet {droplet.name} ({droplet.id}, {droplet.status}) has no {network} IPv4 "
+        f"address, and {setting} is {network}: set {setting}: {other} to reach droplets on "
+        f"their {other} address"
+    )
 
 
 @dataclass(frozen=True)
@@ -156,6 +178,7 @@ class DropletRequest:
     tags: tuple[str, ...]
     user_data: str
     ssh_keys: tuple[int | str, ...] = ()
+    vpc_uuid: str | None = None  # None: the region's default VPC
 
     def __repr__(self) -> str:
         # user_data holds the droplet's private host key: never print it.
@@ -311,6 +334,7 @@ class DigitalOceanClient:
                 ssh_keys=list(request.ssh_keys),
                 user_data=request.user_data,
                 monitoring=False,
+                vpc_uuid=request.vpc_uuid,
             )
             droplet.create()
             return int(droplet.id)

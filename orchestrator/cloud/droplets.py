@@ -22,7 +22,7 @@ import tenacity
 from fabric import Connection
 
 from orchestrator.buildhosts import OpenedMachine, Released
-from orchestrator.cloud.digitalocean import DigitalOceanClient, DropletInfo, DropletRequest
+from orchestrator.cloud.digitalocean import DigitalOceanClient, DropletRequest, not_on_network
 from orchestrator.cloud.userdata import render_user_data
 from orchestrator.errors import Cancelled, CloudError, HostError, ProvisionError
 from orchestrator.fleet import HostAccess, SshSession, wait_for_ssh
@@ -137,6 +137,7 @@ class RunDroplets:
                 host_key.private_openssh, host_key.public_line, [self._client_key.public_line]
             ),
             ssh_keys=self._ssh_keys,
+            vpc_uuid=machine.vpc_uuid,
         )
         droplet_id = self._client.create_droplet(request, self._run_tag)
         created = CreatedDroplet(machine.name, droplet_id, machine.tags)
@@ -144,11 +145,10 @@ class RunDroplets:
             self._alive[droplet_id] = created
         if self._on_created is not None:
             self._on_created(created)
-        info = self._wait_active(machine.name, droplet_id, deadline, timeout)
-        assert info.public_ipv4 is not None  # _wait_active guarantees it
+        address, price_hourly = self._wait_active(machine, droplet_id, deadline, timeout)
         access = HostAccess(
             name=machine.name,
-            address=info.public_ipv4,
+            address=address,
             port=machine.port,
             user=machine.user,
             host_key=host_key.public_line,
@@ -158,17 +158,20 @@ class RunDroplets:
             connection = wait_for_ssh(access, deadline, should_stop=self._stopping.is_set)
         except HostError as error:
             raise ProvisionError(str(error)) from None
-        live = LiveDroplet(
-            machine, droplet_id, access, requested_at, time.time(), info.price_hourly
-        )
+        live = LiveDroplet(machine, droplet_id, access, requested_at, time.time(), price_hourly)
         return live, connection
 
     def _wait_active(
-        self, name: str, droplet_id: int, deadline: float, timeout: float
-    ) -> DropletInfo:
+        self, machine: Machine, droplet_id: int, deadline: float, timeout: float
+    ) -> tuple[str, float]:
+        """Its address on the machine's network and its hourly price, once it is active.
+
+        A droplet that is active and addressed, but not on that network, never will be.
+        """
+        name, network = machine.name, machine.network
         status = "unknown"
 
-        def booted() -> DropletInfo | None:
+        def booted() -> tuple[str, float] | None:
             nonlocal status
             if self._stopping.is_set():
                 raise Cancelled(f"{name}: stopped while booting")
@@ -178,15 +181,20 @@ class RunDroplets:
             status = info.status
             if status not in ("new", "active"):
                 raise ProvisionError(f"droplet {name} ({droplet_id}) is {status!r}, not booting")
-            return info if status == "active" and info.public_ipv4 else None
+            if status != "active" or not (info.public_ipv4 or info.private_ipv4):
+                return None
+            address = info.ipv4(network)
+            if address is None:
+                raise ProvisionError(not_on_network(info, network, "cloud.network"))
+            return address, info.price_hourly
 
-        info = _poll(booted, deadline)
-        if info is None:
+        found = _poll(booted, deadline)
+        if found is None:
             raise ProvisionError(
                 f"droplet {name} ({droplet_id}) is still {status!r} after {timeout:.0f}s; "
                 "raise cloud.boot_timeout or check the image and region"
             )
-        return info
+        return found
 
     def release(self, machine: Machine, timeout: float) -> None:
         """Destroy ``machine``'s droplet, if this run has one, and wait until it is gone."""

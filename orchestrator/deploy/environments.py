@@ -30,6 +30,7 @@ from orchestrator.schema import (
     ChannelName,
     Model,
     Name,
+    Network,
     PackageName,
     host_key_line,
 )
@@ -142,12 +143,18 @@ class ServerHost(Login):
 
 
 class TaggedHosts(Login):
-    """Every droplet with a tag, its host key read from a ``known_hosts`` file."""
+    """Every droplet with a tag, its host key read from a ``known_hosts`` file.
+
+    Each droplet is reached on its address on ``network``: public, or private (its VPC
+    address, from a machine inside the same VPC); ``known_hosts`` pins that address.
+    """
 
     droplet_tag: str = Field(pattern=DROPLET_TAG_PATTERN)
     known_hosts: Path = Field(description="known_hosts file with every droplet's key.")
     port: int = Field(default=22, ge=1, le=65535)
-    network: str = Field(default="public", pattern=r"^(public|private)$")
+    network: Network = Field(
+        default="public", description="The droplets' address to reach: public or private."
+    )
     identity_file: Path | None = None
 
 

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from orchestrator.sandbox.apierrors import not_found, unprocessable
+from orchestrator.sandbox.faults import droplet_has_fault
 from orchestrator.sandbox.state import (
     ActionRecord,
     DropletRecord,
     KeyRecord,
+    PrivateAddress,
     SandboxFiles,
     SandboxState,
     load_state,
@@ -35,6 +37,11 @@ POWER_ACTIONS = ("power_off", "power_on", "shutdown", "reboot", "power_cycle")
 def iso_time(seconds: float) -> str:
     """A timestamp as DigitalOcean writes them: ISO 8601, UTC, whole seconds, ``Z``."""
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def default_vpc(region: str) -> str:
+    """The id of a region's default VPC, where DigitalOcean puts a droplet created without one."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox:default-vpc:{region}"))
 
 
 def find_droplet(state: SandboxState, droplet_id: int) -> DropletRecord | None:
@@ -127,19 +134,19 @@ class Account:
         with self._lock:
             return self._visible_droplet(droplet_id).model_copy(deep=True)
 
-    def _addresses(self, pool: str, count: int) -> list[tuple[str, str, str]]:
-        network = ipaddress.IPv4Network(pool)
-        hosts_iter = network.hosts()
-        gateway = str(next(hosts_iter))
-        used = {droplet.address for droplet in self._state.droplets}
-        free = itertools.islice((str(a) for a in hosts_iter if str(a) not in used), count)
-        found = [(address, str(network.netmask), gateway) for address in free]
-        if len(found) < count:
+    def _free_addresses(self, setting: str, pool: ipaddress.IPv4Network, count: int) -> list[str]:
+        """``count`` addresses of ``pool`` no droplet holds; its first one is the gateway."""
+        used = {droplet.address for droplet in self._state.droplets} | {
+            droplet.private.address for droplet in self._state.droplets if droplet.private
+        }
+        hosts = itertools.islice(pool.hosts(), 1, None)
+        free = list(itertools.islice((str(a) for a in hosts if str(a) not in used), count))
+        if len(free) < count:
             raise unprocessable(
-                f"The sandbox address pool {pool} has no free address left; "
-                "destroy droplets or widen address_pool."
+                f"The sandbox {setting} {pool} has no free address left; "
+                f"destroy droplets or widen {setting}."
             )
-        return found
+        return free
 
     def create_droplets(self, request: DropletRequest) -> list[tuple[DropletRecord, ActionRecord]]:
         """Create droplets (status ``new``) with their ``create`` actions."""
@@ -156,13 +163,22 @@ class Account:
                 key_ids.append(key.id)
             if len(self._visible()) + len(request.names) > settings.droplet_limit:
                 raise unprocessable("creating this/these droplet(s) will exceed your droplet limit")
-            addresses = self._addresses(settings.address_pool, len(request.names))
+            public = ipaddress.IPv4Network(settings.address_pool)
+            private = ipaddress.IPv4Network(settings.private_address_pool)
+            addresses = self._free_addresses("address_pool", public, len(request.names))
+            in_vpc = [
+                not droplet_has_fault(settings.faults, "no_private_address", name)
+                for name in request.names
+            ]
+            private_addresses = iter(
+                self._free_addresses("private_address_pool", private, sum(in_vpc))
+            )
             for tag in request.tags:
                 if tag not in self._state.tags:
                     self._state.tags.append(tag)
             now, created_at = self.clock(), self._iso()
             created = []
-            for name, (address, netmask, gateway) in zip(request.names, addresses, strict=True):
+            for name, address, has_private in zip(request.names, addresses, in_vpc, strict=True):
                 droplet = DropletRecord(
                     id=self._state.next_droplet_id,
                     name=name,
@@ -173,12 +189,17 @@ class Account:
                     ssh_key_ids=key_ids,
                     user_data=request.user_data,
                     features=list(request.features),
-                    vpc_uuid=request.vpc_uuid or str(uuid.uuid4()),
+                    vpc_uuid=request.vpc_uuid or default_vpc(request.region),
                     created_at=created_at,
                     boot_at=now + settings.boot_delay,
                     address=address,
-                    netmask=netmask,
-                    gateway=gateway,
+                    netmask=str(public.netmask),
+                    gateway=str(next(public.hosts())),
+                    private=PrivateAddress(
+                        address=next(private_addresses), netmask=str(private.netmask)
+                    )
+                    if has_private
+                    else None,
                 )
                 action = ActionRecord(
                     id=self._state.next_action_id,

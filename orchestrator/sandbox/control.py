@@ -229,8 +229,8 @@ def _start_repo_server(settings: SandboxSettings, daemon_pid: int) -> None:
 
 # Settings a running daemon cannot take up: it listens and hands out addresses by them.
 _FIXED_WHILE_RUNNING = (
-    "api_host", "api_port", "address_pool", "ssh_port", "repo_server_address", "repo_http_port",
-    "registry_address", "registry_port", "engine_address",
+    "api_host", "api_port", "address_pool", "private_address_pool", "ssh_port",
+    "repo_server_address", "repo_http_port", "registry_address", "registry_port", "engine_address",
 )  # fmt: skip
 
 

@@ -56,5 +56,5 @@ class RequestFaults:
 
 
 def droplet_has_fault(rules: Sequence[FaultRule], kind: str, name: str) -> bool:
-    """Whether a droplet of this name is subject to a ``stuck_new``/``sshd_down`` rule."""
+    """Whether a droplet of this name is subject to a droplet rule of this ``kind``."""
     return any(rule.kind == kind and rule.matches_droplet(name) for rule in rules)

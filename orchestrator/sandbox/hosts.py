@@ -1,4 +1,4 @@
-r"""Sandbox hosts: a real OpenSSH sshd on its own loopback address, one directory per host.
+r"""Sandbox hosts: a real OpenSSH sshd on loopback addresses of its own, one directory per host.
 
 A host runs as::
 
@@ -71,9 +71,10 @@ DROPPED_CAPABILITIES = (
 class HostSpec:
     """What a host needs: its directory, where it listens, its host key and who may log in.
 
-    ``masked`` directories are covered by an empty one inside the host (the sandbox's own
-    state: its token, keys and the other hosts' directories). ``environment`` is set in
-    every session (with ``path`` first on PATH).
+    Its sshd listens on ``address`` and on each of ``extra_addresses`` (a droplet's private
+    address), all on ``port``. ``masked`` directories are covered by an empty one inside the
+    host (the sandbox's own state: its token, keys and the other hosts' directories).
+    ``environment`` is set in every session (with ``path`` first on PATH).
     """
 
     directory: Path
@@ -85,6 +86,12 @@ class HostSpec:
     path: tuple[str, ...] = ()
     masked: tuple[Path, ...] = ()
     environment: tuple[tuple[str, str], ...] = ()
+    extra_addresses: tuple[str, ...] = ()
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Every address the host listens on, ``address`` first."""
+        return (self.address, *self.extra_addresses)
 
 
 def _marker(directory: Path) -> str:
@@ -107,7 +114,7 @@ def sshd_config(spec: HostSpec) -> str:
     path = [f"SetEnv {' '.join(settings)}"] if settings else []
     return "\n".join(
         [
-            f"ListenAddress {spec.address}:{spec.port}",
+            *(f"ListenAddress {address}:{spec.port}" for address in spec.addresses),
             f'HostKey "{directory / HOST_KEY}"',
             f'AuthorizedKeysFile "{directory / "authorized_keys"}"',
             f'PidFile "{directory / "sshd.pid"}"',
@@ -249,12 +256,13 @@ def _log_tail(directory: Path) -> str:
 
 
 def start_host(spec: HostSpec, timeout: float = 10.0) -> int:
-    """Start the host and wait until its port accepts TCP; returns the ``unshare`` pid."""
-    if processes.listening(spec.address, spec.port):
+    """Start the host and wait until its port accepts TCP on every address; the ``unshare`` pid."""
+    taken = [a for a in spec.addresses if processes.listening(a, spec.port)]
+    if taken:
         raise SandboxError(
-            f"{spec.address}:{spec.port} is already taken (another sandbox?): stop what "
+            f"{taken[0]}:{spec.port} is already taken (another sandbox?): stop what "
             "listens there, or give this sandbox other addresses (cloud.sandbox.address_pool, "
-            "repo_server_address, ssh_port)"
+            "private_address_pool, repo_server_address, ssh_port)"
         )
     write_host_files(spec)
     PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
@@ -269,15 +277,17 @@ def start_host(spec: HostSpec, timeout: float = 10.0) -> int:
             # Its own session: a Ctrl-C meant for the caller must not take the host down.
             start_new_session=True,
         )
-    # Done waiting once it listens, or once it has exited (it never will).
-    processes.wait_until(
-        lambda: process.poll() is not None or processes.listening(spec.address, spec.port),
-        timeout,
-    )
-    if process.poll() is not None or not processes.listening(spec.address, spec.port):
+
+    def listening() -> bool:
+        return all(processes.listening(a, spec.port) for a in spec.addresses)
+
+    # Done waiting once it listens everywhere, or once it has exited (it never will).
+    processes.wait_until(lambda: process.poll() is not None or listening(), timeout)
+    if process.poll() is not None or not listening():
         stop_host(spec.directory)
         raise SandboxError(
-            f"sshd for {spec.directory} did not listen on {spec.address}:{spec.port} "
+            f"sshd for {spec.directory} did not listen on "
+            f"{', '.join(f'{a}:{spec.port}' for a in spec.addresses)} "
             f"within {timeout:g}s: {_log_tail(spec.directory)}"
         )
     return process.pid

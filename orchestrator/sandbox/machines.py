@@ -36,7 +36,7 @@ def droplet_host_spec(
     docker_host: str,
     ignore_injected_key: bool = False,
 ) -> HostSpec:
-    """The host that plays a droplet.
+    """The host that plays a droplet, listening on its public and private addresses.
 
     Its host key comes from cloud-init (else, or with ``ignore_injected_key``, it is
     generated); root's authorized keys are the account keys named at creation plus
@@ -57,6 +57,7 @@ def droplet_host_spec(
         # The sandbox's token, keys and the other droplets stay out of a build's sight.
         masked=(files.root,),
         environment=(("DOCKER_HOST", docker_host),),
+        extra_addresses=(droplet.private.address,) if droplet.private else (),
     )
 
 

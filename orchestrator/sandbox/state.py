@@ -96,8 +96,19 @@ class ActionRecord(BaseModel):
     region_slug: str
 
 
+class PrivateAddress(BaseModel):
+    """A droplet's address on its VPC network."""
+
+    address: str
+    netmask: str
+
+
 class DropletRecord(BaseModel):
-    """A droplet as the account sees it, plus where its host lives."""
+    """A droplet as the account sees it, plus where its host lives.
+
+    ``private`` is None for a droplet without a VPC address (made before the sandbox had
+    them, or by a ``no_private_address`` fault).
+    """
 
     id: int
     name: str
@@ -116,6 +127,7 @@ class DropletRecord(BaseModel):
     address: str
     netmask: str
     gateway: str
+    private: PrivateAddress | None = None
     host_pid: int | None = None
     destroy_at: float | None = None
 

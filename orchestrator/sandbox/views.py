@@ -15,24 +15,36 @@ from orchestrator.sandbox.catalog import (
 from orchestrator.sandbox.state import ActionRecord, DropletRecord, KeyRecord
 
 
+def _v4_networks(droplet: DropletRecord) -> list[dict[str, str]]:
+    """The IPv4 interfaces, private first as in DigitalOcean's examples.
+
+    DigitalOcean gives a private interface no gateway and says so with the string
+    ``"nil"`` (its API reference, ``networks.v4[].gateway``).
+    """
+    public = {
+        "ip_address": droplet.address,
+        "netmask": droplet.netmask,
+        "gateway": droplet.gateway,
+        "type": "public",
+    }
+    if droplet.private is None:
+        return [public]
+    private = {
+        "ip_address": droplet.private.address,
+        "netmask": droplet.private.netmask,
+        "gateway": "nil",
+        "type": "private",
+    }
+    return [private, public]
+
+
 def droplet_json(droplet: DropletRecord) -> dict[str, Any]:
-    """A droplet; its address shows once it left ``new``, as on DigitalOcean."""
+    """A droplet; its addresses show once it left ``new``, as on DigitalOcean."""
     size = find_size(droplet.size)
     image = find_image(droplet.image)
     # Sizes and images were checked at creation; the catalogue only ever grows.
     assert size is not None and image is not None
-    v4 = (
-        []
-        if droplet.status == "new"
-        else [
-            {
-                "ip_address": droplet.address,
-                "netmask": droplet.netmask,
-                "gateway": droplet.gateway,
-                "type": "public",
-            }
-        ]
-    )
+    v4 = [] if droplet.status == "new" else _v4_networks(droplet)
     return {
         "id": droplet.id,
         "name": droplet.name,

@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 import paramiko
 
 from orchestrator.buildhosts import BuildHosts
-from orchestrator.cloud.digitalocean import DigitalOceanClient
+from orchestrator.cloud.digitalocean import DigitalOceanClient, not_on_network
 from orchestrator.cloud.droplets import RunDroplets
 from orchestrator.cloud.endpoint import open_client
 from orchestrator.cloud.static import StaticHosts, static_access
@@ -266,9 +266,14 @@ def _tagged(
         ) from None
     found = []
     for droplet in cloud_client(inventory).list_droplets(tagged.droplet_tag):
-        address = droplet.public_ipv4
-        keys = known.lookup(known_hosts_name(address, tagged.port)) if address else None
-        if not address or not keys:
+        address = droplet.ipv4(tagged.network)
+        if address is None:
+            raise UsageError(
+                f"environment {environment.name}: "
+                + not_on_network(droplet, tagged.network, "hosts.network")
+            )
+        keys = known.lookup(known_hosts_name(address, tagged.port))
+        if not keys:
             raise UsageError(
                 f"environment {environment.name}: droplet {droplet.name} ({address}) has no "
                 f"key in {tagged.known_hosts}; add its host key there (never trusted on first use)"

@@ -113,8 +113,11 @@ def sandbox_inventory(
         "state_dir": str(directory / "sandbox"),
         "api_port": free_port(),
         "address_pool": f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.0/24",
+        # Below every other range a test picks (servers take 127.50-99, standalone hosts
+        # 127.100-199, the sandbox tests' repo servers 127.30-69).
+        "private_address_pool": f"127.{random.randint(10, 29)}.{random.randint(0, 255)}.0/24",
         "boot_delay": 0.3,
-        # Outside every test's address pool (127.100-199.x.0/24).
+        # Outside every test's address pools (127.100-199.x.0/24, 127.10-29.x.0/24).
         "repo_server_address": f"127.{random.randint(200, 254)}.{random.randint(0, 255)}.1",
         "repo_http_port": free_port(),
     }

@@ -105,6 +105,8 @@ def test_missing_file() -> None:
         (lambda d: d["cloud"].update(api_endpoint="https://api.example.org/v1"), "ending in /v2/"),
         (lambda d: d["cloud"]["sandbox"].update(api_host="10.0.0.1"), "cloud.sandbox.api_host"),
         (lambda d: d["cloud"].update(tag_prefix="Bad Prefix"), "cloud.tag_prefix"),
+        (lambda d: d["cloud"].update(network="vpc"), "cloud.network: input should be 'public' or"),
+        (lambda d: d["cloud"].update(vpc_uuid="default"), "not a VPC id"),
         (lambda d: d["project"].update(name="Hello World"), "project.name"),
     ],
 )
@@ -127,6 +129,29 @@ def test_static_targets_must_name_a_host() -> None:
     for target in data["targets"]:
         target["host"] = "builder"
     assert parse(data).cloud.provider == "static"
+
+
+def test_droplets_are_reached_on_their_public_address_unless_told() -> None:
+    data = sandbox_data()
+    assert (parse(data).cloud.network, parse(data).cloud.vpc_uuid) == ("public", None)
+    data["cloud"].update(network="private", vpc_uuid="5A4981AA-9653-4BD1-BEF5-D6BFF52042E4")
+    cloud = parse(data).cloud
+    assert (cloud.network, cloud.vpc_uuid) == ("private", "5a4981aa-9653-4bd1-bef5-d6bff52042e4")
+
+
+@pytest.mark.parametrize("setting", [{"network": "private"}, {"vpc_uuid": "5a4981aa-9653-4bd1-bef5-d6bff52042e4"}])  # fmt: skip
+def test_static_hosts_have_no_network_to_choose(setting: dict[str, str]) -> None:
+    data = sandbox_data()
+    data.pop("environments")
+    data["cloud"] = {
+        "provider": "static",
+        "hosts": [{"name": "builder", "address": "127.0.0.1", "host_key": "ssh-ed25519 AAAA"}],
+        **setting,
+    }
+    for target in data["targets"]:
+        target["host"] = "builder"
+    with pytest.raises(InventoryError, match="provider static reaches its hosts at their address"):
+        parse(data)
 
 
 def test_json_schema_describes_every_section() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from orchestrator.errors import InventoryError
 from orchestrator.inventory import load_inventory
-from orchestrator.operations import RemoteCommand
+from orchestrator.operations import Provision, RemoteCommand
 from orchestrator.plan import PlanOptions, droplet_name, is_run_id, make_plan, new_run_id
 from orchestrator.render import plan_text
 from orchestrator.version import Revision, nightly_release, parse_tag
@@ -78,6 +78,22 @@ def test_droplets_are_named_and_tagged_per_run() -> None:
     assert all(d.tags == ("relorch", f"relorch-run-{RUN_ID}") for d in plan.droplets)
     assert plan.channel == "stable"
     assert planned("v1.3.0-rc.1").channel == "testing"
+
+
+def test_droplets_reached_on_their_private_address_say_so() -> None:
+    vpc = "5a4981aa-9653-4bd1-bef5-d6bff52042e4"
+    inventory = load_inventory(ROOT / "inventory" / "sandbox.yaml")
+    cloud = inventory.cloud.model_copy(update={"network": "private", "vpc_uuid": vpc})
+    plan = make_plan(
+        inventory.model_copy(update={"cloud": cloud}),
+        parse_tag("v1.2.3"),
+        Revision("v1.2.3", COMMIT),
+        RUN_ID,
+    )
+    assert {(d.network, d.vpc_uuid) for d in plan.droplets} == {("private", vpc)}
+    provision = next(op for op in plan.targets[0].operations if isinstance(op, Provision))
+    assert f"region sandbox1, VPC {vpc}, tags relorch" in provision.describe()
+    assert provision.describe().endswith("wait up to 60s for SSH on its private IPv4 address")
 
 
 def test_build_environment_and_rendered_command() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import secrets
 import signal
 import subprocess
@@ -23,7 +25,7 @@ from orchestrator.sandbox import control
 from orchestrator.sshkeys import generate_keypair
 from orchestrator.tasks.wiring import cloud_client as open_client
 from orchestrator.version import Revision, parse_tag
-from tests.integration.conftest import ROOT, SandboxWorld
+from tests.integration.conftest import ROOT, SandboxWorld, ok
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +42,40 @@ def test_four_droplets_answer_over_ssh_with_pinned_keys(sandbox_world: SandboxWo
     assert sorted(r.name for r in results) == sorted(d.name for d in plan.droplets)
     assert all(r.output.splitlines() == ["/root", "x86_64"] for r in results)
     assert len({r.address for r in results}) == 4
+    sandbox_world.assert_no_droplets()
+
+
+def on_the_private_network(world: SandboxWorld) -> None:
+    world.data["cloud"]["network"] = "private"
+    world.inventory_path.write_text(yaml.safe_dump(world.data))
+
+
+def test_on_the_private_network_droplets_are_reached_on_their_vpc_address(
+    sandbox_world: SandboxWorld,
+) -> None:
+    on_the_private_network(sandbox_world)
+    output = ok(sandbox_world.invoke("cloud.check"))
+    reached = re.findall(r"^ok relorch-hello-\S+ (\S+): x86_64", output, re.MULTILINE)
+    private = ipaddress.IPv4Network(sandbox_world.settings.private_address_pool)
+    assert len(reached) == 4, output
+    assert all(ipaddress.IPv4Address(address) in private for address in reached), output
+    sandbox_world.assert_no_droplets()
+
+
+def test_a_droplet_without_a_private_address_is_refused_and_destroyed(
+    sandbox_world: SandboxWorld,
+) -> None:
+    on_the_private_network(sandbox_world)
+    sandbox_world.rewrite(faults=[fault("no_private_address", name="amd64-rpm")])
+    with pytest.raises(
+        ProvisionError,
+        match=r"droplet relorch-hello-amd64-rpm-\S+ \(\d+, active\) has no private IPv4 address, "
+        r"and cloud\.network is private: set cloud\.network: public to reach droplets on their "
+        r"public address$",
+    ):
+        check_droplets(
+            open_client(sandbox_world.inventory), new_plan(sandbox_world), boot_timeout=20
+        )
     sandbox_world.assert_no_droplets()
 
 

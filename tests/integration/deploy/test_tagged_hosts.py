@@ -2,7 +2,8 @@
 
 A droplet of the sandbox (a real sshd) is created with a host key the test made, as a
 provisioning tool would; the environment finds it by tag and trusts only the key its
-known_hosts file pins. Only read-only commands run on it (it shares this machine's
+known_hosts file pins, on the address of the network the environment names (public, or
+private: its VPC address). Only read-only commands run on it (it shares this machine's
 toolchain): the survey every deploy starts with.
 """
 
@@ -14,18 +15,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.cloud.digitalocean import DigitalOceanClient, DropletRequest
+from orchestrator.cloud.digitalocean import DigitalOceanClient, DropletInfo, DropletRequest
 from orchestrator.cloud.userdata import render_user_data
 from orchestrator.deploy.commands import HostFiles
 from orchestrator.deploy.survey import survey
 from orchestrator.errors import UsageError
 from orchestrator.sandbox import control
-from orchestrator.sshkeys import generate_keypair
+from orchestrator.sshkeys import KeyPair, generate_keypair
 from orchestrator.tasks.wiring import deploy_seams
 from tests.integration.conftest import SandboxWorld
 
 
-def _tagged_world(world: SandboxWorld, known_hosts: Path, identity: Path) -> None:
+def _tagged_world(
+    world: SandboxWorld, known_hosts: Path, identity: Path, network: str = "public"
+) -> None:
     world.data["environments"] = [
         {
             "name": "web",
@@ -33,7 +36,7 @@ def _tagged_world(world: SandboxWorld, known_hosts: Path, identity: Path) -> Non
                 "droplet_tag": "web",
                 "known_hosts": str(known_hosts),
                 "identity_file": str(identity),
-                "network": "public",
+                "network": network,
             },
             "version": "*",
         }
@@ -41,18 +44,21 @@ def _tagged_world(world: SandboxWorld, known_hosts: Path, identity: Path) -> Non
     world.inventory_path.write_text(yaml.safe_dump(world.data))
 
 
-def test_tagged_droplets_are_found_and_only_their_pinned_key_is_trusted(
-    sandbox_world: SandboxWorld, tmp_path: Path
-) -> None:
-    info = control.ensure_running(sandbox_world.settings)
-    client = DigitalOceanClient(info.token, info.api_url)
-    host_key, login = generate_keypair("web-1 host"), generate_keypair("deployer")
+def _login(tmp_path: Path) -> tuple[KeyPair, Path]:
+    login = generate_keypair("deployer")
     identity = tmp_path / "deployer"
     identity.write_text(login.private_openssh)
     identity.chmod(0o600)
+    return login, identity
+
+
+def _tagged_droplet(
+    client: DigitalOceanClient, name: str, host_key: KeyPair, login: KeyPair
+) -> DropletInfo:
+    """A droplet tagged web, made as a provisioning tool would, once it is active."""
     client.create_droplet(
         DropletRequest(
-            name="web-1", region="sandbox1", size="s-1vcpu-1gb", image="debian-12-x64",
+            name=name, region="sandbox1", size="s-1vcpu-1gb", image="debian-12-x64",
             tags=("web",),
             user_data=render_user_data(host_key.private_openssh, host_key.public_line, [login.public_line]),
         ),
@@ -60,11 +66,20 @@ def test_tagged_droplets_are_found_and_only_their_pinned_key_is_trusted(
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while True:
-        (droplet,) = client.list_droplets("web")
+        (droplet,) = [d for d in client.list_droplets("web") if d.name == name]
         if droplet.status == "active" and droplet.public_ipv4:
-            break
-        assert time.monotonic() < deadline, "the droplet did not become active"
+            return droplet
+        assert time.monotonic() < deadline, f"{name} did not become active"
         time.sleep(0.3)
+
+
+def test_tagged_droplets_are_found_and_only_their_pinned_key_is_trusted(
+    sandbox_world: SandboxWorld, tmp_path: Path
+) -> None:
+    info = control.ensure_running(sandbox_world.settings)
+    client = DigitalOceanClient(info.token, info.api_url)
+    host_key, (login, identity) = generate_keypair("web-1 host"), _login(tmp_path)
+    droplet = _tagged_droplet(client, "web-1", host_key, login)
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(f"{droplet.public_ipv4} {host_key.public_line}\n")
     _tagged_world(sandbox_world, known_hosts, identity)
@@ -91,3 +106,41 @@ def test_tagged_droplets_are_found_and_only_their_pinned_key_is_trusted(
     with pytest.raises(UsageError, match="has no key in"):
         deploy_seams(sandbox_world.inventory).accesses(environment)
     client.delete_droplet(droplet.id)
+
+
+def test_on_the_private_network_tagged_droplets_are_reached_on_their_vpc_address(
+    sandbox_world: SandboxWorld, tmp_path: Path
+) -> None:
+    info = control.ensure_running(sandbox_world.settings)
+    client = DigitalOceanClient(info.token, info.api_url)
+    host_key, (login, identity) = generate_keypair("web-1 host"), _login(tmp_path)
+    droplet = _tagged_droplet(client, "web-1", host_key, login)
+    assert droplet.private_ipv4 is not None
+    # Pinned by its private address only, as known_hosts inside the VPC would have it.
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"{droplet.private_ipv4} {host_key.public_line}\n")
+    _tagged_world(sandbox_world, known_hosts, identity, network="private")
+    inventory = sandbox_world.inventory
+    environment = inventory.environment("web")
+    seams = deploy_seams(inventory)
+    (access,) = seams.accesses(environment)
+    assert (access.name, access.address) == ("web-1", droplet.private_ipv4)
+    files = HostFiles(tool="relorch", project="hello")
+    read = survey([access], seams.connect, files, inventory.payload(environment))
+    read.close()
+    assert read.states["web-1"].records == ()
+
+    # A droplet without a private address: the whole environment is refused, no host read.
+    sandbox_world.rewrite(faults=[{"kind": "no_private_address", "name": "^web-legacy$"}])
+    legacy = _tagged_droplet(client, "web-legacy", generate_keypair("legacy host"), login)
+    assert legacy.private_ipv4 is None
+    with pytest.raises(UsageError) as refused:
+        deploy_seams(sandbox_world.inventory).accesses(environment)
+    assert refused.value.exit_code == 2
+    assert str(refused.value) == (
+        f"environment web: droplet web-legacy ({legacy.id}, active) has no private IPv4 "
+        "address, and hosts.network is private: set hosts.network: public to reach droplets "
+        "on their public address"
+    )
+    for created in (droplet, legacy):
+        client.delete_droplet(created.id)

@@ -1,8 +1,8 @@
 """Fixtures that start real sandboxes (daemon + sshd hosts) and always clean them up.
 
 State directories live under /var/tmp: a sandbox host mounts a private /tmp, so its sshd would
-not find files under /tmp. Every sandbox gets a random API port and a random 127.X.Y.0/24
-address pool so that sandboxes of parallel test runs never meet.
+not find files under /tmp. Every sandbox gets a random API port and random 127.X.Y.0/24
+address pools (public and private) so that sandboxes of parallel test runs never meet.
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ def sandbox_settings() -> Iterator[Callable[..., SandboxSettings]]:
             "state_dir": TEST_ROOT / secrets.token_hex(6),
             "api_port": free_port(),
             "address_pool": _random_pool(),
+            # Below every other range a test picks (see tests/integration/conftest.py).
+            "private_address_pool": f"127.{random.randint(10, 29)}.{random.randint(0, 255)}.0/24",
             "boot_delay": 0.2,
-            # Below every test's address pool (127.100-254.x.0/24).
+            # Between the test's address pools (127.100-254.x.0/24, 127.10-29.x.0/24).
             "repo_server_address": f"127.{random.randint(30, 69)}.{random.randint(0, 255)}.1",
             "repo_http_port": free_port(),
         }
@@ -117,6 +119,12 @@ class Api:
 
         wait_for(reached, timeout, f"droplet {droplet_id} to become {status}")
         return droplet
+
+    @staticmethod
+    def address(droplet: dict[str, Any], network: str = "public") -> str:
+        """A droplet's IPv4 address on ``network`` (found by type: the private one comes first)."""
+        (address,) = [n["ip_address"] for n in droplet["networks"]["v4"] if n["type"] == network]
+        return str(address)
 
 
 @pytest.fixture

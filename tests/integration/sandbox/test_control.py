@@ -37,8 +37,8 @@ def test_daemon_restart_from_the_state_file(
     api = api_for(first)
     survivor = api.create("survivor", user_data=identity.user_data())
     victim = api.create("victim", user_data=identity.user_data(), tags=["keep"])
-    survivor_address = api.wait_status(survivor["id"], "active")["networks"]["v4"][0]["ip_address"]
-    victim_address = api.wait_status(victim["id"], "active")["networks"]["v4"][0]["ip_address"]
+    survivor_address = api.address(api.wait_status(survivor["id"], "active"))
+    victim_address = api.address(api.wait_status(victim["id"], "active"))
 
     # A crash: the daemon dies without any cleanup; then a host dies while it is down.
     os.kill(first.pid, signal.SIGKILL)
@@ -61,7 +61,7 @@ def test_daemon_restart_from_the_state_file(
     assert api.get("droplets", params={"tag_name": "keep"}).json()["meta"]["total"] == 1
     newcomer = api.create("newcomer")
     assert newcomer["id"] > victim["id"]
-    assert api.wait_status(newcomer["id"], "active")["networks"]["v4"][0]["ip_address"] not in {
+    assert api.address(api.wait_status(newcomer["id"], "active")) not in {
         survivor_address,
         victim_address,
     }

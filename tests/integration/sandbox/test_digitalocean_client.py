@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import digitalocean
 import pytest
 
+from orchestrator.cloud.digitalocean import DigitalOceanClient, DropletRequest
 from orchestrator.sandbox import control
 
 pytestmark = pytest.mark.integration
@@ -115,3 +117,37 @@ def test_power_action_through_the_client(sandbox: Any, manager: Any, waiter: Any
     assert action.type == "power_off"
     assert action.status == "completed"
     assert [a.type for a in droplet.get_actions()] == ["create", "power_off"]
+
+
+def test_the_tools_client_creates_in_a_vpc_and_reads_both_addresses(
+    sandbox: Any, sandbox_config: Any, manager: Any, waiter: Any
+) -> None:
+    client = DigitalOceanClient(sandbox.token, sandbox.api_url)
+    vpc = "5a4981aa-9653-4bd1-bef5-d6bff52042e4"
+    request = DropletRequest(
+        name="in-vpc", region="nyc3", size="s-1vcpu-1gb", image="debian-12-x64",
+        tags=("vpc",), user_data="", vpc_uuid=vpc,
+    )  # fmt: skip
+    droplet_id = client.create_droplet(request, run_tag="vpc")
+
+    def active() -> bool:
+        found = client.get_droplet(droplet_id)
+        return found is not None and found.status == "active"
+
+    waiter(active, what="in-vpc to boot")
+    info = client.get_droplet(droplet_id)
+    loaded = manager.get_droplet(droplet_id)
+    assert info is not None and info.private_ipv4 is not None and info.public_ipv4 is not None
+    assert ipaddress.IPv4Address(info.private_ipv4) in ipaddress.IPv4Network(
+        sandbox_config.private_address_pool
+    )
+    assert ipaddress.IPv4Address(info.public_ipv4) in ipaddress.IPv4Network(
+        sandbox_config.address_pool
+    )
+    # python-digitalocean reads the same answer alike.
+    assert (loaded.vpc_uuid, loaded.private_ip_address, loaded.ip_address) == (
+        vpc,
+        info.private_ipv4,
+        info.public_ipv4,
+    )
+    client.delete_droplet(droplet_id)

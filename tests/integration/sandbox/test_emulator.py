@@ -141,11 +141,24 @@ def test_create_boot_and_actions(api: Any, sandbox_config: Any) -> None:
     assert action_link["href"] == f"{api.info.api_url}actions/{action_link['id']}"
 
     active = api.wait_status(created["id"], "active")
-    (network,) = active["networks"]["v4"]
+    # As DigitalOcean answers: the private (VPC) interface first, without a gateway.
+    private, public = active["networks"]["v4"]
     pool = ipaddress.IPv4Network(sandbox_config.address_pool)
-    assert ipaddress.IPv4Address(network["ip_address"]) in pool
-    assert network["type"] == "public"
-    assert network["netmask"] == "255.255.255.0"
+    assert ipaddress.IPv4Address(public["ip_address"]) in pool
+    assert (public["type"], public["netmask"]) == ("public", "255.255.255.0")
+    assert public["gateway"] == str(next(pool.hosts()))
+    private_pool = ipaddress.IPv4Network(sandbox_config.private_address_pool)
+    assert ipaddress.IPv4Address(private["ip_address"]) in private_pool
+    assert (private["type"], private["netmask"], private["gateway"]) == (
+        "private",
+        "255.255.255.0",
+        "nil",
+    )
+    # Without a vpc_uuid a droplet goes into its region's default VPC.
+    neighbour = api.create("web-2", region="fra1")
+    elsewhere = api.create("web-3", region="fra1", vpc_uuid="5a4981aa-0000-4bd1-bef5-d6bff52042e4")
+    assert created["vpc_uuid"] == neighbour["vpc_uuid"] != elsewhere["vpc_uuid"]
+    assert elsewhere["vpc_uuid"] == "5a4981aa-0000-4bd1-bef5-d6bff52042e4"
     action = api.get(f"actions/{action_link['id']}").json()["action"]
     assert (action["status"], action["type"], action["resource_id"]) == (
         "completed",
@@ -255,7 +268,7 @@ def test_tags_endpoints(api: Any) -> None:
 
 def test_power_actions_stop_and_start_sshd(api: Any, probe: Any, waiter: Any) -> None:
     droplet = api.create("powered")
-    address = api.wait_status(droplet["id"], "active")["networks"]["v4"][0]["ip_address"]
+    address = api.address(api.wait_status(droplet["id"], "active"))
     assert probe(address)
 
     response = api.post(f"droplets/{droplet['id']}/actions", json={"type": "power_off"})

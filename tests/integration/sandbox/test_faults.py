@@ -69,10 +69,21 @@ def test_stuck_new_and_sshd_down(api: Any, sandbox_config: Any, probe: Any) -> N
     assert api.get(f"droplets/{stuck['id']}/actions").json()["actions"][0]["status"] == (
         "in-progress"
     )
-    assert not probe(mute_active["networks"]["v4"][0]["ip_address"])
+    assert not probe(api.address(mute_active))
 
     control.configure(sandbox_config)
     api.wait_status(stuck["id"], "active")
+
+
+def test_no_private_address(api: Any, sandbox_config: Any, probe: Any) -> None:
+    faults = [FaultRule(kind="no_private_address", name="^legacy-")]
+    control.configure(sandbox_config.model_copy(update={"faults": faults}))
+    legacy = api.wait_status(api.create("legacy-1")["id"], "active")
+    modern = api.wait_status(api.create("modern-1")["id"], "active")
+
+    assert [n["type"] for n in legacy["networks"]["v4"]] == ["public"]
+    assert [n["type"] for n in modern["networks"]["v4"]] == ["private", "public"]
+    assert probe(api.address(legacy)) and probe(api.address(modern, "private"))
 
 
 def test_delete_linger(sandbox_settings: Any, api_for: Any, waiter: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from base64 import b64decode
 from pathlib import Path
@@ -16,15 +17,11 @@ from orchestrator.sandbox.keys import generate_host_key, public_of
 pytestmark = pytest.mark.integration
 
 
-def _address(droplet: dict[str, Any]) -> str:
-    return str(droplet["networks"]["v4"][0]["ip_address"])
-
-
 def test_active_droplet_accepts_a_pinned_login(
     api: Any, sandbox_config: Any, identity: Any, ssh: Any
 ) -> None:
     created = api.create("ssh-1", user_data=identity.user_data(in_users=True))
-    address = _address(api.wait_status(created["id"], "active"))
+    address = api.address(api.wait_status(created["id"], "active"))
 
     output = ssh(
         address,
@@ -51,10 +48,24 @@ def test_active_droplet_accepts_a_pinned_login(
         ssh(address, "true", identity.client, paramiko.Ed25519Key(data=b64decode(impostor)))
 
 
+def test_a_droplet_answers_on_its_private_address_too(
+    api: Any, sandbox_config: Any, identity: Any, ssh: Any
+) -> None:
+    created = api.create("ssh-private", user_data=identity.user_data())
+    active = api.wait_status(created["id"], "active")
+    private, public = api.address(active, "private"), api.address(active)
+
+    assert ipaddress.IPv4Address(private) in ipaddress.IPv4Network(
+        sandbox_config.private_address_pool
+    )
+    for address in (private, public):
+        assert ssh(address, "echo $HOME", identity.client, identity.host_key()) == "/root\n"
+
+
 def test_account_keys_authorize_root(api: Any, identity: Any, ssh: Any) -> None:
     key = api.post("account/keys", json={"name": "ci", "public_key": identity.client_public})
     created = api.create("ssh-2", ssh_keys=[key.json()["ssh_key"]["id"]])
-    address = _address(api.wait_status(created["id"], "active"))
+    address = api.address(api.wait_status(created["id"], "active"))
 
     assert ssh(address, "echo ok", identity.client, None) == "ok\n"
 
@@ -63,7 +74,7 @@ def test_destroy_stops_the_host(
     api: Any, sandbox_config: Any, identity: Any, ssh: Any, probe: Any, waiter: Any
 ) -> None:
     created = api.create("doomed", user_data=identity.user_data())
-    address = _address(api.wait_status(created["id"], "active"))
+    address = api.address(api.wait_status(created["id"], "active"))
     ssh(address, "(sleep 600 >/dev/null 2>&1 &)", identity.client, identity.host_key())
     host_dir = Path(sandbox_config.state_dir).absolute() / "hosts" / f"droplet-{created['id']}"
     assert len(control.host_processes(sandbox_config)) >= 3

@@ -32,6 +32,17 @@ def test_sshd_config() -> None:
     ]
 
 
+def test_a_droplet_with_a_private_address_listens_on_both() -> None:
+    spec = HostSpec(SPEC.directory, "127.77.0.2", 22, "KEY", extra_addresses=("127.75.0.2",))
+
+    assert spec.addresses == ("127.77.0.2", "127.75.0.2")
+    assert sshd_config(spec).splitlines()[:3] == [
+        "ListenAddress 127.77.0.2:22",
+        "ListenAddress 127.75.0.2:22",
+        'HostKey "/run/sandbox-host/ssh_host_ed25519_key"',
+    ]
+
+
 def test_a_shared_toolchain_goes_on_the_path() -> None:
     spec = HostSpec(SPEC.directory, "127.77.0.2", 22, "KEY", path=("/root/py/bin",))
 
