@@ -8,7 +8,9 @@ its own ``site-packages``, a checkout from the folder (its editable install maps
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -24,13 +26,18 @@ def _directory() -> Path:
 TEMPLATES = _directory()
 
 
-def templates_environment() -> jinja2.Environment:
-    """The jinja2 environment over the package's templates (HTML escaped in ``.html``)."""
+def templates_environment(finalize: Callable[[Any], Any] | None = None) -> jinja2.Environment:
+    """The jinja2 environment over the package's templates.
+
+    Values are HTML-escaped in ``.html`` templates; a ``finalize`` quotes them itself
+    (for another language than HTML) and turns that escaping off.
+    """
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+        autoescape=False if finalize else jinja2.select_autoescape(["html", "html.j2"]),
+        finalize=finalize,
     )

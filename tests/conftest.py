@@ -7,6 +7,7 @@ still find their own files there (a fresh clone in /tmp runs the sandbox the sam
 from __future__ import annotations
 
 import socket
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -25,3 +26,13 @@ def new_test_directory() -> Path:
     directory = TEST_ROOT / uuid.uuid4().hex[:12]
     directory.mkdir(parents=True)
     return directory
+
+
+def git(repository: Path, *args: str) -> str:
+    """Run git in ``repository`` as a throwaway committer; its output, stripped."""
+    return subprocess.run(
+        ["git", "-C", str(repository), "-c", "user.name=T", "-c", "user.email=t@x", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()

@@ -40,7 +40,7 @@ def package_name(raw: str, origin: str) -> str:
     """
     ascii_text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode("ascii")
     name = re.sub(r"[^a-z0-9.+]+", "-", ascii_text.lower()).strip(".+-")
-    if not re.fullmatch(PACKAGE_NAME_PATTERN, name) or len(name) > MAX_NAME_LENGTH:
+    if not _is_package_name(name):
         raise UsageError(
             f"cannot make a package name ({NAME_RULE}, 2 to {MAX_NAME_LENGTH} characters) "
             f"of {raw[:60]!r} ({origin}): pass --name NAME"
@@ -50,12 +50,16 @@ def package_name(raw: str, origin: str) -> str:
 
 def checked_name(name: str) -> str:
     """A project name given with ``--name``, if it is a package name; UsageError otherwise."""
-    if not re.fullmatch(PACKAGE_NAME_PATTERN, name) or len(name) > MAX_NAME_LENGTH:
+    if not _is_package_name(name):
         raise UsageError(
             f"--name {name[:60]!r} is not a package name "
             f"({NAME_RULE}, 2 to {MAX_NAME_LENGTH} characters)"
         )
     return name
+
+
+def _is_package_name(name: str) -> bool:
+    return re.fullmatch(PACKAGE_NAME_PATTERN, name) is not None and len(name) <= MAX_NAME_LENGTH
 
 
 def _hyphenated(project: str) -> str:

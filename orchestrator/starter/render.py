@@ -15,7 +15,7 @@ import jinja2
 
 from orchestrator.errors import UsageError
 from orchestrator.starter.names import bucket_name, tag_prefix
-from orchestrator.templatefiles import TEMPLATES
+from orchestrator.templatefiles import templates_environment
 
 INVENTORY_FILE = "relorch.yaml"
 # The region of the droplets and of the bucket: the example inventory's.
@@ -72,13 +72,4 @@ def yaml_string(value: object) -> str:
 
 @functools.cache
 def _environment() -> jinja2.Environment:
-    # templatefiles.templates_environment() with YAML quoting instead of HTML escaping.
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-        finalize=yaml_string,
-    )
+    return templates_environment(finalize=yaml_string)

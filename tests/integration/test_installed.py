@@ -25,7 +25,7 @@ import yaml
 
 from orchestrator.sandbox import control
 from orchestrator.sandbox_settings import SandboxSettings
-from tests.conftest import new_test_directory
+from tests.conftest import git, new_test_directory
 from tests.integration.conftest import ROOT, sandbox_inventory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -81,14 +81,6 @@ Restart=on-failure
 [Install]
 WantedBy=multi-user.target
 """
-
-
-def git(repository: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-C", str(repository), "-c", "user.name=G", "-c", "user.email=g@x", *args],
-        check=True,
-        capture_output=True,
-    )
 
 
 def make_project(directory: Path) -> Path:

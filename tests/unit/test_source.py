@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,17 +10,9 @@ import pytest
 from orchestrator.errors import TagError, UsageError
 from orchestrator.source import release_to_build
 from orchestrator.version import Channel, latest_release
+from tests.conftest import git
 
 NOW = datetime(2026, 11, 22, 10, 30, 5, tzinfo=UTC)
-
-
-def git(repository: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repository), "-c", "user.name=T", "-c", "user.email=t@x", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 def commit(repository: Path, text: str) -> str:

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from orchestrator.example import init_example_repository
+from tests.conftest import git
 from tests.integration.conftest import ROOT, SandboxWorld
 
 pytestmark = pytest.mark.integration
-
-
-def git(repository: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repository), "-c", "user.name=T", "-c", "user.email=t@x", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 def test_a_commit_after_the_last_tag_is_in_the_nightly(sandbox_world: SandboxWorld) -> None:
