@@ -57,6 +57,7 @@ from orchestrator.schema import (
     host_key_line,
     is_loopback,
 )
+from orchestrator.templating import render_template
 from orchestrator.version import Channel
 from orchestrator.yamlload import YamlRefused, load_yaml
 
@@ -321,6 +322,13 @@ class Registry(Model):
         return value.rstrip("/")
 
 
+# What a build command may use, as template variables and (upper-case) environment variables.
+BUILD_VARIABLES = (
+    "project", "tag", "commit", "version", "channel", "arch", "rpm_arch", "format", "target",
+    "run_id",
+)  # fmt: skip
+
+
 class BuildTarget(Model):
     """One build: an architecture and a package format on one machine."""
 
@@ -334,8 +342,7 @@ class BuildTarget(Model):
         default=None,
         max_length=64 * KiB,
         description="Shell command run in the unpacked source; a jinja2 template with "
-        "version, arch, format, channel, target and run_id. Image targets run it (if "
-        "set) before docker build.",
+        f"{', '.join(BUILD_VARIABLES)}. Image targets run it (if set) before docker build.",
     )
     artifacts: list[str] = Field(
         default_factory=list, description="Globs of packages to collect (deb and rpm)."
@@ -376,6 +383,14 @@ class BuildTarget(Model):
                 raise ValueError("'container' is only for format: image targets")
             if self.command is None or not self.artifacts:
                 raise ValueError(f"a format: {self.format} target needs 'command' and 'artifacts'")
+        if self.command is not None:
+            # Refused when the inventory loads, not at the first release.
+            sample = dict.fromkeys(BUILD_VARIABLES, "x")
+            where = f"targets.{self.name}.command"
+            try:
+                render_template(self.command, sample, where, "a build command")
+            except InventoryError as error:
+                raise ValueError(str(error)) from None
         return self
 
     @field_validator("artifacts", "extra_artifacts")

@@ -193,11 +193,19 @@ def holding_directory_lock(
 
     def attempt() -> str | None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # The lock appears with its holder in it: made aside, then renamed into place
+        # (which fails onto a lock that has a holder), so no reader, and no run killed
+        # half-way, ever sees a lock that names nobody.
+        staged = path.parent / f".{path.name}.{details.token}"
+        staged.mkdir()
         try:
-            path.mkdir()
-        except FileExistsError:
-            return _read_details(path)
-        write_atomically(path / DETAILS, details.render())
+            write_atomically(staged / DETAILS, details.render())
+            try:
+                os.rename(staged, path)
+            except OSError:  # ENOTEMPTY: a holder has it
+                return _read_details(path)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
         return None
 
     def break_lock(holder: LockDetails) -> None:

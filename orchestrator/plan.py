@@ -370,7 +370,7 @@ def _static_machine(host: StaticHost) -> Machine:
 def build_variables(
     inventory: Inventory, release: Release, revision: Revision, run_id: str, target: BuildTarget
 ) -> dict[str, str]:
-    """The variables a build command sees, as template variables and environment variables."""
+    """The variables a build command sees: ``BUILD_VARIABLES``, templates' and environment's."""
     return {
         "project": inventory.project.name,
         "tag": release.tag,

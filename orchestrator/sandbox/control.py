@@ -10,11 +10,14 @@ after the daemon and stopped with it, and the Debian servers deploys boot
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,6 +237,15 @@ _FIXED_WHILE_RUNNING = (
 )  # fmt: skip
 
 
+@contextlib.contextmanager
+def _starting(files: SandboxFiles) -> Iterator[None]:
+    """One process at a time starts this sandbox's parts: two tasks run at once, say."""
+    files.root.mkdir(parents=True, exist_ok=True)
+    with (files.root / "start.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def ensure_running(settings: SandboxSettings) -> SandboxInfo:
     """The running sandbox (and its repo server) with these settings, started if need be.
 
@@ -242,7 +254,9 @@ def ensure_running(settings: SandboxSettings) -> SandboxInfo:
     """
     info = running(settings)
     if info is None:
-        return start(settings)
+        with _starting(files_of(settings)):
+            # Another process may have started it while this one waited.
+            info = running(settings) or start(settings)
     files = files_of(settings)
     wanted = settings.model_copy(update={"state_dir": files.root})
     current = read_config(files)
@@ -263,7 +277,8 @@ def ensure_running(settings: SandboxSettings) -> SandboxInfo:
 def ensure_registry(settings: SandboxSettings) -> registry.RegistryAccess:
     """The sandbox (its daemon and repo server) and its registry, started if need be."""
     ensure_running(settings)
-    return registry.ensure_running(settings)
+    with _starting(files_of(settings)):
+        return registry.ensure_running(settings)
 
 
 def ensure_images(settings: SandboxSettings) -> registry.RegistryAccess:

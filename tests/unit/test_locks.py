@@ -1,12 +1,23 @@
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import PublishError
+from orchestrator.errors import PublishError, RepositoryError
 from orchestrator.liveness import Boot
-from orchestrator.locks import LockDetails, LockWaiter, is_abandoned, parse_details
+from orchestrator.locks import (
+    LockDetails,
+    LockWaiter,
+    holding_directory_lock,
+    is_abandoned,
+    new_details,
+    parse_details,
+    read_directory_lock,
+)
 
 HOLDER = LockDetails(
     run_id="20261122t102900-a1b2c3",
@@ -110,3 +121,28 @@ def test_an_abandoned_lock_is_broken() -> None:
     lock.waiter(alive=False).acquire(0)
     assert lock.broken == ["old"]
     assert "that process is gone" in lock.lines[0]
+
+
+def _take(path: Path, wait: float = 0.0) -> contextlib.AbstractContextManager[None]:
+    return holding_directory_lock(
+        path, new_details("20261201t000000-abcdef", "v1.2.3", datetime.now(UTC)),
+        where="the tree", force="rm -r it", wait=wait, say=lambda line: None,
+        error=RepositoryError,
+    )  # fmt: skip
+
+
+def test_a_directory_lock_never_appears_without_its_holder(tmp_path: Path) -> None:
+    lock = tmp_path / "lock"
+    # What a run killed between its mkdir and its details left before: a lock naming
+    # nobody, which made every later run give up on "details unreadable".
+    lock.mkdir()
+    with _take(lock):
+        held = read_directory_lock(lock)
+        assert held is not None and held.run_id == "20261201t000000-abcdef"
+        # A second taker sees the holder, never an empty lock, and nothing is left aside.
+        with (
+            pytest.raises(RepositoryError, match="locked by run 20261201t000000-abcdef"),
+            _take(lock),
+        ):
+            pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -6,9 +6,16 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import InventoryError
-from orchestrator.inventory import load_inventory
+from orchestrator.inventory import BUILD_VARIABLES, load_inventory
 from orchestrator.operations import Provision, RemoteCommand
-from orchestrator.plan import PlanOptions, droplet_name, is_run_id, make_plan, new_run_id
+from orchestrator.plan import (
+    PlanOptions,
+    build_variables,
+    droplet_name,
+    is_run_id,
+    make_plan,
+    new_run_id,
+)
 from orchestrator.render import plan_text
 from orchestrator.version import Revision, nightly_release, parse_tag
 
@@ -128,3 +135,11 @@ def test_run_ids_and_droplet_names() -> None:
     assert (
         droplet_name("relorch", "lib+x", "amd64-deb", RUN_ID) == f"relorch-lib-x-amd64-deb-{RUN_ID}"
     )
+
+
+def test_a_build_command_sees_exactly_the_variables_the_inventory_checks_it_against() -> None:
+    inventory = load_inventory(ROOT / "inventory" / "sandbox.yaml")
+    variables = build_variables(
+        inventory, parse_tag("v1.2.3"), Revision("v1.2.3", COMMIT), RUN_ID, inventory.targets[0]
+    )
+    assert tuple(variables) == BUILD_VARIABLES

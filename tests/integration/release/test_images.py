@@ -28,7 +28,7 @@ from orchestrator.images.saved import read_saved_image
 from orchestrator.images.served import served_tag
 from orchestrator.sandbox import registry
 from orchestrator.testing.images import saved_image
-from tests.conftest import new_test_directory
+from tests.conftest import git, new_test_directory
 from tests.integration.conftest import (
     ROOT,
     SandboxWorld,
@@ -91,7 +91,9 @@ def test_one_tag_releases_packages_and_an_image_index_and_moves_latest_only_for_
     assert served.platforms == ("linux/amd64", "linux/arm64")
     for image, machine in zip(served.images, (b"\x3e\x00", b"\xb7\x00"), strict=True):
         assert image.version == "1.2.3", image
-        assert image.labels[REVISION_LABEL] == "v1.2.3"
+        assert image.labels[REVISION_LABEL] == git(
+            world.directory / "source", "rev-parse", "v1.2.3^{commit}"
+        )
         # Each platform's config says its architecture, and its busybox is built for it.
         config = json.loads(images.blob("hello", image.image_id))
         assert (config["os"], config["architecture"]) == ("linux", image.architecture)
@@ -200,7 +202,8 @@ def test_a_push_left_by_a_dead_run_is_taken_over_but_no_other_push_is(
     served = served_tag(images, "hello", "1.2.4")
     assert served is not None and served.digest != stale_digest
     assert served.platforms == ("linux/amd64", "linux/arm64")
-    assert {image.labels[REVISION_LABEL] for image in served.images} == {"v1.2.4"}
+    commit = git(world.directory / "source", "rev-parse", "v1.2.4^{commit}")
+    assert {image.labels[REVISION_LABEL] for image in served.images} == {commit}
     # Once published, the version is never pushed over, and releasing it again does nothing.
     with pytest.raises(PublishError, match="a version is pushed once"):
         push_index(images, "hello", "1.2.4", [stale])
