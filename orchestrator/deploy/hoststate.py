@@ -51,18 +51,36 @@ class HostState:
         mine = [r for r in self.records if r.environment == environment]
         return mine[-1] if mine else None
 
-    def recorded(self, environment: str, components: tuple[str, ...]) -> bool:
-        """Whether the last record of ``environment`` accounts for what is installed.
+    def recorded_version(self, environment: str) -> str | None:
+        """The version the last record of ``environment`` left here (None: none, or no record).
 
-        A failed or interrupted deploy left the host on the version before it; anything
-        else the record does not say was changed by hand (or by a deploy killed before
-        it could write its record).
+        A failed or interrupted deploy left the host on the version before it.
         """
         last = self.last_record(environment)
         if last is None:
+            return None
+        return last.previous if last.result in ("failed", "interrupted") else last.version
+
+    def recorded(self, environment: str, components: tuple[str, ...]) -> bool:
+        """Whether the last record of ``environment`` accounts for what is installed.
+
+        Anything else the record does not say was changed by hand (or by a deploy killed
+        before it could write its record).
+        """
+        if self.last_record(environment) is None:
             return False
-        ran = last.previous if last.result in ("failed", "interrupted") else last.version
-        return ran == self.version(components)
+        return self.recorded_version(environment) == self.version(components)
+
+    def accounted_version(self, environment: str, components: tuple[str, ...]) -> str | None:
+        """What the host runs as far as ``environment``'s records account for it.
+
+        A version installed with no record for it (by hand, or by a deploy killed before
+        its record) counts as the one the last record left: where the host goes back. A
+        host with no record of the environment counts as what it has installed.
+        """
+        if self.last_record(environment) is None or self.recorded(environment, components):
+            return self.version(components)
+        return self.recorded_version(environment)
 
     def settled(
         self,
@@ -83,6 +101,21 @@ class HostState:
             and self.recorded(environment, components)
             and not (image_ids and self.stray_images(components, image_ids))
         )
+
+    def restore_point(
+        self, environment: str, components: tuple[str, ...], installed: Mapping[str, str]
+    ) -> dict[str, str] | None:
+        """What a failed deploy puts back here when no record accounts for what is installed.
+
+        The version the last record left, as ``installed`` (release -> installed version)
+        gives it ({} when that is nothing); None when the host goes back to what it has.
+        """
+        accounted = self.accounted_version(environment, components)
+        if accounted == self.version(components):
+            return None
+        if accounted is None:
+            return {}
+        return dict.fromkeys(components, installed[accounted]) if accounted in installed else None
 
     def stray_images(self, components: tuple[str, ...], image_ids: tuple[str, ...]) -> list[str]:
         """The components whose container runs none of ``image_ids`` (the registry's image)."""

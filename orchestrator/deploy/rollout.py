@@ -9,7 +9,7 @@ each ran before, and the first failure in words.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,12 +79,22 @@ class DeployHandlers:
     lock: LockDetails
     say: Say
     now: Callable[[], datetime]
+    # Each published release's installed version: where a host goes back to when no
+    # record accounts for what it has installed.
+    installed_of: Mapping[str, str] = field(default_factory=dict)
     # Hosts the deploy changed (or began to), and what each ran before it did.
     # Each touched host's components before the deploy: name -> version (absent: none).
     touched: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Hosts whose changing step finished: they ran the new version, until they went back.
+    changed: set[str] = field(default_factory=set)
+    # Touched hosts that ran a version no record accounted for: what it was.
+    unaccounted: dict[str, str] = field(default_factory=dict)
     failure: str | None = None
     reverted: dict[str, str] = field(default_factory=dict)
     health: dict[str, str] = field(default_factory=dict)
+    # Touched hosts whose record was written, and why the others' was not.
+    recorded: set[str] = field(default_factory=set)
+    unrecorded: dict[str, str] = field(default_factory=dict)
     # Set once the take command was sent: it may have succeeded even if its answer was
     # lost, and the release only removes a lock with this deploy's token.
     lock_tried: bool = False
@@ -259,15 +269,25 @@ class DeployHandlers:
             if not self._needs(host):
                 return SkipProgram(f"runs {self.plan.version} already")
             state = self.survey.states[host]
+            back = state.restore_point(
+                self.environment_name, self.plan.components, self.installed_of
+            )
             with self._guard:
-                self.touched[host] = {
-                    p: v for p, v in state.components.items() if p in self.plan.components
-                }
+                if back is not None:
+                    self.unaccounted[host] = state.version(self.plan.components) or "nothing"
+                self.touched[host] = (
+                    back
+                    if back is not None
+                    else {p: v for p, v in state.components.items() if p in self.plan.components}
+                )
         result = self._shell(host).run(operation.command, timeout=operation.timeout)
         if result.status != 0:
             raise self._failed(
                 host, f"{operation.stage} failed (status {result.status}): {result.last_lines()}"
             )
+        if changes:
+            with self._guard:
+                self.changed.add(host)
         return None
 
     def _failed(self, host: str, message: str) -> DeployError:
@@ -333,6 +353,21 @@ class DeployHandlers:
         with self._guard:
             self.reverted[host] = back or "nothing"
 
+    def left_on(self, host: str) -> str | None:
+        """What a touched host runs after the deploy: None when it is not known."""
+        if host in self.reverted:
+            return self.reverted[host]
+        if self.failure is None and not self.interrupted:
+            return self.plan.version
+        # It did not go back: the version came on unless its change never finished.
+        return self.plan.version if host in self.changed else None
+
+    def not_back(self) -> list[str]:
+        """The touched hosts that should have gone back and did not (a failure, a signal)."""
+        if self.failure is None and not self.interrupted:
+            return []
+        return [host for host in self.touched if host not in self.reverted]
+
     def _record(self) -> None:
         result: Result = "deployed"
         failure = self.failure
@@ -344,12 +379,16 @@ class DeployHandlers:
             result = "rolled-back"
         problems = []
         for host, before in self.touched.items():
-            detail = ""
+            said = []
+            if host in self.unaccounted:
+                said.append(f"it ran {self.unaccounted[host]} with no record of it")
             if failure is not None:
                 back = self.reverted.get(host)
-                detail = f"{failure}; " + (
-                    f"this host went back to {back}" if back else "this host could not go back"
-                )
+                said += [
+                    failure,
+                    f"this host went back to {back}" if back else "this host could not go back",
+                ]
+            detail = "; ".join(said)
             record = Record(
                 time=self.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
                 run_id=self.plan.run_id,
@@ -375,8 +414,10 @@ class DeployHandlers:
                     command = f"{command} && {forget}"
                 done = shell.run(command, timeout=CONTROL_TIMEOUT)
                 if done.status != 0:
-                    problems.append(f"{host}: {done.last_lines()}")
+                    raise DeployError(done.last_lines())
+                self.recorded.add(host)
             except Exception as error:  # one host's record must not keep the others'
+                self.unrecorded[host] = str(error).removeprefix(f"{host}: ")
                 problems.append(f"{host}: {error}")
         if problems:
             raise DeployError("could not append the deploy record on " + "; ".join(problems))

@@ -156,9 +156,16 @@ def environment_records(state: Survey, environment: str) -> list[Record]:
     return sorted(records, key=lambda r: (r.time, r.run_id))
 
 
-def running_versions(state: Survey, components: tuple[str, ...]) -> dict[str, str | None]:
-    """What each host runs (semver; None when not installed or mixed)."""
-    return {name: s.version(components) for name, s in state.states.items()}
+def accounted_versions(
+    state: Survey, environment: str, components: tuple[str, ...]
+) -> dict[str, str | None]:
+    """What each host runs as the environment's records account for it (semver; None: none).
+
+    See :meth:`~orchestrator.deploy.hoststate.HostState.accounted_version`: a version
+    installed with no record (a deploy killed before its record) is not one the
+    environment runs, and never makes it look newer than it is.
+    """
+    return {name: s.accounted_version(environment, components) for name, s in state.states.items()}
 
 
 def choose_version(
@@ -295,9 +302,15 @@ def host_summary(
         before = host.version(components)
         entry: dict[str, Any] = {"before": before, "touched": False}
         if handlers is not None:
-            entry["touched"] = name in handlers.touched
+            touched = name in handlers.touched
+            entry["touched"] = touched
             entry["health"] = handlers.health.get(name)
             entry["reverted_to"] = handlers.reverted.get(name)
+            # For a touched host: whether it went back where it had to, what it runs now
+            # (None: not known), and whether its record was written.
+            entry["went_back"] = name not in handlers.not_back() if touched else None
+            entry["left_on"] = handlers.left_on(name) if touched else None
+            entry["recorded"] = name in handlers.recorded if touched else None
         if outcome is not None:
             programs = [outcome.programs.get(name), outcome.reverts.get(name)]
             entry["steps"] = [
@@ -344,11 +357,48 @@ class _Deploy:
     def choose(self, state: Survey) -> str | None:
         """The version to deploy on ``state`` (see :func:`choose_version`)."""
         name = self.environment.name
-        failed = failed_versions(environment_records(state, name), name) | self.upstream
-        running = running_versions(state, self.components)
+        running = accounted_versions(state, name, self.components)
         return choose_version(
-            self.environment, self.payload.source, self.request, self.offered, failed, running
-        )
+            self.environment, self.payload.source, self.request, self.offered,
+            self.failed(state), running,
+        )  # fmt: skip
+
+    def failed(self, state: Survey) -> set[str]:
+        """The versions that failed here or upstream: never taken again."""
+        name = self.environment.name
+        return failed_versions(environment_records(state, name), name) | self.upstream
+
+    def converging(self, state: Survey) -> str | None:
+        """When the range takes nothing newer: the version to put every host on, if they differ.
+
+        None when every host runs, as its record says, the newest version the environment
+        runs (nothing to do); that version when some host does not. UsageError when that
+        version may not be deployed again.
+        """
+        name = self.environment.name
+        accounted = accounted_versions(state, name, self.components)
+        newest = max((v for v in accounted.values() if v), key=precedence_key, default=None)
+        if newest is None:
+            return None
+        entry = self.offered.get(newest)
+        installed = entry.installed_version if entry is not None else None
+        settled = all(
+            s.recorded(name, self.components) and s.version(self.components) == newest
+            and (installed is None or s.settled(name, self.components, self.payload.units, installed))
+            for s in state.states.values()
+        )  # fmt: skip
+        if settled:
+            return None
+        if entry is None or newest in self.failed(state):
+            seen = ", ".join(
+                f"{h}: {s.version(self.components) or 'none'}" for h, s in state.states.items()
+            )
+            raise UsageError(
+                f"{name}'s hosts do not all run {newest} as recorded ({seen}), and {newest} "
+                f"cannot be deployed again; put them on one version with invoke env.rollback "
+                f"--env {name} --to VERSION"
+            )
+        return newest
 
     def ended(
         self,
@@ -375,7 +425,7 @@ class _Deploy:
             # Another deploy may have run while this one waited for the lock.
             _refuse_unsettled(fresh)
             try:
-                again = self.choose(fresh)
+                again = self.choose(fresh) or self.converging(fresh)
             except UsageError as error:
                 raise DeployError(
                     f"{name} changed while this deploy waited for its lock ({error}); "
@@ -411,6 +461,7 @@ class _Deploy:
             lock=new_details(self.run_id, f"{request.action} {version}", self.now()),
             say=self.say,
             now=self.now,
+            installed_of={v: a.installed_version for v, a in self.offered.items()},
         )
         started = time.monotonic()
         executor = Executor(plan, handlers, signals=signals)
@@ -421,6 +472,7 @@ class _Deploy:
         hosts = host_summary(self.state, handlers, self.components, outcome)
         name, what = self.environment.name, f"{request.action} of {version}"
         back = ", ".join(f"{h} -> {v}" for h, v in handlers.reverted.items()) or "none"
+        back += _not_back(handlers)
         finished = outcome.built and not outcome.failures
         if outcome.ended is not None:
             return self.ended(version, "unchanged", outcome.ended.message, hosts=hosts, plan=plan)
@@ -438,11 +490,23 @@ class _Deploy:
             why = "; ".join(outcome.failures) or "the deploy did not finish"
             message = f"{what} to {name} failed before any host changed: {why}"
             return self.ended(version, "failed", message, hosts=hosts, plan=plan)
-        message = (
-            f"{what} to {name} failed: {handlers.failure}; {version} is marked failed in "
-            f"{name}; hosts went back: {back}"
+        marked = (
+            f"{version} is marked failed in {name}"
+            if handlers.recorded
+            else f"{version} could not be marked failed in {name} (no record was written)"
         )
+        message = f"{what} to {name} failed: {handlers.failure}; {marked}; hosts went back: {back}"
         return self.ended(version, "failed", message, hosts=hosts, plan=plan)
+
+
+def _not_back(handlers: DeployHandlers) -> str:
+    """The touched hosts that did not go back, each with what it runs and its record."""
+    stuck = [
+        f"{host} (on {handlers.left_on(host) or 'an unknown version'}, its record "
+        f"{'written' if host in handlers.recorded else 'not written'})"
+        for host in handlers.not_back()
+    ]
+    return f"; did not go back: {', '.join(stuck)}" if stuck else ""
 
 
 def run_deploy(
@@ -485,9 +549,9 @@ def run_deploy(
         if chosen is not None:
             request = dataclasses.replace(request, version=chosen(state))
         deploy = _Deploy(payload, request, seams, files, state, offered, upstream, run_id, say, now)
-        version = deploy.choose(state)
+        version = deploy.choose(state) or deploy.converging(state)
         if version is None:
-            running = running_versions(state, components).values()
+            running = accounted_versions(state, environment.name, components).values()
             newest = max((v for v in running if v), key=precedence_key)
             message = f"{environment.name} runs {newest}, and its range takes nothing newer"
             say(message)

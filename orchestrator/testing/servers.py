@@ -39,6 +39,8 @@ class FakeServer:
     broken_install: set[str] = field(default_factory=set)
     # Whether a login that becomes root may (its sudoers lines are there).
     sudo: bool = True
+    # A host that went down: every command, on any connection, fails from then on.
+    down: bool = False
     # A command containing this loses the connection (as a host that hangs up does).
     lost_on: str | None = None
     # Packages in another dpkg state than installed (name -> abbreviation, e.g. "hi").
@@ -63,6 +65,8 @@ class FakeShell:
         """Carry ``command`` out on the server (a fake server has one user)."""
         if self.hung_up:
             raise DeployError(f"{self.where}: the connection failed: hung up")
+        if self.server.down:
+            raise DeployError(f"{self.where}: the connection failed: no route to host")
         server = self.server
         server.on_command(command)
         with server.guard:

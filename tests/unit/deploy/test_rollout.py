@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import yaml
 from orchestrator.deploy.actions import rollback
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.records import Record
+from orchestrator.deploy.report import render_deploy_report
 from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
 from orchestrator.errors import UsageError
@@ -281,3 +283,60 @@ def test_a_login_that_may_not_sudo_is_refused_before_any_host_changes() -> None:
     for server in fleet.values():
         assert server.packages == {"hello": "1.2.3-1"} and server.records == []
         assert server.lock is None and len(server.commands) == 1  # the survey's one read
+
+
+def test_a_host_that_could_not_go_back_is_named_in_the_answer_with_the_version_it_is_on() -> None:
+    fleet = servers()
+
+    def down_after_install(version: str) -> bool:
+        fleet["prod-1"].down = True  # its SSH dies once 1.2.4 is installed
+        return False
+
+    fleet["prod-1"].healthy = down_after_install
+    outcome = deploy(fleet, "1.2.4")
+    assert outcome.status == "failed" and outcome.exit_code == 1
+    assert fleet["prod-1"].packages["hello"] == "1.2.4-1" and fleet["prod-1"].records == []
+    assert outcome.message.endswith(
+        "1.2.4 could not be marked failed in prod (no record was written); hosts went back: "
+        "none; did not go back: prod-1 (on 1.2.4, its record not written)"
+    )
+    host = outcome.to_json()["hosts"]["prod-1"]
+    assert (host["went_back"], host["left_on"], host["recorded"]) == (False, "1.2.4", False)
+    assert outcome.to_json()["hosts"]["prod-2"]["touched"] is False
+    page = render_deploy_report(outcome.to_json(), "hello", datetime(2026, 12, 1, tzinfo=UTC))
+    row = page.split("<strong>prod-1</strong>", 1)[1].split("</tr>", 1)[0]
+    assert "did not go back" in row and "1.2.4" in row and "not written" in row
+
+
+def test_a_host_on_a_version_with_no_record_goes_back_to_its_recorded_one() -> None:
+    # A deploy of 1.2.5 was killed: prod-1 kept 1.2.5 without a record, the re-run failed
+    # on prod-2 and marked 1.2.5 failed; prod-2 and prod-3 went back to 1.2.4.
+    fleet = servers("1.2.4")
+    deployed = Record("t1", "r1", "prod", "", "deploy", "1.2.4", "1.2.3", "deployed", "ci")
+    failed = Record("t2", "r2", "prod", "prod-2", "deploy", "1.2.5", "1.2.4", "failed", "ci")
+    for name, server in fleet.items():
+        server.records.append(dataclasses.replace(deployed, host=name).to_line())
+    fleet["prod-2"].records.append(failed.to_line())
+    fleet["prod-1"].packages["hello"] = "1.2.5-1"
+    outcome = deploy(fleet)
+    # Not "prod runs 1.2.5, nothing newer": it converges prod-1 on what prod runs.
+    assert outcome.status == "deployed" and outcome.version == "1.2.4", outcome.message
+    assert {s.packages["hello"] for s in fleet.values()} == {"1.2.4-1"}
+    (record,) = records(fleet["prod-1"])[1:]
+    assert (record["version"], record["previous"], record["result"]) == ("1.2.4", "1.2.4", "deployed")
+    assert "it ran 1.2.5 with no record of it" in record["detail"]
+    assert deploy(fleet).status == "unchanged"
+
+
+def test_a_failed_deploy_puts_a_host_with_no_record_back_on_its_recorded_version() -> None:
+    fleet = servers("1.2.4")
+    deployed = Record("t1", "r1", "prod", "", "deploy", "1.2.4", "1.2.3", "deployed", "ci")
+    for name, server in fleet.items():
+        server.records.append(dataclasses.replace(deployed, host=name).to_line())
+    fleet["prod-1"].packages["hello"] = "1.2.3-1"  # by hand, no record
+    fleet["prod-1"].healthy = lambda version: version != "1.2.5"
+    outcome = deploy(fleet, "1.2.5")
+    assert outcome.status == "failed"
+    # It goes back to what prod's records say it runs, not to what was left on it.
+    assert fleet["prod-1"].packages["hello"] == "1.2.4-1"
+    assert outcome.hosts["prod-1"]["reverted_to"] == "1.2.4"
