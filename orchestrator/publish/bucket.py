@@ -21,11 +21,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from orchestrator.credentials import SPACES_KEY, SPACES_SECRET
 from orchestrator.errors import CredentialsError, PublishError
 from orchestrator.inventory import S3Publish
+from orchestrator.publish.ledger import FILE as LEDGER
 from orchestrator.publish.order import cache_control, content_type
 
 CONTROL_DIR = ".orchestrator"
 MANIFEST_KEY = f"{CONTROL_DIR}/manifest.json"
 LOCK_KEY = f"{CONTROL_DIR}/lock"
+LEDGER_KEY = f"{CONTROL_DIR}/{LEDGER}"
 # The most one PUT may carry; larger files would need multipart uploads.
 MAX_PUT = 5 * 1024**3
 # DeleteObjects takes at most this many keys per request.
@@ -109,8 +111,14 @@ class Bucket:
 
     def read(self, path: str) -> bytes | None:
         """A control object's content (at most MAX_CONTROL bytes); None if there is none."""
+        found = self.read_tagged(path, MAX_CONTROL)
+        return None if found is None else found[0]
+
+    def read_tagged(self, path: str, limit: int) -> tuple[bytes, str] | None:
+        """A control object's content (at most ``limit`` bytes) and its ETag; None if none."""
         chunks: list[bytes] = []
-        return b"".join(chunks) if self._get(path, chunks.append, MAX_CONTROL) else None
+        etag = self._get(path, chunks.append, limit)
+        return None if etag is None else (b"".join(chunks), etag)
 
     def download(self, path: str, target: Path, limit: int) -> bool:
         """Write an object of at most ``limit`` bytes to the new file ``target`` as it arrives.
@@ -119,9 +127,10 @@ class Bucket:
         """
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         with os.fdopen(os.open(target, flags, 0o644), "wb") as sink:
-            return self._get(path, sink.write, limit)
+            return self._get(path, sink.write, limit) is not None
 
-    def _get(self, path: str, write: Callable[[bytes], object], limit: int) -> bool:
+    def _get(self, path: str, write: Callable[[bytes], object], limit: int) -> str | None:
+        """Stream the object to ``write``; its ETag, or None if there is no such object."""
         received = 0
         try:
             response = self.client.get_object(Bucket=self.target.bucket, Key=self.key(path))
@@ -132,14 +141,21 @@ class Bucket:
                 write(chunk)
         except ClientError as error:
             if _code(error) in _MISSING:
-                return False
+                return None
             raise self._fail(f"reading {path}", error) from None
         except BotoCoreError as error:
             raise self._fail(f"reading {path}", error) from None
-        return True
+        return str(response.get("ETag", ""))
 
-    def write_private(self, path: str, data: bytes) -> None:
-        """Store a control object (manifest): no public ACL, no caching."""
+    def write_private(self, path: str, data: bytes, *, replacing: str | None = None) -> None:
+        """Store a control object (manifest, ledger): no public ACL, no caching.
+
+        With ``replacing`` (the ETag read, or ``""`` when there was no object) the PUT is
+        conditional: PublishError if someone wrote the object since it was read.
+        """
+        conditions: dict[str, str] = {}
+        if replacing is not None:
+            conditions = {"IfMatch": replacing} if replacing else {"IfNoneMatch": "*"}
         try:
             self.client.put_object(
                 Bucket=self.target.bucket,
@@ -150,8 +166,16 @@ class Bucket:
                 ).decode(),
                 CacheControl="no-store",
                 ContentType="application/json",
+                **conditions,
             )
-        except (ClientError, BotoCoreError) as error:
+        except ClientError as error:
+            if replacing is not None and _code(error) in _HELD:
+                raise PublishError(
+                    f"{self.where}: {path} changed while this run held the lock (was the "
+                    "lock broken?); nothing was written: run it again"
+                ) from None
+            raise self._fail(f"writing {path}", error) from None
+        except BotoCoreError as error:
             raise self._fail(f"writing {path}", error) from None
 
     def create(self, path: str, data: bytes) -> bool:

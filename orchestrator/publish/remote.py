@@ -7,6 +7,7 @@ The server needs only POSIX sh and GNU coreutils, findutils and tar. Under the w
     current -> snapshots/<name>    what the web server serves
     .lock/details              the publish lock (see :mod:`orchestrator.locks`)
     audit.log                  one line per publish, rollback or failure
+    deploys.json               the deploy ledger (see :mod:`orchestrator.publish.ledger`)
 
 Every path is quoted with :func:`shlex.quote`; lists of paths travel on standard input,
 NUL-separated, never on the command line.
@@ -22,6 +23,8 @@ from pathlib import PurePosixPath
 from orchestrator import lockcommands
 from orchestrator.errors import PublishError
 from orchestrator.publish.audit import FILE as AUDIT_FILE
+from orchestrator.publish.ledger import FILE as LEDGER
+from orchestrator.publish.ledger import MAX_BYTES as LEDGER_BYTES
 from orchestrator.repo.layout import PUBLISHED
 
 SNAPSHOTS = "snapshots"
@@ -30,10 +33,13 @@ LOCK = ".lock"
 MANIFEST = ".manifest.json"
 STAGING_PREFIX = ".new-"
 PAGE_UPLOAD = ".page-upload"
+LEDGER_UPLOAD = ".deploys-upload"
 MARK = "--8<--"
 HELD = lockcommands.HELD
 # Exit status of the state command when `current` is not a symlink.
 NOT_A_LINK = 4
+# Exit status of the ledger's read when there is no ledger yet.
+NO_LEDGER = 5
 
 q = shlex.quote
 
@@ -189,22 +195,45 @@ def switch(root: str, name: str, carried: str | None = None) -> str:
     )
 
 
-def place_page(root: str, snapshot: str, path: str, page: bytes) -> str:
-    """Put ``page`` (sent on stdin) at ``path`` in ``snapshot`` with one rename.
+def place_file(root: str, upload: str, destination: str, data: bytes, mode: int) -> str:
+    """Put ``data`` (sent on stdin) at ``destination`` under ``root`` with one rename.
 
-    It is written beside the snapshots first and renamed only once its size and SHA-256
-    are the page's: a client that went away mid-upload leaves the remote ``cat`` an early
-    end of input, not an error, and half a page must never be served. The rename means no
-    file another snapshot shares is written into.
+    It is written to ``upload`` beside the snapshots first and renamed only once its size
+    and SHA-256 are the data's: a client that went away mid-upload leaves the remote
+    ``head`` an early end of input, not an error, and half a file must never be read. The
+    rename means no file another snapshot shares is written into.
     """
-    destination = PurePosixPath(SNAPSHOTS, snapshot, path)
-    digest = hashlib.sha256(page).hexdigest()
+    digest = hashlib.sha256(data).hexdigest()
+    target = PurePosixPath(destination)
     return (
-        f"cd {q(root)} && rm -f {PAGE_UPLOAD} && head -c {len(page)} > {PAGE_UPLOAD} && "
-        f'[ "$(wc -c < {PAGE_UPLOAD})" -eq {len(page)} ] && '
-        f"echo '{digest}  {PAGE_UPLOAD}' | sha256sum --quiet --strict -c - && "
-        f"chmod 0644 {PAGE_UPLOAD} && mkdir -p {q(str(destination.parent))} && "
-        f"mv -Tf {PAGE_UPLOAD} {q(str(destination))}"
+        f"cd {q(root)} && rm -f {upload} && head -c {len(data)} > {upload} && "
+        f'[ "$(wc -c < {upload})" -eq {len(data)} ] && '
+        f"echo '{digest}  {upload}' | sha256sum --quiet --strict -c - && "
+        f"chmod {mode:04o} {upload} && mkdir -p {q(str(target.parent))} && "
+        f"mv -Tf {upload} {q(str(target))}"
+    )
+
+
+def place_page(root: str, snapshot: str, path: str, page: bytes) -> str:
+    """Put ``page`` (sent on stdin) at ``path`` in ``snapshot``, for the web server to read."""
+    destination = str(PurePosixPath(SNAPSHOTS, snapshot, path))
+    return place_file(root, PAGE_UPLOAD, destination, page, 0o644)
+
+
+def write_ledger(root: str, ledger: bytes) -> str:
+    """Replace the deploy ledger beside the snapshots with ``ledger`` (sent on stdin)."""
+    # Not the web server's to read: it serves `current` only, and the file is the tool's.
+    return place_file(root, LEDGER_UPLOAD, LEDGER, ledger, 0o600)
+
+
+def read_ledger(root: str) -> str:
+    """Print the deploy ledger, at most one byte more than a ledger may have.
+
+    Exit NO_LEDGER when there is none (nor a web root yet).
+    """
+    return (
+        f"cd {q(root)} 2>/dev/null && [ -e {LEDGER} ] || exit {NO_LEDGER}; "
+        f"head -c {LEDGER_BYTES + 1} {LEDGER}"
     )
 
 

@@ -28,8 +28,11 @@ from orchestrator.archive import checked_name
 from orchestrator.errors import ArchiveError, PublishError
 from orchestrator.inventory import S3Publish
 from orchestrator.locks import LockDetails, LockWaiter, new_details, parse_details
-from orchestrator.publish.bucket import LOCK_KEY, MANIFEST_KEY, Bucket, make_client
+from orchestrator.publish.bucket import LEDGER_KEY, LOCK_KEY, MANIFEST_KEY, Bucket, make_client
 from orchestrator.publish.info import Clock, PublishedTo, PublishInfo, Say, utc_now
+from orchestrator.publish.ledger import MAX_BYTES as LEDGER_BYTES
+from orchestrator.publish.ledger import TASK as LEDGER_TASK
+from orchestrator.publish.ledger import DeployFailure, Failures, parse_ledger, with_failure
 from orchestrator.publish.local import LocalTree
 from orchestrator.publish.manifest import Manifest, changes, expired, next_manifest
 from orchestrator.publish.order import Job, upload_tiers
@@ -152,6 +155,26 @@ class S3Target:
         bucket.delete(path)
         return f"{self.url}/{path}"
 
+    def deploy_failures(self) -> Failures:
+        """The deploy ledger object, read without the lock (see the protocol)."""
+        return read_ledger(self.bucket())[0]
+
+    def record_deploy_failure(
+        self, environment: str, failure: DeployFailure, *, lock_wait: float, say: Say
+    ) -> Failures:
+        """Rewrite the ledger object with ``failure`` under the bucket's lock.
+
+        The PUT is conditional on the object read (its ETag, or none): one PUT replaces it
+        whole, and a writer that broke the lock meanwhile is not overwritten.
+        """
+        bucket = self.bucket()
+        details = new_details(failure.run_id, LEDGER_TASK, self.clock())
+        with holding_bucket_lock(bucket, details, lock_wait, say):
+            failures, etag = read_ledger(bucket)
+            ledger, data = with_failure(failures, environment, failure, bucket.where)
+            bucket.write_private(LEDGER_KEY, data, replacing=etag)
+        return ledger
+
     def unlock(self, *, force: bool) -> str | None:
         """The lock holder's details (None if unlocked); with ``force`` the lock is deleted."""
         bucket = self.bucket()
@@ -200,6 +223,15 @@ def holding_bucket_lock(
             bucket.delete(LOCK_KEY)
         except PublishError as error:
             say(f"{error}; the lock stays: {force}")
+
+
+def read_ledger(bucket: Bucket) -> tuple[Failures, str]:
+    """The bucket's deploy ledger and its ETag; empty, with ``""``, if there is none yet."""
+    # One byte more than a ledger may have, so that parsing names an oversized one.
+    found = bucket.read_tagged(LEDGER_KEY, LEDGER_BYTES + 1)
+    if found is None:
+        return {}, ""
+    return parse_ledger(found[0], bucket.where), found[1]
 
 
 def read_manifest(bucket: Bucket) -> Manifest:

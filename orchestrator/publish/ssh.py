@@ -34,6 +34,9 @@ from orchestrator.locks import LockDetails, LockWaiter, new_details
 from orchestrator.publish import remote
 from orchestrator.publish.audit import Result, audit_line
 from orchestrator.publish.info import Clock, PublishedTo, PublishInfo, Say, utc_now
+from orchestrator.publish.ledger import FILE as LEDGER
+from orchestrator.publish.ledger import TASK as LEDGER_TASK
+from orchestrator.publish.ledger import DeployFailure, Failures, parse_ledger, with_failure
 from orchestrator.publish.local import LocalTree
 from orchestrator.publish.manifest import Manifest, changes, next_manifest
 from orchestrator.publish.session import RemoteShell, open_shell
@@ -162,16 +165,36 @@ class SshTarget:
             )
         return f"{self.url}/{path}"
 
+    def deploy_failures(self) -> Failures:
+        """The deploy ledger beside the snapshots, read without the lock (see the protocol)."""
+        with self.server() as server:
+            return server.ledger()
+
+    def record_deploy_failure(
+        self, environment: str, failure: DeployFailure, *, lock_wait: float, say: Say
+    ) -> Failures:
+        """Rewrite the ledger with ``failure`` under the lock, renamed into place."""
+        with self._locked(failure.run_id, LEDGER_TASK, lock_wait, say) as server:
+            ledger, data = with_failure(server.ledger(), environment, failure, self.where)
+            server.shell.run(remote.write_ledger(server.root, data), stdin=data, small=True)
+        return ledger
+
     @contextmanager
     def _page_lock(
         self, run_id: str, lock_wait: float, say: Say
     ) -> Iterator[tuple[RepoServer, str | None]]:
-        details = new_details(run_id, PAGE_TASK, self.clock())
+        with self._locked(run_id, PAGE_TASK, lock_wait, say) as server:
+            yield server, server.state().current
+
+    @contextmanager
+    def _locked(self, run_id: str, task: str, lock_wait: float, say: Say) -> Iterator[RepoServer]:
+        """The server, its publish lock held as ``task`` of ``run_id``."""
+        details = new_details(run_id, task, self.clock())
         with (
             self.server() as server,
             server.holding_lock(details, lock_wait, say, self.quick_shell),
         ):
-            yield server, server.state().current
+            yield server
 
     def unlock(self, *, force: bool) -> str | None:
         """The lock holder's details (None if unlocked); with ``force`` the lock is removed."""
@@ -234,6 +257,18 @@ class RepoServer:
         if result.status != 0:
             raise PublishError(f"{self.shell.where}: cannot read the web root: {result.stderr}")
         return remote.parse_state(result.stdout, self.root)
+
+    def ledger(self) -> Failures:
+        """The deploy ledger beside the snapshots; empty when there is none yet."""
+        result = self.shell.run(remote.read_ledger(self.root), check=False)
+        if result.status == remote.NO_LEDGER:
+            return {}
+        if result.status != 0:
+            raise PublishError(
+                f"{self.shell.where}: cannot read the deploy ledger {LEDGER}: "
+                f"{result.stderr.strip()[:200]}"
+            )
+        return parse_ledger(result.stdout.encode("utf-8"), self.shell.where)
 
     def _attempt(self, details: LockDetails) -> str | None:
         result = self.shell.run(remote.take_lock(self.root, details.render()), check=False)

@@ -14,6 +14,7 @@ from typing import Protocol
 from orchestrator.errors import UsageError
 from orchestrator.inventory import PublishConfig
 from orchestrator.publish.info import PublishedTo, PublishInfo, Say
+from orchestrator.publish.ledger import DeployFailure, Failures
 from orchestrator.publish.local import LocalTree
 from orchestrator.publish.manifest import Manifest
 
@@ -57,6 +58,23 @@ class PublishTarget(Protocol):
         """Stop serving the environments page (and never serve it again on a rollback); its URL.
 
         UsageError if the target has no ``environments_page``.
+        """
+
+    def deploy_failures(self) -> Failures:
+        """The deploy ledger (:mod:`orchestrator.publish.ledger`), read without the lock.
+
+        Empty when there is none yet; PublishError naming the target when what is there is
+        not a ledger or is larger than a ledger may be.
+        """
+
+    def record_deploy_failure(
+        self, environment: str, failure: DeployFailure, *, lock_wait: float, say: Say
+    ) -> Failures:
+        """Add ``failure`` to the ledger under the target's lock, atomically; the new ledger.
+
+        The ledger sits beside the tree, never served: publishing a tree, a rollback and
+        fetching one leave it alone. A version already listed for ``environment`` stays
+        listed once.
         """
 
     def fetch(self, tree: Path) -> Manifest:

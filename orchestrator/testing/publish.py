@@ -2,7 +2,8 @@
 
 It serves the files of the last tree published to it and keeps the manifest a real target
 keeps, with the same rules: a tree that lacks served packages it was not pruned of is
-refused, and a held lock makes a second publisher wait and give up.
+refused, and a held lock makes a second publisher wait and give up. Its deploy ledger is
+kept as the bytes a real target would store, and parsed by the same code.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from pathlib import Path
 from orchestrator.errors import PublishError, UsageError
 from orchestrator.locks import LockDetails, new_details
 from orchestrator.publish.info import PublishedTo, PublishInfo, Say
+from orchestrator.publish.ledger import DeployFailure, Failures, parse_ledger, with_failure
 from orchestrator.publish.local import LocalTree
 from orchestrator.publish.manifest import Manifest, next_manifest
 
 
 class MemoryTarget:
-    """Serves what was published to it from a dict; ``refuse`` makes every publish fail."""
+    """Serves what was published to it from a dict; ``refuse`` makes every request fail."""
 
     def __init__(
         self, name: str = "memory", *, refuse: str | None = None, page: str | None = None
@@ -31,6 +33,9 @@ class MemoryTarget:
         self.manifest = Manifest()
         self.holder: LockDetails | None = None
         self.publishes = 0
+        # The deploy ledger as stored (None: there is none); how often it was read.
+        self.ledger: bytes | None = None
+        self.ledger_reads = 0
         self._lock = threading.Lock()
 
     @property
@@ -114,6 +119,26 @@ class MemoryTarget:
             raise UsageError(f"{self.where} has no environments_page")
         self.files.pop(self.page, None)
         return f"{self.url}/{self.page}"
+
+    def deploy_failures(self) -> Failures:
+        """The deploy ledger; ``refuse`` makes reading it fail as an unreachable target would."""
+        self.ledger_reads += 1
+        if self.refuse is not None:
+            raise PublishError(f"{self.where}: {self.refuse}")
+        return {} if self.ledger is None else parse_ledger(self.ledger, self.where)
+
+    def record_deploy_failure(
+        self, environment: str, failure: DeployFailure, *, lock_wait: float, say: Say
+    ) -> Failures:
+        """Add ``failure`` to the ledger, unless the lock is held or ``refuse`` says no."""
+        with self._lock:
+            if self.holder is not None:
+                raise PublishError(f"{self.where} is locked by {self.holder.describe()}")
+            if self.refuse is not None:
+                raise PublishError(f"{self.where}: {self.refuse}")
+            failures = {} if self.ledger is None else parse_ledger(self.ledger, self.where)
+            ledger, self.ledger = with_failure(failures, environment, failure, self.where)
+        return ledger
 
     def unlock(self, *, force: bool) -> str | None:
         """The holder's details; ``force`` removes the lock."""

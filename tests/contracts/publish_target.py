@@ -9,6 +9,8 @@ import pytest
 
 from orchestrator.errors import PublishError
 from orchestrator.publish.info import PublishInfo
+from orchestrator.publish.ledger import FILE as LEDGER
+from orchestrator.publish.ledger import MAX_BYTES, DeployFailure, render_ledger
 from orchestrator.publish.local import scan_tree
 from orchestrator.publish.target import PublishTarget
 from orchestrator.repo.build import add_packages
@@ -83,3 +85,52 @@ def check_publish_target(
     target.publish(scan_tree(first), RELEASE, lock_wait=5, say=print, allow_removals=True)
     assert read(page_url) is None
     assert not target.unlock(force=False)
+
+
+FAILED = DeployFailure("1.2.7", "2026-12-07T03:05:00Z", RELEASE.run_id, "dev-1", "health check")
+
+
+def check_deploy_ledger(
+    target: PublishTarget,
+    directory: Path,
+    read: Callable[[str], bytes | None],
+    store: Callable[[bytes], None],
+) -> None:
+    """The deploy ledger of every publish target; ``store`` writes raw bytes where the target
+    keeps its ledger (as someone with access to the target, not the tool, would)."""
+    assert target.deploy_failures() == {}
+    first, _ = trees(directory)
+    target.publish(scan_tree(first), RELEASE, lock_wait=5, say=print)
+    written = target.record_deploy_failure("dev", FAILED, lock_wait=5, say=print)
+    assert written == {"dev": (FAILED,)} == target.deploy_failures()
+    # A version is listed once per environment; another environment has its own list.
+    again = DeployFailure("1.2.7", "2026-12-07T04:00:00Z", "20261207t040000-ffffff", "dev-2")
+    target.record_deploy_failure("dev", again, lock_wait=5, say=print)
+    staging = DeployFailure("1.2.8", "2026-12-07T05:00:00Z", RELEASE.run_id, "staging-2", "x" * 900)
+    ledger = target.record_deploy_failure("staging", staging, lock_wait=5, say=print)
+    assert [f.version for f in ledger["dev"]] == ["1.2.7"]
+    assert ledger["staging"][0].detail == "x" * 500, "fields are clipped, not refused"
+    assert target.deploy_failures() == ledger
+
+    # Beside the tree: never served, never pulled, kept by every publish.
+    assert read(f"{target.url}/{LEDGER}") is None
+    target.fetch(directory / "fetched-ledger")
+    assert not (directory / "fetched-ledger" / LEDGER).exists()
+    target.publish(scan_tree(first), RELEASE, lock_wait=5, say=print)
+    assert target.deploy_failures() == ledger
+    assert not target.unlock(force=False)
+
+    # What the target holds is checked: one error naming the target, never read as empty.
+    for data, problem in [
+        (b"{not json", "not JSON"),
+        (b'{"format": 1, "environments": {"dev": [{"version": 7}]}}', "exactly the fields"),
+        (render_ledger(ledger) + b" " * MAX_BYTES, "larger than"),
+    ]:
+        store(data)
+        with pytest.raises(PublishError, match=problem) as refused:
+            target.deploy_failures()
+        assert target.where in str(refused.value)
+        with pytest.raises(PublishError, match=problem):
+            target.record_deploy_failure("dev", FAILED, lock_wait=5, say=print)
+    store(render_ledger(ledger))
+    assert target.deploy_failures() == ledger

@@ -9,6 +9,7 @@ import pytest
 
 from orchestrator.errors import PublishError
 from orchestrator.publish import remote
+from orchestrator.publish.ledger import MAX_BYTES
 
 
 def test_lock_commands() -> None:
@@ -109,3 +110,26 @@ def test_a_page_cut_short_on_its_way_is_never_served(tmp_path: Path) -> None:
     assert _place(tmp_path, page, page).returncode == 0
     assert served.read_bytes() == page
     assert oct(served.stat().st_mode & 0o777) == "0o644"
+
+
+def _sh(command: str, sent: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["sh", "-c", command], input=sent, capture_output=True, check=False)
+
+
+def test_the_deploy_ledger_is_replaced_whole_beside_the_snapshots_and_read_bounded(
+    tmp_path: Path,
+) -> None:
+    assert _sh(remote.read_ledger(str(tmp_path / "none-yet"))).returncode == remote.NO_LEDGER
+    assert _sh(remote.read_ledger(str(tmp_path))).returncode == remote.NO_LEDGER
+    ledger = tmp_path / "deploys.json"
+    ledger.write_bytes(b'{"kept": true}')
+    new = b'{"format": 1, "environments": {}}\n'
+    # Cut short on its way, or changed: the ledger stays as it was.
+    assert _sh(remote.write_ledger(str(tmp_path), new), new[:10]).returncode != 0
+    assert _sh(remote.write_ledger(str(tmp_path), new), new.upper()).returncode != 0
+    assert ledger.read_bytes() == b'{"kept": true}'
+    assert _sh(remote.write_ledger(str(tmp_path), new), new).returncode == 0
+    assert ledger.read_bytes() == new and oct(ledger.stat().st_mode & 0o777) == "0o600"
+    assert _sh(remote.read_ledger(str(tmp_path))).stdout == new
+    ledger.write_bytes(b" " * (MAX_BYTES + 100))
+    assert len(_sh(remote.read_ledger(str(tmp_path))).stdout) == MAX_BYTES + 1
