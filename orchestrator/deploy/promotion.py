@@ -1,9 +1,9 @@
 """Which version a promotion takes, and which one a rollback goes back to; pure.
 
 A promotion takes what the upstream environment (``from``) runs on every host, healthy
-now; ``--version`` may pick an older one, if it was deployed on every upstream host and
-never failed there. A rollback goes back to the version the hosts ran before the one they
-run, as their records say.
+now and as its records account for it; ``--version`` may pick an older one, if it was
+deployed on every upstream host and never failed there. A rollback goes back to the
+version the hosts ran before the one they run, as their records say.
 """
 
 from __future__ import annotations
@@ -52,6 +52,19 @@ def promotion_candidate(
                 "only what the upstream environment has proven is promoted"
             )
         return wanted
+    unrecorded = [
+        f"{name} runs {installed}"
+        for name, state in states.items()
+        if (installed := state.version(components)) is not None
+        and not state.recorded(upstream, components)
+    ]
+    if unrecorded:
+        # A host proves only what a deploy put there, checked and recorded.
+        raise UsageError(
+            f"{', '.join(unrecorded)} of {upstream}: not recorded (installed by hand, or a "
+            "deploy killed before its record); nothing is promoted: put them right with "
+            f"invoke deploy --env {upstream}"
+        )
     running = common_version(states, components)
     if running is None:
         seen = ", ".join(f"{n}: {s.version(components) or 'none'}" for n, s in states.items())

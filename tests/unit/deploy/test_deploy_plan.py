@@ -109,6 +109,24 @@ def test_promotion_takes_only_what_runs_healthy_everywhere() -> None:
             raise AssertionError(f"{wanted} promoted")
 
 
+def test_promotion_refuses_an_upstream_host_running_what_no_record_accounts_for() -> None:
+    deployed = Record("t1", "r", "dev", "h", "deploy", "1.2.3", None, "deployed", "ci")
+    states = {
+        "h": _state("1.2.3", [deployed]),
+        "i": _state("1.2.4", [deployed]),
+        "j": _state("1.2.4", []),
+    }
+    try:
+        promotion_candidate("dev", states, ("hello",), dict.fromkeys(states, "passed"), None)
+    except UsageError as error:
+        assert str(error).startswith(
+            "i runs 1.2.4, j runs 1.2.4 of dev: not recorded (installed by hand, or a deploy "
+            "killed before its record); nothing is promoted"
+        )
+    else:
+        raise AssertionError("promoted from hosts in drift")
+
+
 def test_rollback_goes_to_the_recorded_previous_version() -> None:
     first = Record("t1", "r1", "dev", "h", "deploy", "1.2.3", None, "deployed", "ci")
     second = Record("t2", "r2", "dev", "h", "deploy", "1.2.4", "1.2.3", "deployed", "ci")
