@@ -41,7 +41,10 @@ def promote(
     try:
         components = inventory.payload(upstream).components
         healthy = health_now(upstream, state, components) if version is None else {}
-        picked = promotion_candidate(upstream.name, state.states, components, healthy, version)
+        picked = promotion_candidate(
+            upstream.name, state.states, components, healthy, version,
+            seams.ledger.failed(upstream.name),
+        )  # fmt: skip
         if version is None:
             _refuse_stray_images(upstream, state, components, seams, picked)
     finally:

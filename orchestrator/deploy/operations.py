@@ -87,11 +87,19 @@ class Revert(HostOperation):
 
 @dataclass(frozen=True)
 class RecordDeploy(Operation):
-    """Append the deploy's record to every host it touched, however it ended."""
+    """Append the deploy's record to every host it touched, however it ended.
+
+    A version that failed also goes into the deploy ledger on the publish target named
+    ``ledger`` (none: the inventory has no publish target).
+    """
 
     kind: ClassVar[str] = "record"
     path: str = ""
+    ledger: str = ""
 
     def describe(self) -> str:
         """One line."""
-        return f"append a JSON line to {self.path} on every host the deploy touched"
+        described = f"append a JSON line to {self.path} on every host the deploy touched"
+        if self.ledger:
+            described += f"; if it failed, its version to the deploy ledger on {self.ledger}"
+        return described

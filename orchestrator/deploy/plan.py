@@ -194,13 +194,15 @@ def make_deploy_plan(
     action: Action,
     lock_wait: float,
     where: str,
+    ledger: str,
     image_ids: tuple[str, ...] = (),
 ) -> DeployPlan:
     """The deploy of ``version`` (``installed_version`` as installed) to ``hosts``, batch by batch.
 
     ``channels`` are those of the environment's channels that the repository publishes:
     apt refuses a source whose suite has no Release file. A Compose environment has
-    neither channels nor an apt source: its hosts pull from the registry.
+    neither channels nor an apt source: its hosts pull from the registry. ``ledger`` names
+    the publish target keeping the deploy ledger ("" for none).
     """
     environment = payload.environment
     before: list[Operation] = [
@@ -237,7 +239,9 @@ def make_deploy_plan(
         )
         for host in hosts
     }  # fmt: skip
-    after = (RecordDeploy(path=files.records, timeout=CONTROL_TIMEOUT, cleanup=True),)
+    after = (
+        RecordDeploy(path=files.records, ledger=ledger, timeout=CONTROL_TIMEOUT, cleanup=True),
+    )
     return DeployPlan(
         run_id=run_id,
         environment=environment.name,

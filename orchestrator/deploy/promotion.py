@@ -2,8 +2,9 @@
 
 A promotion takes what the upstream environment (``from``) runs on every host, healthy
 now and as its records account for it; ``--version`` may pick an older one, if it was
-deployed on every upstream host and never failed there. A rollback goes back to the
-version the hosts ran before the one they run, as their records say.
+deployed on every upstream host. Either way never a version that failed there, as the
+hosts' records or the deploy ledger say. A rollback goes back to the version the hosts
+ran before the one they run, as their records say.
 """
 
 from __future__ import annotations
@@ -27,17 +28,18 @@ def promotion_candidate(
     components: tuple[str, ...],
     healthy: Mapping[str, str],
     wanted: str | None,
+    ledger: set[str],
 ) -> str:
     """The version to promote from ``upstream``; UsageError naming why there is none.
 
-    ``healthy`` maps each upstream host to "passed" or what its health check saw now.
+    ``healthy`` maps each upstream host to "passed" or what its health check saw now;
+    ``ledger`` is what the deploy ledger says failed in ``upstream``.
     """
     records: list[Record] = [r for s in states.values() for r in s.records]
     failed = failed_versions(records, upstream)
     if wanted is not None:
         wanted = wanted.removeprefix("v")
-        if wanted in failed:
-            raise UsageError(f"{wanted} failed in {upstream}; it cannot be promoted")
+        _refuse_failed(wanted, upstream, failed, ledger)
         unproven = [
             name
             for name, state in states.items()
@@ -71,15 +73,26 @@ def promotion_candidate(
         raise UsageError(
             f"{upstream} does not run one version on every host ({seen}); deploy it first"
         )
+    _refuse_failed(running, upstream, failed, ledger)
     sick = [f"{host} ({result})" for host, result in healthy.items() if result != "passed"]
     if sick:
         raise UsageError(
             f"{running} is not healthy on every host of {upstream}: {'; '.join(sick)}; "
             "nothing is promoted"
         )
-    if running in failed:
-        raise UsageError(f"{running} failed in {upstream}; it cannot be promoted")
     return running
+
+
+def _refuse_failed(version: str, upstream: str, failed: set[str], ledger: set[str]) -> None:
+    """UsageError when ``version`` failed in ``upstream``, naming who says so."""
+    if version in failed:
+        raise UsageError(f"{version} failed in {upstream}; it cannot be promoted")
+    if version in ledger:
+        # The hosts' records no longer say so: someone with root on them changed them.
+        raise UsageError(
+            f"{version} failed in {upstream}, as the deploy ledger beside the repository "
+            "says (the hosts' records do not: were they changed?); it cannot be promoted"
+        )
 
 
 def rollback_target(

@@ -21,6 +21,7 @@ from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.health import check_health
 from orchestrator.deploy.hosts import HostShell
 from orchestrator.deploy.hoststate import shared_version
+from orchestrator.deploy.ledger import FailureLedger
 from orchestrator.deploy.operations import (
     CheckHealth,
     PrepareSources,
@@ -44,6 +45,7 @@ from orchestrator.executor import Directive, EndRun, SkipProgram, Span
 from orchestrator.fleet import HostAccess
 from orchestrator.locks import LockDetails, LockWaiter
 from orchestrator.operations import HostOperation, Operation, RemoteCommand
+from orchestrator.publish.ledger import DeployFailure
 from orchestrator.waiting import SlowSteps
 
 Say = Callable[[str], None]
@@ -79,6 +81,10 @@ class DeployHandlers:
     lock: LockDetails
     say: Say
     now: Callable[[], datetime]
+    # Where a failed version is also written, which the hosts cannot erase, and how long
+    # to wait for its target's lock.
+    ledger: FailureLedger
+    ledger_wait: float
     # Each published release's installed version: where a host goes back to when no
     # record accounts for what it has installed.
     installed_of: Mapping[str, str] = field(default_factory=dict)
@@ -90,6 +96,10 @@ class DeployHandlers:
     # Touched hosts that ran a version no record accounted for: what it was.
     unaccounted: dict[str, str] = field(default_factory=dict)
     failure: str | None = None
+    # The host of the first failure, and why the ledger could not take the failed version
+    # (None: it did, or nothing failed).
+    failed_host: str | None = None
+    unledgered: str | None = None
     reverted: dict[str, str] = field(default_factory=dict)
     health: dict[str, str] = field(default_factory=dict)
     # Touched hosts whose record was written, and why the others' was not.
@@ -293,7 +303,7 @@ class DeployHandlers:
     def _failed(self, host: str, message: str) -> DeployError:
         with self._guard:
             if self.failure is None:
-                self.failure = f"{host}: {message}"
+                self.failure, self.failed_host = f"{host}: {message}", host
         return DeployError(f"{host}: {message}")
 
     def _check(self, operation: CheckHealth, version: str, *, reverting: bool = False) -> None:
@@ -368,6 +378,17 @@ class DeployHandlers:
             return []
         return [host for host in self.touched if host not in self.reverted]
 
+    def _ledger_failure(self, stamp: str) -> None:
+        """Write the failed version into the deploy ledger; say on one line if it could not."""
+        host = self.failed_host or ""
+        detail = (self.failure or "").removeprefix(f"{host}: ")
+        entry = DeployFailure(self.plan.version, stamp, self.plan.run_id, host, detail)
+        self.unledgered = self.ledger.record(
+            self.environment_name, entry, lock_wait=self.ledger_wait, say=self.say
+        )
+        if self.unledgered is not None:
+            self.say(f"{self.plan.version} is not in the deploy ledger: {self.unledgered}")
+
     def _record(self) -> None:
         result: Result = "deployed"
         failure = self.failure
@@ -377,6 +398,7 @@ class DeployHandlers:
             result, failure = "interrupted", "the deploy was interrupted"
         elif self.plan.action == "rollback":
             result = "rolled-back"
+        stamp = self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
         problems = []
         for host, before in self.touched.items():
             said = []
@@ -390,7 +412,7 @@ class DeployHandlers:
                 ]
             detail = "; ".join(said)
             record = Record(
-                time=self.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                time=stamp,
                 run_id=self.plan.run_id,
                 environment=self.environment_name,
                 host=host,
@@ -419,5 +441,7 @@ class DeployHandlers:
             except Exception as error:  # one host's record must not keep the others'
                 self.unrecorded[host] = str(error).removeprefix(f"{host}: ")
                 problems.append(f"{host}: {error}")
+        if result == "failed":
+            self._ledger_failure(stamp)
         if problems:
             raise DeployError("could not append the deploy record on " + "; ".join(problems))

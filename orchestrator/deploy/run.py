@@ -23,6 +23,7 @@ from orchestrator.deploy.commands import HostFiles
 from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.hosts import HostShell
 from orchestrator.deploy.index import Available
+from orchestrator.deploy.ledger import FailureLedger
 from orchestrator.deploy.payload import Compose, Payload
 from orchestrator.deploy.plan import DeployHost, DeployPlan, make_deploy_plan
 from orchestrator.deploy.records import Action, Record, failed_versions
@@ -51,7 +52,8 @@ class DeploySeams:
 
     ``available`` reads the signed apt index, or the registry's tags for a Compose
     environment; ``image`` is what the registry serves under a tag (None if nothing), for
-    a Compose environment's checks and drift.
+    a Compose environment's checks and drift; ``ledger`` is the deploy ledger beside the
+    published repository (what failed where, whatever the hosts say).
     """
 
     accesses: Callable[[Environment], list[HostAccess]]
@@ -59,6 +61,7 @@ class DeploySeams:
     available: Callable[[Environment], list[Available]]
     project_key: Callable[[], str]
     image: Callable[[Environment, str], ServedTag | None]
+    ledger: FailureLedger
 
 
 @dataclass(frozen=True)
@@ -339,7 +342,9 @@ class _Deploy:
     files: HostFiles
     state: Survey
     offered: dict[str, Available]
-    upstream: set[str]
+    # What failed as the hosts of this environment do not say: upstream (their records and
+    # the ledger), and here as the deploy ledger says.
+    also_failed: set[str]
     run_id: str
     say: Say
     now: Callable[[], datetime]
@@ -366,7 +371,7 @@ class _Deploy:
     def failed(self, state: Survey) -> set[str]:
         """The versions that failed here or upstream: never taken again."""
         name = self.environment.name
-        return failed_versions(environment_records(state, name), name) | self.upstream
+        return failed_versions(environment_records(state, name), name) | self.also_failed
 
     def converging(self, state: Survey) -> str | None:
         """When the range takes nothing newer: the version to put every host on, if they differ.
@@ -461,6 +466,8 @@ class _Deploy:
             lock=new_details(self.run_id, f"{request.action} {version}", self.now()),
             say=self.say,
             now=self.now,
+            ledger=self.seams.ledger,
+            ledger_wait=request.lock_wait,
             installed_of={v: a.installed_version for v, a in self.offered.items()},
         )
         started = time.monotonic()
@@ -490,13 +497,33 @@ class _Deploy:
             why = "; ".join(outcome.failures) or "the deploy did not finish"
             message = f"{what} to {name} failed before any host changed: {why}"
             return self.ended(version, "failed", message, hosts=hosts, plan=plan)
-        marked = (
-            f"{version} is marked failed in {name}"
-            if handlers.recorded
-            else f"{version} could not be marked failed in {name} (no record was written)"
-        )
+        marked = _marked(version, name, handlers)
         message = f"{what} to {name} failed: {handlers.failure}; {marked}; hosts went back: {back}"
         return self.ended(version, "failed", message, hosts=hosts, plan=plan)
+
+
+def _marked(version: str, environment: str, handlers: DeployHandlers) -> str:
+    """Where the failed ``version`` is marked failed: the hosts' records, the ledger, or not.
+
+    Marked on the hosts alone, it is not protected: root on one of them can erase it.
+    """
+    ledgered = handlers.unledgered is None
+    if handlers.recorded and ledgered:
+        return f"{version} is marked failed in {environment}"
+    if handlers.recorded:
+        return (
+            f"{version} is marked failed in {environment} on its hosts only, not in the deploy "
+            "ledger: root on a host could erase the mark"
+        )
+    if ledgered:
+        return (
+            f"{version} is marked failed in {environment} in the deploy ledger only (no host "
+            "record was written)"
+        )
+    return (
+        f"{version} could not be marked failed in {environment} (no record was written, "
+        "nor the deploy ledger)"
+    )
 
 
 def _not_back(handlers: DeployHandlers) -> str:
@@ -540,15 +567,18 @@ def run_deploy(
     state = survey(accesses, seams.connect, files, payload)
     try:
         _refuse_unsettled(state)
-        # What failed upstream is never taken here by a range or a plain deploy.
-        upstream = (
-            upstream_failures(inventory, environment, surveyor(inventory, seams))
-            if request.action == "deploy"
-            else set()
-        )
+        # What failed upstream is never taken here by a range or a plain deploy; what the
+        # ledger says failed here is never taken again, whatever the hosts' records say.
+        also_failed = seams.ledger.failed(environment.name)
+        if request.action == "deploy":
+            also_failed |= upstream_failures(
+                inventory, environment, surveyor(inventory, seams), seams.ledger
+            )
         if chosen is not None:
             request = dataclasses.replace(request, version=chosen(state))
-        deploy = _Deploy(payload, request, seams, files, state, offered, upstream, run_id, say, now)
+        deploy = _Deploy(
+            payload, request, seams, files, state, offered, also_failed, run_id, say, now
+        )
         version = deploy.choose(state) or deploy.converging(state)
         if version is None:
             running = accounted_versions(state, environment.name, components).values()
@@ -570,6 +600,7 @@ def run_deploy(
             action=request.action,
             lock_wait=request.lock_wait,
             where=f"environments.{environment.name}",
+            ledger=inventory.publish[0].name if inventory.publish else "",
             image_ids=served_image_ids(payload, seams, version),
         )
         at_version = [

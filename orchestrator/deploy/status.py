@@ -1,7 +1,8 @@
 """What runs where: ``invoke env.status`` for one environment or all of them.
 
 Per environment and host: the desired version (the pin, or what the range takes from the
-signed index, never a version that failed there), what is installed (``dpkg-query``), the
+signed index, never a version that failed there, as the hosts' records or the deploy
+ledger say), what is installed (``dpkg-query``), the
 units' states, the last record, the lock holder, drift (installed is not desired, or was
 installed by hand: no record says so), and what a promotion would take next.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.health import check_health
 from orchestrator.deploy.hoststate import HostState
+from orchestrator.deploy.ledger import FailureLedger
 from orchestrator.deploy.plan import DeployHost, health_variables
 from orchestrator.deploy.promotion import common_version, promotion_candidate
 from orchestrator.deploy.records import failed_versions
@@ -62,8 +64,10 @@ def environment_status(
     state = surveyed(environment)
     try:
         records = [r for s in state.states.values() for r in s.records]
-        failed = failed_versions(records, environment.name) | upstream_failures(
-            inventory, environment, surveyed
+        failed = (
+            failed_versions(records, environment.name)
+            | seams.ledger.failed(environment.name)
+            | upstream_failures(inventory, environment, surveyed, seams.ledger)
         )
         range_ = parse_range(environment.version, prereleases=environment.prereleases)
         desired: str | None = range_.pin
@@ -160,7 +164,10 @@ def _host_view(
 
 
 def next_promotion(
-    inventory: Inventory, environment: Environment, surveyed: Callable[[Environment], Survey]
+    inventory: Inventory,
+    environment: Environment,
+    surveyed: Callable[[Environment], Survey],
+    ledger: FailureLedger,
 ) -> dict[str, Any] | None:
     """What ``promote --to environment`` would take now, or why it would refuse."""
     if environment.upstream is None:
@@ -171,7 +178,9 @@ def next_promotion(
         components = inventory.payload(upstream).components
         healthy = health_now(upstream, state, components)
         try:
-            version = promotion_candidate(upstream.name, state.states, components, healthy, None)
+            version = promotion_candidate(
+                upstream.name, state.states, components, healthy, None, ledger.failed(upstream.name)
+            )
             return {"from": upstream.name, "version": version, "eligible": True, "why": ""}
         except OrchestratorError as error:
             return {"from": upstream.name, "version": None, "eligible": False, "why": str(error)}

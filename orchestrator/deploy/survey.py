@@ -16,6 +16,7 @@ from orchestrator.deploy import commands
 from orchestrator.deploy.commands import HostFiles
 from orchestrator.deploy.hosts import HostShell
 from orchestrator.deploy.hoststate import HostState
+from orchestrator.deploy.ledger import FailureLedger
 from orchestrator.deploy.payload import Payload
 from orchestrator.deploy.plan import CONTROL_TIMEOUT
 from orchestrator.deploy.records import failed_versions
@@ -110,9 +111,15 @@ def lock_holder(shell: HostShell, files: HostFiles, environment: str) -> LockDet
 
 
 def upstream_failures(
-    inventory: Inventory, environment: Environment, surveyed: Callable[[Environment], Survey]
+    inventory: Inventory,
+    environment: Environment,
+    surveyed: Callable[[Environment], Survey],
+    ledger: FailureLedger,
 ) -> set[str]:
-    """The versions that failed in the environments ``environment`` is promoted from."""
+    """The versions that failed in the environments ``environment`` is promoted from.
+
+    Their hosts' records say so, and so does the deploy ``ledger``, which they cannot erase.
+    """
     failed: set[str] = set()
     current = environment
     while current.upstream is not None:
@@ -122,7 +129,7 @@ def upstream_failures(
             records = [r for s in state.states.values() for r in s.records]
         finally:
             state.close()
-        failed |= failed_versions(records, current.name)
+        failed |= failed_versions(records, current.name) | ledger.failed(current.name)
     return failed
 
 

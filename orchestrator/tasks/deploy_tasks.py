@@ -41,7 +41,7 @@ PAGE_LOCK_WAIT = 300.0
 _COMMON = {
     "dry_run": "print every host, batch and command; reads the hosts (one read-only round trip each) and changes nothing",
     "json": "print the outcome as JSON on stdout (progress goes to stderr)",
-    "lock_wait": "seconds to wait for the environment's lock (default 300)",
+    "lock_wait": "seconds to wait for the environment's lock (default 300); after a failure, as long for the first publish target's, to write the deploy ledger",
     "inventory": INVENTORY_HELP,
 }
 
@@ -246,16 +246,29 @@ def rollback(
 
 def _views(loaded: Inventory, environments: list[Environment]) -> list[dict[str, Any]]:
     """What env.status shows of each environment, with its next promotion."""
+    import dataclasses
+
+    from orchestrator.deploy.ledger import FailureLedger
     from orchestrator.deploy.status import environment_status, next_promotion
     from orchestrator.deploy.survey import surveyor
+    from orchestrator.errors import OrchestratorError
     from orchestrator.tasks.wiring import deploy_seams
 
     seams = deploy_seams(loaded)
+    try:
+        seams.ledger.failures()
+    except OrchestratorError as error:
+        # What runs where is still worth seeing; it says whose word its failures are.
+        print(
+            f"the deploy ledger was not read ({error}): what failed is the hosts' records alone",
+            file=sys.stderr,
+        )
+        seams = dataclasses.replace(seams, ledger=FailureLedger(None))
     read = surveyor(loaded, seams)
     views = []
     for environment in environments:
         view = environment_status(loaded, environment, seams, read)
-        view["next_promotion"] = next_promotion(loaded, environment, read)
+        view["next_promotion"] = next_promotion(loaded, environment, read, seams.ledger)
         views.append(view)
     return views
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 
 import paramiko
@@ -25,6 +25,7 @@ from orchestrator.deploy.commands import sudoers_file
 from orchestrator.deploy.environments import Environment, ServerHost, TaggedHosts
 from orchestrator.deploy.hosts import open_ssh_shell
 from orchestrator.deploy.index import Available, available_versions
+from orchestrator.deploy.ledger import FailureLedger
 from orchestrator.deploy.payload import Compose
 from orchestrator.deploy.run import DeploySeams
 from orchestrator.errors import CredentialsError, SandboxError, UsageError
@@ -36,7 +37,7 @@ from orchestrator.journal import Journal
 from orchestrator.pipeline import Seams
 from orchestrator.plan import Plan
 from orchestrator.publish.info import Say
-from orchestrator.publish.run import resolve_targets
+from orchestrator.publish.run import resolve, resolve_targets
 from orchestrator.publish.target import PublishTarget
 from orchestrator.repo.signing import SigningKey, open_signer, public_key_only
 from orchestrator.sandbox import control, reposerver, servers
@@ -354,4 +355,17 @@ def deploy_seams(inventory: Inventory) -> DeploySeams:
         assert environment.compose is not None  # asked for Compose environments only
         return served_tag(registry(), environment.compose.image, tag)
 
-    return DeploySeams(accesses, open_ssh_shell, available, project_key, image)
+    return DeploySeams(
+        accesses, open_ssh_shell, available, project_key, image, FailureLedger(_ledger(inventory))
+    )
+
+
+def _ledger(inventory: Inventory) -> Callable[[], PublishTarget] | None:
+    """The first publish target, where the deploy ledger is kept (None: there is none).
+
+    Opened on first use, once per command (for the sandbox's repo server, its keys then).
+    """
+    if not inventory.publish:
+        return None
+    first = inventory.model_copy(update={"publish": inventory.publish[:1]})
+    return functools.cache(lambda: resolve(with_publish_access(first).publish[0]))

@@ -19,9 +19,11 @@ from orchestrator.deploy.commands import MARK, ROOT_REFUSED, as_root, checked_as
 from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.hosts import Completed
 from orchestrator.deploy.index import Available
+from orchestrator.deploy.ledger import FailureLedger
 from orchestrator.deploy.run import DeploySeams
 from orchestrator.errors import DeployError
 from orchestrator.fleet import HostAccess
+from orchestrator.testing.publish import MemoryTarget
 
 SUDO_REFUSED = "sudo: a password is required"
 
@@ -144,9 +146,16 @@ class FakeShell:
 
 
 def fake_deploy_seams(
-    servers: dict[str, FakeServer], available: list[Available], key: str = "PUBLIC KEY"
+    servers: dict[str, FakeServer],
+    available: list[Available],
+    key: str = "PUBLIC KEY",
+    ledger: MemoryTarget | None = None,
 ) -> DeploySeams:
-    """Deploy seams over ``servers`` (by host name) offering ``available`` versions."""
+    """Deploy seams over ``servers`` (by host name) offering ``available`` versions.
+
+    The deploy ledger is kept on ``ledger`` (a new, empty target if none is given).
+    """
+    target = ledger if ledger is not None else MemoryTarget()
 
     def accesses(environment: Environment) -> list[HostAccess]:
         return [
@@ -160,4 +169,5 @@ def fake_deploy_seams(
         available=lambda environment: list(available),
         project_key=lambda: key,
         image=lambda environment, tag: None,
+        ledger=FailureLedger(lambda: target),
     )

@@ -31,7 +31,7 @@ def prod_plan() -> DeployPlan:
         inventory.payload(prod), hosts, files=FILES, version="1.2.3",
         installed_version="1.2.3-1", repository="http://127.76.0.1:8758", channels=("stable",),
         run_id="20261201t120000-abcdef", action="promote", lock_wait=300.0,
-        where="environments.prod",
+        where="environments.prod", ledger="sandbox-repo",
     )  # fmt: skip
 
 
@@ -95,14 +95,14 @@ def test_promotion_takes_only_what_runs_healthy_everywhere() -> None:
     deployed = Record("t1", "r", "dev", "h", "deploy", "1.2.3", None, "deployed", "ci")
     failed = Record("t2", "r2", "dev", "h", "deploy", "1.2.5", "1.2.3", "failed", "ci")
     states = {"h": _state("1.2.3", [deployed, failed])}
-    assert promotion_candidate("dev", states, ("hello",), {"h": "passed"}, None) == "1.2.3"
+    assert promotion_candidate("dev", states, ("hello",), {"h": "passed"}, None, set()) == "1.2.3"
     for healthy, wanted, message in [
         ({"h": "failed: 500"}, None, "not healthy"),
         ({}, "1.2.5", "failed in dev"),
         ({}, "1.2.4", "never deployed healthy"),
     ]:
         try:
-            promotion_candidate("dev", states, ("hello",), healthy, wanted)
+            promotion_candidate("dev", states, ("hello",), healthy, wanted, set())
         except UsageError as error:
             assert message in str(error)
         else:
@@ -117,7 +117,7 @@ def test_promotion_refuses_an_upstream_host_running_what_no_record_accounts_for(
         "j": _state("1.2.4", []),
     }
     try:
-        promotion_candidate("dev", states, ("hello",), dict.fromkeys(states, "passed"), None)
+        promotion_candidate("dev", states, ("hello",), dict.fromkeys(states, "passed"), None, set())
     except UsageError as error:
         assert str(error).startswith(
             "i runs 1.2.4, j runs 1.2.4 of dev: not recorded (installed by hand, or a deploy "

@@ -75,7 +75,7 @@ def test_the_page_and_env_status_json_agree_on_every_field(tmp_path: Path) -> No
     views = []
     for environment in promotion_order(loaded.environments):
         view = environment_status(loaded, environment, seams, read)
-        view["next_promotion"] = next_promotion(loaded, environment, read)
+        view["next_promotion"] = next_promotion(loaded, environment, read, seams.ledger)
         views.append(view)
     status_json = json.loads(json.dumps(views))
     published = {"1.2.3": offered[0]}

@@ -297,8 +297,9 @@ def test_a_host_that_could_not_go_back_is_named_in_the_answer_with_the_version_i
     assert outcome.status == "failed" and outcome.exit_code == 1
     assert fleet["prod-1"].packages["hello"] == "1.2.4-1" and fleet["prod-1"].records == []
     assert outcome.message.endswith(
-        "1.2.4 could not be marked failed in prod (no record was written); hosts went back: "
-        "none; did not go back: prod-1 (on 1.2.4, its record not written)"
+        "1.2.4 is marked failed in prod in the deploy ledger only (no host record was "
+        "written); hosts went back: none; did not go back: prod-1 (on 1.2.4, its record not "
+        "written)"
     )
     host = outcome.to_json()["hosts"]["prod-1"]
     assert (host["went_back"], host["left_on"], host["recorded"]) == (False, "1.2.4", False)
@@ -323,7 +324,11 @@ def test_a_host_on_a_version_with_no_record_goes_back_to_its_recorded_one() -> N
     assert outcome.status == "deployed" and outcome.version == "1.2.4", outcome.message
     assert {s.packages["hello"] for s in fleet.values()} == {"1.2.4-1"}
     (record,) = records(fleet["prod-1"])[1:]
-    assert (record["version"], record["previous"], record["result"]) == ("1.2.4", "1.2.4", "deployed")
+    assert (record["version"], record["previous"], record["result"]) == (
+        "1.2.4",
+        "1.2.4",
+        "deployed",
+    )
     assert "it ran 1.2.5 with no record of it" in record["detail"]
     assert deploy(fleet).status == "unchanged"
 
