@@ -13,7 +13,7 @@ import yaml
 
 from orchestrator import credentials
 from orchestrator.deploy.environments import Environment, TaggedHosts
-from orchestrator.inventory import Inventory, S3Publish, SshPublish, load_inventory
+from orchestrator.inventory import Inventory, PublishConfig, S3Publish, load_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = ROOT / "examples" / "ci"
@@ -57,9 +57,18 @@ def chain(inventory: Inventory, name: str) -> list[Environment]:
     return found
 
 
+def publish_reads(config: PublishConfig) -> set[str]:
+    """What reaching a publish target reads: a bucket's keys, or a repo server's SSH key."""
+    if isinstance(config, S3Publish):
+        return {credentials.SPACES_KEY, credentials.SPACES_SECRET}
+    return {REPO_SERVER_KEY} if config.identity_file is None else set()
+
+
 def deploy_reads(inventory: Inventory, environments: list[Environment]) -> set[str]:
     """What deploying reads, for these environments (tasks/wiring.py, deploy_seams)."""
-    reads: set[str] = set()
+    # The deploy ledger on the first publish target: read by every deploy and promotion,
+    # written by a failed one (tasks/wiring.py, _ledger).
+    reads = publish_reads(inventory.publish[0]) if inventory.publish else set()
     for environment in environments:
         hosts = environment.hosts
         if isinstance(hosts, TaggedHosts):
@@ -84,13 +93,8 @@ def release_reads(inventory: Inventory, target: str | None = None) -> set[str]:
     signing = inventory.signing
     if signing.fingerprint is None and not signing.sandbox_key:
         reads |= {signing.key_env, signing.passphrase_env}
-    if any(isinstance(config, S3Publish) for config in inventory.publish):
-        reads |= {credentials.SPACES_KEY, credentials.SPACES_SECRET}
-    if any(
-        isinstance(config, SshPublish) and config.identity_file is None
-        for config in inventory.publish
-    ):
-        reads.add(REPO_SERVER_KEY)
+    for config in inventory.publish:
+        reads |= publish_reads(config)
     if inventory.registry is not None and not inventory.registry.sandbox:
         reads |= {inventory.registry.username_env, inventory.registry.password_env}
     for environment in inventory.environments:
