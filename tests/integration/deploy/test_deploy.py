@@ -1,8 +1,9 @@
 """Deploys on real sandbox servers: real apt, real systemd, real health checks.
 
 One world for the module (servers boot once): release v1.2.3 -> dev, promote to staging
-and prod in batches of 1, roll back, a release whose service fails its health check, two
-deploys at once, a deploy killed with SIGKILL, drift, and bad input that touches nothing.
+and prod in batches of 1, roll back, a version installed by hand upstream, a release whose
+service fails its health check (and root on dev erasing that), two deploys at once, a
+deploy killed with SIGKILL, drift, and bad input that touches nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.publish.ledger import FILE as LEDGER
+from orchestrator.sandbox.reposerver import served_directory
 from orchestrator.sandbox.servers import server_root
 from tests.conftest import new_test_directory
 from tests.integration.conftest import (
@@ -164,6 +167,59 @@ def test_rollback_brings_the_previous_version_back_and_marks_the_one_it_left(
     assert "dev runs 1.2.6" in ok(world.invoke("release", "--tag", "v1.2.6"))
 
 
+def answer(url: str) -> str:
+    """What ``url`` answers once it answers 200 (a service restarting takes a moment)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return str(response.read().decode())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def install_by_hand(world: SandboxWorld, host: str, package: str) -> None:
+    """What root on ``host`` does without the tool: apt-get and a restart over SSH, no record."""
+    (entry,) = [h for e in world.data["environments"] for h in e["hosts"] if h["name"] == host]
+    key = server_root(world.settings, host).parent.parent / "client_key"
+    command = (
+        "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+        f"--allow-downgrades {package} && systemctl restart hello.service"
+    )
+    subprocess.run(
+        [
+            "ssh", "-i", str(key), "-p", str(entry.get("port", 22)), "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", f"root@{entry['address']}", command,
+        ],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_a_version_installed_by_hand_upstream_is_not_promoted(world: SandboxWorld) -> None:
+    # dev runs 1.2.6, staging and prod 1.2.3: root puts 1.2.6 on every staging host.
+    for host in ("staging-1", "staging-2"):
+        install_by_hand(world, host, "hello=1.2.6-1")
+    before = {host: len(records(world, host)) for host in ALL}
+    refused = world.invoke("promote", "--to", "prod", "--approved-by", "alice")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr == (
+        "error: staging-1 runs 1.2.6, staging-2 runs 1.2.6 of staging: not recorded (installed "
+        "by hand, or a deploy killed before its record); nothing is promoted: put them right "
+        "with invoke deploy --env staging\n"
+    )
+    assert {host: len(records(world, host)) for host in ALL} == before
+    assert {installed(world)[host] for host in ("prod-1", "prod-2", "prod-3")} == {"1.2.3"}
+    # It runs there, healthy: only the missing record keeps it from prod.
+    for entry in next(e for e in world.data["environments"] if e["name"] == "staging")["hosts"]:
+        assert "ok hello 1.2.6" in answer(f"http://{entry['address']}:8080/health")
+    assert status(world)["prod"]["next_promotion"]["why"] == refused.stderr[len("error: ") : -1]
+    # What the message says puts them right: deployed, checked and recorded.
+    assert "staging runs 1.2.6 on every host" in ok(world.invoke("deploy", "--env", "staging"))
+
+
 def test_a_release_failing_its_health_check_is_rolled_back_and_not_promoted(
     world: SandboxWorld,
 ) -> None:
@@ -182,6 +238,34 @@ def test_a_release_failing_its_health_check_is_rolled_back_and_not_promoted(
     assert "1.2.7 failed in dev" in refused.stderr
     plain = world.invoke("deploy", "--env", "staging", "--version", "1.2.7")
     assert plain.returncode == 2, plain.stderr
+    assert {host: len(records(world, host)) for host in staged} == staged
+
+
+def test_a_failure_erased_on_the_host_is_still_refused_by_the_ledger(world: SandboxWorld) -> None:
+    ledger = json.loads((served_directory(world.settings).parent / LEDGER).read_text())
+    (entry,) = [e for e in ledger["environments"]["dev"] if e["version"] == "1.2.7"]
+    assert entry["host"] == "dev-1" and "health check failed" in entry["detail"]
+    path = server_root(world.settings, "dev-1") / "var/lib/relorch/deploys.jsonl"
+    kept = path.read_text()
+    staged = {host: len(records(world, host)) for host in ("staging-1", "staging-2")}
+    try:
+        # Root on dev-1 erases the failed line: the range still never takes 1.2.7 again.
+        lines = [line for line in kept.splitlines() if '"result":"failed"' not in line]
+        path.write_text("".join(f"{line}\n" for line in lines))
+        assert "every host of dev runs 1.2.6 already" in ok(world.invoke("deploy", "--env", "dev"))
+        # ...and forges a healthy record of it: staging does not take it.
+        forged = {**json.loads(lines[-1]), "version": "1.2.7", "previous": "1.2.6"}
+        forged |= {"result": "deployed", "health": "passed", "run_id": "20261207t000000-f0f0f0"}
+        path.write_text("".join(f"{line}\n" for line in [*lines, json.dumps(forged)]))
+        promoted = world.invoke("promote", "--to", "staging", "--version", "1.2.7")
+        deployed = world.invoke("deploy", "--env", "staging", "--version", "1.2.7")
+        for refused in (promoted, deployed):
+            assert refused.returncode == 2, refused.stdout + refused.stderr
+            assert "Traceback" not in refused.stderr and refused.stderr.count("\n") == 1
+            assert "1.2.7 failed" in refused.stderr, refused.stderr
+        assert "as the deploy ledger beside the repository says" in promoted.stderr
+    finally:
+        path.write_text(kept)
     assert {host: len(records(world, host)) for host in staged} == staged
 
 
