@@ -323,7 +323,11 @@ def test_a_host_on_a_version_with_no_record_goes_back_to_its_recorded_one() -> N
     assert outcome.status == "deployed" and outcome.version == "1.2.4", outcome.message
     assert {s.packages["hello"] for s in fleet.values()} == {"1.2.4-1"}
     (record,) = records(fleet["prod-1"])[1:]
-    assert (record["version"], record["previous"], record["result"]) == ("1.2.4", "1.2.4", "deployed")
+    assert (record["version"], record["previous"], record["result"]) == (
+        "1.2.4",
+        "1.2.4",
+        "deployed",
+    )
     assert "it ran 1.2.5 with no record of it" in record["detail"]
     assert deploy(fleet).status == "unchanged"
 
