@@ -501,11 +501,14 @@ class _Deploy:
 
 def _not_back(handlers: DeployHandlers) -> str:
     """The touched hosts that did not go back, each with what it runs and its record."""
-    stuck = [
-        f"{host} (on {handlers.left_on(host) or 'an unknown version'}, its record "
-        f"{'written' if host in handlers.recorded else 'not written'})"
-        for host in handlers.not_back()
-    ]
+    stuck = []
+    for host in handlers.not_back():
+        on = handlers.left_on(host)
+        if on is None:
+            before = handlers.payload.previous_release(handlers.touched[host]) or "nothing"
+            on = f"{handlers.plan.version} or {before}: its change did not finish"
+        record = "written" if host in handlers.recorded else "not written"
+        stuck.append(f"{host} (on {on}; its record {record})")
     return f"; did not go back: {', '.join(stuck)}" if stuck else ""
 
 

@@ -298,7 +298,7 @@ def test_a_host_that_could_not_go_back_is_named_in_the_answer_with_the_version_i
     assert fleet["prod-1"].packages["hello"] == "1.2.4-1" and fleet["prod-1"].records == []
     assert outcome.message.endswith(
         "1.2.4 could not be marked failed in prod (no record was written); hosts went back: "
-        "none; did not go back: prod-1 (on 1.2.4, its record not written)"
+        "none; did not go back: prod-1 (on 1.2.4; its record not written)"
     )
     host = outcome.to_json()["hosts"]["prod-1"]
     assert (host["went_back"], host["left_on"], host["recorded"]) == (False, "1.2.4", False)
