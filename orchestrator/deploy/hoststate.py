@@ -96,10 +96,17 @@ def shared_version(versions: Mapping[str, str], components: tuple[str, ...]) -> 
 
 
 def inspection_sections(host: str, output: str) -> tuple[str, str, str]:
-    """The three parts an inspection prints between ``MARK`` lines: what runs, units, records."""
-    sections = output.split(f"{MARK}\n")
+    """The three parts an inspection prints between ``MARK`` lines: what runs, units, records.
+
+    The records come last, so a line of the records file that reads like a ``MARK`` stays
+    among them.
+    """
+    sections = output.split(f"{MARK}\n", 2)
     if len(sections) != 3:
-        raise DeployError(f"{host}: unexpected answer to the inspection: {output[:200]!r}")
+        raise DeployError(
+            f"{host}: cannot parse the answer to the inspection ({len(output)} characters, "
+            f"starting {output[:60]!r})"
+        )
     return sections[0], sections[1], sections[2]
 
 

@@ -66,7 +66,14 @@ def _read(
             )
     if result.status != 0:
         raise DeployError(f"{shell.where}: cannot read the host: {result.last_lines()}")
-    return payload.parse(shell.where, result.stdout)
+    try:
+        return payload.parse(shell.where, result.stdout)
+    except DeployError as error:
+        # Name what the answer holds, the records file among it, for whoever looks.
+        raise DeployError(
+            f"{error}; the inspection prints what runs, the units' states, then the last "
+            f"lines of {files.records}"
+        ) from None
 
 
 def survey(

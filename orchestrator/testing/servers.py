@@ -127,7 +127,11 @@ class FakeShell:
             ok = installed == {version} and server.healthy(version)
             return Completed(0 if ok else 1, "" if ok else f"unhealthy {version}", "")
         if command.startswith("mkdir -p /var/lib/") and ">>" in command:
-            server.records.append(shlex.split(command.split("printf '%s\\n' ", 1)[1])[0])
+            words = shlex.shlex(
+                command.split("printf '%s\\n' ", 1)[1], posix=True, punctuation_chars=True
+            )
+            words.whitespace_split = True
+            server.records.append(next(iter(words)))
             return Completed(0, "", "")
         return Completed(127, "", f"fake server: unknown command {command[:80]!r}")
 

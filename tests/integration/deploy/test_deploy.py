@@ -85,6 +85,15 @@ def installed(world: SandboxWorld) -> dict[str, str | None]:
     }
 
 
+def dpkg_state(world: SandboxWorld, host: str) -> str:
+    """What the host's own dpkg says of hello: its state abbreviation and version."""
+    return subprocess.run(
+        ["chroot", str(server_root(world.settings, host)), "dpkg-query", "-W", "-f",
+         "${db:Status-Abbrev}${Version}", "hello"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+
+
 ALL = ["dev-1", "staging-1", "staging-2", "prod-1", "prod-2", "prod-3"]
 
 
@@ -379,6 +388,32 @@ def test_a_host_key_mismatch_is_refused_before_anything_changes(world: SandboxWo
     assert "host key mismatch" in result.stderr
     assert {host: len(records(world, host)) for host in ALL} == before
     time.sleep(0)
+
+
+def test_a_huge_line_in_a_hosts_records_hides_none_of_the_others(world: SandboxWorld) -> None:
+    path = server_root(world.settings, "dev-1") / "var/lib/relorch/deploys.jsonl"
+    huge = "A" * 3_000_000
+    # No newline after it, as a write cut short leaves it: the next record must still be
+    # a line of its own.
+    with path.open("a") as appended:
+        appended.write(huge)
+    try:
+        view = status(world)["dev"]
+        # Every record before it still counts: what failed, the last deploy.
+        assert view["failed_versions"] == ["1.2.4", "1.2.7"]
+        last = view["hosts"]["dev-1"]["last_record"]
+        assert (last["version"], last["result"]) == ("1.2.7", "failed")
+        assert "runs 1.2.6 already" in ok(world.invoke("promote", "--to", "staging"))
+        # The rollback's target comes from the record that brought 1.2.6, before the line.
+        assert "dev runs 1.2.3 on every host" in ok(world.invoke("env.rollback", "--env", "dev"))
+        host = status(world)["dev"]["hosts"]["dev-1"]
+        assert (host["last_record"]["action"], host["last_record"]["version"]) == (
+            "rollback", "1.2.3",
+        )  # fmt: skip
+        assert dpkg_state(world, "dev-1") == "ii 1.2.3-1" and host["installed"] == "1.2.3"
+    finally:
+        path.write_text(path.read_text().replace(f"{huge}\n", ""))
+    assert records(world, "dev-1")[-1]["result"] == "rolled-back"
 
 
 def test_every_release_deploy_promotion_and_rollback_was_told_and_reported(

@@ -64,8 +64,9 @@ def test_commands_quote_every_value() -> None:
     )
     line = '{"detail":"it\'s; rm -rf /"}'
     assert commands.append_record(FILES, line) == (
-        "mkdir -p /var/lib/relorch && printf '%s\\n' "
-        '\'{"detail":"it\'"\'"\'s; rm -rf /"}\' >> /var/lib/relorch/deploys.jsonl'
+        "mkdir -p /var/lib/relorch && { [ ! -s /var/lib/relorch/deploys.jsonl ] || "
+        "[ -z \"$(tail -c 1 /var/lib/relorch/deploys.jsonl)\" ] || echo; printf '%s\\n' "
+        '\'{"detail":"it\'"\'"\'s; rm -rf /"}\'; } >> /var/lib/relorch/deploys.jsonl'
     )
 
 
