@@ -12,10 +12,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator.deploy.environments import Environment
+from orchestrator.deploy.environments import Environment, health_variables
 from orchestrator.deploy.health import check_health
 from orchestrator.deploy.hoststate import HostState
-from orchestrator.deploy.plan import DeployHost, health_variables
 from orchestrator.deploy.promotion import common_version, promotion_candidate
 from orchestrator.deploy.records import failed_versions
 from orchestrator.deploy.run import DeploySeams, published
@@ -38,9 +37,7 @@ def health_now(
     found: dict[str, str] = {}
     for name, host in state.states.items():
         version = host.version(components) or ""
-        variables = health_variables(
-            DeployHost(name, state.addresses[name]), version, environment.name
-        )
+        variables = health_variables(name, state.addresses[name], version, environment.name)
         # The check's text: the version the host runs, so a stale one does not pass.
         result = check_health(
             health.model_copy(update={"attempts": 1}), variables, state.shells[name],
