@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from orchestrator.deploy.environments import Environment
-from orchestrator.deploy.promotion import promotion_candidate, rollback_target
+from orchestrator.deploy.promotion import (
+    promotion_candidate,
+    refuse_never_deployed,
+    rollback_target,
+)
 from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, DeploySeams, run_deploy
 from orchestrator.deploy.semver import parse_range
@@ -95,7 +99,13 @@ def rollback(
     """Put ``environment`` back on the version it ran before (or ``to``), with every check."""
     components = inventory.payload(inventory.environment(environment)).components
     request = DeployRequest(environment, to, "rollback", audit, lock_wait, dry_run)
-    chosen = None if to else (lambda state: rollback_target(environment, state.states, components))
+
+    def chosen(state: Survey) -> str | None:
+        if to:
+            refuse_never_deployed(environment, state.states, components)
+            return to
+        return rollback_target(environment, state.states, components)
+
     return run_deploy(inventory, request, seams, say=say, signals=signals, chosen=chosen)
 
 

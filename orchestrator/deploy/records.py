@@ -104,5 +104,10 @@ def failed_versions(records: list[Record], environment: str) -> set[str]:
     """
     mine = [r for r in records if r.environment == environment]
     failed = {r.version for r in mine if r.result == "failed"}
-    left = {r.previous for r in mine if r.result == "rolled-back" and r.previous}
+    # A host that already ran the version a rollback brought back left nothing.
+    left = {
+        r.previous
+        for r in mine
+        if r.result == "rolled-back" and r.previous and r.previous != r.version
+    }
     return failed | left

@@ -76,6 +76,11 @@ class DeployRequest:
     # A release's deploy: a version older than what runs is skipped, not an error.
     auto: bool = False
 
+    @property
+    def flag(self) -> str:
+        """The command-line flag that names the version: ``--to`` for a rollback."""
+        return "--to" if self.action == "rollback" else "--version"
+
 
 @dataclass
 class DeployOutcome:
@@ -198,7 +203,7 @@ def choose_version(
                     f"{environment.version!r} (failed here: {', '.join(sorted(failed)) or 'none'})"
                 )
     if not is_semver(wanted):
-        raise UsageError(f"--version {wanted[:40]!r} is not a release version such as 1.2.3")
+        raise UsageError(f"{request.flag} {wanted[:40]!r} is not a release version such as 1.2.3")
     if wanted not in offered:
         raise UsageError(
             f"{wanted} is not published {where}; pick one of: {', '.join(offered) or 'none'}"

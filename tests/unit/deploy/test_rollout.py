@@ -281,3 +281,49 @@ def test_a_login_that_may_not_sudo_is_refused_before_any_host_changes() -> None:
     for server in fleet.values():
         assert server.packages == {"hello": "1.2.3-1"} and server.records == []
         assert server.lock is None and len(server.commands) == 1  # the survey's one read
+
+
+def roll_back(fleet: dict[str, FakeServer], to: str | None = None) -> DeployOutcome:
+    return rollback(
+        inventory(), "prod", fake_deploy_seams(fleet, OFFERED), to=to, audit=Audit("t"),
+        lock_wait=0.0, dry_run=False, say=lambda line: None,
+    )  # fmt: skip
+
+
+def test_a_deploy_that_found_its_version_there_hides_not_the_one_before() -> None:
+    fleet = servers()
+    deploy(fleet, "1.2.4")
+    # A deploy killed before its records, then redone: each host already ran 1.2.4.
+    for name, server in fleet.items():
+        again = Record("t2", "r2", "prod", name, "deploy", "1.2.4", "1.2.4", "deployed", "ci")
+        server.records.append(again.to_line())
+    outcome = roll_back(fleet)
+    assert (outcome.status, outcome.version) == ("deployed", "1.2.3")
+
+
+def test_a_rollback_that_found_its_version_there_marks_nothing_rolled_back_from() -> None:
+    fleet = servers()
+    deploy(fleet, "1.2.4")
+    fleet["prod-1"].packages["hello"] = "1.2.3-1"  # back by hand
+    assert roll_back(fleet, "1.2.3").status == "deployed"
+    assert records(fleet["prod-1"])[-1]["previous"] == "1.2.3"
+    deploy(fleet, "1.2.5")
+    # 1.2.3 was never rolled back from: a later rollback may go back to it.
+    outcome = roll_back(fleet)
+    assert (outcome.status, outcome.version) == ("deployed", "1.2.3")
+    assert {s.packages["hello"] for s in fleet.values()} == {"1.2.3-1"}
+
+
+def test_rolling_back_an_environment_never_deployed_says_so() -> None:
+    fleet = servers(version=None)
+    for to in (None, "1.2.3"):
+        with pytest.raises(UsageError, match=r"^prod was never deployed: there is nothing to roll"):
+            roll_back(fleet, to)
+    assert all(s.packages == {} and s.records == [] for s in fleet.values())
+
+
+def test_a_rollback_to_what_is_not_a_version_names_the_flag_to() -> None:
+    fleet = servers()
+    with pytest.raises(UsageError, match=r"^--to '\.\./x' is not a release version"):
+        roll_back(fleet, "../x")
+    assert all(s.records == [] and s.lock is None for s in fleet.values())
