@@ -18,6 +18,7 @@ from orchestrator.tasks.common import (
     inventory_path,
     load,
     number_flag,
+    progress_printer,
     reports_errors,
 )
 
@@ -119,8 +120,7 @@ def _inputs(
 
 
 def _say(json: bool) -> Callable[[str], None]:
-    out = sys.stderr if json else sys.stdout
-    return lambda line: print(line, file=out, flush=True)
+    return progress_printer(sys.stderr if json else sys.stdout)
 
 
 def _audit(approved_by: str | None = None) -> Audit:

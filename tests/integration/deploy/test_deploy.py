@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -124,6 +125,20 @@ def test_noop_deploy_changes_nothing(world: SandboxWorld) -> None:
     out = ok(world.invoke("deploy", "--env", "prod"))
     assert "every host of prod runs 1.2.3 already: nothing to do" in out
     assert {host: len(records(world, host)) for host in ALL} == before
+
+
+def test_a_dry_run_whose_reader_left_ends_quietly(world: SandboxWorld) -> None:
+    # head -n 0 has gone before the plan is printed (the hosts are read first): every write
+    # meets a closed pipe, as the end of `| head` does.
+    command = (
+        f"{shlex.quote(sys.executable)} -m invoke deploy --env prod --dry-run --inventory "
+        f"{shlex.quote(str(world.inventory_path))} | head -n 0"
+    )
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], cwd=ROOT, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (141, "", "")
 
 
 def test_prod_deploys_as_its_login_through_sudo_and_refuses_a_host_without_the_lines(
