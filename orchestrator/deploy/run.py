@@ -32,8 +32,14 @@ from orchestrator.deploy.semver import (
     parse_range,
     precedence_key,
 )
-from orchestrator.deploy.survey import Survey, survey, surveyor, upstream_failures
-from orchestrator.errors import DeployError, UsageError
+from orchestrator.deploy.survey import (
+    Survey,
+    lock_holder,
+    survey,
+    surveyor,
+    upstream_failures,
+)
+from orchestrator.errors import DeployError, LockError, UsageError
 from orchestrator.executor import Deferral, Executor, Outcome
 from orchestrator.fleet import HostAccess
 from orchestrator.images.served import ServedTag
@@ -269,15 +275,40 @@ def served_image_ids(payload: Payload, seams: DeploySeams, version: str) -> tupl
     return image.ids
 
 
-def _refuse_unsettled(state: Survey) -> None:
-    """UsageError for a host whose packages dpkg holds, or left half-installed."""
+def _unsettled(state: Survey) -> str | None:
+    """The first package dpkg holds, or left half-installed, in words; None if none is."""
     for name, host in state.states.items():
         for package, abbrev in host.unsettled.items():
-            raise UsageError(
-                f"{name}: package {package} is in dpkg state {abbrev!r} (held, or half-"
-                "installed or half-configured); settle it on the host first (apt-mark "
-                "unhold, dpkg --configure -a), the deploy changed nothing"
-            )
+            return f"{name}: package {package} is in dpkg state {abbrev!r}"
+    return None
+
+
+def _refuse_unsettled(state: Survey) -> None:
+    """UsageError for a host whose packages dpkg holds, or left half-installed."""
+    unsettled = _unsettled(state)
+    if unsettled is not None:
+        raise UsageError(
+            f"{unsettled} (held, or half-installed or half-configured); settle it on the "
+            "host first (apt-mark unhold, dpkg --configure -a), the deploy changed nothing"
+        )
+
+
+def _refuse_busy(state: Survey, files: HostFiles, environment: str, first: str) -> None:
+    """LockError naming the deploy under way when one leaves a host's packages unsettled.
+
+    A package half-installed under another deploy's lock is that deploy's work in
+    progress, not something to settle by hand.
+    """
+    unsettled = _unsettled(state)
+    if unsettled is None:
+        return
+    holder = lock_holder(state.shells[first], files, environment)
+    if holder is not None:
+        raise LockError(
+            f"{environment} is being deployed: {holder.describe()} holds its lock (on "
+            f"{first}), and {unsettled} under it; nothing was changed: run this again once "
+            f"it ended (if its holder is gone: invoke env.unlock --env {environment} --force)"
+        )
 
 
 def _deploy_hosts(accesses: Sequence[HostAccess]) -> list[DeployHost]:
@@ -480,6 +511,7 @@ def run_deploy(
     run_id = new_run_id(now(), os.urandom(3).hex())
     state = survey(accesses, seams.connect, files, payload)
     try:
+        _refuse_busy(state, files, environment.name, accesses[0].name)
         _refuse_unsettled(state)
         # What failed upstream is never taken here by a range or a plain deploy.
         upstream = (

@@ -18,7 +18,7 @@ from orchestrator.deploy.index import Available
 from orchestrator.deploy.records import Record
 from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
-from orchestrator.errors import UsageError
+from orchestrator.errors import LockError, UsageError
 from orchestrator.interrupts import handling_interrupts
 from orchestrator.inventory import Inventory, parse_inventory
 from orchestrator.testing.servers import FakeServer, fake_deploy_seams
@@ -221,7 +221,9 @@ def test_a_held_or_half_installed_package_is_refused_before_anything_changes() -
     fleet["prod-2"].unsettled = {"hello": "hi"}
     with pytest.raises(UsageError, match="prod-2: package hello is in dpkg state 'hi'"):
         deploy(fleet, "1.2.4")
-    assert all(len(s.commands) == 1 for s in fleet.values())
+    # One read each; the lock on the first host is read too: no deploy holds it.
+    assert [len(s.commands) for s in fleet.values()] == [2, 1, 1]
+    assert fleet["prod-1"].commands[1].startswith("cat ")
 
 
 def test_a_second_rollback_goes_further_back() -> None:
@@ -327,3 +329,24 @@ def test_a_rollback_to_what_is_not_a_version_names_the_flag_to() -> None:
     with pytest.raises(UsageError, match=r"^--to '\.\./x' is not a release version"):
         roll_back(fleet, "../x")
     assert all(s.records == [] and s.lock is None for s in fleet.values())
+
+
+def test_a_rollback_during_a_deploy_names_the_deploy_not_dpkg() -> None:
+    fleet = servers()
+    deploy(fleet, "1.2.4")
+    # Another deploy of 1.2.5 holds the lock and is half-way through prod-2's install.
+    fleet["prod-1"].lock = (
+        "run_id=20261201t100000-aaaaaa\ntag=deploy 1.2.5\nhost=ci-7\npid=42\nstarted=1\n"
+        "boot=b\nsince=2026-12-01T10:00:00Z\ntoken=feedbeef\n"
+    )
+    fleet["prod-2"].unsettled = {"hello": "iU"}
+    with pytest.raises(LockError) as busy:
+        roll_back(fleet)
+    message = str(busy.value)
+    assert message.startswith(
+        "prod is being deployed: run 20261201t100000-aaaaaa (deploy 1.2.5) on ci-7, pid 42, "
+        "since 2026-12-01T10:00:00Z holds its lock (on prod-1), and prod-2: package hello is "
+        "in dpkg state 'iU' under it; nothing was changed"
+    )
+    assert "dpkg --configure" not in message and busy.value.exit_code == 1
+    assert fleet["prod-1"].lock is not None and len(records(fleet["prod-1"])) == 1
