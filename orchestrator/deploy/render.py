@@ -39,6 +39,14 @@ def describe_plan(plan: DeployPlan) -> str:
     return "\n".join(lines)
 
 
+def _installed(host: dict[str, Any]) -> str:
+    """What a host runs: the release, else what dpkg holds half-way, else nothing."""
+    if host["installed"]:
+        return str(host["installed"])
+    held = host["unsettled"].items()
+    return ", ".join(f"{p} {u['version']} {u['state']}" for p, u in held) or "nothing"
+
+
 def describe_status(views: list[dict[str, Any]]) -> str:
     """``env.status`` as text: one block per environment, one line per host."""
     lines: list[str] = []
@@ -60,7 +68,7 @@ def describe_status(views: list[dict[str, Any]]) -> str:
             )
             drift = f"  DRIFT: {'; '.join(host['drift'])}" if host["drift"] else ""
             lines.append(
-                f"  {name}: installed {host['installed'] or 'nothing'}; units {units}; "
+                f"  {name}: installed {_installed(host)}; units {units}; "
                 f"health {host['last_health'] or '-'}; last {last}{drift}"
             )
         promotion = view.get("next_promotion")

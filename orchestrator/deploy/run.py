@@ -278,8 +278,11 @@ def served_image_ids(payload: Payload, seams: DeploySeams, version: str) -> tupl
 def _unsettled(state: Survey) -> str | None:
     """The first package dpkg holds, or left half-installed, in words; None if none is."""
     for name, host in state.states.items():
-        for package, abbrev in host.unsettled.items():
-            return f"{name}: package {package} is in dpkg state {abbrev!r}"
+        for package, unsettled in host.unsettled.items():
+            return (
+                f"{name}: package {package} is in dpkg state {unsettled.state!r} "
+                f"({unsettled.describe()})"
+            )
     return None
 
 
@@ -288,8 +291,8 @@ def _refuse_unsettled(state: Survey) -> None:
     unsettled = _unsettled(state)
     if unsettled is not None:
         raise UsageError(
-            f"{unsettled} (held, or half-installed or half-configured); settle it on the "
-            "host first (apt-mark unhold, dpkg --configure -a), the deploy changed nothing"
+            f"{unsettled}; settle it on the host first (apt-mark unhold, dpkg --configure "
+            "-a), the deploy changed nothing"
         )
 
 

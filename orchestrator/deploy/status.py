@@ -126,8 +126,10 @@ def _host_view(
     installed = host.version(components)
     last = host.last_record(environment.name)
     recorded = host.recorded(environment.name, components)
-    drift = []
-    if installed != desired:
+    unsettled = {p: u for p, u in sorted(host.unsettled.items()) if p in components}
+    drift = [f"{p} {u.version} is {u.describe()} (dpkg {u.state})" for p, u in unsettled.items()]
+    # A package dpkg holds half-way is not "nothing": it is said above.
+    if installed != desired and not (installed is None and unsettled):
         drift.append(f"installed {installed or 'nothing'}, desired {desired or 'nothing'}")
     if installed is not None and not recorded:
         drift.append("installed by hand: no deploy record says so")
@@ -145,6 +147,11 @@ def _host_view(
     return {
         "installed": installed,
         "components": {p: host.components.get(p) for p in components},
+        # What dpkg holds in another state than installed or absent, as it says it.
+        "unsettled": {
+            p: {"dpkg": u.state, "version": u.version, "state": u.describe()}
+            for p, u in unsettled.items()
+        },
         "units": host.units,
         "last_record": None if last is None else last.__dict__,
         # The environment's last records on this host, oldest first (the page's deploys).

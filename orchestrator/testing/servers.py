@@ -121,7 +121,7 @@ class FakeShell:
                 server.units[unit] = "active"
             return Completed(0, "", "")
         if command.startswith("check "):
-            version = shlex.split(command)[1]
+            version = (shlex.split(command)[1:] or [""])[0]  # none: the host runs nothing
             # The check names the upstream version: the packages' without the revision.
             installed = {v.rsplit("-", 1)[0] for v in server.packages.values()}
             ok = installed == {version} and server.healthy(version)

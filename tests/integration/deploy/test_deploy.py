@@ -405,6 +405,49 @@ def test_a_host_key_mismatch_is_refused_before_anything_changes(world: SandboxWo
     time.sleep(0)
 
 
+def test_a_half_installed_package_is_shown_as_dpkg_says_and_a_deploy_under_way_is_named(
+    world: SandboxWorld,
+) -> None:
+    root = server_root(world.settings, "staging-2")
+    # Unpacked, not configured: what a deploy cut short in its install leaves.
+    subprocess.run(
+        ["chroot", str(root), "sh", "-c",
+         "cd /tmp && apt-get download -q hello=1.2.3-1 && dpkg --unpack hello_1.2.3-1_*.deb"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    assert dpkg_state(world, "staging-2") == "iU 1.2.3-1"
+    host = status(world)["staging"]["hosts"]["staging-2"]
+    assert host["installed"] is None
+    held = host["unsettled"]["hello"]
+    assert f"{held['dpkg']} {held['version']}" == dpkg_state(world, "staging-2")
+    assert "hello 1.2.3-1 is unpacked, not configured (dpkg iU)" in host["drift"]
+    text = ok(world.invoke("env.status", "--env", "staging"))
+    assert "staging-2: installed hello 1.2.3-1 unpacked, not configured;" in text
+    # As if a deploy held staging's lock (on its first host) with staging-2 half-way.
+    lock = server_root(world.settings, "staging-1") / "var/lib/relorch/locks/staging"
+    lock.mkdir(parents=True)
+    (lock / "details").write_text(
+        "run_id=20261201t100000-abcdef\ntag=deploy 1.2.6\nhost=ci-runner-7\npid=1\n"
+        "started=1\nboot=x\nsince=2026-12-01T10:00:00Z\ntoken=feed\n"
+    )
+    try:
+        busy = world.invoke("env.rollback", "--env", "staging")
+    finally:
+        shutil.rmtree(lock)
+    assert busy.returncode == 1, busy.stdout + busy.stderr
+    assert busy.stderr.startswith(
+        "error: staging is being deployed: run 20261201t100000-abcdef (deploy 1.2.6) on ci-runner-7"
+    ), busy.stderr
+    assert "dpkg --configure" not in busy.stderr and busy.stderr.count("\n") == 1
+    subprocess.run(
+        ["chroot", str(root), "dpkg", "--configure", "-a"], check=True, capture_output=True
+    )
+    ok(world.invoke("deploy", "--env", "staging", "--version", "1.2.6"))
+    for name, host in status(world)["staging"]["hosts"].items():
+        assert (host["installed"], host["unsettled"]) == ("1.2.6", {}), name
+        assert dpkg_state(world, name) == "ii 1.2.6-1"
+
+
 def test_a_huge_line_in_a_hosts_records_hides_none_of_the_others(world: SandboxWorld) -> None:
     path = server_root(world.settings, "dev-1") / "var/lib/relorch/deploys.jsonl"
     huge = "A" * 3_000_000

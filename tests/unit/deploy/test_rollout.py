@@ -346,7 +346,7 @@ def test_a_rollback_during_a_deploy_names_the_deploy_not_dpkg() -> None:
     assert message.startswith(
         "prod is being deployed: run 20261201t100000-aaaaaa (deploy 1.2.5) on ci-7, pid 42, "
         "since 2026-12-01T10:00:00Z holds its lock (on prod-1), and prod-2: package hello is "
-        "in dpkg state 'iU' under it; nothing was changed"
+        "in dpkg state 'iU' (unpacked, not configured) under it; nothing was changed"
     )
     assert "dpkg --configure" not in message and busy.value.exit_code == 1
     assert fleet["prod-1"].lock is not None and len(records(fleet["prod-1"])) == 1
