@@ -242,6 +242,24 @@ def choose_version(
     return wanted
 
 
+def choose_on(
+    payload: Payload,
+    request: DeployRequest,
+    state: Survey,
+    offered: dict[str, Available],
+    upstream: set[str],
+) -> str | None:
+    """:func:`choose_version` on the hosts as ``state`` read them.
+
+    What failed or was rolled back from there, as their records say, and ``upstream``
+    (what failed in the environments it is promoted from) is never chosen.
+    """
+    name = payload.environment.name
+    failed = failed_versions(environment_records(state, name), name) | upstream
+    running = running_versions(state, payload.components)
+    return choose_version(payload.environment, payload.source, request, offered, failed, running)
+
+
 def served_image_ids(payload: Payload, seams: DeploySeams, version: str) -> tuple[str, ...]:
     """The ids of the image a Compose environment deploys as ``version`` (none for packages).
 
@@ -286,7 +304,7 @@ def _unsettled(state: Survey) -> str | None:
     return None
 
 
-def _refuse_unsettled(state: Survey) -> None:
+def refuse_unsettled(state: Survey) -> None:
     """UsageError for a host whose packages dpkg holds, or left half-installed."""
     unsettled = _unsettled(state)
     if unsettled is not None:
@@ -381,13 +399,8 @@ class _Deploy:
         return self.payload.components
 
     def choose(self, state: Survey) -> str | None:
-        """The version to deploy on ``state`` (see :func:`choose_version`)."""
-        name = self.environment.name
-        failed = failed_versions(environment_records(state, name), name) | self.upstream
-        running = running_versions(state, self.components)
-        return choose_version(
-            self.environment, self.payload.source, self.request, self.offered, failed, running
-        )
+        """The version to deploy on ``state`` (see :func:`choose_on`)."""
+        return choose_on(self.payload, self.request, state, self.offered, self.upstream)
 
     def ended(
         self,
@@ -412,7 +425,7 @@ class _Deploy:
 
         def check(fresh: Survey) -> str | None:
             # Another deploy may have run while this one waited for the lock.
-            _refuse_unsettled(fresh)
+            refuse_unsettled(fresh)
             try:
                 again = self.choose(fresh)
             except UsageError as error:
@@ -515,10 +528,12 @@ def run_deploy(
     state = survey(accesses, seams.connect, files, payload)
     try:
         _refuse_busy(state, files, environment.name, accesses[0].name)
-        _refuse_unsettled(state)
+        refuse_unsettled(state)
         # What failed upstream is never taken here by a range or a plain deploy.
         upstream = (
-            upstream_failures(inventory, environment, surveyor(inventory, seams))
+            set().union(
+                *upstream_failures(inventory, environment, surveyor(inventory, seams)).values()
+            )
             if request.action == "deploy"
             else set()
         )

@@ -246,18 +246,13 @@ def rollback(
 
 def _views(loaded: Inventory, environments: list[Environment]) -> list[dict[str, Any]]:
     """What env.status shows of each environment, with its next promotion."""
-    from orchestrator.deploy.status import environment_status, next_promotion
+    from orchestrator.deploy.status import environment_status
     from orchestrator.deploy.survey import surveyor
     from orchestrator.tasks.wiring import deploy_seams
 
     seams = deploy_seams(loaded)
     read = surveyor(loaded, seams)
-    views = []
-    for environment in environments:
-        view = environment_status(loaded, environment, seams, read)
-        view["next_promotion"] = next_promotion(loaded, environment, read)
-        views.append(view)
-    return views
+    return [environment_status(loaded, environment, seams, read) for environment in environments]
 
 
 @task(help={"env": "only this environment", "json": "print JSON", "inventory": INVENTORY_HELP})
