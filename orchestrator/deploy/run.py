@@ -488,7 +488,11 @@ class _Deploy:
             return self.ended(version, "deployed", message, hosts=hosts, plan=plan)
         if handlers.failure is None:
             why = "; ".join(outcome.failures) or "the deploy did not finish"
-            message = f"{what} to {name} failed before any host changed: {why}"
+            message = (
+                f"{what} to {name} failed: {why}; hosts went back: {back}"
+                if handlers.touched
+                else f"{what} to {name} failed before any host changed: {why}"
+            )
             return self.ended(version, "failed", message, hosts=hosts, plan=plan)
         message = (
             f"{what} to {name} failed: {handlers.failure}; {version} is marked failed in "

@@ -350,3 +350,19 @@ def test_a_rollback_during_a_deploy_names_the_deploy_not_dpkg() -> None:
     )
     assert "dpkg --configure" not in message and busy.value.exit_code == 1
     assert fleet["prod-1"].lock is not None and len(records(fleet["prod-1"])) == 1
+
+
+def test_a_deploy_stopped_by_something_else_than_a_host_says_which_hosts_went_back() -> None:
+    fleet = servers()
+
+    def say(line: str) -> None:
+        if line.startswith("prod-2: install done"):
+            raise RuntimeError("a progress printer broke")
+
+    request = DeployRequest("prod", "1.2.4", "deploy", Audit("tester"), lock_wait=0.0)
+    outcome = run_deploy(inventory(), request, fake_deploy_seams(fleet, OFFERED), say=say)
+    assert outcome.status == "failed"
+    assert "before any host changed" not in outcome.message
+    back = outcome.message.split("; hosts went back: ", 1)[1]
+    assert sorted(back.split(", ")) == ["prod-1 -> 1.2.3", "prod-2 -> 1.2.3"]
+    assert {s.packages["hello"] for s in fleet.values()} == {"1.2.3-1"}
