@@ -183,8 +183,9 @@ def _check_sandbox_url(environment: Environment, http: HttpCheck, where: str) ->
             raise ValueError(str(error)) from None
         except ValueError:  # not a URL at all (an unclosed [ of an IPv6 address)
             name = ""
-        if not (is_loopback_ipv4(name) or name == DROPLET_ADDRESS):
-            shown = http.url if address == DROPLET_ADDRESS else url
+        droplet = address == DROPLET_ADDRESS
+        if not (is_loopback_ipv4(name) or (droplet and name == DROPLET_ADDRESS)):
+            shown = http.url if droplet else url
             raise ValueError(
                 f"{where}: in the sandbox a health check stays on this machine (an address "
                 f"in 127.0.0.0/8, or {{{{ address }}}}), but for {host} it would GET "
