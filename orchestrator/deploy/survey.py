@@ -66,7 +66,14 @@ def _read(
             )
     if result.status != 0:
         raise DeployError(f"{shell.where}: cannot read the host: {result.last_lines()}")
-    return payload.parse(shell.where, result.stdout)
+    try:
+        return payload.parse(shell.where, result.stdout)
+    except DeployError as error:
+        # Name what the answer holds, the records file among it, for whoever looks.
+        raise DeployError(
+            f"{error}; the inspection prints what runs, the units' states, then the last "
+            f"lines of {files.records}"
+        ) from None
 
 
 def survey(
@@ -111,9 +118,9 @@ def lock_holder(shell: HostShell, files: HostFiles, environment: str) -> LockDet
 
 def upstream_failures(
     inventory: Inventory, environment: Environment, surveyed: Callable[[Environment], Survey]
-) -> set[str]:
-    """The versions that failed in the environments ``environment`` is promoted from."""
-    failed: set[str] = set()
+) -> dict[str, set[str]]:
+    """Per environment ``environment`` is promoted from, the versions that failed there."""
+    failed: dict[str, set[str]] = {}
     current = environment
     while current.upstream is not None:
         current = inventory.environment(current.upstream)
@@ -122,7 +129,7 @@ def upstream_failures(
             records = [r for s in state.states.values() for r in s.records]
         finally:
             state.close()
-        failed |= failed_versions(records, current.name)
+        failed[current.name] = failed_versions(records, current.name)
     return failed
 
 

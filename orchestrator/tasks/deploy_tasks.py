@@ -18,6 +18,7 @@ from orchestrator.tasks.common import (
     inventory_path,
     load,
     number_flag,
+    progress_printer,
     reports_errors,
 )
 
@@ -119,8 +120,7 @@ def _inputs(
 
 
 def _say(json: bool) -> Callable[[str], None]:
-    out = sys.stderr if json else sys.stdout
-    return lambda line: print(line, file=out, flush=True)
+    return progress_printer(sys.stderr if json else sys.stdout)
 
 
 def _audit(approved_by: str | None = None) -> Audit:
@@ -246,18 +246,13 @@ def rollback(
 
 def _views(loaded: Inventory, environments: list[Environment]) -> list[dict[str, Any]]:
     """What env.status shows of each environment, with its next promotion."""
-    from orchestrator.deploy.status import environment_status, next_promotion
+    from orchestrator.deploy.status import environment_status
     from orchestrator.deploy.survey import surveyor
     from orchestrator.tasks.wiring import deploy_seams
 
     seams = deploy_seams(loaded)
     read = surveyor(loaded, seams)
-    views = []
-    for environment in environments:
-        view = environment_status(loaded, environment, seams, read)
-        view["next_promotion"] = next_promotion(loaded, environment, read)
-        views.append(view)
-    return views
+    return [environment_status(loaded, environment, seams, read) for environment in environments]
 
 
 @task(help={"env": "only this environment", "json": "print JSON", "inventory": INVENTORY_HELP})
