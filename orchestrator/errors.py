@@ -11,7 +11,7 @@ message says what was wrong and what to do about it, on one line::
     ├── CloudError            the cloud provider refused or failed a request
     │   └── ProvisionError    a droplet did not become usable before its deadline
     ├── SandboxError          the local sandbox could not be started or reached
-    ├── LockError             another run holds the release lock
+    ├── LockError             another run holds the release lock or a deploy lock
     ├── HostError             SSH to a build host failed (host key, auth, timeout)
     │   └── HostKeyMismatch   the host presented another key than the pinned one
     ├── ArchiveError          an archive from a host holds an unsafe member or passes a limit
@@ -63,7 +63,7 @@ class SandboxError(OrchestratorError):
 
 
 class LockError(OrchestratorError):
-    """Another run holds a lock (the workspace's release lock) past the wait."""
+    """Another run holds a lock (the workspace's release lock, an environment's deploy lock)."""
 
 
 class HostError(OrchestratorError):

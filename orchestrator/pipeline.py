@@ -182,12 +182,11 @@ class TargetRun:
     released_at: float | None = None
     price_hourly: float = 0.0
 
-    @property
-    def machine_seconds(self) -> float:
-        """How long its droplet existed (0 for a static host)."""
-        if self.requested_at is None or self.released_at is None or not self.price_hourly:
+    def machine_seconds(self, until: float) -> float:
+        """How long its droplet existed (0 for a static host); one still alive, until ``until``."""
+        if self.requested_at is None or not self.price_hourly:
             return 0.0
-        return self.released_at - self.requested_at
+        return (self.released_at or until) - self.requested_at
 
 
 def read_ledger(repository: Path) -> dict[str, object]:
@@ -842,7 +841,7 @@ def _messages(plan: Plan, handlers: ReleaseHandlers, outcome: Outcome) -> list[s
 
 
 def _target_summary(
-    planned: TargetPlan, program: Program, run: TargetRun, reused: bool
+    planned: TargetPlan, program: Program, run: TargetRun, reused: bool, now: float
 ) -> TargetSummary:
     """One target's line of the summary: its status, timings, cost, artifacts and log."""
     spans = {span.name: (span.started, span.ended) for span in program.spans}
@@ -856,8 +855,8 @@ def _target_summary(
         # A build is never "unchanged": that is a deploy's host left alone.
         status="reused" if reused or program.status == "unchanged" else program.status,
         seconds=round(seconds, 3),
-        droplet_seconds=round(run.machine_seconds, 3),
-        cost=round(run.machine_seconds * run.price_hourly / 3600.0, 6),
+        droplet_seconds=round(run.machine_seconds(now), 3),
+        cost=round(run.machine_seconds(now) * run.price_hourly / 3600.0, 6),
         artifacts=tuple(a.name for a in run.artifacts),
         spans=spans,
         error=program.error,
@@ -875,12 +874,14 @@ def _summary(
     reused: set[str],
 ) -> RunSummary:
     status, exit_code = _status(outcome, handlers)
+    finished = time.time()
     targets = tuple(
         _target_summary(
             planned,
             outcome.programs[planned.name],
             handlers.runs[planned.name],
             planned.name in reused,
+            finished,
         )
         for planned in plan.targets
         if planned.name in outcome.programs
@@ -896,7 +897,7 @@ def _summary(
         status=status,
         exit_code=exit_code,
         started_at=started,
-        finished_at=time.time(),
+        finished_at=finished,
         targets=targets,
         published=tuple(
             PublishedSummary(p.name, p.url, p.key_url, p.snapshot) for p in handlers.published

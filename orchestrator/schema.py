@@ -17,6 +17,8 @@ ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 DAY = 86400.0
 # ``host_key: sandbox`` names a host the sandbox made: its key is read from the sandbox.
 SANDBOX_HOST_KEY = "sandbox"
+# Where everything the sandbox runs, and everything it reaches, listens.
+LOOPBACK_IPV4 = ipaddress.ip_network("127.0.0.0/8")
 
 Arch = Literal["amd64", "arm64"]
 # How a deploy acts as root on a host it logs in to as another user (Ansible's word).
@@ -45,6 +47,14 @@ def is_loopback(host: str) -> bool:
     """Whether ``host`` is a loopback IP address (127.0.0.0/8, ::1); a name never is."""
     try:
         return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_loopback_ipv4(host: str) -> bool:
+    """Whether ``host`` is an IPv4 address in 127.0.0.0/8, the sandbox's network; a name never is."""
+    try:
+        return ipaddress.ip_address(host) in LOOPBACK_IPV4
     except ValueError:
         return False
 

@@ -5,14 +5,17 @@
 #   ARCH    amd64 or arm64 (nfpm maps them to x86_64/aarch64 for rpm)
 #   VERSION the package version, e.g. 1.2.3 or 1.3.0~rc.1
 # The packages land in dist/. nfpm builds for any architecture without a cross toolchain.
-# A file HEALTH containing "fail" bakes a service whose health check fails (a bad release).
+# A file HEALTH containing "fail" bakes a service whose health check fails (a bad release);
+# "slow", one that takes 30 seconds to start answering (a slow start).
 set -eu
 format=$1 arch=$2 version=$3
 case $format in deb|rpm|image) ;; *) echo "unknown format: $format" >&2; exit 2 ;; esac
 case $arch in amd64|arm64) ;; *) echo "unknown arch: $arch" >&2; exit 2 ;; esac
 mkdir -p build dist
 health=ok
-if [ -f HEALTH ] && [ "$(cat HEALTH)" = fail ]; then health=fail; fi
+if [ -f HEALTH ]; then
+  case "$(cat HEALTH)" in fail|slow) health=$(cat HEALTH) ;; esac
+fi
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" hello > build/hello
 sed -e "s/@VERSION@/$version/" -e "s/@HEALTH@/$health/" hello-server > build/hello-server
 if [ "$format" = image ]; then
@@ -31,7 +34,7 @@ if [ "$format" = image ]; then
   fi
   mkdir -p image/www
   cp "$busybox" image/busybox
-  if [ "$health" = ok ]; then echo "hello $version" > image/www/health; fi
+  if [ "$health" != fail ]; then echo "hello $version" > image/www/health; fi
   exit 0
 fi
 NFPM_ARCH=$arch NFPM_VERSION=$version nfpm package --config nfpm.yaml --packager "$format" --target dist/

@@ -17,12 +17,20 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from orchestrator import lockcommands
+from orchestrator.deploy.records import RECORD_LINE_MAX
 
 MARK = "--8<--"
 q = shlex.quote
 APT_ENV = "DEBIAN_FRONTEND=noninteractive"
 # The records a host reads back: enough for history and promotion, never unbounded.
 RECORDS_READ = 200
+# Bytes read from the end of the records file at most: room for the last records behind a
+# few megabytes of lines the tool did not write, and a bound on a file of any size (one
+# with no newline at all included).
+RECORDS_WINDOW = 8 << 20
+# Bytes of records an inspection prints at most: far above 200 records of the tool's, and
+# well inside what a host's answer may be (orchestrator.deploy.hosts.MAX_OUTPUT).
+RECORDS_SENT = 512 << 10
 # Seconds apt waits for another dpkg to finish.
 DPKG_LOCK_WAIT = 120
 
@@ -113,6 +121,22 @@ def sudoers_file(environment: str, users: Sequence[str]) -> str:
     )
 
 
+def read_records(path: str) -> str:
+    """Print the last records of the file at ``path``, read and sent in bounded amounts.
+
+    Only the file's last :data:`RECORDS_WINDOW` bytes are read (``tail -c`` seeks; ``tail
+    -n`` would read a line of any length to its start); a line longer than a record ever is
+    is skipped there, on the host, so that it hides none of the records before it. The
+    first line of a window that starts inside a line is a piece of one: it is not a JSON
+    object, and the parser skips it as it skips any line that is not a record.
+    """
+    return (
+        f"tail -c {RECORDS_WINDOW} {q(path)} 2>/dev/null | "
+        f"LC_ALL=C awk 'length($0) <= {RECORD_LINE_MAX}' | "
+        f"tail -n {RECORDS_READ} | tail -c {RECORDS_SENT}"
+    )
+
+
 def inspect(files: HostFiles, packages: Sequence[str], units: Sequence[str]) -> str:
     """Print each package's status and version, each unit's state, then the last records."""
     queries = " ".join(q(p) for p in packages)
@@ -121,7 +145,7 @@ def inspect(files: HostFiles, packages: Sequence[str], units: Sequence[str]) -> 
     return (
         f"dpkg-query -W -f '${{Package}} ${{db:Status-Abbrev}} ${{Version}}\\n' {queries} "
         f"2>/dev/null; echo {q(MARK)}; {unit_part}echo {q(MARK)}; "
-        f"tail -n {RECORDS_READ} {q(files.records)} 2>/dev/null; true"
+        f"{read_records(files.records)}; true"
     )
 
 
@@ -190,8 +214,16 @@ def remove(packages: Sequence[str]) -> str:
 
 
 def append_record(files: HostFiles, line: str) -> str:
-    """Append one JSON record line to the host's deploy records."""
-    return f"mkdir -p {q(files.state)} && printf '%s\\n' {q(line)} >> {q(files.records)}"
+    """Append one JSON record line to the host's deploy records.
+
+    A file whose last line has no newline (a write cut short) gets one first, so the
+    record is a line of its own, not the end of that one.
+    """
+    records = q(files.records)
+    return (
+        f'mkdir -p {q(files.state)} && {{ [ ! -s {records} ] || [ -z "$(tail -c 1 {records})" ] '
+        f"|| echo; printf '%s\\n' {q(line)}; }} >> {records}"
+    )
 
 
 def take_lock(files: HostFiles, environment: str, details: str) -> str:

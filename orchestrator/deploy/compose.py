@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from orchestrator.deploy.commands import MARK, RECORDS_READ, HostFiles
+from orchestrator.deploy.commands import MARK, HostFiles, read_records
 from orchestrator.deploy.environments import ComposeProject
 from orchestrator.deploy.hoststate import HostState, inspection_sections
 from orchestrator.deploy.records import parse_records
@@ -75,7 +75,7 @@ def inspect(files: HostFiles, project: ComposeProject) -> str:
         'id=$($dc ps -a -q "$service" 2>/dev/null | head -n 1); '
         f'if [ -n "$id" ]; then printf \'%s \' "$service"; docker inspect --format {template} '
         '"$id" 2>/dev/null || echo; fi; done; fi; '
-        f"echo {q(MARK)}; echo {q(MARK)}; tail -n {RECORDS_READ} {q(files.records)} 2>/dev/null; true"
+        f"echo {q(MARK)}; echo {q(MARK)}; {read_records(files.records)}; true"
     )
 
 

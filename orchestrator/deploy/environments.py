@@ -12,14 +12,13 @@ channels and packages the project has) are checked by :class:`orchestrator.inven
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from orchestrator.deploy.semver import RangeError, parse_range
+from orchestrator.deploy.semver import RangeError, is_semver, package_version_of, parse_range
 from orchestrator.images.names import REPOSITORY_PATTERN
 from orchestrator.schema import (
     DAY,
@@ -33,6 +32,7 @@ from orchestrator.schema import (
     Network,
     PackageName,
     host_key_line,
+    is_loopback_ipv4,
 )
 
 UNIT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9@._\\-]{0,200}\.(service|socket|target|timer)$"
@@ -129,16 +129,11 @@ class ServerHost(Login):
 
     @model_validator(mode="after")
     def _sandbox_on_loopback(self) -> ServerHost:
-        if self.host_key == SANDBOX_HOST_KEY:
-            try:
-                loopback = ipaddress.ip_address(self.address) in ipaddress.ip_network("127.0.0.0/8")
-            except ValueError:
-                loopback = False
-            if not loopback:
-                raise ValueError(
-                    f"host {self.name!r}: a sandbox server ('host_key: sandbox') needs an "
-                    f"address in 127.0.0.0/8, got {self.address!r}"
-                )
+        if self.host_key == SANDBOX_HOST_KEY and not is_loopback_ipv4(self.address):
+            raise ValueError(
+                f"host {self.name!r}: a sandbox server ('host_key: sandbox') needs an "
+                f"address in 127.0.0.0/8, got {self.address!r}"
+            )
         return self
 
 
@@ -195,6 +190,17 @@ class HealthCheck(Model):
         if (self.http is None) == (self.command is None):
             raise ValueError("give exactly one of 'http' and 'command'")
         return self
+
+
+def health_variables(host: str, address: str, version: str, environment: str) -> dict[str, str]:
+    """What a health check template may use: the version as released and as packaged."""
+    return {
+        "host": host,
+        "address": address,
+        "version": version,
+        "package_version": package_version_of(version) if is_semver(version) else version,
+        "environment": environment,
+    }
 
 
 class ComposeProject(Model):

@@ -17,6 +17,35 @@ from orchestrator.errors import DeployError
 _INSTALLED = "ii"
 # Not installed, purged, or only its configuration files left.
 _ABSENT = ("un", "pn", "rc")
+# The second letter of dpkg's ${db:Status-Abbrev}: where the package's installation is.
+_DPKG_STATES = {
+    "n": "not installed",
+    "c": "removed, its configuration files left",
+    "H": "half-installed",
+    "U": "unpacked, not configured",
+    "F": "half-configured",
+    "W": "awaiting triggers",
+    "t": "with triggers pending",
+    "i": "installed",
+}
+
+
+@dataclass(frozen=True)
+class Unsettled:
+    """A package dpkg holds in another state than installed or absent."""
+
+    # dpkg's abbreviation (``${db:Status-Abbrev}``, trimmed): wanted, state, error flag.
+    state: str
+    version: str
+
+    def describe(self) -> str:
+        """The state in words: ``iU`` is "unpacked, not configured"."""
+        words = [_DPKG_STATES.get(self.state[1:2], f"in state {self.state[1:2]!r}")]
+        if self.state[:1] == "h":
+            words.append("held")
+        if self.state[2:3] == "R":
+            words.append("to be reinstalled")
+        return ", ".join(words)
 
 
 @dataclass(frozen=True)
@@ -30,8 +59,8 @@ class HostState:
     # Unit (or service) name -> systemctl is-active's answer ("active" for a running container).
     units: dict[str, str] = field(default_factory=dict)
     records: tuple[Record, ...] = ()
-    # Packages dpkg holds in any other state than installed or absent: name -> state.
-    unsettled: dict[str, str] = field(default_factory=dict)
+    # Packages dpkg holds in any other state than installed or absent.
+    unsettled: dict[str, Unsettled] = field(default_factory=dict)
     # The release an installed version is (semver), or None when it is none.
     release_of: Callable[[str], str | None] = semver_of_package
     # Compose service -> the id of the image its container runs (for drift).
@@ -129,10 +158,17 @@ def shared_version(versions: Mapping[str, str], components: tuple[str, ...]) -> 
 
 
 def inspection_sections(host: str, output: str) -> tuple[str, str, str]:
-    """The three parts an inspection prints between ``MARK`` lines: what runs, units, records."""
-    sections = output.split(f"{MARK}\n")
+    """The three parts an inspection prints between ``MARK`` lines: what runs, units, records.
+
+    The records come last, so a line of the records file that reads like a ``MARK`` stays
+    among them.
+    """
+    sections = output.split(f"{MARK}\n", 2)
     if len(sections) != 3:
-        raise DeployError(f"{host}: unexpected answer to the inspection: {output[:200]!r}")
+        raise DeployError(
+            f"{host}: cannot parse the answer to the inspection ({len(output)} characters, "
+            f"starting {output[:60]!r})"
+        )
     return sections[0], sections[1], sections[2]
 
 
@@ -140,7 +176,7 @@ def parse_host_state(host: str, output: str, units: tuple[str, ...]) -> HostStat
     """Parse what :func:`orchestrator.deploy.commands.inspect` printed."""
     package_part, unit_part, record_part = inspection_sections(host, output)
     components: dict[str, str] = {}
-    unsettled: dict[str, str] = {}
+    unsettled: dict[str, Unsettled] = {}
     for line in package_part.splitlines():
         name, _, rest = line.partition(" ")
         # ${db:Status-Abbrev} is three characters: wanted, state, error flag (or a space).
@@ -148,7 +184,7 @@ def parse_host_state(host: str, output: str, units: tuple[str, ...]) -> HostStat
         if abbrev == _INSTALLED and version:
             components[name] = version
         elif abbrev not in _ABSENT and name:
-            unsettled[name] = abbrev
+            unsettled[name] = Unsettled(abbrev[:3], version[:100])
     answers = unit_part.split()
     states = dict(zip(units, answers, strict=False)) if len(answers) == len(units) else {}
     return HostState(host, components, states, tuple(parse_records(record_part)), unsettled)

@@ -3,25 +3,38 @@
 An environment may only install packages the project builds, from channels it publishes
 (or run an image the project builds, from its registry),
 be promoted from an environment that exists without forming a cycle, and name a host no
-other environment names; its health check must be a template that renders. Each problem
-is a ValueError naming the key path, which the inventory reports with the file.
+other environment names; its health check must be a template that renders, and in the
+sandbox an HTTP check must stay on this machine. Each problem is a ValueError naming the
+key path, which the inventory reports with the file.
 """
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.deploy.environments import Environment, HealthCheck, ServerHost, TaggedHosts
+from orchestrator.deploy.environments import (
+    Environment,
+    HealthCheck,
+    HttpCheck,
+    ServerHost,
+    TaggedHosts,
+    health_variables,
+)
 from orchestrator.errors import InventoryError
-from orchestrator.schema import SANDBOX_HOST_KEY
+from orchestrator.schema import SANDBOX_HOST_KEY, is_loopback_ipv4
 from orchestrator.templating import render_template
 
 if TYPE_CHECKING:
     from orchestrator.inventory import Inventory
 
 HEALTH_VARIABLES = ("host", "address", "version", "package_version", "environment")
+# What a sandbox health check is rendered with where the real value is not known at load:
+# a release version, and a droplet's address (a name no URL would hold by chance).
+SAMPLE_VERSION = "1.0.0"
+DROPLET_ADDRESS = "droplet-address.invalid"
 
 
 def check_environments(inventory: Inventory) -> None:
@@ -73,6 +86,8 @@ def check_environments(inventory: Inventory) -> None:
             _check_compose(inventory, environment, where)
         if environment.health is not None:
             _check_health(environment.health, f"{where}.health")
+            if inventory.cloud.sandbox is not None and environment.health.http is not None:
+                _check_sandbox_url(environment, environment.health.http, f"{where}.health.http.url")
 
 
 def _check_compose(inventory: Inventory, environment: Environment, where: str) -> None:
@@ -145,6 +160,37 @@ def _check_health(health: HealthCheck, where: str) -> None:
             render_template(health.command, sample, f"{where}.command", "a health check")
     except InventoryError as error:
         raise ValueError(str(error)) from None
+
+
+def _check_sandbox_url(environment: Environment, http: HttpCheck, where: str) -> None:
+    """ValueError unless the check's URL, rendered for each host, is on 127.0.0.0/8.
+
+    The sandbox reaches nothing off this machine. A listed host's URL is rendered with its
+    own address; a droplet's address is known only at deploy time, so there the URL's host
+    must be ``{{ address }}`` itself (a sandbox droplet's address is a loopback one) or a
+    loopback address written out.
+    """
+    if isinstance(environment.hosts, TaggedHosts):
+        hosts = [("a droplet", DROPLET_ADDRESS)]
+    else:
+        hosts = [(h.name, h.address) for h in environment.hosts]
+    for host, address in hosts:
+        variables = health_variables(host, address, SAMPLE_VERSION, environment.name)
+        try:
+            url = render_template(http.url, variables, where, "a health check")
+            name = urllib.parse.urlsplit(url).hostname or ""
+        except InventoryError as error:
+            raise ValueError(str(error)) from None
+        except ValueError:  # not a URL at all (an unclosed [ of an IPv6 address)
+            name = ""
+        droplet = address == DROPLET_ADDRESS
+        if not (is_loopback_ipv4(name) or (droplet and name == DROPLET_ADDRESS)):
+            shown = http.url if droplet else url
+            raise ValueError(
+                f"{where}: in the sandbox a health check stays on this machine (an address "
+                f"in 127.0.0.0/8, or {{{{ address }}}}), but for {host} it would GET "
+                f"{shown[:200]!r}"
+            )
 
 
 def resolved_environment(

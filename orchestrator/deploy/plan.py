@@ -14,7 +14,7 @@ from typing import Any
 
 from orchestrator.deploy import commands
 from orchestrator.deploy.commands import HostFiles
-from orchestrator.deploy.environments import HealthCheck
+from orchestrator.deploy.environments import HealthCheck, health_variables
 from orchestrator.deploy.operations import (
     CheckHealth,
     PrepareSources,
@@ -24,7 +24,6 @@ from orchestrator.deploy.operations import (
 )
 from orchestrator.deploy.payload import Payload
 from orchestrator.deploy.records import Action
-from orchestrator.deploy.semver import is_semver, package_version_of
 from orchestrator.operations import Operation, RemoteCommand
 from orchestrator.plan import operation_dict
 from orchestrator.schema import Become
@@ -122,17 +121,6 @@ class DeployPlan:
         }
 
 
-def health_variables(host: DeployHost, version: str, environment: str) -> dict[str, str]:
-    """What a health check template may use: the version as released and as packaged."""
-    return {
-        "host": host.name,
-        "address": host.address,
-        "version": version,
-        "package_version": package_version_of(version) if is_semver(version) else version,
-        "environment": environment,
-    }
-
-
 def describe_health(health: HealthCheck, variables: dict[str, str], where: str) -> str:
     """The health check of one host in words, its templates rendered."""
     if health.http is not None:
@@ -163,7 +151,7 @@ def _host_program(
     ]
     health = environment.health
     if health is not None:
-        variables = health_variables(host, version, environment.name)
+        variables = health_variables(host.name, host.address, version, environment.name)
         operations.append(
             CheckHealth(
                 host=host.name,

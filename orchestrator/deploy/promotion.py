@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from orchestrator.deploy.hoststate import HostState
 from orchestrator.deploy.records import Record, failed_versions
+from orchestrator.deploy.semver import is_semver
 from orchestrator.errors import UsageError
 
 
@@ -95,14 +96,29 @@ def _refuse_failed(version: str, upstream: str, failed: set[str], ledger: set[st
         )
 
 
+def refuse_never_deployed(
+    environment: str, states: Mapping[str, HostState], components: tuple[str, ...]
+) -> None:
+    """UsageError when no host of ``environment`` runs a release and none has its records."""
+    running = any(state.version(components) for state in states.values())
+    recorded = any(r.environment == environment for s in states.values() for r in s.records)
+    if not running and not recorded:
+        raise UsageError(
+            f"{environment} was never deployed: there is nothing to roll back (deploy it "
+            f"with invoke deploy --env {environment})"
+        )
+
+
 def rollback_target(
     environment: str, states: Mapping[str, HostState], components: tuple[str, ...]
 ) -> str:
     """The version the hosts ran before the one they run, from their records."""
+    refuse_never_deployed(environment, states, components)
     current = common_version(states, components)
     if current is None:
+        seen = ", ".join(f"{n}: {s.version(components) or 'none'}" for n, s in states.items())
         raise UsageError(
-            f"{environment}'s hosts do not run one version; name one with --to VERSION"
+            f"{environment}'s hosts do not run one version ({seen}); name one with --to VERSION"
         )
     found = set()
     for state in states.values():
@@ -110,11 +126,16 @@ def rollback_target(
         # order two deploys of one second.
         for record in reversed([r for r in state.records if r.environment == environment]):
             # Only a deploy that brought the current version says what ran before it: a
-            # rollback's record names the version it left, which is not one to go back to.
-            if record.version == current and record.result == "deployed":
-                if record.previous and record.previous != current:
-                    found.add(record.previous)
-                break
+            # rollback's record names the version it left, which is not one to go back to,
+            # and a deploy that found the version there already (redone: no record said
+            # so) says nothing of the one before.
+            if (record.version, record.result) != (current, "deployed") or (
+                record.previous == current
+            ):
+                continue
+            if record.previous and is_semver(record.previous):
+                found.add(record.previous)
+            break
     if len(found) == 1:
         return found.pop()
     if len(found) > 1:

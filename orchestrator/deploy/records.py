@@ -4,7 +4,8 @@ Every host a deploy touched gets a record appended to ``/var/lib/<tool>/deploys.
 when, which run, which environment, the version and the one before, how it ended and who
 asked (a person, a CI job). A CI runner that starts empty reads them back from the hosts.
 A host's records are read leniently: a line that is not a record is skipped, never
-trusted, and the fields are checked before use.
+trusted, and the fields are checked before use; so is a line longer than a record ever is,
+which the host already skips (:func:`orchestrator.deploy.commands.read_records`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ Action = Literal["deploy", "promote", "rollback"]
 _RESULTS = ("deployed", "failed", "rolled-back", "interrupted")
 _ACTIONS = ("deploy", "promote", "rollback")
 MAX_FIELD = 2000
+# The longest line taken as a record: the tool writes a few kilobytes at most.
+RECORD_LINE_MAX = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ def parse_record(line: str) -> Record | None:
 
 def parse_records(text: str) -> list[Record]:
     """Every record in ``text``, oldest first."""
-    records = (parse_record(line) for line in text.splitlines() if line.strip())
+    lines = (line for line in text.splitlines() if line.strip() and len(line) <= RECORD_LINE_MAX)
+    records = (parse_record(line) for line in lines)
     return [record for record in records if record is not None]
 
 
@@ -100,5 +104,10 @@ def failed_versions(records: list[Record], environment: str) -> set[str]:
     """
     mine = [r for r in records if r.environment == environment]
     failed = {r.version for r in mine if r.result == "failed"}
-    left = {r.previous for r in mine if r.result == "rolled-back" and r.previous}
+    # A host that already ran the version a rollback brought back left nothing.
+    left = {
+        r.previous
+        for r in mine
+        if r.result == "rolled-back" and r.previous and r.previous != r.version
+    }
     return failed | left

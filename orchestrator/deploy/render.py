@@ -39,6 +39,21 @@ def describe_plan(plan: DeployPlan) -> str:
     return "\n".join(lines)
 
 
+def _installed(host: dict[str, Any]) -> str:
+    """What a host runs: the release, else what dpkg holds half-way, else nothing."""
+    if host["installed"]:
+        return str(host["installed"])
+    held = host["unsettled"].items()
+    return ", ".join(f"{p} {u['version']} {u['state']}" for p, u in held) or "nothing"
+
+
+def _health(host: dict[str, Any]) -> str:
+    """The health check the last deploy recorded, said as such: env.status runs none."""
+    if not host["last_health"]:
+        return "health not recorded"
+    return f"health {host['last_health']} (recorded {host['last_health_at']}, not checked now)"
+
+
 def describe_status(views: list[dict[str, Any]]) -> str:
     """``env.status`` as text: one block per environment, one line per host."""
     lines: list[str] = []
@@ -50,6 +65,8 @@ def describe_status(views: list[dict[str, Any]]) -> str:
         )
         if view["failed_versions"]:
             lines.append(f"  failed here: {', '.join(view['failed_versions'])}")
+        for upstream, failed in view["failed_upstream"].items():
+            lines.append(f"  failed upstream in {upstream} (never taken here): {', '.join(failed)}")
         for name, host in view["hosts"].items():
             units = " ".join(f"{u}={s}" for u, s in host["units"].items()) or "-"
             record = host["last_record"]
@@ -60,13 +77,16 @@ def describe_status(views: list[dict[str, Any]]) -> str:
             )
             drift = f"  DRIFT: {'; '.join(host['drift'])}" if host["drift"] else ""
             lines.append(
-                f"  {name}: installed {host['installed'] or 'nothing'}; units {units}; "
-                f"health {host['last_health'] or '-'}; last {last}{drift}"
+                f"  {name}: installed {_installed(host)}; units now {units}; "
+                f"{_health(host)}; last {last}{drift}"
             )
         promotion = view.get("next_promotion")
         if promotion:
             if promotion["eligible"]:
-                lines.append(f"  next promotion from {promotion['from']}: {promotion['version']}")
+                already = " (runs it already)" if promotion["version"] == view["running"] else ""
+                lines.append(
+                    f"  next promotion from {promotion['from']}: {promotion['version']}{already}"
+                )
             else:
                 lines.append(
                     f"  next promotion from {promotion['from']}: none ({promotion['why']})"

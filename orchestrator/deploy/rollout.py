@@ -17,7 +17,7 @@ from datetime import datetime
 from orchestrator import lockcommands
 from orchestrator.deploy import commands
 from orchestrator.deploy.commands import HostFiles
-from orchestrator.deploy.environments import Environment
+from orchestrator.deploy.environments import Environment, health_variables
 from orchestrator.deploy.health import check_health
 from orchestrator.deploy.hosts import HostShell
 from orchestrator.deploy.hoststate import shared_version
@@ -33,10 +33,8 @@ from orchestrator.deploy.payload import Payload
 from orchestrator.deploy.plan import (
     APT_UPDATE_TIMEOUT,
     CONTROL_TIMEOUT,
-    DeployHost,
     DeployPlan,
     HostProgram,
-    health_variables,
 )
 from orchestrator.deploy.records import Record, Result
 from orchestrator.deploy.survey import Connect, Survey, reread
@@ -317,8 +315,7 @@ class DeployHandlers:
         if health is None:
             return
         program = next(p for p in self.plan.hosts if p.name == operation.host)
-        host = DeployHost(program.name, program.address)
-        variables = health_variables(host, version, self.environment_name)
+        variables = health_variables(program.name, program.address, version, self.environment_name)
         result = check_health(
             health, variables, self._shell(operation.host),
             f"environments.{self.environment_name}.health",

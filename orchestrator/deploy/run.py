@@ -33,8 +33,14 @@ from orchestrator.deploy.semver import (
     parse_range,
     precedence_key,
 )
-from orchestrator.deploy.survey import Survey, survey, surveyor, upstream_failures
-from orchestrator.errors import DeployError, UsageError
+from orchestrator.deploy.survey import (
+    Survey,
+    lock_holder,
+    survey,
+    surveyor,
+    upstream_failures,
+)
+from orchestrator.errors import DeployError, LockError, UsageError
 from orchestrator.executor import Deferral, Executor, Outcome
 from orchestrator.fleet import HostAccess
 from orchestrator.images.served import ServedTag
@@ -78,6 +84,11 @@ class DeployRequest:
     allow_older: bool = False
     # A release's deploy: a version older than what runs is skipped, not an error.
     auto: bool = False
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag that names the version: ``--to`` for a rollback."""
+        return "--to" if self.action == "rollback" else "--version"
 
 
 @dataclass
@@ -208,7 +219,7 @@ def choose_version(
                     f"{environment.version!r} (failed here: {', '.join(sorted(failed)) or 'none'})"
                 )
     if not is_semver(wanted):
-        raise UsageError(f"--version {wanted[:40]!r} is not a release version such as 1.2.3")
+        raise UsageError(f"{request.flag} {wanted[:40]!r} is not a release version such as 1.2.3")
     if wanted not in offered:
         raise UsageError(
             f"{wanted} is not published {where}; pick one of: {', '.join(offered) or 'none'}"
@@ -239,6 +250,29 @@ def choose_version(
             f"--env {name} --to {wanted}, or promote it explicitly with --version"
         )
     return wanted
+
+
+def choose_on(
+    payload: Payload,
+    request: DeployRequest,
+    state: Survey,
+    offered: dict[str, Available],
+    also_failed: set[str],
+) -> str | None:
+    """:func:`choose_version` on the hosts as ``state`` read them.
+
+    What failed or was rolled back from there, as their records say, and ``also_failed``
+    (what failed upstream, and what the deploy ledger says failed here) is never chosen.
+    """
+    name = payload.environment.name
+    running = accounted_versions(state, name, payload.components)
+    failed = failed_on(state, name, also_failed)
+    return choose_version(payload.environment, payload.source, request, offered, failed, running)
+
+
+def failed_on(state: Survey, environment: str, also_failed: set[str]) -> set[str]:
+    """What failed or was rolled back from in ``environment`` (its hosts say), and ``also_failed``."""
+    return failed_versions(environment_records(state, environment), environment) | also_failed
 
 
 def served_image_ids(payload: Payload, seams: DeploySeams, version: str) -> tuple[str, ...]:
@@ -274,15 +308,43 @@ def served_image_ids(payload: Payload, seams: DeploySeams, version: str) -> tupl
     return image.ids
 
 
-def _refuse_unsettled(state: Survey) -> None:
-    """UsageError for a host whose packages dpkg holds, or left half-installed."""
+def _unsettled(state: Survey) -> str | None:
+    """The first package dpkg holds, or left half-installed, in words; None if none is."""
     for name, host in state.states.items():
-        for package, abbrev in host.unsettled.items():
-            raise UsageError(
-                f"{name}: package {package} is in dpkg state {abbrev!r} (held, or half-"
-                "installed or half-configured); settle it on the host first (apt-mark "
-                "unhold, dpkg --configure -a), the deploy changed nothing"
+        for package, unsettled in host.unsettled.items():
+            return (
+                f"{name}: package {package} is in dpkg state {unsettled.state!r} "
+                f"({unsettled.describe()})"
             )
+    return None
+
+
+def refuse_unsettled(state: Survey) -> None:
+    """UsageError for a host whose packages dpkg holds, or left half-installed."""
+    unsettled = _unsettled(state)
+    if unsettled is not None:
+        raise UsageError(
+            f"{unsettled}; settle it on the host first (apt-mark unhold, dpkg --configure "
+            "-a), the deploy changed nothing"
+        )
+
+
+def _refuse_busy(state: Survey, files: HostFiles, environment: str, first: str) -> None:
+    """LockError naming the deploy under way when one leaves a host's packages unsettled.
+
+    A package half-installed under another deploy's lock is that deploy's work in
+    progress, not something to settle by hand.
+    """
+    unsettled = _unsettled(state)
+    if unsettled is None:
+        return
+    holder = lock_holder(state.shells[first], files, environment)
+    if holder is not None:
+        raise LockError(
+            f"{environment} is being deployed: {holder.describe()} holds its lock (on "
+            f"{first}), and {unsettled} under it; nothing was changed: run this again once "
+            f"it ended (if its holder is gone: invoke env.unlock --env {environment} --force)"
+        )
 
 
 def _deploy_hosts(accesses: Sequence[HostAccess]) -> list[DeployHost]:
@@ -360,18 +422,12 @@ class _Deploy:
         return self.payload.components
 
     def choose(self, state: Survey) -> str | None:
-        """The version to deploy on ``state`` (see :func:`choose_version`)."""
-        name = self.environment.name
-        running = accounted_versions(state, name, self.components)
-        return choose_version(
-            self.environment, self.payload.source, self.request, self.offered,
-            self.failed(state), running,
-        )  # fmt: skip
+        """The version to deploy on ``state`` (see :func:`choose_on`)."""
+        return choose_on(self.payload, self.request, state, self.offered, self.also_failed)
 
     def failed(self, state: Survey) -> set[str]:
         """The versions that failed here or upstream: never taken again."""
-        name = self.environment.name
-        return failed_versions(environment_records(state, name), name) | self.also_failed
+        return failed_on(state, self.environment.name, self.also_failed)
 
     def converging(self, state: Survey) -> str | None:
         """When the range takes nothing newer: the version to put every host on, if they differ.
@@ -428,7 +484,7 @@ class _Deploy:
 
         def check(fresh: Survey) -> str | None:
             # Another deploy may have run while this one waited for the lock.
-            _refuse_unsettled(fresh)
+            refuse_unsettled(fresh)
             try:
                 again = self.choose(fresh) or self.converging(fresh)
             except UsageError as error:
@@ -495,7 +551,11 @@ class _Deploy:
             return self.ended(version, "deployed", message, hosts=hosts, plan=plan)
         if handlers.failure is None:
             why = "; ".join(outcome.failures) or "the deploy did not finish"
-            message = f"{what} to {name} failed before any host changed: {why}"
+            message = (
+                f"{what} to {name} failed: {why}; hosts went back: {back}"
+                if handlers.touched
+                else f"{what} to {name} failed before any host changed: {why}"
+            )
             return self.ended(version, "failed", message, hosts=hosts, plan=plan)
         marked = _marked(version, name, handlers)
         message = f"{what} to {name} failed: {handlers.failure}; {marked}; hosts went back: {back}"
@@ -528,11 +588,14 @@ def _marked(version: str, environment: str, handlers: DeployHandlers) -> str:
 
 def _not_back(handlers: DeployHandlers) -> str:
     """The touched hosts that did not go back, each with what it runs and its record."""
-    stuck = [
-        f"{host} (on {handlers.left_on(host) or 'an unknown version'}, its record "
-        f"{'written' if host in handlers.recorded else 'not written'})"
-        for host in handlers.not_back()
-    ]
+    stuck = []
+    for host in handlers.not_back():
+        on = handlers.left_on(host)
+        if on is None:
+            before = handlers.payload.previous_release(handlers.touched[host]) or "nothing"
+            on = f"{handlers.plan.version} or {before}: its change did not finish"
+        record = "written" if host in handlers.recorded else "not written"
+        stuck.append(f"{host} (on {on}; its record {record})")
     return f"; did not go back: {', '.join(stuck)}" if stuck else ""
 
 
@@ -566,14 +629,16 @@ def run_deploy(
     run_id = new_run_id(now(), os.urandom(3).hex())
     state = survey(accesses, seams.connect, files, payload)
     try:
-        _refuse_unsettled(state)
+        _refuse_busy(state, files, environment.name, accesses[0].name)
+        refuse_unsettled(state)
         # What failed upstream is never taken here by a range or a plain deploy; what the
         # ledger says failed here is never taken again, whatever the hosts' records say.
         also_failed = seams.ledger.failed(environment.name)
         if request.action == "deploy":
-            also_failed |= upstream_failures(
+            upstream = upstream_failures(
                 inventory, environment, surveyor(inventory, seams), seams.ledger
             )
+            also_failed = also_failed.union(*upstream.values())
         if chosen is not None:
             request = dataclasses.replace(request, version=chosen(state))
         deploy = _Deploy(

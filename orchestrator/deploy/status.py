@@ -1,55 +1,41 @@
 """What runs where: ``invoke env.status`` for one environment or all of them.
 
 Per environment and host: the desired version (the pin, or what the range takes from the
-signed index, never a version that failed there, as the hosts' records or the deploy
-ledger say), what is installed (``dpkg-query``), the
-units' states, the last record, the lock holder, drift (installed is not desired, or was
-installed by hand: no record says so), and what a promotion would take next.
+signed index, never a version that failed there or upstream, as the hosts' records or
+the deploy ledger say), what is installed (``dpkg-query``, also what it holds half-way),
+the units' states now, the last record and the health check it recorded (env.status runs
+no check: see :func:`_host_view`), the lock holder, drift (installed is not desired, or
+was installed by hand: no record says so), what failed here and upstream, and what a
+promotion would take next, or why it would be refused.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator.deploy.candidate import promotion_pick
 from orchestrator.deploy.environments import Environment
-from orchestrator.deploy.health import check_health
 from orchestrator.deploy.hoststate import HostState
-from orchestrator.deploy.ledger import FailureLedger
-from orchestrator.deploy.plan import DeployHost, health_variables
-from orchestrator.deploy.promotion import common_version, promotion_candidate
+from orchestrator.deploy.index import Available
+from orchestrator.deploy.payload import Payload
+from orchestrator.deploy.promotion import common_version
 from orchestrator.deploy.records import failed_versions
-from orchestrator.deploy.run import DeploySeams, published
+from orchestrator.deploy.run import (
+    DeployRequest,
+    DeploySeams,
+    choose_on,
+    published,
+    refuse_unsettled,
+    served_image_ids,
+)
 from orchestrator.deploy.semver import parse_range
 from orchestrator.deploy.survey import Survey, lock_holder, upstream_failures
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import OrchestratorError, UsageError
 from orchestrator.inventory import Inventory
 
 # The records each host's status shows.
 RECORDS_SHOWN = 20
-
-
-def health_now(
-    environment: Environment, state: Survey, components: tuple[str, ...]
-) -> dict[str, str]:
-    """Each host's health check, run now: "passed", or what it saw."""
-    health = environment.health
-    if health is None:
-        return {name: "passed" for name in state.states}
-    found: dict[str, str] = {}
-    for name, host in state.states.items():
-        version = host.version(components) or ""
-        variables = health_variables(
-            DeployHost(name, state.addresses[name]), version, environment.name
-        )
-        # The check's text: the version the host runs, so a stale one does not pass.
-        result = check_health(
-            health.model_copy(update={"attempts": 1}), variables, state.shells[name],
-            f"environments.{environment.name}.health", threading.Event(),
-        )  # fmt: skip
-        found[name] = "passed" if result.passed else f"failed: {result.output}"
-    return found
 
 
 def environment_status(
@@ -64,20 +50,21 @@ def environment_status(
     state = surveyed(environment)
     try:
         records = [r for s in state.states.values() for r in s.records]
-        failed = (
-            failed_versions(records, environment.name)
-            | seams.ledger.failed(environment.name)
-            | upstream_failures(inventory, environment, surveyed, seams.ledger)
-        )
+        here = failed_versions(records, environment.name) | seams.ledger.failed(environment.name)
+        upstream = upstream_failures(inventory, environment, surveyed, seams.ledger)
+        failed = here.union(*upstream.values())
         range_ = parse_range(environment.version, prereleases=environment.prereleases)
-        desired: str | None = range_.pin
+        offered: dict[str, Available] | None = None
         problem = None
-        if desired is None:
+        # A pin needs the index only to say what a promotion would take.
+        if range_.pin is None or environment.upstream is not None:
             try:
                 offered = published(seams.available(environment), payload, inventory.project.epoch)
-                desired = range_.best(v for v in offered if v not in failed)
             except OrchestratorError as error:
                 problem = str(error)
+        desired = range_.pin
+        if desired is None and offered is not None:
+            desired = range_.best(v for v in offered if v not in failed)
         first = next(iter(state.shells.values()))
         holder = lock_holder(first, inventory.host_files, environment.name)
         hosts = {}
@@ -88,15 +75,52 @@ def environment_status(
             "environment": environment.name,
             "version": environment.version,
             "desired": desired,
-            "desired_problem": problem,
+            "desired_problem": problem if range_.pin is None else None,
             "running": common_version(state.states, components),
-            "failed_versions": sorted(failed),
+            "failed_versions": sorted(here),
+            # Never taken here either, but not this environment's failures.
+            "failed_upstream": {name: sorted(found) for name, found in upstream.items() if found},
             "lock": holder.describe() if holder is not None else None,
             "from": environment.upstream,
             "hosts": hosts,
+            "next_promotion": _next_promotion(
+                inventory, payload, seams, surveyed, state, offered, problem
+            ),
         }
     finally:
         state.close()
+
+
+def _next_promotion(
+    inventory: Inventory,
+    payload: Payload,
+    seams: DeploySeams,
+    surveyed: Callable[[Environment], Survey],
+    state: Survey,
+    offered: dict[str, Available] | None,
+    problem: str | None,
+) -> dict[str, Any] | None:
+    """What ``promote --to`` this environment would take now, or why it would be refused.
+
+    The rules are promote's own: what upstream runs healthy now, then every check the
+    deploy makes on this environment's hosts before it changes one.
+    """
+    environment = payload.environment
+    if environment.upstream is None:
+        return None
+    try:
+        version = promotion_pick(inventory, environment, seams, surveyed, None)
+        if offered is None:
+            raise UsageError(problem or "the published versions cannot be read")
+        refuse_unsettled(state)
+        choose_on(
+            payload, DeployRequest(environment.name, version, "promote"), state, offered,
+            seams.ledger.failed(environment.name),
+        )  # fmt: skip
+        served_image_ids(payload, seams, version)
+    except OrchestratorError as error:
+        return {"from": environment.upstream, "version": None, "eligible": False, "why": str(error)}
+    return {"from": environment.upstream, "version": version, "eligible": True, "why": ""}
 
 
 def _served_ids(
@@ -130,11 +154,20 @@ def _host_view(
     desired: str | None,
     served: dict[str, tuple[str, ...] | None],
 ) -> dict[str, Any]:
+    """One host as env.status shows it.
+
+    Its health is the check the last deploy ran, shown as recorded, with the record's time:
+    env.status runs no check. Running one would make every look wait up to the check's
+    timeout and send requests to every host of every environment; the units' states beside
+    it are read now, and a promotion runs the check itself before it takes a version.
+    """
     installed = host.version(components)
     last = host.last_record(environment.name)
     recorded = host.recorded(environment.name, components)
-    drift = []
-    if installed != desired:
+    unsettled = {p: u for p, u in sorted(host.unsettled.items()) if p in components}
+    drift = [f"{p} {u.version} is {u.describe()} (dpkg {u.state})" for p, u in unsettled.items()]
+    # A package dpkg holds half-way is not "nothing": it is said above.
+    if installed != desired and not (installed is None and unsettled):
         drift.append(f"installed {installed or 'nothing'}, desired {desired or 'nothing'}")
     if installed is not None and not recorded:
         drift.append("installed by hand: no deploy record says so")
@@ -152,6 +185,11 @@ def _host_view(
     return {
         "installed": installed,
         "components": {p: host.components.get(p) for p in components},
+        # What dpkg holds in another state than installed or absent, as it says it.
+        "unsettled": {
+            p: {"dpkg": u.state, "version": u.version, "state": u.describe()}
+            for p, u in unsettled.items()
+        },
         "units": host.units,
         "last_record": None if last is None else last.__dict__,
         # The environment's last records on this host, oldest first (the page's deploys).
@@ -159,30 +197,6 @@ def _host_view(
             -RECORDS_SHOWN:
         ],
         "last_health": None if last is None else last.health or None,
+        "last_health_at": last.time if last is not None and last.health else None,
         "drift": drift,
     }
-
-
-def next_promotion(
-    inventory: Inventory,
-    environment: Environment,
-    surveyed: Callable[[Environment], Survey],
-    ledger: FailureLedger,
-) -> dict[str, Any] | None:
-    """What ``promote --to environment`` would take now, or why it would refuse."""
-    if environment.upstream is None:
-        return None
-    upstream = inventory.environment(environment.upstream)
-    state = surveyed(upstream)
-    try:
-        components = inventory.payload(upstream).components
-        healthy = health_now(upstream, state, components)
-        try:
-            version = promotion_candidate(
-                upstream.name, state.states, components, healthy, None, ledger.failed(upstream.name)
-            )
-            return {"from": upstream.name, "version": version, "eligible": True, "why": ""}
-        except OrchestratorError as error:
-            return {"from": upstream.name, "version": None, "eligible": False, "why": str(error)}
-    finally:
-        state.close()

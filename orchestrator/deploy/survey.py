@@ -67,7 +67,14 @@ def _read(
             )
     if result.status != 0:
         raise DeployError(f"{shell.where}: cannot read the host: {result.last_lines()}")
-    return payload.parse(shell.where, result.stdout)
+    try:
+        return payload.parse(shell.where, result.stdout)
+    except DeployError as error:
+        # Name what the answer holds, the records file among it, for whoever looks.
+        raise DeployError(
+            f"{error}; the inspection prints what runs, the units' states, then the last "
+            f"lines of {files.records}"
+        ) from None
 
 
 def survey(
@@ -115,12 +122,12 @@ def upstream_failures(
     environment: Environment,
     surveyed: Callable[[Environment], Survey],
     ledger: FailureLedger,
-) -> set[str]:
-    """The versions that failed in the environments ``environment`` is promoted from.
+) -> dict[str, set[str]]:
+    """Per environment ``environment`` is promoted from, the versions that failed there.
 
     Their hosts' records say so, and so does the deploy ``ledger``, which they cannot erase.
     """
-    failed: set[str] = set()
+    failed: dict[str, set[str]] = {}
     current = environment
     while current.upstream is not None:
         current = inventory.environment(current.upstream)
@@ -129,7 +136,7 @@ def upstream_failures(
             records = [r for s in state.states.values() for r in s.records]
         finally:
             state.close()
-        failed |= failed_versions(records, current.name) | ledger.failed(current.name)
+        failed[current.name] = failed_versions(records, current.name) | ledger.failed(current.name)
     return failed
 
 

@@ -479,6 +479,11 @@ def _server_directories(settings: SandboxSettings) -> list[Path]:
     )
 
 
+def server_pids(settings: SandboxSettings, name: str) -> list[int]:
+    """Pids of one server's processes still alive (its nspawn and what runs inside)."""
+    return _pids_of(server_root(settings, name).parent)
+
+
 def server_processes(settings: SandboxSettings) -> list[int]:
     """Pids of every server's processes still alive (nspawn and what runs inside)."""
     return sorted(pid for directory in _server_directories(settings) for pid in _pids_of(directory))

@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import math
 import os
+import select
+import signal
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -38,6 +40,10 @@ NO_INVENTORY = (
     "no inventory: pass --inventory FILE, set orchestrator.inventory, "
     "or write relorch.yaml with `relorch init`"
 )
+
+# The exit status of a command cut short because its reader went away: the one the shell
+# shows for a tool that SIGPIPE killed.
+READER_GONE = 128 + signal.SIGPIPE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,7 +74,12 @@ def load(c: Context, flag: str | None) -> Inventory:
 
 
 def reports_errors(function: F) -> F:
-    """Turn orchestrator errors into a one-line message on stderr and the error's exit code."""
+    """Turn orchestrator errors into a one-line message on stderr and the error's exit code.
+
+    A reader of stdout that went away (``| head`` that read enough) ends the output quietly,
+    as it does other command-line tools: no traceback; exit :data:`READER_GONE` when that
+    cut the task short, else the task's own code.
+    """
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -77,8 +88,51 @@ def reports_errors(function: F) -> F:
         except OrchestratorError as error:
             print(f"error: {error}", file=sys.stderr, flush=True)
             raise Exit(code=error.exit_code) from None
+        except BrokenPipeError:
+            if not reader_gone(sys.stdout):
+                raise
+            raise Exit(code=READER_GONE) from None
+        finally:
+            # What is still buffered would otherwise meet the closed pipe at exit.
+            _flush_or_drop(sys.stdout)
 
     return wrapper  # type: ignore[return-value]
+
+
+def reader_gone(stream: TextIO) -> bool:
+    """Whether ``stream`` is a pipe whose reader closed it."""
+    try:
+        poller = select.poll()
+        poller.register(stream.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):  # no file descriptor (a test's capture)
+        return False
+
+
+def _write_nowhere(stream: TextIO) -> None:
+    """Send what is written to ``stream`` from now on to /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+
+
+def _flush_or_drop(stream: TextIO, line: str = "") -> None:
+    """Write ``line`` to ``stream`` and flush it; if its reader went away, drop it all."""
+    try:
+        stream.write(line)
+        stream.flush()
+    except BrokenPipeError:
+        if not reader_gone(stream):
+            raise
+        _write_nowhere(stream)
+
+
+def progress_printer(stream: TextIO) -> Callable[[str], None]:
+    """Print each progress line to ``stream`` at once, and go on when no one reads it.
+
+    A deploy must not stop, go back or be recorded otherwise because its reader left.
+    """
+    return lambda line: _flush_or_drop(stream, f"{line}\n")
 
 
 def number_flag(value: str | float, flag: str, *, maximum: float, minimum: float = 0.0) -> float:

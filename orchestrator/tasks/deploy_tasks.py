@@ -18,6 +18,7 @@ from orchestrator.tasks.common import (
     inventory_path,
     load,
     number_flag,
+    progress_printer,
     reports_errors,
 )
 
@@ -119,8 +120,7 @@ def _inputs(
 
 
 def _say(json: bool) -> Callable[[str], None]:
-    out = sys.stderr if json else sys.stdout
-    return lambda line: print(line, file=out, flush=True)
+    return progress_printer(sys.stderr if json else sys.stdout)
 
 
 def _audit(approved_by: str | None = None) -> Audit:
@@ -249,7 +249,7 @@ def _views(loaded: Inventory, environments: list[Environment]) -> list[dict[str,
     import dataclasses
 
     from orchestrator.deploy.ledger import FailureLedger
-    from orchestrator.deploy.status import environment_status, next_promotion
+    from orchestrator.deploy.status import environment_status
     from orchestrator.deploy.survey import surveyor
     from orchestrator.errors import OrchestratorError
     from orchestrator.tasks.wiring import deploy_seams
@@ -265,12 +265,7 @@ def _views(loaded: Inventory, environments: list[Environment]) -> list[dict[str,
         )
         seams = dataclasses.replace(seams, ledger=FailureLedger(None))
     read = surveyor(loaded, seams)
-    views = []
-    for environment in environments:
-        view = environment_status(loaded, environment, seams, read)
-        view["next_promotion"] = next_promotion(loaded, environment, read, seams.ledger)
-        views.append(view)
-    return views
+    return [environment_status(loaded, environment, seams, read) for environment in environments]
 
 
 @task(help={"env": "only this environment", "json": "print JSON", "inventory": INVENTORY_HELP})

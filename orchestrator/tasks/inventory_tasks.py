@@ -24,6 +24,7 @@ def check(c: Context, inventory: str | None = None) -> None:
 
 
 @task
+@reports_errors
 def schema(c: Context) -> None:
     """Print the inventory's JSON Schema."""
     from orchestrator.inventory import Inventory

@@ -14,7 +14,14 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from orchestrator.errors import UsageError
-from orchestrator.tasks.common import INVENTORY_HELP, load, now, number_flag, reports_errors
+from orchestrator.tasks.common import (
+    INVENTORY_HELP,
+    load,
+    now,
+    number_flag,
+    progress_printer,
+    reports_errors,
+)
 
 if TYPE_CHECKING:
     from orchestrator.inventory import Inventory
@@ -183,7 +190,7 @@ def _auto_deploy(loaded: Inventory, version: str, out: TextIO) -> None:
 
     failed = []
     seams = deploy_seams(loaded)
-    say = functools.partial(print, file=out, flush=True)
+    say = progress_printer(out)
     for environment in auto_environments(loaded, version):
         say(f"deploying {version} to {environment.name} (auto)")
         request = DeployRequest(

@@ -127,13 +127,17 @@ class FakeShell:
                 server.units[unit] = "active"
             return Completed(0, "", "")
         if command.startswith("check "):
-            version = shlex.split(command)[1]
+            version = (shlex.split(command)[1:] or [""])[0]  # none: the host runs nothing
             # The check names the upstream version: the packages' without the revision.
             installed = {v.rsplit("-", 1)[0] for v in server.packages.values()}
             ok = installed == {version} and server.healthy(version)
             return Completed(0 if ok else 1, "" if ok else f"unhealthy {version}", "")
         if command.startswith("mkdir -p /var/lib/") and ">>" in command:
-            server.records.append(shlex.split(command.split("printf '%s\\n' ", 1)[1])[0])
+            words = shlex.shlex(
+                command.split("printf '%s\\n' ", 1)[1], posix=True, punctuation_chars=True
+            )
+            words.whitespace_split = True
+            server.records.append(next(iter(words)))
             return Completed(0, "", "")
         return Completed(127, "", f"fake server: unknown command {command[:80]!r}")
 

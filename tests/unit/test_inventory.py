@@ -379,3 +379,61 @@ def test_environment_errors_name_the_key(change: Any, message: str) -> None:
     change(data["environments"])
     with pytest.raises(InventoryError, match=message):
         parse(data)
+
+
+SANDBOX_HEALTH = "in the sandbox a health check stays on this machine"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://10.1.2.3:8080/health", "http://10.1.2.3:8080/health"),
+        ("http://localhost:8080/health", "http://localhost:8080/health"),
+        ("http://127.0.0.1@10.1.2.3/", "http://127.0.0.1@10.1.2.3/"),
+        ("http://{{ host }}:8080/", "for staging-1 it would GET 'http://staging-1:8080/'"),
+        ("http://[::1]:8080/", "http://[::1]:8080/"),
+        (
+            "http://{% if host == 'staging-2' %}10.1.2.3{% else %}{{ address }}{% endif %}/",
+            "for staging-2 it would GET 'http://10.1.2.3/'",
+        ),
+    ],
+)
+def test_a_sandbox_health_check_that_would_leave_the_machine_is_refused(
+    url: str, shown: str
+) -> None:
+    data = sandbox_data()
+    staging = next(e for e in data["environments"] if e["name"] == "staging")
+    staging["health"] = {"http": {"url": url}}
+    with pytest.raises(InventoryError) as refused:
+        parse(data)
+    message = str(refused.value)
+    assert message.startswith(f"inv.yaml: environments[1].health.http.url: {SANDBOX_HEALTH}")
+    assert shown in message and "\n" not in message and refused.value.exit_code == 2
+
+
+def test_a_sandbox_health_check_on_the_hosts_or_on_loopback_loads() -> None:
+    for url in ("http://{{ address }}:8080/health", "https://127.0.0.9:8443/{{ version }}"):
+        data = sandbox_data()
+        data["environments"][1]["health"] = {"http": {"url": url}}
+        assert parse(data).environment("staging").health is not None
+
+
+def test_a_sandbox_health_check_of_tagged_droplets_must_go_to_their_address(
+    tmp_path: Path,
+) -> None:
+    data = sandbox_data()
+    data["environments"][1]["hosts"] = {"droplet_tag": "web", "known_hosts": "known_hosts"}
+    for url, loads in [
+        ("http://{{ address }}:8080/health", True),
+        ("http://127.0.0.1:8080/health", True),
+        ("http://{{ host }}:8080/health", False),
+        ("http://10.1.2.3/health", False),
+        ("http://{{ address }}.example.org/health", False),
+    ]:
+        data["environments"][1]["health"] = {"http": {"url": url}}
+        if loads:
+            parse(data)
+            continue
+        with pytest.raises(InventoryError, match=re.escape(f"{SANDBOX_HEALTH} ")) as refused:
+            parse(data)
+        assert f"for a droplet it would GET {url!r}" in str(refused.value)

@@ -201,6 +201,9 @@ def test_a_machine_the_cloud_keeps_is_named_and_its_artifacts_kept(tmp_path: Pat
     assert stuck in alive and "500" in alive
     assert f"invoke teardown --run-id {summary.run_id}" in alive
     assert hosts.alive == {stuck}
+    # Its cost goes on while it lives: the cost line counts it to the run's end.
+    (kept,) = [t for t in summary.targets if t.name == plan.targets[0].name]
+    assert kept.droplet_seconds > 0
     journal = read_journal(RunPaths(loaded.workspace, summary.run_id).run_dir / "journal.json")
     assert journal is not None
     verified = journal["targets"][plan.targets[0].name]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -88,6 +89,15 @@ def installed(world: SandboxWorld) -> dict[str, str | None]:
     }
 
 
+def dpkg_state(world: SandboxWorld, host: str) -> str:
+    """What the host's own dpkg says of hello: its state abbreviation and version."""
+    return subprocess.run(
+        ["chroot", str(server_root(world.settings, host)), "dpkg-query", "-W", "-f",
+         "${db:Status-Abbrev}${Version}", "hello"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+
+
 ALL = ["dev-1", "staging-1", "staging-2", "prod-1", "prod-2", "prod-3"]
 
 
@@ -118,6 +128,20 @@ def test_noop_deploy_changes_nothing(world: SandboxWorld) -> None:
     out = ok(world.invoke("deploy", "--env", "prod"))
     assert "every host of prod runs 1.2.3 already: nothing to do" in out
     assert {host: len(records(world, host)) for host in ALL} == before
+
+
+def test_a_dry_run_whose_reader_left_ends_quietly(world: SandboxWorld) -> None:
+    # head -n 0 has gone before the plan is printed (the hosts are read first): every write
+    # meets a closed pipe, as the end of `| head` does.
+    command = (
+        f"{shlex.quote(sys.executable)} -m invoke deploy --env prod --dry-run --inventory "
+        f"{shlex.quote(str(world.inventory_path))} | head -n 0"
+    )
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], cwd=ROOT, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (141, "", "")
 
 
 def test_prod_deploys_as_its_login_through_sudo_and_refuses_a_host_without_the_lines(
@@ -463,6 +487,75 @@ def test_a_host_key_mismatch_is_refused_before_anything_changes(world: SandboxWo
     assert "host key mismatch" in result.stderr
     assert {host: len(records(world, host)) for host in ALL} == before
     time.sleep(0)
+
+
+def test_a_half_installed_package_is_shown_as_dpkg_says_and_a_deploy_under_way_is_named(
+    world: SandboxWorld,
+) -> None:
+    root = server_root(world.settings, "staging-2")
+    # Unpacked, not configured: what a deploy cut short in its install leaves.
+    subprocess.run(
+        ["chroot", str(root), "sh", "-c",
+         "cd /tmp && apt-get download -q hello=1.2.3-1 && dpkg --unpack hello_1.2.3-1_*.deb"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    assert dpkg_state(world, "staging-2") == "iU 1.2.3-1"
+    host = status(world)["staging"]["hosts"]["staging-2"]
+    assert host["installed"] is None
+    held = host["unsettled"]["hello"]
+    assert f"{held['dpkg']} {held['version']}" == dpkg_state(world, "staging-2")
+    assert "hello 1.2.3-1 is unpacked, not configured (dpkg iU)" in host["drift"]
+    text = ok(world.invoke("env.status", "--env", "staging"))
+    assert "staging-2: installed hello 1.2.3-1 unpacked, not configured;" in text
+    # As if a deploy held staging's lock (on its first host) with staging-2 half-way.
+    lock = server_root(world.settings, "staging-1") / "var/lib/relorch/locks/staging"
+    lock.mkdir(parents=True)
+    (lock / "details").write_text(
+        "run_id=20261201t100000-abcdef\ntag=deploy 1.2.6\nhost=ci-runner-7\npid=1\n"
+        "started=1\nboot=x\nsince=2026-12-01T10:00:00Z\ntoken=feed\n"
+    )
+    try:
+        busy = world.invoke("env.rollback", "--env", "staging")
+    finally:
+        shutil.rmtree(lock)
+    assert busy.returncode == 1, busy.stdout + busy.stderr
+    assert busy.stderr.startswith(
+        "error: staging is being deployed: run 20261201t100000-abcdef (deploy 1.2.6) on ci-runner-7"
+    ), busy.stderr
+    assert "dpkg --configure" not in busy.stderr and busy.stderr.count("\n") == 1
+    subprocess.run(
+        ["chroot", str(root), "dpkg", "--configure", "-a"], check=True, capture_output=True
+    )
+    ok(world.invoke("deploy", "--env", "staging", "--version", "1.2.6"))
+    for name, host in status(world)["staging"]["hosts"].items():
+        assert (host["installed"], host["unsettled"]) == ("1.2.6", {}), name
+        assert dpkg_state(world, name) == "ii 1.2.6-1"
+
+
+def test_a_huge_line_in_a_hosts_records_hides_none_of_the_others(world: SandboxWorld) -> None:
+    path = server_root(world.settings, "dev-1") / "var/lib/relorch/deploys.jsonl"
+    huge = "A" * 3_000_000
+    # No newline after it, as a write cut short leaves it: the next record must still be
+    # a line of its own.
+    with path.open("a") as appended:
+        appended.write(huge)
+    try:
+        view = status(world)["dev"]
+        # Every record before it still counts: what failed, the last deploy.
+        assert view["failed_versions"] == ["1.2.4", "1.2.7"]
+        last = view["hosts"]["dev-1"]["last_record"]
+        assert (last["version"], last["result"]) == ("1.2.7", "failed")
+        assert "runs 1.2.6 already" in ok(world.invoke("promote", "--to", "staging"))
+        # The rollback's target comes from the record that brought 1.2.6, before the line.
+        assert "dev runs 1.2.3 on every host" in ok(world.invoke("env.rollback", "--env", "dev"))
+        host = status(world)["dev"]["hosts"]["dev-1"]
+        assert (host["last_record"]["action"], host["last_record"]["version"]) == (
+            "rollback", "1.2.3",
+        )  # fmt: skip
+        assert dpkg_state(world, "dev-1") == "ii 1.2.3-1" and host["installed"] == "1.2.3"
+    finally:
+        path.write_text(path.read_text().replace(f"{huge}\n", ""))
+    assert records(world, "dev-1")[-1]["result"] == "rolled-back"
 
 
 def test_every_release_deploy_promotion_and_rollback_was_told_and_reported(

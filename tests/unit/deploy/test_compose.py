@@ -150,7 +150,7 @@ def test_the_host_answer_counts_only_the_projects_image() -> None:
     )  # fmt: skip
     assert stopped.units == {"hello": "restarting"}
     assert not stopped.settled("web", ("hello",), ("hello",), "1.2.3")
-    with pytest.raises(Exception, match="unexpected answer"):
+    with pytest.raises(Exception, match="cannot parse the answer to the inspection"):
         compose.parse_state("web-1", "garbage", VARIABLE, REFERENCE)
 
 

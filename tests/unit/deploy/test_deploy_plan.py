@@ -8,7 +8,7 @@ from pathlib import Path
 
 from orchestrator.deploy import commands
 from orchestrator.deploy.commands import HostFiles
-from orchestrator.deploy.hoststate import HostState, parse_host_state
+from orchestrator.deploy.hoststate import HostState, Unsettled, parse_host_state
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.plan import DeployHost, DeployPlan, make_deploy_plan
 from orchestrator.deploy.promotion import promotion_candidate, rollback_target
@@ -64,8 +64,9 @@ def test_commands_quote_every_value() -> None:
     )
     line = '{"detail":"it\'s; rm -rf /"}'
     assert commands.append_record(FILES, line) == (
-        "mkdir -p /var/lib/relorch && printf '%s\\n' "
-        '\'{"detail":"it\'"\'"\'s; rm -rf /"}\' >> /var/lib/relorch/deploys.jsonl'
+        "mkdir -p /var/lib/relorch && { [ ! -s /var/lib/relorch/deploys.jsonl ] || "
+        "[ -z \"$(tail -c 1 /var/lib/relorch/deploys.jsonl)\" ] || echo; printf '%s\\n' "
+        '\'{"detail":"it\'"\'"\'s; rm -rf /"}\'; } >> /var/lib/relorch/deploys.jsonl'
     )
 
 
@@ -78,7 +79,11 @@ def test_host_state_ignores_garbage_records() -> None:
     )
     state = parse_host_state("dev-1", output, ("hello.service",))
     assert state.components == {"hello": "1.2.3-1"}
-    assert state.unsettled == {"held": "hi", "half": "iF"}
+    assert state.unsettled == {"held": Unsettled("hi", "2.0"), "half": Unsettled("iF", "1.0")}
+    assert [u.describe() for u in state.unsettled.values()] == [
+        "installed, held",
+        "half-configured",
+    ]
     assert state.units == {"hello.service": "active"}
     assert [r.version for r in state.records] == ["1.2.3"]
     assert state.version(("hello",)) == "1.2.3"

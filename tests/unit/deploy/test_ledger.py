@@ -193,8 +193,12 @@ def test_env_status_lists_what_the_ledger_says_failed() -> None:
     ledger.record_deploy_failure("dev", failure, lock_wait=0, say=print)
     loaded = inventory()
     seams = fake_deploy_seams(servers, OFFERED, ledger=ledger)
-    view = environment_status(loaded, loaded.environment("staging"), seams, surveyor(loaded, seams))
-    assert view["failed_versions"] == ["1.2.5"] and view["desired"] == "1.2.4"
+    read = surveyor(loaded, seams)
+    view = environment_status(loaded, loaded.environment("staging"), seams, read)
+    assert view["failed_upstream"] == {"dev": ["1.2.5"]} and view["desired"] == "1.2.4"
+    assert environment_status(loaded, loaded.environment("dev"), seams, read)[
+        "failed_versions"
+    ] == ["1.2.5"]
 
 
 def test_without_a_publish_target_there_is_no_ledger_to_write() -> None:

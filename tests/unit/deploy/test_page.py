@@ -10,7 +10,7 @@ from pathlib import Path
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.page import page_data, promotion_order, render_page
 from orchestrator.deploy.records import Record
-from orchestrator.deploy.status import environment_status, next_promotion
+from orchestrator.deploy.status import environment_status
 from orchestrator.deploy.survey import surveyor
 from orchestrator.testing.servers import FakeServer, fake_deploy_seams
 from tests.unit.deploy.test_rollout import inventory
@@ -74,9 +74,7 @@ def test_the_page_and_env_status_json_agree_on_every_field(tmp_path: Path) -> No
     read = surveyor(loaded, seams)
     views = []
     for environment in promotion_order(loaded.environments):
-        view = environment_status(loaded, environment, seams, read)
-        view["next_promotion"] = next_promotion(loaded, environment, read, seams.ledger)
-        views.append(view)
+        views.append(environment_status(loaded, environment, seams, read))
     status_json = json.loads(json.dumps(views))
     published = {"1.2.3": offered[0]}
     times = {"1.2.3-1": datetime(2026, 11, 30, 9, 15, tzinfo=UTC)}

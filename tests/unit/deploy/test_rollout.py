@@ -20,7 +20,7 @@ from orchestrator.deploy.records import Record
 from orchestrator.deploy.report import render_deploy_report
 from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
-from orchestrator.errors import UsageError
+from orchestrator.errors import LockError, UsageError
 from orchestrator.interrupts import handling_interrupts
 from orchestrator.inventory import Inventory, parse_inventory
 from orchestrator.testing.servers import FakeServer, fake_deploy_seams
@@ -223,7 +223,9 @@ def test_a_held_or_half_installed_package_is_refused_before_anything_changes() -
     fleet["prod-2"].unsettled = {"hello": "hi"}
     with pytest.raises(UsageError, match="prod-2: package hello is in dpkg state 'hi'"):
         deploy(fleet, "1.2.4")
-    assert all(len(s.commands) == 1 for s in fleet.values())
+    # One read each; the lock on the first host is read too: no deploy holds it.
+    assert [len(s.commands) for s in fleet.values()] == [2, 1, 1]
+    assert fleet["prod-1"].commands[1].startswith("cat ")
 
 
 def test_a_second_rollback_goes_further_back() -> None:
@@ -298,7 +300,7 @@ def test_a_host_that_could_not_go_back_is_named_in_the_answer_with_the_version_i
     assert fleet["prod-1"].packages["hello"] == "1.2.4-1" and fleet["prod-1"].records == []
     assert outcome.message.endswith(
         "1.2.4 is marked failed in prod in the deploy ledger only (no host record was "
-        "written); hosts went back: none; did not go back: prod-1 (on 1.2.4, its record not "
+        "written); hosts went back: none; did not go back: prod-1 (on 1.2.4; its record not "
         "written)"
     )
     host = outcome.to_json()["hosts"]["prod-1"]
@@ -345,3 +347,88 @@ def test_a_failed_deploy_puts_a_host_with_no_record_back_on_its_recorded_version
     # It goes back to what prod's records say it runs, not to what was left on it.
     assert fleet["prod-1"].packages["hello"] == "1.2.4-1"
     assert outcome.hosts["prod-1"]["reverted_to"] == "1.2.4"
+
+
+def roll_back(fleet: dict[str, FakeServer], to: str | None = None) -> DeployOutcome:
+    return rollback(
+        inventory(), "prod", fake_deploy_seams(fleet, OFFERED), to=to, audit=Audit("t"),
+        lock_wait=0.0, dry_run=False, say=lambda line: None,
+    )  # fmt: skip
+
+
+def test_a_deploy_that_found_its_version_there_hides_not_the_one_before() -> None:
+    fleet = servers()
+    deploy(fleet, "1.2.4")
+    # A deploy killed before its records, then redone: each host already ran 1.2.4.
+    for name, server in fleet.items():
+        again = Record("t2", "r2", "prod", name, "deploy", "1.2.4", "1.2.4", "deployed", "ci")
+        server.records.append(again.to_line())
+    outcome = roll_back(fleet)
+    assert (outcome.status, outcome.version) == ("deployed", "1.2.3")
+
+
+def test_a_rollback_that_found_its_version_there_marks_nothing_rolled_back_from() -> None:
+    fleet = servers()
+    deploy(fleet, "1.2.4")
+    fleet["prod-1"].packages["hello"] = "1.2.3-1"  # back by hand
+    assert roll_back(fleet, "1.2.3").status == "deployed"
+    # What it ran by hand is said, not taken for what prod ran before the rollback.
+    last = records(fleet["prod-1"])[-1]
+    assert last["previous"] == "1.2.4" and "it ran 1.2.3 with no record" in last["detail"]
+    deploy(fleet, "1.2.5")
+    # 1.2.3 was never rolled back from: a later rollback may go back to it.
+    outcome = roll_back(fleet)
+    assert (outcome.status, outcome.version) == ("deployed", "1.2.3")
+    assert {s.packages["hello"] for s in fleet.values()} == {"1.2.3-1"}
+
+
+def test_rolling_back_an_environment_never_deployed_says_so() -> None:
+    fleet = servers(version=None)
+    for to in (None, "1.2.3"):
+        with pytest.raises(UsageError, match=r"^prod was never deployed: there is nothing to roll"):
+            roll_back(fleet, to)
+    assert all(s.packages == {} and s.records == [] for s in fleet.values())
+
+
+def test_a_rollback_to_what_is_not_a_version_names_the_flag_to() -> None:
+    fleet = servers()
+    with pytest.raises(UsageError, match=r"^--to '\.\./x' is not a release version"):
+        roll_back(fleet, "../x")
+    assert all(s.records == [] and s.lock is None for s in fleet.values())
+
+
+def test_a_rollback_during_a_deploy_names_the_deploy_not_dpkg() -> None:
+    fleet = servers()
+    deploy(fleet, "1.2.4")
+    # Another deploy of 1.2.5 holds the lock and is half-way through prod-2's install.
+    fleet["prod-1"].lock = (
+        "run_id=20261201t100000-aaaaaa\ntag=deploy 1.2.5\nhost=ci-7\npid=42\nstarted=1\n"
+        "boot=b\nsince=2026-12-01T10:00:00Z\ntoken=feedbeef\n"
+    )
+    fleet["prod-2"].unsettled = {"hello": "iU"}
+    with pytest.raises(LockError) as busy:
+        roll_back(fleet)
+    message = str(busy.value)
+    assert message.startswith(
+        "prod is being deployed: run 20261201t100000-aaaaaa (deploy 1.2.5) on ci-7, pid 42, "
+        "since 2026-12-01T10:00:00Z holds its lock (on prod-1), and prod-2: package hello is "
+        "in dpkg state 'iU' (unpacked, not configured) under it; nothing was changed"
+    )
+    assert "dpkg --configure" not in message and busy.value.exit_code == 1
+    assert fleet["prod-1"].lock is not None and len(records(fleet["prod-1"])) == 1
+
+
+def test_a_deploy_stopped_by_something_else_than_a_host_says_which_hosts_went_back() -> None:
+    fleet = servers()
+
+    def say(line: str) -> None:
+        if line.startswith("prod-2: install done"):
+            raise RuntimeError("a progress printer broke")
+
+    request = DeployRequest("prod", "1.2.4", "deploy", Audit("tester"), lock_wait=0.0)
+    outcome = run_deploy(inventory(), request, fake_deploy_seams(fleet, OFFERED), say=say)
+    assert outcome.status == "failed"
+    assert "before any host changed" not in outcome.message
+    back = outcome.message.split("; hosts went back: ", 1)[1]
+    assert sorted(back.split(", ")) == ["prod-1 -> 1.2.3", "prod-2 -> 1.2.3"]
+    assert {s.packages["hello"] for s in fleet.values()} == {"1.2.3-1"}
