@@ -41,6 +41,12 @@ if ((${#missing[@]})); then
 fi
 # The example's arm64 image needs an aarch64 static busybox (none is installed above).
 bash scripts/busybox-arm64.sh
+# Each sandbox server's systemd takes about 8 inotify instances; the kernel's default of 128
+# per user stops the 17th. Raised here and kept across reboots.
+if [ "$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 1024 ]; then
+  echo "fs.inotify.max_user_instances = 1024" > /etc/sysctl.d/60-relorch-sandbox.conf
+  sysctl -q -w fs.inotify.max_user_instances=1024
+fi
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv

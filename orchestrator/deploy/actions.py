@@ -10,7 +10,7 @@ from orchestrator.deploy.promotion import refuse_never_deployed, rollback_target
 from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, DeploySeams, run_deploy
 from orchestrator.deploy.semver import parse_range
-from orchestrator.deploy.survey import Survey, surveyor
+from orchestrator.deploy.survey import Survey, Surveys
 from orchestrator.executor import Deferral
 from orchestrator.inventory import Inventory
 
@@ -31,7 +31,11 @@ def promote(
 ) -> DeployOutcome:
     """Deploy to ``to`` what its ``from`` environment runs healthy (or ``version``, proven there)."""
     environment = inventory.environment(to)
-    picked = promotion_pick(inventory, environment, seams, surveyor(inventory, seams), version)
+    surveys = Surveys(inventory, seams)
+    try:
+        picked = promotion_pick(inventory, environment, seams, surveys, version)
+    finally:
+        surveys.close()
     say(f"promoting {picked} from {environment.upstream} to {to}")
     request = DeployRequest(
         to, picked, "promote", audit, lock_wait, dry_run, allow_older=version is not None

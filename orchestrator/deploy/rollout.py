@@ -396,33 +396,9 @@ class DeployHandlers:
         elif self.plan.action == "rollback":
             result = "rolled-back"
         stamp = self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
-        problems = []
-        for host, before in self.touched.items():
-            said = []
-            if host in self.unaccounted:
-                said.append(f"it ran {self.unaccounted[host]} with no record of it")
-            if failure is not None:
-                back = self.reverted.get(host)
-                said += [
-                    failure,
-                    f"this host went back to {back}" if back else "this host could not go back",
-                ]
-            detail = "; ".join(said)
-            record = Record(
-                time=stamp,
-                run_id=self.plan.run_id,
-                environment=self.environment_name,
-                host=host,
-                action=self.plan.action,
-                version=self.plan.version,
-                previous=self.payload.previous_release(before),
-                result=result,
-                by=self.audit.by,
-                ci_job=self.audit.ci_job,
-                approved_by=self.audit.approved_by,
-                health=self.health.get(host, "")[:500],
-                detail=detail[:500],
-            )
+
+        def write(host: str) -> None:
+            record = self._record_of(host, result, failure, stamp)
             try:
                 shell = self._shell(host, fresh=self._stopping.is_set())
                 command = commands.append_record(self.files, record.to_line())
@@ -434,11 +410,44 @@ class DeployHandlers:
                 done = shell.run(command, timeout=CONTROL_TIMEOUT)
                 if done.status != 0:
                     raise DeployError(done.last_lines())
-                self.recorded.add(host)
+                with self._guard:
+                    self.recorded.add(host)
             except Exception as error:  # one host's record must not keep the others'
-                self.unrecorded[host] = str(error).removeprefix(f"{host}: ")
-                problems.append(f"{host}: {error}")
+                with self._guard:
+                    self.unrecorded[host] = str(error).removeprefix(f"{host}: ")
+
+        hosts = list(self.touched)
+        with ThreadPoolExecutor(max_workers=max(1, min(32, len(hosts)))) as pool:
+            list(pool.map(write, hosts))
         if result == "failed":
             self._ledger_failure(stamp)
-        if problems:
-            raise DeployError("could not append the deploy record on " + "; ".join(problems))
+        if self.unrecorded:
+            problems = "; ".join(f"{h}: {why}" for h, why in sorted(self.unrecorded.items()))
+            raise DeployError(f"could not append the deploy record on {problems}")
+
+    def _record_of(self, host: str, result: Result, failure: str | None, stamp: str) -> Record:
+        """The record of this deploy on ``host``, as it ended."""
+        said = []
+        if host in self.unaccounted:
+            said.append(f"it ran {self.unaccounted[host]} with no record of it")
+        if failure is not None:
+            back = self.reverted.get(host)
+            said += [
+                failure,
+                f"this host went back to {back}" if back else "this host could not go back",
+            ]
+        return Record(
+            time=stamp,
+            run_id=self.plan.run_id,
+            environment=self.environment_name,
+            host=host,
+            action=self.plan.action,
+            version=self.plan.version,
+            previous=self.payload.previous_release(self.touched[host]),
+            result=result,
+            by=self.audit.by,
+            ci_job=self.audit.ci_job,
+            approved_by=self.audit.approved_by,
+            health=self.health.get(host, "")[:500],
+            detail="; ".join(said)[:500],
+        )

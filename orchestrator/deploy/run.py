@@ -15,6 +15,7 @@ import os
 import pwd
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -35,9 +36,10 @@ from orchestrator.deploy.semver import (
 )
 from orchestrator.deploy.survey import (
     Survey,
+    Surveys,
     lock_holder,
     survey,
-    surveyor,
+    upstream_chain,
     upstream_failures,
 )
 from orchestrator.errors import DeployError, LockError, UsageError
@@ -624,10 +626,24 @@ def run_deploy(
     files = inventory.host_files
     if payload.uses_sources:
         seams.project_key()  # a missing key is bad input, before any host is read
-    offered = published(seams.available(environment), payload, inventory.project.epoch)
     accesses = seams.accesses(environment)
     run_id = new_run_id(now(), os.urandom(3).hex())
-    state = survey(accesses, seams.connect, files, payload)
+    upstream_surveys = Surveys(inventory, seams)
+    # What is published, the ledger, the hosts and those upstream: read all at once.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        index = pool.submit(seams.available, environment)
+        pool.submit(seams.ledger.failures)
+        if request.action == "deploy":
+            pool.submit(upstream_surveys.read_all, upstream_chain(inventory, environment))
+        reading = pool.submit(survey, accesses, seams.connect, files, payload)
+    try:
+        offered = published(index.result(), payload, inventory.project.epoch)
+    except BaseException:
+        if reading.exception() is None:
+            reading.result().close()
+        upstream_surveys.close()
+        raise
+    state = reading.result()
     try:
         _refuse_busy(state, files, environment.name, accesses[0].name)
         refuse_unsettled(state)
@@ -635,9 +651,7 @@ def run_deploy(
         # ledger says failed here is never taken again, whatever the hosts' records say.
         also_failed = seams.ledger.failed(environment.name)
         if request.action == "deploy":
-            upstream = upstream_failures(
-                inventory, environment, surveyor(inventory, seams), seams.ledger
-            )
+            upstream = upstream_failures(inventory, environment, upstream_surveys, seams.ledger)
             also_failed = also_failed.union(*upstream.values())
         if chosen is not None:
             request = dataclasses.replace(request, version=chosen(state))
@@ -686,3 +700,4 @@ def run_deploy(
         return deploy.execute(plan, accesses, signals)
     finally:
         state.close()
+        upstream_surveys.close()

@@ -7,6 +7,8 @@ refused before any host is changed; a host that cannot be read is an error namin
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,9 +42,13 @@ class Survey:
     shells: dict[str, HostShell]
     # Each host's address, as it was reached (a health check's {{ address }}).
     addresses: dict[str, str]
+    # Lent by :class:`Surveys`, which closes its shells itself.
+    lent: bool = False
 
     def close(self) -> None:
-        """Close every shell."""
+        """Close every shell (a lent survey's are its lender's to close)."""
+        if self.lent:
+            return
         for shell in self.shells.values():
             shell.close()
 
@@ -106,9 +112,11 @@ def survey(
 
 
 def reread(survey_: Survey, files: HostFiles, payload: Payload) -> None:
-    """Read every host of ``survey_`` again over its open shell (under the lock)."""
-    for name, shell in survey_.shells.items():
-        survey_.states[name] = _read(shell, files, payload)
+    """Read every host of ``survey_`` again over its open shell (under the lock), all at once."""
+    names = list(survey_.shells)
+    with ThreadPoolExecutor(max_workers=max(1, min(32, len(names)))) as pool:
+        read = pool.map(lambda name: _read(survey_.shells[name], files, payload), names)
+        survey_.states.update(zip(names, read, strict=True))
 
 
 def lock_holder(shell: HostShell, files: HostFiles, environment: str) -> LockDetails | None:
@@ -128,9 +136,7 @@ def upstream_failures(
     Their hosts' records say so, and so does the deploy ``ledger``, which they cannot erase.
     """
     failed: dict[str, set[str]] = {}
-    current = environment
-    while current.upstream is not None:
-        current = inventory.environment(current.upstream)
+    for current in upstream_chain(inventory, environment):
         state = surveyed(current)
         try:
             records = [r for s in state.states.values() for r in s.records]
@@ -140,12 +146,60 @@ def upstream_failures(
     return failed
 
 
-def surveyor(inventory: Inventory, seams: DeploySeams) -> Callable[[Environment], Survey]:
-    """Reads an environment's hosts (one round trip each) with ``seams``."""
-    files = inventory.host_files
+def upstream_chain(inventory: Inventory, environment: Environment) -> list[Environment]:
+    """The environments ``environment`` is promoted from, nearest first."""
+    chain = []
+    current = environment
+    while current.upstream is not None:
+        current = inventory.environment(current.upstream)
+        chain.append(current)
+    return chain
 
-    def read(environment: Environment) -> Survey:
-        payload = inventory.payload(environment)
-        return survey(seams.accesses(environment), seams.connect, files, payload)
 
-    return read
+class Surveys:
+    """Each environment's hosts read once per command, lent to whoever asks.
+
+    A command that reads (``env.status``, the environments page, a promotion's and a
+    deploy's upstream) asks for the same environments several times: each is read once,
+    one round trip per host, and :meth:`read_all` reads many at once. The shells stay open
+    for the lock's holder and the health checks until :meth:`close`.
+    """
+
+    def __init__(self, inventory: Inventory, seams: DeploySeams) -> None:
+        self._inventory = inventory
+        self._seams = seams
+        self._read: dict[str, Survey | BaseException] = {}
+        self._guard = threading.Lock()
+
+    def __call__(self, environment: Environment) -> Survey:
+        """``environment``'s hosts as read (the error of reading them, raised again)."""
+        with self._guard:
+            found = self._read.get(environment.name)
+        if found is None:
+            try:
+                found = survey(
+                    self._seams.accesses(environment), self._seams.connect,
+                    self._inventory.host_files, self._inventory.payload(environment),
+                )  # fmt: skip
+            except Exception as error:
+                found = error
+            with self._guard:
+                self._read.setdefault(environment.name, found)
+                found = self._read[environment.name]
+        if isinstance(found, BaseException):
+            raise found
+        return dataclasses.replace(found, lent=True)
+
+    def read_all(self, environments: Sequence[Environment]) -> None:
+        """Read every one of ``environments`` at once; their errors wait for who asks."""
+        with ThreadPoolExecutor(max_workers=max(1, len(environments))) as pool:
+            for future in [pool.submit(self, e) for e in environments]:
+                future.exception()
+
+    def close(self) -> None:
+        """Close every shell of every survey."""
+        with self._guard:
+            read, self._read = list(self._read.values()), {}
+        for found in read:
+            if isinstance(found, Survey):
+                found.close()

@@ -68,6 +68,11 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 LOGIN = re.compile(LOGIN_PATTERN)
 # The first uid of the logins a server gets besides root, as Debian's adduser numbers them.
 FIRST_UID = 1000
+# What one server's systemd and Docker take of the kernel's per-user inotify instances
+# (measured: 56 for 8 servers), and what this machine's own services keep.
+INOTIFY_PER_SERVER = 8
+INOTIFY_SPARE = 32
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
 # Every server's sudo logs what it runs as root here, for whoever checks a deploy.
 SUDO_LOG = "/var/log/sudo.log"
 # A machine name is NAME-<8 hex> and must stay a valid hostname (64 characters at most).
@@ -633,6 +638,22 @@ def _access(spec: ServerSpec, directory: Path, identity_file: Path) -> ServerAcc
     )
 
 
+def _check_inotify(servers: int) -> None:
+    """SandboxError unless the kernel lets this many servers' systemd watch their files.
+
+    Each takes about :data:`INOTIFY_PER_SERVER` inotify instances, and the limit is per
+    user: past it, a server's systemd cannot start ("Too many open files").
+    """
+    limit = int(INOTIFY_LIMIT.read_text())
+    needed = servers * INOTIFY_PER_SERVER + INOTIFY_SPARE
+    if limit < needed:
+        raise SandboxError(
+            f"{servers} sandbox servers need about {needed} inotify instances, and "
+            f"fs.inotify.max_user_instances is {limit}: raise it (sysctl -w "
+            "fs.inotify.max_user_instances=1024, as scripts/setup.sh does)"
+        )
+
+
 def ensure_servers(
     settings: SandboxSettings, specs: Sequence[ServerSpec]
 ) -> dict[str, ServerAccess]:
@@ -646,7 +667,11 @@ def ensure_servers(
     with _locked(base):
         identity_file = base / CLIENT_KEY
         client_public = public_of(_create_secret(identity_file))
-        to_boot = [spec for spec in specs if not _is_running(base / spec.name, spec)]
+        # Each check greets the server's sshd: all at once, as the servers are many.
+        with ThreadPoolExecutor(max_workers=max(1, min(32, len(specs)))) as pool:
+            running = list(pool.map(lambda spec: _is_running(base / spec.name, spec), specs))
+        to_boot = [spec for spec, up in zip(specs, running, strict=True) if not up]
+        _check_inotify(len(_server_directories(settings)) + len(to_boot))
         if to_boot:
             images = {
                 packages: serverimage.ensure_image(packages=packages)

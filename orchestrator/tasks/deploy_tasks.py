@@ -250,7 +250,7 @@ def _views(loaded: Inventory, environments: list[Environment]) -> list[dict[str,
 
     from orchestrator.deploy.ledger import FailureLedger
     from orchestrator.deploy.status import environment_status
-    from orchestrator.deploy.survey import surveyor
+    from orchestrator.deploy.survey import Surveys, upstream_chain
     from orchestrator.errors import OrchestratorError
     from orchestrator.tasks.wiring import deploy_seams
 
@@ -264,8 +264,15 @@ def _views(loaded: Inventory, environments: list[Environment]) -> list[dict[str,
             file=sys.stderr,
         )
         seams = dataclasses.replace(seams, ledger=FailureLedger(None))
-    read = surveyor(loaded, seams)
-    return [environment_status(loaded, environment, seams, read) for environment in environments]
+    surveys = Surveys(loaded, seams)
+    try:
+        # Every host of every environment shown, and of those they are promoted from, at once.
+        needed = {e.name: e for e in environments}
+        needed |= {u.name: u for e in environments for u in upstream_chain(loaded, e)}
+        surveys.read_all(list(needed.values()))
+        return [environment_status(loaded, e, seams, surveys) for e in environments]
+    finally:
+        surveys.close()
 
 
 @task(help={"env": "only this environment", "json": "print JSON", "inventory": INVENTORY_HELP})

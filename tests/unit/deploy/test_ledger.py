@@ -21,7 +21,7 @@ from orchestrator.deploy.records import Record
 from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
 from orchestrator.deploy.status import environment_status
-from orchestrator.deploy.survey import surveyor
+from orchestrator.deploy.survey import Surveys
 from orchestrator.errors import PublishError, UsageError
 from orchestrator.inventory import Inventory, parse_inventory
 from orchestrator.locks import new_details
@@ -193,7 +193,7 @@ def test_env_status_lists_what_the_ledger_says_failed() -> None:
     ledger.record_deploy_failure("dev", failure, lock_wait=0, say=print)
     loaded = inventory()
     seams = fake_deploy_seams(servers, OFFERED, ledger=ledger)
-    read = surveyor(loaded, seams)
+    read = Surveys(loaded, seams)
     view = environment_status(loaded, loaded.environment("staging"), seams, read)
     assert view["failed_upstream"] == {"dev": ["1.2.5"]} and view["desired"] == "1.2.4"
     assert environment_status(loaded, loaded.environment("dev"), seams, read)[

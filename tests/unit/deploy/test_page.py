@@ -11,7 +11,7 @@ from orchestrator.deploy.index import Available
 from orchestrator.deploy.page import page_data, promotion_order, render_page
 from orchestrator.deploy.records import Record
 from orchestrator.deploy.status import environment_status
-from orchestrator.deploy.survey import surveyor
+from orchestrator.deploy.survey import Surveys
 from orchestrator.testing.servers import FakeServer, fake_deploy_seams
 from tests.unit.deploy.test_rollout import inventory
 
@@ -71,7 +71,7 @@ def test_the_page_and_env_status_json_agree_on_every_field(tmp_path: Path) -> No
     )
     offered = [Available("1.2.3-1", "stable"), Available("1.2.4-1", "stable")]
     seams = fake_deploy_seams(fleet, offered)
-    read = surveyor(loaded, seams)
+    read = Surveys(loaded, seams)
     views = []
     for environment in promotion_order(loaded.environments):
         views.append(environment_status(loaded, environment, seams, read))

@@ -14,7 +14,7 @@ from orchestrator.deploy.records import Record
 from orchestrator.deploy.render import describe_status
 from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.status import environment_status
-from orchestrator.deploy.survey import surveyor
+from orchestrator.deploy.survey import Surveys
 from orchestrator.errors import UsageError
 from orchestrator.testing.servers import FakeServer, fake_deploy_seams
 from tests.unit.deploy.test_page import MADE, Cells
@@ -43,7 +43,7 @@ def views(servers: dict[str, FakeServer]) -> list[dict[str, Any]]:
     """What env.status --json prints for every environment."""
     loaded = inventory()
     seams = fake_deploy_seams(servers, OFFERED)
-    read = surveyor(loaded, seams)
+    read = Surveys(loaded, seams)
     shown = []
     for environment in promotion_order(loaded.environments):
         shown.append(environment_status(loaded, environment, seams, read))
