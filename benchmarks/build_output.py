@@ -29,12 +29,12 @@ sys.path.insert(0, str(ROOT))
 
 from fabric import Connection  # noqa: E402
 
-from orchestrator import sshexec  # noqa: E402
-from orchestrator.buildlog import LogStream  # noqa: E402
-from orchestrator.fleet import HostAccess, connect  # noqa: E402
+from orchestrator.release.buildlog import LogStream  # noqa: E402
+from orchestrator.remote import sshexec  # noqa: E402
+from orchestrator.remote.fleet import HostAccess, connect  # noqa: E402
+from orchestrator.remote.sshkeys import generate_keypair  # noqa: E402
 from orchestrator.sandbox import hosts  # noqa: E402
 from orchestrator.sandbox.machines import toolchain  # noqa: E402
-from orchestrator.sshkeys import generate_keypair  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 MB = 1_000_000

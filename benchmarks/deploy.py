@@ -30,8 +30,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from orchestrator.config.sandbox_settings import SandboxSettings  # noqa: E402
 from orchestrator.sandbox import control  # noqa: E402
-from orchestrator.sandbox_settings import SandboxSettings  # noqa: E402
 from tests.conftest import new_test_directory  # noqa: E402
 from tests.integration.conftest import sandbox_inventory  # noqa: E402
 

@@ -25,15 +25,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.example import init_example_repository  # noqa: E402
-from orchestrator.inventory import load_inventory  # noqa: E402
-from orchestrator.operations import ExportSource  # noqa: E402
-from orchestrator.pipeline import run_release  # noqa: E402
-from orchestrator.plan import make_plan, new_run_id  # noqa: E402
-from orchestrator.progress import PlainProgress  # noqa: E402
+from orchestrator.cli.wiring import release_seams  # noqa: E402
+from orchestrator.config.inventory import load_inventory  # noqa: E402
+from orchestrator.engine.progress import PlainProgress  # noqa: E402
+from orchestrator.release.operations import ExportSource  # noqa: E402
+from orchestrator.release.pipeline import run_release  # noqa: E402
+from orchestrator.release.plan import make_plan, new_run_id  # noqa: E402
+from orchestrator.release.source import release_to_build  # noqa: E402
 from orchestrator.sandbox import control  # noqa: E402
-from orchestrator.source import release_to_build  # noqa: E402
-from orchestrator.tasks.wiring import release_seams  # noqa: E402
+from orchestrator.sandbox.example import init_example_repository  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 COMBINATIONS = [("amd64", "deb"), ("arm64", "deb"), ("amd64", "rpm"), ("arm64", "rpm")]

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.repo_index import ADD, signing_key, write_debs  # noqa: E402
-from orchestrator.inventory import S3Publish  # noqa: E402
+from orchestrator.config.inventory import S3Publish  # noqa: E402
 from orchestrator.publish.info import PublishInfo  # noqa: E402
 from orchestrator.publish.run import publish_tree, resolve  # noqa: E402
 from orchestrator.repo.build import add_packages, find_packages  # noqa: E402

@@ -278,7 +278,7 @@ def ours(packages: Path, repo: Path, fingerprint: str, gnupghome: Path, work: Pa
     """
     code = (
         "import time; from pathlib import Path\n"
-        "from orchestrator.inventory import load_inventory\n"
+        "from orchestrator.config.inventory import load_inventory\n"
         "from orchestrator.repo.build import add_packages, find_packages\n"
         "from orchestrator.repo.options import SigningConfig\n"
         "from orchestrator.repo.signing import open_signer\n"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from orchestrator.httpread import HttpFailure, exchange
+from orchestrator.remote.httpread import HttpFailure, exchange
 
 EventKind = Literal["release", "deploy", "promote", "rollback"]
 Say = Callable[[str], None]
@@ -43,7 +43,7 @@ class Event:
 
 @dataclass(frozen=True)
 class Webhook:
-    """Where to tell it (see :class:`orchestrator.inventory.Notify`)."""
+    """Where to tell it (see :class:`orchestrator.config.inventory.Notify`)."""
 
     name: str
     url_env: str

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from orchestrator import sshexec
 from orchestrator.cloud.digitalocean import DigitalOceanClient
 from orchestrator.cloud.droplets import RunDroplets
 from orchestrator.errors import CloudError
-from orchestrator.operations import Machine
-from orchestrator.plan import Plan
-from orchestrator.sshkeys import generate_keypair
+from orchestrator.release.operations import Machine
+from orchestrator.release.plan import Plan
+from orchestrator.remote import sshexec
+from orchestrator.remote.sshkeys import generate_keypair
 
 
 @dataclass(frozen=True)

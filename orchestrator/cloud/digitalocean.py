@@ -24,9 +24,9 @@ import digitalocean
 import requests
 import tenacity
 
-from orchestrator.credentials import DIGITALOCEAN_TOKEN
+from orchestrator.config.credentials import DIGITALOCEAN_TOKEN
+from orchestrator.config.schema import Network
 from orchestrator.errors import CloudError, CredentialsError
-from orchestrator.schema import Network
 
 T = TypeVar("T")
 

@@ -2,14 +2,14 @@
 
 A real account needs ``DIGITALOCEAN_ACCESS_TOKEN``; the end point is the real API unless
 ``cloud.api_endpoint`` names another. The sandbox's end point and token are wired in by
-the tasks (``orchestrator.tasks.wiring``), so a rehearsal runs this same code.
+the tasks (``orchestrator.cli.wiring``), so a rehearsal runs this same code.
 """
 
 from __future__ import annotations
 
 from orchestrator.cloud.digitalocean import REAL_API, DigitalOceanClient, token_from_environment
+from orchestrator.config.inventory import Inventory
 from orchestrator.errors import UsageError
-from orchestrator.inventory import Inventory
 
 
 def check_credentials(inventory: Inventory) -> None:
@@ -26,5 +26,5 @@ def open_client(inventory: Inventory) -> DigitalOceanClient:
             f"provider {cloud.provider!r} has no droplets to manage: it uses the hosts in cloud.hosts"
         )
     if cloud.sandbox is not None:
-        raise UsageError("the sandbox's API is wired in by the tasks (orchestrator.tasks.wiring)")
+        raise UsageError("the sandbox's API is wired in by the tasks (orchestrator.cli.wiring)")
     return DigitalOceanClient(token_from_environment(), cloud.api_endpoint or REAL_API)

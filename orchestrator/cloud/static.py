@@ -11,10 +11,10 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 
-from orchestrator.buildhosts import OpenedMachine, Released
-from orchestrator.fleet import HostAccess, SshSession, wait_for_ssh
-from orchestrator.inventory import Inventory
-from orchestrator.operations import Machine
+from orchestrator.cloud.buildhosts import OpenedMachine, Released
+from orchestrator.config.inventory import Inventory
+from orchestrator.release.operations import Machine
+from orchestrator.remote.fleet import HostAccess, SshSession, wait_for_ssh
 
 
 def static_access(inventory: Inventory) -> dict[str, HostAccess]:
@@ -33,7 +33,7 @@ def static_access(inventory: Inventory) -> dict[str, HostAccess]:
 
 
 class StaticHosts:
-    """The inventory's static hosts (a :class:`~orchestrator.buildhosts.BuildHosts`)."""
+    """The inventory's static hosts (a :class:`~orchestrator.cloud.buildhosts.BuildHosts`)."""
 
     def __init__(self, hosts: Mapping[str, HostAccess]) -> None:
         self._hosts = dict(hosts)

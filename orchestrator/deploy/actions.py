@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from orchestrator.config.environments import Environment
+from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.candidate import promotion_pick
-from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.promotion import refuse_never_deployed, rollback_target
 from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, DeploySeams, run_deploy
 from orchestrator.deploy.semver import parse_range
 from orchestrator.deploy.survey import Survey, Surveys
-from orchestrator.executor import Deferral
-from orchestrator.inventory import Inventory
+from orchestrator.engine.executor import Deferral
 
 Say = Callable[[str], None]
 

@@ -12,13 +12,13 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from orchestrator.deploy.environments import Environment, health_variables
+from orchestrator.config.environments import Environment, health_variables
+from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.health import check_health
 from orchestrator.deploy.promotion import promotion_candidate
 from orchestrator.deploy.run import DeploySeams
 from orchestrator.deploy.survey import Survey
 from orchestrator.errors import UsageError
-from orchestrator.inventory import Inventory
 
 
 def health_now(

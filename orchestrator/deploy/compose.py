@@ -32,8 +32,8 @@ from __future__ import annotations
 import json
 import shlex
 
-from orchestrator.deploy.commands import MARK, HostFiles, read_records
-from orchestrator.deploy.environments import ComposeProject
+from orchestrator.commands.deploy import MARK, HostFiles, read_records
+from orchestrator.config.environments import ComposeProject
 from orchestrator.deploy.hoststate import HostState, inspection_sections
 from orchestrator.deploy.records import parse_records
 from orchestrator.deploy.semver import is_semver

@@ -10,11 +10,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from orchestrator.deploy.environments import HealthCheck
+from orchestrator.config.environments import HealthCheck
+from orchestrator.config.templating import render_template
 from orchestrator.deploy.hosts import HostShell
 from orchestrator.errors import DeployError
-from orchestrator.httpread import HttpFailure, get
-from orchestrator.templating import render_template
+from orchestrator.remote.httpread import HttpFailure, get
 
 MAX_BODY = 64 << 10
 

@@ -2,7 +2,7 @@
 
 :class:`HostShell` is what the deploy needs of a host: run a command with a deadline and
 bounded output, hang up. :func:`open_ssh_shell` is the real one, over SSH through
-:mod:`orchestrator.sshexec`; a host presenting another key than the pinned one is refused
+:mod:`orchestrator.remote.sshexec`; a host presenting another key than the pinned one is refused
 (that is bad input, exit 2, before any host is changed).
 """
 
@@ -14,11 +14,11 @@ from typing import IO, Protocol
 
 from fabric import Connection
 
-from orchestrator import sshexec
-from orchestrator.deploy import commands
+from orchestrator.commands import deploy as commands
+from orchestrator.config.schema import Become
 from orchestrator.errors import DeployError, HostError, HostKeyMismatch, UsageError
-from orchestrator.fleet import HostAccess, wait_for_ssh
-from orchestrator.schema import Become
+from orchestrator.remote import sshexec
+from orchestrator.remote.fleet import HostAccess, wait_for_ssh
 
 CONNECT_TIMEOUT = 20.0
 MAX_OUTPUT = 1 << 20

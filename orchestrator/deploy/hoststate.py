@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from orchestrator.deploy.commands import MARK
+from orchestrator.commands.deploy import MARK
 from orchestrator.deploy.records import Record, parse_records
 from orchestrator.deploy.semver import semver_of_package
 from orchestrator.errors import DeployError
@@ -173,7 +173,7 @@ def inspection_sections(host: str, output: str) -> tuple[str, str, str]:
 
 
 def parse_host_state(host: str, output: str, units: tuple[str, ...]) -> HostState:
-    """Parse what :func:`orchestrator.deploy.commands.inspect` printed."""
+    """Parse what :func:`orchestrator.commands.deploy.inspect` printed."""
     package_part, unit_part, record_part = inspection_sections(host, output)
     components: dict[str, str] = {}
     unsettled: dict[str, Unsettled] = {}

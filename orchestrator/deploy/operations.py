@@ -1,10 +1,10 @@
-"""The operations a deploy plan is made of (see :mod:`orchestrator.operations`).
+"""The operations a deploy plan is made of (see :mod:`orchestrator.release.operations`).
 
 A deploy has read every host before it is planned (one round trip each, see
 :mod:`orchestrator.deploy.survey`); its plan takes the environment's lock on its first
 host, puts the project's source on every host it will change (``apt-get update`` of it),
 then runs each host's program batch by batch: the install, the restart, the health check (shell commands are
-:class:`~orchestrator.operations.RemoteCommand`). When a host fails, every host the deploy
+:class:`~orchestrator.release.operations.RemoteCommand`). When a host fails, every host the deploy
 touched runs its revert program; a record is appended on every touched host however the
 deploy ended.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from orchestrator.operations import HostOperation, Operation
+from orchestrator.release.operations import HostOperation, Operation
 
 
 @dataclass(frozen=True)

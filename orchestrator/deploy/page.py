@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.deploy.environments import Environment
+from orchestrator.config.environments import Environment
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.semver import precedence_key
 from orchestrator.templatefiles import templates_environment

@@ -12,9 +12,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from orchestrator.deploy import commands, compose
-from orchestrator.deploy.commands import HostFiles
-from orchestrator.deploy.environments import ComposeProject, Environment
+from orchestrator.commands import deploy as commands
+from orchestrator.commands.deploy import HostFiles
+from orchestrator.config.environments import ComposeProject, Environment
+from orchestrator.deploy import compose
 from orchestrator.deploy.hoststate import HostState, parse_host_state, shared_version
 from orchestrator.deploy.semver import semver_of_package
 from orchestrator.errors import DeployError

@@ -1,6 +1,6 @@
 """The deploy plan: a pure function of the environment, its hosts, the version and the run.
 
-Like the release plan (:mod:`orchestrator.plan`) it is the program the executor runs:
+Like the release plan (:mod:`orchestrator.release.plan`) it is the program the executor runs:
 before the hosts, the lock; then one program per host, batch by batch;
 a revert program per host, run for every host the deploy touched when one fails; and the
 record, appended however the deploy ended. ``--dry-run`` prints it; golden files pin it.
@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.deploy import commands
-from orchestrator.deploy.commands import HostFiles
-from orchestrator.deploy.environments import HealthCheck, health_variables
+from orchestrator.commands import deploy as commands
+from orchestrator.commands.deploy import HostFiles
+from orchestrator.config.environments import HealthCheck, health_variables
+from orchestrator.config.schema import Become
+from orchestrator.config.templating import render_template
 from orchestrator.deploy.operations import (
     CheckHealth,
     PrepareSources,
@@ -24,10 +26,8 @@ from orchestrator.deploy.operations import (
 )
 from orchestrator.deploy.payload import Payload
 from orchestrator.deploy.records import Action
-from orchestrator.operations import Operation, RemoteCommand
-from orchestrator.plan import operation_dict
-from orchestrator.schema import Become
-from orchestrator.templating import render_template
+from orchestrator.release.operations import Operation, RemoteCommand
+from orchestrator.release.plan import operation_dict
 
 APT_UPDATE_TIMEOUT = 300.0
 CONTROL_TIMEOUT = 60.0

@@ -5,7 +5,7 @@ when, which run, which environment, the version and the one before, how it ended
 asked (a person, a CI job). A CI runner that starts empty reads them back from the hosts.
 A host's records are read leniently: a line that is not a record is skipped, never
 trusted, and the fields are checked before use; so is a line longer than a record ever is,
-which the host already skips (:func:`orchestrator.deploy.commands.read_records`).
+which the host already skips (:func:`orchestrator.commands.deploy.read_records`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.atomic import write_atomically
+from orchestrator.engine.atomic import write_atomically
 from orchestrator.templatefiles import templates_environment
 
 # Pixels per second of a step's bar in the timeline.

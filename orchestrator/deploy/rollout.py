@@ -1,6 +1,6 @@
 """What a deploy plan's operations do: the deploy's handlers for the executor.
 
-The executor (:mod:`orchestrator.executor`) decides the order, the batches, the reverts
+The executor (:mod:`orchestrator.engine.executor`) decides the order, the batches, the reverts
 and the cleanups; this module carries each operation out on the hosts, through the shells
 the survey opened, and keeps what the records need: which hosts the deploy touched, what
 each ran before, and the first failure in words.
@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from orchestrator import lockcommands
-from orchestrator.deploy import commands
-from orchestrator.deploy.commands import HostFiles
-from orchestrator.deploy.environments import Environment, health_variables
+from orchestrator.commands import deploy as commands
+from orchestrator.commands import locks as lockcommands
+from orchestrator.commands.deploy import HostFiles
+from orchestrator.config.environments import Environment, health_variables
 from orchestrator.deploy.health import check_health
 from orchestrator.deploy.hosts import HostShell
 from orchestrator.deploy.hoststate import shared_version
@@ -38,13 +38,13 @@ from orchestrator.deploy.plan import (
 )
 from orchestrator.deploy.records import Record, Result
 from orchestrator.deploy.survey import Connect, Survey, reread
+from orchestrator.engine.executor import Directive, EndRun, SkipProgram, Span
+from orchestrator.engine.locks import LockDetails, LockWaiter
+from orchestrator.engine.waiting import SlowSteps
 from orchestrator.errors import DeployError, LockError
-from orchestrator.executor import Directive, EndRun, SkipProgram, Span
-from orchestrator.fleet import HostAccess
-from orchestrator.locks import LockDetails, LockWaiter
-from orchestrator.operations import HostOperation, Operation, RemoteCommand
 from orchestrator.publish.ledger import DeployFailure
-from orchestrator.waiting import SlowSteps
+from orchestrator.release.operations import HostOperation, Operation, RemoteCommand
+from orchestrator.remote.fleet import HostAccess
 
 Say = Callable[[str], None]
 # The run-wide operations said as they end (the records are said by the outcome).

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from orchestrator.deploy.commands import HostFiles
-from orchestrator.deploy.environments import Environment
+from orchestrator.commands.deploy import HostFiles
+from orchestrator.config.environments import Environment
+from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.hosts import HostShell
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.ledger import FailureLedger
@@ -42,13 +43,12 @@ from orchestrator.deploy.survey import (
     upstream_chain,
     upstream_failures,
 )
+from orchestrator.engine.executor import Deferral, Executor, Outcome
+from orchestrator.engine.locks import new_details
 from orchestrator.errors import DeployError, LockError, UsageError
-from orchestrator.executor import Deferral, Executor, Outcome
-from orchestrator.fleet import HostAccess
 from orchestrator.images.served import ServedTag
-from orchestrator.inventory import Inventory
-from orchestrator.locks import new_details
-from orchestrator.plan import new_run_id
+from orchestrator.release.plan import new_run_id
+from orchestrator.remote.fleet import HostAccess
 
 Say = Callable[[str], None]
 Status = Literal["deployed", "unchanged", "failed", "planned", "interrupted"]

@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator.config.environments import Environment
+from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.candidate import promotion_pick
-from orchestrator.deploy.environments import Environment
 from orchestrator.deploy.hoststate import HostState
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.payload import Payload
@@ -32,7 +33,6 @@ from orchestrator.deploy.run import (
 from orchestrator.deploy.semver import parse_range
 from orchestrator.deploy.survey import Survey, lock_holder, upstream_failures
 from orchestrator.errors import OrchestratorError, UsageError
-from orchestrator.inventory import Inventory
 
 # The records each host's status shows.
 RECORDS_SHOWN = 20

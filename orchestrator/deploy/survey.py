@@ -14,22 +14,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from orchestrator.deploy import commands
-from orchestrator.deploy.commands import HostFiles
+from orchestrator.commands import deploy as commands
+from orchestrator.commands.deploy import HostFiles
 from orchestrator.deploy.hosts import HostShell
 from orchestrator.deploy.hoststate import HostState
 from orchestrator.deploy.ledger import FailureLedger
 from orchestrator.deploy.payload import Payload
 from orchestrator.deploy.plan import CONTROL_TIMEOUT
 from orchestrator.deploy.records import failed_versions
+from orchestrator.engine.locks import LockDetails, parse_details
 from orchestrator.errors import DeployError, UsageError
-from orchestrator.fleet import HostAccess
-from orchestrator.locks import LockDetails, parse_details
+from orchestrator.remote.fleet import HostAccess
 
 if TYPE_CHECKING:
-    from orchestrator.deploy.environments import Environment
+    from orchestrator.config.environments import Environment
+    from orchestrator.config.inventory import Inventory
     from orchestrator.deploy.run import DeploySeams
-    from orchestrator.inventory import Inventory
 
 Connect = Callable[[HostAccess], HostShell]
 

@@ -1,6 +1,6 @@
 """A container registry through the Registry HTTP API v2 (the CNCF Distribution API).
 
-Every exchange is bounded in size and time (:mod:`orchestrator.httpread`): the registry
+Every exchange is bounded in size and time (:mod:`orchestrator.remote.httpread`): the registry
 is not trusted to answer briefly. The login goes in a Basic ``Authorization`` header to
 the registry's own origin: an upload ``Location`` or a ``Link`` to another host is
 refused, never followed. A token registry answers 401 with a Bearer challenge: the login
@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from orchestrator.config.schema import is_loopback
 from orchestrator.errors import PublishError
-from orchestrator.httpread import Answer, HttpFailure, exchange
 from orchestrator.images.names import DIGEST, TAG, checked_repository, checked_tag
-from orchestrator.schema import is_loopback
+from orchestrator.remote.httpread import Answer, HttpFailure, exchange
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

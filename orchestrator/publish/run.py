@@ -6,7 +6,7 @@
 
 Resolving a target checks its credentials and decides, once, which kind of
 :class:`~orchestrator.publish.target.PublishTarget` it is. The sandbox's repo server
-(``host_key: sandbox``) is wired in by the tasks before (``orchestrator.tasks.wiring``).
+(``host_key: sandbox``) is wired in by the tasks before (``orchestrator.cli.wiring``).
 Targets are published one after the other, in inventory order; one failing does not stop
 the others, and the error names every failed target. A publish that fails leaves what
 clients of that target see unchanged. A target keeps every package it serves that the tree
@@ -19,15 +19,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from orchestrator.config.inventory import Inventory, PublishConfig, SshPublish
+from orchestrator.config.schema import SANDBOX_HOST_KEY
 from orchestrator.errors import PublishError, UsageError
-from orchestrator.fleet import HostAccess
-from orchestrator.inventory import Inventory, PublishConfig, SshPublish
 from orchestrator.publish.info import PublishedTo, PublishInfo, Say
 from orchestrator.publish.local import scan_tree
-from orchestrator.publish.s3 import s3_target
-from orchestrator.publish.ssh import SshTarget
+from orchestrator.publish.s3.target import s3_target
+from orchestrator.publish.ssh.target import SshTarget
 from orchestrator.publish.target import PublishTarget
-from orchestrator.schema import SANDBOX_HOST_KEY
+from orchestrator.remote.fleet import HostAccess
 
 
 def ssh_access(config: SshPublish) -> HostAccess:

@@ -1,7 +1,7 @@
 """The seam between a release and where it is published: one protocol, two kinds of target.
 
-A repo server over SSH (:class:`orchestrator.publish.ssh.SshTarget`) and an S3-compatible
-bucket (:class:`orchestrator.publish.s3.S3Target`) each implement it once; which one a
+A repo server over SSH (:class:`orchestrator.publish.ssh.target.SshTarget`) and an S3-compatible
+bucket (:class:`orchestrator.publish.s3.target.S3Target`) each implement it once; which one a
 ``publish`` entry of the inventory becomes is decided once, in
 :func:`orchestrator.publish.run.resolve`. :mod:`orchestrator.testing` has one in memory.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from orchestrator.config.inventory import PublishConfig
 from orchestrator.errors import UsageError
-from orchestrator.inventory import PublishConfig
 from orchestrator.publish.info import PublishedTo, PublishInfo, Say
 from orchestrator.publish.ledger import DeployFailure, Failures
 from orchestrator.publish.local import LocalTree

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator.atomic import write_atomically, write_json_atomically
+from orchestrator.engine.atomic import write_atomically, write_json_atomically
 from orchestrator.errors import RepositoryError, UsageError
 from orchestrator.repo import clientfiles
 from orchestrator.repo.cache import MetadataCache

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from orchestrator.atomic import write_atomically
+from orchestrator.engine.atomic import write_atomically
 from orchestrator.errors import RepositoryError
 from orchestrator.repo import deb
 from orchestrator.repo.cache import MetadataCache, Parts

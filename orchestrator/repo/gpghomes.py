@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from orchestrator.liveness import Owner, this_boot, this_process
+from orchestrator.engine.liveness import Owner, this_boot, this_process
 
 PREFIX = "orc-gpg-"
 OWNER = ".owner"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from orchestrator.credentials import SIGNING_KEY, SIGNING_PASSPHRASE
+from orchestrator.config.credentials import SIGNING_KEY, SIGNING_PASSPHRASE
 from orchestrator.version import Channel
 
 # 30 days lets a weekly `invoke repo.resign` job miss three runs before clients refuse the

@@ -12,7 +12,7 @@ import json
 from collections.abc import Collection
 from pathlib import Path
 
-from orchestrator.atomic import write_json_atomically
+from orchestrator.engine.atomic import write_json_atomically
 from orchestrator.repo.layout import STATE
 
 RECORD = "pruned.json"

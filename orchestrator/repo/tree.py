@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from orchestrator.engine.locks import holding_directory_lock, new_details
 from orchestrator.errors import RepositoryError
-from orchestrator.locks import holding_directory_lock, new_details
 from orchestrator.repo.layout import STATE
 
 _AT_FDCWD = -100

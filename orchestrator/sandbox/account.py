@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.sandbox.apierrors import not_found, unprocessable
 from orchestrator.sandbox.faults import droplet_has_fault
 from orchestrator.sandbox.state import (
@@ -29,7 +30,6 @@ from orchestrator.sandbox.state import (
     load_state,
     save_state,
 )
-from orchestrator.sandbox_settings import SandboxSettings
 
 POWER_ACTIONS = ("power_off", "power_on", "shutdown", "reboot", "power_cycle")
 

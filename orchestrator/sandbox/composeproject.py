@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from orchestrator.deploy.environments import ComposeProject
+from orchestrator.config.environments import ComposeProject
 
 PROJECT_FILE = "compose.yaml"
 LISTEN_ADDRESS = "/etc/listen-address"

@@ -24,6 +24,8 @@ from pathlib import Path
 import requests
 
 import orchestrator
+from orchestrator.config.sandbox_settings import SandboxSettings
+from orchestrator.engine.waiting import waiting_for
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox import hosts, processes, registry, reposerver, servers
 from orchestrator.sandbox.state import (
@@ -39,8 +41,6 @@ from orchestrator.sandbox.state import (
     save_state,
     write_config,
 )
-from orchestrator.sandbox_settings import SandboxSettings
-from orchestrator.waiting import waiting_for
 
 SERVER_MODULE = "orchestrator.sandbox.server"
 START_TIMEOUT = 15.0

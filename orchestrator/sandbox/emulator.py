@@ -15,12 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.sandbox.apierrors import ApiError
 from orchestrator.sandbox.faults import RequestFaults
 from orchestrator.sandbox.ratelimit import SlidingWindow
 from orchestrator.sandbox.routes import ApiRequest, ApiResponse, Router
 from orchestrator.sandbox.state import RequestLog, RequestRecord
-from orchestrator.sandbox_settings import SandboxSettings
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Injected faults: which requests fail (and how), which droplets misbehave.
 
-See :mod:`orchestrator.sandbox_settings` for what each fault kind means.
+See :mod:`orchestrator.config.sandbox_settings` for what each fault kind means.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from orchestrator.config.sandbox_settings import REQUEST_FAULTS, FaultRule
 from orchestrator.sandbox.apierrors import ApiError
-from orchestrator.sandbox_settings import REQUEST_FAULTS, FaultRule
 
 _SERVER_ERRORS = {
     500: ("server_error", "Unexpected server-side error (injected by the sandbox)."),

@@ -10,7 +10,7 @@ import struct
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from orchestrator.sshkeys import generate_keypair
+from orchestrator.remote.sshkeys import generate_keypair
 
 
 def _key_blob(public_key: str) -> bytes:

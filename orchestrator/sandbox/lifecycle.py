@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox import hosts
 from orchestrator.sandbox.account import Account, find_droplet, iso_time
@@ -20,7 +21,6 @@ from orchestrator.sandbox.faults import droplet_has_fault
 from orchestrator.sandbox.machines import droplet_host_spec
 from orchestrator.sandbox.servers import engine_url
 from orchestrator.sandbox.state import ActionRecord, SandboxFiles
-from orchestrator.sandbox_settings import SandboxSettings
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox import processes
 from orchestrator.sandbox.state import files_of
-from orchestrator.sandbox_settings import SandboxSettings
 
 DIRECTORY = "registry"
 USER = "relorch"

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orchestrator
+from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox import hosts
 from orchestrator.sandbox.keys import generate_host_key, public_of
 from orchestrator.sandbox.processes import clean_environment, listening, wait_until
 from orchestrator.sandbox.state import files_of
-from orchestrator.sandbox_settings import SandboxSettings
 
 DIRECTORY = "reposerver"
 WEB_ROOT = "/root/repo"

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.sandbox import catalog, views
 from orchestrator.sandbox.account import Account, DropletRequest
 from orchestrator.sandbox.apierrors import ApiError, bad_request, not_found, unprocessable
@@ -19,7 +20,6 @@ from orchestrator.sandbox.keys import check_public_key, fingerprint
 from orchestrator.sandbox.lifecycle import Lifecycle
 from orchestrator.sandbox.names import droplet_name_problem, tag_name_problem
 from orchestrator.sandbox.pagination import paginate
-from orchestrator.sandbox_settings import SandboxSettings
 
 MAX_NAMES = 10
 MAX_USER_DATA = 64 * 1024

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from orchestrator.atomic import write_atomically
+from orchestrator.engine.atomic import write_atomically
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox import processes
 from orchestrator.sandbox.account import Account

@@ -19,9 +19,9 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from orchestrator.engine.waiting import waiting_for
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox.processes import clean_environment
-from orchestrator.waiting import waiting_for
 
 SUITE = "bookworm"
 # Full python3, not python3-minimal: the example service uses http.server, which needs the

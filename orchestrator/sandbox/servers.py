@@ -50,13 +50,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from orchestrator.config.sandbox_settings import LOOPBACK, SandboxSettings
+from orchestrator.config.schema import LOGIN_PATTERN
+from orchestrator.engine.waiting import waiting_for
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox import processes, serverimage
 from orchestrator.sandbox.keys import generate_host_key, public_of
 from orchestrator.sandbox.state import files_of
-from orchestrator.sandbox_settings import LOOPBACK, SandboxSettings
-from orchestrator.schema import LOGIN_PATTERN
-from orchestrator.waiting import waiting_for
 
 DIRECTORY = "servers"
 CLIENT_KEY = "client_key"

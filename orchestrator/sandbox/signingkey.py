@@ -11,12 +11,12 @@ import fcntl
 import os
 import subprocess
 
-from orchestrator.atomic import write_atomically
+from orchestrator.config.sandbox_settings import SandboxSettings
+from orchestrator.engine.atomic import write_atomically
 from orchestrator.errors import SandboxError
 from orchestrator.repo.gpghomes import temporary_home, wipe_keyring
 from orchestrator.repo.signing import GPG, generate_key, public_key_only
 from orchestrator.sandbox.state import files_of
-from orchestrator.sandbox_settings import SandboxSettings
 
 KEY_FILE = "signing-key.asc"
 

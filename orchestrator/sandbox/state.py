@@ -17,9 +17,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.atomic import write_atomically
+from orchestrator.config.sandbox_settings import SandboxSettings
+from orchestrator.engine.atomic import write_atomically
 from orchestrator.errors import SandboxError
-from orchestrator.sandbox_settings import SandboxSettings
 
 log = logging.getLogger(__name__)
 

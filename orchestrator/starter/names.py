@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from orchestrator.config.schema import PACKAGE_NAME_PATTERN
 from orchestrator.errors import UsageError
-from orchestrator.schema import PACKAGE_NAME_PATTERN
 
 # As the inventory's package lists (schema.PackageName) allow.
 MAX_NAME_LENGTH = 100

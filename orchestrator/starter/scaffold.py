@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.newfiles import write_new_files
+from orchestrator.engine.newfiles import write_new_files
 from orchestrator.starter.gitrepo import origin_url, top_level
 from orchestrator.starter.names import checked_name, package_name, repository_name
 from orchestrator.starter.render import Starter, ci_choice, starter_files

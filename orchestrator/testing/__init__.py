@@ -1,7 +1,7 @@
 """In-memory fakes of the release's seams, for tests (as ``fabric.testing`` ships its own).
 
 - :class:`~orchestrator.testing.hosts.FakeBuildHosts`: build hosts whose sessions
-  understand the commands a plan gives them (:mod:`orchestrator.commands`) over an
+  understand the commands a plan gives them (:mod:`orchestrator.commands.build`) over an
   in-memory file system, and build .deb packages on request;
 - :class:`~orchestrator.testing.publish.MemoryTarget`: a publish target that keeps what it
   serves in memory;

@@ -1,7 +1,7 @@
 """Build hosts in memory: sessions that understand the commands of a plan.
 
 A :class:`FakeSession` keeps a file system in a dict and knows the commands
-:mod:`orchestrator.commands` builds: prepare a work directory, unpack the source, build,
+:mod:`orchestrator.commands.build` builds: prepare a work directory, unpack the source, build,
 collect the artifacts into a bundle, stream it, clean up. What a build does is a
 :data:`Build` function of the target and its environment; the default builds one .deb of
 the project, named, versioned and built for the architecture as the environment says.
@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from orchestrator.buildhosts import OpenedMachine, Released, Sink
-from orchestrator.commands import ARTIFACT_ARCHIVE, CHECKSUMS, SOURCE_ARCHIVE
+from orchestrator.cloud.buildhosts import OpenedMachine, Released, Sink
+from orchestrator.commands.build import ARTIFACT_ARCHIVE, CHECKSUMS, SOURCE_ARCHIVE
 from orchestrator.errors import Cancelled, CloudError, HostError
-from orchestrator.operations import Machine
+from orchestrator.release.operations import Machine
 from orchestrator.testing.packages import minimal_deb
 
 
@@ -62,7 +62,7 @@ def deb_build(context: BuildContext) -> BuildResult:
 
 
 class FakeSession:
-    """An open fake machine (a :class:`~orchestrator.buildhosts.HostSession`)."""
+    """An open fake machine (a :class:`~orchestrator.cloud.buildhosts.HostSession`)."""
 
     def __init__(self, machine: Machine, build: Build) -> None:
         self.machine = machine
@@ -151,7 +151,7 @@ class FakeSession:
 
 
 class FakeBuildHosts:
-    """Machines in memory (a :class:`~orchestrator.buildhosts.BuildHosts`).
+    """Machines in memory (a :class:`~orchestrator.cloud.buildhosts.BuildHosts`).
 
     ``capacity`` is how many machines the account could hold at once; ``unreachable``
     names machines that never answer, ``undeletable`` machines the cloud will not delete;

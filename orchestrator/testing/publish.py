@@ -12,8 +12,8 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from orchestrator.engine.locks import LockDetails, new_details
 from orchestrator.errors import PublishError, UsageError
-from orchestrator.locks import LockDetails, new_details
 from orchestrator.publish.info import PublishedTo, PublishInfo, Say
 from orchestrator.publish.ledger import DeployFailure, Failures, parse_ledger, with_failure
 from orchestrator.publish.local import LocalTree

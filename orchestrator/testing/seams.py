@@ -7,9 +7,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from orchestrator.journal import Journal
-from orchestrator.pipeline import Seams
-from orchestrator.plan import Plan
+from orchestrator.engine.journal import Journal
+from orchestrator.release.pipeline import Seams
+from orchestrator.release.plan import Plan
 from orchestrator.repo.signing import SigningKey
 from orchestrator.testing.hosts import FakeBuildHosts
 from orchestrator.testing.publish import MemoryTarget

@@ -2,7 +2,7 @@
 
 A :class:`FakeServer` keeps what a Debian server would: installed package versions, unit
 states, the deploy records and the environment's lock. :class:`FakeShell` answers the
-commands of :mod:`orchestrator.deploy.commands` (and ``check VERSION`` health commands)
+commands of :mod:`orchestrator.commands.deploy` (and ``check VERSION`` health commands)
 against it, so a whole deploy, with batches, failures and reverts, runs in a unit test.
 Every command a shell ran is kept, to count round trips.
 """
@@ -15,14 +15,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from orchestrator.deploy.commands import MARK, ROOT_REFUSED, as_root, checked_as_root
-from orchestrator.deploy.environments import Environment
+from orchestrator.commands.deploy import MARK, ROOT_REFUSED, as_root, checked_as_root
+from orchestrator.config.environments import Environment
 from orchestrator.deploy.hosts import Completed
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.ledger import FailureLedger
 from orchestrator.deploy.run import DeploySeams
 from orchestrator.errors import DeployError
-from orchestrator.fleet import HostAccess
+from orchestrator.remote.fleet import HostAccess
 from orchestrator.testing.publish import MemoryTarget
 
 SUDO_REFUSED = "sudo: a password is required"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.inventory import Inventory
+from orchestrator.config.inventory import Inventory
 from orchestrator.repo.layout import strip_epoch
 
 RPM_ARCHES = {"amd64": "x86_64", "arm64": "aarch64"}

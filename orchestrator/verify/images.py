@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from orchestrator.config.inventory import BuildTarget, Inventory
 from orchestrator.deploy.semver import is_semver, precedence_key, semver_of_package
 from orchestrator.errors import PublishError
 from orchestrator.images.registry import Registry
 from orchestrator.images.served import ServedTag, served_tag
-from orchestrator.inventory import BuildTarget, Inventory
 from orchestrator.verify.table import CheckResult
 
 

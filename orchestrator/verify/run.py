@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from orchestrator.config.inventory import Inventory
 from orchestrator.images.registry import Registry
-from orchestrator.inventory import Inventory
 from orchestrator.publish.info import Say
 from orchestrator.publish.run import select
 from orchestrator.verify.checks import check_repository

@@ -1,4 +1,4 @@
-"""The contract of build hosts (:class:`orchestrator.buildhosts.BuildHosts`)."""
+"""The contract of build hosts (:class:`orchestrator.cloud.buildhosts.BuildHosts`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import commands, sshexec
-from orchestrator.buildhosts import BuildHosts
+from orchestrator.cloud.buildhosts import BuildHosts
+from orchestrator.commands import build as commands
 from orchestrator.errors import HostError
-from orchestrator.operations import Machine
+from orchestrator.release.operations import Machine
+from orchestrator.remote import sshexec
 
 WORKDIR = ".relorch/20261122t103005-a1b2c3/contract"
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.inventory import load_inventory
-from tests.unit.tasks.test_init import git_repository
-from tests.unit.tasks.test_program import relorch
+from orchestrator.config.inventory import load_inventory
+from tests.unit.cli.test_init import git_repository
+from tests.unit.cli.test_program import relorch
 
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.sandbox import control
-from orchestrator.sandbox_settings import SandboxSettings
 from tests.conftest import git, new_test_directory
 from tests.integration.conftest import ROOT, sandbox_inventory
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.report import write_report
-from orchestrator.summary import PublishedSummary, RunSummary, TargetSummary
+from orchestrator.release.report import write_report
+from orchestrator.release.summary import PublishedSummary, RunSummary, TargetSummary
 from tests.integration.conftest import chromium
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator import credentials
-from orchestrator.deploy.environments import Environment, TaggedHosts
-from orchestrator.inventory import Inventory, PublishConfig, S3Publish, load_inventory
+from orchestrator.config import credentials
+from orchestrator.config.environments import Environment, TaggedHosts
+from orchestrator.config.inventory import Inventory, PublishConfig, S3Publish, load_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = ROOT / "examples" / "ci"
@@ -39,7 +39,7 @@ REPO_SERVER_KEY = "REPO_DEPLOY_SSH_KEY"  # publish targets of kind ssh
 HOSTS_KEY = "DEPLOY_SSH_KEY"  # the environments' hosts
 
 
-# What each task reads, from the code: the names come from orchestrator.credentials and
+# What each task reads, from the code: the names come from orchestrator.config.credentials and
 # the inventory, the conditions from where the tasks call for them.
 
 
@@ -65,9 +65,9 @@ def publish_reads(config: PublishConfig) -> set[str]:
 
 
 def deploy_reads(inventory: Inventory, environments: list[Environment]) -> set[str]:
-    """What deploying reads, for these environments (tasks/wiring.py, deploy_seams)."""
+    """What deploying reads, for these environments (cli/wiring.py, deploy_seams)."""
     # The deploy ledger on the first publish target: read by every deploy and promotion,
-    # written by a failed one (tasks/wiring.py, _ledger).
+    # written by a failed one (cli/wiring.py, _ledger).
     reads = publish_reads(inventory.publish[0]) if inventory.publish else set()
     for environment in environments:
         hosts = environment.hosts

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from orchestrator.inventory import Inventory
-from orchestrator.tasks import namespace
+from orchestrator.cli import namespace
+from orchestrator.config.inventory import Inventory
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # A backtick span that is a dotted key path, such as `publish[].environments_page`.

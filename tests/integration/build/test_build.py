@@ -14,18 +14,18 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.example import init_example_repository
-from orchestrator.inventory import load_inventory
-from orchestrator.operations import ExportSource
-from orchestrator.pipeline import run_release
-from orchestrator.plan import make_plan, new_run_id
-from orchestrator.progress import PlainProgress
+from orchestrator.cli.wiring import release_seams
+from orchestrator.config.inventory import load_inventory
+from orchestrator.engine.progress import PlainProgress
+from orchestrator.release.operations import ExportSource
+from orchestrator.release.pipeline import run_release
+from orchestrator.release.plan import make_plan, new_run_id
+from orchestrator.release.source import release_to_build
+from orchestrator.release.summary import TargetSummary
+from orchestrator.remote.sshkeys import generate_keypair
 from orchestrator.sandbox import hosts, processes
+from orchestrator.sandbox.example import init_example_repository
 from orchestrator.sandbox.machines import toolchain
-from orchestrator.source import release_to_build
-from orchestrator.sshkeys import generate_keypair
-from orchestrator.summary import TargetSummary
-from orchestrator.tasks.wiring import release_seams
 from tests.conftest import free_port
 from tests.integration.conftest import ROOT, SandboxWorld
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.cli.wiring import cloud_client
 from orchestrator.cloud.droplets import RunDroplets
 from orchestrator.cloud.static import StaticHosts
-from orchestrator.operations import Machine
-from orchestrator.sshkeys import generate_keypair
-from orchestrator.tasks.wiring import cloud_client
+from orchestrator.release.operations import Machine
+from orchestrator.remote.sshkeys import generate_keypair
 from tests.contracts.build_hosts import check_build_hosts
 from tests.integration.conftest import SandboxWorld, standalone_host
 

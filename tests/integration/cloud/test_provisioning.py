@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.cli.wiring import cloud_client as open_client
 from orchestrator.cloud.check import check_droplets
 from orchestrator.cloud.droplets import RunDroplets
 from orchestrator.errors import CloudError, HostError, ProvisionError, SandboxError
-from orchestrator.fleet import connect
-from orchestrator.plan import Plan, make_plan, new_run_id
+from orchestrator.release.plan import Plan, make_plan, new_run_id
+from orchestrator.remote.fleet import connect
+from orchestrator.remote.sshkeys import generate_keypair
 from orchestrator.sandbox import control
-from orchestrator.sshkeys import generate_keypair
-from orchestrator.tasks.wiring import cloud_client as open_client
 from orchestrator.version import Revision, parse_tag
 from tests.integration.conftest import ROOT, SandboxWorld, ok
 

@@ -25,11 +25,11 @@ from typing import Any
 
 import pytest
 
-from orchestrator.example import init_example_repository
 from orchestrator.images.push import tag_image
 from orchestrator.images.registry import Credentials, Registry
 from orchestrator.images.served import served_tag
 from orchestrator.sandbox import registry
+from orchestrator.sandbox.example import init_example_repository
 from orchestrator.sandbox.servers import server_root
 from tests.conftest import new_test_directory
 from tests.integration.conftest import (

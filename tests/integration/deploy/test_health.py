@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestrator.deploy.environments import HealthCheck, HttpCheck
+from orchestrator.config.environments import HealthCheck, HttpCheck
 from orchestrator.deploy.health import check_health
 from tests.integration.conftest import http_server
 

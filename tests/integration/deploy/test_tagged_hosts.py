@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from orchestrator.cli.wiring import deploy_seams
 from orchestrator.cloud.digitalocean import DigitalOceanClient, DropletInfo, DropletRequest
 from orchestrator.cloud.userdata import render_user_data
-from orchestrator.deploy.commands import HostFiles
+from orchestrator.commands.deploy import HostFiles
 from orchestrator.deploy.survey import survey
 from orchestrator.errors import UsageError
+from orchestrator.remote.sshkeys import KeyPair, generate_keypair
 from orchestrator.sandbox import control
-from orchestrator.sshkeys import KeyPair, generate_keypair
-from orchestrator.tasks.wiring import deploy_seams
 from tests.integration.conftest import SandboxWorld
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.errors import PublishError
 from orchestrator.images.index import PlatformManifest, image_index
 from orchestrator.images.names import VERSION_LABEL
@@ -25,7 +26,6 @@ from orchestrator.images.registry import DOCKER_MANIFEST_LIST, Credentials, Regi
 from orchestrator.images.saved import read_saved_image
 from orchestrator.images.served import served_tag
 from orchestrator.sandbox import registry as sandbox_registry
-from orchestrator.sandbox_settings import SandboxSettings
 from orchestrator.testing.images import saved_image
 from tests.conftest import free_port, new_test_directory
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.inventory import S3Publish
+from orchestrator.cli.wiring import with_publish_access
+from orchestrator.config.inventory import S3Publish
 from orchestrator.publish.info import PublishInfo
 from orchestrator.publish.run import publish_tree, resolve, resolve_targets
 from orchestrator.publish.target import PublishTarget
-from orchestrator.tasks.wiring import with_publish_access
 from orchestrator.verify.clients import AptClient
 from tests.integration.conftest import PROJECT, Keyring, SandboxWorld
 from tests.integration.publish.conftest import (

@@ -9,10 +9,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from orchestrator.inventory import S3Publish
+from orchestrator.cli.wiring import with_publish_access
+from orchestrator.config.inventory import S3Publish
 from orchestrator.publish.ledger import FILE as LEDGER
 from orchestrator.publish.run import resolve, resolve_targets
-from orchestrator.tasks.wiring import with_publish_access
 from tests.contracts.publish_target import (
     FAILED,
     PAGE,

@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.config.inventory import S3Publish
 from orchestrator.errors import PublishError
-from orchestrator.inventory import S3Publish
-from orchestrator.publish.bucket import MANIFEST_KEY
 from orchestrator.publish.info import PublishInfo
 from orchestrator.publish.local import scan_tree
 from orchestrator.publish.manifest import Manifest
-from orchestrator.publish.order import IMMUTABLE, METADATA
 from orchestrator.publish.pull import pull_tree
 from orchestrator.publish.run import publish_tree
-from orchestrator.publish.s3 import S3Target, collect_garbage, s3_target
+from orchestrator.publish.s3.bucket import MANIFEST_KEY
+from orchestrator.publish.s3.order import IMMUTABLE, METADATA
+from orchestrator.publish.s3.target import S3Target, collect_garbage, s3_target
 from tests.integration.conftest import SandboxWorld
 from tests.integration.publish.conftest import BUCKET, TreeVersions
 

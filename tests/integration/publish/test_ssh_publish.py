@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.locks import LockDetails
+from orchestrator.cli.wiring import with_publish_access
+from orchestrator.commands.repo_server import MANIFEST
+from orchestrator.engine.locks import LockDetails
 from orchestrator.publish.local import scan_tree
 from orchestrator.publish.manifest import Manifest
-from orchestrator.publish.remote import MANIFEST
 from orchestrator.publish.run import resolve_targets
 from orchestrator.repo.build import add_packages
 from orchestrator.repo.options import RepoOptions
 from orchestrator.repo.signing import Signer
-from orchestrator.tasks.wiring import with_publish_access
 from tests.integration.conftest import PROJECT, ROOT, SandboxWorld, build_set, ok
 from tests.integration.publish.conftest import (
     TreeVersions,

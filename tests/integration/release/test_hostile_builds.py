@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.example import init_example_repository
 from orchestrator.sandbox import reposerver
+from orchestrator.sandbox.example import init_example_repository
 from tests.integration.conftest import ROOT, SandboxWorld
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,6 @@ import pytest
 import yaml
 
 from orchestrator.errors import PublishError
-from orchestrator.example import init_example_repository
 from orchestrator.images.index import PlatformManifest
 from orchestrator.images.names import REVISION_LABEL, RUN_LABEL, VERSION_LABEL
 from orchestrator.images.push import push_image, push_index, tag_image
@@ -27,6 +26,7 @@ from orchestrator.images.registry import DOCKER_MANIFEST_LIST, Credentials, Regi
 from orchestrator.images.saved import read_saved_image
 from orchestrator.images.served import served_tag
 from orchestrator.sandbox import registry
+from orchestrator.sandbox.example import init_example_repository
 from orchestrator.testing.images import saved_image
 from tests.conftest import git, new_test_directory
 from tests.integration.conftest import (

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.example import init_example_repository
-from orchestrator.journal import read_journal
+from orchestrator.engine.journal import read_journal
 from orchestrator.sandbox import hosts, processes, reposerver
+from orchestrator.sandbox.example import init_example_repository
 from tests.integration.conftest import ROOT, SandboxWorld
 
 pytestmark = pytest.mark.integration

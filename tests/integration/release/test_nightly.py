@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from orchestrator.example import init_example_repository
+from orchestrator.sandbox.example import init_example_repository
 from tests.conftest import git
 from tests.integration.conftest import ROOT, SandboxWorld
 

@@ -25,10 +25,10 @@ import pytest
 import requests
 import yaml
 
+from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.sandbox import control
 from orchestrator.sandbox.control import SandboxInfo
 from orchestrator.sandbox.keys import generate_host_key, public_of
-from orchestrator.sandbox_settings import SandboxSettings
 from tests.conftest import TEST_ROOT, free_port
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from orchestrator.config.sandbox_settings import FaultRule
 from orchestrator.sandbox import control
-from orchestrator.sandbox_settings import FaultRule
 
 pytestmark = pytest.mark.integration
 

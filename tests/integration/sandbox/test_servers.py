@@ -17,11 +17,11 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox import servers
 from orchestrator.sandbox.keys import generate_host_key, public_of
 from orchestrator.sandbox.servers import ServerAccess, ServerSpec
-from orchestrator.sandbox_settings import SandboxSettings
 from tests.conftest import TEST_ROOT
 
 pytestmark = pytest.mark.integration

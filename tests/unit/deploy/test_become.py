@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator import sshexec
-from orchestrator.deploy import commands
+from orchestrator.commands import deploy as commands
 from orchestrator.deploy.hosts import SshShell
+from orchestrator.remote import sshexec
 
 
 def test_root_commands_run_in_one_root_shell_that_never_prompts() -> None:

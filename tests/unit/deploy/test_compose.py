@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.commands.deploy import MARK, HostFiles
+from orchestrator.config.environments import ComposeProject
+from orchestrator.config.inventory import Inventory, parse_inventory
 from orchestrator.deploy import compose
-from orchestrator.deploy.commands import MARK, HostFiles
-from orchestrator.deploy.environments import ComposeProject
 from orchestrator.deploy.payload import Compose
 from orchestrator.deploy.records import Record
 from orchestrator.errors import InventoryError
-from orchestrator.inventory import Inventory, parse_inventory
 
 ROOT = Path(__file__).resolve().parents[3]
 FILES = HostFiles(tool="relorch", project="hello")

@@ -6,8 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from orchestrator.deploy import commands
-from orchestrator.deploy.commands import HostFiles
+from orchestrator.commands import deploy as commands
+from orchestrator.commands.deploy import HostFiles
+from orchestrator.config.inventory import load_inventory
 from orchestrator.deploy.hoststate import HostState, Unsettled, parse_host_state
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.plan import DeployHost, DeployPlan, make_deploy_plan
@@ -16,7 +17,6 @@ from orchestrator.deploy.records import Record
 from orchestrator.deploy.render import describe_plan
 from orchestrator.deploy.run import published
 from orchestrator.errors import UsageError
-from orchestrator.inventory import load_inventory
 
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = ROOT / "tests" / "unit" / "golden"

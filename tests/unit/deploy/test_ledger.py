@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.config.inventory import Inventory, parse_inventory
 from orchestrator.deploy.actions import promote
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.ledger import NO_TARGET, FailureLedger
@@ -22,9 +23,8 @@ from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
 from orchestrator.deploy.status import environment_status
 from orchestrator.deploy.survey import Surveys
+from orchestrator.engine.locks import new_details
 from orchestrator.errors import PublishError, UsageError
-from orchestrator.inventory import Inventory, parse_inventory
-from orchestrator.locks import new_details
 from orchestrator.publish.ledger import DeployFailure
 from orchestrator.testing.publish import MemoryTarget
 from orchestrator.testing.servers import FakeServer, fake_deploy_seams

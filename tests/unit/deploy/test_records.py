@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.deploy import commands, compose
-from orchestrator.deploy.commands import MARK, RECORDS_SENT, HostFiles, read_records
-from orchestrator.deploy.environments import ComposeProject
+from orchestrator.commands import deploy as commands
+from orchestrator.commands.deploy import MARK, RECORDS_SENT, HostFiles, read_records
+from orchestrator.config.environments import ComposeProject
+from orchestrator.deploy import compose
 from orchestrator.deploy.hosts import Completed
 from orchestrator.deploy.hoststate import parse_host_state
 from orchestrator.deploy.records import Record
 from orchestrator.deploy.survey import survey
 from orchestrator.errors import DeployError
-from orchestrator.fleet import HostAccess
+from orchestrator.remote.fleet import HostAccess
 from tests.unit.deploy.test_rollout import inventory
 
 FILES = HostFiles(tool="relorch", project="hello")

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.config.inventory import Inventory, parse_inventory
 from orchestrator.deploy.actions import rollback
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.records import Record
 from orchestrator.deploy.report import render_deploy_report
 from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
+from orchestrator.engine.interrupts import handling_interrupts
 from orchestrator.errors import LockError, UsageError
-from orchestrator.interrupts import handling_interrupts
-from orchestrator.inventory import Inventory, parse_inventory
 from orchestrator.testing.servers import FakeServer, fake_deploy_seams
 
 ROOT = Path(__file__).resolve().parents[3]

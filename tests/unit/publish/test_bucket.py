@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.config.inventory import S3Publish
 from orchestrator.errors import CredentialsError
-from orchestrator.inventory import S3Publish
-from orchestrator.publish.bucket import make_client
+from orchestrator.publish.s3.bucket import make_client
 
 TARGET = S3Publish(
     kind="s3", name="spaces", bucket="b", endpoint="http://127.0.0.1:9", url="https://b.example"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.publish.order import (
+from orchestrator.publish.s3.order import (
     BY_HASH,
     IMMUTABLE,
     IN_RELEASE,

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from orchestrator.archive import ArchiveLimits
+from orchestrator.config.inventory import S3Publish
 from orchestrator.errors import PublishError, UsageError
-from orchestrator.inventory import S3Publish
 from orchestrator.publish.pull import pull_tree, read_served, ready_tree
-from orchestrator.publish.s3 import S3Target
-from orchestrator.publish.ssh import unpack_tree
+from orchestrator.publish.s3.target import S3Target
+from orchestrator.publish.ssh.target import unpack_tree
+from orchestrator.remote.archive import ArchiveLimits
 
 LIMITS = ArchiveLimits(packed_bytes=1 << 20, unpacked_bytes=1 << 20, files=100)
 

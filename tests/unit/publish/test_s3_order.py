@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from orchestrator.config.inventory import S3Publish
 from orchestrator.errors import PublishError
-from orchestrator.inventory import S3Publish
-from orchestrator.publish.bucket import Bucket
 from orchestrator.publish.local import LocalTree
-from orchestrator.publish.order import tier
-from orchestrator.publish.s3 import upload_in_order
+from orchestrator.publish.s3.bucket import Bucket
+from orchestrator.publish.s3.order import tier
+from orchestrator.publish.s3.target import upload_in_order
 from tests.unit.publish.test_order import PATHS
 
 TARGET = S3Publish(kind="s3", name="spaces", bucket="b", url="https://b.example", prefix="/repo/")

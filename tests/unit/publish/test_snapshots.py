@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from orchestrator.errors import UsageError
-from orchestrator.publish.snapshots import (
+from orchestrator.publish.ssh.snapshots import (
     by_age,
     check_version,
     rollback_target,

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from orchestrator.config.inventory import S3Publish, SshPublish
 from orchestrator.errors import UsageError
-from orchestrator.inventory import S3Publish, SshPublish
 from orchestrator.publish.run import select, ssh_access
 
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.engine.liveness import this_process
+from orchestrator.engine.locks import LockDetails
 from orchestrator.errors import RepositoryError
-from orchestrator.liveness import this_process
-from orchestrator.locks import LockDetails
 from orchestrator.repo.tree import Staging, exchange, holding_tree_lock
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from orchestrator.config.sandbox_settings import FaultRule
 from orchestrator.sandbox.faults import RequestFaults, droplet_has_fault
-from orchestrator.sandbox_settings import FaultRule
 
 
 def _statuses(faults: RequestFaults, requests: list[tuple[str, str]]) -> list[int]:

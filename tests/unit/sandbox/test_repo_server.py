@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.sandbox import reposerver
-from orchestrator.sandbox_settings import SandboxSettings
 
 
 def test_defaults_stay_out_of_the_droplet_pool() -> None:

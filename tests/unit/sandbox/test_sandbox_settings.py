@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.sandbox_settings import FaultRule, SandboxSettings
+from orchestrator.config.sandbox_settings import FaultRule, SandboxSettings
 
 
 def test_defaults_are_valid() -> None:

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
+from orchestrator.config.inventory import TAG_PREFIX_PATTERN
+from orchestrator.config.schema import PACKAGE_NAME_PATTERN
 from orchestrator.errors import UsageError
-from orchestrator.inventory import TAG_PREFIX_PATTERN
-from orchestrator.schema import PACKAGE_NAME_PATTERN
 from orchestrator.starter.names import (
     bucket_name,
     checked_name,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.config.inventory import parse_inventory
 from orchestrator.errors import UsageError
-from orchestrator.inventory import parse_inventory
 from orchestrator.starter.render import Starter, ci_choice, starter_files, yaml_string
 
 RELEASE_SECRETS = {

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.inventory import load_inventory
+from orchestrator.config.inventory import load_inventory
 from orchestrator.verify.expectations import (
     apt_sources,
     channel_of,

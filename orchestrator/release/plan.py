@@ -1,0 +1,507 @@
+"""The release plan: a pure function of the inventory, the release, the run id and options.
+
+A plan is the program of a run: run-wide operations before the builds, one program of
+operations per target, run-wide operations after (see :mod:`orchestrator.release.operations`).
+Nothing here touches the network, the disk or the clock, so ``invoke plan`` and
+``--dry-run`` show exactly what a release would run, and tests compare plans to golden
+files. The executor (:mod:`orchestrator.engine.executor`) runs them and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from orchestrator.commands import build as commands
+from orchestrator.config.inventory import BuildTarget, ContainerImage, Inventory, StaticHost
+from orchestrator.config.templating import render_template
+from orchestrator.deploy.semver import is_semver
+from orchestrator.errors import UsageError
+from orchestrator.images.names import REVISION_LABEL, RUN_LABEL, TITLE_LABEL, VERSION_LABEL
+from orchestrator.images.names import TAG as IMAGE_TAG
+from orchestrator.release.operations import (
+    CheckSigningKey,
+    CheckTargets,
+    ExportSource,
+    FetchArtifacts,
+    Index,
+    Machine,
+    Operation,
+    Provision,
+    Publish,
+    PushImage,
+    PushIndex,
+    ReleaseMachine,
+    RemoteCommand,
+    RunHook,
+    TagImage,
+    TakeReleaseLock,
+    Upload,
+    Verify,
+)
+from orchestrator.version import Channel, Release, Revision
+
+RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
+_RUN_ID = re.compile(r"[0-9]{8}t[0-9]{6}-[0-9a-f]{6}")
+_DROPLET_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9.-]")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What a target's packages must be; anything else fails the target before indexing."""
+
+    names: tuple[str, ...]
+    arch_independent: tuple[str, ...]
+    epoch: int | None
+    version: str
+    # An image's version label: the release's version in semver form.
+    image_version: str = ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a target's build host may send back (see ``ArtifactLimits`` in the inventory)."""
+
+    bundle_bytes: int
+    unpacked_bytes: int
+    files: int
+    log_bytes: int
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """Everything about one target's build, and the program of operations that runs it."""
+
+    name: str
+    arch: str
+    rpm_arch: str
+    format: str
+    machine: Machine
+    workdir: str
+    timeout: float
+    artifacts: tuple[str, ...]
+    extra_artifacts: tuple[str, ...]
+    environment: dict[str, str]
+    accepted: Accepted
+    limits: Limits
+    operations: tuple[Operation, ...]
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """The flags of ``invoke release`` that change what runs."""
+
+    verify: bool = False
+    lock_wait: float = 300.0
+
+
+# Where the release lock lives in the workspace (see orchestrator.engine.locks).
+RELEASE_LOCK = ".orchestrator/release.lock"
+# Creating a droplet and answering SSH is bounded by cloud.boot_timeout; a static host by
+# this; a command that only moves files (prepare, unpack, collect) by STEP_TIMEOUT.
+CONNECT_TIMEOUT = 60.0
+STEP_TIMEOUT = 600.0
+# The bundle's download may take STEP_TIMEOUT plus a second per MiB of its size limit.
+TRANSFER_BYTES_PER_SECOND = 1 << 20
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A whole release run, before anything happens: its operations, in the order they run."""
+
+    run_id: str
+    project: str
+    tag: str
+    # What the run builds: the ref it was asked for (a tag, a branch, HEAD) and its commit.
+    ref: str
+    commit: str
+    version: str
+    channel: str
+    provider: str
+    tool_tag: str
+    run_tag: str
+    max_droplets: int
+    fail_fast: bool
+    source_archive: str
+    # How long the run's final cleanup may take to destroy what is left.
+    cleanup_timeout: float
+    before: tuple[Operation, ...] = ()
+    targets: tuple[TargetPlan, ...] = field(default=())
+    after: tuple[Operation, ...] = ()
+
+    @property
+    def batches(self) -> tuple[tuple[TargetPlan, ...], ...]:
+        """The targets build at once: one batch."""
+        return (self.targets,)
+
+    @property
+    def reverts(self) -> dict[str, tuple[Operation, ...]]:
+        """Nothing undoes a build: its droplet's destruction is in its own program."""
+        return {}
+
+    @property
+    def batch_wait(self) -> float:
+        """No wait: there is one batch."""
+        return 0.0
+
+    def target(self, name: str) -> TargetPlan:
+        """The target called ``name`` (the plan's operations name only its own)."""
+        return next(target for target in self.targets if target.name == name)
+
+    @property
+    def droplets(self) -> tuple[Machine, ...]:
+        """The droplets this run creates (none for static hosts)."""
+        return tuple(t.machine for t in self.targets if t.machine.kind == "droplet")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view of the plan (``--json``): every operation with its kind."""
+        data = asdict(self)
+        data["before"] = [operation_dict(op) for op in self.before]
+        data["after"] = [operation_dict(op) for op in self.after]
+        for target, planned in zip(data["targets"], self.targets, strict=True):
+            target["operations"] = [operation_dict(op) for op in planned.operations]
+        data["droplets"] = [asdict(machine) for machine in self.droplets]
+        return data
+
+
+def operation_dict(operation: Operation) -> dict[str, Any]:
+    """An operation as JSON: its kind, where it runs, its fields and its description."""
+    return {
+        "kind": operation.kind,
+        "where": operation.where,
+        **asdict(operation),
+        "describe": operation.describe(),
+    }
+
+
+def new_run_id(now: datetime, token: str) -> str:
+    """A run id that sorts by time: ``20261122t103005-a1b2c3`` (``token`` is 6 hex digits)."""
+    run_id = f"{now:%Y%m%dt%H%M%S}-{token}"
+    if not _RUN_ID.fullmatch(run_id):
+        raise ValueError(f"token must be 6 lowercase hex digits, got {token!r}")
+    return run_id
+
+
+def is_run_id(value: str) -> bool:
+    """Whether ``value`` has the shape of a run id."""
+    return _RUN_ID.fullmatch(value) is not None
+
+
+def run_tag(tag_prefix: str, run_id: str) -> str:
+    """The droplet tag that marks one run."""
+    return f"{tag_prefix}-run-{run_id}"
+
+
+def droplet_name(tag_prefix: str, project: str, target: str, run_id: str) -> str:
+    """The deterministic droplet name of ``target`` in run ``run_id``."""
+    return _DROPLET_NAME_UNSAFE.sub("-", f"{tag_prefix}-{project}-{target}-{run_id}")
+
+
+def make_plan(
+    inventory: Inventory,
+    release: Release,
+    revision: Revision,
+    run_id: str,
+    options: PlanOptions | None = None,
+) -> Plan:
+    """Plan a release of ``release``, built from ``revision``, as run ``run_id``; pure."""
+    chosen = options or PlanOptions()
+    cloud = inventory.cloud
+    tool_tag = cloud.tag_prefix
+    tag_of_run = run_tag(tool_tag, run_id)
+    source_archive = f".orchestrator/runs/{run_id}/{commands.SOURCE_ARCHIVE}"
+    hosts = {host.name: host for host in cloud.hosts}
+    targets = []
+    for target in inventory.targets:
+        if cloud.provider == "static":
+            machine = _static_machine(hosts[target.host or ""])
+        else:
+            machine = Machine(
+                kind="droplet",
+                name=droplet_name(tool_tag, inventory.project.name, target.name, run_id),
+                region=cloud.region,
+                size=target.size or cloud.size,
+                image=target.image or cloud.image,
+                tags=(tool_tag, tag_of_run),
+                port=cloud.sandbox.ssh_port if cloud.sandbox else cloud.ssh_port,
+                user=cloud.ssh_user,
+                network=cloud.network,
+                vpc_uuid=cloud.vpc_uuid,
+            )
+        targets.append(
+            _target_plan(inventory, release, revision, run_id, target, machine, source_archive)
+        )
+    # A release of images only has no repository to index or publish.
+    packaged = any(target.format != "image" for target in inventory.targets)
+    publish = tuple(config.name for config in inventory.publish) if packaged else ()
+    before: list[Operation] = [
+        TakeReleaseLock(timeout=chosen.lock_wait, path=RELEASE_LOCK),
+        CheckSigningKey(timeout=60.0),
+    ]
+    if publish or inventory.image_targets:
+        before.append(CheckTargets(timeout=300.0, targets=publish))
+    before.append(
+        ExportSource(
+            timeout=600.0,
+            command=commands.source_archive(
+                str(inventory.project.source), revision.commit, source_archive
+            ),
+            commit=revision.commit,
+            output=source_archive,
+        )
+    )
+    after: list[Operation] = [Index(timeout=0.0, channel=release.channel.value)] if packaged else []
+    # Images go first: a failed push leaves every repository as it was. Each platform's
+    # image is pushed by digest, then one index per repository names them all under the
+    # version tag; the extra tags move last, once everything else is out.
+    after += [
+        PushImage(
+            timeout=0.0,
+            target=target.name,
+            repository=container.repository,
+            tag=release.semver,
+            platform=f"linux/{target.arch}",
+        )
+        for target, container in _images(inventory)
+    ]
+    repositories = inventory.image_repositories
+    after += [
+        PushIndex(
+            timeout=0.0,
+            repository=repository,
+            tag=release.semver,
+            targets=tuple(target.name for target in targets),
+            platforms=tuple(f"linux/{target.arch}" for target in targets),
+        )
+        for repository, targets in repositories.items()
+    ]
+    after += [Publish(timeout=chosen.lock_wait, target=name) for name in publish]
+    if release.channel is Channel.STABLE:
+        # The inventory gives the image targets of a repository the same tags.
+        for repository, (first, *_) in repositories.items():
+            if first.container is not None and first.container.tags:
+                after.append(_tag_image(repository, first.name, first.container.tags, release))
+    if chosen.verify and (publish or inventory.image_targets):
+        after.append(
+            Verify(timeout=0.0, version=release.package_version, channel=release.channel.value)
+        )
+    after += [
+        RunHook(timeout=inventory.hooks.timeout, number=number, command=command)
+        for number, command in enumerate(inventory.hooks.after_publish, start=1)
+    ]
+    return Plan(
+        run_id=run_id,
+        project=inventory.project.name,
+        tag=release.tag,
+        ref=revision.ref,
+        commit=revision.commit,
+        version=release.package_version,
+        channel=release.channel.value,
+        provider=cloud.provider,
+        tool_tag=tool_tag,
+        run_tag=tag_of_run,
+        max_droplets=cloud.max_droplets,
+        fail_fast=inventory.fail_fast,
+        source_archive=source_archive,
+        cleanup_timeout=cloud.destroy_timeout,
+        before=tuple(before),
+        targets=tuple(targets),
+        after=tuple(after),
+    )
+
+
+def _images(inventory: Inventory) -> list[tuple[BuildTarget, ContainerImage]]:
+    return [(t, t.container) for t in inventory.image_targets if t.container is not None]
+
+
+def _tag_image(repository: str, target: str, templates: list[str], release: Release) -> TagImage:
+    """Moving the extra tags ``target``'s container lists (``templates``) to the index."""
+    return TagImage(
+        timeout=0.0,
+        repository=repository,
+        version=release.semver,
+        tags=tuple(
+            moved_tag(template, release, f"targets.{target}.container.tags[{n}]")
+            for n, template in enumerate(templates)
+        ),
+        templates=tuple(templates),
+    )
+
+
+def moved_tag(template: str, release: Release, where: str) -> str:
+    """One extra tag a plain release moves, rendered; UsageError for an unusable one.
+
+    A tag that reads as a release version would pass for another release, so it is refused.
+    """
+    variables = {
+        "major": str(release.major),
+        "minor": str(release.minor),
+        "patch": str(release.patch),
+    }
+    tag = render_template(template, variables, where, "an image tag")
+    if not IMAGE_TAG.fullmatch(tag):
+        raise UsageError(f"{where} renders to {tag[:60]!r}, which is not an image tag")
+    if is_semver(tag):
+        raise UsageError(
+            f"{where} renders to {tag!r}, a release version: only the release's "
+            "own push may write a version tag"
+        )
+    return tag
+
+
+def moved_tags(templates: list[str], release: Release, where: str) -> tuple[str, ...]:
+    """The extra tags a plain release moves (``where[N]`` names each), each once."""
+    return tuple(
+        dict.fromkeys(
+            moved_tag(template, release, f"{where}[{number}]")
+            for number, template in enumerate(templates)
+        )
+    )
+
+
+def _static_machine(host: StaticHost) -> Machine:
+    return Machine(
+        kind="static", name=host.name, address=host.address, port=host.port, user=host.user
+    )
+
+
+def build_variables(
+    inventory: Inventory, release: Release, revision: Revision, run_id: str, target: BuildTarget
+) -> dict[str, str]:
+    """The variables a build command sees: ``BUILD_VARIABLES``, templates' and environment's."""
+    return {
+        "project": inventory.project.name,
+        "tag": release.tag,
+        "commit": revision.commit,
+        "version": release.package_version,
+        "channel": release.channel.value,
+        "arch": target.arch,
+        "rpm_arch": RPM_ARCH[target.arch],
+        "format": target.format,
+        "target": target.name,
+        "run_id": run_id,
+    }
+
+
+def _target_plan(
+    inventory: Inventory,
+    release: Release,
+    revision: Revision,
+    run_id: str,
+    target: BuildTarget,
+    machine: Machine,
+    source_archive: str,
+) -> TargetPlan:
+    variables = build_variables(inventory, release, revision, run_id, target)
+    environment = {key.upper(): value for key, value in variables.items()}
+    workdir = commands.workdir_for(run_id, target.name)
+    remote_archive = f"{workdir}/{commands.SOURCE_ARCHIVE}"
+    globs = (*target.artifacts, *target.extra_artifacts)
+    host = machine.name
+    provision_timeout = (
+        inventory.cloud.boot_timeout if machine.kind == "droplet" else CONNECT_TIMEOUT
+    )
+    transfer = STEP_TIMEOUT + target.limits.bundle_bytes / TRANSFER_BYTES_PER_SECOND
+    operations: list[Operation] = [
+        Provision(timeout=provision_timeout, machine=machine),
+        RemoteCommand(
+            timeout=STEP_TIMEOUT, stage="prepare", host=host, command=commands.prepare(workdir)
+        ),
+        Upload(timeout=STEP_TIMEOUT, host=host, source=source_archive, destination=remote_archive),
+        RemoteCommand(
+            timeout=STEP_TIMEOUT, stage="unpack", host=host, command=commands.unpack(workdir)
+        ),
+    ]
+    if target.command is not None:
+        command = render_template(
+            target.command, variables, f"targets.{target.name}.command", "a build command"
+        )
+        # The host's own timeout stops the build; the channel's gives it a little longer.
+        operations.append(
+            RemoteCommand(
+                timeout=target.timeout + 30,
+                stage="build",
+                host=host,
+                command=commands.build(workdir, command, environment, target.timeout),
+                logged=True,
+            )
+        )
+    if target.container is not None:
+        globs = (commands.IMAGE_ARCHIVE,)
+        operations.append(
+            RemoteCommand(
+                timeout=target.timeout + 30,
+                stage="image",
+                host=host,
+                command=commands.image_build(
+                    workdir,
+                    dockerfile=target.container.dockerfile,
+                    context=target.container.context,
+                    platform=f"linux/{target.arch}",
+                    labels={
+                        VERSION_LABEL: release.semver,
+                        REVISION_LABEL: revision.commit,
+                        TITLE_LABEL: target.container.repository,
+                        RUN_LABEL: run_id,
+                    },
+                    timeout=target.timeout,
+                ),
+                logged=True,
+            )
+        )
+    operations += [
+        RemoteCommand(
+            timeout=STEP_TIMEOUT,
+            stage="collect",
+            host=host,
+            command=commands.collect(workdir, globs),
+        ),
+        FetchArtifacts(
+            timeout=transfer,
+            host=host,
+            command=commands.fetch_bundle(workdir),
+            destination=f".orchestrator/runs/{run_id}/artifacts/{target.name}",
+        ),
+    ]
+    if machine.kind == "static":
+        # Static hosts outlive the run: leave nothing behind.
+        operations.append(
+            RemoteCommand(
+                timeout=60.0,
+                cleanup=True,
+                stage="cleanup",
+                host=host,
+                command=commands.cleanup(workdir),
+            )
+        )
+    operations.append(
+        ReleaseMachine(timeout=inventory.cloud.destroy_timeout, cleanup=True, machine=machine)
+    )
+    return TargetPlan(
+        name=target.name,
+        arch=target.arch,
+        rpm_arch=RPM_ARCH[target.arch],
+        format=target.format,
+        machine=machine,
+        workdir=workdir,
+        timeout=target.timeout,
+        artifacts=tuple(target.artifacts),
+        extra_artifacts=tuple(target.extra_artifacts),
+        environment=environment,
+        operations=tuple(operations),
+        accepted=Accepted(
+            names=inventory.package_names(target),
+            arch_independent=tuple(target.arch_independent),
+            epoch=inventory.project.epoch,
+            version=release.package_version,
+            image_version=release.semver,
+        ),
+        limits=Limits(
+            bundle_bytes=target.limits.bundle_bytes,
+            unpacked_bytes=target.limits.unpacked_bytes,
+            files=target.limits.files,
+            log_bytes=target.limits.log_bytes,
+        ),
+    )
