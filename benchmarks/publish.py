@@ -44,10 +44,11 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.repo_index import ADD, signing_key, write_debs  # noqa: E402
 from orchestrator.config.inventory import S3Publish  # noqa: E402
+from orchestrator.config.repositories import SigningConfig  # noqa: E402
 from orchestrator.publish.info import PublishInfo  # noqa: E402
 from orchestrator.publish.run import publish_tree, resolve  # noqa: E402
 from orchestrator.repo.build import add_packages, find_packages  # noqa: E402
-from orchestrator.repo.options import RepoOptions, SigningConfig  # noqa: E402
+from orchestrator.repo.options import RepoOptions  # noqa: E402
 from orchestrator.repo.signing import open_signer  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 

@@ -15,9 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from orchestrator.config.inventory import Inventory
+from orchestrator.config.schema import EventKind
 from orchestrator.remote.httpread import HttpFailure, exchange
 
-EventKind = Literal["release", "deploy", "promote", "rollback"]
 Say = Callable[[str], None]
 
 
@@ -91,3 +92,10 @@ def notify(
     for problem in problems:
         say(f"warning: {problem}")
     return problems
+
+
+def webhooks_of(inventory: Inventory) -> tuple[Webhook, ...]:
+    """The webhooks ``inventory`` names under ``notify``."""
+    return tuple(
+        Webhook(n.name, n.url_env, n.format, tuple(n.events), n.timeout) for n in inventory.notify
+    )

@@ -21,6 +21,9 @@ from orchestrator.cli.common import (
     progress_printer,
     reports_errors,
 )
+from orchestrator.commands.deploy import host_files
+from orchestrator.deploy.payload import payload_of
+from orchestrator.notify import webhooks_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -67,7 +70,7 @@ def conclude(
         outcome.action, loaded.project.name, outcome.version, outcome.status, outcome.message,
         outcome.run_id, outcome.environment, str(report),
     )  # fmt: skip
-    notify(loaded.webhooks, event, say)
+    notify(webhooks_of(loaded), event, say)
     return summary
 
 
@@ -185,8 +188,8 @@ def promote(
     from orchestrator.cli.wiring import deploy_seams
     from orchestrator.deploy import actions
     from orchestrator.deploy.pinfile import rewrite_pin
-    from orchestrator.deploy.semver import parse_range
     from orchestrator.errors import UsageError
+    from orchestrator.semver import parse_range
 
     if approved_by is not None and not re.fullmatch(r"[\w .@+-]{1,100}", approved_by):
         raise UsageError(
@@ -362,7 +365,7 @@ def page(
     seams = deploy_seams(loaded)
     offered: dict[str, Available] = {}
     for environment in ordered:
-        payload = loaded.payload(environment)
+        payload = payload_of(loaded, environment)
         try:
             entries = published(seams.available(environment), payload, loaded.project.epoch)
         except OrchestratorError as error:
@@ -418,7 +421,7 @@ def unlock(c: Context, env: str = "", force: bool = False, inventory: str | None
     environment = loaded.environment(env)
     seams = deploy_seams(loaded)
     first = seams.accesses(environment)[0]
-    files = loaded.host_files
+    files = host_files(loaded)
     shell = seams.connect(first)
     try:
         command = commands.force_unlock(files, env) if force else commands.read_lock(files, env)

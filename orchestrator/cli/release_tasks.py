@@ -22,6 +22,7 @@ from orchestrator.cli.common import (
     reports_errors,
 )
 from orchestrator.errors import UsageError
+from orchestrator.notify import webhooks_of
 
 if TYPE_CHECKING:
     from orchestrator.config.inventory import Inventory
@@ -166,7 +167,7 @@ def _notify_release(loaded: Inventory, summary: RunSummary, out: TextIO) -> None
         f"{summary.tag} published to {summary.channel}", summary.run_id,
         report=summary.report,
     )  # fmt: skip
-    notify(loaded.webhooks, event, functools.partial(print, file=out, flush=True))
+    notify(webhooks_of(loaded), event, functools.partial(print, file=out, flush=True))
 
 
 def _auto_deploy(loaded: Inventory, version: str, out: TextIO) -> None:

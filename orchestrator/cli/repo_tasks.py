@@ -12,6 +12,7 @@ from invoke.tasks import task
 
 from orchestrator.cli.common import INVENTORY_HELP, count_flag, load, now, reports_errors
 from orchestrator.errors import UsageError
+from orchestrator.repo.options import repo_options
 
 if TYPE_CHECKING:
     from orchestrator.config.inventory import Inventory
@@ -30,9 +31,9 @@ TREE_HELP = {
 
 
 def _options(loaded: Inventory, keep_last: int | None = None) -> RepoOptions:
-    from orchestrator.repo.options import RetentionOptions
+    from orchestrator.config.repositories import RetentionOptions
 
-    options = loaded.repo_options()
+    options = repo_options(loaded)
     if keep_last is None:
         return options
     if keep_last < 1:

@@ -28,8 +28,8 @@ from orchestrator.config.schema import SANDBOX_HOST_KEY
 from orchestrator.deploy.hosts import open_ssh_shell
 from orchestrator.deploy.index import Available, available_versions
 from orchestrator.deploy.ledger import FailureLedger
-from orchestrator.deploy.payload import Compose
-from orchestrator.deploy.run import DeploySeams
+from orchestrator.deploy.payload import Compose, payload_of
+from orchestrator.deploy.seams import DeploySeams
 from orchestrator.engine.journal import Journal
 from orchestrator.errors import CredentialsError, SandboxError, UsageError
 from orchestrator.images.registry import Credentials, Registry
@@ -212,7 +212,7 @@ def _server_specs(inventory: Inventory, environment: Environment) -> list[Server
     sandbox = inventory.cloud.sandbox
     if sandbox is None or not hosts:
         return []
-    payload = inventory.payload(environment)
+    payload = payload_of(inventory, environment)
     engine: EngineRole | None = None
     pull_login = None
     files: dict[str, str] = {}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from orchestrator.commands import locks as lockcommands
+from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.records import RECORD_LINE_MAX
 
 MARK = "--8<--"
@@ -33,6 +34,11 @@ RECORDS_WINDOW = 8 << 20
 RECORDS_SENT = 512 << 10
 # Seconds apt waits for another dpkg to finish.
 DPKG_LOCK_WAIT = 120
+
+
+def host_files(inventory: Inventory) -> HostFiles:
+    """Where the tool keeps its files on the servers ``inventory`` deploys to."""
+    return HostFiles(tool=inventory.cloud.tag_prefix, project=inventory.project.name)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from orchestrator.config.environments import (
     Environment,
@@ -27,9 +27,6 @@ from orchestrator.config.schema import SANDBOX_HOST_KEY, is_loopback_ipv4
 from orchestrator.config.templating import render_template
 from orchestrator.errors import InventoryError
 
-if TYPE_CHECKING:
-    from orchestrator.config.inventory import Inventory
-
 HEALTH_VARIABLES = ("host", "address", "version", "package_version", "environment")
 # What a sandbox health check is rendered with where the real value is not known at load:
 # a release version, and a droplet's address (a name no URL would hold by chance).
@@ -37,9 +34,20 @@ SAMPLE_VERSION = "1.0.0"
 DROPLET_ADDRESS = "droplet-address.invalid"
 
 
-def check_environments(inventory: Inventory) -> None:
+@dataclass(frozen=True)
+class Surroundings:
+    """What of the rest of the inventory the environments are checked against."""
+
+    sandbox: bool
+    channels: tuple[str, ...]
+    packages: tuple[str, ...]
+    registry: bool
+    # Each image repository the targets build, with the architectures they build it for.
+    images: dict[str, tuple[str, ...]]
+
+
+def check_environments(environments: list[Environment], around: Surroundings) -> None:
     """ValueError naming the first environment key that does not fit the inventory."""
-    environments = inventory.environments
     names = [e.name for e in environments]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
@@ -63,49 +71,47 @@ def check_environments(inventory: Inventory) -> None:
                 )
             seen[host.name] = environment.name
             endpoints[endpoint] = host.name
-            if host.host_key == SANDBOX_HOST_KEY and inventory.cloud.sandbox is None:
+            if host.host_key == SANDBOX_HOST_KEY and not around.sandbox:
                 raise ValueError(
                     f"{where}.hosts[{number}]: host_key 'sandbox' needs cloud.sandbox; pin "
                     "the server's real key instead"
                 )
         _check_upstream(environments, index)
         _check_same_kind(environments, index)
-        stray = sorted(set(environment.channels) - set(inventory.repositories.channels))
+        stray = sorted(set(environment.channels) - set(around.channels))
         if stray:
             raise ValueError(
                 f"{where}.channels: {', '.join(stray)} is not among repositories.channels "
-                f"({', '.join(inventory.repositories.channels)})"
+                f"({', '.join(around.channels)})"
             )
-        unknown = sorted(set(environment.packages) - set(inventory.all_packages))
+        unknown = sorted(set(environment.packages) - set(around.packages))
         if unknown:
             raise ValueError(
                 f"{where}.packages: {', '.join(unknown)} is not built by any target (they "
-                f"build {', '.join(inventory.all_packages)}); deploy only the project's packages"
+                f"build {', '.join(around.packages)}); deploy only the project's packages"
             )
         if environment.compose is not None:
-            _check_compose(inventory, environment, where)
+            _check_compose(around, environment, where)
         if environment.health is not None:
             _check_health(environment.health, f"{where}.health")
-            if inventory.cloud.sandbox is not None and environment.health.http is not None:
+            if around.sandbox and environment.health.http is not None:
                 _check_sandbox_url(environment, environment.health.http, f"{where}.health.http.url")
 
 
-def _check_compose(inventory: Inventory, environment: Environment, where: str) -> None:
+def _check_compose(around: Surroundings, environment: Environment, where: str) -> None:
     assert environment.compose is not None
-    if inventory.registry is None:
+    if not around.registry:
         raise ValueError(
             f"{where}.compose: a compose environment pulls from the registry: add 'registry'"
         )
     image = environment.compose.image
-    built = sorted({t.container.repository for t in inventory.image_targets if t.container})
+    built = sorted(around.images)
     if image not in built:
         raise ValueError(
             f"{where}.compose.image: {image!r} is not built by any image target (they build "
             f"{', '.join(built) or 'none'}); deploy only the project's images"
         )
-    arches = sorted(
-        t.arch for t in inventory.image_targets if t.container and t.container.repository == image
-    )
+    arches = sorted(around.images[image])
     if environment.arch not in arches:
         raise ValueError(
             f"{where}.arch: {image!r} is built for {', '.join(arches)}, not "

@@ -21,6 +21,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from orchestrator.config.schema import (
     DAY,
     LOGIN_PATTERN,
+    REPOSITORY_PATTERN,
     SANDBOX_HOST_KEY,
     Arch,
     Become,
@@ -32,8 +33,7 @@ from orchestrator.config.schema import (
     host_key_line,
     is_loopback_ipv4,
 )
-from orchestrator.deploy.semver import RangeError, is_semver, package_version_of, parse_range
-from orchestrator.images.names import REPOSITORY_PATTERN
+from orchestrator.semver import RangeError, is_semver, package_version_of, parse_range
 
 UNIT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9@._\\-]{0,200}\.(service|socket|target|timer)$"
 DROPLET_TAG_PATTERN = r"^[A-Za-z0-9_:\-]{1,255}$"

@@ -26,19 +26,30 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from orchestrator.commands.deploy import HostFiles
 from orchestrator.config.credentials import REGISTRY_PASSWORD, REGISTRY_USERNAME, secret_variables
-from orchestrator.config.environment_checks import check_environments, resolved_environment
+from orchestrator.config.environment_checks import (
+    Surroundings,
+    check_environments,
+    resolved_environment,
+)
 from orchestrator.config.environments import Environment
+from orchestrator.config.repositories import (
+    DEFAULT_VALID_UNTIL_DAYS,
+    RetentionOptions,
+    SigningConfig,
+)
 from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.config.schema import (
     ALL_CHANNELS,
     DAY,
     ENV_NAME_PATTERN,
     PACKAGE_NAME_PATTERN,
+    PUBLISHED,
+    REPOSITORY_PATTERN,
     SANDBOX_HOST_KEY,
     Arch,
     ChannelName,
+    EventKind,
     Model,
     Name,
     Network,
@@ -48,18 +59,7 @@ from orchestrator.config.schema import (
 )
 from orchestrator.config.templating import render_template
 from orchestrator.config.yamlload import YamlRefused, load_yaml
-from orchestrator.deploy.payload import Payload, payload_of
 from orchestrator.errors import InventoryError, UsageError
-from orchestrator.images.names import REPOSITORY_PATTERN
-from orchestrator.notify import EventKind, Webhook
-from orchestrator.repo.layout import PUBLISHED
-from orchestrator.repo.options import (
-    DEFAULT_VALID_UNTIL_DAYS,
-    RepoOptions,
-    RetentionOptions,
-    SigningConfig,
-)
-from orchestrator.version import Channel
 
 TAG_PREFIX_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
 FINGERPRINT_PATTERN = re.compile(r"(?:[0-9a-f]{2}:){15}[0-9a-f]{2}")
@@ -642,7 +642,19 @@ class Inventory(Model):
                     f"target {target.name!r}: arch_independent names {', '.join(stray)}, "
                     "which is not among its packages"
                 )
-        check_environments(self)
+        check_environments(
+            self.environments,
+            Surroundings(
+                sandbox=self.cloud.sandbox is not None,
+                channels=tuple(self.repositories.channels),
+                packages=self.all_packages,
+                registry=self.registry is not None,
+                images={
+                    repository: tuple(t.arch for t in targets)
+                    for repository, targets in self.image_repositories.items()
+                },
+            ),
+        )
         secrets = secret_variables(
             self.signing.key_env,
             self.signing.passphrase_env,
@@ -667,13 +679,6 @@ class Inventory(Model):
     def package_names(self, target: BuildTarget) -> tuple[str, ...]:
         """The packages ``target`` may produce: its own list, else the project's name."""
         return tuple(target.packages) if target.packages is not None else (self.project.name,)
-
-    @property
-    def webhooks(self) -> tuple[Webhook, ...]:
-        """The webhooks to notify, as :mod:`orchestrator.notify` takes them."""
-        return tuple(
-            Webhook(n.name, n.url_env, n.format, tuple(n.events), n.timeout) for n in self.notify
-        )
 
     @property
     def package_targets(self) -> list[BuildTarget]:
@@ -711,39 +716,6 @@ class Inventory(Model):
     def packages_of(self, environment: Environment) -> tuple[str, ...]:
         """The packages ``environment`` installs: its own list, else the project's name."""
         return tuple(environment.packages) or (self.project.name,)
-
-    @property
-    def host_files(self) -> HostFiles:
-        """Where the tool keeps its files on the servers it deploys to."""
-        return HostFiles(tool=self.cloud.tag_prefix, project=self.project.name)
-
-    def payload(self, environment: Environment) -> Payload:
-        """What ``environment`` puts on its hosts: its packages, or its Compose services' image."""
-        registry = urllib.parse.urlsplit(self.registry.url).netloc if self.registry else ""
-        return payload_of(environment, self.packages_of(environment), registry, self.host_files)
-
-    def repo_options(self) -> RepoOptions:
-        """The options of the repository tree this inventory's releases go to."""
-        repositories = self.repositories
-        base_url = repositories.base_url or (self.publish[0].url if self.publish else None)
-        pages = [
-            f"{target.url.rstrip('/')}/{target.environments_page}"
-            for target in self.publish
-            if target.environments_page is not None
-        ]
-        return RepoOptions(
-            project=self.project.name,
-            origin=repositories.origin or self.project.name,
-            label=repositories.label or self.project.name,
-            maintainer=self.project.maintainer,
-            homepage=self.project.homepage or "",
-            base_url=base_url,
-            environments_page_url=pages[0] if pages else None,
-            channels=[Channel(name) for name in repositories.channels],
-            valid_until_days=repositories.valid_until_days,
-            by_hash_generations=repositories.by_hash_generations,
-            retention=repositories.retention,
-        )
 
     @property
     def uses_sandbox(self) -> bool:

@@ -30,6 +30,19 @@ LOGIN_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
 PackageName = Annotated[str, Field(pattern=PACKAGE_NAME_PATTERN, max_length=100)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
 ChannelName = Literal["stable", "testing", "nightly"]
+# What names an image's repository: the Distribution spec's rule.
+REPOSITORY_PATTERN = (
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+)
+# What a webhook may be told of.
+EventKind = Literal["release", "deploy", "promote", "rollback"]
+# The top of a published repository tree, which the repository code lays out: nothing the
+# inventory names beside it (an environments page) may take one of these names.
+DEB = "deb"
+RPM = "rpm"
+KEYS = "keys"
+LANDING_PAGE = "index.html"
+PUBLISHED = (DEB, RPM, KEYS, LANDING_PAGE)
 ALL_CHANNELS: tuple[ChannelName, ...] = ("stable", "testing", "nightly")
 
 

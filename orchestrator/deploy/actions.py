@@ -7,12 +7,14 @@ from collections.abc import Callable
 from orchestrator.config.environments import Environment
 from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.candidate import promotion_pick
+from orchestrator.deploy.payload import payload_of
 from orchestrator.deploy.promotion import refuse_never_deployed, rollback_target
 from orchestrator.deploy.rollout import Audit
-from orchestrator.deploy.run import DeployOutcome, DeployRequest, DeploySeams, run_deploy
-from orchestrator.deploy.semver import parse_range
+from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
+from orchestrator.deploy.seams import DeploySeams
 from orchestrator.deploy.survey import Survey, Surveys
 from orchestrator.engine.executor import Deferral
+from orchestrator.semver import parse_range
 
 Say = Callable[[str], None]
 
@@ -56,7 +58,7 @@ def rollback(
     signals: Deferral | None = None,
 ) -> DeployOutcome:
     """Put ``environment`` back on the version it ran before (or ``to``), with every check."""
-    components = inventory.payload(inventory.environment(environment)).components
+    components = payload_of(inventory, inventory.environment(environment)).components
     request = DeployRequest(environment, to, "rollback", audit, lock_wait, dry_run)
 
     def chosen(state: Survey) -> str | None:

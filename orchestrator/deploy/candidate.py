@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from orchestrator.config.environments import Environment, health_variables
 from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.health import check_health
+from orchestrator.deploy.payload import payload_of
 from orchestrator.deploy.promotion import promotion_candidate
-from orchestrator.deploy.run import DeploySeams
+from orchestrator.deploy.seams import DeploySeams
 from orchestrator.deploy.survey import Survey
 from orchestrator.errors import UsageError
 
@@ -91,7 +92,7 @@ def promotion_pick(
     upstream = inventory.environment(environment.upstream)
     state = surveyed(upstream)
     try:
-        components = inventory.payload(upstream).components
+        components = payload_of(inventory, upstream).components
         healthy = health_now(upstream, state, components) if version is None else {}
         picked = promotion_candidate(
             upstream.name, state.states, components, healthy, version,

@@ -36,8 +36,8 @@ from orchestrator.commands.deploy import MARK, HostFiles, read_records
 from orchestrator.config.environments import ComposeProject
 from orchestrator.deploy.hoststate import HostState, inspection_sections
 from orchestrator.deploy.records import parse_records
-from orchestrator.deploy.semver import is_semver
 from orchestrator.images.names import TAG
+from orchestrator.semver import is_semver
 
 q = shlex.quote
 # Picks the host's Compose, or says there is none (status 3).

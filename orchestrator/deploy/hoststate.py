@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from orchestrator.commands.deploy import MARK
 from orchestrator.deploy.records import Record, parse_records
-from orchestrator.deploy.semver import semver_of_package
 from orchestrator.errors import DeployError
+from orchestrator.semver import semver_of_package
 
 _INSTALLED = "ii"
 # Not installed, purged, or only its configuration files left.

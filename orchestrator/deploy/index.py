@@ -22,9 +22,9 @@ from urllib.parse import quote
 
 from debian import deb822
 
-from orchestrator.deploy.semver import precedence_key, semver_of_package
 from orchestrator.errors import DeployError, UsageError
 from orchestrator.remote.httpread import HttpFailure, exchange, get
+from orchestrator.semver import precedence_key, semver_of_package
 
 # The whole of one index file, however slowly the server sends it.
 FETCH_DEADLINE = 300.0

@@ -16,7 +16,7 @@ from typing import Any
 
 from orchestrator.config.environments import Environment
 from orchestrator.deploy.index import Available
-from orchestrator.deploy.semver import precedence_key
+from orchestrator.semver import precedence_key
 from orchestrator.templatefiles import templates_environment
 
 # The deploys each environment shows, newest first.

@@ -8,17 +8,19 @@ host goes back. Pure: the commands are strings, run by the deploy's handlers.
 
 from __future__ import annotations
 
+import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from orchestrator.commands import deploy as commands
-from orchestrator.commands.deploy import HostFiles
+from orchestrator.commands.deploy import HostFiles, host_files
 from orchestrator.config.environments import ComposeProject, Environment
+from orchestrator.config.inventory import Inventory
 from orchestrator.deploy import compose
 from orchestrator.deploy.hoststate import HostState, parse_host_state, shared_version
-from orchestrator.deploy.semver import semver_of_package
 from orchestrator.errors import DeployError
+from orchestrator.semver import semver_of_package
 
 # Seconds for restarting units, and for each step of going back.
 RESTART_TIMEOUT = 60.0
@@ -259,13 +261,16 @@ class Compose(Payload):
         return compose.forget(self.files, self.environment.name)
 
 
-def payload_of(
-    environment: Environment, packages: tuple[str, ...], registry: str, files: HostFiles
-) -> Payload:
-    """The payload of ``environment``: ``packages`` it installs, or its image in ``registry``.
+def payload_of(inventory: Inventory, environment: Environment) -> Payload:
+    """What ``environment`` puts on its hosts: its packages, or its Compose services' image.
 
-    ``registry`` is the registry's ``host[:port]``, as hosts pull from it.
+    The image is named as hosts pull it: the registry's ``host[:port]``, then its repository.
     """
     if environment.compose is not None:
-        return Compose(environment, f"{registry}/{environment.compose.image}", files)
-    return Packages(environment, packages)
+        registry = (
+            urllib.parse.urlsplit(inventory.registry.url).netloc if inventory.registry else ""
+        )
+        return Compose(
+            environment, f"{registry}/{environment.compose.image}", host_files(inventory)
+        )
+    return Packages(environment, inventory.packages_of(environment))

@@ -25,9 +25,9 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from orchestrator.config.inventory import MAX_INVENTORY_BYTES
 from orchestrator.config.yamlload import YamlRefused, load_yaml
-from orchestrator.deploy.semver import RangeError, is_semver, parse_range
 from orchestrator.engine.atomic import write_atomically
 from orchestrator.errors import InventoryError
+from orchestrator.semver import RangeError, is_semver, parse_range
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"

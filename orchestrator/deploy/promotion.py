@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 from orchestrator.deploy.hoststate import HostState
 from orchestrator.deploy.records import Record, failed_versions
-from orchestrator.deploy.semver import is_semver
 from orchestrator.errors import UsageError
+from orchestrator.semver import is_semver
 
 
 def common_version(states: Mapping[str, HostState], components: tuple[str, ...]) -> str | None:

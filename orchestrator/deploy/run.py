@@ -20,21 +20,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from orchestrator.commands.deploy import HostFiles
+from orchestrator.commands.deploy import HostFiles, host_files
 from orchestrator.config.environments import Environment
 from orchestrator.config.inventory import Inventory
-from orchestrator.deploy.hosts import HostShell
 from orchestrator.deploy.index import Available
-from orchestrator.deploy.ledger import FailureLedger
-from orchestrator.deploy.payload import Compose, Payload
+from orchestrator.deploy.payload import Compose, Payload, payload_of
 from orchestrator.deploy.plan import DeployHost, DeployPlan, make_deploy_plan
 from orchestrator.deploy.records import Action, Record, failed_versions
 from orchestrator.deploy.rollout import Audit, DeployHandlers
-from orchestrator.deploy.semver import (
-    is_semver,
-    parse_range,
-    precedence_key,
-)
+from orchestrator.deploy.seams import DeploySeams
 from orchestrator.deploy.survey import (
     Survey,
     Surveys,
@@ -46,30 +40,16 @@ from orchestrator.deploy.survey import (
 from orchestrator.engine.executor import Deferral, Executor, Outcome
 from orchestrator.engine.locks import new_details
 from orchestrator.errors import DeployError, LockError, UsageError
-from orchestrator.images.served import ServedTag
 from orchestrator.release.plan import new_run_id
 from orchestrator.remote.fleet import HostAccess
+from orchestrator.semver import (
+    is_semver,
+    parse_range,
+    precedence_key,
+)
 
 Say = Callable[[str], None]
 Status = Literal["deployed", "unchanged", "failed", "planned", "interrupted"]
-
-
-@dataclass(frozen=True)
-class DeploySeams:
-    """Where a deploy meets the world: the hosts, what is published, the project key.
-
-    ``available`` reads the signed apt index, or the registry's tags for a Compose
-    environment; ``image`` is what the registry serves under a tag (None if nothing), for
-    a Compose environment's checks and drift; ``ledger`` is the deploy ledger beside the
-    published repository (what failed where, whatever the hosts say).
-    """
-
-    accesses: Callable[[Environment], list[HostAccess]]
-    connect: Callable[[HostAccess], HostShell]
-    available: Callable[[Environment], list[Available]]
-    project_key: Callable[[], str]
-    image: Callable[[Environment, str], ServedTag | None]
-    ledger: FailureLedger
 
 
 @dataclass(frozen=True)
@@ -616,14 +596,14 @@ def run_deploy(
     UsageError (exit 2) for anything refused, before any host changed.
     """
     environment = inventory.environment(request.environment)
-    payload = inventory.payload(environment)
+    payload = payload_of(inventory, environment)
     components = payload.components
     if payload.uses_sources and not inventory.publish:
         raise UsageError(
             f"environment {environment.name} installs from the first publish target, and the "
             "inventory has none: add one under publish"
         )
-    files = inventory.host_files
+    files = host_files(inventory)
     if payload.uses_sources:
         seams.project_key()  # a missing key is bad input, before any host is read
     accesses = seams.accesses(environment)

@@ -14,25 +14,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator.commands.deploy import host_files
 from orchestrator.config.environments import Environment
 from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.candidate import promotion_pick
 from orchestrator.deploy.hoststate import HostState
 from orchestrator.deploy.index import Available
-from orchestrator.deploy.payload import Payload
+from orchestrator.deploy.payload import Payload, payload_of
 from orchestrator.deploy.promotion import common_version
 from orchestrator.deploy.records import failed_versions
 from orchestrator.deploy.run import (
     DeployRequest,
-    DeploySeams,
     choose_on,
     published,
     refuse_unsettled,
     served_image_ids,
 )
-from orchestrator.deploy.semver import parse_range
+from orchestrator.deploy.seams import DeploySeams
 from orchestrator.deploy.survey import Survey, lock_holder, upstream_failures
 from orchestrator.errors import OrchestratorError, UsageError
+from orchestrator.semver import parse_range
 
 # The records each host's status shows.
 RECORDS_SHOWN = 20
@@ -45,7 +46,7 @@ def environment_status(
     surveyed: Callable[[Environment], Survey],
 ) -> dict[str, Any]:
     """The status of ``environment`` as JSON-ready data (see the module docstring)."""
-    payload = inventory.payload(environment)
+    payload = payload_of(inventory, environment)
     components = payload.components
     state = surveyed(environment)
     try:
@@ -66,7 +67,7 @@ def environment_status(
         if desired is None and offered is not None:
             desired = range_.best(v for v in offered if v not in failed)
         first = next(iter(state.shells.values()))
-        holder = lock_holder(first, inventory.host_files, environment.name)
+        holder = lock_holder(first, host_files(inventory), environment.name)
         hosts = {}
         served = _served_ids(environment, state, components, seams)
         for name, host in state.states.items():

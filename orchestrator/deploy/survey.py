@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from orchestrator.commands import deploy as commands
-from orchestrator.commands.deploy import HostFiles
+from orchestrator.commands.deploy import HostFiles, host_files
 from orchestrator.deploy.hosts import HostShell
 from orchestrator.deploy.hoststate import HostState
 from orchestrator.deploy.ledger import FailureLedger
-from orchestrator.deploy.payload import Payload
+from orchestrator.deploy.payload import Payload, payload_of
 from orchestrator.deploy.plan import CONTROL_TIMEOUT
 from orchestrator.deploy.records import failed_versions
 from orchestrator.engine.locks import LockDetails, parse_details
@@ -29,7 +29,7 @@ from orchestrator.remote.fleet import HostAccess
 if TYPE_CHECKING:
     from orchestrator.config.environments import Environment
     from orchestrator.config.inventory import Inventory
-    from orchestrator.deploy.run import DeploySeams
+    from orchestrator.deploy.seams import DeploySeams
 
 Connect = Callable[[HostAccess], HostShell]
 
@@ -179,7 +179,7 @@ class Surveys:
             try:
                 found = survey(
                     self._seams.accesses(environment), self._seams.connect,
-                    self._inventory.host_files, self._inventory.payload(environment),
+                    host_files(self._inventory), payload_of(self._inventory, environment),
                 )  # fmt: skip
             except Exception as error:
                 found = error

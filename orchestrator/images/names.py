@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-REPOSITORY_PATTERN = (
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-)
+from orchestrator.config.schema import REPOSITORY_PATTERN
+
 REPOSITORY = re.compile(REPOSITORY_PATTERN)
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")

@@ -40,7 +40,6 @@ from pathlib import Path
 
 from orchestrator.cloud.buildhosts import BuildHosts, HostSession, OpenedMachine, Released
 from orchestrator.config.inventory import Inventory
-from orchestrator.deploy.semver import is_semver, precedence_key
 from orchestrator.engine.atomic import write_json_atomically
 from orchestrator.engine.executor import (
     Directive,
@@ -115,9 +114,11 @@ from orchestrator.release.summary import (
 from orchestrator.remote import sshexec
 from orchestrator.repo.build import add_packages
 from orchestrator.repo.layout import STATE
+from orchestrator.repo.options import repo_options
 from orchestrator.repo.signing import SigningKey
 from orchestrator.repo.tree import holding_tree_lock
 from orchestrator.repo.working import WorkingCopy
+from orchestrator.semver import is_semver, precedence_key
 from orchestrator.version import parse_tag
 
 LEDGER = "releases.json"
@@ -432,7 +433,7 @@ class ReleaseHandlers:
                 packages,
                 self._working.path,
                 operation.channel,
-                self.inventory.repo_options(),
+                repo_options(self.inventory),
                 self._signer,
             )
             self.messages.append(f"indexed {len(change.added)} new package file(s)")

@@ -17,7 +17,6 @@ from typing import Any
 from orchestrator.commands import build as commands
 from orchestrator.config.inventory import BuildTarget, ContainerImage, Inventory, StaticHost
 from orchestrator.config.templating import render_template
-from orchestrator.deploy.semver import is_semver
 from orchestrator.errors import UsageError
 from orchestrator.images.names import REVISION_LABEL, RUN_LABEL, TITLE_LABEL, VERSION_LABEL
 from orchestrator.images.names import TAG as IMAGE_TAG
@@ -41,6 +40,7 @@ from orchestrator.release.operations import (
     Upload,
     Verify,
 )
+from orchestrator.semver import is_semver
 from orchestrator.version import Channel, Release, Revision
 
 RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-DEB = "deb"
-RPM = "rpm"
-KEYS = "keys"
-LANDING_PAGE = "index.html"
+# The published tree's top names: the inventory's schema keeps its entries clear of them.
+from orchestrator.config.schema import DEB as DEB
+from orchestrator.config.schema import KEYS as KEYS
+from orchestrator.config.schema import LANDING_PAGE as LANDING_PAGE
+from orchestrator.config.schema import PUBLISHED as PUBLISHED
+from orchestrator.config.schema import RPM as RPM
+
 STATE = ".state"
-PUBLISHED = (DEB, RPM, KEYS, LANDING_PAGE)
 PACKAGE_SUFFIXES = (".deb", ".rpm")
 
 COMPONENT = "main"

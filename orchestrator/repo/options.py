@@ -1,36 +1,16 @@
-"""The settings of a repository tree and of its signing key, as the inventory declares them.
+"""The settings of a repository tree, built from the inventory; pure data.
 
-Both models are pure data: the inventory schema embeds them, and the repository code reads
-them without touching the environment (the signing key's variables are read only when a
-signer is opened).
+The repository code reads them without touching the environment: :func:`repo_options`
+takes what the inventory declares (its repositories, project and publish targets).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from orchestrator.config.credentials import SIGNING_KEY, SIGNING_PASSPHRASE
+from orchestrator.config.inventory import Inventory
+from orchestrator.config.repositories import DEFAULT_VALID_UNTIL_DAYS, RetentionOptions
 from orchestrator.version import Channel
-
-# 30 days lets a weekly `invoke repo.resign` job miss three runs before clients refuse the
-# repository, while still bounding how long a captured, outdated Release can be replayed.
-DEFAULT_VALID_UNTIL_DAYS = 30
-
-
-class RetentionOptions(BaseModel):
-    """How many versions of a package a channel keeps."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    keep_last: int | None = Field(
-        default=None,
-        ge=1,
-        le=100_000,
-        description="Keep the last N versions per package, architecture and channel; "
-        "unset keeps every version.",
-    )
 
 
 class RepoOptions(BaseModel):
@@ -88,47 +68,26 @@ class RepoOptions(BaseModel):
     retention: RetentionOptions = Field(default_factory=RetentionOptions)
 
 
-class SigningConfig(BaseModel):
-    """Where the signing key comes from: a keyring by fingerprint, or environment variables.
-
-    With ``fingerprint`` set, the secret key is taken from ``gnupghome`` (or gpg's default
-    home). Without it, the armored private key in the variable named by ``key_env`` is
-    imported into a temporary keyring that is wiped afterwards. In both cases the variable
-    named by ``passphrase_env``, when set, unlocks the key.
-    """
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    fingerprint: str | None = Field(
-        default=None,
-        pattern=r"^[0-9A-Fa-f]{40}$|^[0-9A-Fa-f]{64}$",
-        description="Full fingerprint of the signing key in `gnupghome`.",
+def repo_options(inventory: Inventory) -> RepoOptions:
+    """The options of the repository tree ``inventory``'s releases go to."""
+    repositories = inventory.repositories
+    project = inventory.project
+    base_url = repositories.base_url or (inventory.publish[0].url if inventory.publish else None)
+    pages = [
+        f"{target.url.rstrip('/')}/{target.environments_page}"
+        for target in inventory.publish
+        if target.environments_page is not None
+    ]
+    return RepoOptions(
+        project=project.name,
+        origin=repositories.origin or project.name,
+        label=repositories.label or project.name,
+        maintainer=project.maintainer,
+        homepage=project.homepage or "",
+        base_url=base_url,
+        environments_page_url=pages[0] if pages else None,
+        channels=[Channel(name) for name in repositories.channels],
+        valid_until_days=repositories.valid_until_days,
+        by_hash_generations=repositories.by_hash_generations,
+        retention=repositories.retention,
     )
-    gnupghome: str | None = Field(
-        default=None, description="GnuPG home holding the key; default: gpg's own default."
-    )
-    key_env: str = Field(
-        default=SIGNING_KEY,
-        description="Environment variable holding the armored private key (when no fingerprint).",
-    )
-    passphrase_env: str = Field(
-        default=SIGNING_PASSPHRASE,
-        description="Environment variable holding the key's passphrase, if it has one.",
-    )
-    public_key: Path | None = Field(
-        default=None,
-        description="The signing key's armored public half: deploys verify the published "
-        "index with it and hosts trust it for the project's source only.",
-    )
-    sandbox_key: bool = Field(
-        default=False,
-        description="Rehearsals only: sign with a throwaway key the sandbox generates once.",
-    )
-
-    @model_validator(mode="after")
-    def _home_needs_fingerprint(self) -> SigningConfig:
-        if self.gnupghome is not None and self.fingerprint is None:
-            raise ValueError("gnupghome is set but fingerprint is not: name the key to use")
-        if self.sandbox_key and self.fingerprint is not None:
-            raise ValueError("sandbox_key and fingerprint exclude each other: pick one key")
-        return self

@@ -26,6 +26,7 @@ from typing import Protocol
 
 import gnupg
 
+from orchestrator.config.repositories import SigningConfig
 from orchestrator.errors import SigningError, UsageError
 from orchestrator.repo.gpghomes import (
     default_home,
@@ -35,7 +36,6 @@ from orchestrator.repo.gpghomes import (
     temporary_home,
     wipe_keyring,
 )
-from orchestrator.repo.options import SigningConfig
 
 MIN_VALIDITY = timedelta(days=14)
 DIGEST = "SHA512"

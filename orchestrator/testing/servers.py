@@ -20,7 +20,7 @@ from orchestrator.config.environments import Environment
 from orchestrator.deploy.hosts import Completed
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.ledger import FailureLedger
-from orchestrator.deploy.run import DeploySeams
+from orchestrator.deploy.seams import DeploySeams
 from orchestrator.errors import DeployError
 from orchestrator.remote.fleet import HostAccess
 from orchestrator.testing.publish import MemoryTarget

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from orchestrator.config.inventory import BuildTarget, Inventory
-from orchestrator.deploy.semver import is_semver, precedence_key, semver_of_package
 from orchestrator.errors import PublishError
 from orchestrator.images.registry import Registry
 from orchestrator.images.served import ServedTag, served_tag
+from orchestrator.semver import is_semver, precedence_key, semver_of_package
 from orchestrator.verify.table import CheckResult
 
 

@@ -29,11 +29,11 @@ import yaml
 
 from orchestrator.cli.wiring import cloud_client as open_client
 from orchestrator.config.inventory import Inventory, load_inventory
+from orchestrator.config.repositories import SigningConfig
 from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.remote.fleet import HostAccess
 from orchestrator.remote.sshkeys import generate_keypair
 from orchestrator.repo.gpghomes import wipe_keyring
-from orchestrator.repo.options import SigningConfig
 from orchestrator.repo.signing import GeneratedKey, Signer, generate_key, open_signer
 from orchestrator.sandbox import control, hosts
 from orchestrator.sandbox.machines import toolchain

@@ -19,6 +19,7 @@ from orchestrator.cli.wiring import deploy_seams
 from orchestrator.cloud.digitalocean import DigitalOceanClient, DropletInfo, DropletRequest
 from orchestrator.cloud.userdata import render_user_data
 from orchestrator.commands.deploy import HostFiles
+from orchestrator.deploy.payload import payload_of
 from orchestrator.deploy.survey import survey
 from orchestrator.errors import UsageError
 from orchestrator.remote.sshkeys import KeyPair, generate_keypair
@@ -90,7 +91,7 @@ def test_tagged_droplets_are_found_and_only_their_pinned_key_is_trusted(
     assert (access.name, access.address) == ("web-1", droplet.public_ipv4)
     assert access.host_key == " ".join(host_key.public_line.split()[:2])
     files = HostFiles(tool="relorch", project="hello")
-    read = survey([access], seams.connect, files, inventory.payload(environment))
+    read = survey([access], seams.connect, files, payload_of(inventory, environment))
     read.close()
     assert read.states["web-1"].records == ()
 
@@ -99,7 +100,7 @@ def test_tagged_droplets_are_found_and_only_their_pinned_key_is_trusted(
     known_hosts.write_text(f"{droplet.public_ipv4} {impostor.public_line}\n")
     (access,) = deploy_seams(sandbox_world.inventory).accesses(environment)
     with pytest.raises(UsageError, match="host key mismatch"):
-        survey([access], seams.connect, files, inventory.payload(environment))
+        survey([access], seams.connect, files, payload_of(inventory, environment))
 
     # No key at all for the droplet: refused before any connection.
     known_hosts.write_text("")
@@ -126,7 +127,7 @@ def test_on_the_private_network_tagged_droplets_are_reached_on_their_vpc_address
     (access,) = seams.accesses(environment)
     assert (access.name, access.address) == ("web-1", droplet.private_ipv4)
     files = HostFiles(tool="relorch", project="hello")
-    read = survey([access], seams.connect, files, inventory.payload(environment))
+    read = survey([access], seams.connect, files, payload_of(inventory, environment))
     read.close()
     assert read.states["web-1"].records == ()
 

@@ -20,9 +20,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from orchestrator.config.repositories import RetentionOptions
 from orchestrator.repo.build import add_packages, prune
 from orchestrator.repo.layout import STATE
-from orchestrator.repo.options import RepoOptions, RetentionOptions
+from orchestrator.repo.options import RepoOptions
 from orchestrator.repo.pruned import RECORD
 from orchestrator.repo.signing import Signer
 from orchestrator.sandbox import reposerver

@@ -17,11 +17,12 @@ from invoke.exceptions import Exit
 from invoke.program import Program
 
 from orchestrator.cli import keys_tasks, repo_tasks
+from orchestrator.config.repositories import RetentionOptions, SigningConfig
 from orchestrator.errors import RepositoryError, SigningError, UsageError
 from orchestrator.repo.build import add_packages, find_packages, plan_prune, prune, resign
 from orchestrator.repo.gpghomes import temporary_home, wipe_keyring
 from orchestrator.repo.layout import PUBLISHED
-from orchestrator.repo.options import RepoOptions, RetentionOptions, SigningConfig
+from orchestrator.repo.options import RepoOptions
 from orchestrator.repo.pruned import pruned_files
 from orchestrator.repo.signing import Signer, open_signer
 from tests.integration.conftest import ROOT, Keyring, build_set

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.config.repositories import SigningConfig
 from orchestrator.errors import SigningError
 from orchestrator.repo.build import add_packages
 from orchestrator.repo.gpghomes import sweep_stale_homes, temporary_home, wipe_keyring
-from orchestrator.repo.options import RepoOptions, SigningConfig
+from orchestrator.repo.options import RepoOptions
 from orchestrator.repo.signing import Signer, open_signer
 from tests.integration.conftest import Keyring, SandboxWorld
 

@@ -8,6 +8,7 @@ import yaml
 
 from orchestrator.config.inventory import Inventory, load_inventory, parse_inventory
 from orchestrator.errors import InventoryError
+from orchestrator.repo.options import repo_options
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -241,11 +242,11 @@ def test_a_publish_url_that_pages_could_not_quote_is_refused() -> None:
 def test_the_landing_page_links_to_the_first_target_with_an_environments_page() -> None:
     data = sandbox_data()
     data["publish"][0]["environments_page"] = "status/environments.html"
-    assert parse(data).repo_options().environments_page_url == (
+    assert repo_options(parse(data)).environments_page_url == (
         "http://127.76.0.1:8758/status/environments.html"
     )
     del data["publish"][0]["environments_page"]
-    assert parse(data).repo_options().environments_page_url is None
+    assert repo_options(parse(data)).environments_page_url is None
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from orchestrator.commands.deploy import MARK, HostFiles
 from orchestrator.config.environments import ComposeProject
 from orchestrator.config.inventory import Inventory, parse_inventory
 from orchestrator.deploy import compose
-from orchestrator.deploy.payload import Compose
+from orchestrator.deploy.payload import Compose, payload_of
 from orchestrator.deploy.records import Record
 from orchestrator.errors import InventoryError
 
@@ -47,7 +47,8 @@ def inventory(*, arches: tuple[str, ...] = ("amd64", "arm64"), **environment: An
 
 
 def test_a_compose_environment_reads_and_pulls_from_the_registry() -> None:
-    payload = inventory().payload(inventory().environment("web"))
+    loaded = inventory()
+    payload = payload_of(loaded, loaded.environment("web"))
     assert isinstance(payload, Compose)
     assert payload.reference == REFERENCE
     assert payload.components == payload.units == ("hello",)

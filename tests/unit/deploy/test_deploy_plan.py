@@ -11,6 +11,7 @@ from orchestrator.commands.deploy import HostFiles
 from orchestrator.config.inventory import load_inventory
 from orchestrator.deploy.hoststate import HostState, Unsettled, parse_host_state
 from orchestrator.deploy.index import Available
+from orchestrator.deploy.payload import payload_of
 from orchestrator.deploy.plan import DeployHost, DeployPlan, make_deploy_plan
 from orchestrator.deploy.promotion import promotion_candidate, rollback_target
 from orchestrator.deploy.records import Record
@@ -28,7 +29,7 @@ def prod_plan() -> DeployPlan:
     prod = inventory.environment("prod")
     hosts = [DeployHost(h.name, h.address, h.port, h.user, h.become) for h in prod.listed_hosts]
     return make_deploy_plan(
-        inventory.payload(prod), hosts, files=FILES, version="1.2.3",
+        payload_of(inventory, prod), hosts, files=FILES, version="1.2.3",
         installed_version="1.2.3-1", repository="http://127.76.0.1:8758", channels=("stable",),
         run_id="20261201t120000-abcdef", action="promote", lock_wait=300.0,
         where="environments.prod", ledger="sandbox-repo",
@@ -146,6 +147,6 @@ def test_only_the_projects_epoch_is_offered() -> None:
         Available("x:1.2.5-1", "stable"),
     ]
     inventory = load_inventory(ROOT / "inventory" / "sandbox.yaml")
-    payload = inventory.payload(inventory.environment("dev"))
+    payload = payload_of(inventory, inventory.environment("dev"))
     assert list(published(available, payload, None)) == ["1.2.3", "1.2.4"]
     assert list(published(available, payload, 9)) == ["9.9.9"]

@@ -14,6 +14,7 @@ from orchestrator.config.environments import ComposeProject
 from orchestrator.deploy import compose
 from orchestrator.deploy.hosts import Completed
 from orchestrator.deploy.hoststate import parse_host_state
+from orchestrator.deploy.payload import payload_of
 from orchestrator.deploy.records import Record
 from orchestrator.deploy.survey import survey
 from orchestrator.errors import DeployError
@@ -108,7 +109,7 @@ class Garbled:
 
 def test_an_answer_that_cannot_be_parsed_names_the_records_file_not_its_bytes() -> None:
     loaded = inventory()
-    payload = loaded.payload(loaded.environment("dev"))
+    payload = payload_of(loaded, loaded.environment("dev"))
     access = HostAccess("dev-1", "127.78.0.11", 22, "root", "ssh-ed25519 AAAA")
     with pytest.raises(DeployError) as error:
         survey([access], lambda access: Garbled(), FILES, payload)

@@ -12,6 +12,7 @@ import pytest
 
 from orchestrator.config.environments import Environment
 from orchestrator.config.inventory import load_inventory
+from orchestrator.deploy.payload import payload_of
 from orchestrator.deploy.run import served_image_ids
 from orchestrator.errors import InventoryError, PublishError, UsageError
 from orchestrator.images.index import (
@@ -137,7 +138,7 @@ def _compose_payload(arch: str) -> Any:
     environment: Environment = inventory.environment("container-dev").model_copy(
         update={"arch": arch}
     )
-    return inventory.payload(environment)
+    return payload_of(inventory, environment)
 
 
 def test_a_compose_deploy_checks_its_hosts_platform_of_the_index() -> None:

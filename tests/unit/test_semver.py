@@ -1,4 +1,4 @@
-"""npm-style version ranges (orchestrator/deploy/semver.py) against npm's own answers.
+"""npm-style version ranges (orchestrator/semver.py) against npm's own answers.
 
 ``golden/semver_ranges.json`` was made with npm's ``semver`` 7.8.6 (``npm install semver@7``
 in a scratch directory, Node 20 from Debian) by a throwaway script that was not kept: for
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.deploy.semver import (
+from orchestrator.errors import TagError
+from orchestrator.semver import (
     RangeError,
     VersionRange,
     is_semver,
@@ -28,10 +29,9 @@ from orchestrator.deploy.semver import (
     precedence_key,
     semver_of_package,
 )
-from orchestrator.errors import TagError
 from orchestrator.version import parse_tag
 
-GOLDEN = Path(__file__).parents[1] / "golden" / "semver_ranges.json"
+GOLDEN = Path(__file__).parent / "golden" / "semver_ranges.json"
 # npm reads these as any version (>=) or none (>, <); we refuse them.
 STRICTER_THAN_NPM = {">*", "<*", ">=*"}
 CASES: list[tuple[str | None, str, bool, bool | None]] = [
