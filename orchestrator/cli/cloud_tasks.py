@@ -24,7 +24,8 @@ def check(c: Context, tag: str = "v0.0.0", inventory: str | None = None) -> None
     from orchestrator.cli.wiring import cloud_client
     from orchestrator.cloud.check import check_droplets
     from orchestrator.cloud.endpoint import check_credentials
-    from orchestrator.release.plan import make_plan, new_run_id
+    from orchestrator.engine.run_ids import new_run_id
+    from orchestrator.release.plan import make_plan
 
     loaded = load(c, inventory)
     # A check builds nothing: the droplets are named after the tag, no commit is exported.

@@ -32,12 +32,12 @@ WORKING_INVENTORY = Path("relorch.yaml")
 # Only in a checkout of this repository: an installed package has no inventory/ folder.
 DEFAULT_INVENTORY = PROJECT_ROOT / "inventory" / "sandbox.yaml"
 INVENTORY_HELP = (
-    "inventory file (default: orchestrator.config.inventory from invoke.yaml or "
+    "inventory file (default: orchestrator.inventory from invoke.yaml or "
     "INVOKE_ORCHESTRATOR_INVENTORY, else relorch.yaml here, else this checkout's "
     "inventory/sandbox.yaml)"
 )
 NO_INVENTORY = (
-    "no inventory: pass --inventory FILE, set orchestrator.config.inventory, "
+    "no inventory: pass --inventory FILE, set orchestrator.inventory, "
     "or write relorch.yaml with `relorch init`"
 )
 

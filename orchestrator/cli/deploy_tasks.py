@@ -341,8 +341,8 @@ def page(
     from orchestrator.deploy.page import page_data, promotion_order, render_page
     from orchestrator.deploy.run import published
     from orchestrator.engine.atomic import write_atomically
+    from orchestrator.engine.run_ids import new_run_id
     from orchestrator.errors import OrchestratorError, UsageError
-    from orchestrator.release.plan import new_run_id
 
     loaded = load(c, inventory)
     if publish is not None and unpublish is not None:

@@ -2,7 +2,7 @@
 
 Fabric's ``fab`` is built the same way: an Invoke :class:`~invoke.program.Program` over
 a bundled namespace. The configuration stays Invoke's (files ``invoke.yaml``, variables
-``INVOKE_*``), so ``orchestrator.config.inventory`` is set the same way for both commands.
+``INVOKE_*``), so ``orchestrator.inventory`` is set the same way for both commands.
 """
 
 from __future__ import annotations

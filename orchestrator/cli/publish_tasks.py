@@ -37,7 +37,7 @@ def say(line: str) -> None:
 
 
 def _run_id() -> str:
-    from orchestrator.release.plan import new_run_id
+    from orchestrator.engine.run_ids import new_run_id
 
     return new_run_id(now(), secrets.token_hex(3))
 

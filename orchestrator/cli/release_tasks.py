@@ -54,7 +54,8 @@ def plan_for(
     options: PlanOptions | None = None,
 ) -> tuple[Inventory, Plan]:
     """Validate the tag, the inventory and the source's commit, then plan; no cloud call."""
-    from orchestrator.release.plan import make_plan, new_run_id
+    from orchestrator.engine.run_ids import new_run_id
+    from orchestrator.release.plan import make_plan
     from orchestrator.release.source import release_to_build
 
     loaded = load(c, inventory)
@@ -264,7 +265,7 @@ def teardown(
     """Destroy the tool's droplets (all, one run's, or old ones) and wait until they are gone."""
     from orchestrator.cli.wiring import cloud_client
     from orchestrator.cloud.endpoint import check_credentials
-    from orchestrator.release.plan import is_run_id
+    from orchestrator.engine.run_ids import is_run_id
     from orchestrator.release.teardown import Selection
     from orchestrator.release.teardown import teardown as destroy_selected
     from orchestrator.repo.gpghomes import sweep_stale_homes

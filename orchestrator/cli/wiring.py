@@ -30,13 +30,13 @@ from orchestrator.deploy.index import Available, available_versions
 from orchestrator.deploy.ledger import FailureLedger
 from orchestrator.deploy.payload import Compose, payload_of
 from orchestrator.deploy.seams import DeploySeams
-from orchestrator.engine.journal import Journal
 from orchestrator.errors import CredentialsError, SandboxError, UsageError
 from orchestrator.images.registry import Credentials, Registry
 from orchestrator.images.served import ServedTag, served_tag
 from orchestrator.publish.info import Say
 from orchestrator.publish.run import resolve, resolve_targets
 from orchestrator.publish.target import PublishTarget
+from orchestrator.release.journal import Journal
 from orchestrator.release.pipeline import Seams
 from orchestrator.release.plan import Plan
 from orchestrator.release.source import export_source

@@ -13,11 +13,32 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Literal, Protocol
 
-from orchestrator.release.operations import Machine
+from orchestrator.config.schema import Network
 
 Sink = Callable[[bytes], None]
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where a target builds: a droplet to create, or an existing static host.
+
+    A droplet is created in ``vpc_uuid`` (None: its region's default VPC) and reached on
+    its address on ``network``; a static host at ``address``.
+    """
+
+    kind: Literal["droplet", "static"]
+    name: str
+    region: str | None = None
+    size: str | None = None
+    image: str | None = None
+    tags: tuple[str, ...] = ()
+    address: str | None = None
+    port: int = 22
+    user: str = "root"
+    network: Network = "public"
+    vpc_uuid: str | None = None
 
 
 class HostSession(Protocol):

@@ -11,14 +11,38 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
+from orchestrator.cloud.buildhosts import Machine
 from orchestrator.cloud.digitalocean import DigitalOceanClient
 from orchestrator.cloud.droplets import RunDroplets
 from orchestrator.errors import CloudError
-from orchestrator.release.operations import Machine
-from orchestrator.release.plan import Plan
 from orchestrator.remote import sshexec
 from orchestrator.remote.sshkeys import generate_keypair
+
+
+class RunOfDroplets(Protocol):
+    """The droplets of a run to check (a release's plan is one): named, tagged and capped."""
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+
+    @property
+    def run_tag(self) -> str:
+        """The tag every droplet of the run carries."""
+
+    @property
+    def tool_tag(self) -> str:
+        """The tool's tag, which also names the run's client key."""
+
+    @property
+    def max_droplets(self) -> int:
+        """How many droplets may be alive at once."""
+
+    @property
+    def droplets(self) -> tuple[Machine, ...]:
+        """The droplets to create."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +57,7 @@ class MachineCheck:
 
 def check_droplets(
     client: DigitalOceanClient,
-    plan: Plan,
+    plan: RunOfDroplets,
     *,
     boot_timeout: float,
     ssh_keys: tuple[int | str, ...] = (),

@@ -21,11 +21,10 @@ from typing import TypeVar
 import tenacity
 from fabric import Connection
 
-from orchestrator.cloud.buildhosts import OpenedMachine, Released
+from orchestrator.cloud.buildhosts import Machine, OpenedMachine, Released
 from orchestrator.cloud.digitalocean import DigitalOceanClient, DropletRequest, not_on_network
 from orchestrator.cloud.userdata import render_user_data
 from orchestrator.errors import Cancelled, CloudError, HostError, ProvisionError
-from orchestrator.release.operations import Machine
 from orchestrator.remote.fleet import HostAccess, SshSession, wait_for_ssh
 from orchestrator.remote.sshkeys import KeyPair, generate_keypair
 

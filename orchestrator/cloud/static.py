@@ -11,9 +11,8 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 
-from orchestrator.cloud.buildhosts import OpenedMachine, Released
+from orchestrator.cloud.buildhosts import Machine, OpenedMachine, Released
 from orchestrator.config.inventory import Inventory
-from orchestrator.release.operations import Machine
 from orchestrator.remote.fleet import HostAccess, SshSession, wait_for_ssh
 
 

@@ -18,8 +18,9 @@ from pathlib import PurePosixPath
 
 from orchestrator.commands import locks as lockcommands
 from orchestrator.config.inventory import Inventory
-from orchestrator.deploy.records import RECORD_LINE_MAX
 
+# The longest line taken as a record: the tool writes a few kilobytes at most.
+RECORD_LINE_MAX = 64 << 10
 MARK = "--8<--"
 q = shlex.quote
 APT_ENV = "DEBIAN_FRONTEND=noninteractive"

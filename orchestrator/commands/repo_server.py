@@ -21,11 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from orchestrator.commands import locks as lockcommands
+from orchestrator.config.schema import PUBLISHED
 from orchestrator.errors import PublishError
-from orchestrator.publish.audit import FILE as AUDIT_FILE
-from orchestrator.publish.ledger import FILE as LEDGER
-from orchestrator.publish.ledger import MAX_BYTES as LEDGER_BYTES
-from orchestrator.repo.layout import PUBLISHED
 
 SNAPSHOTS = "snapshots"
 CURRENT = "current"
@@ -40,6 +37,8 @@ HELD = lockcommands.HELD
 NOT_A_LINK = 4
 # Exit status of the ledger's read when there is no ledger yet.
 NO_LEDGER = 5
+# The append-only log of every publish, rollback and failure, beside the snapshots.
+AUDIT_LOG = "audit.log"
 
 q = shlex.quote
 
@@ -220,20 +219,20 @@ def place_page(root: str, snapshot: str, path: str, page: bytes) -> str:
     return place_file(root, PAGE_UPLOAD, destination, page, 0o644)
 
 
-def write_ledger(root: str, ledger: bytes) -> str:
-    """Replace the deploy ledger beside the snapshots with ``ledger`` (sent on stdin)."""
+def write_ledger(root: str, name: str, ledger: bytes) -> str:
+    """Replace the deploy ledger ``name`` beside the snapshots with ``ledger`` (on stdin)."""
     # Not the web server's to read: it serves `current` only, and the file is the tool's.
-    return place_file(root, LEDGER_UPLOAD, LEDGER, ledger, 0o600)
+    return place_file(root, LEDGER_UPLOAD, name, ledger, 0o600)
 
 
-def read_ledger(root: str) -> str:
-    """Print the deploy ledger, at most one byte more than a ledger may have.
+def read_ledger(root: str, name: str, limit: int) -> str:
+    """Print the deploy ledger ``name``, at most one byte more than its ``limit``.
 
     Exit NO_LEDGER when there is none (nor a web root yet).
     """
     return (
-        f"cd {q(root)} 2>/dev/null && [ -e {LEDGER} ] || exit {NO_LEDGER}; "
-        f"head -c {LEDGER_BYTES + 1} {LEDGER}"
+        f"cd {q(root)} 2>/dev/null && [ -e {q(name)} ] || exit {NO_LEDGER}; "
+        f"head -c {limit + 1} {q(name)}"
     )
 
 
@@ -260,7 +259,7 @@ def remove_snapshots(root: str, names: list[str]) -> str:
 
 def append_audit(root: str, line: str) -> str:
     """Append one line to the audit log (O_APPEND: concurrent lines never interleave)."""
-    return f"printf '%s\\n' {q(line)} >> {_path(root, AUDIT_FILE)}"
+    return f"printf '%s\\n' {q(line)} >> {_path(root, AUDIT_LOG)}"
 
 
 def listing_problems(expected: dict[str, int], listing: str) -> list[str]:

@@ -783,7 +783,7 @@ def load_inventory(path: Path) -> Inventory:
     except FileNotFoundError:
         raise InventoryError(
             f"{path}: inventory file not found; pass --inventory PATH "
-            "or set orchestrator.config.inventory in invoke.yaml"
+            "or set orchestrator.inventory in invoke.yaml"
         ) from None
     except OSError as error:
         raise InventoryError(f"{path}: cannot read inventory: {error.strerror}") from None

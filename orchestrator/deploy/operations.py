@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from orchestrator.release.operations import HostOperation, Operation
+from orchestrator.engine.operations import HostOperation, Operation
 
 
 @dataclass(frozen=True)

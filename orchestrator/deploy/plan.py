@@ -26,8 +26,7 @@ from orchestrator.deploy.operations import (
 )
 from orchestrator.deploy.payload import Payload
 from orchestrator.deploy.records import Action
-from orchestrator.release.operations import Operation, RemoteCommand
-from orchestrator.release.plan import operation_dict
+from orchestrator.engine.operations import Operation, RemoteCommand, operation_dict
 
 APT_UPDATE_TIMEOUT = 300.0
 CONTROL_TIMEOUT = 60.0

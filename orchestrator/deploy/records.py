@@ -14,13 +14,13 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from orchestrator.commands.deploy import RECORD_LINE_MAX
+
 Result = Literal["deployed", "failed", "rolled-back", "interrupted"]
 Action = Literal["deploy", "promote", "rollback"]
 _RESULTS = ("deployed", "failed", "rolled-back", "interrupted")
 _ACTIONS = ("deploy", "promote", "rollback")
 MAX_FIELD = 2000
-# The longest line taken as a record: the tool writes a few kilobytes at most.
-RECORD_LINE_MAX = 64 << 10
 
 
 @dataclass(frozen=True)

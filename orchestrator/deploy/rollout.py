@@ -40,10 +40,10 @@ from orchestrator.deploy.records import Record, Result
 from orchestrator.deploy.survey import Connect, Survey, reread
 from orchestrator.engine.executor import Directive, EndRun, SkipProgram, Span
 from orchestrator.engine.locks import LockDetails, LockWaiter
+from orchestrator.engine.operations import HostOperation, Operation, RemoteCommand
 from orchestrator.engine.waiting import SlowSteps
 from orchestrator.errors import DeployError, LockError
 from orchestrator.publish.ledger import DeployFailure
-from orchestrator.release.operations import HostOperation, Operation, RemoteCommand
 from orchestrator.remote.fleet import HostAccess
 
 Say = Callable[[str], None]

@@ -39,8 +39,8 @@ from orchestrator.deploy.survey import (
 )
 from orchestrator.engine.executor import Deferral, Executor, Outcome
 from orchestrator.engine.locks import new_details
+from orchestrator.engine.run_ids import new_run_id
 from orchestrator.errors import DeployError, LockError, UsageError
-from orchestrator.release.plan import new_run_id
 from orchestrator.remote.fleet import HostAccess
 from orchestrator.semver import (
     is_semver,

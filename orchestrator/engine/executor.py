@@ -35,16 +35,11 @@ from dataclasses import dataclass, field
 from typing import Generic, Literal, Protocol, TypeVar
 
 from orchestrator.engine.interrupts import Interrupted
+from orchestrator.engine.operations import Operation
 from orchestrator.errors import Cancelled, OrchestratorError
-from orchestrator.release.operations import Operation, Publish, RunHook, Verify
 
 SpanStatus = Literal["running", "done", "failed", "cancelled", "interrupted"]
 ProgramStatus = Literal["succeeded", "failed", "cancelled", "reused", "unchanged"]
-# Consecutive operations of one of these kinds are a group: a failure lets the rest of the
-# group run, then ends the sequence.
-GROUPS: tuple[type[Operation], ...] = (Publish,)
-# A failure of one of these is reported, and ends nothing: the release stands.
-NON_FATAL: tuple[type[Operation], ...] = (Verify, RunHook)
 
 
 @dataclass(frozen=True)
@@ -261,10 +256,10 @@ class Executor(Generic[P]):
             try:
                 directive = self._run(operation, None, outcome.spans)
             except OrchestratorError as error:
-                if isinstance(operation, NON_FATAL):
+                if not operation.fatal:
                     outcome.warnings.append(str(error))
                     continue
-                group = next((g for g in GROUPS if isinstance(operation, g)), None)
+                group = type(operation) if operation.grouped else None
                 outcome.failures.append(str(error))
                 if group is None:
                     return False

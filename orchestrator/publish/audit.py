@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Literal
 
 Result = Literal["published", "rolled back", "removed", "failed", "interrupted"]
-FILE = "audit.log"
 
 
 def _field(value: str) -> str:

@@ -17,56 +17,12 @@ checks its artifacts and lets the host go.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-from orchestrator.config.schema import Network
+from orchestrator.cloud.buildhosts import Machine
+from orchestrator.engine.operations import HostOperation, Operation
 
-ORCHESTRATOR = "orchestrator"
 CLOUD = "cloud"
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One step of a plan: where it runs, how long it may take, whether it always runs."""
-
-    kind: ClassVar[str] = "operation"
-    timeout: float = 0.0
-    cleanup: bool = False
-
-    @property
-    def where(self) -> str:
-        """Where the operation runs: the orchestrator, the cloud API, or a host's name."""
-        return ORCHESTRATOR
-
-    @property
-    def name(self) -> str:
-        """A short name for timelines and the journal."""
-        return self.kind
-
-    def describe(self) -> str:
-        """One line saying what the operation does."""
-        return self.kind
-
-
-@dataclass(frozen=True)
-class Machine:
-    """Where a target builds: a droplet to create, or an existing static host.
-
-    A droplet is created in ``vpc_uuid`` (None: its region's default VPC) and reached on
-    its address on ``network``; a static host at ``address``.
-    """
-
-    kind: Literal["droplet", "static"]
-    name: str
-    region: str | None = None
-    size: str | None = None
-    image: str | None = None
-    tags: tuple[str, ...] = ()
-    address: str | None = None
-    port: int = 22
-    user: str = "root"
-    network: Network = "public"
-    vpc_uuid: str | None = None
 
 
 # Run-wide, before the builds.
@@ -140,18 +96,6 @@ class MachineOperation(Operation):
 
 
 @dataclass(frozen=True)
-class HostOperation(Operation):
-    """An operation over SSH on the target's host, named ``host``."""
-
-    host: str = ""
-
-    @property
-    def where(self) -> str:
-        """The target's host."""
-        return self.host
-
-
-@dataclass(frozen=True)
 class Provision(MachineOperation):
     """Get the target's machine: create the droplet and wait for SSH, or connect to the host."""
 
@@ -169,25 +113,6 @@ class Provision(MachineOperation):
                 f"{machine.network} IPv4 address"
             )
         return f"connect to {machine.user}@{machine.address}:{machine.port} with its pinned key"
-
-
-@dataclass(frozen=True)
-class RemoteCommand(HostOperation):
-    """A shell command on the target's host; ``logged`` output goes to the target's log."""
-
-    kind: ClassVar[str] = "command"
-    stage: str = ""
-    command: str = ""
-    logged: bool = False
-
-    @property
-    def name(self) -> str:
-        """The command's stage: prepare, unpack, build, collect, cleanup."""
-        return self.stage
-
-    def describe(self) -> str:
-        """One line."""
-        return self.command
 
 
 @dataclass(frozen=True)
@@ -260,6 +185,8 @@ class Publish(Operation):
     """Publish the indexed tree to one target, atomically, under its lock."""
 
     kind: ClassVar[str] = "publish"
+    # One publish per target, all tried: a target that fails does not keep the others.
+    grouped: ClassVar[bool] = True
     target: str = ""
 
     @property
@@ -352,6 +279,8 @@ class Verify(Operation):
     """Install from every published repository with real apt, dnf and zypper clients."""
 
     kind: ClassVar[str] = "verify"
+    # What is published stays published: a failed check is reported, not undone.
+    fatal: ClassVar[bool] = False
     version: str = ""
     channel: str = ""
 
@@ -365,6 +294,7 @@ class RunHook(Operation):
     """One ``hooks.after_publish`` command on the orchestrator."""
 
     kind: ClassVar[str] = "hook"
+    fatal: ClassVar[bool] = False
     number: int = 0
     command: str = ""
 

@@ -52,15 +52,10 @@ from orchestrator.engine.executor import (
     stopped,
 )
 from orchestrator.engine.interrupts import InterruptHandler
-from orchestrator.engine.journal import (
-    JOURNAL,
-    Journal,
-    last_interrupted_run,
-    read_journal,
-    reusable_artifacts,
-)
 from orchestrator.engine.locks import holding_directory_lock, new_details
+from orchestrator.engine.operations import Operation, RemoteCommand
 from orchestrator.engine.progress import Progress
+from orchestrator.engine.run_ids import is_run_id
 from orchestrator.engine.waiting import SlowSteps
 from orchestrator.errors import (
     BuildError,
@@ -84,26 +79,31 @@ from orchestrator.publish.target import PublishTarget
 from orchestrator.release.artifacts import Artifact, verify_artifacts
 from orchestrator.release.buildlog import LogStream
 from orchestrator.release.hooks import hook_environment, run_hook
+from orchestrator.release.journal import (
+    JOURNAL,
+    Journal,
+    last_interrupted_run,
+    read_journal,
+    reusable_artifacts,
+)
 from orchestrator.release.operations import (
     CheckSigningKey,
     CheckTargets,
     ExportSource,
     FetchArtifacts,
     Index,
-    Operation,
     Provision,
     Publish,
     PushImage,
     PushIndex,
     ReleaseMachine,
-    RemoteCommand,
     RunHook,
     TagImage,
     TakeReleaseLock,
     Upload,
     Verify,
 )
-from orchestrator.release.plan import Plan, TargetPlan, is_run_id, moved_tag
+from orchestrator.release.plan import Plan, TargetPlan, moved_tag
 from orchestrator.release.summary import (
     ImageSummary,
     PublishedSummary,

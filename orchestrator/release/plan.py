@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
+from orchestrator.cloud.buildhosts import Machine
 from orchestrator.commands import build as commands
 from orchestrator.config.inventory import BuildTarget, ContainerImage, Inventory, StaticHost
 from orchestrator.config.templating import render_template
+from orchestrator.engine.operations import Operation, RemoteCommand, operation_dict
 from orchestrator.errors import UsageError
 from orchestrator.images.names import REVISION_LABEL, RUN_LABEL, TITLE_LABEL, VERSION_LABEL
 from orchestrator.images.names import TAG as IMAGE_TAG
@@ -26,14 +27,11 @@ from orchestrator.release.operations import (
     ExportSource,
     FetchArtifacts,
     Index,
-    Machine,
-    Operation,
     Provision,
     Publish,
     PushImage,
     PushIndex,
     ReleaseMachine,
-    RemoteCommand,
     RunHook,
     TagImage,
     TakeReleaseLock,
@@ -44,7 +42,6 @@ from orchestrator.semver import is_semver
 from orchestrator.version import Channel, Release, Revision
 
 RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
-_RUN_ID = re.compile(r"[0-9]{8}t[0-9]{6}-[0-9a-f]{6}")
 _DROPLET_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9.-]")
 
 
@@ -164,29 +161,6 @@ class Plan:
             target["operations"] = [operation_dict(op) for op in planned.operations]
         data["droplets"] = [asdict(machine) for machine in self.droplets]
         return data
-
-
-def operation_dict(operation: Operation) -> dict[str, Any]:
-    """An operation as JSON: its kind, where it runs, its fields and its description."""
-    return {
-        "kind": operation.kind,
-        "where": operation.where,
-        **asdict(operation),
-        "describe": operation.describe(),
-    }
-
-
-def new_run_id(now: datetime, token: str) -> str:
-    """A run id that sorts by time: ``20261122t103005-a1b2c3`` (``token`` is 6 hex digits)."""
-    run_id = f"{now:%Y%m%dt%H%M%S}-{token}"
-    if not _RUN_ID.fullmatch(run_id):
-        raise ValueError(f"token must be 6 lowercase hex digits, got {token!r}")
-    return run_id
-
-
-def is_run_id(value: str) -> bool:
-    """Whether ``value`` has the shape of a run id."""
-    return _RUN_ID.fullmatch(value) is not None
 
 
 def run_tag(tag_prefix: str, run_id: str) -> str:

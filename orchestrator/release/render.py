@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from orchestrator.cloud.digitalocean import DropletInfo
-from orchestrator.release.operations import Operation
+from orchestrator.engine.operations import Operation
 from orchestrator.release.plan import Plan
 
 

@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from orchestrator.cloud.buildhosts import OpenedMachine, Released, Sink
+from orchestrator.cloud.buildhosts import Machine, OpenedMachine, Released, Sink
 from orchestrator.commands.build import ARTIFACT_ARCHIVE, CHECKSUMS, SOURCE_ARCHIVE
 from orchestrator.errors import Cancelled, CloudError, HostError
-from orchestrator.release.operations import Machine
 from orchestrator.testing.packages import minimal_deb
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from orchestrator.engine.journal import Journal
+from orchestrator.release.journal import Journal
 from orchestrator.release.pipeline import Seams
 from orchestrator.release.plan import Plan
 from orchestrator.repo.signing import SigningKey

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cloud.buildhosts import BuildHosts
+from orchestrator.cloud.buildhosts import BuildHosts, Machine
 from orchestrator.commands import build as commands
 from orchestrator.errors import HostError
-from orchestrator.release.operations import Machine
 from orchestrator.remote import sshexec
 
 WORKDIR = ".relorch/20261122t103005-a1b2c3/contract"

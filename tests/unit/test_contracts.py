@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.release.operations import Machine
+from orchestrator.cloud.buildhosts import Machine
 from orchestrator.testing.hosts import FakeBuildHosts
 from orchestrator.testing.publish import MemoryTarget
 from tests.contracts.build_hosts import check_build_hosts

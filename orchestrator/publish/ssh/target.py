@@ -33,8 +33,14 @@ from orchestrator.errors import ArchiveError, PublishError
 from orchestrator.publish.audit import Result, audit_line
 from orchestrator.publish.info import Clock, PublishedTo, PublishInfo, Say, utc_now
 from orchestrator.publish.ledger import FILE as LEDGER
+from orchestrator.publish.ledger import (
+    MAX_BYTES,
+    DeployFailure,
+    Failures,
+    parse_ledger,
+    with_failure,
+)
 from orchestrator.publish.ledger import TASK as LEDGER_TASK
-from orchestrator.publish.ledger import DeployFailure, Failures, parse_ledger, with_failure
 from orchestrator.publish.local import LocalTree
 from orchestrator.publish.manifest import Manifest, changes, next_manifest
 from orchestrator.publish.ssh.session import RemoteShell, open_shell
@@ -176,7 +182,7 @@ class SshTarget:
         """Rewrite the ledger with ``failure`` under the lock, renamed into place."""
         with self._locked(failure.run_id, LEDGER_TASK, lock_wait, say) as server:
             ledger, data = with_failure(server.ledger(), environment, failure, self.where)
-            server.shell.run(remote.write_ledger(server.root, data), stdin=data, small=True)
+            server.shell.run(remote.write_ledger(server.root, LEDGER, data), stdin=data, small=True)
         return ledger
 
     @contextmanager
@@ -260,7 +266,7 @@ class RepoServer:
 
     def ledger(self) -> Failures:
         """The deploy ledger beside the snapshots; empty when there is none yet."""
-        result = self.shell.run(remote.read_ledger(self.root), check=False)
+        result = self.shell.run(remote.read_ledger(self.root, LEDGER, MAX_BYTES), check=False)
         if result.status == remote.NO_LEDGER:
             return {}
         if result.status != 0:

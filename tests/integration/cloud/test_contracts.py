@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli.wiring import cloud_client
+from orchestrator.cloud.buildhosts import Machine
 from orchestrator.cloud.droplets import RunDroplets
 from orchestrator.cloud.static import StaticHosts
-from orchestrator.release.operations import Machine
 from orchestrator.remote.sshkeys import generate_keypair
 from tests.contracts.build_hosts import check_build_hosts
 from tests.integration.conftest import SandboxWorld, standalone_host

@@ -19,8 +19,9 @@ import yaml
 from orchestrator.cli.wiring import cloud_client as open_client
 from orchestrator.cloud.check import check_droplets
 from orchestrator.cloud.droplets import RunDroplets
+from orchestrator.engine.run_ids import new_run_id
 from orchestrator.errors import CloudError, HostError, ProvisionError, SandboxError
-from orchestrator.release.plan import Plan, make_plan, new_run_id
+from orchestrator.release.plan import Plan, make_plan
 from orchestrator.remote.fleet import connect
 from orchestrator.remote.sshkeys import generate_keypair
 from orchestrator.sandbox import control

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.engine.journal import read_journal
+from orchestrator.release.journal import read_journal
 from orchestrator.sandbox import hosts, processes, reposerver
 from orchestrator.sandbox.example import init_example_repository
 from tests.integration.conftest import ROOT, SandboxWorld

@@ -70,7 +70,7 @@ def test_no_inventory_at_all_is_a_usage_error_naming_the_ways_out(
     with pytest.raises(UsageError) as raised:
         common.inventory_path(context(), None)
     assert str(raised.value) == (
-        "no inventory: pass --inventory FILE, set orchestrator.config.inventory, "
+        "no inventory: pass --inventory FILE, set orchestrator.inventory, "
         "or write relorch.yaml with `relorch init`"
     )
     assert raised.value.exit_code == 2

@@ -9,6 +9,7 @@ import pytest
 
 from orchestrator.commands import repo_server as remote
 from orchestrator.errors import PublishError
+from orchestrator.publish.ledger import FILE as LEDGER
 from orchestrator.publish.ledger import MAX_BYTES
 
 
@@ -119,17 +120,20 @@ def _sh(command: str, sent: bytes = b"") -> subprocess.CompletedProcess[bytes]:
 def test_the_deploy_ledger_is_replaced_whole_beside_the_snapshots_and_read_bounded(
     tmp_path: Path,
 ) -> None:
-    assert _sh(remote.read_ledger(str(tmp_path / "none-yet"))).returncode == remote.NO_LEDGER
-    assert _sh(remote.read_ledger(str(tmp_path))).returncode == remote.NO_LEDGER
+    assert (
+        _sh(remote.read_ledger(str(tmp_path / "none-yet"), LEDGER, MAX_BYTES)).returncode
+        == remote.NO_LEDGER
+    )
+    assert _sh(remote.read_ledger(str(tmp_path), LEDGER, MAX_BYTES)).returncode == remote.NO_LEDGER
     ledger = tmp_path / "deploys.json"
     ledger.write_bytes(b'{"kept": true}')
     new = b'{"format": 1, "environments": {}}\n'
     # Cut short on its way, or changed: the ledger stays as it was.
-    assert _sh(remote.write_ledger(str(tmp_path), new), new[:10]).returncode != 0
-    assert _sh(remote.write_ledger(str(tmp_path), new), new.upper()).returncode != 0
+    assert _sh(remote.write_ledger(str(tmp_path), LEDGER, new), new[:10]).returncode != 0
+    assert _sh(remote.write_ledger(str(tmp_path), LEDGER, new), new.upper()).returncode != 0
     assert ledger.read_bytes() == b'{"kept": true}'
-    assert _sh(remote.write_ledger(str(tmp_path), new), new).returncode == 0
+    assert _sh(remote.write_ledger(str(tmp_path), LEDGER, new), new).returncode == 0
     assert ledger.read_bytes() == new and oct(ledger.stat().st_mode & 0o777) == "0o600"
-    assert _sh(remote.read_ledger(str(tmp_path))).stdout == new
+    assert _sh(remote.read_ledger(str(tmp_path), LEDGER, MAX_BYTES)).stdout == new
     ledger.write_bytes(b" " * (MAX_BYTES + 100))
-    assert len(_sh(remote.read_ledger(str(tmp_path))).stdout) == MAX_BYTES + 1
+    assert len(_sh(remote.read_ledger(str(tmp_path), LEDGER, MAX_BYTES)).stdout) == MAX_BYTES + 1

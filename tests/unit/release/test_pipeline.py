@@ -15,9 +15,9 @@ import pytest
 
 from orchestrator.config.inventory import Inventory, parse_inventory
 from orchestrator.engine.interrupts import handling_interrupts
-from orchestrator.engine.journal import read_journal
 from orchestrator.engine.progress import PlainProgress
 from orchestrator.publish.manifest import FileInfo, Manifest
+from orchestrator.release.journal import read_journal
 from orchestrator.release.pipeline import ReleaseOptions, RunPaths, run_release, serves
 from orchestrator.release.plan import Plan, make_plan
 from orchestrator.release.summary import RunSummary

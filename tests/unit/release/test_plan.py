@@ -6,16 +6,11 @@ from pathlib import Path
 import pytest
 
 from orchestrator.config.inventory import BUILD_VARIABLES, load_inventory
+from orchestrator.engine.operations import RemoteCommand
+from orchestrator.engine.run_ids import is_run_id, new_run_id
 from orchestrator.errors import InventoryError
-from orchestrator.release.operations import Provision, RemoteCommand
-from orchestrator.release.plan import (
-    PlanOptions,
-    build_variables,
-    droplet_name,
-    is_run_id,
-    make_plan,
-    new_run_id,
-)
+from orchestrator.release.operations import Provision
+from orchestrator.release.plan import PlanOptions, build_variables, droplet_name, make_plan
 from orchestrator.release.render import plan_text
 from orchestrator.version import Revision, nightly_release, parse_tag
 
