@@ -25,7 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.cli.wiring import release_seams  # noqa: E402
+from orchestrator.cli.wiring.release import release_seams  # noqa: E402
 from orchestrator.config.inventory import load_inventory  # noqa: E402
 from orchestrator.engine.progress import PlainProgress  # noqa: E402
 from orchestrator.engine.run_ids import new_run_id  # noqa: E402

@@ -9,6 +9,11 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from orchestrator.cli.common import INVENTORY_HELP, load, now, reports_errors
+from orchestrator.cli.wiring.sandbox import cloud_client
+from orchestrator.cloud.check import check_droplets
+from orchestrator.cloud.endpoint import check_credentials
+from orchestrator.engine.run_ids import new_run_id
+from orchestrator.release.plan import make_plan
 from orchestrator.version import Revision, parse_tag
 
 
@@ -21,12 +26,6 @@ from orchestrator.version import Revision, parse_tag
 @reports_errors
 def check(c: Context, tag: str = "v0.0.0", inventory: str | None = None) -> None:
     """Create the plan's droplets, log in to each with its pinned host key, destroy them."""
-    from orchestrator.cli.wiring import cloud_client
-    from orchestrator.cloud.check import check_droplets
-    from orchestrator.cloud.endpoint import check_credentials
-    from orchestrator.engine.run_ids import new_run_id
-    from orchestrator.release.plan import make_plan
-
     loaded = load(c, inventory)
     # A check builds nothing: the droplets are named after the tag, no commit is exported.
     run_id = new_run_id(now(), secrets.token_hex(3))

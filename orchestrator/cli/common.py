@@ -1,8 +1,10 @@
 """What every task shares: the inventory flag, error reporting and exit codes.
 
-Task modules import the code behind a task inside its body, not at the top: ``invoke``
-imports every task module to build the task list, and boto3, Fabric, pydantic and the
-DigitalOcean client together take half a second to import. A task pays only for its own.
+Task modules import what they use at the top, as every module does. ``invoke`` imports
+every task module to build the task list, so the few client libraries that take longer to
+import than the tool itself (boto3, Fabric and paramiko, python-digitalocean and requests,
+rich, python-debian's deb822, python-gnupg) are imported where a connection, a client or a
+live view is first made, in the one module that wraps each: a task pays only for its own.
 """
 
 from __future__ import annotations
@@ -16,15 +18,13 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+from orchestrator.config.inventory import Inventory, load_inventory
 from orchestrator.errors import OrchestratorError, UsageError
-
-if TYPE_CHECKING:
-    from orchestrator.config.inventory import Inventory
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 # relorch.yaml is what `relorch init` writes into a user's repository.
@@ -68,8 +68,6 @@ def inventory_path(c: Context, flag: str | None) -> Path:
 
 def load(c: Context, flag: str | None) -> Inventory:
     """Load and validate the inventory chosen by ``flag`` and the config."""
-    from orchestrator.config.inventory import load_inventory
-
     return load_inventory(inventory_path(c, flag))
 
 

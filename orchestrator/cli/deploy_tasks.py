@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from json import dumps
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -21,20 +25,41 @@ from orchestrator.cli.common import (
     progress_printer,
     reports_errors,
 )
-from orchestrator.commands.deploy import host_files
+from orchestrator.cli.wiring.deploy import deploy_seams
+from orchestrator.cli.wiring.publish import with_publish_access
+from orchestrator.commands import deploy as commands
+from orchestrator.commands.deploy import host_files, sudoers_file
+from orchestrator.config.environments import Environment
+from orchestrator.config.inventory import Inventory, PublishConfig
+from orchestrator.deploy import actions
+from orchestrator.deploy.index import Available, published_times
+from orchestrator.deploy.ledger import FailureLedger
+from orchestrator.deploy.page import page_data, promotion_order, render_page
 from orchestrator.deploy.payload import payload_of
-from orchestrator.notify import webhooks_of
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from orchestrator.config.environments import Environment
-    from orchestrator.config.inventory import Inventory, PublishConfig
-    from orchestrator.deploy.index import Available
-    from orchestrator.deploy.rollout import Audit
-    from orchestrator.deploy.run import DeployOutcome
-    from orchestrator.engine.interrupts import InterruptHandler
-    from orchestrator.publish.target import PublishTarget
+from orchestrator.deploy.pinfile import rewrite_pin
+from orchestrator.deploy.plan import CONTROL_TIMEOUT
+from orchestrator.deploy.render import describe_plan, describe_status
+from orchestrator.deploy.report import write_deploy_report
+from orchestrator.deploy.rollout import Audit
+from orchestrator.deploy.run import (
+    DeployOutcome,
+    DeployRequest,
+    ci_job,
+    published,
+    run_deploy,
+    who_asked,
+)
+from orchestrator.deploy.status import environment_status
+from orchestrator.deploy.survey import Surveys, upstream_chain
+from orchestrator.engine.atomic import write_atomically
+from orchestrator.engine.interrupts import Interrupted, InterruptHandler, handling_interrupts
+from orchestrator.engine.locks import parse_details
+from orchestrator.engine.run_ids import new_run_id
+from orchestrator.errors import OrchestratorError, UsageError
+from orchestrator.notify import Event, notify, webhooks_of
+from orchestrator.publish.run import resolve, select
+from orchestrator.publish.target import PublishTarget, page_path
+from orchestrator.semver import parse_range
 
 STOPPING = "stopping the deploy; the hosts it touched go back to the version they ran"
 CLEANING = "putting the touched hosts back, recording and releasing the lock"
@@ -57,9 +82,6 @@ def conclude(
 
     A dry run or a deploy that changed nothing has no report and tells no one.
     """
-    from orchestrator.deploy.report import write_deploy_report
-    from orchestrator.notify import Event, notify
-
     summary = outcome.to_json()
     if outcome.status in ("planned", "unchanged"):
         return summary
@@ -75,7 +97,6 @@ def conclude(
 
 
 def _finish(loaded: Inventory, outcome: DeployOutcome, json: bool) -> None:
-    from orchestrator.deploy.render import describe_plan
 
     if outcome.plan is not None and outcome.status == "planned":
         if json:
@@ -99,8 +120,6 @@ def interruptible(body: Callable[[InterruptHandler], DeployOutcome]) -> DeployOu
     Once the plan runs, a signal stops it and the hosts it touched go back (the outcome
     says so); before that, nothing changed and the signal's exit code is all there is.
     """
-    from orchestrator.engine.interrupts import Interrupted, handling_interrupts
-
     try:
         with handling_interrupts(STOPPING, CLEANING) as signals:
             return body(signals)
@@ -113,8 +132,6 @@ def _inputs(
     c: Context, inventory: str | None, name: str, missing: str, lock_wait: str
 ) -> tuple[Inventory, Environment, float]:
     """The inventory, the environment ``name`` and the lock wait; UsageError for bad input."""
-    from orchestrator.errors import UsageError
-
     if not name:
         raise UsageError(f"{missing} (an environment of the inventory)")
     wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
@@ -127,8 +144,6 @@ def _say(json: bool) -> Callable[[str], None]:
 
 
 def _audit(approved_by: str | None = None) -> Audit:
-    from orchestrator.deploy.rollout import Audit
-    from orchestrator.deploy.run import ci_job, who_asked
 
     return Audit(by=who_asked(), ci_job=ci_job(), approved_by=approved_by)
 
@@ -151,9 +166,6 @@ def deploy(
     inventory: str | None = None,
 ) -> None:
     """Deploy to ENV the version it pins or its range takes from the signed index."""
-    from orchestrator.cli.wiring import deploy_seams
-    from orchestrator.deploy.run import DeployRequest, run_deploy
-
     loaded, _, wait = _inputs(c, inventory, env, "deploy needs --env ENV", lock_wait)
     request = DeployRequest(env, version, "deploy", _audit(), wait, dry_run)
     seams = deploy_seams(loaded)
@@ -185,12 +197,6 @@ def promote(
     inventory: str | None = None,
 ) -> None:
     """Promote to TO the version its upstream environment runs healthy on every host."""
-    from orchestrator.cli.wiring import deploy_seams
-    from orchestrator.deploy import actions
-    from orchestrator.deploy.pinfile import rewrite_pin
-    from orchestrator.errors import UsageError
-    from orchestrator.semver import parse_range
-
     if approved_by is not None and not re.fullmatch(r"[\w .@+-]{1,100}", approved_by):
         raise UsageError(
             "--approved-by takes a name or login of up to 100 letters, digits, . @ + -"
@@ -233,9 +239,6 @@ def rollback(
     inventory: str | None = None,
 ) -> None:
     """Put ENV back on the version it ran before (or --to V), health-checked and recorded."""
-    from orchestrator.cli.wiring import deploy_seams
-    from orchestrator.deploy import actions
-
     loaded, _, wait = _inputs(c, inventory, env, "env.rollback needs --env ENV", lock_wait)
     seams, audit = deploy_seams(loaded), _audit()
     outcome = interruptible(
@@ -249,14 +252,6 @@ def rollback(
 
 def _views(loaded: Inventory, environments: list[Environment]) -> list[dict[str, Any]]:
     """What env.status shows of each environment, with its next promotion."""
-    import dataclasses
-
-    from orchestrator.cli.wiring import deploy_seams
-    from orchestrator.deploy.ledger import FailureLedger
-    from orchestrator.deploy.status import environment_status
-    from orchestrator.deploy.survey import Surveys, upstream_chain
-    from orchestrator.errors import OrchestratorError
-
     seams = deploy_seams(loaded)
     try:
         seams.ledger.failures()
@@ -284,9 +279,6 @@ def status(
     c: Context, env: str | None = None, json: bool = False, inventory: str | None = None
 ) -> None:
     """Per environment and host: desired and installed version, units, records, lock, drift."""
-    from orchestrator.deploy.page import promotion_order
-    from orchestrator.deploy.render import describe_status
-
     loaded = load(c, inventory)
     chosen = [loaded.environment(env)] if env else promotion_order(loaded.environments)
     views = _views(loaded, chosen)
@@ -295,9 +287,6 @@ def status(
 
 def _page_config(loaded: Inventory, name: str) -> PublishConfig:
     """The publish target ``name``, which must say where the page goes; UsageError if not."""
-    from orchestrator.publish.run import select
-    from orchestrator.publish.target import page_path
-
     (config,) = select(loaded.publish, name)
     page_path(config, f"publish target {config.name}")
     return config
@@ -305,9 +294,6 @@ def _page_config(loaded: Inventory, name: str) -> PublishConfig:
 
 def _page_target(loaded: Inventory, name: str) -> PublishTarget:
     """The publish target ``name`` that serves the page, resolved (the sandbox's wired in)."""
-    from orchestrator.cli.wiring import with_publish_access
-    from orchestrator.publish.run import resolve, select
-
     _page_config(loaded, name)
     (config,) = select(with_publish_access(loaded).publish, name)
     return resolve(config)
@@ -333,17 +319,6 @@ def page(
 
     Nothing is published unless --publish names a target: the page shows host names.
     """
-    from datetime import UTC, datetime
-    from pathlib import Path
-
-    from orchestrator.cli.wiring import deploy_seams
-    from orchestrator.deploy.index import published_times
-    from orchestrator.deploy.page import page_data, promotion_order, render_page
-    from orchestrator.deploy.run import published
-    from orchestrator.engine.atomic import write_atomically
-    from orchestrator.engine.run_ids import new_run_id
-    from orchestrator.errors import OrchestratorError, UsageError
-
     loaded = load(c, inventory)
     if publish is not None and unpublish is not None:
         raise UsageError("pass --publish or --unpublish, not both")
@@ -409,12 +384,6 @@ def page(
 @reports_errors
 def unlock(c: Context, env: str = "", force: bool = False, inventory: str | None = None) -> None:
     """Show ENV's deploy lock; with --force, remove it (its holder must be gone)."""
-    from orchestrator.cli.wiring import deploy_seams
-    from orchestrator.commands import deploy as commands
-    from orchestrator.deploy.plan import CONTROL_TIMEOUT
-    from orchestrator.engine.locks import parse_details
-    from orchestrator.errors import UsageError
-
     if not env:
         raise UsageError("env.unlock needs --env ENV")
     loaded = load(c, inventory)
@@ -448,9 +417,6 @@ def unlock(c: Context, env: str = "", force: bool = False, inventory: str | None
 @reports_errors
 def sudoers(c: Context, env: str = "", inventory: str | None = None) -> None:
     """Print the sudoers lines ENV's hosts need for logins that become root with sudo."""
-    from orchestrator.commands.deploy import sudoers_file
-    from orchestrator.errors import UsageError
-
     if not env:
         raise UsageError("env.sudoers needs --env ENV")
     environment = load(c, inventory).environment(env)

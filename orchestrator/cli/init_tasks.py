@@ -7,7 +7,11 @@ from pathlib import Path
 from invoke.context import Context
 from invoke.tasks import task
 
+import orchestrator
 from orchestrator.cli.common import reports_errors
+from orchestrator.starter.names import bucket_name
+from orchestrator.starter.render import REGION
+from orchestrator.starter.scaffold import set_up_repository
 
 
 @task(
@@ -23,11 +27,6 @@ from orchestrator.cli.common import reports_errors
 @reports_errors
 def init(c: Context, directory: str = ".", ci: str | None = None, name: str | None = None) -> None:
     """Write relorch.yaml for a real DigitalOcean account into a git repository; never over a file."""
-    import orchestrator
-    from orchestrator.starter.names import bucket_name
-    from orchestrator.starter.render import REGION
-    from orchestrator.starter.scaffold import set_up_repository
-
     written = set_up_repository(Path(directory), ci, name, orchestrator.__version__)
     print(f"wrote {', '.join(written.paths)} in {written.top} (project {written.project})")
     print("next:")

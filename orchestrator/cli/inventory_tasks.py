@@ -9,6 +9,7 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from orchestrator.cli.common import INVENTORY_HELP, inventory_path, load, reports_errors
+from orchestrator.config.inventory import Inventory
 
 
 @task(help={"inventory": INVENTORY_HELP})
@@ -27,8 +28,6 @@ def check(c: Context, inventory: str | None = None) -> None:
 @reports_errors
 def schema(c: Context) -> None:
     """Print the inventory's JSON Schema."""
-    from orchestrator.config.inventory import Inventory
-
     print(json.dumps(Inventory.model_json_schema(), indent=2))
 
 

@@ -11,6 +11,8 @@ from invoke.tasks import task
 
 from orchestrator.cli.common import count_flag, reports_errors
 from orchestrator.config.credentials import SIGNING_PASSPHRASE
+from orchestrator.repo.clientfiles import fingerprint_groups
+from orchestrator.repo.signing import generate_key
 
 
 @task(
@@ -33,9 +35,6 @@ def generate(
 
     The key is protected with $ORCHESTRATOR_SIGNING_PASSPHRASE when that is set.
     """
-    from orchestrator.repo.clientfiles import fingerprint_groups
-    from orchestrator.repo.signing import generate_key
-
     # Signing refuses keys that expire within 14 days.
     days = count_flag(expire_days, "--expire-days", minimum=30, maximum=36500)
     home = Path(gnupghome).expanduser() if gnupghome else None

@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from invoke.context import Context
 from invoke.tasks import Task, task
 
 from orchestrator.cli.common import INVENTORY_HELP, load, now, number_flag, reports_errors
+from orchestrator.cli.wiring.publish import with_publish_access
 from orchestrator.engine.locks import parse_details
+from orchestrator.engine.run_ids import new_run_id
 from orchestrator.errors import UsageError
 from orchestrator.publish.info import PublishInfo
+from orchestrator.publish.pull import pull_tree
+from orchestrator.publish.run import publish_tree, resolve, resolve_targets, select
+from orchestrator.publish.s3.target import S3Target, collect_garbage
 from orchestrator.publish.ssh.snapshots import by_age
+from orchestrator.publish.ssh.target import SshTarget, list_snapshots, rollback_ssh
+from orchestrator.publish.target import PublishTarget
 from orchestrator.version import parse_tag
-
-if TYPE_CHECKING:
-    from orchestrator.publish.ssh.target import SshTarget
-    from orchestrator.publish.target import PublishTarget
 
 DEFAULT_LOCK_WAIT = "300"
 MAX_LOCK_WAIT = 86400.0
@@ -37,7 +40,6 @@ def say(line: str) -> None:
 
 
 def _run_id() -> str:
-    from orchestrator.engine.run_ids import new_run_id
 
     return new_run_id(now(), secrets.token_hex(3))
 
@@ -51,14 +53,10 @@ def release_info(tag: str, version: str | None) -> PublishInfo:
 
 def _targets(c: Context, inventory: str | None, name: str | None) -> list[PublishTarget]:
     """The inventory's publish targets (or the one named), the sandbox's wired in."""
-    from orchestrator.cli.wiring import with_publish_access
-    from orchestrator.publish.run import resolve_targets
-
     return resolve_targets(with_publish_access(load(c, inventory)), name)
 
 
 def _ssh_targets(c: Context, inventory: str | None, name: str | None) -> list[SshTarget]:
-    from orchestrator.publish.ssh.target import SshTarget
 
     # Snapshots and rollback are a repo server's own; a bucket has neither.
     targets = [t for t in _targets(c, inventory, name) if isinstance(t, SshTarget)]
@@ -91,8 +89,6 @@ def publish(
     inventory: str | None = None,
 ) -> None:
     """Publish the tree at --repo to the inventory's publish targets, atomically."""
-    from orchestrator.publish.run import publish_tree
-
     wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
     release = release_info(tag, version)
     targets = _targets(c, inventory, to)
@@ -114,8 +110,6 @@ def publish(
 @reports_errors
 def snapshots(c: Context, target: str | None = None, inventory: str | None = None) -> None:
     """List the snapshots on each repo server; * marks the one being served."""
-    from orchestrator.publish.ssh.target import list_snapshots
-
     for server in _ssh_targets(c, inventory, target):
         state = list_snapshots(server)
         print(f"{server.where}:")
@@ -143,8 +137,6 @@ def rollback(
     inventory: str | None = None,
 ) -> None:
     """Serve an earlier snapshot again, swapping 'current' atomically."""
-    from orchestrator.publish.ssh.target import rollback_ssh
-
     wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
     for server in _ssh_targets(c, inventory, target):
         before, after = rollback_ssh(server, to=to, run_id=_run_id(), lock_wait=wait, say=say)
@@ -193,8 +185,6 @@ def gc(
     inventory: str | None = None,
 ) -> None:
     """Delete bucket objects retired longer than the target's grace period (gc_grace_hours)."""
-    from orchestrator.publish.s3.target import S3Target, collect_garbage
-
     wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
     for server in _targets(c, inventory, target):
         # Garbage collection is a bucket's own; a repo server prunes at every publish.
@@ -218,10 +208,6 @@ def gc(
 @reports_errors
 def pull(c: Context, repo: str, target: str | None = None, inventory: str | None = None) -> None:
     """Copy the tree a publish target serves to --repo, every file checked (a fresh machine)."""
-    from orchestrator.cli.wiring import with_publish_access
-    from orchestrator.publish.pull import pull_tree
-    from orchestrator.publish.run import resolve, select
-
     loaded = with_publish_access(load(c, inventory))
     source = resolve(select(loaded.publish, target)[0])
     files = pull_tree(source, Path(repo))

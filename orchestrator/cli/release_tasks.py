@@ -7,7 +7,7 @@ import secrets
 import sys
 from json import dumps
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -21,13 +21,36 @@ from orchestrator.cli.common import (
     progress_printer,
     reports_errors,
 )
-from orchestrator.errors import UsageError
-from orchestrator.notify import webhooks_of
-
-if TYPE_CHECKING:
-    from orchestrator.config.inventory import Inventory
-    from orchestrator.release.plan import Plan, PlanOptions
-    from orchestrator.release.summary import RunSummary
+from orchestrator.cli.deploy_tasks import conclude, interruptible
+from orchestrator.cli.wiring.deploy import deploy_seams
+from orchestrator.cli.wiring.release import release_seams
+from orchestrator.cli.wiring.sandbox import cloud_client, prepare_release_sandbox
+from orchestrator.cloud.endpoint import check_credentials
+from orchestrator.config.inventory import Inventory
+from orchestrator.deploy.actions import auto_environments
+from orchestrator.deploy.rollout import Audit
+from orchestrator.deploy.run import (
+    DeployOutcome,
+    DeployRequest,
+    ci_job,
+    run_deploy,
+    who_asked,
+)
+from orchestrator.engine.interrupts import InterruptHandler, handling_interrupts
+from orchestrator.engine.locks import break_directory_lock, parse_details, read_directory_lock
+from orchestrator.engine.progress import progress_for
+from orchestrator.engine.run_ids import is_run_id, new_run_id
+from orchestrator.errors import OrchestratorError, UsageError
+from orchestrator.notify import Event, notify, webhooks_of
+from orchestrator.release import render
+from orchestrator.release.pipeline import ReleaseOptions, run_release
+from orchestrator.release.plan import RELEASE_LOCK, Plan, PlanOptions, make_plan
+from orchestrator.release.report import write_report
+from orchestrator.release.source import release_to_build
+from orchestrator.release.summary import RunSummary, summary_text
+from orchestrator.release.teardown import Selection, select_droplets
+from orchestrator.release.teardown import teardown as destroy_selected
+from orchestrator.repo.gpghomes import sweep_stale_homes
 
 LOCK_WAIT_DEFAULT = "300"
 MAX_LOCK_WAIT = 86400.0
@@ -54,10 +77,6 @@ def plan_for(
     options: PlanOptions | None = None,
 ) -> tuple[Inventory, Plan]:
     """Validate the tag, the inventory and the source's commit, then plan; no cloud call."""
-    from orchestrator.engine.run_ids import new_run_id
-    from orchestrator.release.plan import make_plan
-    from orchestrator.release.source import release_to_build
-
     loaded = load(c, inventory)
     release, revision = release_to_build(
         loaded.project.source, tag=tag, nightly=nightly, ref=ref, now=now()
@@ -68,8 +87,6 @@ def plan_for(
 
 def print_plan(plan: Plan, as_json: bool) -> None:
     """Print a plan as text or JSON."""
-    from orchestrator.release import render
-
     print(dumps(plan.to_dict(), indent=2) if as_json else render.plan_text(plan))
 
 
@@ -116,15 +133,6 @@ def release(
     inventory: str | None = None,
 ) -> None:
     """Release TAG: build, verify, sign, publish, deploy to auto environments; exit 0/1/2/130/143."""
-    from orchestrator.cli.wiring import prepare_release_sandbox, release_seams
-    from orchestrator.cloud.endpoint import check_credentials
-    from orchestrator.engine.interrupts import handling_interrupts
-    from orchestrator.engine.progress import progress_for
-    from orchestrator.release.pipeline import ReleaseOptions, run_release
-    from orchestrator.release.plan import PlanOptions
-    from orchestrator.release.report import write_report
-    from orchestrator.release.summary import summary_text
-
     wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
     options = PlanOptions(verify=verify, lock_wait=wait)
     loaded, planned = plan_for(c, tag, nightly, ref, inventory, options)
@@ -161,8 +169,6 @@ def release(
 
 def _notify_release(loaded: Inventory, summary: RunSummary, out: TextIO) -> None:
     """Tell the inventory's webhooks that the release was published."""
-    from orchestrator.notify import Event, notify
-
     event = Event(
         "release", loaded.project.name, summary.version, summary.status,
         f"{summary.tag} published to {summary.channel}", summary.run_id,
@@ -176,20 +182,6 @@ def _auto_deploy(loaded: Inventory, version: str, out: TextIO) -> None:
 
     A failed deploy never un-publishes: the release stands, the environment went back.
     """
-    from orchestrator.cli.deploy_tasks import conclude, interruptible
-    from orchestrator.cli.wiring import deploy_seams
-    from orchestrator.deploy.actions import auto_environments
-    from orchestrator.deploy.rollout import Audit
-    from orchestrator.deploy.run import (
-        DeployOutcome,
-        DeployRequest,
-        ci_job,
-        run_deploy,
-        who_asked,
-    )
-    from orchestrator.engine.interrupts import InterruptHandler
-    from orchestrator.errors import OrchestratorError
-
     failed = []
     seams = deploy_seams(loaded)
     say = progress_printer(out)
@@ -232,9 +224,6 @@ def _auto_deploy(loaded: Inventory, version: str, out: TextIO) -> None:
 @reports_errors
 def unlock(c: Context, force: bool = False, inventory: str | None = None) -> None:
     """Show who holds the workspace's release lock; --force breaks one whose run is gone."""
-    from orchestrator.engine.locks import break_directory_lock, parse_details, read_directory_lock
-    from orchestrator.release.plan import RELEASE_LOCK
-
     path = load(c, inventory).workspace / RELEASE_LOCK
     if force:
         held = break_directory_lock(path)
@@ -263,13 +252,6 @@ def teardown(
     inventory: str | None = None,
 ) -> None:
     """Destroy the tool's droplets (all, one run's, or old ones) and wait until they are gone."""
-    from orchestrator.cli.wiring import cloud_client
-    from orchestrator.cloud.endpoint import check_credentials
-    from orchestrator.engine.run_ids import is_run_id
-    from orchestrator.release.teardown import Selection
-    from orchestrator.release.teardown import teardown as destroy_selected
-    from orchestrator.repo.gpghomes import sweep_stale_homes
-
     if run_id is not None and not is_run_id(run_id):
         shown = run_id[:40]
         raise UsageError(f"--run-id {shown!r} is not a run id such as 20261122t103005-a1b2c3")
@@ -296,11 +278,6 @@ def teardown(
 @reports_errors
 def status(c: Context, inventory: str | None = None) -> None:
     """List the tool's live droplets with age, size and cost so far."""
-    from orchestrator.cli.wiring import cloud_client
-    from orchestrator.cloud.endpoint import check_credentials
-    from orchestrator.release import render
-    from orchestrator.release.teardown import Selection, select_droplets
-
     loaded = load(c, inventory)
     if loaded.cloud.provider == "static":
         print("provider static: no droplets")

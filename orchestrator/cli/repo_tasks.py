@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
+from pydantic import ValidationError
 
 from orchestrator.cli.common import INVENTORY_HELP, count_flag, load, now, reports_errors
+from orchestrator.cli.wiring.signing import signing_environ
+from orchestrator.config.inventory import Inventory
+from orchestrator.config.repositories import RetentionOptions
 from orchestrator.errors import UsageError
-from orchestrator.repo.options import repo_options
-
-if TYPE_CHECKING:
-    from orchestrator.config.inventory import Inventory
-    from orchestrator.repo.build import RepoChange
-    from orchestrator.repo.options import RepoOptions
-    from orchestrator.repo.signing import Signer
+from orchestrator.repo import build as builder
+from orchestrator.repo.build import RepoChange
+from orchestrator.repo.options import RepoOptions, repo_options
+from orchestrator.repo.signing import Signer, open_signer
 
 SIGNING_HELP = {
     "key": "fingerprint of the signing key (default: the inventory's signing section)",
@@ -31,7 +31,6 @@ TREE_HELP = {
 
 
 def _options(loaded: Inventory, keep_last: int | None = None) -> RepoOptions:
-    from orchestrator.config.repositories import RetentionOptions
 
     options = repo_options(loaded)
     if keep_last is None:
@@ -43,8 +42,6 @@ def _options(loaded: Inventory, keep_last: int | None = None) -> RepoOptions:
 
 def _with_signing(loaded: Inventory, key: str | None, gnupghome: str | None) -> Inventory:
     """The inventory, with the key --key/--gnupghome name instead of its own."""
-    from pydantic import ValidationError
-
     if key is None and gnupghome is None:
         return loaded
     try:
@@ -66,9 +63,6 @@ def _signer(
     loaded: Inventory, key: str | None, gnupghome: str | None
 ) -> AbstractContextManager[Signer]:
     """Open the inventory's signing key, or the one --key/--gnupghome name."""
-    from orchestrator.cli.wiring import signing_environ
-    from orchestrator.repo.signing import open_signer
-
     chosen = _with_signing(loaded, key, gnupghome)
     return open_signer(chosen.signing, signing_environ(chosen))
 
@@ -105,8 +99,6 @@ def build(
     inventory: str | None = None,
 ) -> None:
     """Add every package under --packages to the tree at --repo, re-index and sign."""
-    from orchestrator.repo import build as builder
-
     loaded = load(c, inventory)
     options = _options(loaded)
     found = builder.find_packages(Path(packages))
@@ -124,8 +116,6 @@ def resign(
     inventory: str | None = None,
 ) -> None:
     """Re-sign every suite with a fresh Date and Valid-Until (run it periodically)."""
-    from orchestrator.repo import build as builder
-
     loaded = load(c, inventory)
     options = _options(loaded)
     with _signer(loaded, key, gnupghome) as signer:
@@ -152,8 +142,6 @@ def prune(
     inventory: str | None = None,
 ) -> None:
     """Remove versions beyond the retention limit and re-index; --dry-run shows what would go."""
-    from orchestrator.repo import build as builder
-
     keep = None if keep_last is None else count_flag(keep_last, "--keep-last", maximum=100_000)
     loaded = load(c, inventory)
     options = _options(loaded, keep)

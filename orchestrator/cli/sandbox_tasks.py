@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
 from orchestrator.cli.common import INVENTORY_HELP, load, reports_errors
+from orchestrator.cli.wiring.servers import sandbox_server_specs
+from orchestrator.config.inventory import Inventory
+from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.errors import UsageError
-
-if TYPE_CHECKING:
-    from orchestrator.config.inventory import Inventory
-    from orchestrator.config.sandbox_settings import SandboxSettings
+from orchestrator.sandbox import control, reposerver, servers
 
 
 def _settings(loaded: Inventory) -> SandboxSettings:
@@ -26,9 +24,6 @@ def _settings(loaded: Inventory) -> SandboxSettings:
 @reports_errors
 def up(c: Context, inventory: str | None = None) -> None:
     """Start the local DigitalOcean emulator, its repo server and the inventory's servers."""
-    from orchestrator.cli.wiring import sandbox_server_specs
-    from orchestrator.sandbox import control, reposerver, servers
-
     loaded = load(c, inventory)
     settings = _settings(loaded)
     info = control.ensure_running(settings)
@@ -49,8 +44,6 @@ def up(c: Context, inventory: str | None = None) -> None:
 @reports_errors
 def down(c: Context, inventory: str | None = None) -> None:
     """Destroy every sandbox droplet, stop the emulator and the repo server."""
-    from orchestrator.sandbox import control
-
     destroyed = control.stop(_settings(load(c, inventory)))
     print(
         f"sandbox stopped; destroyed {len(destroyed)} droplet(s){': ' if destroyed else ''}{', '.join(destroyed)}"
@@ -61,8 +54,6 @@ def down(c: Context, inventory: str | None = None) -> None:
 @reports_errors
 def status(c: Context, inventory: str | None = None) -> None:
     """Show whether the sandbox runs and which droplets it has."""
-    from orchestrator.sandbox import control
-
     print(control.status(_settings(load(c, inventory))).describe())
 
 

@@ -7,7 +7,11 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from orchestrator.cli.common import INVENTORY_HELP, load, reports_errors
+from orchestrator.cli.wiring.images import image_registry
+from orchestrator.cli.wiring.sandbox import ensure_sandbox
 from orchestrator.errors import UsageError
+from orchestrator.verify.run import verify_inventory
+from orchestrator.verify.table import render_table
 from orchestrator.version import Channel, check_package_version
 
 
@@ -28,10 +32,6 @@ def verify(
     inventory: str | None = None,
 ) -> None:
     """Check every published repository with apt-get, dnf and zypper, and the images; exit 1 on a failure."""
-    from orchestrator.cli.wiring import ensure_sandbox, image_registry
-    from orchestrator.verify.run import verify_inventory
-    from orchestrator.verify.table import render_table
-
     if channel is not None and channel not in {known.value for known in Channel}:
         raise UsageError(
             f"--channel {channel[:40]!r} is not a channel: use "

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import digitalocean
-import requests
 import tenacity
 
+from orchestrator.cloud.apierror import ApiError
 from orchestrator.config.credentials import DIGITALOCEAN_TOKEN
 from orchestrator.config.schema import Network
 from orchestrator.errors import CloudError, CredentialsError
@@ -37,71 +36,8 @@ RETRY_DEADLINE_SECONDS = 180.0
 MAX_WAIT_SECONDS = 60.0
 
 
-class ApiError(CloudError):
-    """A non-success answer from the API, with its status, error id and headers."""
-
-    def __init__(self, status: int, error_id: str, message: str, headers: dict[str, str]) -> None:
-        super().__init__(f"DigitalOcean API answered {status} ({error_id}): {message}")
-        self.status = status
-        self.error_id = error_id
-        self.api_message = message
-        self.headers = headers
-
-    @property
-    def retryable(self) -> bool:
-        """Whether the same request may succeed later (rate limit or server trouble)."""
-        return self.status == 429 or self.status >= 500
-
-    def wait_hint(self, now: float) -> float | None:
-        """Seconds the API asked us to wait, from ``Retry-After`` or ``ratelimit-reset``."""
-        retry_after = self.headers.get("retry-after")
-        if retry_after is not None:
-            try:
-                return max(0.0, float(retry_after))
-            except ValueError:
-                pass
-        reset = self.headers.get("ratelimit-reset")
-        if self.status == 429 and reset is not None:
-            try:
-                return max(0.0, float(reset) - now)
-            except ValueError:
-                pass
-        return None
-
-
 class RateLimited(CloudError):
     """The API refused with 429 and asked for a longer wait than the caller has."""
-
-
-class _Checked(digitalocean.baseapi.BaseAPI):  # type: ignore[misc]
-    """Raises :class:`ApiError` for every non-success answer, before the library parses it."""
-
-    def _BaseAPI__perform_request(
-        self, url: str, type: str = "GET", params: dict[str, Any] | None = None
-    ) -> requests.Response:
-        response: requests.Response = super()._BaseAPI__perform_request(url, type, params)
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {}
-            if not isinstance(body, dict):
-                body = {}
-            raise ApiError(
-                response.status_code,
-                str(body.get("id", "unknown")),
-                str(body.get("message", response.reason or "no message")),
-                {key.lower(): value for key, value in response.headers.items()},
-            )
-        return response
-
-
-class _Manager(_Checked, digitalocean.Manager):  # type: ignore[misc]
-    pass
-
-
-class _Droplet(_Checked, digitalocean.Droplet):  # type: ignore[misc]
-    pass
 
 
 @dataclass(frozen=True)
@@ -228,7 +164,9 @@ class DigitalOceanClient:
         return self._end_point
 
     def _manager(self) -> Any:
-        return _Manager(token=self._token, end_point=self._end_point)
+        from orchestrator.cloud import doapi  # on first use: see its docstring
+
+        return doapi.Manager(token=self._token, end_point=self._end_point)
 
     def _call(self, operation: Callable[[], T], deadline: float | None = None) -> T:
         """Run ``operation``, retrying what may succeed later until the retry deadline.
@@ -237,6 +175,8 @@ class DigitalOceanClient:
         then. A rate limit that asks for a longer wait than is left (or than
         :data:`MAX_WAIT_SECONDS`) is not waited out: it fails at once, saying so.
         """
+        from orchestrator.cloud import doapi  # on first use: see its docstring
+
         end = time.monotonic() + self._retry_deadline
         if deadline is not None:
             end = min(end, deadline)
@@ -273,7 +213,7 @@ class DigitalOceanClient:
                     f"(429{asked}): try again later, or lower cloud.max_droplets"
                 ) from None
             raise
-        except requests.RequestException as error:
+        except doapi.RequestException as error:
             raise CloudError(
                 f"cannot reach the DigitalOcean API at {self._end_point}: {error.__class__.__name__}"
             ) from None
@@ -323,7 +263,9 @@ class DigitalOceanClient:
                 for existing in self.list_droplets(run_tag):
                     if existing.name == request.name:
                         return existing.id
-            droplet = _Droplet(
+            from orchestrator.cloud import doapi  # on first use: see its docstring
+
+            droplet = doapi.Droplet(
                 token=self._token,
                 end_point=self._end_point,
                 name=request.name,
@@ -356,9 +298,11 @@ class DigitalOceanClient:
 
 
 def _is_retryable(error: BaseException) -> bool:
+    from orchestrator.cloud import doapi  # loaded already: only a call can fail
+
     if isinstance(error, ApiError):
         return error.retryable
-    return isinstance(error, requests.ConnectionError | requests.Timeout)
+    return doapi.is_network_error(error)
 
 
 def _wait_as_asked(state: tenacity.RetryCallState) -> float:

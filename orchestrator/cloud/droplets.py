@@ -16,10 +16,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import tenacity
-from fabric import Connection
 
 from orchestrator.cloud.buildhosts import Machine, OpenedMachine, Released
 from orchestrator.cloud.digitalocean import DigitalOceanClient, DropletRequest, not_on_network
@@ -27,6 +26,9 @@ from orchestrator.cloud.userdata import render_user_data
 from orchestrator.errors import Cancelled, CloudError, HostError, ProvisionError
 from orchestrator.remote.fleet import HostAccess, SshSession, wait_for_ssh
 from orchestrator.remote.sshkeys import KeyPair, generate_keypair
+
+if TYPE_CHECKING:
+    from fabric import Connection
 
 DESTROY_DEADLINE_SECONDS = 120.0
 T = TypeVar("T")

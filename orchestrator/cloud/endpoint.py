@@ -2,7 +2,7 @@
 
 A real account needs ``DIGITALOCEAN_ACCESS_TOKEN``; the end point is the real API unless
 ``cloud.api_endpoint`` names another. The sandbox's end point and token are wired in by
-the tasks (``orchestrator.cli.wiring``), so a rehearsal runs this same code.
+the tasks (``orchestrator.cli.wiring.sandbox``), so a rehearsal runs this same code.
 """
 
 from __future__ import annotations
@@ -26,5 +26,7 @@ def open_client(inventory: Inventory) -> DigitalOceanClient:
             f"provider {cloud.provider!r} has no droplets to manage: it uses the hosts in cloud.hosts"
         )
     if cloud.sandbox is not None:
-        raise UsageError("the sandbox's API is wired in by the tasks (orchestrator.cli.wiring)")
+        raise UsageError(
+            "the sandbox's API is wired in by the tasks (orchestrator.cli.wiring.sandbox)"
+        )
     return DigitalOceanClient(token_from_environment(), cloud.api_endpoint or REAL_API)

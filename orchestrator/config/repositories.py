@@ -21,7 +21,7 @@ DEFAULT_VALID_UNTIL_DAYS = 30
 class RetentionOptions(BaseModel):
     """How many versions of a package a channel keeps."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
     keep_last: int | None = Field(
         default=None,
@@ -41,7 +41,7 @@ class SigningConfig(BaseModel):
     named by ``passphrase_env``, when set, unlocks the key.
     """
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
     fingerprint: str | None = Field(
         default=None,

@@ -55,7 +55,7 @@ _FIELDS_OF_KIND: dict[str, frozenset[str]] = {
 class FaultRule(BaseModel):
     """One injected fault; ``kind`` selects which of the other fields apply (see module doc)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
     kind: Literal[
         "rate_limit", "server_error", "stuck_new", "sshd_down", "foreign_host_key",
@@ -111,7 +111,7 @@ class FaultRule(BaseModel):
 class SandboxSettings(BaseModel):
     """Where the sandbox keeps its files, where it listens, and how it misbehaves."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
     state_dir: Path = Path(".orchestrator/sandbox")
     api_host: str = "127.0.0.1"

@@ -53,7 +53,7 @@ class Model(BaseModel):
     would overflow or wait forever.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 def is_loopback(host: str) -> bool:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import IO, Protocol
-
-from fabric import Connection
+from typing import IO, TYPE_CHECKING, Protocol
 
 from orchestrator.commands import deploy as commands
 from orchestrator.config.schema import Become
 from orchestrator.errors import DeployError, HostError, HostKeyMismatch, UsageError
 from orchestrator.remote import sshexec
 from orchestrator.remote.fleet import HostAccess, wait_for_ssh
+
+if TYPE_CHECKING:
+    from fabric import Connection
 
 CONNECT_TIMEOUT = 20.0
 MAX_OUTPUT = 1 << 20

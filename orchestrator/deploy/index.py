@@ -20,8 +20,6 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from debian import deb822
-
 from orchestrator.errors import DeployError, UsageError
 from orchestrator.remote.httpread import HttpFailure, exchange, get
 from orchestrator.semver import precedence_key, semver_of_package
@@ -100,6 +98,9 @@ def verified_release(in_release: bytes, armored_key: str, where: str) -> str:
 
 
 def _sha256_of(release: str, name: str) -> str | None:
+    # python-debian's deb822 is imported where an index is read: not by the task list.
+    from debian import deb822
+
     section = deb822.Release(release).get("SHA256", [])
     for entry in section:
         if entry["name"] == name:
@@ -132,6 +133,8 @@ def channel_versions(
         text = lzma.LZMADecompressor().decompress(compressed, max_length=MAX_INDEX_BYTES)
     except lzma.LZMAError as error:
         raise DeployError(f"{dists}/{name}: not xz data ({error})") from None
+    from debian import deb822  # see _sha256_of
+
     by_package: dict[str, dict[str, str]] = {name: {} for name in packages}
     for paragraph in deb822.Packages.iter_paragraphs(
         text.decode("utf-8", errors="replace"), use_apt_pkg=False

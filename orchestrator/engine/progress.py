@@ -12,11 +12,12 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
 
 FINAL_STAGES = {"done", "failed", "cancelled"}
 
@@ -60,6 +61,8 @@ class LiveProgress:
     """A rich live table: one row per target with its stage and elapsed time."""
 
     def __init__(self, targets: Sequence[str], console: Console | None = None) -> None:
+        from rich.live import Live  # rich loads for a terminal only (see progress_for)
+
         self._lock = threading.Lock()
         self._rows: dict[str, tuple[str, str, float, float | None]] = {
             target: ("queued", "", time.monotonic(), None) for target in targets
@@ -68,6 +71,8 @@ class LiveProgress:
         self._live.start()
 
     def _table(self) -> Table:
+        from rich.table import Table
+
         table = Table(box=None, pad_edge=False)
         table.add_column("target", style="bold")
         table.add_column("stage")
@@ -99,5 +104,9 @@ def progress_for(targets: Sequence[str], stream: TextIO | None = None) -> Progre
     """A live view when ``stream`` (stdout by default) is a terminal, plain lines otherwise."""
     out = stream or sys.stdout
     if out.isatty():
+        # rich is imported here, not at the top: a task that never shows a live view (and
+        # CI, which has no terminal) does not pay for it.
+        from rich.console import Console
+
         return LiveProgress(targets, Console(file=out))
     return PlainProgress(out)

@@ -18,9 +18,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TextIO
 
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
 
 def _stamp() -> str:
     return datetime.now(UTC).strftime("%H:%M:%S")
@@ -33,6 +30,10 @@ def _shown(what: str, out: TextIO) -> Iterator[Callable[[str], None]]:
         print(f"{_stamp()} {what} ...", file=out, flush=True)
         yield lambda line: print(f"{_stamp()} {line}", file=out, flush=True)
         return
+    # rich is imported for a terminal only, not by every task that may wait (start-up).
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     console = Console(file=out)
     spinner = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),

@@ -6,7 +6,7 @@
 
 Resolving a target checks its credentials and decides, once, which kind of
 :class:`~orchestrator.publish.target.PublishTarget` it is. The sandbox's repo server
-(``host_key: sandbox``) is wired in by the tasks before (``orchestrator.cli.wiring``).
+(``host_key: sandbox``) is wired in by the tasks before (``orchestrator.cli.wiring.publish``).
 Targets are published one after the other, in inventory order; one failing does not stop
 the others, and the error names every failed target. A publish that fails leaves what
 clients of that target see unchanged. A target keeps every package it serves that the tree

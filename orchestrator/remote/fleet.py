@@ -14,16 +14,18 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import paramiko
 import tenacity
-from fabric import Connection
 
 from orchestrator.config.schema import Become
 from orchestrator.errors import Cancelled, HostError, HostKeyMismatch
 from orchestrator.remote import sshexec
 from orchestrator.remote.sshkeys import known_hosts_name, public_key_from_line
+
+if TYPE_CHECKING:
+    import paramiko
+    from fabric import Connection
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,6 @@ class HostAccess:
 
 
 Sink = Callable[[bytes], None]
-# Errors that waiting can cure: sshd not listening yet, or not ready for a handshake.
-_TRANSIENT = (OSError, paramiko.SSHException, EOFError)
 
 
 def connect(host: HostAccess, *, timeout: float = 15.0) -> Connection:
@@ -53,7 +53,14 @@ def connect(host: HostAccess, *, timeout: float = 15.0) -> Connection:
 
     Raises :class:`HostError` when the host presents a different key; lets connection
     errors (refused, timed out) through so callers can retry them.
+
+    Fabric and paramiko are imported here, where every SSH connection of the tool is
+    opened, not with the module: together they take longer to import than the tool's own
+    code, and tasks that never connect (the task list, ``inventory.check``) would pay.
     """
+    import paramiko
+    from fabric import Connection
+
     connect_kwargs: dict[str, object] = {"look_for_keys": False, "allow_agent": False}
     if host.client_key is not None:
         connect_kwargs["pkey"] = host.client_key
@@ -107,15 +114,17 @@ def wait_for_ssh(
             raise Cancelled(f"{host.name}: stopped while waiting for SSH")
         return connect(host, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
 
+    # Errors that waiting can cure: sshd not listening yet, or not ready for a handshake.
+    transient = sshexec.lost()
     retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(_TRANSIENT),
+        retry=tenacity.retry_if_exception_type(transient),
         wait=tenacity.wait_fixed(interval),
         stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
         reraise=True,
     )
     try:
         return retrying(attempt)
-    except _TRANSIENT as error:
+    except transient as error:
         detail = f"{error.__class__.__name__}: {error}" if str(error) else error.__class__.__name__
         raise HostError(
             f"{host.name}: SSH at {host.address}:{host.port} did not answer before the "

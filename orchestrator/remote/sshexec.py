@@ -18,12 +18,13 @@ import select
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any, cast
-
-import paramiko
-from fabric import Connection
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from orchestrator.errors import HostError
+
+if TYPE_CHECKING:
+    import paramiko
+    from fabric import Connection
 
 Sink = Callable[[bytes], None]
 Feed = Callable[[IO[bytes]], None]
@@ -32,8 +33,17 @@ _CHUNK = 1 << 16
 _POLL_SECONDS = 0.5
 _MAX_LEFTOVER = 1 << 20
 IO_SECONDS = 300.0
-# How a lost or broken connection shows itself, in paramiko's several ways.
-_LOST = (OSError, paramiko.SSHException, EOFError)
+
+
+def lost() -> tuple[type[Exception], ...]:
+    """How a lost or broken connection shows itself, in paramiko's several ways.
+
+    A function, not a constant: paramiko loads when a connection is first opened
+    (:func:`orchestrator.remote.fleet.connect`), not with every task that may use SSH.
+    """
+    import paramiko
+
+    return (OSError, paramiko.SSHException, EOFError)
 
 
 class CommandTimedOut(HostError):
@@ -85,7 +95,7 @@ def _open_channel(connection: Connection, command: str, pty: bool, where: str) -
         if pty:
             channel.get_pty(width=200, height=50)
         channel.exec_command(command)
-    except _LOST as error:
+    except lost() as error:
         raise HostError(f"{where}: cannot start a command: {error}") from None
     return channel
 
@@ -140,7 +150,7 @@ def run(
             select.select([channel], [], [], min(remaining, _POLL_SECONDS))
         _drain(channel, stdout, errors)
         status = channel.recv_exit_status()
-    except _LOST as error:
+    except lost() as error:
         raise HostError(f"{where}: the connection failed: {error}") from None
     finally:
         channel.close()
@@ -232,7 +242,7 @@ def reading(
                 raise HostError(f"{where}: sent more than it should after the data")
         channel.status_event.wait(max(0.0, deadline - time.monotonic()))
         status = channel.recv_exit_status() if channel.exit_status_ready() else -1
-    except _LOST as error:
+    except lost() as error:
         raise HostError(f"{where}: the connection failed: {error}") from None
     finally:
         channel.close()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import paramiko
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+if TYPE_CHECKING:
+    import paramiko
 
 
 @dataclass(frozen=True)
@@ -20,11 +20,17 @@ class KeyPair:
 
     def pkey(self) -> paramiko.PKey:
         """The private key as a paramiko key, for authenticating a client."""
+        # paramiko and cryptography load when a key is used, as in remote.fleet.connect.
+        import paramiko
+
         return paramiko.Ed25519Key.from_private_key(io.StringIO(self.private_openssh))
 
 
 def generate_keypair(comment: str = "") -> KeyPair:
     """Generate a new ed25519 key pair in OpenSSH formats."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private = Ed25519PrivateKey.generate()
     private_text = private.private_bytes(
         serialization.Encoding.PEM,
@@ -43,6 +49,8 @@ def generate_keypair(comment: str = "") -> KeyPair:
 
 def public_key_from_line(line: str) -> paramiko.PKey:
     """Parse a known_hosts-style public key line (``ssh-ed25519 AAAA...``)."""
+    import paramiko
+
     parts = line.split()
     if len(parts) < 2:
         raise ValueError(f"not a public key line: {line!r}")

@@ -16,7 +16,7 @@ from orchestrator.version import Channel
 class RepoOptions(BaseModel):
     """What a repository tree is called, where it is served from and how it ages."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
     project: str = Field(
         pattern=r"^[a-z0-9][a-z0-9.+-]*$",

@@ -22,9 +22,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
-
-import gnupg
+from typing import TYPE_CHECKING, Protocol
 
 from orchestrator.config.repositories import SigningConfig
 from orchestrator.errors import SigningError, UsageError
@@ -36,6 +34,9 @@ from orchestrator.repo.gpghomes import (
     temporary_home,
     wipe_keyring,
 )
+
+if TYPE_CHECKING:
+    import gnupg
 
 MIN_VALIDITY = timedelta(days=14)
 DIGEST = "SHA512"
@@ -159,6 +160,13 @@ def check_key(listing: KeyListing, now: datetime) -> None:
         )
 
 
+def _gnupg_handle(gpgbinary: str, gnupghome: str | None) -> gnupg.GPG:
+    """A python-gnupg handle; the library is imported on first use, not with the task list."""
+    import gnupg
+
+    return gnupg.GPG(gpgbinary=gpgbinary, gnupghome=gnupghome)
+
+
 class SigningKey(Protocol):
     """What the repository code signs with: :class:`Signer`, or a fake in tests."""
 
@@ -199,7 +207,7 @@ class Signer:
         # How many gpg-agents may sign RPMs at once, and the linked homes of the extra ones.
         self._agents = agents
         self._linked: list[Path] = []
-        self._gpg = gnupg.GPG(gpgbinary=GPG, gnupghome=str(gnupghome) if gnupghome else None)
+        self._gpg = _gnupg_handle(GPG, str(gnupghome) if gnupghome else None)
         # Any successful signature shows the key and its passphrase work.
         self._proven = False
 
@@ -478,9 +486,7 @@ def open_signer(
         )
     home = temporary_home()
     try:
-        imported = gnupg.GPG(gpgbinary=GPG, gnupghome=str(home)).import_keys(
-            armored, passphrase=passphrase
-        )
+        imported = _gnupg_handle(GPG, str(home)).import_keys(armored, passphrase=passphrase)
         fingerprints = sorted(set(imported.fingerprints))
         if len(fingerprints) != 1:
             raise SigningError(
@@ -510,7 +516,7 @@ def generate_key(
     key_length: int = 4096,
 ) -> GeneratedKey:
     """Create an RSA signing key (SHA-512 self-signatures) and return its public half."""
-    gpg = gnupg.GPG(gpgbinary=GPG, gnupghome=str(gnupghome) if gnupghome else None)
+    gpg = _gnupg_handle(GPG, str(gnupghome) if gnupghome else None)
     parameters = {
         "key_type": "RSA",
         "key_length": key_length,

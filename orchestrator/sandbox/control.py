@@ -21,8 +21,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
 import orchestrator
 from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.engine.waiting import waiting_for
@@ -114,6 +112,8 @@ def _daemon_pid(files: SandboxFiles) -> int | None:
 
 def _healthy(api_url: str, token: str) -> bool:
     """Whether our daemon answers: any DigitalOcean-style answer but 401 (another sandbox)."""
+    import requests  # here, not at the top: the task list imports this module
+
     try:
         response = requests.get(
             f"{api_url}account", headers={"Authorization": f"Bearer {token}"}, timeout=2

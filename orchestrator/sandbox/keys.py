@@ -7,9 +7,6 @@ import binascii
 import hashlib
 import struct
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-
 from orchestrator.remote.sshkeys import generate_keypair
 
 
@@ -50,6 +47,10 @@ def generate_host_key() -> str:
 
 def public_of(private_key: str) -> str:
     """The OpenSSH public key of an unencrypted OpenSSH private key; ValueError if unreadable."""
+    # Imported when a key is read, as in orchestrator.remote.sshkeys: not at start-up.
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     try:
         key = serialization.load_ssh_private_key(private_key.encode(), password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.cli.wiring import cloud_client as open_client
+from orchestrator.cli.wiring.sandbox import cloud_client as open_client
 from orchestrator.config.inventory import Inventory, load_inventory
 from orchestrator.config.repositories import SigningConfig
 from orchestrator.config.sandbox_settings import SandboxSettings

@@ -65,9 +65,9 @@ def publish_reads(config: PublishConfig) -> set[str]:
 
 
 def deploy_reads(inventory: Inventory, environments: list[Environment]) -> set[str]:
-    """What deploying reads, for these environments (cli/wiring.py, deploy_seams)."""
+    """What deploying reads, for these environments (cli/wiring/deploy.py, deploy_seams)."""
     # The deploy ledger on the first publish target: read by every deploy and promotion,
-    # written by a failed one (cli/wiring.py, _ledger).
+    # written by a failed one (cli/wiring/deploy.py, _ledger).
     reads = publish_reads(inventory.publish[0]) if inventory.publish else set()
     for environment in environments:
         hosts = environment.hosts

@@ -12,10 +12,8 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orchestrator.config.credentials import SPACES_KEY, SPACES_SECRET
@@ -23,6 +21,9 @@ from orchestrator.config.inventory import S3Publish
 from orchestrator.errors import CredentialsError, PublishError
 from orchestrator.publish.ledger import FILE as LEDGER
 from orchestrator.publish.s3.order import cache_control, content_type
+
+if TYPE_CHECKING:
+    from botocore.config import Config
 
 CONTROL_DIR = ".orchestrator"
 MANIFEST_KEY = f"{CONTROL_DIR}/manifest.json"
@@ -40,6 +41,8 @@ MAX_CONTROL = 64 << 20
 
 
 def _client_config(concurrency: int) -> Config:
+    from botocore.config import Config  # deferred: see make_client
+
     return Config(
         max_pool_connections=concurrency + 2,
         retries={"mode": "standard", "max_attempts": 5},
@@ -53,7 +56,13 @@ def _client_config(concurrency: int) -> Config:
 
 
 def make_client(target: S3Publish, environ: Mapping[str, str] = os.environ) -> Any:
-    """A boto3 S3 client for ``target``; CredentialsError when no credentials are found."""
+    """A boto3 S3 client for ``target``; CredentialsError when no credentials are found.
+
+    boto3 is imported here, when a client is made, not with the module: it takes longer
+    to import than the rest of the tool, and every task would pay for it to be listed.
+    """
+    import boto3
+
     key, secret = environ.get(SPACES_KEY), environ.get(SPACES_SECRET)
     if key and secret:
         session = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret)

@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO
-
-from fabric import Connection
+from typing import IO, TYPE_CHECKING
 
 from orchestrator.errors import HostError, PublishError
 from orchestrator.remote import sshexec
 from orchestrator.remote.fleet import HostAccess, wait_for_ssh
+
+if TYPE_CHECKING:
+    from fabric import Connection
 
 CONNECT_TIMEOUT = 20.0
 # A control command (state, lock, swap) finishes in seconds; a stuck server fails.

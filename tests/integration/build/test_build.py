@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.cli.wiring import release_seams
+from orchestrator.cli.wiring.release import release_seams
 from orchestrator.config.inventory import load_inventory
 from orchestrator.engine.progress import PlainProgress
 from orchestrator.engine.run_ids import new_run_id

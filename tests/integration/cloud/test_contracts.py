@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli.wiring import cloud_client
+from orchestrator.cli.wiring.sandbox import cloud_client
 from orchestrator.cloud.buildhosts import Machine
 from orchestrator.cloud.droplets import RunDroplets
 from orchestrator.cloud.static import StaticHosts

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.cli.wiring import cloud_client as open_client
+from orchestrator.cli.wiring.sandbox import cloud_client as open_client
 from orchestrator.cloud.check import check_droplets
 from orchestrator.cloud.droplets import RunDroplets
 from orchestrator.engine.run_ids import new_run_id

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.cli.wiring import deploy_seams
+from orchestrator.cli.wiring.deploy import deploy_seams
 from orchestrator.cloud.digitalocean import DigitalOceanClient, DropletInfo, DropletRequest
 from orchestrator.cloud.userdata import render_user_data
 from orchestrator.commands.deploy import HostFiles

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli.wiring import with_publish_access
+from orchestrator.cli.wiring.publish import with_publish_access
 from orchestrator.config.inventory import S3Publish
 from orchestrator.publish.info import PublishInfo
 from orchestrator.publish.run import publish_tree, resolve, resolve_targets

@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from orchestrator.cli.wiring import with_publish_access
+from orchestrator.cli.wiring.publish import with_publish_access
 from orchestrator.config.inventory import S3Publish
 from orchestrator.publish.ledger import FILE as LEDGER
 from orchestrator.publish.run import resolve, resolve_targets

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli.wiring import with_publish_access
+from orchestrator.cli.wiring.publish import with_publish_access
 from orchestrator.commands.repo_server import MANIFEST
 from orchestrator.engine.locks import LockDetails
 from orchestrator.publish.local import scan_tree
