@@ -1,82 +1,23 @@
-r"""The shell commands a ``kind: compose`` deploy runs on a host, and what they print; pure.
+"""What a ``kind: compose`` host's inspection says: each service's release, state and image.
 
-A host needs POSIX sh, GNU coreutils, Docker and Compose: ``docker compose`` (v2) if it
-answers, else ``docker-compose`` (v1), the one Debian packages. It pulls from the registry
-with its own login (``docker login`` by its administrator, a read-only token): the
-orchestrator's push credentials never reach a host.
-
-The tag is set where the project's compose file reads it: the ``VARIABLE=TAG`` line of the
-project's ``.env`` (its other lines, mode and owner kept), or an override file the tool
-owns (its first line says so) and Compose reads by itself. Neither is written through a
-symbolic link, and each is replaced by a rename from a file ``mktemp`` made, never by
-writing a name someone else could have planted. Before that, the file as it was and
-which services had a container are saved under the tool's own directory on the host
-(``/var/lib/<tool>/compose/<environment>/``, root's only), so that going back restores
-them exactly; the record step removes the copy once the deploy has ended.
-
-A deploy then runs ``pull SERVICE...``, checks that the tag pulled is the image the
-registry served when the deploy chose it (a tag moved in between is refused), runs ``up
--d --no-deps SERVICE...`` and checks that every service's container runs that image.
-Going back restores the file and runs ``up -d --no-deps`` again with the image still on
-the host (pulling only if it is gone), or removes the containers of services that had
-none.
-
-The inspection prints, per service with a container (running or not), ``SERVICE IMAGE
-IMAGE-ID STATE`` (``docker inspect``: the reference it was created from, the id of the
-image it runs, the container's state), then the records. Every value is quoted with
-:func:`shlex.quote`.
+:func:`orchestrator.commands.compose.inspect` prints, per service with a container,
+``SERVICE IMAGE IMAGE-ID STATE``, then the records; :func:`parse_state` reads it into the
+host's state. A tag names a release only if it is a semver version.
 """
 
 from __future__ import annotations
 
-import json
-import shlex
-
-from orchestrator.commands.deploy import MARK, HostFiles, read_records
+from orchestrator.commands.compose import RUNNING
 from orchestrator.config.environments import ComposeProject
 from orchestrator.deploy.hoststate import HostState, inspection_sections
 from orchestrator.deploy.records import parse_records
 from orchestrator.images.names import TAG
 from orchestrator.semver import is_semver
 
-q = shlex.quote
-# Picks the host's Compose, or says there is none (status 3).
-_PICK = (
-    "if docker compose version >/dev/null 2>&1; then dc='docker compose'; "
-    "elif command -v docker-compose >/dev/null 2>&1; then dc=docker-compose; "
-    "else echo 'this host has neither docker compose nor docker-compose' >&2; exit 3; fi"
-)
-# The first line of an override file the deploy wrote; one without it is not the tool's.
-OVERRIDE_HEADER = "# Written by the deploy: the image of each service it updates."
-_RUNNING = "running"
-# Exit statuses of the commands, for the messages they print.
-REFUSED, MOVED, NOT_RUNNING = 4, 5, 6
-# Seconds a put or a revert waits for another one on the host to end.
-LOCK_WAIT = 900
-
 
 def release_of_tag(tag: str) -> str | None:
     """The release a tag names: itself if it is a semver version (never ``latest``, ``1.2``)."""
     return tag if is_semver(tag) else None
-
-
-def saved_directory(files: HostFiles, environment: str) -> str:
-    """Where a deploy keeps what it changes on a host, to put it back."""
-    return f"{files.state}/compose/{environment}"
-
-
-def inspect(files: HostFiles, project: ComposeProject) -> str:
-    """Print each service's container (see the module docstring), then the last records."""
-    services = " ".join(q(s) for s in project.services)
-    template = q("{{.Config.Image}} {{.Image}} {{.State.Status}}")
-    return (
-        f"{_PICK}; if cd {q(project.directory)} 2>/dev/null; then "
-        f"for service in {services}; do "
-        'id=$($dc ps -a -q "$service" 2>/dev/null | head -n 1); '
-        f'if [ -n "$id" ]; then printf \'%s \' "$service"; docker inspect --format {template} '
-        '"$id" 2>/dev/null || echo; fi; done; fi; '
-        f"echo {q(MARK)}; echo {q(MARK)}; {read_records(files.records)}; true"
-    )
 
 
 def parse_state(host: str, output: str, project: ComposeProject, reference: str) -> HostState:
@@ -96,7 +37,7 @@ def parse_state(host: str, output: str, project: ComposeProject, reference: str)
             continue
         service, image, image_id, state = fields
         repository, colon, tag = image.rpartition(":")
-        states[service] = "active" if state == _RUNNING else state[:40]
+        states[service] = "active" if state == RUNNING else state[:40]
         if colon and repository == reference and TAG.fullmatch(tag):
             tags[service] = tag
             digests[service] = image_id[:100]
@@ -104,149 +45,3 @@ def parse_state(host: str, output: str, project: ComposeProject, reference: str)
         host, tags, states, tuple(parse_records(record_part)), {},
         release_of=release_of_tag, digests=digests,
     )  # fmt: skip
-
-
-def file_of(project: ComposeProject) -> str:
-    """The file the tag is set in, in the project's directory."""
-    return ".env" if project.tag_variable is not None else project.override_file or ""
-
-
-def _start(project: ComposeProject, saved: str) -> str:
-    """Pick Compose, take the host's deploy lock, enter the project, refuse a symbolic link.
-
-    The lock (``flock`` on a file beside ``$saved``) keeps a revert from racing the put it
-    undoes when that put outlived its connection; a temporary file is removed on exit.
-    """
-    file = q(file_of(project))
-    link = f"{file_of(project)} is a symbolic link: the deploy does not write through it"
-    busy = f"another deploy step holds {saved}.lock"
-    return (
-        f"{_PICK}; set -e; umask 077; saved={q(saved)}; tmp=; "
-        'trap \'[ -z "$tmp" ] || rm -f "$tmp"\' EXIT; mkdir -p "$(dirname "$saved")"; '
-        f'exec 9> "$saved.lock"; flock -w {LOCK_WAIT} 9 || {{ echo {q(busy)} >&2; exit 1; }}; '
-        f"cd {q(project.directory)}; "
-        f"if [ -L {file} ]; then echo {q(link)} >&2; exit {REFUSED}; fi"
-    )
-
-
-def _override_text(project: ComposeProject, reference: str, tag: str) -> str:
-    lines = [OVERRIDE_HEADER, "services:"]
-    for service in project.services:
-        # JSON strings are YAML strings: a service called "null" stays a name.
-        lines += [f"  {json.dumps(service)}:", f"    image: {json.dumps(f'{reference}:{tag}')}"]
-    return "\n".join(lines) + "\n"
-
-
-def _refuse_foreign_override(project: ComposeProject) -> str:
-    """Refuse an override file the deploy did not write (nothing is changed yet)."""
-    if project.override_file is None:
-        return ":"
-    file = q(project.override_file)
-    refusal = (
-        f"{project.override_file} exists and the deploy did not write it: move its settings "
-        "into the project's compose file, or name another override_file"
-    )
-    return (
-        f'if [ -e {file} ] && [ "$(head -n 1 {file})" != {q(OVERRIDE_HEADER)} ]; then '
-        f"echo {q(refusal)} >&2; exit {REFUSED}; fi"
-    )
-
-
-def _set_tag(project: ComposeProject, reference: str, tag: str) -> str:
-    file = q(file_of(project))
-    new = "tmp=$(mktemp .relorch.XXXXXX)"
-    if project.tag_variable is not None:
-        variable = project.tag_variable
-        # Any earlier assignment of the variable goes, "export VAR = x" too; grep's status
-        # 1 is "no other line", 2 a read error that must not empty the file.
-        pattern = q(f"^[[:space:]]*(export[[:space:]]+)?{variable}[[:space:]]*=")
-        return (
-            f'{new}; if [ -e .env ]; then chmod --reference=.env "$tmp"; '
-            f'chown --reference=.env "$tmp"; {{ grep -a -v -E {pattern} .env || [ $? -eq 1 ]; }} '
-            f'> "$tmp"; fi; printf \'%s\\n\' {q(f"{variable}={tag}")} >> "$tmp"; mv -f "$tmp" .env'
-        )
-    return (
-        f"{new}; printf '%s' {q(_override_text(project, reference, tag))} > \"$tmp\"; "
-        f'chmod 644 "$tmp"; mv -f "$tmp" {file}'
-    )
-
-
-def _save(project: ComposeProject) -> str:
-    """Keep the file as it is and which services have a container, as ``$saved``.
-
-    It is made beside and renamed into place once whole: a revert finds all of it or
-    nothing. A ``ps`` that fails fails the put here, before anything changed (an empty
-    answer would make a revert remove containers that were there).
-    """
-    file = q(file_of(project))
-    ran = "; ".join(f'$dc ps -a -q {q(s)} > "$saved.new"/{q(f"ran-{s}")}' for s in project.services)
-    return (
-        'rm -rf "$saved.new"; mkdir -m 700 "$saved.new"; '
-        f'if [ -e {file} ]; then cp -p {file} "$saved.new"/file; else : > "$saved.new"/absent; fi; '
-        f'{ran}; mv "$saved.new" "$saved"'
-    )
-
-
-def _is_one_of(value: str, accepted: tuple[str, ...]) -> str:
-    """A test that ``value`` (shell) is one of ``accepted``."""
-    return "{ " + " || ".join(f'[ "{value}" = {q(a)} ]' for a in accepted) + "; }"
-
-
-def put(
-    project: ComposeProject, files: HostFiles, environment: str, reference: str, tag: str,
-    image_ids: tuple[str, ...],
-) -> str:  # fmt: skip
-    """Save what is there, set ``tag``, pull it, check it is the image, replace the containers.
-
-    ``image_ids`` are the ids the image may have on a host: its config's digest (Docker's
-    own image store), or the digest of what the tag names, its index or its manifest (the
-    containerd image store).
-    """
-    services = " ".join(q(s) for s in project.services)
-    pulled = q(f"{reference}:{tag}")
-    moved = f"the registry gave {reference}:{tag} as another image than the one the deploy chose"
-    running = tuple(f"{i} {_RUNNING}" for i in image_ids)
-    # Each answer is read once into a variable, then compared with every accepted id.
-    runs = " ".join(
-        f'cid=$($dc ps -q {q(s)} | head -n 1); now=; [ -z "$cid" ] || '
-        f'now=$(docker inspect --format {q("{{.Image}} {{.State.Status}}")} "$cid") || now=; '
-        f"{_is_one_of('$now', running)} || "
-        f"{{ echo {q(f'service {s} does not run {reference}:{tag} after up (does the compose file use the tag? did it exit?)')} >&2; exit {NOT_RUNNING}; }};"
-        for s in project.services
-    )
-    got = f"got=$(docker image inspect --format {q('{{.Id}}')} {pulled}) || got="
-    return (
-        # What an earlier deploy that never ended saved is not this deploy's "before".
-        f'{_start(project, saved_directory(files, environment))}; rm -rf "$saved"; '
-        f"{_refuse_foreign_override(project)}; {_save(project)}; "
-        f"{_set_tag(project, reference, tag)}; $dc pull -q {services}; "
-        f"{got}; {_is_one_of('$got', image_ids)} || {{ echo {q(moved)} >&2; exit {MOVED}; }}; "
-        f"$dc up -d --no-deps {services}; {runs}"
-    )
-
-
-def revert(project: ComposeProject, files: HostFiles, environment: str) -> str:
-    """Put back the saved file, and the containers as they were (removed if there were none).
-
-    Nothing saved means the put changed nothing (it saves first): there is nothing to do.
-    """
-    file = q(file_of(project))
-    again = " ".join(
-        f'if [ -s "$saved"/{q(f"ran-{s}")} ]; then if ! $dc up -d --no-deps {q(s)}; then '
-        f"$dc pull -q {q(s)}; $dc up -d --no-deps {q(s)}; fi; "
-        f"else $dc rm -s -f {q(s)}; fi;"
-        for s in project.services
-    )
-    return (
-        f"{_start(project, saved_directory(files, environment))}; "
-        '[ -d "$saved" ] || { echo "nothing to put back: the deploy changed nothing here"; exit 0; }; '
-        'if [ -e "$saved"/file ]; then tmp=$(mktemp .relorch.XXXXXX); cat "$saved"/file > "$tmp"; '
-        'chmod --reference="$saved"/file "$tmp"; chown --reference="$saved"/file "$tmp"; '
-        f'mv -f "$tmp" {file}; else rm -f {file}; fi; {again}'
-    )
-
-
-def forget(files: HostFiles, environment: str) -> str:
-    """Remove what a deploy saved on the host, once it has ended."""
-    saved = saved_directory(files, environment)
-    return f"rm -rf {q(saved)} {q(f'{saved}.new')}"

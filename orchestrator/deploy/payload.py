@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from orchestrator.commands import compose as compose_commands
 from orchestrator.commands import deploy as commands
 from orchestrator.commands.deploy import HostFiles, host_files
 from orchestrator.config.environments import ComposeProject, Environment
@@ -228,7 +229,7 @@ class Compose(Payload):
 
     def inspect(self, files: HostFiles) -> str:
         """Docker inspect of each service's container, and the records."""
-        return compose.inspect(files, self.project)
+        return compose_commands.inspect(files, self.project)
 
     def parse(self, host: str, output: str) -> HostState:
         """Tags, container states, image ids and records."""
@@ -238,27 +239,27 @@ class Compose(Payload):
         """Save the tag's file, set the tag, pull, check the image, replace the containers."""
         if not image_ids:
             raise DeployError(f"no image of {self.reference}:{installed} to check the pull against")
-        command = compose.put(
+        command = compose_commands.put(
             self.project, self.files, self.environment.name, self.reference, installed, image_ids
         )
         return (Step("compose-up", command, self.environment.install_timeout),)
 
     def revert(self, before: Mapping[str, str]) -> tuple[Step, ...]:
         """Restore the saved file and the containers as they were (the host kept both)."""
-        command = compose.revert(self.project, self.files, self.environment.name)
+        command = compose_commands.revert(self.project, self.files, self.environment.name)
         return (Step("compose-back", command, self.environment.install_timeout),)
 
     def describe_revert(self) -> str:
         """The saved file put back, the containers up again (none before: removed)."""
         services = " ".join(self.project.services)
         return (
-            f"put back the {compose.file_of(self.project)} saved before the deploy, up -d "
+            f"put back the {compose_commands.file_of(self.project)} saved before the deploy, up -d "
             f"--no-deps {services} (a service that had no container: rm -s -f)"
         )
 
     def forget(self) -> str | None:
         """Remove the saved file."""
-        return compose.forget(self.files, self.environment.name)
+        return compose_commands.forget(self.files, self.environment.name)
 
 
 def payload_of(inventory: Inventory, environment: Environment) -> Payload:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.commands import compose
 from orchestrator.commands import deploy as commands
 from orchestrator.commands.deploy import MARK, RECORDS_SENT, HostFiles, read_records
 from orchestrator.config.environments import ComposeProject
-from orchestrator.deploy import compose
 from orchestrator.deploy.hosts import Completed
 from orchestrator.deploy.hoststate import parse_host_state
 from orchestrator.deploy.payload import payload_of

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.commands import compose
 from orchestrator.commands.deploy import MARK, HostFiles
 from orchestrator.config.environments import ComposeProject
 from orchestrator.config.inventory import Inventory, parse_inventory
-from orchestrator.deploy import compose
+from orchestrator.deploy.compose import parse_state, release_of_tag
 from orchestrator.deploy.payload import Compose, payload_of
 from orchestrator.deploy.records import Record
 from orchestrator.errors import InventoryError
@@ -117,9 +118,9 @@ def test_a_compose_environment_needs_the_registry() -> None:
 
 def test_only_semver_tags_are_releases() -> None:
     for tag in ("1.2.3", "1.3.0-rc.1", "0.0.1"):
-        assert compose.release_of_tag(tag) == tag
+        assert release_of_tag(tag) == tag
     for tag in ("latest", "1.2", "1", "v1.2.3", "1.2.3;id", "1.2.3\nx", "01.2.3", ""):
-        assert compose.release_of_tag(tag) is None
+        assert release_of_tag(tag) is None
 
 
 def test_the_host_answer_counts_only_the_projects_image() -> None:
@@ -131,7 +132,7 @@ def test_the_host_answer_counts_only_the_projects_image() -> None:
         f"hello {REFERENCE}:9.9.9 sha256:ccc running\n"
         f"{MARK}\n{MARK}\n{good.to_line()}\n"
     )
-    state = compose.parse_state("web-1", output, VARIABLE, REFERENCE)
+    state = parse_state("web-1", output, VARIABLE, REFERENCE)
     assert state.components == {"hello": "1.2.3"}
     assert state.digests == {"hello": "sha256:aaa"}
     assert state.units == {"hello": "active"}
@@ -143,16 +144,16 @@ def test_the_host_answer_counts_only_the_projects_image() -> None:
         f"hello {REFERENCE}:1.2.3 sha256:aaa running extra",
         f"hello {REFERENCE}x:1.2.3 sha256:aaa running",
     ):
-        other = compose.parse_state("web-1", f"{line}\n{MARK}\n{MARK}\n", VARIABLE, REFERENCE)
+        other = parse_state("web-1", f"{line}\n{MARK}\n{MARK}\n", VARIABLE, REFERENCE)
         assert other.components == {}, line
-    stopped = compose.parse_state(
+    stopped = parse_state(
         "web-1", f"hello {REFERENCE}:1.2.3 sha256:aaa restarting\n{MARK}\n{MARK}\n", VARIABLE,
         REFERENCE,
     )  # fmt: skip
     assert stopped.units == {"hello": "restarting"}
     assert not stopped.settled("web", ("hello",), ("hello",), "1.2.3")
     with pytest.raises(Exception, match="cannot parse the answer to the inspection"):
-        compose.parse_state("web-1", "garbage", VARIABLE, REFERENCE)
+        parse_state("web-1", "garbage", VARIABLE, REFERENCE)
 
 
 FAKE_DOCKER = """#!/bin/sh
@@ -355,5 +356,5 @@ def test_the_inspection_reads_what_the_host_runs(tmp_path: Path) -> None:
         env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    state = compose.parse_state("web-1", done.stdout, VARIABLE, REFERENCE)
+    state = parse_state("web-1", done.stdout, VARIABLE, REFERENCE)
     assert state.components == {"hello": "1.2.3"} and state.units == {"hello": "active"}
