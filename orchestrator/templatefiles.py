@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib.resources
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 
 def _directory() -> Path:
@@ -32,6 +33,9 @@ def templates_environment(finalize: Callable[[Any], Any] | None = None) -> jinja
     Values are HTML-escaped in ``.html`` templates; a ``finalize`` quotes them itself
     (for another language than HTML) and turns that escaping off.
     """
+    # jinja2 loads when a template is first rendered, not with the task list.
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,

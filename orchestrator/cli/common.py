@@ -3,8 +3,9 @@
 Task modules import what they use at the top, as every module does. ``invoke`` imports
 every task module to build the task list, so the few client libraries that take longer to
 import than the tool itself (boto3, Fabric and paramiko, python-digitalocean and requests,
-rich, python-debian's deb822, python-gnupg) are imported where a connection, a client or a
-live view is first made, in the one module that wraps each: a task pays only for its own.
+rich, python-debian's deb822, python-gnupg, jinja2, ruamel.yaml) are imported where a
+connection, a client, a view or a template is first made, in the modules that wrap each:
+a task pays only for its own.
 """
 
 from __future__ import annotations

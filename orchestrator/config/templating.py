@@ -9,27 +9,30 @@ They are rendered in jinja2's sandbox besides, and an unknown name is an error.
 
 from __future__ import annotations
 
-import jinja2
-import jinja2.sandbox
-from jinja2 import nodes
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import InventoryError
 
-_TEMPLATE_NODES = (
-    nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.Concat,
-    nodes.If, nodes.CondExpr, nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not,
-)  # fmt: skip
+if TYPE_CHECKING:
+    from jinja2 import nodes
+
 _TEMPLATE_FILTERS = frozenset({"lower", "upper", "trim"})
 
 
 def _refused_construct(template: nodes.Template) -> str | None:
     """The first construct of a parsed template that an inventory template may not use."""
+    from jinja2 import nodes  # see render_template
+
+    allowed = (
+        nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.Concat,
+        nodes.If, nodes.CondExpr, nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not,
+    )  # fmt: skip
     for node in template.find_all(nodes.Node):
         if isinstance(node, nodes.Filter) and node.name in _TEMPLATE_FILTERS:
             continue
         if isinstance(node, nodes.Name) and node.ctx != "load":
             return "an assignment"
-        if not isinstance(node, _TEMPLATE_NODES):
+        if not isinstance(node, allowed):
             name = node.name if isinstance(node, nodes.Filter) else type(node).__name__
             return f"{name!r}"
     return None
@@ -41,6 +44,10 @@ def render_template(template: str, variables: dict[str, str], where: str, what: 
     InventoryError naming ``where`` for anything but plain substitution, a syntax error or
     an unknown name.
     """
+    # jinja2 loads when an inventory is first read, not with the task list.
+    import jinja2
+    import jinja2.sandbox
+
     environment = jinja2.sandbox.ImmutableSandboxedEnvironment(
         undefined=jinja2.StrictUndefined, autoescape=False
     )

@@ -17,17 +17,16 @@ from __future__ import annotations
 import copy
 import stat
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.config.inventory import MAX_INVENTORY_BYTES
 from orchestrator.config.yamlload import YamlRefused, load_yaml
 from orchestrator.engine.atomic import write_atomically
 from orchestrator.errors import InventoryError
 from orchestrator.semver import RangeError, is_semver, parse_range
+
+if TYPE_CHECKING:
+    from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -100,6 +99,12 @@ def _load(path: Path, text: str) -> Any:
 
 def _compose(path: Path, text: str) -> Node:
     """The round-trip node tree: scalars with their style, anchor and position."""
+    # ruamel.yaml is imported by the functions that use it: it takes longer to import than
+    # the rest of the deploy, and only promote --write needs it.
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.nodes import Node
+
     try:
         root = YAML(typ="rt").compose(text)
     except YAMLError as error:
@@ -111,6 +116,8 @@ def _compose(path: Path, text: str) -> Node:
 
 def _value(mapping: MappingNode, key: str) -> Node | None:
     """The node of ``key`` among ``mapping``'s own keys (not merged ones)."""
+    from ruamel.yaml.nodes import ScalarNode  # see _compose
+
     for key_node, value_node in mapping.value:
         if (
             isinstance(key_node, ScalarNode)
@@ -133,6 +140,8 @@ def _anchored(node: Node, what: str, path: Path) -> None:
 
 def _version_scalar(path: Path, root: Node, environment: str) -> tuple[int, ScalarNode]:
     """The index of ``environment`` in ``environments:`` and its own ``version`` scalar."""
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode  # see _compose
+
     environments = _value(root, "environments") if isinstance(root, MappingNode) else None
     if not isinstance(environments, SequenceNode):
         raise InventoryError(f"{path}: no environments: list; add one with name: and version:")

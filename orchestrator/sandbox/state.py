@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.engine.atomic import write_atomically
@@ -75,7 +75,13 @@ def files_of(settings: SandboxSettings) -> SandboxFiles:
     return SandboxFiles(Path(os.path.abspath(settings.state_dir)))
 
 
-class KeyRecord(BaseModel):
+class _Record(BaseModel):
+    """A JSON file's model; its validator is built when a file is first read, not on import."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class KeyRecord(_Record):
     """An SSH public key of the account."""
 
     id: int
@@ -84,7 +90,7 @@ class KeyRecord(BaseModel):
     fingerprint: str
 
 
-class ActionRecord(BaseModel):
+class ActionRecord(_Record):
     """An action on a droplet (create, power_off, ...)."""
 
     id: int
@@ -96,14 +102,14 @@ class ActionRecord(BaseModel):
     region_slug: str
 
 
-class PrivateAddress(BaseModel):
+class PrivateAddress(_Record):
     """A droplet's address on its VPC network."""
 
     address: str
     netmask: str
 
 
-class DropletRecord(BaseModel):
+class DropletRecord(_Record):
     """A droplet as the account sees it, plus where its host lives.
 
     ``private`` is None for a droplet without a VPC address (made before the sandbox had
@@ -136,7 +142,7 @@ class DropletRecord(BaseModel):
         return self.destroy_at is None or self.destroy_at > now
 
 
-class SandboxState(BaseModel):
+class SandboxState(_Record):
     """Everything the emulated account holds."""
 
     next_droplet_id: int = 500_000_001
@@ -237,7 +243,7 @@ def read_token(files: SandboxFiles) -> str:
         raise SandboxError(f"{files.token} is missing; the sandbox was never started") from exc
 
 
-class ServerInfo(BaseModel):
+class ServerInfo(_Record):
     """Where the running daemon is: written once it listens, removed when it exits."""
 
     pid: int
@@ -252,7 +258,7 @@ def read_server_info(files: SandboxFiles) -> ServerInfo | None:
         return None
 
 
-class RequestRecord(BaseModel):
+class RequestRecord(_Record):
     """One API request as the emulator answered it."""
 
     time: float

@@ -10,12 +10,14 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import UsageError
 from orchestrator.starter.names import bucket_name, tag_prefix
 from orchestrator.templatefiles import templates_environment
+
+if TYPE_CHECKING:
+    import jinja2
 
 INVENTORY_FILE = "relorch.yaml"
 # The region of the droplets and of the bucket: the example inventory's.
