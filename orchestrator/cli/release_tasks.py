@@ -120,9 +120,9 @@ def release(
     from orchestrator.cloud.endpoint import check_credentials
     from orchestrator.engine.interrupts import handling_interrupts
     from orchestrator.engine.progress import progress_for
-    from orchestrator.release.pipeline import ReleaseOptions, run_release
     from orchestrator.release.plan import PlanOptions
     from orchestrator.release.report import write_report
+    from orchestrator.release.run import ReleaseOptions, run_release
     from orchestrator.release.summary import summary_text
 
     wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)

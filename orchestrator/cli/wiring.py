@@ -37,8 +37,8 @@ from orchestrator.publish.info import Say
 from orchestrator.publish.run import resolve, resolve_targets
 from orchestrator.publish.target import PublishTarget
 from orchestrator.release.journal import Journal
-from orchestrator.release.pipeline import Seams
 from orchestrator.release.plan import Plan
+from orchestrator.release.seams import Seams
 from orchestrator.release.source import export_source
 from orchestrator.remote.fleet import HostAccess
 from orchestrator.remote.sshkeys import generate_keypair, known_hosts_name
