@@ -30,8 +30,8 @@ from orchestrator.config.inventory import load_inventory  # noqa: E402
 from orchestrator.engine.progress import PlainProgress  # noqa: E402
 from orchestrator.engine.run_ids import new_run_id  # noqa: E402
 from orchestrator.release.operations import ExportSource  # noqa: E402
-from orchestrator.release.pipeline import run_release  # noqa: E402
 from orchestrator.release.plan import make_plan  # noqa: E402
+from orchestrator.release.run import run_release  # noqa: E402
 from orchestrator.release.source import release_to_build  # noqa: E402
 from orchestrator.sandbox import control  # noqa: E402
 from orchestrator.sandbox.example import init_example_repository  # noqa: E402

@@ -43,9 +43,9 @@ from orchestrator.engine.run_ids import is_run_id, new_run_id
 from orchestrator.errors import OrchestratorError, UsageError
 from orchestrator.notify import Event, notify, webhooks_of
 from orchestrator.release import render
-from orchestrator.release.pipeline import ReleaseOptions, run_release
 from orchestrator.release.plan import RELEASE_LOCK, Plan, PlanOptions, make_plan
 from orchestrator.release.report import write_report
+from orchestrator.release.run import ReleaseOptions, run_release
 from orchestrator.release.source import release_to_build
 from orchestrator.release.summary import RunSummary, summary_text
 from orchestrator.release.teardown import Selection, select_droplets

@@ -5,8 +5,8 @@ It walks a plan in order: the run-wide operations before, the programs batch by 
 deploy's hosts as many as its rollout takes), the run-wide operations after.
 Each operation is journaled as it starts and as it ends, with its span for the report's
 timeline. What an operation does is its handler's business (the release's handlers are in
-:mod:`orchestrator.release.pipeline`); when it runs, and what happens around a failure, is decided
-here:
+:mod:`orchestrator.release.handlers`); when it runs, and what happens around a failure, is
+decided here:
 
 - An operation failing ends its program, but the program's ``cleanup`` operations still
   run (a droplet is destroyed after any failure). With ``fail_fast`` a failed target
@@ -173,7 +173,7 @@ class Outcome:
 
 
 class Handlers(Protocol[P_contra]):
-    """What the operations of a plan do; the release's are in :mod:`orchestrator.release.pipeline`."""
+    """What the operations of a plan do; the release's are in :mod:`orchestrator.release.handlers`."""
 
     def handle(self, operation: Operation, target: P_contra | None) -> Directive:
         """Carry ``operation`` out (for ``target``'s program, or run-wide); its directive."""

@@ -186,30 +186,71 @@ def make_plan(
     tool_tag = cloud.tag_prefix
     tag_of_run = run_tag(tool_tag, run_id)
     source_archive = f".orchestrator/runs/{run_id}/{commands.SOURCE_ARCHIVE}"
-    hosts = {host.name: host for host in cloud.hosts}
-    targets = []
-    for target in inventory.targets:
-        if cloud.provider == "static":
-            machine = _static_machine(hosts[target.host or ""])
-        else:
-            machine = Machine(
-                kind="droplet",
-                name=droplet_name(tool_tag, inventory.project.name, target.name, run_id),
-                region=cloud.region,
-                size=target.size or cloud.size,
-                image=target.image or cloud.image,
-                tags=(tool_tag, tag_of_run),
-                port=cloud.sandbox.ssh_port if cloud.sandbox else cloud.ssh_port,
-                user=cloud.ssh_user,
-                network=cloud.network,
-                vpc_uuid=cloud.vpc_uuid,
-            )
-        targets.append(
-            _target_plan(inventory, release, revision, run_id, target, machine, source_archive)
+    targets = [
+        _target_plan(
+            inventory,
+            release,
+            revision,
+            run_id,
+            target,
+            _machine(inventory, target, run_id),
+            source_archive,
         )
+        for target in inventory.targets
+    ]
     # A release of images only has no repository to index or publish.
     packaged = any(target.format != "image" for target in inventory.targets)
     publish = tuple(config.name for config in inventory.publish) if packaged else ()
+    return Plan(
+        run_id=run_id,
+        project=inventory.project.name,
+        tag=release.tag,
+        ref=revision.ref,
+        commit=revision.commit,
+        version=release.package_version,
+        channel=release.channel.value,
+        provider=cloud.provider,
+        tool_tag=tool_tag,
+        run_tag=tag_of_run,
+        max_droplets=cloud.max_droplets,
+        fail_fast=inventory.fail_fast,
+        source_archive=source_archive,
+        cleanup_timeout=cloud.destroy_timeout,
+        before=_before(inventory, revision, chosen, publish, source_archive),
+        targets=tuple(targets),
+        after=_after(inventory, release, chosen, publish, packaged=packaged),
+    )
+
+
+def _machine(inventory: Inventory, target: BuildTarget, run_id: str) -> Machine:
+    """Where ``target`` builds: its static host, or a droplet of its own for the run."""
+    cloud = inventory.cloud
+    if cloud.provider == "static":
+        hosts = {host.name: host for host in cloud.hosts}
+        return _static_machine(hosts[target.host or ""])
+    tool_tag = cloud.tag_prefix
+    return Machine(
+        kind="droplet",
+        name=droplet_name(tool_tag, inventory.project.name, target.name, run_id),
+        region=cloud.region,
+        size=target.size or cloud.size,
+        image=target.image or cloud.image,
+        tags=(tool_tag, run_tag(tool_tag, run_id)),
+        port=cloud.sandbox.ssh_port if cloud.sandbox else cloud.ssh_port,
+        user=cloud.ssh_user,
+        network=cloud.network,
+        vpc_uuid=cloud.vpc_uuid,
+    )
+
+
+def _before(
+    inventory: Inventory,
+    revision: Revision,
+    chosen: PlanOptions,
+    publish: tuple[str, ...],
+    source_archive: str,
+) -> tuple[Operation, ...]:
+    """The run-wide operations before the builds: lock, key, what is served, the source."""
     before: list[Operation] = [
         TakeReleaseLock(timeout=chosen.lock_wait, path=RELEASE_LOCK),
         CheckSigningKey(timeout=60.0),
@@ -226,11 +267,37 @@ def make_plan(
             output=source_archive,
         )
     )
+    return tuple(before)
+
+
+def _after(
+    inventory: Inventory,
+    release: Release,
+    chosen: PlanOptions,
+    publish: tuple[str, ...],
+    *,
+    packaged: bool,
+) -> tuple[Operation, ...]:
+    """The run-wide operations after the builds: index, images, publishes, tags, checks, hooks."""
     after: list[Operation] = [Index(timeout=0.0, channel=release.channel.value)] if packaged else []
-    # Images go first: a failed push leaves every repository as it was. Each platform's
-    # image is pushed by digest, then one index per repository names them all under the
-    # version tag; the extra tags move last, once everything else is out.
+    # Images go first: a failed push leaves every repository as it was.
+    after += _image_pushes(inventory, release)
+    after += [Publish(timeout=chosen.lock_wait, target=name) for name in publish]
+    after += _image_tags(inventory, release)
+    if chosen.verify and (publish or inventory.image_targets):
+        after.append(
+            Verify(timeout=0.0, version=release.package_version, channel=release.channel.value)
+        )
     after += [
+        RunHook(timeout=inventory.hooks.timeout, number=number, command=command)
+        for number, command in enumerate(inventory.hooks.after_publish, start=1)
+    ]
+    return tuple(after)
+
+
+def _image_pushes(inventory: Inventory, release: Release) -> list[Operation]:
+    """Each platform's image by digest, then one index per repository under the version tag."""
+    pushes: list[Operation] = [
         PushImage(
             timeout=0.0,
             target=target.name,
@@ -240,8 +307,7 @@ def make_plan(
         )
         for target, container in _images(inventory)
     ]
-    repositories = inventory.image_repositories
-    after += [
+    pushes += [
         PushIndex(
             timeout=0.0,
             repository=repository,
@@ -249,41 +315,21 @@ def make_plan(
             targets=tuple(target.name for target in targets),
             platforms=tuple(f"linux/{target.arch}" for target in targets),
         )
-        for repository, targets in repositories.items()
+        for repository, targets in inventory.image_repositories.items()
     ]
-    after += [Publish(timeout=chosen.lock_wait, target=name) for name in publish]
-    if release.channel is Channel.STABLE:
-        # The inventory gives the image targets of a repository the same tags.
-        for repository, (first, *_) in repositories.items():
-            if first.container is not None and first.container.tags:
-                after.append(_tag_image(repository, first.name, first.container.tags, release))
-    if chosen.verify and (publish or inventory.image_targets):
-        after.append(
-            Verify(timeout=0.0, version=release.package_version, channel=release.channel.value)
-        )
-    after += [
-        RunHook(timeout=inventory.hooks.timeout, number=number, command=command)
-        for number, command in enumerate(inventory.hooks.after_publish, start=1)
+    return pushes
+
+
+def _image_tags(inventory: Inventory, release: Release) -> list[Operation]:
+    """On a plain release, the extra tags move last, once everything else is out."""
+    if release.channel is not Channel.STABLE:
+        return []
+    # The inventory gives the image targets of a repository the same tags.
+    return [
+        _tag_image(repository, first.name, first.container.tags, release)
+        for repository, (first, *_) in inventory.image_repositories.items()
+        if first.container is not None and first.container.tags
     ]
-    return Plan(
-        run_id=run_id,
-        project=inventory.project.name,
-        tag=release.tag,
-        ref=revision.ref,
-        commit=revision.commit,
-        version=release.package_version,
-        channel=release.channel.value,
-        provider=cloud.provider,
-        tool_tag=tool_tag,
-        run_tag=tag_of_run,
-        max_droplets=cloud.max_droplets,
-        fail_fast=inventory.fail_fast,
-        source_archive=source_archive,
-        cleanup_timeout=cloud.destroy_timeout,
-        before=tuple(before),
-        targets=tuple(targets),
-        after=tuple(after),
-    )
 
 
 def _images(inventory: Inventory) -> list[tuple[BuildTarget, ContainerImage]]:

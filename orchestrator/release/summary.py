@@ -1,7 +1,8 @@
 """What a release run did, as data: the final summary, the --json output and the report.
 
-The pipeline fills a :class:`RunSummary`; ``--json`` prints :meth:`RunSummary.to_json`,
-the terminal shows :func:`summary_text`, and the HTML report renders the same object.
+A run (:mod:`orchestrator.release.run`) fills a :class:`RunSummary`; ``--json`` prints
+:meth:`RunSummary.to_json`, the terminal shows :func:`summary_text`, and the HTML report
+renders the same object.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from orchestrator.release.journal import Journal
-from orchestrator.release.pipeline import Seams
 from orchestrator.release.plan import Plan
+from orchestrator.release.seams import Seams
 from orchestrator.repo.signing import SigningKey
 from orchestrator.testing.hosts import FakeBuildHosts
 from orchestrator.testing.publish import MemoryTarget

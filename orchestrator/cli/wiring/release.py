@@ -17,8 +17,8 @@ from orchestrator.publish.info import Say
 from orchestrator.publish.run import resolve_targets
 from orchestrator.publish.target import PublishTarget
 from orchestrator.release.journal import Journal
-from orchestrator.release.pipeline import Seams
 from orchestrator.release.plan import Plan
+from orchestrator.release.seams import Seams
 from orchestrator.release.source import export_source
 from orchestrator.remote.sshkeys import generate_keypair
 from orchestrator.repo.signing import SigningKey, open_signer

@@ -19,8 +19,8 @@ from orchestrator.config.inventory import load_inventory
 from orchestrator.engine.progress import PlainProgress
 from orchestrator.engine.run_ids import new_run_id
 from orchestrator.release.operations import ExportSource
-from orchestrator.release.pipeline import run_release
 from orchestrator.release.plan import make_plan
+from orchestrator.release.run import run_release
 from orchestrator.release.source import release_to_build
 from orchestrator.release.summary import TargetSummary
 from orchestrator.remote.sshkeys import generate_keypair

@@ -17,9 +17,11 @@ from orchestrator.config.inventory import Inventory, parse_inventory
 from orchestrator.engine.interrupts import handling_interrupts
 from orchestrator.engine.progress import PlainProgress
 from orchestrator.publish.manifest import FileInfo, Manifest
+from orchestrator.release.handlers.context import RunPaths
+from orchestrator.release.handlers.publish import serves
 from orchestrator.release.journal import read_journal
-from orchestrator.release.pipeline import ReleaseOptions, RunPaths, run_release, serves
 from orchestrator.release.plan import Plan, make_plan
+from orchestrator.release.run import ReleaseOptions, run_release
 from orchestrator.release.summary import RunSummary
 from orchestrator.repo.signing import SigningKey
 from orchestrator.testing.hosts import BuildContext, BuildResult, FakeBuildHosts, deb_build

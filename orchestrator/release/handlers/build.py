@@ -1,0 +1,152 @@
+"""The builds: the source they build, and each target's program on its machine.
+
+- ``export`` writes the source at the release's commit once, for every target;
+- a target's program provisions its machine (the build hosts are made, with room for
+  every target that builds, at the first), runs its commands (the build's output to the
+  target's log, bounded), uploads the source, fetches the artifacts through the strict
+  reader (journaled at once: they are safe whatever happens to the machine) and lets
+  the machine go.
+"""
+
+from __future__ import annotations
+
+import time
+
+from orchestrator.cloud.buildhosts import Machine
+from orchestrator.engine.executor import stopped
+from orchestrator.engine.operations import RemoteCommand
+from orchestrator.errors import BuildError, Cancelled
+from orchestrator.release.artifacts import verify_artifacts
+from orchestrator.release.buildlog import LogStream
+from orchestrator.release.handlers.context import ReleaseContext, TargetRun
+from orchestrator.release.handlers.family import Family
+from orchestrator.release.operations import (
+    ExportSource,
+    FetchArtifacts,
+    Provision,
+    ReleaseMachine,
+    Upload,
+)
+from orchestrator.release.plan import TargetPlan
+from orchestrator.remote import sshexec
+
+FAMILY = Family("build")
+
+
+@FAMILY.run_wide(ExportSource)
+def export_source(operation: ExportSource, context: ReleaseContext) -> None:
+    """``git archive`` of the commit, where every target's upload takes it from."""
+    context.seams.export_source(
+        context.inventory.project.source,
+        operation.commit,
+        context.paths.workspace / operation.output,
+    )
+
+
+@FAMILY.in_program(Provision)
+def provision(operation: Provision, context: ReleaseContext, target: TargetPlan) -> None:
+    """Get the target's machine ready for commands; what it costs goes to the summary."""
+    run = context.runs[target.name]
+    hosts = context.machines.hosts(
+        lambda: context.seams.build_hosts(context.plan, context.journal),
+        lambda: _to_build(context),
+    )
+    opened = hosts.open(operation.machine, operation.timeout)
+    context.machines.opened(target.name, opened)
+    run.requested_at, run.price_hourly = opened.requested_at, opened.price_hourly
+
+
+def _to_build(context: ReleaseContext) -> list[Machine]:
+    """The machines of the targets that build: not those whose artifacts are reused."""
+    return [t.machine for t in context.plan.targets if not context.runs[t.name].artifacts]
+
+
+@FAMILY.in_program(RemoteCommand)
+def remote_command(operation: RemoteCommand, context: ReleaseContext, target: TargetPlan) -> None:
+    """Run a command on the target's machine: a build's output to its log, bounded."""
+    run = context.runs[target.name]
+    if operation.logged:
+        _logged(operation, context, target, run)
+    else:
+        _quiet(operation, context, target)
+    if context.machines.stopping:  # the command ended because the session was hung up
+        raise Cancelled(stopped(target.name))
+
+
+def _logged(
+    operation: RemoteCommand, context: ReleaseContext, target: TargetPlan, run: TargetRun
+) -> None:
+    """A build: its output to the target's log; the log's tail for the summary on failure."""
+    session = context.machines.session(target.name)
+    run.log_path = context.paths.log_dir / f"{target.name}.log"
+    log = LogStream(run.log_path, target.limits.log_bytes)
+    try:
+        status = session.run(operation.command, timeout=operation.timeout, output=log, pty=True)
+    except sshexec.CommandTimedOut:
+        run.log_tail = log.tail()
+        raise BuildError(
+            f"{target.name}: build exceeded its timeout of {target.timeout:.0f}s"
+        ) from None
+    finally:
+        log.close()
+    if status != 0 and not context.machines.stopping:
+        run.log_tail = log.tail()
+        if status == 124:
+            raise BuildError(f"{target.name}: build exceeded its timeout of {target.timeout:.0f}s")
+        raise BuildError(f"{target.name}: build failed with exit code {status}")
+
+
+def _quiet(operation: RemoteCommand, context: ReleaseContext, target: TargetPlan) -> None:
+    """A command that moves files: its last line of output says why it failed."""
+    session = context.machines.session(target.name)
+    output = sshexec.Tail(16 * 1024)
+    status = session.run(operation.command, timeout=operation.timeout, output=output)
+    if status != 0 and not context.machines.stopping:
+        lines = output.text().strip().splitlines()
+        raise BuildError(
+            f"{target.name}: {operation.stage} failed (exit {status})"
+            + (f": {lines[-1][:300]}" if lines else "")
+        )
+
+
+@FAMILY.in_program(Upload)
+def upload(operation: Upload, context: ReleaseContext, target: TargetPlan) -> None:
+    """Copy a file of the orchestrator (the source archive) to the target's machine."""
+    context.machines.session(target.name).put(
+        context.paths.workspace / operation.source, operation.destination
+    )
+
+
+@FAMILY.in_program(FetchArtifacts)
+def fetch_artifacts(operation: FetchArtifacts, context: ReleaseContext, target: TargetPlan) -> None:
+    """Stream the bundle through the strict reader, check every artifact, journal them."""
+    run = context.runs[target.name]
+    destination = context.paths.workspace / operation.destination
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    session = context.machines.session(target.name)
+    with session.reading(operation.command, timeout=operation.timeout) as bundle:
+        run.artifacts = tuple(
+            verify_artifacts(
+                bundle,
+                destination,
+                target=target.name,
+                arch=target.arch,
+                package_format=target.format,
+                accepted=target.accepted,
+                limits=target.limits,
+            )
+        )
+    # Safe on the orchestrator: journaled now, whatever happens to the droplet.
+    context.journal.target_verified(target.name, run.artifacts)
+    context.progress.update(target.name, "verified", f"{len(run.artifacts)} artifact(s)")
+
+
+@FAMILY.in_program(ReleaseMachine)
+def release_machine(operation: ReleaseMachine, context: ReleaseContext, target: TargetPlan) -> None:
+    """Close the target's session and let its machine go (a droplet is destroyed)."""
+    left, hosts = context.machines.let_go(target.name)
+    if left is not None:
+        left.session.close()
+    if hosts is not None and left is not None:
+        hosts.release(operation.machine, operation.timeout)
+    context.runs[target.name].released_at = time.time()
