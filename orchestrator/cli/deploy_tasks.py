@@ -342,7 +342,7 @@ def page(
     for environment in ordered:
         payload = payload_of(loaded, environment)
         try:
-            entries = published(seams.available(environment), payload, loaded.project.epoch)
+            entries = published(seams.index.available(environment), payload, loaded.project.epoch)
         except OrchestratorError as error:
             if environment.compose is None:
                 raise
@@ -389,9 +389,9 @@ def unlock(c: Context, env: str = "", force: bool = False, inventory: str | None
     loaded = load(c, inventory)
     environment = loaded.environment(env)
     seams = deploy_seams(loaded)
-    first = seams.accesses(environment)[0]
+    first = seams.hosts.accesses(environment)[0]
     files = host_files(loaded)
-    shell = seams.connect(first)
+    shell = seams.hosts.connect(first)
     try:
         command = commands.force_unlock(files, env) if force else commands.read_lock(files, env)
         result = shell.run(command, timeout=CONTROL_TIMEOUT)

@@ -28,7 +28,7 @@ from orchestrator.deploy.payload import Compose, Payload, payload_of
 from orchestrator.deploy.plan import DeployHost, DeployPlan, make_deploy_plan
 from orchestrator.deploy.records import Action, Record, failed_versions
 from orchestrator.deploy.rollout import Audit, DeployHandlers
-from orchestrator.deploy.seams import DeploySeams
+from orchestrator.deploy.seams import DeploySeams, ReleaseIndex
 from orchestrator.deploy.survey import (
     Survey,
     Surveys,
@@ -257,7 +257,7 @@ def failed_on(state: Survey, environment: str, also_failed: set[str]) -> set[str
     return failed_versions(environment_records(state, environment), environment) | also_failed
 
 
-def served_image_ids(payload: Payload, seams: DeploySeams, version: str) -> tuple[str, ...]:
+def served_image_ids(payload: Payload, index: ReleaseIndex, version: str) -> tuple[str, ...]:
     """The ids of the image a Compose environment deploys as ``version`` (none for packages).
 
     The image is the one of the hosts' platform (``arch``): the tag names an index of one
@@ -272,7 +272,7 @@ def served_image_ids(payload: Payload, seams: DeploySeams, version: str) -> tupl
         return ()
     environment = payload.environment
     where = f"{payload.reference}:{version}"
-    served = seams.image(environment, version)
+    served = index.image(environment, version)
     if served is None:
         raise UsageError(f"the registry no longer serves {where}; nothing was changed")
     platform = f"linux/{environment.arch}"
@@ -497,9 +497,9 @@ class _Deploy:
             environment=self.environment,
             survey=self.state,
             accesses={a.name: a for a in accesses},
-            connect=self.seams.connect,
+            connect=self.seams.hosts.connect,
             files=self.files,
-            project_key=self.seams.project_key() if self.payload.uses_sources else "",
+            project_key=self.seams.index.project_key() if self.payload.uses_sources else "",
             audit=request.audit,
             lock=new_details(self.run_id, f"{request.action} {version}", self.now()),
             say=self.say,
@@ -605,19 +605,19 @@ def run_deploy(
         )
     files = host_files(inventory)
     if payload.uses_sources:
-        seams.project_key()  # a missing key is bad input, before any host is read
-    accesses = seams.accesses(environment)
+        seams.index.project_key()  # a missing key is bad input, before any host is read
+    accesses = seams.hosts.accesses(environment)
     run_id = new_run_id(now(), os.urandom(3).hex())
     upstream_surveys = Surveys(inventory, seams)
     # What is published, the ledger, the hosts and those upstream: read all at once.
     with ThreadPoolExecutor(max_workers=3) as pool:
-        index = pool.submit(seams.available, environment)
+        offering = pool.submit(seams.index.available, environment)
         pool.submit(seams.ledger.failures)
         if request.action == "deploy":
             pool.submit(upstream_surveys.read_all, upstream_chain(inventory, environment))
-        reading = pool.submit(survey, accesses, seams.connect, files, payload)
+        reading = pool.submit(survey, accesses, seams.hosts.connect, files, payload)
     try:
-        offered = published(index.result(), payload, inventory.project.epoch)
+        offered = published(offering.result(), payload, inventory.project.epoch)
     except BaseException:
         if reading.exception() is None:
             reading.result().close()
@@ -660,7 +660,7 @@ def run_deploy(
             lock_wait=request.lock_wait,
             where=f"environments.{environment.name}",
             ledger=inventory.publish[0].name if inventory.publish else "",
-            image_ids=served_image_ids(payload, seams, version),
+            image_ids=served_image_ids(payload, seams.index, version),
         )
         at_version = [
             name for name, s in state.states.items()

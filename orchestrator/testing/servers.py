@@ -16,14 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orchestrator.commands.deploy import MARK, ROOT_REFUSED, as_root, checked_as_root
-from orchestrator.config.environments import Environment
 from orchestrator.deploy.hosts import Completed
-from orchestrator.deploy.index import Available
-from orchestrator.deploy.ledger import FailureLedger
-from orchestrator.deploy.seams import DeploySeams
 from orchestrator.errors import DeployError
-from orchestrator.remote.fleet import HostAccess
-from orchestrator.testing.publish import MemoryTarget
 
 SUDO_REFUSED = "sudo: a password is required"
 
@@ -147,31 +141,3 @@ class FakeShell:
 
     def close(self) -> None:
         """Nothing to close."""
-
-
-def fake_deploy_seams(
-    servers: dict[str, FakeServer],
-    available: list[Available],
-    key: str = "PUBLIC KEY",
-    ledger: MemoryTarget | None = None,
-) -> DeploySeams:
-    """Deploy seams over ``servers`` (by host name) offering ``available`` versions.
-
-    The deploy ledger is kept on ``ledger`` (a new, empty target if none is given).
-    """
-    target = ledger if ledger is not None else MemoryTarget()
-
-    def accesses(environment: Environment) -> list[HostAccess]:
-        return [
-            HostAccess(h.name, h.address, h.port, h.user, "ssh-ed25519 AAAA", become=h.become)
-            for h in environment.listed_hosts
-        ]
-
-    return DeploySeams(
-        accesses=accesses,
-        connect=lambda access: FakeShell(servers[access.name]),
-        available=lambda environment: list(available),
-        project_key=lambda: key,
-        image=lambda environment, tag: None,
-        ledger=FailureLedger(lambda: target),
-    )

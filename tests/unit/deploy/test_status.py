@@ -16,7 +16,8 @@ from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.status import environment_status
 from orchestrator.deploy.survey import Surveys
 from orchestrator.errors import UsageError
-from orchestrator.testing.servers import FakeServer, fake_deploy_seams
+from orchestrator.testing.deploy import fake_deploy_seams
+from orchestrator.testing.servers import FakeServer
 from tests.unit.deploy.test_page import MADE, Cells
 from tests.unit.deploy.test_rollout import inventory
 
