@@ -38,9 +38,9 @@ from orchestrator.deploy.page import page_data, promotion_order, render_page
 from orchestrator.deploy.payload import payload_of
 from orchestrator.deploy.pinfile import rewrite_pin
 from orchestrator.deploy.plan import CONTROL_TIMEOUT
+from orchestrator.deploy.records import Audit
 from orchestrator.deploy.render import describe_plan, describe_status
 from orchestrator.deploy.report import write_deploy_report
-from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.run import (
     DeployOutcome,
     DeployRequest,

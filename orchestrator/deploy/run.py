@@ -4,7 +4,7 @@ Everything that can be refused is refused before a host changes: the environment
 version (published, accepted, not failed here, not older than what runs unless this is a
 rollback), the hosts' keys (the survey reads every host first). Then the plan
 (:mod:`orchestrator.deploy.plan`) runs in the executor with the deploy's handlers
-(:mod:`orchestrator.deploy.rollout`); a host that is already at the version is left alone,
+(:mod:`orchestrator.deploy.handlers`); a host that is already at the version is left alone,
 and when every host is, nothing is planned at all: one round trip per host.
 """
 
@@ -23,11 +23,12 @@ from typing import Any, Literal
 from orchestrator.commands.deploy import HostFiles, host_files
 from orchestrator.config.environments import Environment
 from orchestrator.config.inventory import Inventory
+from orchestrator.deploy.handlers.context import DeployContext
+from orchestrator.deploy.handlers.dispatch import DeployHandlers
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.payload import Compose, Payload, payload_of
 from orchestrator.deploy.plan import DeployHost, DeployPlan, make_deploy_plan
-from orchestrator.deploy.records import Action, Record, failed_versions
-from orchestrator.deploy.rollout import Audit, DeployHandlers
+from orchestrator.deploy.records import Action, Audit, Record, failed_versions
 from orchestrator.deploy.seams import DeploySeams, ReleaseIndex
 from orchestrator.deploy.survey import (
     Survey,
@@ -335,7 +336,7 @@ def _deploy_hosts(accesses: Sequence[HostAccess]) -> list[DeployHost]:
 
 def host_summary(
     state: Survey,
-    handlers: DeployHandlers | None,
+    context: DeployContext | None,
     components: tuple[str, ...],
     outcome: Outcome | None = None,
 ) -> dict[str, dict[str, Any]]:
@@ -348,16 +349,16 @@ def host_summary(
     for name, host in state.states.items():
         before = host.version(components)
         entry: dict[str, Any] = {"before": before, "touched": False}
-        if handlers is not None:
-            touched = name in handlers.touched
+        if context is not None:
+            touched = name in context.touched
             entry["touched"] = touched
-            entry["health"] = handlers.health.get(name)
-            entry["reverted_to"] = handlers.reverted.get(name)
+            entry["health"] = context.health.get(name)
+            entry["reverted_to"] = context.reverted.get(name)
             # For a touched host: whether it went back where it had to, what it runs now
             # (None: not known), and whether its record was written.
-            entry["went_back"] = name not in handlers.not_back() if touched else None
-            entry["left_on"] = handlers.left_on(name) if touched else None
-            entry["recorded"] = name in handlers.recorded if touched else None
+            entry["went_back"] = name not in context.not_back() if touched else None
+            entry["left_on"] = context.left_on(name) if touched else None
+            entry["recorded"] = name in context.recorded if touched else None
         if outcome is not None:
             programs = [outcome.programs.get(name), outcome.reverts.get(name)]
             entry["steps"] = [
@@ -490,7 +491,7 @@ class _Deploy:
     ) -> DeployOutcome:
         """Run ``plan`` in the executor and say how it ended."""
         request, version = self.request, plan.version
-        handlers = DeployHandlers(
+        context = DeployContext(
             plan=plan,
             payload=self.payload,
             recheck=self.recheck(version),
@@ -509,15 +510,15 @@ class _Deploy:
             installed_of={v: a.installed_version for v, a in self.offered.items()},
         )
         started = time.monotonic()
-        executor = Executor(plan, handlers, signals=signals)
+        executor = Executor(plan, DeployHandlers(context), signals=signals)
         if signals is not None and hasattr(signals, "watch"):
             signals.watch(executor)
         outcome = executor.run()
         elapsed = time.monotonic() - started
-        hosts = host_summary(self.state, handlers, self.components, outcome)
+        hosts = host_summary(self.state, context, self.components, outcome)
         name, what = self.environment.name, f"{request.action} of {version}"
-        back = ", ".join(f"{h} -> {v}" for h, v in handlers.reverted.items()) or "none"
-        back += _not_back(handlers)
+        back = ", ".join(f"{h} -> {v}" for h, v in context.reverted.items()) or "none"
+        back += _not_back(context)
         finished = outcome.built and not outcome.failures
         if outcome.ended is not None:
             return self.ended(version, "unchanged", outcome.ended.message, hosts=hosts, plan=plan)
@@ -531,28 +532,28 @@ class _Deploy:
             late = " (a signal came during the cleanup)" if outcome.interrupted else ""
             message = f"{name} runs {version} on every host ({elapsed:.1f}s){late}"
             return self.ended(version, "deployed", message, hosts=hosts, plan=plan)
-        if handlers.failure is None:
+        if context.failure is None:
             why = "; ".join(outcome.failures) or "the deploy did not finish"
             message = (
                 f"{what} to {name} failed: {why}; hosts went back: {back}"
-                if handlers.touched
+                if context.touched
                 else f"{what} to {name} failed before any host changed: {why}"
             )
             return self.ended(version, "failed", message, hosts=hosts, plan=plan)
-        marked = _marked(version, name, handlers)
-        message = f"{what} to {name} failed: {handlers.failure}; {marked}; hosts went back: {back}"
+        marked = _marked(version, name, context)
+        message = f"{what} to {name} failed: {context.failure}; {marked}; hosts went back: {back}"
         return self.ended(version, "failed", message, hosts=hosts, plan=plan)
 
 
-def _marked(version: str, environment: str, handlers: DeployHandlers) -> str:
+def _marked(version: str, environment: str, context: DeployContext) -> str:
     """Where the failed ``version`` is marked failed: the hosts' records, the ledger, or not.
 
     Marked on the hosts alone, it is not protected: root on one of them can erase it.
     """
-    ledgered = handlers.unledgered is None
-    if handlers.recorded and ledgered:
+    ledgered = context.unledgered is None
+    if context.recorded and ledgered:
         return f"{version} is marked failed in {environment}"
-    if handlers.recorded:
+    if context.recorded:
         return (
             f"{version} is marked failed in {environment} on its hosts only, not in the deploy "
             "ledger: root on a host could erase the mark"
@@ -568,15 +569,15 @@ def _marked(version: str, environment: str, handlers: DeployHandlers) -> str:
     )
 
 
-def _not_back(handlers: DeployHandlers) -> str:
+def _not_back(context: DeployContext) -> str:
     """The touched hosts that did not go back, each with what it runs and its record."""
     stuck = []
-    for host in handlers.not_back():
-        on = handlers.left_on(host)
+    for host in context.not_back():
+        on = context.left_on(host)
         if on is None:
-            before = handlers.payload.previous_release(handlers.touched[host]) or "nothing"
-            on = f"{handlers.plan.version} or {before}: its change did not finish"
-        record = "written" if host in handlers.recorded else "not written"
+            before = context.payload.previous_release(context.touched[host]) or "nothing"
+            on = f"{context.plan.version} or {before}: its change did not finish"
+        record = "written" if host in context.recorded else "not written"
         stuck.append(f"{host} (on {on}; its record {record})")
     return f"; did not go back: {', '.join(stuck)}" if stuck else ""
 

@@ -18,8 +18,7 @@ from orchestrator.config.inventory import Inventory, parse_inventory
 from orchestrator.deploy.actions import promote
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.ledger import NO_TARGET, FailureLedger
-from orchestrator.deploy.records import Record
-from orchestrator.deploy.rollout import Audit
+from orchestrator.deploy.records import Audit, Record
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
 from orchestrator.deploy.status import environment_status
 from orchestrator.deploy.survey import Surveys

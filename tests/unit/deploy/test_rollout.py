@@ -17,9 +17,8 @@ import yaml
 from orchestrator.config.inventory import Inventory, parse_inventory
 from orchestrator.deploy.actions import rollback
 from orchestrator.deploy.index import Available
-from orchestrator.deploy.records import Record
+from orchestrator.deploy.records import Audit, Record
 from orchestrator.deploy.report import render_deploy_report
-from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
 from orchestrator.engine.interrupts import handling_interrupts
 from orchestrator.errors import LockError, UsageError
