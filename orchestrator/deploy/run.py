@@ -43,11 +43,7 @@ from orchestrator.engine.locks import new_details
 from orchestrator.engine.run_ids import new_run_id
 from orchestrator.errors import DeployError, LockError, UsageError
 from orchestrator.remote.fleet import HostAccess
-from orchestrator.semver import (
-    is_semver,
-    parse_range,
-    precedence_key,
-)
+from orchestrator.semver import VersionRange, is_semver, parse_range, precedence_key
 
 Say = Callable[[str], None]
 Status = Literal["deployed", "unchanged", "failed", "planned", "interrupted"]
@@ -182,25 +178,59 @@ def choose_version(
     promotion of an explicit ``--version``: going back is ``env.rollback``'s), or, for a
     rollback, not older than what runs.
     """
-    name = environment.name
-    where = source
-    wanted = request.version.removeprefix("v") if request.version else None
     range_ = parse_range(environment.version, prereleases=environment.prereleases)
-    if wanted is None:
-        if range_.pin is not None:
-            wanted = range_.pin
-            if wanted not in offered:
-                raise UsageError(
-                    f"environment {name} pins {wanted}, which is not published {where}; "
-                    "release it first or change the pin"
-                )
-        else:
-            wanted = range_.best(v for v in offered if v not in failed)
-            if wanted is None:
-                raise UsageError(
-                    f"no published version {where} matches {name}'s range "
-                    f"{environment.version!r} (failed here: {', '.join(sorted(failed)) or 'none'})"
-                )
+    wanted = _wanted(environment, source, request, range_, offered, failed)
+    _refuse_unfit(environment, source, request, range_, wanted, offered, failed)
+    return _against_running(environment, request, wanted, running)
+
+
+def _wanted(
+    environment: Environment,
+    where: str,
+    request: DeployRequest,
+    range_: VersionRange,
+    offered: dict[str, Available],
+    failed: set[str],
+) -> str:
+    """The version asked for, else the environment's pin, else the newest its range takes.
+
+    UsageError when the pin is not published, or the range takes no published version
+    that has not failed here.
+    """
+    name = environment.name
+    if request.version:
+        return request.version.removeprefix("v")
+    if range_.pin is not None:
+        if range_.pin not in offered:
+            raise UsageError(
+                f"environment {name} pins {range_.pin}, which is not published {where}; "
+                "release it first or change the pin"
+            )
+        return range_.pin
+    best = range_.best(v for v in offered if v not in failed)
+    if best is None:
+        raise UsageError(
+            f"no published version {where} matches {name}'s range "
+            f"{environment.version!r} (failed here: {', '.join(sorted(failed)) or 'none'})"
+        )
+    return best
+
+
+def _refuse_unfit(
+    environment: Environment,
+    where: str,
+    request: DeployRequest,
+    range_: VersionRange,
+    wanted: str,
+    offered: dict[str, Available],
+    failed: set[str],
+) -> None:
+    """UsageError for ``wanted`` not a release, not published, failed here, or out of range.
+
+    Out of range counts for a plain deploy of an explicit version only: a promotion or a
+    rollback goes where its rules say.
+    """
+    name = environment.name
     if not is_semver(wanted):
         raise UsageError(f"{request.flag} {wanted[:40]!r} is not a release version such as 1.2.3")
     if wanted not in offered:
@@ -217,6 +247,21 @@ def choose_version(
             f"{wanted} is outside {name}'s version {environment.version!r}; change the "
             f"inventory or promote it with invoke promote --to {name}"
         )
+
+
+def _against_running(
+    environment: Environment,
+    request: DeployRequest,
+    wanted: str,
+    running: dict[str, str | None],
+) -> str | None:
+    """``wanted``, held against the newest version that runs; None: leave the hosts as they are.
+
+    A rollback must go below it; anything else must not, unless a promotion of an
+    explicit version allows it: a release's deploy or a plain deploy then does nothing,
+    an explicit version is refused (going back is ``env.rollback``'s).
+    """
+    name = environment.name
     newest = max((v for v in running.values() if v), key=precedence_key, default=None)
     older = newest is not None and precedence_key(wanted) < precedence_key(newest)
     if request.action == "rollback":
@@ -598,19 +643,59 @@ def run_deploy(
     """
     environment = inventory.environment(request.environment)
     payload = payload_of(inventory, environment)
-    components = payload.components
-    if payload.uses_sources and not inventory.publish:
-        raise UsageError(
-            f"environment {environment.name} installs from the first publish target, and the "
-            "inventory has none: add one under publish"
-        )
+    _refuse_no_source(inventory, payload, seams.index)
     files = host_files(inventory)
-    if payload.uses_sources:
-        seams.index.project_key()  # a missing key is bad input, before any host is read
     accesses = seams.hosts.accesses(environment)
     run_id = new_run_id(now(), os.urandom(3).hex())
     upstream_surveys = Surveys(inventory, seams)
-    # What is published, the ledger, the hosts and those upstream: read all at once.
+    offered, state = _read_at_once(
+        inventory, request, seams, payload, files, accesses, upstream_surveys
+    )
+    try:
+        _refuse_busy(state, files, environment.name, accesses[0].name)
+        refuse_unsettled(state)
+        also_failed = _also_failed(inventory, environment, request, seams, upstream_surveys)
+        if chosen is not None:
+            request = dataclasses.replace(request, version=chosen(state))
+        deploy = _Deploy(
+            payload, request, seams, files, state, offered, also_failed, run_id, say, now
+        )
+        return _deploy_on(deploy, inventory, accesses, signals)
+    finally:
+        state.close()
+        upstream_surveys.close()
+
+
+def _refuse_no_source(inventory: Inventory, payload: Payload, index: ReleaseIndex) -> None:
+    """UsageError, before any host is read, when a package deploy has nowhere to install from.
+
+    That is no publish target, or no project key to trust it with.
+    """
+    if not payload.uses_sources:
+        return
+    if not inventory.publish:
+        raise UsageError(
+            f"environment {payload.environment.name} installs from the first publish target, "
+            "and the inventory has none: add one under publish"
+        )
+    index.project_key()  # a missing key is bad input, before any host is read
+
+
+def _read_at_once(
+    inventory: Inventory,
+    request: DeployRequest,
+    seams: DeploySeams,
+    payload: Payload,
+    files: HostFiles,
+    accesses: Sequence[HostAccess],
+    upstream_surveys: Surveys,
+) -> tuple[dict[str, Available], Survey]:
+    """What is published, and the hosts as read; the ledger and those upstream read meanwhile.
+
+    All at once. When what is published cannot be read, the hosts' shells (here and
+    upstream) are closed before the error goes on.
+    """
+    environment = payload.environment
     with ThreadPoolExecutor(max_workers=3) as pool:
         offering = pool.submit(seams.index.available, environment)
         pool.submit(seams.ledger.failures)
@@ -624,61 +709,89 @@ def run_deploy(
             reading.result().close()
         upstream_surveys.close()
         raise
-    state = reading.result()
-    try:
-        _refuse_busy(state, files, environment.name, accesses[0].name)
-        refuse_unsettled(state)
-        # What failed upstream is never taken here by a range or a plain deploy; what the
-        # ledger says failed here is never taken again, whatever the hosts' records say.
-        also_failed = seams.ledger.failed(environment.name)
-        if request.action == "deploy":
-            upstream = upstream_failures(inventory, environment, upstream_surveys, seams.ledger)
-            also_failed = also_failed.union(*upstream.values())
-        if chosen is not None:
-            request = dataclasses.replace(request, version=chosen(state))
-        deploy = _Deploy(
-            payload, request, seams, files, state, offered, also_failed, run_id, say, now
+    return offered, reading.result()
+
+
+def _also_failed(
+    inventory: Inventory,
+    environment: Environment,
+    request: DeployRequest,
+    seams: DeploySeams,
+    upstream_surveys: Surveys,
+) -> set[str]:
+    """What failed as this environment's hosts do not say: here as the ledger says, upstream.
+
+    What failed upstream is never taken here by a range or a plain deploy; what the
+    ledger says failed here is never taken again, whatever the hosts' records say.
+    """
+    also_failed = seams.ledger.failed(environment.name)
+    if request.action == "deploy":
+        upstream = upstream_failures(inventory, environment, upstream_surveys, seams.ledger)
+        also_failed = also_failed.union(*upstream.values())
+    return also_failed
+
+
+def _deploy_on(
+    deploy: _Deploy,
+    inventory: Inventory,
+    accesses: Sequence[HostAccess],
+    signals: Deferral | None,
+) -> DeployOutcome:
+    """Choose the version on the hosts as read, plan it, and run the plan unless it does nothing."""
+    state, name = deploy.state, deploy.environment.name
+    version = deploy.choose(state) or deploy.converging(state)
+    if version is None:
+        return _nothing_newer(deploy)
+    plan = _plan(deploy, inventory, accesses, version)
+    at_version = [
+        host for host, s in state.states.items()
+        if s.settled(
+            name, deploy.components, deploy.payload.units, plan.installed_version, plan.image_ids
         )
-        version = deploy.choose(state) or deploy.converging(state)
-        if version is None:
-            running = accounted_versions(state, environment.name, components).values()
-            newest = max((v for v in running if v), key=precedence_key)
-            message = f"{environment.name} runs {newest}, and its range takes nothing newer"
-            say(message)
-            return deploy.ended(newest, "unchanged", message)
-        installed_version = offered[version].installed_version
-        published_channels = {a.channel for a in offered.values()}
-        plan = make_deploy_plan(
-            payload,
-            _deploy_hosts(accesses),
-            files=files,
-            version=version,
-            installed_version=installed_version,
-            repository=inventory.publish[0].url if payload.uses_sources else payload.source,
-            channels=tuple(c for c in environment.channels if c in published_channels),
-            run_id=run_id,
-            action=request.action,
-            lock_wait=request.lock_wait,
-            where=f"environments.{environment.name}",
-            ledger=inventory.publish[0].name if inventory.publish else "",
-            image_ids=served_image_ids(payload, seams.index, version),
-        )
-        at_version = [
-            name for name, s in state.states.items()
-            if s.settled(
-                environment.name, components, payload.units, installed_version, plan.image_ids
-            )
-        ]  # fmt: skip
-        if request.dry_run:
-            message = f"planned {request.action} of {version} to {environment.name}"
-            if at_version:
-                message += f"; left alone (already at {version}): {', '.join(at_version)}"
-            return deploy.ended(version, "planned", message, plan=plan)
-        if len(at_version) == len(accesses):
-            message = f"every host of {environment.name} runs {version} already: nothing to do"
-            say(message)
-            return deploy.ended(version, "unchanged", message, plan=plan)
-        return deploy.execute(plan, accesses, signals)
-    finally:
-        state.close()
-        upstream_surveys.close()
+    ]  # fmt: skip
+    if deploy.request.dry_run:
+        message = f"planned {deploy.request.action} of {version} to {name}"
+        if at_version:
+            message += f"; left alone (already at {version}): {', '.join(at_version)}"
+        return deploy.ended(version, "planned", message, plan=plan)
+    if len(at_version) == len(accesses):
+        message = f"every host of {name} runs {version} already: nothing to do"
+        deploy.say(message)
+        return deploy.ended(version, "unchanged", message, plan=plan)
+    return deploy.execute(plan, accesses, signals)
+
+
+def _nothing_newer(deploy: _Deploy) -> DeployOutcome:
+    """The outcome when every host runs the newest version the range takes: unchanged."""
+    name = deploy.environment.name
+    running = accounted_versions(deploy.state, name, deploy.components).values()
+    newest = max((v for v in running if v), key=precedence_key)
+    message = f"{name} runs {newest}, and its range takes nothing newer"
+    deploy.say(message)
+    return deploy.ended(newest, "unchanged", message)
+
+
+def _plan(
+    deploy: _Deploy, inventory: Inventory, accesses: Sequence[HostAccess], version: str
+) -> DeployPlan:
+    """The plan of deploying ``version`` to ``accesses``' hosts, from the channels that offer it.
+
+    UsageError when the registry does not serve a Compose environment's image of it.
+    """
+    payload, request, environment = deploy.payload, deploy.request, deploy.environment
+    published_channels = {a.channel for a in deploy.offered.values()}
+    return make_deploy_plan(
+        payload,
+        _deploy_hosts(accesses),
+        files=deploy.files,
+        version=version,
+        installed_version=deploy.offered[version].installed_version,
+        repository=inventory.publish[0].url if payload.uses_sources else payload.source,
+        channels=tuple(c for c in environment.channels if c in published_channels),
+        run_id=deploy.run_id,
+        action=request.action,
+        lock_wait=request.lock_wait,
+        where=f"environments.{environment.name}",
+        ledger=inventory.publish[0].name if inventory.publish else "",
+        image_ids=served_image_ids(payload, deploy.seams.index, version),
+    )
