@@ -38,9 +38,9 @@ from orchestrator.deploy.page import page_data, promotion_order, render_page
 from orchestrator.deploy.payload import payload_of
 from orchestrator.deploy.pinfile import rewrite_pin
 from orchestrator.deploy.plan import CONTROL_TIMEOUT
+from orchestrator.deploy.records import Audit
 from orchestrator.deploy.render import describe_plan, describe_status
 from orchestrator.deploy.report import write_deploy_report
-from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.run import (
     DeployOutcome,
     DeployRequest,
@@ -342,7 +342,7 @@ def page(
     for environment in ordered:
         payload = payload_of(loaded, environment)
         try:
-            entries = published(seams.available(environment), payload, loaded.project.epoch)
+            entries = published(seams.index.available(environment), payload, loaded.project.epoch)
         except OrchestratorError as error:
             if environment.compose is None:
                 raise
@@ -389,9 +389,9 @@ def unlock(c: Context, env: str = "", force: bool = False, inventory: str | None
     loaded = load(c, inventory)
     environment = loaded.environment(env)
     seams = deploy_seams(loaded)
-    first = seams.accesses(environment)[0]
+    first = seams.hosts.accesses(environment)[0]
     files = host_files(loaded)
-    shell = seams.connect(first)
+    shell = seams.hosts.connect(first)
     try:
         command = commands.force_unlock(files, env) if force else commands.read_lock(files, env)
         result = shell.run(command, timeout=CONTROL_TIMEOUT)

@@ -28,7 +28,7 @@ from orchestrator.cli.wiring.sandbox import cloud_client, prepare_release_sandbo
 from orchestrator.cloud.endpoint import check_credentials
 from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.actions import auto_environments
-from orchestrator.deploy.rollout import Audit
+from orchestrator.deploy.records import Audit
 from orchestrator.deploy.run import (
     DeployOutcome,
     DeployRequest,

@@ -9,7 +9,7 @@ from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.candidate import promotion_pick
 from orchestrator.deploy.payload import payload_of
 from orchestrator.deploy.promotion import refuse_never_deployed, rollback_target
-from orchestrator.deploy.rollout import Audit
+from orchestrator.deploy.records import Audit
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
 from orchestrator.deploy.seams import DeploySeams
 from orchestrator.deploy.survey import Survey, Surveys

@@ -17,7 +17,7 @@ from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.health import check_health
 from orchestrator.deploy.payload import payload_of
 from orchestrator.deploy.promotion import promotion_candidate
-from orchestrator.deploy.seams import DeploySeams
+from orchestrator.deploy.seams import DeploySeams, ReleaseIndex
 from orchestrator.deploy.survey import Survey
 from orchestrator.errors import UsageError
 
@@ -46,7 +46,7 @@ def health_now(
 
 
 def refuse_stray_images(
-    upstream: Environment, state: Survey, components: tuple[str, ...], seams: DeploySeams,
+    upstream: Environment, state: Survey, components: tuple[str, ...], index: ReleaseIndex,
     version: str,
 ) -> None:  # fmt: skip
     """UsageError when a Compose host upstream runs another image than the registry's ``version``.
@@ -55,7 +55,7 @@ def refuse_stray_images(
     """
     if upstream.compose is None:
         return
-    served = seams.image(upstream, version)
+    served = index.image(upstream, version)
     platform = f"linux/{upstream.arch}"
     image = served.image_for(platform) if served is not None else None
     if image is None:
@@ -99,7 +99,7 @@ def promotion_pick(
             seams.ledger.failed(upstream.name),
         )  # fmt: skip
         if version is None:
-            refuse_stray_images(upstream, state, components, seams, picked)
+            refuse_stray_images(upstream, state, components, seams.index, picked)
     finally:
         state.close()
     return picked

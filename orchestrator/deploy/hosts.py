@@ -1,9 +1,10 @@
-"""The deploy hosts seam: a shell on each host of an environment, its host key pinned.
+"""A shell on each host of an environment, its host key pinned: what deploy hosts connect to.
 
-:class:`HostShell` is what the deploy needs of a host: run a command with a deadline and
-bounded output, hang up. :func:`open_ssh_shell` is the real one, over SSH through
-:mod:`orchestrator.remote.sshexec`; a host presenting another key than the pinned one is refused
-(that is bad input, exit 2, before any host is changed).
+:class:`HostShell` is what the deploy needs of a host (a
+:class:`~orchestrator.deploy.seams.DeployHosts` gives one per host): run a command with
+a deadline and bounded output, hang up. :func:`open_ssh_shell` is the real one, over SSH
+through :mod:`orchestrator.remote.sshexec`; a host presenting another key than the pinned
+one is refused (that is bad input, exit 2, before any host is changed).
 """
 
 from __future__ import annotations

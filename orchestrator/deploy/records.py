@@ -24,6 +24,15 @@ MAX_FIELD = 2000
 
 
 @dataclass(frozen=True)
+class Audit:
+    """Who asked for the deploy, for the records."""
+
+    by: str
+    ci_job: str | None = None
+    approved_by: str | None = None
+
+
+@dataclass(frozen=True)
 class Record:
     """One deploy of one version to one host, as it ended.
 

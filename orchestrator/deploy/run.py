@@ -4,7 +4,7 @@ Everything that can be refused is refused before a host changes: the environment
 version (published, accepted, not failed here, not older than what runs unless this is a
 rollback), the hosts' keys (the survey reads every host first). Then the plan
 (:mod:`orchestrator.deploy.plan`) runs in the executor with the deploy's handlers
-(:mod:`orchestrator.deploy.rollout`); a host that is already at the version is left alone,
+(:mod:`orchestrator.deploy.handlers`); a host that is already at the version is left alone,
 and when every host is, nothing is planned at all: one round trip per host.
 """
 
@@ -23,12 +23,13 @@ from typing import Any, Literal
 from orchestrator.commands.deploy import HostFiles, host_files
 from orchestrator.config.environments import Environment
 from orchestrator.config.inventory import Inventory
+from orchestrator.deploy.handlers.context import DeployContext
+from orchestrator.deploy.handlers.dispatch import DeployHandlers
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.payload import Compose, Payload, payload_of
 from orchestrator.deploy.plan import DeployHost, DeployPlan, make_deploy_plan
-from orchestrator.deploy.records import Action, Record, failed_versions
-from orchestrator.deploy.rollout import Audit, DeployHandlers
-from orchestrator.deploy.seams import DeploySeams
+from orchestrator.deploy.records import Action, Audit, Record, failed_versions
+from orchestrator.deploy.seams import DeploySeams, ReleaseIndex
 from orchestrator.deploy.survey import (
     Survey,
     Surveys,
@@ -42,11 +43,7 @@ from orchestrator.engine.locks import new_details
 from orchestrator.engine.run_ids import new_run_id
 from orchestrator.errors import DeployError, LockError, UsageError
 from orchestrator.remote.fleet import HostAccess
-from orchestrator.semver import (
-    is_semver,
-    parse_range,
-    precedence_key,
-)
+from orchestrator.semver import VersionRange, is_semver, parse_range, precedence_key
 
 Say = Callable[[str], None]
 Status = Literal["deployed", "unchanged", "failed", "planned", "interrupted"]
@@ -181,25 +178,59 @@ def choose_version(
     promotion of an explicit ``--version``: going back is ``env.rollback``'s), or, for a
     rollback, not older than what runs.
     """
-    name = environment.name
-    where = source
-    wanted = request.version.removeprefix("v") if request.version else None
     range_ = parse_range(environment.version, prereleases=environment.prereleases)
-    if wanted is None:
-        if range_.pin is not None:
-            wanted = range_.pin
-            if wanted not in offered:
-                raise UsageError(
-                    f"environment {name} pins {wanted}, which is not published {where}; "
-                    "release it first or change the pin"
-                )
-        else:
-            wanted = range_.best(v for v in offered if v not in failed)
-            if wanted is None:
-                raise UsageError(
-                    f"no published version {where} matches {name}'s range "
-                    f"{environment.version!r} (failed here: {', '.join(sorted(failed)) or 'none'})"
-                )
+    wanted = _wanted(environment, source, request, range_, offered, failed)
+    _refuse_unfit(environment, source, request, range_, wanted, offered, failed)
+    return _against_running(environment, request, wanted, running)
+
+
+def _wanted(
+    environment: Environment,
+    where: str,
+    request: DeployRequest,
+    range_: VersionRange,
+    offered: dict[str, Available],
+    failed: set[str],
+) -> str:
+    """The version asked for, else the environment's pin, else the newest its range takes.
+
+    UsageError when the pin is not published, or the range takes no published version
+    that has not failed here.
+    """
+    name = environment.name
+    if request.version:
+        return request.version.removeprefix("v")
+    if range_.pin is not None:
+        if range_.pin not in offered:
+            raise UsageError(
+                f"environment {name} pins {range_.pin}, which is not published {where}; "
+                "release it first or change the pin"
+            )
+        return range_.pin
+    best = range_.best(v for v in offered if v not in failed)
+    if best is None:
+        raise UsageError(
+            f"no published version {where} matches {name}'s range "
+            f"{environment.version!r} (failed here: {', '.join(sorted(failed)) or 'none'})"
+        )
+    return best
+
+
+def _refuse_unfit(
+    environment: Environment,
+    where: str,
+    request: DeployRequest,
+    range_: VersionRange,
+    wanted: str,
+    offered: dict[str, Available],
+    failed: set[str],
+) -> None:
+    """UsageError for ``wanted`` not a release, not published, failed here, or out of range.
+
+    Out of range counts for a plain deploy of an explicit version only: a promotion or a
+    rollback goes where its rules say.
+    """
+    name = environment.name
     if not is_semver(wanted):
         raise UsageError(f"{request.flag} {wanted[:40]!r} is not a release version such as 1.2.3")
     if wanted not in offered:
@@ -216,6 +247,21 @@ def choose_version(
             f"{wanted} is outside {name}'s version {environment.version!r}; change the "
             f"inventory or promote it with invoke promote --to {name}"
         )
+
+
+def _against_running(
+    environment: Environment,
+    request: DeployRequest,
+    wanted: str,
+    running: dict[str, str | None],
+) -> str | None:
+    """``wanted``, held against the newest version that runs; None: leave the hosts as they are.
+
+    A rollback must go below it; anything else must not, unless a promotion of an
+    explicit version allows it: a release's deploy or a plain deploy then does nothing,
+    an explicit version is refused (going back is ``env.rollback``'s).
+    """
+    name = environment.name
     newest = max((v for v in running.values() if v), key=precedence_key, default=None)
     older = newest is not None and precedence_key(wanted) < precedence_key(newest)
     if request.action == "rollback":
@@ -257,7 +303,7 @@ def failed_on(state: Survey, environment: str, also_failed: set[str]) -> set[str
     return failed_versions(environment_records(state, environment), environment) | also_failed
 
 
-def served_image_ids(payload: Payload, seams: DeploySeams, version: str) -> tuple[str, ...]:
+def served_image_ids(payload: Payload, index: ReleaseIndex, version: str) -> tuple[str, ...]:
     """The ids of the image a Compose environment deploys as ``version`` (none for packages).
 
     The image is the one of the hosts' platform (``arch``): the tag names an index of one
@@ -272,7 +318,7 @@ def served_image_ids(payload: Payload, seams: DeploySeams, version: str) -> tupl
         return ()
     environment = payload.environment
     where = f"{payload.reference}:{version}"
-    served = seams.image(environment, version)
+    served = index.image(environment, version)
     if served is None:
         raise UsageError(f"the registry no longer serves {where}; nothing was changed")
     platform = f"linux/{environment.arch}"
@@ -335,7 +381,7 @@ def _deploy_hosts(accesses: Sequence[HostAccess]) -> list[DeployHost]:
 
 def host_summary(
     state: Survey,
-    handlers: DeployHandlers | None,
+    context: DeployContext | None,
     components: tuple[str, ...],
     outcome: Outcome | None = None,
 ) -> dict[str, dict[str, Any]]:
@@ -348,16 +394,16 @@ def host_summary(
     for name, host in state.states.items():
         before = host.version(components)
         entry: dict[str, Any] = {"before": before, "touched": False}
-        if handlers is not None:
-            touched = name in handlers.touched
+        if context is not None:
+            touched = name in context.touched
             entry["touched"] = touched
-            entry["health"] = handlers.health.get(name)
-            entry["reverted_to"] = handlers.reverted.get(name)
+            entry["health"] = context.health.get(name)
+            entry["reverted_to"] = context.reverted.get(name)
             # For a touched host: whether it went back where it had to, what it runs now
             # (None: not known), and whether its record was written.
-            entry["went_back"] = name not in handlers.not_back() if touched else None
-            entry["left_on"] = handlers.left_on(name) if touched else None
-            entry["recorded"] = name in handlers.recorded if touched else None
+            entry["went_back"] = name not in context.not_back() if touched else None
+            entry["left_on"] = context.left_on(name) if touched else None
+            entry["recorded"] = name in context.recorded if touched else None
         if outcome is not None:
             programs = [outcome.programs.get(name), outcome.reverts.get(name)]
             entry["steps"] = [
@@ -490,16 +536,16 @@ class _Deploy:
     ) -> DeployOutcome:
         """Run ``plan`` in the executor and say how it ended."""
         request, version = self.request, plan.version
-        handlers = DeployHandlers(
+        context = DeployContext(
             plan=plan,
             payload=self.payload,
             recheck=self.recheck(version),
             environment=self.environment,
             survey=self.state,
             accesses={a.name: a for a in accesses},
-            connect=self.seams.connect,
+            connect=self.seams.hosts.connect,
             files=self.files,
-            project_key=self.seams.project_key() if self.payload.uses_sources else "",
+            project_key=self.seams.index.project_key() if self.payload.uses_sources else "",
             audit=request.audit,
             lock=new_details(self.run_id, f"{request.action} {version}", self.now()),
             say=self.say,
@@ -509,15 +555,15 @@ class _Deploy:
             installed_of={v: a.installed_version for v, a in self.offered.items()},
         )
         started = time.monotonic()
-        executor = Executor(plan, handlers, signals=signals)
+        executor = Executor(plan, DeployHandlers(context), signals=signals)
         if signals is not None and hasattr(signals, "watch"):
             signals.watch(executor)
         outcome = executor.run()
         elapsed = time.monotonic() - started
-        hosts = host_summary(self.state, handlers, self.components, outcome)
+        hosts = host_summary(self.state, context, self.components, outcome)
         name, what = self.environment.name, f"{request.action} of {version}"
-        back = ", ".join(f"{h} -> {v}" for h, v in handlers.reverted.items()) or "none"
-        back += _not_back(handlers)
+        back = ", ".join(f"{h} -> {v}" for h, v in context.reverted.items()) or "none"
+        back += _not_back(context)
         finished = outcome.built and not outcome.failures
         if outcome.ended is not None:
             return self.ended(version, "unchanged", outcome.ended.message, hosts=hosts, plan=plan)
@@ -531,28 +577,28 @@ class _Deploy:
             late = " (a signal came during the cleanup)" if outcome.interrupted else ""
             message = f"{name} runs {version} on every host ({elapsed:.1f}s){late}"
             return self.ended(version, "deployed", message, hosts=hosts, plan=plan)
-        if handlers.failure is None:
+        if context.failure is None:
             why = "; ".join(outcome.failures) or "the deploy did not finish"
             message = (
                 f"{what} to {name} failed: {why}; hosts went back: {back}"
-                if handlers.touched
+                if context.touched
                 else f"{what} to {name} failed before any host changed: {why}"
             )
             return self.ended(version, "failed", message, hosts=hosts, plan=plan)
-        marked = _marked(version, name, handlers)
-        message = f"{what} to {name} failed: {handlers.failure}; {marked}; hosts went back: {back}"
+        marked = _marked(version, name, context)
+        message = f"{what} to {name} failed: {context.failure}; {marked}; hosts went back: {back}"
         return self.ended(version, "failed", message, hosts=hosts, plan=plan)
 
 
-def _marked(version: str, environment: str, handlers: DeployHandlers) -> str:
+def _marked(version: str, environment: str, context: DeployContext) -> str:
     """Where the failed ``version`` is marked failed: the hosts' records, the ledger, or not.
 
     Marked on the hosts alone, it is not protected: root on one of them can erase it.
     """
-    ledgered = handlers.unledgered is None
-    if handlers.recorded and ledgered:
+    ledgered = context.unledgered is None
+    if context.recorded and ledgered:
         return f"{version} is marked failed in {environment}"
-    if handlers.recorded:
+    if context.recorded:
         return (
             f"{version} is marked failed in {environment} on its hosts only, not in the deploy "
             "ledger: root on a host could erase the mark"
@@ -568,15 +614,15 @@ def _marked(version: str, environment: str, handlers: DeployHandlers) -> str:
     )
 
 
-def _not_back(handlers: DeployHandlers) -> str:
+def _not_back(context: DeployContext) -> str:
     """The touched hosts that did not go back, each with what it runs and its record."""
     stuck = []
-    for host in handlers.not_back():
-        on = handlers.left_on(host)
+    for host in context.not_back():
+        on = context.left_on(host)
         if on is None:
-            before = handlers.payload.previous_release(handlers.touched[host]) or "nothing"
-            on = f"{handlers.plan.version} or {before}: its change did not finish"
-        record = "written" if host in handlers.recorded else "not written"
+            before = context.payload.previous_release(context.touched[host]) or "nothing"
+            on = f"{context.plan.version} or {before}: its change did not finish"
+        record = "written" if host in context.recorded else "not written"
         stuck.append(f"{host} (on {on}; its record {record})")
     return f"; did not go back: {', '.join(stuck)}" if stuck else ""
 
@@ -597,87 +643,155 @@ def run_deploy(
     """
     environment = inventory.environment(request.environment)
     payload = payload_of(inventory, environment)
-    components = payload.components
-    if payload.uses_sources and not inventory.publish:
-        raise UsageError(
-            f"environment {environment.name} installs from the first publish target, and the "
-            "inventory has none: add one under publish"
-        )
+    _refuse_no_source(inventory, payload, seams.index)
     files = host_files(inventory)
-    if payload.uses_sources:
-        seams.project_key()  # a missing key is bad input, before any host is read
-    accesses = seams.accesses(environment)
+    accesses = seams.hosts.accesses(environment)
     run_id = new_run_id(now(), os.urandom(3).hex())
     upstream_surveys = Surveys(inventory, seams)
-    # What is published, the ledger, the hosts and those upstream: read all at once.
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        index = pool.submit(seams.available, environment)
-        pool.submit(seams.ledger.failures)
-        if request.action == "deploy":
-            pool.submit(upstream_surveys.read_all, upstream_chain(inventory, environment))
-        reading = pool.submit(survey, accesses, seams.connect, files, payload)
-    try:
-        offered = published(index.result(), payload, inventory.project.epoch)
-    except BaseException:
-        if reading.exception() is None:
-            reading.result().close()
-        upstream_surveys.close()
-        raise
-    state = reading.result()
+    offered, state = _read_at_once(
+        inventory, request, seams, payload, files, accesses, upstream_surveys
+    )
     try:
         _refuse_busy(state, files, environment.name, accesses[0].name)
         refuse_unsettled(state)
-        # What failed upstream is never taken here by a range or a plain deploy; what the
-        # ledger says failed here is never taken again, whatever the hosts' records say.
-        also_failed = seams.ledger.failed(environment.name)
-        if request.action == "deploy":
-            upstream = upstream_failures(inventory, environment, upstream_surveys, seams.ledger)
-            also_failed = also_failed.union(*upstream.values())
+        also_failed = _also_failed(inventory, environment, request, seams, upstream_surveys)
         if chosen is not None:
             request = dataclasses.replace(request, version=chosen(state))
         deploy = _Deploy(
             payload, request, seams, files, state, offered, also_failed, run_id, say, now
         )
-        version = deploy.choose(state) or deploy.converging(state)
-        if version is None:
-            running = accounted_versions(state, environment.name, components).values()
-            newest = max((v for v in running if v), key=precedence_key)
-            message = f"{environment.name} runs {newest}, and its range takes nothing newer"
-            say(message)
-            return deploy.ended(newest, "unchanged", message)
-        installed_version = offered[version].installed_version
-        published_channels = {a.channel for a in offered.values()}
-        plan = make_deploy_plan(
-            payload,
-            _deploy_hosts(accesses),
-            files=files,
-            version=version,
-            installed_version=installed_version,
-            repository=inventory.publish[0].url if payload.uses_sources else payload.source,
-            channels=tuple(c for c in environment.channels if c in published_channels),
-            run_id=run_id,
-            action=request.action,
-            lock_wait=request.lock_wait,
-            where=f"environments.{environment.name}",
-            ledger=inventory.publish[0].name if inventory.publish else "",
-            image_ids=served_image_ids(payload, seams, version),
-        )
-        at_version = [
-            name for name, s in state.states.items()
-            if s.settled(
-                environment.name, components, payload.units, installed_version, plan.image_ids
-            )
-        ]  # fmt: skip
-        if request.dry_run:
-            message = f"planned {request.action} of {version} to {environment.name}"
-            if at_version:
-                message += f"; left alone (already at {version}): {', '.join(at_version)}"
-            return deploy.ended(version, "planned", message, plan=plan)
-        if len(at_version) == len(accesses):
-            message = f"every host of {environment.name} runs {version} already: nothing to do"
-            say(message)
-            return deploy.ended(version, "unchanged", message, plan=plan)
-        return deploy.execute(plan, accesses, signals)
+        return _deploy_on(deploy, inventory, accesses, signals)
     finally:
         state.close()
         upstream_surveys.close()
+
+
+def _refuse_no_source(inventory: Inventory, payload: Payload, index: ReleaseIndex) -> None:
+    """UsageError, before any host is read, when a package deploy has nowhere to install from.
+
+    That is no publish target, or no project key to trust it with.
+    """
+    if not payload.uses_sources:
+        return
+    if not inventory.publish:
+        raise UsageError(
+            f"environment {payload.environment.name} installs from the first publish target, "
+            "and the inventory has none: add one under publish"
+        )
+    index.project_key()  # a missing key is bad input, before any host is read
+
+
+def _read_at_once(
+    inventory: Inventory,
+    request: DeployRequest,
+    seams: DeploySeams,
+    payload: Payload,
+    files: HostFiles,
+    accesses: Sequence[HostAccess],
+    upstream_surveys: Surveys,
+) -> tuple[dict[str, Available], Survey]:
+    """What is published, and the hosts as read; the ledger and those upstream read meanwhile.
+
+    All at once. When what is published cannot be read, the hosts' shells (here and
+    upstream) are closed before the error goes on.
+    """
+    environment = payload.environment
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        offering = pool.submit(seams.index.available, environment)
+        pool.submit(seams.ledger.failures)
+        if request.action == "deploy":
+            pool.submit(upstream_surveys.read_all, upstream_chain(inventory, environment))
+        reading = pool.submit(survey, accesses, seams.hosts.connect, files, payload)
+    try:
+        offered = published(offering.result(), payload, inventory.project.epoch)
+    except BaseException:
+        if reading.exception() is None:
+            reading.result().close()
+        upstream_surveys.close()
+        raise
+    return offered, reading.result()
+
+
+def _also_failed(
+    inventory: Inventory,
+    environment: Environment,
+    request: DeployRequest,
+    seams: DeploySeams,
+    upstream_surveys: Surveys,
+) -> set[str]:
+    """What failed as this environment's hosts do not say: here as the ledger says, upstream.
+
+    What failed upstream is never taken here by a range or a plain deploy; what the
+    ledger says failed here is never taken again, whatever the hosts' records say.
+    """
+    also_failed = seams.ledger.failed(environment.name)
+    if request.action == "deploy":
+        upstream = upstream_failures(inventory, environment, upstream_surveys, seams.ledger)
+        also_failed = also_failed.union(*upstream.values())
+    return also_failed
+
+
+def _deploy_on(
+    deploy: _Deploy,
+    inventory: Inventory,
+    accesses: Sequence[HostAccess],
+    signals: Deferral | None,
+) -> DeployOutcome:
+    """Choose the version on the hosts as read, plan it, and run the plan unless it does nothing."""
+    state, name = deploy.state, deploy.environment.name
+    version = deploy.choose(state) or deploy.converging(state)
+    if version is None:
+        return _nothing_newer(deploy)
+    plan = _plan(deploy, inventory, accesses, version)
+    at_version = [
+        host for host, s in state.states.items()
+        if s.settled(
+            name, deploy.components, deploy.payload.units, plan.installed_version, plan.image_ids
+        )
+    ]  # fmt: skip
+    if deploy.request.dry_run:
+        message = f"planned {deploy.request.action} of {version} to {name}"
+        if at_version:
+            message += f"; left alone (already at {version}): {', '.join(at_version)}"
+        return deploy.ended(version, "planned", message, plan=plan)
+    if len(at_version) == len(accesses):
+        message = f"every host of {name} runs {version} already: nothing to do"
+        deploy.say(message)
+        return deploy.ended(version, "unchanged", message, plan=plan)
+    return deploy.execute(plan, accesses, signals)
+
+
+def _nothing_newer(deploy: _Deploy) -> DeployOutcome:
+    """The outcome when every host runs the newest version the range takes: unchanged."""
+    name = deploy.environment.name
+    running = accounted_versions(deploy.state, name, deploy.components).values()
+    newest = max((v for v in running if v), key=precedence_key)
+    message = f"{name} runs {newest}, and its range takes nothing newer"
+    deploy.say(message)
+    return deploy.ended(newest, "unchanged", message)
+
+
+def _plan(
+    deploy: _Deploy, inventory: Inventory, accesses: Sequence[HostAccess], version: str
+) -> DeployPlan:
+    """The plan of deploying ``version`` to ``accesses``' hosts, from the channels that offer it.
+
+    UsageError when the registry does not serve a Compose environment's image of it.
+    """
+    payload, request, environment = deploy.payload, deploy.request, deploy.environment
+    published_channels = {a.channel for a in deploy.offered.values()}
+    return make_deploy_plan(
+        payload,
+        _deploy_hosts(accesses),
+        files=deploy.files,
+        version=version,
+        installed_version=deploy.offered[version].installed_version,
+        repository=inventory.publish[0].url if payload.uses_sources else payload.source,
+        channels=tuple(c for c in environment.channels if c in published_channels),
+        run_id=deploy.run_id,
+        action=request.action,
+        lock_wait=request.lock_wait,
+        where=f"environments.{environment.name}",
+        ledger=inventory.publish[0].name if inventory.publish else "",
+        image_ids=served_image_ids(payload, deploy.seams.index, version),
+    )

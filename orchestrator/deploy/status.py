@@ -60,7 +60,9 @@ def environment_status(
         # A pin needs the index only to say what a promotion would take.
         if range_.pin is None or environment.upstream is not None:
             try:
-                offered = published(seams.available(environment), payload, inventory.project.epoch)
+                offered = published(
+                    seams.index.available(environment), payload, inventory.project.epoch
+                )
             except OrchestratorError as error:
                 problem = str(error)
         desired = range_.pin
@@ -118,7 +120,7 @@ def _next_promotion(
             payload, DeployRequest(environment.name, version, "promote"), state, offered,
             seams.ledger.failed(environment.name),
         )  # fmt: skip
-        served_image_ids(payload, seams, version)
+        served_image_ids(payload, seams.index, version)
     except OrchestratorError as error:
         return {"from": environment.upstream, "version": None, "eligible": False, "why": str(error)}
     return {"from": environment.upstream, "version": version, "eligible": True, "why": ""}
@@ -140,7 +142,7 @@ def _served_ids(
     served: dict[str, tuple[str, ...] | None] = {}
     for tag in tags:
         try:
-            found = seams.image(environment, tag)
+            found = seams.index.image(environment, tag)
         except OrchestratorError:
             found = None
         image = found.image_for(f"linux/{environment.arch}") if found is not None else None

@@ -178,7 +178,7 @@ class Surveys:
         if found is None:
             try:
                 found = survey(
-                    self._seams.accesses(environment), self._seams.connect,
+                    self._seams.hosts.accesses(environment), self._seams.hosts.connect,
                     host_files(self._inventory), payload_of(self._inventory, environment),
                 )  # fmt: skip
             except Exception as error:

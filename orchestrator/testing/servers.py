@@ -16,14 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orchestrator.commands.deploy import MARK, ROOT_REFUSED, as_root, checked_as_root
-from orchestrator.config.environments import Environment
 from orchestrator.deploy.hosts import Completed
-from orchestrator.deploy.index import Available
-from orchestrator.deploy.ledger import FailureLedger
-from orchestrator.deploy.seams import DeploySeams
 from orchestrator.errors import DeployError
-from orchestrator.remote.fleet import HostAccess
-from orchestrator.testing.publish import MemoryTarget
 
 SUDO_REFUSED = "sudo: a password is required"
 
@@ -53,6 +47,110 @@ class FakeServer:
     guard: threading.Lock = field(default_factory=threading.Lock)
 
 
+# How a login's command is run through sudo, up to the command itself.
+_CHECKED = checked_as_root("")[: -len(as_root(""))]
+_DONE = Completed(0, "", "")
+
+
+def _inspect(server: FakeServer, command: str) -> Completed:
+    """The inspection: packages (settled, then not), units' states, records, between marks."""
+    packages = "".join(f"{p} ii  {v}\n" for p, v in server.packages.items())
+    packages += "".join(f"{p} {a:<3} 1.0\n" for p, a in server.unsettled.items())
+    units = "".join(f"{state}\n" for state in server.units.values())
+    records = "".join(f"{line}\n" for line in server.records)
+    return Completed(0, f"{packages}{MARK}\n{units}{MARK}\n{records}", "")
+
+
+def _take_lock(server: FakeServer, command: str) -> Completed:
+    """Take the lock with the command's details; status 3 with the holder's if it is held."""
+    details = shlex.split(command.split("then printf %s ", 1)[1].split(" > ", 1)[0])[0]
+    if server.lock is not None:
+        return Completed(3, server.lock, "")
+    server.lock = details
+    return _DONE
+
+
+def _release_lock(server: FakeServer, command: str) -> Completed:
+    """Release the lock if its details hold the command's token."""
+    token = shlex.split(command)[2]
+    if server.lock is not None and token in server.lock.splitlines():
+        server.lock = None
+    return _DONE
+
+
+def _force_unlock(server: FakeServer, command: str) -> Completed:
+    """Remove the lock whoever holds it; its details, if it was held."""
+    held, server.lock = server.lock, None
+    return Completed(0, held or "", "")
+
+
+def _read_lock(server: FakeServer, command: str) -> Completed:
+    """The lock's details; status 1 when it is free."""
+    return Completed(0, server.lock, "") if server.lock else Completed(1, "", "")
+
+
+def _succeed(server: FakeServer, command: str) -> Completed:
+    """A step that changes nothing a fake server keeps: the source, apt's update, dpkg's settling."""
+    return _DONE
+
+
+def _install(server: FakeServer, command: str) -> Completed:
+    """Install the command's ``name=version`` packages, unless one of the versions is broken."""
+    wanted = dict(w.split("=", 1) for w in shlex.split(command) if re.match(r"^[a-z0-9.+-]+=", w))
+    if set(wanted.values()) & server.broken_install:
+        return Completed(100, "", "E: Sub-process /usr/bin/dpkg returned an error code (1)")
+    server.packages.update(wanted)
+    return _DONE
+
+
+def _remove(server: FakeServer, command: str) -> Completed:
+    """Remove the named packages."""
+    for name in shlex.split(command)[2:]:
+        server.packages.pop(name, None)
+    return _DONE
+
+
+def _restart(server: FakeServer, command: str) -> Completed:
+    """Every unit is active again."""
+    for unit in server.units:
+        server.units[unit] = "active"
+    return _DONE
+
+
+def _check(server: FakeServer, command: str) -> Completed:
+    """``check VERSION``: whether the host runs that version only, and healthy."""
+    version = (shlex.split(command)[1:] or [""])[0]  # none: the host runs nothing
+    # The check names the upstream version: the packages' without the revision.
+    installed = {v.rsplit("-", 1)[0] for v in server.packages.values()}
+    ok = installed == {version} and server.healthy(version)
+    return Completed(0 if ok else 1, "" if ok else f"unhealthy {version}", "")
+
+
+def _append_record(server: FakeServer, command: str) -> Completed:
+    """Append the command's record line to the host's records."""
+    words = shlex.shlex(command.split("printf '%s\\n' ", 1)[1], posix=True, punctuation_chars=True)
+    words.whitespace_split = True
+    server.records.append(next(iter(words)))
+    return _DONE
+
+
+# What a fake server understands, in the order it tries: how to tell each command, and
+# its answer. Anything else answers 127, as a shell would.
+_ANSWERS: tuple[tuple[Callable[[str], bool], Callable[[FakeServer, str], Completed]], ...] = (
+    (lambda c: c.startswith("dpkg-query"), _inspect),
+    (lambda c: "if mkdir" in c, _take_lock),
+    (lambda c: c.startswith("grep -qxF"), _release_lock),
+    (lambda c: c.startswith("cat ") and "rm -rf" in c, _force_unlock),
+    (lambda c: c.startswith("cat "), _read_lock),
+    (lambda c: c.startswith(("set -e; umask 022", "parts=", "for attempt in")), _succeed),
+    (lambda c: "apt-get install" in c, _install),
+    (lambda c: c.startswith("dpkg --remove"), _remove),
+    (lambda c: c.startswith("systemctl daemon-reload"), _restart),
+    (lambda c: c.startswith("check "), _check),
+    (lambda c: c.startswith("mkdir -p /var/lib/") and ">>" in c, _append_record),
+)
+
+
 class FakeShell:
     """A :class:`~orchestrator.deploy.hosts.HostShell` on a :class:`FakeServer`."""
 
@@ -79,66 +177,14 @@ class FakeShell:
             return self._answer(command)
 
     def _answer(self, command: str) -> Completed:
-        server = self.server
-        checked = checked_as_root("")[: -len(as_root(""))]
-        if command.startswith(checked):
-            if not server.sudo:
+        if command.startswith(_CHECKED):
+            if not self.server.sudo:
                 return Completed(1, "", f"{SUDO_REFUSED}\n{ROOT_REFUSED}")
             # The fake has one user: the command runs as the sudo in it would.
-            return self._answer(shlex.split(command.removeprefix(checked))[-1])
-        if command.startswith("dpkg-query"):
-            packages = "".join(f"{p} ii  {v}\n" for p, v in server.packages.items())
-            packages += "".join(f"{p} {a:<3} 1.0\n" for p, a in server.unsettled.items())
-            units = "".join(f"{state}\n" for state in server.units.values())
-            records = "".join(f"{line}\n" for line in server.records)
-            return Completed(0, f"{packages}{MARK}\n{units}{MARK}\n{records}", "")
-        if "if mkdir" in command:
-            details = shlex.split(command.split("then printf %s ", 1)[1].split(" > ", 1)[0])[0]
-            if server.lock is not None:
-                return Completed(3, server.lock, "")
-            server.lock = details
-            return Completed(0, "", "")
-        if command.startswith("grep -qxF"):
-            token = shlex.split(command)[2]
-            if server.lock is not None and token in server.lock.splitlines():
-                server.lock = None
-            return Completed(0, "", "")
-        if command.startswith("cat ") and "rm -rf" in command:
-            held, server.lock = server.lock, None
-            return Completed(0, held or "", "")
-        if command.startswith("cat "):
-            return Completed(0, server.lock, "") if server.lock else Completed(1, "", "")
-        if command.startswith(("set -e; umask 022", "parts=", "for attempt in")):
-            return Completed(0, "", "")
-        if "apt-get install" in command:
-            wanted = dict(
-                w.split("=", 1) for w in shlex.split(command) if re.match(r"^[a-z0-9.+-]+=", w)
-            )
-            if set(wanted.values()) & server.broken_install:
-                return Completed(100, "", "E: Sub-process /usr/bin/dpkg returned an error code (1)")
-            server.packages.update(wanted)
-            return Completed(0, "", "")
-        if command.startswith("dpkg --remove"):
-            for name in shlex.split(command)[2:]:
-                server.packages.pop(name, None)
-            return Completed(0, "", "")
-        if command.startswith("systemctl daemon-reload"):
-            for unit in server.units:
-                server.units[unit] = "active"
-            return Completed(0, "", "")
-        if command.startswith("check "):
-            version = (shlex.split(command)[1:] or [""])[0]  # none: the host runs nothing
-            # The check names the upstream version: the packages' without the revision.
-            installed = {v.rsplit("-", 1)[0] for v in server.packages.values()}
-            ok = installed == {version} and server.healthy(version)
-            return Completed(0 if ok else 1, "" if ok else f"unhealthy {version}", "")
-        if command.startswith("mkdir -p /var/lib/") and ">>" in command:
-            words = shlex.shlex(
-                command.split("printf '%s\\n' ", 1)[1], posix=True, punctuation_chars=True
-            )
-            words.whitespace_split = True
-            server.records.append(next(iter(words)))
-            return Completed(0, "", "")
+            return self._answer(shlex.split(command.removeprefix(_CHECKED))[-1])
+        for understands, answer in _ANSWERS:
+            if understands(command):
+                return answer(self.server, command)
         return Completed(127, "", f"fake server: unknown command {command[:80]!r}")
 
     def hang_up(self) -> None:
@@ -147,31 +193,3 @@ class FakeShell:
 
     def close(self) -> None:
         """Nothing to close."""
-
-
-def fake_deploy_seams(
-    servers: dict[str, FakeServer],
-    available: list[Available],
-    key: str = "PUBLIC KEY",
-    ledger: MemoryTarget | None = None,
-) -> DeploySeams:
-    """Deploy seams over ``servers`` (by host name) offering ``available`` versions.
-
-    The deploy ledger is kept on ``ledger`` (a new, empty target if none is given).
-    """
-    target = ledger if ledger is not None else MemoryTarget()
-
-    def accesses(environment: Environment) -> list[HostAccess]:
-        return [
-            HostAccess(h.name, h.address, h.port, h.user, "ssh-ed25519 AAAA", become=h.become)
-            for h in environment.listed_hosts
-        ]
-
-    return DeploySeams(
-        accesses=accesses,
-        connect=lambda access: FakeShell(servers[access.name]),
-        available=lambda environment: list(available),
-        project_key=lambda: key,
-        image=lambda environment, tag: None,
-        ledger=FailureLedger(lambda: target),
-    )

@@ -1,4 +1,4 @@
-"""The real seams of a deploy: pinned SSH to the hosts, the signed index, the project's key."""
+"""The real seams of a deploy: its hosts over pinned SSH, what is published and the key, the ledger."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from orchestrator.cli.wiring.servers import sandbox_servers
 from orchestrator.cloud.digitalocean import not_on_network
 from orchestrator.config.environments import Environment, TaggedHosts
 from orchestrator.config.inventory import Inventory
-from orchestrator.deploy.hosts import open_ssh_shell
+from orchestrator.deploy.hosts import SshShell, open_ssh_shell
 from orchestrator.deploy.index import Available, available_versions
 from orchestrator.deploy.ledger import FailureLedger
 from orchestrator.deploy.seams import DeploySeams
@@ -86,54 +86,91 @@ def _project_key(inventory: Inventory) -> str:
     )
 
 
-def deploy_seams(inventory: Inventory) -> DeploySeams:
-    """The real seams of a deploy: pinned SSH to the hosts, the signed index, the key."""
+def _listed(inventory: Inventory, environment: Environment) -> list[HostAccess]:
+    """The hosts ``environment`` lists; a sandbox server's key and login are the sandbox's."""
+    sandbox = sandbox_servers(inventory, environment)
+    listed = []
+    for host in environment.listed_hosts:
+        server = sandbox.get(host.name)
+        listed.append(
+            HostAccess(
+                name=host.name, address=host.address, port=host.port, user=host.user,
+                become=host.become, host_key=server.host_key if server else host.host_key,
+                identity_file=str(server.identity_file) if server
+                else (str(host.identity_file) if host.identity_file else None),
+            )
+        )  # fmt: skip
+    return listed
 
-    @functools.cache
-    def project_key() -> str:
-        # Read (and for the sandbox, exported) once per command, whoever asks.
-        return _project_key(inventory)
 
-    def accesses(environment: Environment) -> list[HostAccess]:
+class SshDeployHosts:
+    """An environment's hosts over pinned SSH: those it lists, or the droplets of its tag."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self._inventory = inventory
+
+    def accesses(self, environment: Environment) -> list[HostAccess]:
+        """The listed hosts in the inventory's order, or the tagged droplets by name."""
         if isinstance(environment.hosts, TaggedHosts):
-            return _tagged(inventory, environment, environment.hosts)
-        sandbox = sandbox_servers(inventory, environment)
-        listed = []
-        for host in environment.listed_hosts:
-            server = sandbox.get(host.name)
-            listed.append(
-                HostAccess(
-                    name=host.name, address=host.address, port=host.port, user=host.user,
-                    become=host.become, host_key=server.host_key if server else host.host_key,
-                    identity_file=str(server.identity_file) if server
-                    else (str(host.identity_file) if host.identity_file else None),
-                )
-            )  # fmt: skip
-        return listed
+            return _tagged(self._inventory, environment, environment.hosts)
+        return _listed(self._inventory, environment)
 
-    @functools.cache
-    def registry() -> Registry:
-        return image_registry(inventory)
+    def connect(self, access: HostAccess) -> SshShell:
+        """A shell over SSH that accepts only the pinned host key."""
+        return open_ssh_shell(access)
 
-    def available(environment: Environment) -> list[Available]:
+
+class PublishedReleaseIndex:
+    """What the inventory published for its environments, and the project's key.
+
+    The signed apt index at the first publish target, or the registry's tags for a
+    Compose environment. The key (for the sandbox, exported) and the registry's login are
+    had once per command, whoever asks.
+    """
+
+    def __init__(self, inventory: Inventory) -> None:
+        self._inventory = inventory
+        self._key: str | None = None
+        self._registry: Registry | None = None
+
+    def available(self, environment: Environment) -> list[Available]:
+        """A Compose environment's image's tags in the registry, else the signed index's."""
         if environment.compose is not None:
-            tags = registry().tags(environment.compose.image)
+            tags = self._registry_client().tags(environment.compose.image)
             return [Available(tag, REGISTRY_CHANNEL) for tag in tags]
+        inventory = self._inventory
         ensure_sandbox(inventory)
         return available_versions(
             inventory.publish[0].url,
             environment.channels,
             environment.arch,
             inventory.packages_of(environment),
-            project_key(),
+            self.project_key(),
         )
 
-    def image(environment: Environment, tag: str) -> ServedTag | None:
+    def image(self, environment: Environment, tag: str) -> ServedTag | None:
+        """What the registry serves under ``tag`` for the Compose environment's image."""
         assert environment.compose is not None  # asked for Compose environments only
-        return served_tag(registry(), environment.compose.image, tag)
+        return served_tag(self._registry_client(), environment.compose.image, tag)
 
+    def project_key(self) -> str:
+        """The key of ``signing.public_key``, or the sandbox's (exported once)."""
+        if self._key is None:
+            self._key = _project_key(self._inventory)
+        return self._key
+
+    def _registry_client(self) -> Registry:
+        if self._registry is None:
+            self._registry = image_registry(self._inventory)
+        return self._registry
+
+
+def deploy_seams(inventory: Inventory) -> DeploySeams:
+    """The real seams of a deploy: pinned SSH to the hosts, what is published, the ledger."""
     return DeploySeams(
-        accesses, open_ssh_shell, available, project_key, image, FailureLedger(_ledger(inventory))
+        SshDeployHosts(inventory),
+        PublishedReleaseIndex(inventory),
+        FailureLedger(_ledger(inventory)),
     )
 
 

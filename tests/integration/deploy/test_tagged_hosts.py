@@ -87,25 +87,25 @@ def test_tagged_droplets_are_found_and_only_their_pinned_key_is_trusted(
     inventory = sandbox_world.inventory
     environment = inventory.environment("web")
     seams = deploy_seams(inventory)
-    (access,) = seams.accesses(environment)
+    (access,) = seams.hosts.accesses(environment)
     assert (access.name, access.address) == ("web-1", droplet.public_ipv4)
     assert access.host_key == " ".join(host_key.public_line.split()[:2])
     files = HostFiles(tool="relorch", project="hello")
-    read = survey([access], seams.connect, files, payload_of(inventory, environment))
+    read = survey([access], seams.hosts.connect, files, payload_of(inventory, environment))
     read.close()
     assert read.states["web-1"].records == ()
 
     # Another key in known_hosts: refused, never trusted on first use.
     impostor = generate_keypair("impostor")
     known_hosts.write_text(f"{droplet.public_ipv4} {impostor.public_line}\n")
-    (access,) = deploy_seams(sandbox_world.inventory).accesses(environment)
+    (access,) = deploy_seams(sandbox_world.inventory).hosts.accesses(environment)
     with pytest.raises(UsageError, match="host key mismatch"):
-        survey([access], seams.connect, files, payload_of(inventory, environment))
+        survey([access], seams.hosts.connect, files, payload_of(inventory, environment))
 
     # No key at all for the droplet: refused before any connection.
     known_hosts.write_text("")
     with pytest.raises(UsageError, match="has no key in"):
-        deploy_seams(sandbox_world.inventory).accesses(environment)
+        deploy_seams(sandbox_world.inventory).hosts.accesses(environment)
     client.delete_droplet(droplet.id)
 
 
@@ -124,10 +124,10 @@ def test_on_the_private_network_tagged_droplets_are_reached_on_their_vpc_address
     inventory = sandbox_world.inventory
     environment = inventory.environment("web")
     seams = deploy_seams(inventory)
-    (access,) = seams.accesses(environment)
+    (access,) = seams.hosts.accesses(environment)
     assert (access.name, access.address) == ("web-1", droplet.private_ipv4)
     files = HostFiles(tool="relorch", project="hello")
-    read = survey([access], seams.connect, files, payload_of(inventory, environment))
+    read = survey([access], seams.hosts.connect, files, payload_of(inventory, environment))
     read.close()
     assert read.states["web-1"].records == ()
 
@@ -136,7 +136,7 @@ def test_on_the_private_network_tagged_droplets_are_reached_on_their_vpc_address
     legacy = _tagged_droplet(client, "web-legacy", generate_keypair("legacy host"), login)
     assert legacy.private_ipv4 is None
     with pytest.raises(UsageError) as refused:
-        deploy_seams(sandbox_world.inventory).accesses(environment)
+        deploy_seams(sandbox_world.inventory).hosts.accesses(environment)
     assert refused.value.exit_code == 2
     assert str(refused.value) == (
         f"environment web: droplet web-legacy ({legacy.id}, active) has no private IPv4 "

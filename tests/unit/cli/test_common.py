@@ -13,10 +13,10 @@ from invoke.context import Context
 
 from orchestrator.cli import common
 from orchestrator.cli.deploy_tasks import _say
-from orchestrator.deploy.rollout import Audit
+from orchestrator.deploy.records import Audit
 from orchestrator.deploy.run import DeployRequest, run_deploy
 from orchestrator.errors import UsageError
-from orchestrator.testing.servers import fake_deploy_seams
+from orchestrator.testing.deploy import fake_deploy_seams
 from tests.unit.deploy.test_rollout import OFFERED, inventory, records, servers
 
 ROOT = Path(__file__).resolve().parents[3]

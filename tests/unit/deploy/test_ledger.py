@@ -18,16 +18,16 @@ from orchestrator.config.inventory import Inventory, parse_inventory
 from orchestrator.deploy.actions import promote
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.ledger import NO_TARGET, FailureLedger
-from orchestrator.deploy.records import Record
-from orchestrator.deploy.rollout import Audit
+from orchestrator.deploy.records import Audit, Record
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
 from orchestrator.deploy.status import environment_status
 from orchestrator.deploy.survey import Surveys
 from orchestrator.engine.locks import new_details
 from orchestrator.errors import PublishError, UsageError
 from orchestrator.publish.ledger import DeployFailure
+from orchestrator.testing.deploy import fake_deploy_seams
 from orchestrator.testing.publish import MemoryTarget
-from orchestrator.testing.servers import FakeServer, fake_deploy_seams
+from orchestrator.testing.servers import FakeServer
 
 ROOT = Path(__file__).resolve().parents[3]
 OFFERED = [Available(f"{v}-1", "stable") for v in ("1.2.3", "1.2.4", "1.2.5")]

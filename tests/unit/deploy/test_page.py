@@ -12,7 +12,8 @@ from orchestrator.deploy.page import page_data, promotion_order, render_page
 from orchestrator.deploy.records import Record
 from orchestrator.deploy.status import environment_status
 from orchestrator.deploy.survey import Surveys
-from orchestrator.testing.servers import FakeServer, fake_deploy_seams
+from orchestrator.testing.deploy import fake_deploy_seams
+from orchestrator.testing.servers import FakeServer
 from tests.unit.deploy.test_rollout import inventory
 
 MADE = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -17,13 +17,13 @@ import yaml
 from orchestrator.config.inventory import Inventory, parse_inventory
 from orchestrator.deploy.actions import rollback
 from orchestrator.deploy.index import Available
-from orchestrator.deploy.records import Record
+from orchestrator.deploy.records import Audit, Record
 from orchestrator.deploy.report import render_deploy_report
-from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
 from orchestrator.engine.interrupts import handling_interrupts
 from orchestrator.errors import LockError, UsageError
-from orchestrator.testing.servers import FakeServer, fake_deploy_seams
+from orchestrator.testing.deploy import fake_deploy_seams
+from orchestrator.testing.servers import FakeServer
 
 ROOT = Path(__file__).resolve().parents[3]
 OFFERED = [Available(f"{v}-1", "stable") for v in ("1.2.3", "1.2.4", "1.2.5")]
@@ -195,22 +195,12 @@ def test_a_deploy_that_waited_for_the_lock_checks_its_choice_again() -> None:
     seams = fake_deploy_seams(fleet, OFFERED)
     # Between the survey and the lock, another deploy failed 1.2.4 on prod-1.
     failed = Record("t", "other", "prod", "prod-1", "deploy", "1.2.4", "1.2.3", "failed", "ci")
-    original = seams.connect
 
-    def connect(access: Any) -> Any:
-        shell = original(access)
-        server = fleet[access.name]
-        answer = shell.run
+    def take_lock(command: str) -> None:
+        if "if mkdir" in command:
+            fleet["prod-1"].records.append(failed.to_line())
 
-        def run(command: str, **kwargs: Any) -> Any:
-            if "if mkdir" in command and access.name == "prod-1":
-                server.records.append(failed.to_line())
-            return answer(command, **kwargs)
-
-        shell.run = run  # type: ignore[method-assign]
-        return shell
-
-    seams = dataclasses.replace(seams, connect=connect)
+    fleet["prod-1"].on_command = take_lock
     request = DeployRequest("prod", "1.2.4", "deploy", Audit("tester"), lock_wait=0.0)
     outcome = run_deploy(inventory(), request, seams, say=lambda line: None)
     assert outcome.status == "failed" and "changed while this deploy waited" in outcome.message

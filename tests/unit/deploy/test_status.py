@@ -10,13 +10,13 @@ import pytest
 from orchestrator.deploy.actions import promote
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.page import page_data, promotion_order, render_page
-from orchestrator.deploy.records import Record
+from orchestrator.deploy.records import Audit, Record
 from orchestrator.deploy.render import describe_status
-from orchestrator.deploy.rollout import Audit
 from orchestrator.deploy.status import environment_status
 from orchestrator.deploy.survey import Surveys
 from orchestrator.errors import UsageError
-from orchestrator.testing.servers import FakeServer, fake_deploy_seams
+from orchestrator.testing.deploy import fake_deploy_seams
+from orchestrator.testing.servers import FakeServer
 from tests.unit.deploy.test_page import MADE, Cells
 from tests.unit.deploy.test_rollout import inventory
 

@@ -25,7 +25,7 @@ from orchestrator.images.registry import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, 
 from orchestrator.images.served import ServedImage, ServedTag
 from orchestrator.release.operations import PushImage, PushIndex, TagImage
 from orchestrator.release.plan import make_plan
-from orchestrator.testing.servers import fake_deploy_seams
+from orchestrator.testing.deploy import FakeReleaseIndex
 from orchestrator.verify.images import check_tag
 from orchestrator.version import Revision, parse_tag
 from tests.unit.config.test_inventory import ROOT, parse, sandbox_data
@@ -143,14 +143,15 @@ def _compose_payload(arch: str) -> Any:
 
 def test_a_compose_deploy_checks_its_hosts_platform_of_the_index() -> None:
     served = ServedTag(INDEX, (_image("amd64"), _image("arm64", "6.6.6")), index=True)
-    seams = replace(fake_deploy_seams({}, []), image=lambda environment, tag: served)
-    assert served_image_ids(_compose_payload("amd64"), seams, "1.2.3") == (
+    index = FakeReleaseIndex([], images={"1.2.3": served})
+    assert served_image_ids(_compose_payload("amd64"), index, "1.2.3") == (
         "sha256:" + "1" * 64, AMD64.digest, INDEX,
     )  # fmt: skip
     # Each platform's label is its own: arm64's says another version.
     with pytest.raises(UsageError, match=re.escape("linux/arm64 is labelled version '6.6.6'")):
-        served_image_ids(_compose_payload("arm64"), seams, "1.2.3")
-    amd64_only = replace(seams, image=lambda e, t: ServedTag(INDEX, (_image("amd64"),), index=True))
+        served_image_ids(_compose_payload("arm64"), index, "1.2.3")
+    amd64 = ServedTag(INDEX, (_image("amd64"),), index=True)
+    amd64_only = FakeReleaseIndex([], images={"1.2.3": amd64})
     with pytest.raises(
         UsageError, match=re.escape("is for linux/amd64, and container-dev's hosts")
     ):
