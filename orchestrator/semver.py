@@ -266,15 +266,25 @@ def _desugar(token: str, prereleases: bool) -> str:
     return _STAR.sub("", token, count=1).strip(" ")
 
 
+def _within_major(major: str, z: str) -> str:
+    """``1.x``: every version of major 1, from its first (pre-)release."""
+    return f">={major}.0.0{z} <{int(major) + 1}.0.0-0"
+
+
+def _within_minor(major: str, minor: str, z: str) -> str:
+    """``1.2.x``: every version of 1.2, from its first (pre-)release."""
+    return f">={major}.{minor}.0{z} <{major}.{int(minor) + 1}.0-0"
+
+
 def _caret(match: re.Match[str], z: str) -> str:
     major, minor, patch, pre = match[1], match[2], match[3], match[4]
     if _is_x(major):
         return ""
     if _is_x(minor):
-        return f">={major}.0.0{z} <{int(major) + 1}.0.0-0"
+        return _within_major(major, z)
     if _is_x(patch):
         if major == "0":
-            return f">=0.{minor}.0{z} <0.{int(minor) + 1}.0-0"
+            return _within_minor("0", minor, z)
         return f">={major}.{minor}.0{z} <{int(major) + 1}.0.0-0"
     low = f">={major}.{minor}.{patch}-{pre}" if pre else f">={major}.{minor}.{patch}"
     if major == "0" and minor == "0":
@@ -289,48 +299,66 @@ def _tilde(match: re.Match[str], z: str) -> str:
     if _is_x(major):
         return ""
     if _is_x(minor):
-        return f">={major}.0.0{z} <{int(major) + 1}.0.0-0"
+        return _within_major(major, z)
     if _is_x(patch):
-        return f">={major}.{minor}.0{z} <{major}.{int(minor) + 1}.0-0"
+        return _within_minor(major, minor, z)
     low = f">={major}.{minor}.{patch}-{pre}" if pre else f">={major}.{minor}.{patch}"
     return f"{low} <{major}.{int(minor) + 1}.0-0"
 
 
 def _xrange(match: re.Match[str], z: str) -> str:
+    """An x-range (``*``, ``1.x``, ``1.2``, ``>1.2``) as plain comparators; a full version as is."""
     gtlt, major, minor, patch = match[1], match[2], match[3], match[4]
-    # npm leaves "1.x.2" and "x.1" alone, so they fail as comparators.
-    if (_is_x(major) and not _is_x(minor)) or (_is_x(minor) and patch and not _is_x(patch)):
+    if _wildcard_before_number(major, minor, patch) or not any(
+        _is_x(part) for part in (major, minor, patch)
+    ):
         return match[0]
-    x_major = _is_x(major)
-    x_minor = x_major or _is_x(minor)
-    any_x = x_minor or _is_x(patch)
-    if gtlt == "=" and any_x:
-        gtlt = ""
-    if x_major:
-        if gtlt:
-            # npm reads >=x as any version and >x as none: neither belongs in an inventory.
-            raise RangeError(
-                f"{_shown(match[0])} puts an operator before a wildcard, which npm reads as any "
-                "version or none: write * for any version, or a version such as >=1.2.0"
-            )
-        return "*"
-    if gtlt and any_x:
-        major_n, minor_n = int(major), 0 if x_minor else int(minor)
-        if gtlt == ">":
-            # >1 is >=2.0.0, >1.2 is >=1.3.0
-            gtlt = ">="
-            major_n, minor_n = (major_n + 1, 0) if x_minor else (major_n, minor_n + 1)
-        elif gtlt == "<=":
-            # <=1.2 takes every 1.2.x: it is <1.3.0
-            gtlt = "<"
-            major_n, minor_n = (major_n + 1, minor_n) if x_minor else (major_n, minor_n + 1)
-        suffix = "-0" if gtlt == "<" else z
-        return f"{gtlt}{major_n}.{minor_n}.0{suffix}"
-    if x_minor:
-        return f">={major}.0.0{z} <{int(major) + 1}.0.0-0"
-    if any_x:
-        return f">={major}.{minor}.0{z} <{major}.{int(minor) + 1}.0-0"
-    return match[0]
+    operator = "" if gtlt == "=" else gtlt
+    if _is_x(major):
+        return _any_version(operator, match[0])
+    partial_minor = None if _is_x(minor) else minor
+    if operator:
+        return _partial_bound(operator, major, partial_minor, z)
+    if partial_minor is None:
+        return _within_major(major, z)
+    return _within_minor(major, partial_minor, z)
+
+
+def _wildcard_before_number(major: str, minor: str | None, patch: str | None) -> bool:
+    """``x.1`` or ``1.x.2``: npm leaves these alone, so they fail as comparators."""
+    return (_is_x(major) and not _is_x(minor)) or (
+        _is_x(minor) and bool(patch) and not _is_x(patch)
+    )
+
+
+def _any_version(operator: str, token: str) -> str:
+    """``*`` for a wildcard major; RangeError if an operator stands before it."""
+    if operator:
+        # npm reads >=x as any version and >x as none: neither belongs in an inventory.
+        raise RangeError(
+            f"{_shown(token)} puts an operator before a wildcard, which npm reads as any "
+            "version or none: write * for any version, or a version such as >=1.2.0"
+        )
+    return "*"
+
+
+# An operator before a partial version (1 or 1.2): the operator it becomes, and whether its
+# bound moves past the versions the partial one names. >1.2 is >=1.3.0; <=1.2 takes every
+# 1.2.x, so it is <1.3.0; >=1.2 and <1.2 stay at 1.2.0.
+_PARTIAL_BOUNDS = {">": (">=", True), ">=": (">=", False), "<": ("<", False), "<=": ("<", True)}
+
+
+def _partial_bound(operator: str, major: str, minor: str | None, z: str) -> str:
+    """``>1.2`` -> ``>=1.3.0``: one bound on a partial version (``minor`` None for ``1``)."""
+    bound, past = _PARTIAL_BOUNDS[operator]
+    step = 1 if past else 0
+    if minor is None:
+        major_n, minor_n = int(major) + step, 0
+    else:
+        major_n, minor_n = int(major), int(minor) + step
+    # An upper bound stops below every pre-release of the version it names.
+    suffix = "-0" if bound == "<" else z
+    return f"{bound}{major_n}.{minor_n}.0{suffix}"
 
 
 def _hyphen(match: re.Match[str], prereleases: bool) -> str:

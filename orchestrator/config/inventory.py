@@ -570,6 +570,13 @@ class Notify(Model):
     timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds per delivery.")
 
 
+def _refuse_duplicates(field: str, names: list[str]) -> None:
+    """ValueError naming every name of ``field`` given more than once."""
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate {field} names: {', '.join(duplicates)}")
+
+
 def _check_image_repositories(repositories: dict[str, list[BuildTarget]]) -> None:
     """ValueError unless the image targets of each repository differ in arch and agree on tags.
 
@@ -620,61 +627,66 @@ class Inventory(Model):
 
     @model_validator(mode="after")
     def _cross_references(self) -> Inventory:
-        for field, names in (
-            ("targets", [t.name for t in self.targets]),
-            ("publish", [p.name for p in self.publish]),
-        ):
-            duplicates = sorted({name for name in names if names.count(name) > 1})
-            if duplicates:
-                raise ValueError(f"duplicate {field} names: {', '.join(duplicates)}")
-        host_names = {host.name for host in self.cloud.hosts}
+        _refuse_duplicates("targets", [t.name for t in self.targets])
+        _refuse_duplicates("publish", [p.name for p in self.publish])
         for target in self.targets:
-            if self.cloud.provider == "static" and target.host not in host_names:
-                raise ValueError(
-                    f"target {target.name!r} needs 'host' naming one of cloud.hosts "
-                    f"({', '.join(sorted(host_names)) or 'none defined'})"
-                )
-            if self.cloud.provider == "digitalocean" and target.host is not None:
-                raise ValueError(f"target {target.name!r}: 'host' is only for provider static")
-            stray = sorted(set(target.arch_independent) - set(self.package_names(target)))
-            if stray:
-                raise ValueError(
-                    f"target {target.name!r}: arch_independent names {', '.join(stray)}, "
-                    "which is not among its packages"
-                )
-        check_environments(
-            self.environments,
-            Surroundings(
-                sandbox=self.cloud.sandbox is not None,
-                channels=tuple(self.repositories.channels),
-                packages=self.all_packages,
-                registry=self.registry is not None,
-                images={
-                    repository: tuple(t.arch for t in targets)
-                    for repository, targets in self.image_repositories.items()
-                },
-            ),
+            self._check_target(target)
+        check_environments(self.environments, self._surroundings())
+        self._check_images()
+        self._check_hook_env()
+        _refuse_duplicates("notify", [n.name for n in self.notify])
+        return self
+
+    def _check_target(self, target: BuildTarget) -> None:
+        """ValueError unless ``target`` names a host as its provider needs, and only its packages."""
+        host_names = {host.name for host in self.cloud.hosts}
+        if self.cloud.provider == "static" and target.host not in host_names:
+            raise ValueError(
+                f"target {target.name!r} needs 'host' naming one of cloud.hosts "
+                f"({', '.join(sorted(host_names)) or 'none defined'})"
+            )
+        if self.cloud.provider == "digitalocean" and target.host is not None:
+            raise ValueError(f"target {target.name!r}: 'host' is only for provider static")
+        stray = sorted(set(target.arch_independent) - set(self.package_names(target)))
+        if stray:
+            raise ValueError(
+                f"target {target.name!r}: arch_independent names {', '.join(stray)}, "
+                "which is not among its packages"
+            )
+
+    def _surroundings(self) -> Surroundings:
+        """What the environments may refer to: channels, packages, images, a sandbox."""
+        return Surroundings(
+            sandbox=self.cloud.sandbox is not None,
+            channels=tuple(self.repositories.channels),
+            packages=self.all_packages,
+            registry=self.registry is not None,
+            images={
+                repository: tuple(t.arch for t in targets)
+                for repository, targets in self.image_repositories.items()
+            },
         )
+
+    def _check_images(self) -> None:
+        """ValueError unless image targets have a registry and their repositories agree."""
+        images = [t.name for t in self.image_targets]
+        if images and self.registry is None:
+            raise ValueError(f"image targets ({', '.join(images)}) need a 'registry' to push to")
+        _check_image_repositories(self.image_repositories)
+
+    def _check_hook_env(self) -> None:
+        """ValueError if ``hooks.env`` passes on a variable that holds a secret."""
         secrets = secret_variables(
             self.signing.key_env,
             self.signing.passphrase_env,
             self.registry.password_env if self.registry else REGISTRY_PASSWORD,
         )
-        images = [t.name for t in self.targets if t.format == "image"]
-        if images and self.registry is None:
-            raise ValueError(f"image targets ({', '.join(images)}) need a 'registry' to push to")
-        _check_image_repositories(self.image_repositories)
         passed = sorted((secrets | {n.url_env for n in self.notify}) & set(self.hooks.env))
         if passed:
             raise ValueError(
                 f"hooks.env names {', '.join(passed)}, which holds a secret: hooks never "
                 "get the tool's token, signing key, bucket credentials or webhook URLs"
             )
-        names = [n.name for n in self.notify]
-        twice = sorted({name for name in names if names.count(name) > 1})
-        if twice:
-            raise ValueError(f"duplicate notify names: {', '.join(twice)}")
-        return self
 
     def package_names(self, target: BuildTarget) -> tuple[str, ...]:
         """The packages ``target`` may produce: its own list, else the project's name."""

@@ -18,11 +18,11 @@ from orchestrator.commands.deploy import host_files
 from orchestrator.config.environments import Environment
 from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.candidate import promotion_pick
-from orchestrator.deploy.hoststate import HostState
+from orchestrator.deploy.hoststate import HostState, Unsettled
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.payload import Payload, payload_of
 from orchestrator.deploy.promotion import common_version
-from orchestrator.deploy.records import failed_versions
+from orchestrator.deploy.records import Record, failed_versions
 from orchestrator.deploy.run import (
     DeployRequest,
     choose_on,
@@ -166,25 +166,8 @@ def _host_view(
     """
     installed = host.version(components)
     last = host.last_record(environment.name)
-    recorded = host.recorded(environment.name, components)
     unsettled = {p: u for p, u in sorted(host.unsettled.items()) if p in components}
-    drift = [f"{p} {u.version} is {u.describe()} (dpkg {u.state})" for p, u in unsettled.items()]
-    # A package dpkg holds half-way is not "nothing": it is said above.
-    if installed != desired and not (installed is None and unsettled):
-        drift.append(f"installed {installed or 'nothing'}, desired {desired or 'nothing'}")
-    if installed is not None and not recorded:
-        drift.append("installed by hand: no deploy record says so")
-    tag = host.installed_version(components)
-    ids = served.get(tag) if tag is not None else None
-    if tag is not None and tag in served and ids is None:
-        drift.append(f"the registry does not say which image {tag} is: drift unknown")
-    elif tag is not None and ids is not None:
-        # A tag pushed over, or an image built on the host: not what the registry serves.
-        stray = host.stray_images(components, ids)
-        if stray:
-            drift.append(
-                f"{', '.join(stray)} run an image that is not {tag} as the registry serves it"
-            )
+    recorded = host.recorded(environment.name, components)
     return {
         "installed": installed,
         "components": {p: host.components.get(p) for p in components},
@@ -199,7 +182,46 @@ def _host_view(
         "records": [r.__dict__ for r in host.records if r.environment == environment.name][
             -RECORDS_SHOWN:
         ],
-        "last_health": None if last is None else last.health or None,
-        "last_health_at": last.time if last is not None and last.health else None,
-        "drift": drift,
+        **_recorded_health(last),
+        "drift": [
+            *_package_drift(installed, desired, unsettled, recorded),
+            *_image_drift(host, components, served),
+        ],
     }
+
+
+def _recorded_health(last: Record | None) -> dict[str, Any]:
+    """The health check the last deploy ran, as recorded, and when; None for none."""
+    if last is None or not last.health:
+        return {"last_health": None, "last_health_at": None}
+    return {"last_health": last.health, "last_health_at": last.time}
+
+
+def _package_drift(
+    installed: str | None, desired: str | None, unsettled: dict[str, Unsettled], recorded: bool
+) -> list[str]:
+    """How a host's packages stray: held half-way, not the desired version, or not deployed."""
+    drift = [f"{p} {u.version} is {u.describe()} (dpkg {u.state})" for p, u in unsettled.items()]
+    # A package dpkg holds half-way is not "nothing": it is said above.
+    if installed != desired and not (installed is None and unsettled):
+        drift.append(f"installed {installed or 'nothing'}, desired {desired or 'nothing'}")
+    if installed is not None and not recorded:
+        drift.append("installed by hand: no deploy record says so")
+    return drift
+
+
+def _image_drift(
+    host: HostState, components: tuple[str, ...], served: dict[str, tuple[str, ...] | None]
+) -> list[str]:
+    """How a Compose host's containers stray from the image the registry serves for their tag."""
+    tag = host.installed_version(components)
+    if tag is None or tag not in served:
+        return []
+    ids = served[tag]
+    if ids is None:
+        return [f"the registry does not say which image {tag} is: drift unknown"]
+    # A tag pushed over, or an image built on the host: not what the registry serves.
+    stray = host.stray_images(components, ids)
+    if not stray:
+        return []
+    return [f"{', '.join(stray)} run an image that is not {tag} as the registry serves it"]

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.engine.keyvalue import parse_fields, render_fields
+
 _FIELDS = ("host", "boot", "pid", "started")
 
 
@@ -55,16 +57,17 @@ class Owner:
 
     def render(self) -> str:
         """One ``key=value`` line per field."""
-        return "".join(f"{name}={getattr(self, name)}\n" for name in _FIELDS)
+        return render_fields({name: getattr(self, name) for name in _FIELDS})
 
     @classmethod
     def parse(cls, text: str) -> Owner | None:
         """Parse :meth:`render`'s text; None if it is incomplete."""
-        values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
         try:
-            return cls(values["host"], values["boot"], int(values["pid"]), values["started"])
-        except (KeyError, ValueError):
+            values = parse_fields(text, _FIELDS)
+            pid = int(values["pid"])
+        except ValueError:
             return None
+        return cls(values["host"], values["boot"], pid, values["started"])
 
     def is_gone(
         self,

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator.engine.atomic import write_atomically
+from orchestrator.engine.keyvalue import parse_fields, render_fields
 from orchestrator.engine.liveness import Boot, Owner, process_start_time, this_boot, this_process
 from orchestrator.errors import OrchestratorError, PublishError
 
@@ -43,7 +44,7 @@ class LockDetails:
 
     def render(self) -> str:
         """The details file: one ``key=value`` line per field."""
-        return "".join(f"{name}={_clean(str(getattr(self, name)))}\n" for name in _FIELDS)
+        return render_fields({name: getattr(self, name) for name in _FIELDS})
 
     def describe(self) -> str:
         """The holder in words, for error messages."""
@@ -51,16 +52,10 @@ class LockDetails:
         return f"run {self.run_id}{tag} on {self.host}, pid {self.pid}, since {self.since}"
 
 
-def _clean(value: str) -> str:
-    return value.replace("\n", " ").replace("\r", " ")
-
-
 def parse_details(text: str) -> LockDetails | None:
     """Parse a details file; None if it is missing, half-written or not ours."""
-    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
-    if not all(name in values for name in _FIELDS):
-        return None
     try:
+        values = parse_fields(text, _FIELDS)
         pid = int(values["pid"])
     except ValueError:
         return None

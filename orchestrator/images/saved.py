@@ -158,65 +158,104 @@ def _canonical(name: str) -> bool:
 
 def _read(path: Path, max_bytes: int) -> SavedImage:
     with tarfile.open(path, "r:") as archive:
-        members: dict[str, tarfile.TarInfo] = {}
-        for member in archive:
-            if len(members) >= MAX_MEMBERS:
-                raise BuildError(f"the saved image holds more than {MAX_MEMBERS} files")
-            if member.sparse is not None:
-                raise BuildError("the saved image holds a sparse member")
-            name = member.name
-            if not _canonical(name):
-                raise BuildError(f"the saved image names a member {name[:80]!r}")
-            if name in members:
-                raise BuildError(f"the saved image names {name[:80]!r} twice")
-            members[name] = member
-        _, manifest = _document(archive, members.get("manifest.json"), "manifest.json")
-        if (
-            not isinstance(manifest, list)
-            or len(manifest) != 1
-            or not isinstance(manifest[0], dict)
-        ):
-            raise BuildError("the saved image must hold exactly one image")
-        entry = manifest[0]
-        config_name, layer_names = entry.get("Config"), entry.get("Layers")
-        if not isinstance(config_name, str) or not isinstance(layer_names, list):
-            raise BuildError("the saved image's manifest.json lacks Config or Layers")
+        members = _members(archive)
+        config_name, layer_names = _manifest(archive, members)
         config_bytes, config = _document(archive, members.get(config_name), "config")
-        if not isinstance(config, dict) or not isinstance(config.get("rootfs"), dict):
-            raise BuildError("the saved image's config is not a JSON object with a rootfs")
-        diff_ids = config["rootfs"].get("diff_ids")
-        if not isinstance(diff_ids, list) or len(diff_ids) != len(layer_names):
-            raise BuildError("the saved image's config does not list one diff_id per layer")
-        if not 1 <= len(layer_names) <= MAX_LAYERS:
-            raise BuildError(f"the saved image must have 1 to {MAX_LAYERS} layers")
-        if len(set(map(str, layer_names))) != len(layer_names):
-            raise BuildError("the saved image names one layer twice")
-        found = [members.get(name) if isinstance(name, str) else None for name in layer_names]
-        total = sum(member.size for member in found if member is not None)
-        if total > max_bytes:
-            raise BuildError(f"the saved image's layers hold {total} bytes, more than {max_bytes}")
-        layers = []
-        for name, diff_id, layer in zip(layer_names, diff_ids, found, strict=True):
-            if layer is None or not layer.isreg():
-                raise BuildError(f"the saved image's layer {str(name)[:80]!r} is not a file in it")
-            stream = archive.extractfile(layer)
-            assert stream is not None
-            if _digest_of(stream) != diff_id:
-                raise BuildError(
-                    f"the saved image's layer {name[:80]!r} does not match its diff_id"
-                )
-            layers.append(Layer(name, layer.size, diff_id))
-    inner = config.get("config") or {}
-    labels = inner.get("Labels") if isinstance(inner, dict) else None
+        diff_ids = _diff_ids(config, layer_names)
+        _check_layer_names(layer_names)
+        found = _layer_members(members, layer_names, max_bytes)
+        layers = tuple(
+            _checked_layer(archive, name, diff_id, member)
+            for name, diff_id, member in zip(layer_names, diff_ids, found, strict=True)
+        )
     return SavedImage(
         path=path,
         config=config_bytes,
-        layers=tuple(layers),
+        layers=layers,
         architecture=str(config.get("architecture", "")),
         os=str(config.get("os", "")),
-        labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+        labels=_labels(config),
         variant=str(config.get("variant", "")),
     )
+
+
+def _members(archive: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
+    """Every member by name: few, none sparse, each under one canonical name."""
+    members: dict[str, tarfile.TarInfo] = {}
+    for member in archive:
+        if len(members) >= MAX_MEMBERS:
+            raise BuildError(f"the saved image holds more than {MAX_MEMBERS} files")
+        if member.sparse is not None:
+            raise BuildError("the saved image holds a sparse member")
+        name = member.name
+        if not _canonical(name):
+            raise BuildError(f"the saved image names a member {name[:80]!r}")
+        if name in members:
+            raise BuildError(f"the saved image names {name[:80]!r} twice")
+        members[name] = member
+    return members
+
+
+def _manifest(
+    archive: tarfile.TarFile, members: dict[str, tarfile.TarInfo]
+) -> tuple[str, list[Any]]:
+    """The one image's config name and layer names, as its ``manifest.json`` lists them."""
+    _, manifest = _document(archive, members.get("manifest.json"), "manifest.json")
+    if not isinstance(manifest, list) or len(manifest) != 1 or not isinstance(manifest[0], dict):
+        raise BuildError("the saved image must hold exactly one image")
+    config_name, layer_names = manifest[0].get("Config"), manifest[0].get("Layers")
+    if not isinstance(config_name, str) or not isinstance(layer_names, list):
+        raise BuildError("the saved image's manifest.json lacks Config or Layers")
+    return config_name, layer_names
+
+
+def _diff_ids(config: Any, layer_names: list[Any]) -> list[Any]:
+    """The config's ``rootfs.diff_ids``: one per layer the manifest names."""
+    if not isinstance(config, dict) or not isinstance(config.get("rootfs"), dict):
+        raise BuildError("the saved image's config is not a JSON object with a rootfs")
+    diff_ids = config["rootfs"].get("diff_ids")
+    if not isinstance(diff_ids, list) or len(diff_ids) != len(layer_names):
+        raise BuildError("the saved image's config does not list one diff_id per layer")
+    return diff_ids
+
+
+def _check_layer_names(layer_names: list[Any]) -> None:
+    """BuildError unless there are 1 to MAX_LAYERS layers, each named once."""
+    if not 1 <= len(layer_names) <= MAX_LAYERS:
+        raise BuildError(f"the saved image must have 1 to {MAX_LAYERS} layers")
+    if len(set(map(str, layer_names))) != len(layer_names):
+        raise BuildError("the saved image names one layer twice")
+
+
+def _layer_members(
+    members: dict[str, tarfile.TarInfo], layer_names: list[Any], max_bytes: int
+) -> list[tarfile.TarInfo | None]:
+    """The member of each layer name (None if there is none), all within ``max_bytes``."""
+    found = [members.get(name) if isinstance(name, str) else None for name in layer_names]
+    total = sum(member.size for member in found if member is not None)
+    if total > max_bytes:
+        raise BuildError(f"the saved image's layers hold {total} bytes, more than {max_bytes}")
+    return found
+
+
+def _checked_layer(
+    archive: tarfile.TarFile, name: Any, diff_id: Any, member: tarfile.TarInfo | None
+) -> Layer:
+    """The layer, once its member is a regular file whose digest is its ``diff_id``."""
+    if member is None or not member.isreg():
+        raise BuildError(f"the saved image's layer {str(name)[:80]!r} is not a file in it")
+    stream = archive.extractfile(member)
+    assert stream is not None
+    if _digest_of(stream) != diff_id:
+        raise BuildError(f"the saved image's layer {name[:80]!r} does not match its diff_id")
+    return Layer(name, member.size, diff_id)
+
+
+def _labels(config: dict[str, Any]) -> dict[str, str]:
+    """The image's labels (``config.Labels``), as strings; none if it has no such map."""
+    inner = config.get("config") or {}
+    labels = inner.get("Labels") if isinstance(inner, dict) else None
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
 
 def check_identity(image: SavedImage, *, version: str, arch: str, where: str) -> None:

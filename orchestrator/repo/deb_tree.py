@@ -247,39 +247,102 @@ def write_suite(
             (staged / directory).mkdir(parents=True)
             groups = deb.packages_segments(filenames, arch)
             indexes = _indexes(pool, f"{channel}/{arch}", groups, executor)
-            # hashlib releases the GIL on large inputs: the three indexes hash side by side.
-            paths = [f"{directory}/{name}" for name in indexes]
-            hashed = executor.map(deb.IndexEntry.of, paths, indexes.values())
-            entries = dict(zip(indexes, hashed, strict=True))
-            previous = old.get(f"{directory}/Packages")
-            names = [entry.path for entry in entries.values()]
-            if (
-                previous is not None
-                and previous.sha256 == entries["Packages"].sha256
-                and all(name in old and (live / name).is_file() for name in names)
-            ):
-                for name in names:
-                    os.link(live / name, staged / name)
-                    index_entries.append(old[name])
-                continue
-            changed.append(directory)
-            for name, data in indexes.items():
-                (staged / entries[name].path).write_bytes(data)
-                index_entries.append(entries[name])
+            entries = _index_entries(directory, indexes, executor)
+            if _unchanged(live, old, directory, entries):
+                index_entries += _link_from_live(live, staged, old, entries)
+            else:
+                changed.append(directory)
+                index_entries += _write_staged(staged, indexes, entries)
+    generations = _stage_by_hash(
+        live,
+        staged,
+        index_entries,
+        load_generations(state_dir, channel),
+        options.by_hash_generations,
+    )
+    _stage_release(staged, channel, arches, index_entries, options, signer, now)
+    return SuiteUpdate(
+        channel, sorted(f"deb/{suite_dir(channel)}/{d}" for d in changed), generations
+    )
+
+
+def _index_entries(
+    directory: str, indexes: dict[str, bytes], executor: ThreadPoolExecutor
+) -> dict[str, deb.IndexEntry]:
+    """Each index of ``directory`` (``Packages``, ``.gz``, ``.xz``) as its Release lists it."""
+    # hashlib releases the GIL on large inputs: the three indexes hash side by side.
+    paths = [f"{directory}/{name}" for name in indexes]
+    hashed = executor.map(deb.IndexEntry.of, paths, indexes.values())
+    return dict(zip(indexes, hashed, strict=True))
+
+
+def _unchanged(
+    live: Path, old: dict[str, deb.IndexEntry], directory: str, entries: dict[str, deb.IndexEntry]
+) -> bool:
+    """Whether the live suite lists and holds these indexes already, with the same content."""
+    previous = old.get(f"{directory}/Packages")
+    return (
+        previous is not None
+        and previous.sha256 == entries["Packages"].sha256
+        and all(entry.path in old and (live / entry.path).is_file() for entry in entries.values())
+    )
+
+
+def _link_from_live(
+    live: Path, staged: Path, old: dict[str, deb.IndexEntry], entries: dict[str, deb.IndexEntry]
+) -> list[deb.IndexEntry]:
+    """Hard-link unchanged indexes from the live suite; their entries as its Release lists them."""
+    for entry in entries.values():
+        os.link(live / entry.path, staged / entry.path)
+    return [old[entry.path] for entry in entries.values()]
+
+
+def _write_staged(
+    staged: Path, indexes: dict[str, bytes], entries: dict[str, deb.IndexEntry]
+) -> list[deb.IndexEntry]:
+    """Write new indexes into the staged suite; their entries."""
+    for name, data in indexes.items():
+        (staged / entries[name].path).write_bytes(data)
+    return list(entries.values())
+
+
+def _stage_by_hash(
+    live: Path,
+    staged: Path,
+    index_entries: list[deb.IndexEntry],
+    history: list[list[str]],
+    keep: int,
+) -> list[list[str]]:
+    """Link the by-hash copies of the last ``keep`` generations into the staged suite.
+
+    The current generation's copies are the staged indexes; older ones come from the live
+    suite while it still has them. Returns the generations to remember.
+    """
     # Each by-hash path maps to the staged index it copies.
     current = {
         copy: entry.path
         for entry in index_entries
         for copy in by_hash_paths(entry.path, entry.sha256, entry.sha512)
     }
-    generations = deb.next_generations(
-        load_generations(state_dir, channel), current, options.by_hash_generations
-    )
+    generations = deb.next_generations(history, current, keep)
     for relative in sorted({path for generation in generations for path in generation}):
         source = staged / current[relative] if relative in current else live / relative
         if source.is_file():
             (staged / relative).parent.mkdir(parents=True, exist_ok=True)
             os.link(source, staged / relative)
+    return generations
+
+
+def _stage_release(
+    staged: Path,
+    channel: str,
+    arches: list[str],
+    index_entries: list[deb.IndexEntry],
+    options: RepoOptions,
+    signer: SigningKey,
+    now: datetime,
+) -> None:
+    """Write the suite's ``Release`` over ``index_entries``, and sign it (``Release.gpg``, ``InRelease``)."""
     fields = deb.ReleaseFields(
         origin=options.origin,
         label=options.label,
@@ -295,6 +358,3 @@ def write_suite(
     detached, inline = signer.sign_release(release)
     (staged / "Release.gpg").write_bytes(detached)
     (staged / "InRelease").write_bytes(inline)
-    return SuiteUpdate(
-        channel, sorted(f"deb/{suite_dir(channel)}/{d}" for d in changed), generations
-    )

@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict
 
 from debian.debian_support import Version
 
@@ -62,6 +63,27 @@ class DebPackage:
     path: Path
     control: DebControl
     digests: Digests
+
+
+class RpmHeader(TypedDict):
+    """What an .rpm's header says it is, as :class:`RpmPackage` and the RPM index hold it."""
+
+    name: str
+    epoch: str
+    version: str
+    release: str
+    arch: str
+
+
+def rpm_header(package: Any) -> RpmHeader:
+    """The header fields of a package createrepo_c read; epoch ``"0"`` when it names none."""
+    return RpmHeader(
+        name=package.name,
+        epoch=package.epoch or "0",
+        version=package.version,
+        release=package.release,
+        arch=package.arch,
+    )
 
 
 @dataclass(frozen=True)
@@ -208,12 +230,4 @@ def read_rpm(path: Path) -> RpmPackage:
         raise RepositoryError(f"{path} is not a valid .rpm ({exc}): remove or rebuild it") from exc
     if package.arch == "src":
         raise RepositoryError(f"{path} is a source RPM: publish binary RPMs only")
-    return RpmPackage(
-        path=path,
-        name=package.name,
-        epoch=package.epoch or "0",
-        version=package.version,
-        release=package.release,
-        arch=package.arch,
-        identity=rpm_identity(path),
-    )
+    return RpmPackage(path=path, identity=rpm_identity(path), **rpm_header(package))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from orchestrator.errors import RepositoryError
 from orchestrator.repo.compress import gzip_member
+from orchestrator.repo.packages import rpm_header
 
 # Names the chunk format in segment cache keys: change it when the chunks change.
 CHUNK_FORMAT = "createrepo_c-chunks-1"
@@ -76,15 +77,11 @@ def read_entry(path: Path, href: str, identity: str) -> RpmEntry:
         raise RepositoryError(f"{path} is not a valid .rpm ({exc}): remove or rebuild it") from exc
     return RpmEntry(
         href=href,
-        name=package.name,
-        epoch=package.epoch or "0",
-        version=package.version,
-        release=package.release,
-        arch=package.arch,
         identity=identity,
         primary=primary,
         filelists=filelists,
         other=other,
+        **rpm_header(package),
     )
 
 

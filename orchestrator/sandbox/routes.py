@@ -73,6 +73,27 @@ def _string_list(body: dict[str, Any], name: str) -> list[Any]:
 
 def droplet_request(body: dict[str, Any]) -> DropletRequest:
     """Check a ``POST /v2/droplets`` body; 422 with a clear message for what is wrong."""
+    names = _droplet_names(body)
+    region, size, image = _placement(body)
+    ssh_keys = _ssh_keys(body)
+    tags = _tags(body)
+    user_data = _user_data(body)
+    vpc_uuid = body.get("vpc_uuid")
+    return DropletRequest(
+        names=tuple(names),
+        region=region,
+        size=size.slug,
+        image=image.slug,
+        ssh_keys=tuple(ssh_keys),
+        tags=tuple(dict.fromkeys(tags)),
+        user_data=user_data,
+        features=tuple(flag for flag in FEATURE_FLAGS if body.get(flag)),
+        vpc_uuid=vpc_uuid if isinstance(vpc_uuid, str) and vpc_uuid else None,
+    )
+
+
+def _droplet_names(body: dict[str, Any]) -> list[Any]:
+    """The droplets' names: ``name`` or ``names`` (1 to MAX_NAMES), each a valid name."""
     if "name" in body and "names" in body:
         raise unprocessable("Specify either name or names, not both.")
     if "names" in body:
@@ -84,9 +105,12 @@ def droplet_request(body: dict[str, Any]) -> DropletRequest:
     else:
         raise unprocessable("You must specify a name (or names) for the Droplet.")
     for name in names:
-        problem = droplet_name_problem(name)
-        if problem:
-            raise unprocessable(problem)
+        _refuse(droplet_name_problem(name))
+    return names
+
+
+def _placement(body: dict[str, Any]) -> tuple[str, catalog.Size, catalog.Image]:
+    """The region, size and image: each given, and each one the catalogue has."""
     for required in ("region", "size", "image"):
         if body.get(required) in (None, ""):
             raise unprocessable(f"You must specify a {required} for Droplet creation.")
@@ -98,31 +122,41 @@ def droplet_request(body: dict[str, Any]) -> DropletRequest:
         raise unprocessable("You specified an invalid size for Droplet creation.")
     if image is None:
         raise unprocessable("You specified an invalid image for Droplet creation.")
+    return body["region"], size, image
+
+
+def _ssh_keys(body: dict[str, Any]) -> list[Any]:
+    """The ``ssh_keys``: key ids (numbers) or fingerprints (strings)."""
     ssh_keys = _string_list(body, "ssh_keys")
     if not all(isinstance(key, str | int) and not isinstance(key, bool) for key in ssh_keys):
         raise unprocessable("ssh_keys must hold SSH key ids or fingerprints.")
+    return ssh_keys
+
+
+def _tags(body: dict[str, Any]) -> list[Any]:
+    """The ``tags``, each a valid tag name (repeats are allowed here)."""
     tags = _string_list(body, "tags")
     for tag in tags:
-        problem = tag_name_problem(tag)
-        if problem:
-            raise unprocessable(problem)
+        _refuse(tag_name_problem(tag))
+    return tags
+
+
+def _user_data(body: dict[str, Any]) -> str | None:
+    """The cloud-init ``user_data``, a string under MAX_USER_DATA bytes, if any."""
     user_data = body.get("user_data")
-    if user_data is not None and not isinstance(user_data, str):
+    if user_data is None:
+        return None
+    if not isinstance(user_data, str):
         raise unprocessable("user_data must be a string.")
-    if user_data is not None and len(user_data.encode()) > MAX_USER_DATA:
+    if len(user_data.encode()) > MAX_USER_DATA:
         raise unprocessable("user_data must be less than 64 KiB.")
-    vpc_uuid = body.get("vpc_uuid")
-    return DropletRequest(
-        names=tuple(names),
-        region=body["region"],
-        size=size.slug,
-        image=image.slug,
-        ssh_keys=tuple(ssh_keys),
-        tags=tuple(dict.fromkeys(tags)),
-        user_data=user_data,
-        features=tuple(flag for flag in FEATURE_FLAGS if body.get(flag)),
-        vpc_uuid=vpc_uuid if isinstance(vpc_uuid, str) and vpc_uuid else None,
-    )
+    return user_data
+
+
+def _refuse(problem: str | None) -> None:
+    """422 with ``problem``, if there is one."""
+    if problem:
+        raise unprocessable(problem)
 
 
 class Router:

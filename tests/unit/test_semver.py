@@ -23,6 +23,8 @@ from orchestrator.errors import TagError
 from orchestrator.semver import (
     RangeError,
     VersionRange,
+    _partial_bound,
+    _wildcard_before_number,
     is_semver,
     package_version_of,
     parse_range,
@@ -286,3 +288,28 @@ def test_package_version_of_refuses_what_is_not_a_release() -> None:
     for bad in ("1.2", "1.2.3+build", "1.3.0-rc-1"):
         with pytest.raises(TagError):
             package_version_of(bad)
+
+
+@pytest.mark.parametrize(
+    ("operator", "major", "minor", "z", "bound"),
+    [
+        (">", "1", None, "", ">=2.0.0"),
+        (">", "1", "2", "-0", ">=1.3.0-0"),
+        (">=", "1", "2", "", ">=1.2.0"),
+        ("<", "1", None, "", "<1.0.0-0"),
+        ("<=", "1", "2", "", "<1.3.0-0"),
+        ("<=", "1", None, "-0", "<2.0.0-0"),
+    ],
+)
+def test_an_operator_before_a_partial_version_is_one_bound(
+    operator: str, major: str, minor: str | None, z: str, bound: str
+) -> None:
+    assert _partial_bound(operator, major, minor, z) == bound
+
+
+def test_a_wildcard_before_a_number_is_left_for_the_comparator_to_refuse() -> None:
+    assert _wildcard_before_number("x", "1", None)
+    assert _wildcard_before_number("1", "x", "2")
+    assert not _wildcard_before_number("1", "x", "x")
+    assert not _wildcard_before_number("1", "2", None)
+    assert not _wildcard_before_number("*", None, None)

@@ -118,6 +118,29 @@ def test_semantic_errors(mutate, expected: str) -> None:  # type: ignore[no-unty
         parse(data)
 
 
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["publish"].append(dict(d["publish"][0])), "duplicate publish names: "),
+        (
+            lambda d: d.update(notify=[{"name": "chat", "url_env": "CHAT_URL"}] * 2),
+            "duplicate notify names: chat",
+        ),
+        (
+            lambda d: d.update(
+                notify=[{"name": "chat", "url_env": "CHAT_URL"}], hooks={"env": ["CHAT_URL"]}
+            ),
+            "hooks.env names CHAT_URL, which holds a secret",
+        ),
+    ],
+)
+def test_names_and_secrets_across_the_inventory(mutate: Any, expected: str) -> None:
+    data = sandbox_data()
+    mutate(data)
+    with pytest.raises(InventoryError, match=re.escape(expected)):
+        parse(data)
+
+
 def test_static_targets_must_name_a_host() -> None:
     data = sandbox_data()
     data.pop("environments")  # their servers are the sandbox's

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from orchestrator.deploy.actions import promote
+from orchestrator.deploy.hoststate import HostState, Unsettled
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.page import page_data, promotion_order, render_page
 from orchestrator.deploy.records import Audit, Record
 from orchestrator.deploy.render import describe_status
-from orchestrator.deploy.status import environment_status
+from orchestrator.deploy.status import _image_drift, _package_drift, environment_status
 from orchestrator.deploy.survey import Surveys
 from orchestrator.errors import UsageError
 from orchestrator.testing.deploy import fake_deploy_seams
@@ -163,3 +164,31 @@ def test_the_next_promotion_is_what_promote_takes() -> None:
     )  # fmt: skip
     assert (planned.status, planned.version) == ("planned", "1.2.4")
     assert "  next promotion from dev: 1.2.4\n" in describe_status(shown) + "\n"
+
+
+def test_package_drift_says_each_way_a_host_strays() -> None:
+    half = {"hello": Unsettled("iU", "1.2.4-1")}
+    assert _package_drift("1.2.3", "1.2.3", {}, recorded=True) == []
+    assert _package_drift(None, "1.2.3", half, recorded=True) == [
+        "hello 1.2.4-1 is unpacked, not configured (dpkg iU)"
+    ]
+    assert _package_drift("1.2.3", None, {}, recorded=False) == [
+        "installed 1.2.3, desired nothing",
+        "installed by hand: no deploy record says so",
+    ]
+
+
+def test_image_drift_compares_the_running_image_with_the_registrys() -> None:
+    host = HostState("web-1", {"app": "1.2.3", "worker": "1.2.3"}, digests={"app": "sha256:a"})
+    components = ("app", "worker")
+    assert _image_drift(host, components, {}) == []
+    assert _image_drift(host, components, {"1.2.3": None}) == [
+        "the registry does not say which image 1.2.3 is: drift unknown"
+    ]
+    assert _image_drift(host, components, {"1.2.3": ("sha256:a", "sha256:b")}) == [
+        "worker run an image that is not 1.2.3 as the registry serves it"
+    ]
+    host = HostState(
+        "web-1", {"app": "1.2.3", "worker": "1.2.3"}, digests=dict.fromkeys(components, "sha256:b")
+    )
+    assert _image_drift(host, components, {"1.2.3": ("sha256:a", "sha256:b")}) == []

@@ -12,7 +12,14 @@ import pytest
 
 from orchestrator.errors import BuildError, PublishError, UsageError
 from orchestrator.images.registry import Credentials, Registry, _page_tags, _same_site
-from orchestrator.images.saved import check_identity, read_saved_image
+from orchestrator.images.saved import (
+    MAX_LAYERS,
+    _check_layer_names,
+    _diff_ids,
+    _labels,
+    check_identity,
+    read_saved_image,
+)
 from orchestrator.release.plan import moved_tags
 from orchestrator.testing.images import LAYER, saved_image
 from orchestrator.version import parse_tag
@@ -63,6 +70,41 @@ def test_an_archive_that_is_no_tar_fails_the_target(tmp_path: Path) -> None:
     (tmp_path / "i.tar").write_bytes(b"\x00" * 10 + b"not a tar")
     with pytest.raises(BuildError, match="amd64-image: the saved image"):
         read_saved_image(tmp_path / "i.tar", "amd64-image", max_bytes=1 << 30)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ([], "with a rootfs"),
+        ({"rootfs": {}}, "one diff_id per layer"),
+        ({"rootfs": {"diff_ids": ["sha256:a", "sha256:b"]}}, "one diff_id per layer"),
+    ],
+)
+def test_a_config_lists_one_diff_id_per_layer(config: Any, message: str) -> None:
+    assert _diff_ids({"rootfs": {"diff_ids": ["sha256:a"]}}, ["l.tar"]) == ["sha256:a"]
+    with pytest.raises(BuildError, match=message):
+        _diff_ids(config, ["l.tar"])
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        ([], "1 to 127 layers"),
+        (["l.tar"] * (MAX_LAYERS + 1), "1 to 127 layers"),
+        (["a", "a"], "twice"),
+    ],
+)
+def test_an_image_has_a_few_layers_each_named_once(names: list[str], message: str) -> None:
+    _check_layer_names(["a", "b"])
+    with pytest.raises(BuildError, match=message):
+        _check_layer_names(names)
+
+
+def test_labels_are_strings_and_none_without_a_map() -> None:
+    assert _labels({"config": {"Labels": {"a": 1}}}) == {"a": "1"}
+    assert _labels({"config": {"Labels": ["a"]}}) == {}
+    assert _labels({"config": "x"}) == {}
+    assert _labels({}) == {}
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,19 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from orchestrator.errors import RepositoryError
-from orchestrator.repo.packages import parse_control, read_deb, rpm_identity
+from orchestrator.repo.packages import (
+    RpmPackage,
+    parse_control,
+    read_deb,
+    rpm_header,
+    rpm_identity,
+)
+from orchestrator.repo.rpm import RpmEntry
 
 
 def test_parse_control_reads_placement_fields() -> None:
@@ -77,3 +85,15 @@ def test_rpm_identity_refuses_garbage(tmp_path: Path) -> None:
     path.write_bytes(b"nope")
     with pytest.raises(RepositoryError, match=r"not a valid \.rpm"):
         rpm_identity(path)
+
+
+def test_one_rpm_header_serves_the_package_and_the_index_entry() -> None:
+    read = SimpleNamespace(name="hello", epoch=None, version="1.2.3", release="1", arch="x86_64")
+    header = rpm_header(read)
+    assert header == {
+        "name": "hello", "epoch": "0", "version": "1.2.3", "release": "1", "arch": "x86_64",
+    }  # fmt: skip
+    assert rpm_header(SimpleNamespace(**{**vars(read), "epoch": "2"}))["epoch"] == "2"
+    package = RpmPackage(path=Path("hello.rpm"), identity="i", **header)
+    entry = RpmEntry(href="h", identity="i", primary="", filelists="", other="", **header)
+    assert package.evr == "1.2.3-1" and entry.evr == "0:1.2.3-1"
