@@ -22,12 +22,11 @@ non-ASCII characters and ranges over 256 characters are errors.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-
-import nodesemver  # type: ignore[import-untyped]
 
 from orchestrator.errors import TagError
 from orchestrator.version import parse_tag
@@ -77,6 +76,18 @@ _NULL_SET = "<0.0.0-0"
 _Key = tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]
 
 
+@functools.cache
+def _node_semver() -> Any:
+    """node-semver, imported on first use.
+
+    Importing it compiles a few dozen regular expressions, which every task would
+    otherwise pay for to be listed.
+    """
+    import nodesemver  # type: ignore[import-untyped]
+
+    return nodesemver
+
+
 class RangeError(ValueError):
     """A version range that cannot be parsed; the message says what to write instead."""
 
@@ -113,7 +124,7 @@ class VersionRange:
             # npm's includePrerelease: pre-releases are ordinary versions. node-semver's own
             # include_prerelease flag would also make 1.3.0-rc.1 compare equal to 1.3.0.
             return all(comparator.test(version) for comparator in comparators)
-        return bool(nodesemver.test_set(list(comparators), version))
+        return bool(_node_semver().test_set(list(comparators), version))
 
     def best(self, versions: Iterable[str]) -> str | None:
         """The highest of ``versions`` (by semver precedence) the range accepts; the first on a tie."""
@@ -134,7 +145,7 @@ class VersionRange:
         if len(self._sets) != 1 or len(self._sets[0]) != 1 or "+" in self.text:
             return None
         comparator = self._sets[0][0]
-        if comparator.semver is nodesemver.ANY or comparator.operator not in ("", "="):
+        if comparator.semver is _node_semver().ANY or comparator.operator not in ("", "="):
             return None
         return str(comparator.semver.version)
 
@@ -221,7 +232,7 @@ def _parse_alternative(part: str, whole: str, prereleases: bool) -> tuple[Any, .
 def _comparator(text: str, token: str, whole: str) -> Any:
     """A node-semver Comparator, or RangeError naming the token of the range at fault."""
     try:
-        comparator = nodesemver.Comparator(text, False)
+        comparator = _node_semver().Comparator(text, False)
     except ValueError:
         comparator = None
     if comparator is None:
@@ -230,7 +241,7 @@ def _comparator(text: str, token: str, whole: str) -> Any:
             f"such as >=1.2.0, a caret, tilde, x-range or hyphen range: write one, {_EXAMPLES}"
         )
     semver = comparator.semver
-    if semver is not nodesemver.ANY and max(semver.major, semver.minor, semver.patch) > (
+    if semver is not _node_semver().ANY and max(semver.major, semver.minor, semver.patch) > (
         MAX_SAFE_INTEGER
     ):
         raise RangeError(
@@ -403,7 +414,7 @@ def _parse_version(version: str) -> Any:
         MAX_SAFE_INTEGER
     ):
         return None
-    return nodesemver.SemVer(text, False, False)
+    return _node_semver().SemVer(text, False, False)
 
 
 def is_semver(text: str) -> bool:
