@@ -29,13 +29,8 @@ from orchestrator.cloud.endpoint import check_credentials
 from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.actions import auto_environments
 from orchestrator.deploy.records import Audit
-from orchestrator.deploy.run import (
-    DeployOutcome,
-    DeployRequest,
-    ci_job,
-    run_deploy,
-    who_asked,
-)
+from orchestrator.deploy.request import DeployRequest, ci_job, who_asked
+from orchestrator.deploy.run import DeployOutcome, run_deploy
 from orchestrator.engine.interrupts import InterruptHandler, handling_interrupts
 from orchestrator.engine.locks import break_directory_lock, parse_details, read_directory_lock
 from orchestrator.engine.progress import progress_for
@@ -187,9 +182,14 @@ def _auto_deploy(loaded: Inventory, version: str, out: TextIO) -> None:
     say = progress_printer(out)
     for environment in auto_environments(loaded, version):
         say(f"deploying {version} to {environment.name} (auto)")
+        # An environment of several services takes the release for the project's own,
+        # and what their ranges take for the others.
+        several = len(environment.image_services) > 1
         request = DeployRequest(
-            environment.name, version, "deploy", Audit(who_asked(), ci_job()), 300.0, auto=True
-        )
+            environment.name, None if several else version, "deploy",
+            Audit(who_asked(), ci_job()), 300.0, auto=True,
+            release=version if several else None,
+        )  # fmt: skip
 
         def deploy(signals: InterruptHandler, request: DeployRequest = request) -> DeployOutcome:
             return run_deploy(loaded, request, seams, say=say, signals=signals)
