@@ -31,7 +31,7 @@ from orchestrator.errors import UsageError
         "json": "print JSON",
         **PUSH_HELP,
         "inventory": INVENTORY_HELP,
-    }
+    },
 )
 @reports_errors
 def track_versions(
@@ -83,4 +83,3 @@ def _pins(services: Sequence[object], tracked: list[Tracked]) -> dict[str | None
         for item in tracked
         if item.pin and item.proposed is not None
     }
-

@@ -100,9 +100,10 @@ def promotion_pick(
             f"invoke deploy --env {environment.name}"
         )
     upstream = inventory.environment(environment.upstream)
+    payload = payload_of(inventory, upstream)
+    _refuse_partial_version(payload, version, service)
     state = surveyed(upstream)
     try:
-        payload = payload_of(inventory, upstream)
         healthy = health_now(payload, state) if version is None else {}
         picked = promotion_candidate(
             upstream.name, state.states, payload.components, healthy, version,
@@ -117,6 +118,26 @@ def promotion_pick(
     if service is None:
         return carried
     return _one_service(inventory, environment, target, surveyed, carried, service)
+
+
+def _refuse_partial_version(upstream: Payload, version: str | None, service: str | None) -> None:
+    """UsageError for a ``--version`` that is not a whole set of upstream's services.
+
+    An older set is named whole; ``--service`` carries what upstream runs now.
+    """
+    if version is None or len(upstream.services) == 1:
+        return
+    if service is not None:
+        raise UsageError(
+            "--service carries the version upstream runs now; an older one is promoted as a "
+            "whole set with --version"
+        )
+    if set_versions(version, upstream.names) is None:
+        example = set_text({name: "VERSION" for name in upstream.names})
+        raise UsageError(
+            f"--version {version[:200]!r} is not a version of each of "
+            f"{upstream.environment.name}'s services: write it as {example!r}"
+        )
 
 
 def _carried(upstream: Payload, target: Payload, picked: str) -> str:

@@ -5,7 +5,8 @@ records, the deploy ledger, upstream), and what runs now decide it. An environme
 service takes its pin or the newest version its range accepts that did not fail here. An
 environment of several takes, for each service, its pin or the newest version its range
 accepts (never one below what it runs), as one set; a set that failed here is never taken
-again, and the next best set is.
+again, and the next best set is: sets are tried in the inventory's order of the services,
+the first service's newest version longest (the project's own image usually comes first).
 
 Before any host changes, each image of the set is resolved once to what the registry
 serves under its tag for the hosts' platform: its digest and the ids a host's Docker
@@ -369,6 +370,23 @@ def resolve_images(payload: Payload, index: ReleaseIndex, version: str) -> Resol
         ids |= dict.fromkeys(service.components, found)
         digests[service.name] = digest
     return ResolvedImages(ids, digests)
+
+
+def refuse_moved(
+    payload: Payload, index: ReleaseIndex, version: str, resolved: ResolvedImages
+) -> None:
+    """UsageError when the registry no longer serves ``resolved``'s digests for ``version``.
+
+    A tag moved (or pushed over) since the deploy resolved it: deploying it now could
+    split the environment, or run what was never chosen.
+    """
+    now = resolve_images(payload, index, version)
+    moved = sorted(n for n, digest in resolved.digests.items() if now.digests.get(n) != digest)
+    if moved:
+        raise UsageError(
+            f"the registry moved the tag of {', '.join(moved)} since this deploy resolved it "
+            f"for {version}; no host was changed: run it again"
+        )
 
 
 def _served_image(

@@ -33,6 +33,7 @@ from orchestrator.deploy.choose import (
     failed_on,
     newest_running,
     published,
+    refuse_moved,
     resolve_images,
 )
 from orchestrator.deploy.handlers.context import DeployContext
@@ -296,13 +297,7 @@ class _Deploy:
                     f"{name} changed while this deploy waited for its lock (it would now "
                     f"deploy {again}); nothing was changed: run it again"
                 )
-            now = resolve_images(self.payload, self.seams.index, version)
-            moved = sorted(n for n, d in resolved.digests.items() if now.digests.get(n) != d)
-            if moved:
-                raise UsageError(
-                    f"the registry moved the tag of {', '.join(moved)} since this deploy "
-                    f"resolved it for {version}; no host was changed: run it again"
-                )
+            refuse_moved(self.payload, self.seams.index, version, resolved)
             return None
 
         return check

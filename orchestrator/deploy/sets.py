@@ -44,6 +44,14 @@ def is_release_set(text: str, names: Sequence[str]) -> bool:
     return versions is not None and all(is_semver(v) for v in versions.values())
 
 
+def is_release(text: str) -> bool:
+    """Whether ``text`` is a release version, or a set of services each at one."""
+    if is_semver(text):
+        return True
+    parts = [part.partition(" ") for part in text.split(_SEPARATOR)]
+    return len(parts) > 1 and all(name and is_semver(version) for name, _, version in parts)
+
+
 def set_order(text: str, names: Sequence[str]) -> tuple[object, ...]:
     """A key that orders the sets of these services: by each service's version, by name."""
     versions = set_versions(text, names) or {}
