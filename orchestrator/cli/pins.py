@@ -70,23 +70,32 @@ def write_pins(
     request: PinRequest,
     repository: GitTarget | None,
 ) -> list[str]:
-    """Rewrite ``pins`` in the inventory; with a repository, commit and push them. What to say."""
+    """Rewrite ``pins`` in the inventory, or propose them as a pushed branch. What to say.
+
+    Without a repository the file is rewritten in place. With one, the change is
+    committed and pushed on its branch, and the working tree is left as it was (so the
+    next proposal starts from a clean file) unless ``--merge`` moved the branch checked
+    out there, whose file then holds the change too.
+    """
     pinned = pinned_text(inventory, environment, pins)
-    said = []
-    if repository is not None:
-        label = pin_label(pins)
-        proposal = propose(
-            repository, pinned.new_text.encode("utf-8"), branch=branch_name(environment, label),
-            message=f"{environment}: pin {_shown(pins)}",
-            merge=request.merge,
-        )  # fmt: skip
-        said.append(f"pushed branch {proposal.branch} ({proposal.commit[:12]})")
-        if proposal.merged:
-            said.append(f"fast-forwarded {request.merge} to it and pushed it")
-        if proposal.review_url:
-            said.append(f"open the request: {proposal.review_url}")
-    pinned.write()
-    said.insert(0, f"pinned {environment} to {_shown(pins)} in {pinned.path}")
+    if pinned.new_text == pinned.old_text:
+        return [f"{environment} is pinned to {_shown(pins)} already: nothing to write"]
+    if repository is None:
+        pinned.write()
+        return [f"pinned {environment} to {_shown(pins)} in {pinned.path}"]
+    proposal = propose(
+        repository, pinned.new_text.encode("utf-8"), branch=branch_name(environment, pin_label(pins)),
+        message=f"{environment}: pin {_shown(pins)}", merge=request.merge,
+    )  # fmt: skip
+    said = [
+        f"pushed branch {proposal.branch} ({proposal.commit[:12]}): {environment} pinned to {_shown(pins)}"
+    ]
+    if proposal.merged:
+        said.append(f"fast-forwarded {request.merge} to it and pushed it")
+        if request.merge == repository.head_branch:
+            pinned.write()  # the checked-out branch moved: its file follows
+    if proposal.review_url:
+        said.append(f"open the request: {proposal.review_url}")
     return said
 
 

@@ -358,6 +358,57 @@ def test_promote_write_rewrites_the_pin_in_place(world: SandboxWorld) -> None:
     assert all(host["drift"] == [] for host in view["hosts"].values())
 
 
+def _git(directory: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(directory), *args], capture_output=True, text=True, check=True,
+        env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"},
+    )  # fmt: skip
+    return done.stdout
+
+
+def test_promote_write_push_proposes_the_pin_as_a_branch_of_one_line(world: SandboxWorld) -> None:
+    # The inventory in a repository of its own, prod pinned back to 1.2.3 there.
+    repository, origin = world.directory / "gitops", world.directory / "origin.git"
+    repository.mkdir()
+    _git(world.directory, "init", "-q", "--bare", str(origin))
+    _git(repository, "init", "-q", "-b", "main")
+    inventory = repository / "inventory.yaml"
+    text = world.inventory_path.read_text()
+    inventory.write_text(text.replace("version: 1.2.6", "version: 1.2.3", 1))
+    assert inventory.read_text() != text
+    _git(repository, "add", "inventory.yaml")
+    _git(repository, "commit", "-q", "-m", "inventory")
+    _git(repository, "remote", "add", "origin", str(origin))
+    _git(repository, "push", "-q", "origin", "main")
+    records_before = {host: len(records(world, host)) for host in ALL}
+
+    def push(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "invoke", "promote", "--to", "prod", "--write", "--push",
+             *extra, "--inventory", str(inventory)],
+            cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    inventory.write_text(inventory.read_text() + "# a local edit\n")
+    dirty = push()
+    assert dirty.returncode == 2 and "uncommitted changes" in dirty.stderr, dirty.stderr
+    _git(repository, "checkout", "-q", "--", "inventory.yaml")
+    out = ok(push())
+    assert "pushed branch relorch/prod-1.2.6" in out, out
+    assert "nothing was deployed" in out
+    diff = _git(origin, "diff", "main", "relorch/prod-1.2.6", "--", "inventory.yaml")
+    changed = [
+        line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+    assert len(changed) == 2 and "1.2.3" in changed[0] and "1.2.6" in changed[1], diff
+    # Nothing deployed, the working tree as it was.
+    assert {host: len(records(world, host)) for host in ALL} == records_before
+    assert _git(repository, "status", "--porcelain") == ""
+    again = push()
+    assert again.returncode == 2 and "exists" in again.stderr, again.stderr
+
+
 def test_a_signal_mid_deploy_puts_the_touched_hosts_back(world: SandboxWorld) -> None:
     run = subprocess.Popen(
         [sys.executable, "-m", "invoke", "env.rollback", "--env", "staging", "--to", "1.2.3",

@@ -183,6 +183,9 @@ def test_a_service_failing_on_one_host_takes_the_whole_set_back_everywhere(
     assert "promoting cache 1.5.0, hello 1.2.3 from container-dev" in promoted.stdout
     assert promoted.returncode == 2 and "was rolled back" in promoted.stderr
     assert status(world)[STAGING]["running"] == "cache 1.4.0, hello 1.2.3"
+    # One service carried: hello from dev, cache staying as it runs in staging.
+    carried = ok(world.invoke("promote", "--to", STAGING, "--service", "hello"))
+    assert "promoting cache 1.4.0, hello 1.2.3 from container-dev" in carried
     one = world.invoke("promote", "--to", STAGING, "--service", "nope")
     assert one.returncode == 2 and "has no service 'nope'" in one.stderr
 
