@@ -410,18 +410,26 @@ def test_promote_write_push_proposes_the_pin_as_a_branch_of_one_line(world: Sand
 
 
 def test_a_signal_mid_deploy_puts_the_touched_hosts_back(world: SandboxWorld) -> None:
-    run = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "env.rollback", "--env", "staging", "--to", "1.2.3",
-         "--inventory", str(world.inventory_path)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    assert run.stdout is not None
-    for line in run.stdout:
-        if " install done" in line:
-            run.send_signal(signal.SIGINT)
-            break
-    out, err = run.communicate(timeout=120)
+    # staging-2's service takes seconds to start, so the signal surely comes mid-rollout: a
+    # rollout of two quick hosts can end before a busy machine delivers it.
+    drop_in = server_root(world.settings, "staging-2") / "etc/systemd/system/hello.service.d"
+    drop_in.mkdir(parents=True, exist_ok=True)
+    (drop_in / "zz-slow-start.conf").write_text("[Service]\nExecStartPre=/bin/sleep 4\n")
+    try:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "invoke", "env.rollback", "--env", "staging", "--to", "1.2.3",
+             "--inventory", str(world.inventory_path)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        assert run.stdout is not None
+        for line in run.stdout:
+            if " install done" in line:
+                run.send_signal(signal.SIGINT)
+                break
+        out, err = run.communicate(timeout=120)
+    finally:
+        shutil.rmtree(drop_in)  # the next restart's daemon-reload forgets it
     assert run.returncode == 130, out + err
     assert "was interrupted" in out
     views = status(world)
@@ -629,3 +637,23 @@ def test_every_release_deploy_promotion_and_rollback_was_told_and_reported(
     failed = next(e for e in events if e["result"] == "failed")
     page = Path(failed["report"]).read_text()
     assert "dev-1" in page and "failing hello 1.2.7" in page
+
+
+def test_a_commit_pushed_to_main_reaches_dev_through_a_nightly(world: SandboxWorld) -> None:
+    # A fix on main after the last (broken) tag: the commit a push to main would bring.
+    source = Path(world.data["project"]["source"])
+    _git(source, "rm", "-q", "HEALTH")
+    _git(source, "commit", "-q", "-m", "Fix the health check")
+    commit = _git(source, "rev-parse", "HEAD").strip()
+    done = world.invoke("release", "--nightly", "--ref", "main", "--json", timeout=900)
+    summary = json.loads(ok(done))
+    assert summary["commit"] == commit and summary["channel"] == "nightly"
+    nightly = summary["version"].replace("~", "-")
+    assert nightly.startswith("1.3.0-nightly.")
+    assert f"deploying {nightly} to dev (auto)" in done.stderr
+    view = status(world)
+    assert {h["installed"] for h in view["dev"]["hosts"].values()} == {nightly}
+    # Nightlies reach only the environments that take them: not staging (^1.2.0).
+    assert nightly not in {h["installed"] for h in view["staging"]["hosts"].values()}
+    last = records(world, "dev-1")[-1]
+    assert (last["version"], last["result"]) == (nightly, "deployed")
