@@ -46,6 +46,7 @@ from orchestrator.release.summary import RunSummary, summary_text
 from orchestrator.release.teardown import Selection, select_droplets
 from orchestrator.release.teardown import teardown as destroy_selected
 from orchestrator.repo.gpghomes import sweep_stale_homes
+from orchestrator.semver import semver_of_package
 
 LOCK_WAIT_DEFAULT = "300"
 MAX_LOCK_WAIT = 86400.0
@@ -158,8 +159,12 @@ def release(
         _notify_release(loaded, summary, out)
     if summary.exit_code:
         raise Exit(code=summary.exit_code)
-    if summary.status == "published" and not no_deploy and not nightly:
-        _auto_deploy(loaded, planned.tag.removeprefix("v"), out)
+    if summary.status == "published" and not no_deploy:
+        # A nightly too: an environment that takes nightlies is how a push to a branch
+        # reaches it (release --nightly --ref BRANCH from the branch's CI job).
+        version = semver_of_package(planned.version)
+        assert version is not None  # a release's package version is always one
+        _auto_deploy(loaded, version, planned.channel, out)
 
 
 def _notify_release(loaded: Inventory, summary: RunSummary, out: TextIO) -> None:
@@ -172,7 +177,7 @@ def _notify_release(loaded: Inventory, summary: RunSummary, out: TextIO) -> None
     notify(webhooks_of(loaded), event, functools.partial(print, file=out, flush=True))
 
 
-def _auto_deploy(loaded: Inventory, version: str, out: TextIO) -> None:
+def _auto_deploy(loaded: Inventory, version: str, channel: str, out: TextIO) -> None:
     """Deploy ``version`` to every auto environment that takes it; exit 1 if one fails.
 
     A failed deploy never un-publishes: the release stands, the environment went back.
@@ -180,7 +185,7 @@ def _auto_deploy(loaded: Inventory, version: str, out: TextIO) -> None:
     failed = []
     seams = deploy_seams(loaded)
     say = progress_printer(out)
-    for environment in auto_environments(loaded, version):
+    for environment in auto_environments(loaded, version, channel):
         say(f"deploying {version} to {environment.name} (auto)")
         # An environment of several services takes the release for the project's own,
         # and what their ranges take for the others.

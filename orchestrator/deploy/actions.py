@@ -75,17 +75,23 @@ def rollback(
     return run_deploy(inventory, request, seams, say=say, signals=signals, chosen=chosen)
 
 
-def auto_environments(inventory: Inventory, version: str) -> list[Environment]:
-    """The ``auto`` environments a new release ``version`` goes to.
+def auto_environments(inventory: Inventory, version: str, channel: str) -> list[Environment]:
+    """The ``auto`` environments a new release ``version`` (published to ``channel``) goes to.
 
-    Those whose version accepts it: of one of the project's own services, for an
-    environment of several (its third parties' follow their own ranges).
+    Those whose version accepts it (of one of the project's own services, for an
+    environment of several: its third parties' follow their own ranges), and, for one
+    that installs packages, that installs from that channel: a nightly goes to the
+    environments that take nightlies (``prereleases: true`` and channel ``nightly``).
     """
-    return [e for e in inventory.environments if e.auto and _accepts(inventory, e, version)]
+    return [
+        e for e in inventory.environments if e.auto and _accepts(inventory, e, version, channel)
+    ]
 
 
-def _accepts(inventory: Inventory, environment: Environment, version: str) -> bool:
+def _accepts(inventory: Inventory, environment: Environment, version: str, channel: str) -> bool:
     """Whether a service of the project's in ``environment`` takes the release ``version``."""
+    if environment.compose is None and channel not in environment.channels:
+        return False
     services = payload_of(inventory, environment).services
     return any(
         parse_range(s.version, prereleases=s.prereleases).accepts(version)

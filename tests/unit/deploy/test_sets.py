@@ -11,6 +11,7 @@ import yaml
 
 from orchestrator.commands.deploy import MARK
 from orchestrator.config.inventory import Inventory, parse_inventory
+from orchestrator.deploy.actions import auto_environments
 from orchestrator.deploy.choose import choose_set, desired_version, refuse_moved, resolve_images
 from orchestrator.deploy.compose import parse_state
 from orchestrator.deploy.index import Available
@@ -288,3 +289,23 @@ def test_an_image_is_resolved_once_and_a_tag_moved_since_is_refused_with_exit_2(
         resolve_images(payload, index, "cache 1.5.0, hello 1.2.3")
     refused = DeployOutcome("r1", "container-dev", "deploy", "v", "refused", "moved")
     assert refused.exit_code == 2
+
+
+def test_a_release_goes_to_the_auto_environments_of_its_channel() -> None:
+    loaded = inventory()
+
+    def names(version: str, channel: str) -> list[str]:
+        return [e.name for e in auto_environments(loaded, version, channel)]
+
+    assert names("1.2.3", "stable") == ["dev", "container-dev"]
+    assert names("1.3.0-nightly.20261122.103005", "nightly") == ["dev", "container-dev"]
+    only_stable = loaded.model_copy(
+        update={
+            "environments": [
+                e.model_copy(update={"channels": ["stable"]}) if e.name == "dev" else e
+                for e in loaded.environments
+            ]
+        }
+    )
+    nightly = auto_environments(only_stable, "1.3.0-nightly.20261122.103005", "nightly")
+    assert [e.name for e in nightly] == ["container-dev"]
