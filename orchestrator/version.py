@@ -109,14 +109,17 @@ def nightly_release(base: Release, now: datetime) -> Release:
 
     ``v1.2.3`` built on 2026-11-22 at 10:30:05 UTC becomes ``1.3.0~nightly.20261122.103005``,
     which is above 1.2.3 and any 1.2.x patch release and below 1.3.0 and its pre-releases
-    in both dpkg and rpm ordering. The time of day keeps two nightlies of one day apart.
+    in both dpkg and rpm ordering. The time of day keeps two nightlies of one day apart; it
+    has no leading zeros (05:45:00 is ``54500``), which semver forbids in a number and which
+    dpkg, rpm and semver all compare as numbers anyway.
     """
     if base.prerelease is not None:
         raise TagError(
             f"--nightly builds on a release tag, not on the pre-release {base.tag!r}: "
             "pass the latest vMAJOR.MINOR.PATCH tag"
         )
-    stamp = now.astimezone(UTC).strftime("%Y%m%d.%H%M%S")
+    moment = now.astimezone(UTC)
+    stamp = f"{moment:%Y%m%d}.{int(moment.strftime('%H%M%S'))}"
     minor = base.minor + 1
     version = f"{base.major}.{minor}.0~nightly.{stamp}"
     return Release(base.tag, base.major, minor, 0, f"nightly.{stamp}", version, Channel.NIGHTLY)

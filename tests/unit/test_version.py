@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from orchestrator.errors import TagError
+from orchestrator.semver import is_semver, semver_of_package
 from orchestrator.version import Channel, nightly_release, parse_tag
 
 NOW = datetime(2026, 11, 22, 10, 30, 5, tzinfo=UTC)
@@ -74,6 +75,23 @@ def test_nightly_is_next_minor_with_tilde() -> None:
     assert nightly.package_version == "1.3.0~nightly.20261122.103005"
     assert nightly.channel is Channel.NIGHTLY
     assert nightly.core == "1.3.0"
+
+
+@pytest.mark.parametrize(
+    ("hour", "minute", "second", "stamp"),
+    [(5, 45, 0, "54500"), (0, 0, 7, "7"), (0, 0, 0, "0"), (9, 59, 59, "95959")],
+)
+def test_an_early_nightly_is_still_semver(hour: int, minute: int, second: int, stamp: str) -> None:
+    # Semver forbids leading zeros in a number: 05:45:00 as 054500 was no version at all.
+    moment = datetime(2026, 12, 7, hour, minute, second, tzinfo=UTC)
+    nightly = nightly_release(parse_tag("v1.2.3"), moment)
+    assert nightly.package_version == f"1.3.0~nightly.20261207.{stamp}"
+    assert is_semver(nightly.semver)
+    assert semver_of_package(nightly.package_version + "-1") == nightly.semver
+    later = nightly_release(parse_tag("v1.2.3"), moment.replace(hour=10, minute=0, second=0))
+    if shutil.which("dpkg"):
+        lower, higher = nightly.package_version, later.package_version
+        assert subprocess.run(["dpkg", "--compare-versions", lower, "lt", higher]).returncode == 0
 
 
 def test_nightly_refuses_prerelease_base() -> None:
