@@ -21,6 +21,7 @@ from orchestrator.cli import (
     release_tasks,
     repo_tasks,
     sandbox_tasks,
+    track_tasks,
     verify_tasks,
 )
 
@@ -44,6 +45,7 @@ namespace = Collection(
 )
 for publish_task in publish_tasks.tasks:
     repo_tasks.namespace.add_task(publish_task)
+deploy_tasks.namespace.add_task(track_tasks.track_versions)
 # Declared here so that INVOKE_ORCHESTRATOR_INVENTORY and invoke.yaml can override it.
 namespace.configure({"orchestrator": {"inventory": None}})
 

@@ -25,6 +25,7 @@ from orchestrator.cli.common import (
     progress_printer,
     reports_errors,
 )
+from orchestrator.cli.pins import PUSH_HELP, PinRequest, pins_for, repository_for, write_pins
 from orchestrator.cli.wiring.deploy import deploy_seams
 from orchestrator.cli.wiring.publish import with_publish_access
 from orchestrator.commands import deploy as commands
@@ -32,23 +33,20 @@ from orchestrator.commands.deploy import host_files, sudoers_file
 from orchestrator.config.environments import Environment
 from orchestrator.config.inventory import Inventory, PublishConfig
 from orchestrator.deploy import actions
+from orchestrator.deploy.candidate import promotion_pick
+from orchestrator.deploy.choose import published
 from orchestrator.deploy.index import Available, published_times
 from orchestrator.deploy.ledger import FailureLedger
 from orchestrator.deploy.page import page_data, promotion_order, render_page
-from orchestrator.deploy.payload import payload_of
-from orchestrator.deploy.pinfile import rewrite_pin
+from orchestrator.deploy.payload import Payload, payload_of
 from orchestrator.deploy.plan import CONTROL_TIMEOUT
 from orchestrator.deploy.records import Audit
 from orchestrator.deploy.render import describe_plan, describe_status
 from orchestrator.deploy.report import write_deploy_report
-from orchestrator.deploy.run import (
-    DeployOutcome,
-    DeployRequest,
-    ci_job,
-    published,
-    run_deploy,
-    who_asked,
-)
+from orchestrator.deploy.request import DeployRequest, ci_job, who_asked
+from orchestrator.deploy.run import DeployOutcome, run_deploy
+from orchestrator.deploy.seams import DeploySeams
+from orchestrator.deploy.sets import set_text
 from orchestrator.deploy.status import environment_status
 from orchestrator.deploy.survey import Surveys, upstream_chain
 from orchestrator.engine.atomic import write_atomically
@@ -179,8 +177,10 @@ def deploy(
     help={
         "to": "the environment to promote to (it takes what its 'from' runs)",
         "version": "promote this older version, proven in 'from'",
+        "service": "carry only this service's version (the others stay as they run)",
         "approved_by": "who approved the promotion (recorded in the audit)",
-        "write": "rewrite the environment's pinned version in the inventory file",
+        "write": "rewrite the environment's pinned versions in the inventory file",
+        **PUSH_HELP,
         **_COMMON,
     }
 )
@@ -189,36 +189,72 @@ def promote(
     c: Context,
     to: str = "",
     version: str | None = None,
+    service: str | None = None,
     approved_by: str | None = None,
     write: bool = False,
+    push: bool = False,
+    remote: str | None = None,
+    merge: str | None = None,
     dry_run: bool = False,
     json: bool = False,
     lock_wait: str = LOCK_WAIT_DEFAULT,
     inventory: str | None = None,
 ) -> None:
-    """Promote to TO the version its upstream environment runs healthy on every host."""
+    """Promote to TO what its upstream environment runs healthy on every host.
+
+    With --write --push it proposes the promotion as a pushed branch instead: the pins
+    change in git, and whatever deploys from the branch once merged takes them.
+    """
     if approved_by is not None and not re.fullmatch(r"[\w .@+-]{1,100}", approved_by):
         raise UsageError(
             "--approved-by takes a name or login of up to 100 letters, digits, . @ + -"
         )
+    asked = PinRequest(write, push, remote, merge).checked()
     loaded, target, wait = _inputs(c, inventory, to, "promote needs --to ENV", lock_wait)
-    if write and parse_range(target.version).pin is None:
-        raise UsageError(
-            f"--write rewrites a pinned version, and {to}'s version {target.version!r} is a range"
-        )
+    payload = payload_of(loaded, target)
+    path = inventory_path(c, inventory)
+    if write:
+        pins_for(target, payload, _any_set(payload))  # a range is refused before anything
+    repository = repository_for(asked, path)
     seams, audit = deploy_seams(loaded), _audit(approved_by)
+    if repository is not None:
+        picked = _pick(loaded, target, seams, version, service)
+        for line in write_pins(path, to, pins_for(target, payload, picked), asked, repository):
+            print(line)
+        print(f"nothing was deployed: {to} takes {picked} from the branch once it is merged")
+        return
     outcome = interruptible(
         lambda signals: actions.promote(
             loaded, to, seams, version=version, audit=audit, lock_wait=wait,
-            dry_run=dry_run, say=_say(json), signals=signals,
+            dry_run=dry_run, say=_say(json), signals=signals, service=service,
         )
     )  # fmt: skip
     if write and outcome.status in ("deployed", "unchanged"):
-        rewrite_pin(inventory_path(c, inventory), to, outcome.version)
-        print(
-            f"pinned {to} to {outcome.version} in {inventory_path(c, inventory)}", file=sys.stderr
-        )
+        pins = pins_for(target, payload, outcome.version)
+        if pins:
+            for line in write_pins(path, to, pins, asked, None):
+                print(line, file=sys.stderr)
     _finish(loaded, outcome, json)
+
+
+def _any_set(payload: Payload) -> str:
+    """A set of the payload's services at their pins (to check pins before anything runs)."""
+    return set_text({s.name: parse_range(s.version).pin or "0.0.0" for s in payload.services})
+
+
+def _pick(
+    loaded: Inventory,
+    environment: Environment,
+    seams: DeploySeams,
+    version: str | None,
+    service: str | None,
+) -> str:
+    """What ``promote`` would take now, read without deploying it."""
+    surveys = Surveys(loaded, seams)
+    try:
+        return promotion_pick(loaded, environment, seams, surveys, version, service)
+    finally:
+        surveys.close()
 
 
 @task(
@@ -299,6 +335,32 @@ def _page_target(loaded: Inventory, name: str) -> PublishTarget:
     return resolve(config)
 
 
+def _releases(
+    loaded: Inventory, environments: list[Environment], seams: DeploySeams
+) -> dict[str, Available]:
+    """The project's published releases, as its environments read them: packages and images.
+
+    A third party's images are not the project's releases: the page lists none of theirs.
+    """
+    offered: dict[str, Available] = {}
+    for environment in environments:
+        payload = payload_of(loaded, environment)
+        for service in (s for s in payload.services if s.ours):
+            try:
+                available = seams.index.available(environment, service.name)
+            except OrchestratorError as error:
+                if environment.compose is None:
+                    raise
+                # One registry out of reach leaves the page without its tags, not without it.
+                print(f"{environment.name}: the page lists no releases of the registry: {error}")
+                continue
+            for version, entry in published(available, payload, loaded.project.epoch).items():
+                # A package's entry names its file, whose time says when it was published.
+                if version not in offered or (entry.filename and not offered[version].filename):
+                    offered[version] = entry
+    return offered
+
+
 @task(
     help={
         "out": "where to write the page (default: reports/environments.html in the workspace)",
@@ -338,21 +400,7 @@ def page(
     ordered = promotion_order(loaded.environments)
     views = _views(loaded, ordered)
     seams = deploy_seams(loaded)
-    offered: dict[str, Available] = {}
-    for environment in ordered:
-        payload = payload_of(loaded, environment)
-        try:
-            entries = published(seams.index.available(environment), payload, loaded.project.epoch)
-        except OrchestratorError as error:
-            if environment.compose is None:
-                raise
-            # One registry out of reach leaves the page without its tags, not without a page.
-            print(f"{environment.name}: the page lists no releases of the registry: {error}")
-            continue
-        for version, entry in entries.items():
-            # A package's entry names its file, whose time says when it was published.
-            if version not in offered or (entry.filename and not offered[version].filename):
-                offered[version] = entry
+    offered = _releases(loaded, ordered, seams)
     reports = loaded.workspace / "reports"
     made = datetime.now(UTC)
     times = published_times(loaded.publish[0].url, list(offered.values())) if loaded.publish else {}

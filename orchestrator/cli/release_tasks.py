@@ -29,13 +29,8 @@ from orchestrator.cloud.endpoint import check_credentials
 from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.actions import auto_environments
 from orchestrator.deploy.records import Audit
-from orchestrator.deploy.run import (
-    DeployOutcome,
-    DeployRequest,
-    ci_job,
-    run_deploy,
-    who_asked,
-)
+from orchestrator.deploy.request import DeployRequest, ci_job, who_asked
+from orchestrator.deploy.run import DeployOutcome, run_deploy
 from orchestrator.engine.interrupts import InterruptHandler, handling_interrupts
 from orchestrator.engine.locks import break_directory_lock, parse_details, read_directory_lock
 from orchestrator.engine.progress import progress_for
@@ -51,6 +46,7 @@ from orchestrator.release.summary import RunSummary, summary_text
 from orchestrator.release.teardown import Selection, select_droplets
 from orchestrator.release.teardown import teardown as destroy_selected
 from orchestrator.repo.gpghomes import sweep_stale_homes
+from orchestrator.semver import semver_of_package
 
 LOCK_WAIT_DEFAULT = "300"
 MAX_LOCK_WAIT = 86400.0
@@ -163,8 +159,12 @@ def release(
         _notify_release(loaded, summary, out)
     if summary.exit_code:
         raise Exit(code=summary.exit_code)
-    if summary.status == "published" and not no_deploy and not nightly:
-        _auto_deploy(loaded, planned.tag.removeprefix("v"), out)
+    if summary.status == "published" and not no_deploy:
+        # A nightly too: an environment that takes nightlies is how a push to a branch
+        # reaches it (release --nightly --ref BRANCH from the branch's CI job).
+        version = semver_of_package(planned.version)
+        assert version is not None  # a release's package version is always one
+        _auto_deploy(loaded, version, planned.channel, out)
 
 
 def _notify_release(loaded: Inventory, summary: RunSummary, out: TextIO) -> None:
@@ -177,7 +177,7 @@ def _notify_release(loaded: Inventory, summary: RunSummary, out: TextIO) -> None
     notify(webhooks_of(loaded), event, functools.partial(print, file=out, flush=True))
 
 
-def _auto_deploy(loaded: Inventory, version: str, out: TextIO) -> None:
+def _auto_deploy(loaded: Inventory, version: str, channel: str, out: TextIO) -> None:
     """Deploy ``version`` to every auto environment that takes it; exit 1 if one fails.
 
     A failed deploy never un-publishes: the release stands, the environment went back.
@@ -185,11 +185,16 @@ def _auto_deploy(loaded: Inventory, version: str, out: TextIO) -> None:
     failed = []
     seams = deploy_seams(loaded)
     say = progress_printer(out)
-    for environment in auto_environments(loaded, version):
+    for environment in auto_environments(loaded, version, channel):
         say(f"deploying {version} to {environment.name} (auto)")
+        # An environment of several services takes the release for the project's own,
+        # and what their ranges take for the others.
+        several = len(environment.image_services) > 1
         request = DeployRequest(
-            environment.name, version, "deploy", Audit(who_asked(), ci_job()), 300.0, auto=True
-        )
+            environment.name, None if several else version, "deploy",
+            Audit(who_asked(), ci_job()), 300.0, auto=True,
+            release=version if several else None,
+        )  # fmt: skip
 
         def deploy(signals: InterruptHandler, request: DeployRequest = request) -> DeployOutcome:
             return run_deploy(loaded, request, seams, say=say, signals=signals)

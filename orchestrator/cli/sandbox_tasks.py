@@ -11,7 +11,7 @@ from orchestrator.cli.wiring.servers import sandbox_server_specs
 from orchestrator.config.inventory import Inventory
 from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.errors import UsageError
-from orchestrator.sandbox import control, reposerver, servers
+from orchestrator.sandbox import control, reposerver, servers, vendor
 
 
 def _settings(loaded: Inventory) -> SandboxSettings:
@@ -23,7 +23,7 @@ def _settings(loaded: Inventory) -> SandboxSettings:
 @task(help={"inventory": INVENTORY_HELP})
 @reports_errors
 def up(c: Context, inventory: str | None = None) -> None:
-    """Start the local DigitalOcean emulator, its repo server and the inventory's servers."""
+    """Start the local DigitalOcean emulator, its repo server, registry and the inventory's servers."""
     loaded = load(c, inventory)
     settings = _settings(loaded)
     info = control.ensure_running(settings)
@@ -33,6 +33,12 @@ def up(c: Context, inventory: str | None = None) -> None:
         f"repo server: ssh root@{server.address}:{server.port} (web root {server.web_root}), "
         f"serving {server.url}"
     )
+    if loaded.registry is not None and loaded.registry.sandbox:
+        images = control.ensure_registry(settings)
+        print(
+            f"registry: {images.url} (login {images.username}), with {vendor.REPOSITORY}:"
+            f"{','.join(vendor.TAGS)} from an outside publisher"
+        )
     specs = sandbox_server_specs(loaded)
     if specs:
         booted = servers.ensure_servers(settings, specs)

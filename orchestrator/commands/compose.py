@@ -1,22 +1,25 @@
 r"""The shell commands a ``kind: compose`` deploy runs on a host, built as strings; pure.
 
+A project runs one image or several (an environment's services), each in its own Compose
+services, each tag in its own place; a deploy sets every tag at once and goes back as one.
+
 A host needs POSIX sh, GNU coreutils, Docker and Compose: ``docker compose`` (v2) if it
 answers, else ``docker-compose`` (v1), the one Debian packages. It pulls from the registry
 with its own login (``docker login`` by its administrator, a read-only token): the
 orchestrator's push credentials never reach a host.
 
-The tag is set where the project's compose file reads it: the ``VARIABLE=TAG`` line of the
-project's ``.env`` (its other lines, mode and owner kept), or an override file the tool
-owns (its first line says so) and Compose reads by itself. Neither is written through a
+Each tag is set where the project's compose file reads it: the ``VARIABLE=TAG`` line of the
+project's ``.env`` (its other lines, mode and owner kept), or its services' entries in an
+override file the tool owns (its first line says so) and Compose reads by itself. Neither is written through a
 symbolic link, and each is replaced by a rename from a file ``mktemp`` made, never by
 writing a name someone else could have planted. Before that, the file as it was and
 which services had a container are saved under the tool's own directory on the host
 (``/var/lib/<tool>/compose/<environment>/``, root's only), so that going back restores
 them exactly; the record step removes the copy once the deploy has ended.
 
-A deploy then runs ``pull SERVICE...``, checks that the tag pulled is the image the
+A deploy then runs ``pull SERVICE...``, checks that each tag pulled is the image the
 registry served when the deploy chose it (a tag moved in between is refused), runs ``up
--d --no-deps SERVICE...`` and checks that every service's container runs that image.
+-d --no-deps SERVICE...`` and checks that every service's container runs its image.
 Going back restores the file and runs ``up -d --no-deps`` again with the image still on
 the host (pulling only if it is gone), or removes the containers of services that had
 none.
@@ -31,9 +34,10 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from orchestrator.commands.deploy import MARK, HostFiles, read_records
-from orchestrator.config.environments import ComposeProject
 
 q = shlex.quote
 # Picks the host's Compose, or says there is none (status 3).
@@ -52,12 +56,48 @@ REFUSED, MOVED, NOT_RUNNING = 4, 5, 6
 LOCK_WAIT = 900
 
 
+@dataclass(frozen=True)
+class ImageSlot:
+    """One image of a Compose project: as hosts pull it, the services running it, its tag's place.
+
+    ``reference`` is ``REGISTRY/REPOSITORY``; ``tag_variable`` the ``.env`` variable of the
+    tag (None: the tool's override file).
+    """
+
+    reference: str
+    services: tuple[str, ...]
+    tag_variable: str | None = None
+
+
+@dataclass(frozen=True)
+class ComposeTarget:
+    """A Compose project on a host and the images a deploy sets in it."""
+
+    directory: str
+    slots: tuple[ImageSlot, ...]
+    override_file: str | None = None
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """Every Compose service a deploy updates, in order."""
+        return tuple(s for slot in self.slots for s in slot.services)
+
+
+@dataclass(frozen=True)
+class Pull:
+    """What a put sets in one slot: the tag, and the ids its image may have on a host."""
+
+    slot: ImageSlot
+    tag: str
+    image_ids: tuple[str, ...]
+
+
 def saved_directory(files: HostFiles, environment: str) -> str:
     """Where a deploy keeps what it changes on a host, to put it back."""
     return f"{files.state}/compose/{environment}"
 
 
-def inspect(files: HostFiles, project: ComposeProject) -> str:
+def inspect(files: HostFiles, project: ComposeTarget) -> str:
     """Print each service's container (see the module docstring), then the last records."""
     services = " ".join(q(s) for s in project.services)
     template = q("{{.Config.Image}} {{.Image}} {{.State.Status}}")
@@ -71,12 +111,12 @@ def inspect(files: HostFiles, project: ComposeProject) -> str:
     )
 
 
-def file_of(project: ComposeProject) -> str:
-    """The file the tag is set in, in the project's directory."""
-    return ".env" if project.tag_variable is not None else project.override_file or ""
+def file_of(project: ComposeTarget) -> str:
+    """The file the tags are set in, in the project's directory."""
+    return project.override_file or ".env"
 
 
-def _start(project: ComposeProject, saved: str) -> str:
+def _start(project: ComposeTarget, saved: str) -> str:
     """Pick Compose, take the host's deploy lock, enter the project, refuse a symbolic link.
 
     The lock (``flock`` on a file beside ``$saved``) keeps a revert from racing the put it
@@ -94,15 +134,17 @@ def _start(project: ComposeProject, saved: str) -> str:
     )
 
 
-def _override_text(project: ComposeProject, reference: str, tag: str) -> str:
+def _override_text(pulls: Sequence[Pull]) -> str:
     lines = [OVERRIDE_HEADER, "services:"]
-    for service in project.services:
-        # JSON strings are YAML strings: a service called "null" stays a name.
-        lines += [f"  {json.dumps(service)}:", f"    image: {json.dumps(f'{reference}:{tag}')}"]
+    for pull in pulls:
+        image = json.dumps(f"{pull.slot.reference}:{pull.tag}")
+        for service in pull.slot.services:
+            # JSON strings are YAML strings: a service called "null" stays a name.
+            lines += [f"  {json.dumps(service)}:", f"    image: {image}"]
     return "\n".join(lines) + "\n"
 
 
-def _refuse_foreign_override(project: ComposeProject) -> str:
+def _refuse_foreign_override(project: ComposeTarget) -> str:
     """Refuse an override file the deploy did not write (nothing is changed yet)."""
     if project.override_file is None:
         return ":"
@@ -117,26 +159,27 @@ def _refuse_foreign_override(project: ComposeProject) -> str:
     )
 
 
-def _set_tag(project: ComposeProject, reference: str, tag: str) -> str:
+def _set_tags(project: ComposeTarget, pulls: Sequence[Pull]) -> str:
     file = q(file_of(project))
     new = "tmp=$(mktemp .relorch.XXXXXX)"
-    if project.tag_variable is not None:
-        variable = project.tag_variable
-        # Any earlier assignment of the variable goes, "export VAR = x" too; grep's status
+    if project.override_file is None:
+        variables = "|".join(p.slot.tag_variable or "" for p in pulls)
+        lines = " ".join(q(f"{p.slot.tag_variable}={p.tag}") for p in pulls)
+        # Any earlier assignment of the variables goes, "export VAR = x" too; grep's status
         # 1 is "no other line", 2 a read error that must not empty the file.
-        pattern = q(f"^[[:space:]]*(export[[:space:]]+)?{variable}[[:space:]]*=")
+        pattern = q(f"^[[:space:]]*(export[[:space:]]+)?({variables})[[:space:]]*=")
         return (
             f'{new}; if [ -e .env ]; then chmod --reference=.env "$tmp"; '
             f'chown --reference=.env "$tmp"; {{ grep -a -v -E {pattern} .env || [ $? -eq 1 ]; }} '
-            f'> "$tmp"; fi; printf \'%s\\n\' {q(f"{variable}={tag}")} >> "$tmp"; mv -f "$tmp" .env'
+            f'> "$tmp"; fi; printf \'%s\\n\' {lines} >> "$tmp"; mv -f "$tmp" .env'
         )
     return (
-        f"{new}; printf '%s' {q(_override_text(project, reference, tag))} > \"$tmp\"; "
+        f"{new}; printf '%s' {q(_override_text(pulls))} > \"$tmp\"; "
         f'chmod 644 "$tmp"; mv -f "$tmp" {file}'
     )
 
 
-def _save(project: ComposeProject) -> str:
+def _save(project: ComposeTarget) -> str:
     """Keep the file as it is and which services have a container, as ``$saved``.
 
     It is made beside and renamed into place once whole: a revert finds all of it or
@@ -157,40 +200,50 @@ def _is_one_of(value: str, accepted: tuple[str, ...]) -> str:
     return "{ " + " || ".join(f'[ "{value}" = {q(a)} ]' for a in accepted) + "; }"
 
 
-def put(
-    project: ComposeProject, files: HostFiles, environment: str, reference: str, tag: str,
-    image_ids: tuple[str, ...],
-) -> str:  # fmt: skip
-    """Save what is there, set ``tag``, pull it, check it is the image, replace the containers.
+def _pulled_check(pull: Pull) -> str:
+    """Refuse (status MOVED) a tag pulled as another image than the one the deploy chose."""
+    where = f"{pull.slot.reference}:{pull.tag}"
+    moved = f"the registry gave {where} as another image than the one the deploy chose"
+    got = f"got=$(docker image inspect --format {q('{{.Id}}')} {q(where)}) || got="
+    return (
+        f"{got}; {_is_one_of('$got', pull.image_ids)} || {{ echo {q(moved)} >&2; exit {MOVED}; }};"
+    )
 
-    ``image_ids`` are the ids the image may have on a host: its config's digest (Docker's
-    own image store), or the digest of what the tag names, its index or its manifest (the
-    containerd image store).
-    """
-    services = " ".join(q(s) for s in project.services)
-    pulled = q(f"{reference}:{tag}")
-    moved = f"the registry gave {reference}:{tag} as another image than the one the deploy chose"
-    running = tuple(f"{i} {RUNNING}" for i in image_ids)
+
+def _runs_check(pull: Pull) -> str:
+    """Refuse (status NOT_RUNNING) a service of ``pull``'s slot whose container runs another image."""
+    where = f"{pull.slot.reference}:{pull.tag}"
+    running = tuple(f"{i} {RUNNING}" for i in pull.image_ids)
     # Each answer is read once into a variable, then compared with every accepted id.
-    runs = " ".join(
+    return " ".join(
         f'cid=$($dc ps -q {q(s)} | head -n 1); now=; [ -z "$cid" ] || '
         f'now=$(docker inspect --format {q("{{.Image}} {{.State.Status}}")} "$cid") || now=; '
         f"{_is_one_of('$now', running)} || "
-        f"{{ echo {q(f'service {s} does not run {reference}:{tag} after up (does the compose file use the tag? did it exit?)')} >&2; exit {NOT_RUNNING}; }};"
-        for s in project.services
+        f"{{ echo {q(f'service {s} does not run {where} after up (does the compose file use the tag? did it exit?)')} >&2; exit {NOT_RUNNING}; }};"
+        for s in pull.slot.services
     )
-    got = f"got=$(docker image inspect --format {q('{{.Id}}')} {pulled}) || got="
+
+
+def put(project: ComposeTarget, files: HostFiles, environment: str, pulls: Sequence[Pull]) -> str:
+    """Save what is there, set every tag, pull, check each image, replace the containers.
+
+    Each pull's ``image_ids`` are the ids its image may have on a host: its config's
+    digest (Docker's own image store), or the digest of what the tag names, its index or
+    its manifest (the containerd image store).
+    """
+    services = " ".join(q(s) for s in project.services)
+    pulled = " ".join(_pulled_check(pull) for pull in pulls)
+    runs = " ".join(_runs_check(pull) for pull in pulls)
     return (
         # What an earlier deploy that never ended saved is not this deploy's "before".
         f'{_start(project, saved_directory(files, environment))}; rm -rf "$saved"; '
         f"{_refuse_foreign_override(project)}; {_save(project)}; "
-        f"{_set_tag(project, reference, tag)}; $dc pull -q {services}; "
-        f"{got}; {_is_one_of('$got', image_ids)} || {{ echo {q(moved)} >&2; exit {MOVED}; }}; "
-        f"$dc up -d --no-deps {services}; {runs}"
+        f"{_set_tags(project, pulls)}; $dc pull -q {services}; "
+        f"{pulled} $dc up -d --no-deps {services}; {runs}"
     )
 
 
-def revert(project: ComposeProject, files: HostFiles, environment: str) -> str:
+def revert(project: ComposeTarget, files: HostFiles, environment: str) -> str:
     """Put back the saved file, and the containers as they were (removed if there were none).
 
     Nothing saved means the put changed nothing (it saves first): there is nothing to do.

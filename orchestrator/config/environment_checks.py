@@ -92,31 +92,62 @@ def check_environments(environments: list[Environment], around: Surroundings) ->
             )
         if environment.compose is not None:
             _check_compose(around, environment, where)
-        if environment.health is not None:
-            _check_health(environment.health, f"{where}.health")
-            if around.sandbox and environment.health.http is not None:
-                _check_sandbox_url(environment, environment.health.http, f"{where}.health.http.url")
+        _check_services_upstream(environments, index)
+        checks = [(environment.health, f"{where}.health")] + [
+            (service.health, f"{where}.services[{number}].health")
+            for number, service in enumerate(environment.services)
+        ]
+        for health, at in checks:
+            if health is None:
+                continue
+            _check_health(health, at)
+            if around.sandbox and health.http is not None:
+                _check_sandbox_url(environment, health.http, f"{at}.http.url")
 
 
 def _check_compose(around: Surroundings, environment: Environment, where: str) -> None:
-    assert environment.compose is not None
-    if not around.registry:
+    compose = environment.compose
+    assert compose is not None
+    if not around.registry and any(s.registry is None for s in environment.image_services):
         raise ValueError(
             f"{where}.compose: a compose environment pulls from the registry: add 'registry'"
         )
-    image = environment.compose.image
     built = sorted(around.images)
-    if image not in built:
+    if compose.image is not None and compose.image not in built:
         raise ValueError(
-            f"{where}.compose.image: {image!r} is not built by any image target (they build "
-            f"{', '.join(built) or 'none'}); deploy only the project's images"
+            f"{where}.compose.image: {compose.image!r} is not built by any image target (they "
+            f"build {', '.join(built) or 'none'}); deploy only the project's images, or list "
+            "a third party's under services"
         )
-    arches = sorted(around.images[image])
-    if environment.arch not in arches:
-        raise ValueError(
-            f"{where}.arch: {image!r} is built for {', '.join(arches)}, not "
-            f"{environment.arch}; set the hosts' arch, or add an image target for it"
-        )
+    for service in environment.image_services:
+        if service.registry is not None or service.image not in around.images:
+            continue  # a third party's image: its own tags, its own platforms
+        arches = sorted(around.images[service.image])
+        if environment.arch not in arches:
+            raise ValueError(
+                f"{where}.arch: {service.image!r} is built for {', '.join(arches)}, not "
+                f"{environment.arch}; set the hosts' arch, or add an image target for it"
+            )
+
+
+def _check_services_upstream(environments: list[Environment], index: int) -> None:
+    """ValueError unless an environment of services runs only what its upstream runs.
+
+    A promotion carries the versions upstream proved: each service must run there, with
+    the same image.
+    """
+    environment = environments[index]
+    upstream = next((e for e in environments if e.name == environment.upstream), None)
+    if upstream is None or environment.compose is None:
+        return
+    theirs = {s.name: s.image for s in upstream.image_services}
+    for service in environment.image_services:
+        if theirs.get(service.name) != service.image:
+            raise ValueError(
+                f"environments[{index}]: service {service.name!r} ({service.image}) does not "
+                f"run in {upstream.name!r}, which it is promoted from: a promotion carries "
+                "what upstream proved"
+            )
 
 
 def _check_same_kind(environments: list[Environment], index: int) -> None:

@@ -2,7 +2,8 @@
 
 An environment of ``kind: packages`` (the default) installs the project's packages with
 apt; one of ``kind: compose`` runs the project's container image in a Compose project on
-each host (``compose``). Either names its hosts (listed with pinned host keys, or selected by DigitalOcean
+each host (``compose``), or a set of ``services``: images of the project's and third
+parties', each with its own version, moved as one. Either names its hosts (listed with pinned host keys, or selected by DigitalOcean
 droplet tag with their keys from a ``known_hosts`` file: a key is never trusted on first
 use), the packages it installs and the units it restarts, the version it runs (a pin or an
 npm-style range), the channels it installs from, the environment it is promoted from, and
@@ -13,6 +14,7 @@ channels and packages the project has) are checked by :class:`orchestrator.confi
 from __future__ import annotations
 
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,6 +22,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from orchestrator.config.schema import (
     DAY,
+    ENV_NAME_PATTERN,
     LOGIN_PATTERN,
     REPOSITORY_PATTERN,
     SANDBOX_HOST_KEY,
@@ -31,6 +34,7 @@ from orchestrator.config.schema import (
     Network,
     PackageName,
     host_key_line,
+    is_loopback,
     is_loopback_ipv4,
 )
 from orchestrator.semver import RangeError, is_semver, package_version_of, parse_range
@@ -70,6 +74,24 @@ _SYSTEM_DIRECTORIES = (
     "/sbin",
     "/lib",
 )
+
+
+def own_variable(value: str | None) -> str | None:
+    """``value`` unless it is a variable Compose or the shell reads themselves."""
+    if value is not None and _RESERVED_VARIABLES.fullmatch(value):
+        raise ValueError(
+            f"{value} is read by Compose or the shell: name a variable of the project's"
+        )
+    return value
+
+
+def checked_range(value: str) -> str:
+    """``value`` if it is a pin or an npm-style range; ValueError saying why not."""
+    try:
+        parse_range(value)
+    except RangeError as error:
+        raise ValueError(str(error)) from None
+    return value
 
 
 class Login(Model):
@@ -204,24 +226,29 @@ def health_variables(host: str, address: str, version: str, environment: str) ->
 
 
 class ComposeProject(Model):
-    """Where a ``kind: compose`` environment runs the image, and how its tag is set.
+    """Where a ``kind: compose`` environment runs its images, and how their tags are set.
 
-    The tag goes into the project's ``.env`` (``tag_variable``, which its compose file
+    A tag goes into the project's ``.env`` (a ``tag_variable``, which its compose file
     uses as ``image: REGISTRY/REPOSITORY:${VARIABLE}``) or into an override file the tool
     owns (``override_file``, one Compose reads by itself), never into the project's own
-    compose file.
+    compose file. With the environment's ``services`` each service says its image and
+    variable, and the project only where it is (and the override file); without them the
+    project runs the project's one ``image``.
     """
 
-    image: str = Field(
+    image: str | None = Field(
+        default=None,
         pattern=f"^{REPOSITORY_PATTERN}$",
         max_length=200,
-        description="The repository of one of the project's image targets.",
+        description="The repository of one of the project's image targets (without services).",
     )
     directory: str = Field(
         pattern=r"^/[A-Za-z0-9._/-]{1,200}$",
         description="The Compose project's directory on the hosts (absolute).",
     )
-    services: list[ServiceName] = Field(min_length=1, description="The services to update.")
+    services: list[ServiceName] = Field(
+        default_factory=list, description="The Compose services to update (with image)."
+    )
     tag_variable: str | None = Field(
         default=None, pattern=r"^[A-Z_][A-Z0-9_]{0,63}$", description="Set in .env."
     )
@@ -245,11 +272,7 @@ class ComposeProject(Model):
     @field_validator("tag_variable")
     @classmethod
     def _own_variable(cls, value: str | None) -> str | None:
-        if value is not None and _RESERVED_VARIABLES.fullmatch(value):
-            raise ValueError(
-                f"{value} is read by Compose or the shell: name a variable of the project's"
-            )
-        return value
+        return own_variable(value)
 
     @field_validator("override_file")
     @classmethod
@@ -263,11 +286,99 @@ class ComposeProject(Model):
 
     @model_validator(mode="after")
     def _one_way(self) -> ComposeProject:
+        if self.image is None:
+            if self.services or self.tag_variable is not None:
+                raise ValueError(
+                    "'services' and 'tag_variable' go with 'image'; with the environment's "
+                    "services, each service names its compose_services and tag_variable"
+                )
+            return self
+        if not self.services:
+            raise ValueError("'image' needs 'services': the Compose services that run it")
         if (self.tag_variable is None) == (self.override_file is None):
             raise ValueError("give exactly one of 'tag_variable' and 'override_file'")
         if len(set(self.services)) != len(self.services):
             raise ValueError("a service is listed twice")
         return self
+
+
+class ServiceRegistry(Model):
+    """Where a third-party image's tags are read: a registry other than the inventory's.
+
+    The hosts pull from it with their own login (or none, for public images); the tool
+    reads its tags and digests with the login in ``username_env`` and ``password_env``,
+    or none when neither is given.
+    """
+
+    url: str = Field(
+        pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$",
+        description="e.g. https://registry-1.docker.io; plain http only on 127.0.0.0/8.",
+    )
+    username_env: str | None = Field(default=None, pattern=ENV_NAME_PATTERN)
+    password_env: str | None = Field(default=None, pattern=ENV_NAME_PATTERN)
+
+    @field_validator("url")
+    @classmethod
+    def _no_plain_http_off_the_machine(cls, value: str) -> str:
+        host = urllib.parse.urlsplit(value).hostname or ""
+        if value.startswith("http://") and not is_loopback(host):
+            raise ValueError("plain http would send the login in the clear: use https")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> ServiceRegistry:
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("give both 'username_env' and 'password_env', or neither")
+        return self
+
+
+class ImageService(Model):
+    """One service of a Compose environment: an image, the version it runs, its tag's place.
+
+    An image one of the project's image targets builds follows the project's releases;
+    any other is a third party's, in the inventory's registry or in its own
+    (``registry``), and follows its version range. ``compose_services`` are the Compose
+    services that run it (default: the service's own name).
+    """
+
+    name: ServiceName
+    image: str = Field(
+        pattern=f"^{REPOSITORY_PATTERN}$",
+        max_length=200,
+        description="The image's repository, e.g. hello or vendor/cache.",
+    )
+    registry: ServiceRegistry | None = Field(
+        default=None, description="A third party's own registry; default: the inventory's."
+    )
+    compose_services: list[ServiceName] = Field(
+        default_factory=list, description="The Compose services running it; default: name."
+    )
+    tag_variable: str | None = Field(
+        default=None, pattern=r"^[A-Z_][A-Z0-9_]{0,63}$", description="Set in .env."
+    )
+    version: str = Field(max_length=256, description="A pin or an npm-style range.")
+    prereleases: bool = Field(default=False, description="Let the range take pre-releases.")
+    track: str | None = Field(
+        default=None,
+        max_length=256,
+        description="For a pin: the range env.track proposes its next pin from (default ^PIN).",
+    )
+    health: HealthCheck | None = None
+
+    @field_validator("version", "track")
+    @classmethod
+    def _valid_range(cls, value: str | None) -> str | None:
+        return None if value is None else checked_range(value)
+
+    @field_validator("tag_variable")
+    @classmethod
+    def _own_variable(cls, value: str | None) -> str | None:
+        return own_variable(value)
+
+    @property
+    def containers(self) -> tuple[str, ...]:
+        """The Compose services that run the image."""
+        return tuple(self.compose_services) or (self.name,)
 
 
 class Environment(Model):
@@ -281,6 +392,10 @@ class Environment(Model):
         description="packages: apt installs the packages; compose: the image runs in Compose.",
     )
     compose: ComposeProject | None = Field(default=None, description="For kind: compose.")
+    services: list[ImageService] = Field(
+        default_factory=list,
+        description="For kind: compose: the images it runs, each with its own version.",
+    )
     hosts: list[ServerHost] | TaggedHosts = Field(
         description="Servers with pinned keys, or {droplet_tag, known_hosts}."
     )
@@ -290,10 +405,16 @@ class Environment(Model):
     units: list[UnitName] = Field(
         default_factory=list, description="systemd units restarted after the install."
     )
-    version: str = Field(
+    version: str | None = Field(
+        default=None,
         max_length=256,
         description="An exact version (a pin) or an npm-style range: ^1.2.0, ~1.2, *, "
-        ">=1.3.0-rc.0 <=1.3.0-rc.9999.",
+        ">=1.3.0-rc.0 <=1.3.0-rc.9999 (with services: each service's own).",
+    )
+    track: str | None = Field(
+        default=None,
+        max_length=256,
+        description="For a pin: the range env.track proposes its next pin from (default ^PIN).",
     )
     prereleases: bool = Field(
         default=False, description="Let the range take pre-releases of any version."
@@ -317,14 +438,10 @@ class Environment(Model):
     health: HealthCheck | None = None
     install_timeout: float = Field(default=600.0, gt=0, le=DAY)
 
-    @field_validator("version")
+    @field_validator("version", "track")
     @classmethod
-    def _valid_range(cls, value: str) -> str:
-        try:
-            parse_range(value)
-        except RangeError as error:
-            raise ValueError(str(error)) from None
-        return value
+    def _valid_range(cls, value: str | None) -> str | None:
+        return None if value is None else checked_range(value)
 
     @model_validator(mode="after")
     def _fits_kind(self) -> Environment:
@@ -336,9 +453,65 @@ class Environment(Model):
                     "kind: compose runs the image, not packages: drop 'packages', 'units' "
                     "and 'channels'"
                 )
+            if self.services:
+                self._check_services()
+            elif self.compose.image is None:
+                raise ValueError(
+                    "kind: compose needs compose.image (the project's image) or 'services'"
+                )
         elif self.compose is not None:
             raise ValueError("'compose' is for kind: compose environments")
+        elif self.services:
+            raise ValueError("'services' are for kind: compose environments")
+        if not self.services and self.version is None:
+            raise ValueError("'version' is required: a pin such as 1.2.3 or a range such as ^1.2.0")
         return self
+
+    def _check_services(self) -> None:
+        """ValueError unless the services are named once, each with its own tag's place."""
+        assert self.compose is not None
+        if self.compose.image is not None:
+            raise ValueError("give compose.image or 'services', not both")
+        own = [
+            f for f in ("version", "prereleases", "health", "track") if f in self.model_fields_set
+        ]
+        if own:
+            raise ValueError(
+                f"with services, each service has its own version, pre-releases, track and "
+                f"health: move {', '.join(own)} into them"
+            )
+        for label, values in (
+            ("service", [s.name for s in self.services]),
+            ("Compose service", [c for s in self.services for c in s.containers]),
+            ("tag_variable", [s.tag_variable for s in self.services if s.tag_variable]),
+        ):
+            twice = sorted({v for v in values if values.count(v) > 1})
+            if twice:
+                raise ValueError(f"{label} {', '.join(twice)} is named twice")
+        override = self.compose.override_file is not None
+        for service in self.services:
+            if override == (service.tag_variable is not None):
+                raise ValueError(
+                    f"service {service.name!r}: give a tag_variable, or compose.override_file "
+                    "for every service (not both)"
+                )
+
+    @property
+    def image_services(self) -> list[ImageService]:
+        """The images a Compose environment runs: its services, or the project's one image."""
+        compose = self.compose
+        if self.services or compose is None or compose.image is None:
+            return list(self.services)
+        image = compose.image
+        assert self.version is not None  # required without services
+        return [
+            ImageService(
+                name=image.rsplit("/", 1)[-1], image=image,
+                compose_services=list(compose.services), tag_variable=compose.tag_variable,
+                version=self.version, prereleases=self.prereleases, track=self.track,
+                health=self.health,
+            )
+        ]  # fmt: skip
 
     @field_validator("hosts")
     @classmethod

@@ -7,8 +7,9 @@ host's state. A tag names a release only if it is a semver version.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from orchestrator.commands.compose import RUNNING
-from orchestrator.config.environments import ComposeProject
 from orchestrator.deploy.hoststate import HostState, inspection_sections
 from orchestrator.deploy.records import parse_records
 from orchestrator.images.names import TAG
@@ -20,17 +21,17 @@ def release_of_tag(tag: str) -> str | None:
     return tag if is_semver(tag) else None
 
 
-def parse_state(host: str, output: str, project: ComposeProject, reference: str) -> HostState:
-    """Parse what :func:`inspect` printed; ``reference`` is ``REGISTRY/REPOSITORY``.
+def parse_state(host: str, output: str, expected: Mapping[str, str]) -> HostState:
+    """Parse what :func:`inspect` printed; ``expected`` is each service's ``REGISTRY/REPOSITORY``.
 
-    A service whose container runs another image than ``reference`` (or one named by
-    digest) has no version: it is not the project's release, whatever its tag says.
+    A service whose container runs another image than its own (or one named by digest)
+    has no version: it is not the release, whatever its tag says.
     """
     container_part, _, record_part = inspection_sections(host, output)
     tags: dict[str, str] = {}
     states: dict[str, str] = {}
     digests: dict[str, str] = {}
-    wanted = set(project.services)
+    wanted = set(expected)
     for line in container_part.splitlines():
         fields = line.split()
         if len(fields) != 4 or fields[0] not in wanted or fields[0] in states:
@@ -38,7 +39,7 @@ def parse_state(host: str, output: str, project: ComposeProject, reference: str)
         service, image, image_id, state = fields
         repository, colon, tag = image.rpartition(":")
         states[service] = "active" if state == RUNNING else state[:40]
-        if colon and repository == reference and TAG.fullmatch(tag):
+        if colon and repository == expected[service] and TAG.fullmatch(tag):
             tags[service] = tag
             digests[service] = image_id[:100]
     return HostState(

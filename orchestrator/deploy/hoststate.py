@@ -1,7 +1,9 @@
 """What a host runs, read in one round trip: components, units, records; parsing is pure.
 
 A component is what an environment puts on a host: a package (its installed package
-version) or a Compose service (the tag of the image its container runs).
+version) or a Compose service (the tag of the image its container runs). An environment
+of several services reads its components service by service: the host's version is then
+the set of them (:mod:`orchestrator.deploy.sets`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.commands.deploy import MARK
 from orchestrator.deploy.records import Record, parse_records
+from orchestrator.deploy.sets import Groups, grouped_version, set_versions
 from orchestrator.errors import DeployError
 from orchestrator.semver import semver_of_package
 
@@ -65,13 +68,26 @@ class HostState:
     release_of: Callable[[str], str | None] = semver_of_package
     # Compose service -> the id of the image its container runs (for drift).
     digests: dict[str, str] = field(default_factory=dict)
+    # An environment of several services: each one's name and components. Its version is
+    # then the set of theirs (none: one service, whose components share one version).
+    groups: Groups = ()
 
     def installed_version(self, components: tuple[str, ...]) -> str | None:
-        """The installed version every one of ``components`` has; None if mixed or missing."""
+        """The installed version every one of ``components`` has; None if mixed or missing.
+
+        With several services, the set of each service's installed version.
+        """
+        if self.groups:
+            return grouped_version(self.components, self.groups, lambda installed: installed)
         return shared_version(self.components, components)
 
     def version(self, components: tuple[str, ...]) -> str | None:
-        """The release version the host runs (semver), if its components agree on one."""
+        """The release version the host runs (semver), if its components agree on one.
+
+        With several services, the set of each service's release.
+        """
+        if self.groups:
+            return grouped_version(self.components, self.groups, self.release_of)
         installed = self.installed_version(components)
         return self.release_of(installed) if installed is not None else None
 
@@ -117,12 +133,13 @@ class HostState:
         components: tuple[str, ...],
         units: tuple[str, ...],
         installed_version: str,
-        image_ids: tuple[str, ...] = (),
+        image_ids: Mapping[str, tuple[str, ...]] | None = None,
     ) -> bool:
         """Whether the host runs ``installed_version``, its units are up and a record says so.
 
-        With ``image_ids`` (the ids of what the registry serves under the tag), each
-        component's container must run that very image: the tag alone may name another.
+        With ``image_ids`` (per component, the ids of what the registry serves under its
+        tag), each component's container must run that very image: the tag alone may name
+        another.
         """
         return (
             self.installed_version(components) == installed_version
@@ -144,11 +161,18 @@ class HostState:
             return None
         if accounted is None:
             return {}
+        if self.groups:
+            # A service's image tag is its release: each component goes back to its own.
+            names = [name for name, _ in self.groups]
+            versions = set_versions(accounted, names) or {}
+            return {c: versions[name] for name, cs in self.groups if name in versions for c in cs}
         return dict.fromkeys(components, installed[accounted]) if accounted in installed else None
 
-    def stray_images(self, components: tuple[str, ...], image_ids: tuple[str, ...]) -> list[str]:
-        """The components whose container runs none of ``image_ids`` (the registry's image)."""
-        return sorted(c for c in components if self.digests.get(c) not in image_ids)
+    def stray_images(
+        self, components: tuple[str, ...], image_ids: Mapping[str, tuple[str, ...]]
+    ) -> list[str]:
+        """The components whose container runs none of their ``image_ids`` (the registry's)."""
+        return sorted(c for c in components if self.digests.get(c) not in image_ids.get(c, ()))
 
 
 def shared_version(versions: Mapping[str, str], components: tuple[str, ...]) -> str | None:

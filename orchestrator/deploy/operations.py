@@ -61,12 +61,17 @@ class PrepareSources(Operation):
 
 @dataclass(frozen=True)
 class CheckHealth(HostOperation):
-    """The environment's health check of one host, tried until it passes or attempts run out."""
+    """A service's health check of one host, tried until it passes or attempts run out.
+
+    ``version`` is the service's version the check expects.
+    """
 
     kind: ClassVar[str] = "health"
     check: str = ""
     attempts: int = 1
     interval: float = 1.0
+    service: str = ""
+    version: str = ""
 
     def describe(self) -> str:
         """One line."""

@@ -71,7 +71,7 @@ def release_rows(
         running = [
             view["environment"]
             for view in views
-            if any(host["installed"] == version for host in view["hosts"].values())
+            if any(version in _runs(host) for host in view["hosts"].values())
         ]
         when = published_at.get(entry.installed_version)
         rows.append(
@@ -83,6 +83,11 @@ def release_rows(
             }
         )
     return rows
+
+
+def _runs(host: Mapping[str, Any]) -> set[str]:
+    """What a host runs: its version, and each of its services' (an environment of several)."""
+    return {host["installed"], *(s["installed"] for s in host.get("services", {}).values())}
 
 
 def page_data(
@@ -103,6 +108,8 @@ def page_data(
         "made": made.astimezone(UTC).strftime(STAMP),
         "environments": [{**view, "deploys": last_deploys(view, reports)} for view in views],
         "rows": max((len(view["hosts"]) for view in views), default=0),
+        # The services-by-environments matrix: every service some environment runs.
+        "services": list(dict.fromkeys(name for view in views for name in view["services"])),
         "releases": release_rows(views, offered, published_at),
     }
 

@@ -1,13 +1,16 @@
-"""What an environment puts on its hosts, and how: the packages with apt, or an image with Compose.
+"""What an environment puts on its hosts, and how: the packages with apt, or images with Compose.
 
-The rest of a deploy (the survey, the lock, the batches, the health checks, the records,
-promotion, rollback and status) is the same for both; only these differ: how a host is
-read, which released versions are offered, how a version is put on a host, and how a
-host goes back. Pure: the commands are strings, run by the deploy's handlers.
+An environment runs a set of services (:class:`Service`): the project's packages, or the
+images of a Compose project, the project's and third parties'. The rest of a deploy (the
+survey, the lock, the batches, the health checks, the records, promotion, rollback and
+status) is the same for both; only these differ: how a host is read, which released
+versions are offered, how a version is put on a host, and how a host goes back. Pure: the
+commands are strings, run by the deploy's handlers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -15,11 +18,13 @@ from dataclasses import dataclass
 
 from orchestrator.commands import compose as compose_commands
 from orchestrator.commands import deploy as commands
+from orchestrator.commands.compose import ComposeTarget, ImageSlot, Pull
 from orchestrator.commands.deploy import HostFiles, host_files
-from orchestrator.config.environments import ComposeProject, Environment
+from orchestrator.config.environments import Environment, HealthCheck
 from orchestrator.config.inventory import Inventory
 from orchestrator.deploy import compose
 from orchestrator.deploy.hoststate import HostState, parse_host_state, shared_version
+from orchestrator.deploy.sets import Groups, grouped_version, set_versions
 from orchestrator.errors import DeployError
 from orchestrator.semver import semver_of_package
 
@@ -38,15 +43,52 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Service:
+    """One service of an environment: what it puts on a host, the version it runs, its check.
+
+    ``reference`` is an image as hosts pull it (``REGISTRY/REPOSITORY``; "" for
+    packages); ``ours`` says whether it is one of the project's own, which follow its
+    releases and carry its version label.
+    """
+
+    name: str
+    components: tuple[str, ...]
+    version: str
+    prereleases: bool = False
+    health: HealthCheck | None = None
+    track: str | None = None
+    reference: str = ""
+    ours: bool = True
+    tag_variable: str | None = None
+
+
+@dataclass(frozen=True)
 class Payload(ABC):
     """How one environment's version reaches a host (see the module docstring)."""
 
     environment: Environment
+    services: tuple[Service, ...]
 
     @property
-    @abstractmethod
     def components(self) -> tuple[str, ...]:
         """What the environment puts on a host: its packages, or its Compose services."""
+        return tuple(c for service in self.services for c in service.components)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The services' names, in the inventory's order."""
+        return tuple(service.name for service in self.services)
+
+    @property
+    def groups(self) -> Groups:
+        """Each service's components when there are several (a host then runs a set)."""
+        if len(self.services) == 1:
+            return ()
+        return tuple((service.name, service.components) for service in self.services)
+
+    def service(self, name: str) -> Service:
+        """The service called ``name``."""
+        return next(service for service in self.services if service.name == name)
 
     @property
     @abstractmethod
@@ -76,12 +118,12 @@ class Payload(ABC):
         """What :meth:`inspect` printed, as the host's state."""
 
     @abstractmethod
-    def put(self, installed: str, image_ids: tuple[str, ...]) -> tuple[Step, ...]:
+    def put(self, installed: str, image_ids: Mapping[str, tuple[str, ...]]) -> tuple[Step, ...]:
         """The steps that put ``installed`` on a host (the first one changes it).
 
-        ``image_ids`` are the ids of the image the registry serves as the version for the
-        hosts' platform (Compose only): its config's digest, and the digests of its
-        manifest and of the index naming it, as hosts' image stores name it.
+        ``image_ids`` are, per component (Compose only), the ids of the image the registry
+        serves as its version for the hosts' platform: its config's digest, and the
+        digests of its manifest and of the index naming it, as hosts' image stores name it.
         """
 
     @abstractmethod
@@ -102,6 +144,8 @@ class Payload(ABC):
 
     def previous_release(self, before: Mapping[str, str]) -> str | None:
         """The release a host ran before a deploy touched it (None: none, or mixed)."""
+        if self.groups:
+            return grouped_version(before, self.groups, self.release_of)
         previous = shared_version(before, self.components)
         return self.release_of(previous) if previous is not None else None
 
@@ -110,12 +154,10 @@ class Payload(ABC):
 class Packages(Payload):
     """The project's packages, from its signed apt repository, and their systemd units."""
 
-    packages: tuple[str, ...] = ()
-
     @property
-    def components(self) -> tuple[str, ...]:
+    def packages(self) -> tuple[str, ...]:
         """The packages installed."""
-        return self.packages
+        return self.components
 
     @property
     def units(self) -> tuple[str, ...]:
@@ -155,7 +197,7 @@ class Packages(Payload):
         """Packages, units and records."""
         return parse_host_state(host, output, self.units)
 
-    def put(self, installed: str, image_ids: tuple[str, ...]) -> tuple[Step, ...]:
+    def put(self, installed: str, image_ids: Mapping[str, tuple[str, ...]]) -> tuple[Step, ...]:
         """apt-get install the version, then restart the units."""
         steps = [
             Step(
@@ -193,25 +235,28 @@ class Packages(Payload):
 
 @dataclass(frozen=True)
 class Compose(Payload):
-    """The project's image, run by the services of a Compose project on each host.
+    """Images run by the services of a Compose project on each host: one, or a set.
 
-    ``reference`` is the image without its tag, as hosts pull it: ``REGISTRY/REPOSITORY``;
     ``files`` are the tool's on the hosts, where a deploy keeps what it changed.
     """
 
-    reference: str
     files: HostFiles
 
     @property
-    def project(self) -> ComposeProject:
-        """The environment's Compose project."""
-        assert self.environment.compose is not None  # the inventory checks it
-        return self.environment.compose
+    def project(self) -> ComposeTarget:
+        """The Compose project and the image of each service, where each tag goes."""
+        compose = self.environment.compose
+        assert compose is not None  # the inventory checks it
+        slots = tuple(
+            ImageSlot(service.reference, service.components, service.tag_variable)
+            for service in self.services
+        )
+        return ComposeTarget(compose.directory, slots, compose.override_file)
 
     @property
-    def components(self) -> tuple[str, ...]:
-        """The services updated."""
-        return tuple(self.project.services)
+    def reference(self) -> str:
+        """The first service's image as hosts pull it (the one image, without services)."""
+        return self.services[0].reference
 
     @property
     def units(self) -> tuple[str, ...]:
@@ -220,8 +265,8 @@ class Compose(Payload):
 
     @property
     def source(self) -> str:
-        """The registry's repository."""
-        return f"as tags of {self.reference}"
+        """The registry's repositories."""
+        return f"as tags of {', '.join(service.reference for service in self.services)}"
 
     def release_offered(self, installed: str, epoch: int | None) -> str | None:
         """A tag that is a semver version (``latest`` or ``1.2`` never is)."""
@@ -233,15 +278,23 @@ class Compose(Payload):
 
     def parse(self, host: str, output: str) -> HostState:
         """Tags, container states, image ids and records."""
-        return compose.parse_state(host, output, self.project, self.reference)
+        expected = {c: s.reference for s in self.services for c in s.components}
+        state = compose.parse_state(host, output, expected)
+        return dataclasses.replace(state, groups=self.groups)
 
-    def put(self, installed: str, image_ids: tuple[str, ...]) -> tuple[Step, ...]:
-        """Save the tag's file, set the tag, pull, check the image, replace the containers."""
-        if not image_ids:
-            raise DeployError(f"no image of {self.reference}:{installed} to check the pull against")
-        command = compose_commands.put(
-            self.project, self.files, self.environment.name, self.reference, installed, image_ids
-        )
+    def put(self, installed: str, image_ids: Mapping[str, tuple[str, ...]]) -> tuple[Step, ...]:
+        """Save the tags' file, set every tag, pull, check each image, replace the containers."""
+        versions = set_versions(installed, self.names)
+        if versions is None:
+            raise DeployError(f"{installed!r} is not a version of {', '.join(self.names)}")
+        pulls = []
+        for service, slot in zip(self.services, self.project.slots, strict=True):
+            ids = image_ids.get(service.components[0], ())
+            if not ids:
+                where = f"{service.reference}:{versions[service.name]}"
+                raise DeployError(f"no image of {where} to check the pull against")
+            pulls.append(Pull(slot, versions[service.name], ids))
+        command = compose_commands.put(self.project, self.files, self.environment.name, pulls)
         return (Step("compose-up", command, self.environment.install_timeout),)
 
     def revert(self, before: Mapping[str, str]) -> tuple[Step, ...]:
@@ -251,9 +304,10 @@ class Compose(Payload):
 
     def describe_revert(self) -> str:
         """The saved file put back, the containers up again (none before: removed)."""
-        services = " ".join(self.project.services)
+        project = self.project
+        services = " ".join(project.services)
         return (
-            f"put back the {compose_commands.file_of(self.project)} saved before the deploy, up -d "
+            f"put back the {compose_commands.file_of(project)} saved before the deploy, up -d "
             f"--no-deps {services} (a service that had no container: rm -s -f)"
         )
 
@@ -263,15 +317,34 @@ class Compose(Payload):
 
 
 def payload_of(inventory: Inventory, environment: Environment) -> Payload:
-    """What ``environment`` puts on its hosts: its packages, or its Compose services' image.
+    """What ``environment`` puts on its hosts: its packages, or its Compose services' images.
 
-    The image is named as hosts pull it: the registry's ``host[:port]``, then its repository.
+    An image is named as hosts pull it: its registry's ``host[:port]`` (the service's own,
+    else the inventory's), then its repository.
     """
     if environment.compose is not None:
-        registry = (
-            urllib.parse.urlsplit(inventory.registry.url).netloc if inventory.registry else ""
-        )
-        return Compose(
-            environment, f"{registry}/{environment.compose.image}", host_files(inventory)
-        )
-    return Packages(environment, inventory.packages_of(environment))
+        return Compose(environment, compose_services(inventory, environment), host_files(inventory))
+    assert environment.version is not None  # required of a packages environment
+    service = Service(
+        inventory.project.name, inventory.packages_of(environment), environment.version,
+        environment.prereleases, environment.health, environment.track,
+    )  # fmt: skip
+    return Packages(environment, (service,))
+
+
+def compose_services(inventory: Inventory, environment: Environment) -> tuple[Service, ...]:
+    """A Compose environment's services as a deploy handles them."""
+    ours = set(inventory.image_repositories)
+    default = urllib.parse.urlsplit(inventory.registry.url).netloc if inventory.registry else ""
+    services = []
+    for image in environment.image_services:
+        registry = urllib.parse.urlsplit(image.registry.url).netloc if image.registry else default
+        services.append(
+            Service(
+                image.name, image.containers, image.version, image.prereleases, image.health,
+                image.track, f"{registry}/{image.image}",
+                ours=image.registry is None and image.image in ours,
+                tag_variable=image.tag_variable,
+            )
+        )  # fmt: skip
+    return tuple(services)

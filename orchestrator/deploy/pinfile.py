@@ -1,4 +1,7 @@
-"""Rewriting an environment's pinned version in the inventory file, for ``promote --write``.
+"""Rewriting pinned versions in the inventory file, for ``promote --write`` and ``env.track --write``.
+
+An environment's own ``version``, or a service's (``environments[i].services[j].version``),
+each rewritten where it stands.
 
 ruamel.yaml's round-trip parser finds the ``version`` scalar and where it starts and ends;
 the new version replaces exactly those characters of the original text. Dumping the
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import copy
 import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,16 +37,68 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
-def rewrite_pin(path: Path, environment: str, version: str) -> None:
-    """Rewrite ``environment``'s pinned ``version`` in the inventory at ``path``, keeping comments and layout."""
-    if not is_semver(version):
-        raise ValueError(f"{version!r} is not an exact semver version such as 1.3.0-rc.1")
+@dataclass(frozen=True)
+class PinnedFile:
+    """The inventory before and after its pins were rewritten (not written yet)."""
+
+    path: Path
+    old_text: str
+    new_text: str
+    mode: int
+
+    def write(self) -> None:
+        """Replace the inventory with the rewritten text (atomically, mode kept)."""
+        write_atomically(self.path, self.new_text.encode("utf-8"), mode=self.mode, durable=True)
+
+
+def rewrite_pins(path: Path, environment: str, pins: Mapping[str | None, str]) -> Path:
+    """Rewrite ``environment``'s pins in the inventory at ``path``, keeping comments and layout.
+
+    ``pins`` maps a service's name (None: the environment's own ``version``) to its new
+    pinned version. Returns the file written (a symbolic link's target).
+    """
+    pinned = pinned_text(path, environment, pins)
+    pinned.write()
+    return pinned.path
+
+
+def pinned_text(path: Path, environment: str, pins: Mapping[str | None, str]) -> PinnedFile:
+    """The inventory at ``path`` with ``environment``'s pins rewritten (see :func:`rewrite_pins`).
+
+    InventoryError when a version is a range, not written as one plain or quoted string,
+    shared through an anchor, or when the edit would change anything else.
+    """
+    for version in pins.values():
+        if not is_semver(version):
+            raise ValueError(f"{version!r} is not an exact semver version such as 1.3.0-rc.1")
     # Write through a symlink to the file it names, as an editor would.
     path = path.resolve()
     text, mode = _read(path)
     old_data = _load(path, text)
     root = _compose(path, text)
-    index, scalar = _version_scalar(path, root, environment)
+    edits = []
+    for service, version in pins.items():
+        keys, scalar = _version_scalar(path, root, environment, service)
+        edits.append((_span(path, text, scalar, _what(environment, service)), keys, version))
+    new_text = text
+    for (start, end, quote), _, version in sorted(edits, key=lambda edit: -edit[0][0]):
+        new_text = new_text[:start] + f"{quote}{version}{quote}" + new_text[end:]
+    _check_only_the_pins_changed(
+        path, old_data, new_text, [(k, v) for _, k, v in edits], environment
+    )
+    return PinnedFile(path, text, new_text, mode)
+
+
+def _what(environment: str, service: str | None) -> str:
+    return (
+        f"environment {environment!r}"
+        if service is None
+        else (f"service {service!r} of environment {environment!r}")
+    )
+
+
+def _span(path: Path, text: str, scalar: ScalarNode, what: str) -> tuple[int, int, str]:
+    """Where the pinned version ``scalar`` is written in ``text``, and its quote."""
     where = f"{path}:{scalar.start_mark.line + 1}"
     try:
         pin = parse_range(scalar.value).pin
@@ -49,8 +106,8 @@ def rewrite_pin(path: Path, environment: str, version: str) -> None:
         pin = None
     if pin is None:
         raise InventoryError(
-            f"{where}: environment {environment!r} has version {scalar.value!r}, a range, not a "
-            "pinned version: promote --write rewrites pins only; edit the range by hand"
+            f"{where}: {what} has version {scalar.value!r}, a range, not a pinned version: "
+            "--write rewrites pins only; edit the range by hand"
         )
     quote = scalar.style if scalar.style in ("'", '"') else ""
     literal = f"{quote}{scalar.value}{quote}"
@@ -58,12 +115,10 @@ def rewrite_pin(path: Path, environment: str, version: str) -> None:
     # A tag (!!str 1.2.3) belongs to the node's marks; only the text after it is the value.
     if scalar.start_mark.line != scalar.end_mark.line or not text[start:end].endswith(literal):
         raise InventoryError(
-            f"{where}: the version of environment {environment!r} is not written as a plain or "
+            f"{where}: the version of {what} is not written as a plain or "
             f'quoted string on one line: write it as version: "{scalar.value}"'
         )
-    new_text = text[: end - len(literal)] + f"{quote}{version}{quote}" + text[end:]
-    _check_only_the_pin_changed(path, old_data, new_text, index, environment, version)
-    write_atomically(path, new_text.encode("utf-8"), mode=mode, durable=True)
+    return end - len(literal), end, quote
 
 
 def _read(path: Path) -> tuple[str, int]:
@@ -138,8 +193,10 @@ def _anchored(node: Node, what: str, path: Path) -> None:
         )
 
 
-def _version_scalar(path: Path, root: Node, environment: str) -> tuple[int, ScalarNode]:
-    """The index of ``environment`` in ``environments:`` and its own ``version`` scalar."""
+def _version_scalar(
+    path: Path, root: Node, environment: str, service: str | None
+) -> tuple[list[str | int], ScalarNode]:
+    """The keys to ``environment``'s (or its ``service``'s) own ``version``, and its scalar."""
     from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode  # see _compose
 
     environments = _value(root, "environments") if isinstance(root, MappingNode) else None
@@ -167,36 +224,66 @@ def _version_scalar(path: Path, root: Node, environment: str) -> tuple[int, Scal
         )
     index, mapping = found[0]
     _anchored(mapping, f"environment {environment!r}", path)
+    keys: list[str | int] = ["environments", index]
+    if service is not None:
+        position, mapping = _service_mapping(path, mapping, environment, service)
+        keys += ["services", position]
+    what = _what(environment, service)
     scalar = _value(mapping, "version")
     line = mapping.start_mark.line + 1
     if scalar is None:
         merged = any(key.tag == _MERGE_TAG for key, _ in mapping.value)
         source = "comes from a merge key (<<), shared with other places" if merged else "is missing"
         raise InventoryError(
-            f"{path}:{line}: the version of environment {environment!r} {source}: write "
-            'version: "X.Y.Z" in the environment itself'
+            f'{path}:{line}: the version of {what} {source}: write version: "X.Y.Z" in it itself'
         )
-    _anchored(scalar, f"the version of environment {environment!r}", path)
+    _anchored(scalar, f"the version of {what}", path)
     if not isinstance(scalar, ScalarNode) or scalar.tag != _STR_TAG:
         raise InventoryError(
-            f"{path}:{scalar.start_mark.line + 1}: the version of environment {environment!r} is not "
+            f"{path}:{scalar.start_mark.line + 1}: the version of {what} is not "
             'a string: write it as version: "X.Y.Z"'
         )
-    return index, scalar
+    return [*keys, "version"], scalar
 
 
-def _check_only_the_pin_changed(
-    path: Path, old_data: Any, new_text: str, index: int, environment: str, version: str
+def _service_mapping(
+    path: Path, environment_node: MappingNode, environment: str, service: str
+) -> tuple[int, MappingNode]:
+    """The position of ``service`` in the environment's ``services:`` and its mapping."""
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode  # see _compose
+
+    services = _value(environment_node, "services")
+    if not isinstance(services, SequenceNode):
+        raise InventoryError(f"{path}: environment {environment!r} has no services: list")
+    _anchored(services, f"the services of environment {environment!r}", path)
+    for position, item in enumerate(services.value):
+        name = _value(item, "name") if isinstance(item, MappingNode) else None
+        if isinstance(name, ScalarNode) and name.value == service:
+            _anchored(item, f"service {service!r} of environment {environment!r}", path)
+            return position, item
+    raise InventoryError(f"{path}: environment {environment!r} has no service {service!r}")
+
+
+def _check_only_the_pins_changed(
+    path: Path,
+    old_data: Any,
+    new_text: str,
+    edits: list[tuple[list[str | int], str]],
+    environment: str,
 ) -> None:
-    """InventoryError unless ``new_text`` reads as the old data with the one version replaced."""
+    """InventoryError unless ``new_text`` reads as the old data with the pins replaced."""
     expected = copy.deepcopy(old_data)
-    expected["environments"][index]["version"] = version
+    for keys, version in edits:
+        place = expected
+        for key in keys[:-1]:
+            place = place[key]
+        place[keys[-1]] = version
     try:
         new_data = load_yaml(new_text)
     except YamlRefused:
         new_data = None
     if new_data != expected:
         raise InventoryError(
-            f"{path}: rewriting the version of environment {environment!r} would change more than "
-            "that version (is it shared through an anchor?): edit the inventory by hand"
+            f"{path}: rewriting the pins of environment {environment!r} would change more than "
+            "those versions (is one shared through an anchor?): edit the inventory by hand"
         )

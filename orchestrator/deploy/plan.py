@@ -8,7 +8,7 @@ record, appended however the deploy ended. ``--dry-run`` prints it; golden files
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +24,9 @@ from orchestrator.deploy.operations import (
     Revert,
     TakeDeployLock,
 )
-from orchestrator.deploy.payload import Payload
+from orchestrator.deploy.payload import Payload, Service
 from orchestrator.deploy.records import Action
+from orchestrator.deploy.sets import set_versions
 from orchestrator.engine.operations import Operation, RemoteCommand, operation_dict
 
 APT_UPDATE_TIMEOUT = 300.0
@@ -78,9 +79,11 @@ class DeployPlan:
     after: tuple[Operation, ...] = ()
     # A host that fails stops the others of its batch: they are reverted all the same.
     fail_fast: bool = True
-    # The ids of the image the registry serves as the version (Compose): a host whose
-    # containers run another is deployed again.
-    image_ids: tuple[str, ...] = ()
+    # Per Compose service, the ids of the image the registry serves as its version: a
+    # host whose container runs another is deployed again.
+    image_ids: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Per image service, the digest its tag named when the deploy resolved it.
+    digests: dict[str, str] = field(default_factory=dict)
 
     @property
     def hosts(self) -> tuple[HostProgram, ...]:
@@ -99,7 +102,8 @@ class DeployPlan:
             "units": list(self.units),
             "channels": list(self.channels),
             "repository": self.repository,
-            "image_ids": list(self.image_ids),
+            "image_ids": {name: list(ids) for name, ids in self.image_ids.items()},
+            "digests": dict(self.digests),
             "batch_wait": self.batch_wait,
             "before": [operation_dict(op) for op in self.before],
             "batches": [
@@ -139,28 +143,49 @@ def _host_program(
     host: DeployHost,
     payload: Payload,
     installed_version: str,
-    image_ids: tuple[str, ...],
+    image_ids: Mapping[str, tuple[str, ...]],
     version: str,
     where: str,
 ) -> HostProgram:
-    environment = payload.environment
     operations: list[Operation] = [
         RemoteCommand(host=host.name, stage=step.stage, command=step.command, timeout=step.timeout)
         for step in payload.put(installed_version, image_ids)
     ]
-    health = environment.health
-    if health is not None:
-        variables = health_variables(host.name, host.address, version, environment.name)
-        operations.append(
-            CheckHealth(
-                host=host.name,
-                check=describe_health(health, variables, f"{where}.health"),
-                attempts=health.attempts,
-                interval=health.interval,
-                timeout=health.attempts * (health.timeout + health.interval),
-            )
-        )
+    versions = set_versions(version, payload.names) or {}
+    for service in payload.services:
+        check = health_check(host, service, versions.get(service.name, version), payload, where)
+        if check is not None:
+            operations.append(check)
     return HostProgram(host.name, host.address, tuple(operations), host.login)
+
+
+def health_check(
+    host: DeployHost, service: Service, version: str, payload: Payload, where: str
+) -> CheckHealth | None:
+    """``service``'s health check of ``host`` at ``version`` (None: it has none)."""
+    health = service.health
+    if health is None:
+        return None
+    variables = health_variables(host.name, host.address, version, payload.environment.name)
+    at = (
+        f"{where}.health"
+        if len(payload.services) == 1
+        else f"{where}.services.{service.name}.health"
+    )
+    return CheckHealth(
+        host=host.name,
+        check=describe_health(health, variables, at),
+        attempts=health.attempts,
+        interval=health.interval,
+        timeout=_check_time(health),
+        service=service.name,
+        version=version,
+    )
+
+
+def _check_time(health: HealthCheck) -> float:
+    """The longest a health check may take: every attempt, each its timeout and interval."""
+    return health.attempts * (health.timeout + health.interval)
 
 
 def _batches(hosts: Sequence[DeployHost], size: int | None) -> list[list[DeployHost]]:
@@ -182,7 +207,8 @@ def make_deploy_plan(
     lock_wait: float,
     where: str,
     ledger: str,
-    image_ids: tuple[str, ...] = (),
+    image_ids: Mapping[str, tuple[str, ...]] | None = None,
+    digests: Mapping[str, str] | None = None,
 ) -> DeployPlan:
     """The deploy of ``version`` (``installed_version`` as installed) to ``hosts``, batch by batch.
 
@@ -204,18 +230,17 @@ def make_deploy_plan(
                 timeout=CONTROL_TIMEOUT + APT_UPDATE_TIMEOUT,
             )
         )
+    ids = dict(image_ids or {})
     batches = tuple(
         tuple(
-            _host_program(host, payload, installed_version, image_ids, version, where)
-            for host in batch
+            _host_program(host, payload, installed_version, ids, version, where) for host in batch
         )
         for batch in _batches(hosts, environment.batch)
     )
-    health = environment.health
     revert_timeout = (
         environment.install_timeout
         + CONTROL_TIMEOUT
-        + (health.attempts * (health.timeout + health.interval) if health is not None else 0.0)
+        + sum(_check_time(s.health) for s in payload.services if s.health is not None)
     )
     reverts: dict[str, tuple[Operation, ...]] = {
         host.name: (
@@ -244,5 +269,6 @@ def make_deploy_plan(
         batches=batches,
         reverts=reverts,
         after=after,
-        image_ids=image_ids,
+        image_ids=ids,
+        digests=dict(digests or {}),
     )

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 from orchestrator.deploy.hoststate import HostState
 from orchestrator.deploy.records import Record, failed_versions
+from orchestrator.deploy.sets import is_release
 from orchestrator.errors import UsageError
-from orchestrator.semver import is_semver
 
 
 def common_version(states: Mapping[str, HostState], components: tuple[str, ...]) -> str | None:
@@ -133,7 +133,7 @@ def rollback_target(
                 record.previous == current
             ):
                 continue
-            if record.previous and is_semver(record.previous):
+            if record.previous and is_release(record.previous):
                 found.add(record.previous)
             break
     if len(found) == 1:

@@ -1,8 +1,9 @@
 """Deploy records: one JSON line per host per deploy, the truth of what runs where.
 
 Every host a deploy touched gets a record appended to ``/var/lib/<tool>/deploys.jsonl``:
-when, which run, which environment, the version and the one before, how it ended and who
-asked (a person, a CI job). A CI runner that starts empty reads them back from the hosts.
+when, which run, which environment, the version and the one before (for an environment of
+several services, the set of their versions: :mod:`orchestrator.deploy.sets`), the digest
+of each image the deploy resolved, how it ended and who asked (a person, a CI job). A CI runner that starts empty reads them back from the hosts.
 A host's records are read leniently: a line that is not a record is skipped, never
 trusted, and the fields are checked before use; so is a line longer than a record ever is,
 which the host already skips (:func:`orchestrator.commands.deploy.read_records`).
@@ -21,6 +22,10 @@ Action = Literal["deploy", "promote", "rollback"]
 _RESULTS = ("deployed", "failed", "rolled-back", "interrupted")
 _ACTIONS = ("deploy", "promote", "rollback")
 MAX_FIELD = 2000
+# Fields a record has only for what has them (images): absent from the line otherwise,
+# so an environment of packages writes the records it always wrote.
+_OPTIONAL = ("digests",)
+MAX_DIGESTS = 64
 
 
 @dataclass(frozen=True)
@@ -56,10 +61,13 @@ class Record:
     approved_by: str | None = None
     health: str = ""
     detail: str = ""
+    # Per image service: the digest the deploy resolved its tag to, which every host runs.
+    digests: dict[str, str] | None = None
 
     def to_line(self) -> str:
         """The record as one JSON line (no newline inside)."""
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        data = {k: v for k, v in asdict(self).items() if not (k in _OPTIONAL and v is None)}
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 def _text(value: Any, optional: bool = False) -> str | None:
@@ -68,6 +76,14 @@ def _text(value: Any, optional: bool = False) -> str | None:
     if not isinstance(value, str) or len(value) > MAX_FIELD:
         raise ValueError("not a short string")
     return value
+
+
+def _digests(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or len(value) > MAX_DIGESTS:
+        raise ValueError("not a map of digests")
+    return {_text(k) or "": _text(v) or "" for k, v in value.items()}
 
 
 def parse_record(line: str) -> Record | None:
@@ -93,6 +109,7 @@ def parse_record(line: str) -> Record | None:
             approved_by=_text(data.get("approved_by"), optional=True),
             health=_text(data.get("health", "")) or "",
             detail=_text(data.get("detail", "")) or "",
+            digests=_digests(data.get("digests")),
         )
     except (ValueError, KeyError, TypeError, RecursionError):
         return None

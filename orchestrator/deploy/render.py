@@ -54,6 +54,19 @@ def _health(host: dict[str, Any]) -> str:
     return f"health {host['last_health']} (recorded {host['last_health_at']}, not checked now)"
 
 
+def _service_lines(services: dict[str, dict[str, Any]]) -> list[str]:
+    """An environment's services, one line each: a row of the services-by-environments matrix."""
+    lines = []
+    for name, view in services.items():
+        digest = f"; digest {view['digest']}" if view["digest"] else ""
+        drift = f"  DRIFT: {'; '.join(view['drift'])}" if view["drift"] else ""
+        lines.append(
+            f"  service {name}: version {view['version']!r} -> desired "
+            f"{view['desired'] or 'nothing'}; runs {view['running'] or 'mixed/none'}{digest}{drift}"
+        )
+    return lines
+
+
 def describe_status(views: list[dict[str, Any]]) -> str:
     """``env.status`` as text: one block per environment, one line per host."""
     lines: list[str] = []
@@ -63,6 +76,8 @@ def describe_status(views: list[dict[str, Any]]) -> str:
             f"{view['environment']}: version {view['version']!r} -> desired {desired}; "
             f"runs {view['running'] or 'mixed/none'}; lock: {view['lock'] or 'free'}"
         )
+        if len(view["services"]) > 1:
+            lines.extend(_service_lines(view["services"]))
         if view["failed_versions"]:
             lines.append(f"  failed here: {', '.join(view['failed_versions'])}")
         for upstream, failed in view["failed_upstream"].items():

@@ -1,8 +1,11 @@
 """A deploy, a promotion or a rollback of one environment, from request to records.
 
 Everything that can be refused is refused before a host changes: the environment, the
-version (published, accepted, not failed here, not older than what runs unless this is a
-rollback), the hosts' keys (the survey reads every host first). Then the plan
+version, or the set of its services' versions (:mod:`orchestrator.deploy.choose`:
+published, accepted, not failed here, not older than what runs unless this is a
+rollback), each image resolved to what the registry serves (again under the lock: a tag
+moved meanwhile stops the deploy there), the hosts' keys (the survey reads every host
+first). Then the plan
 (:mod:`orchestrator.deploy.plan`) runs in the executor with the deploy's handlers
 (:mod:`orchestrator.deploy.handlers`); a host that is already at the version is left alone,
 and when every host is, nothing is planned at all: one round trip per host.
@@ -12,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pwd
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,13 +25,25 @@ from typing import Any, Literal
 from orchestrator.commands.deploy import HostFiles, host_files
 from orchestrator.config.environments import Environment
 from orchestrator.config.inventory import Inventory
+from orchestrator.deploy.choose import (
+    Offered,
+    ResolvedImages,
+    accounted_versions,
+    choose_on,
+    failed_on,
+    newest_running,
+    published,
+    refuse_moved,
+    resolve_images,
+)
 from orchestrator.deploy.handlers.context import DeployContext
 from orchestrator.deploy.handlers.dispatch import DeployHandlers
-from orchestrator.deploy.index import Available
-from orchestrator.deploy.payload import Compose, Payload, payload_of
+from orchestrator.deploy.payload import Payload, payload_of
 from orchestrator.deploy.plan import DeployHost, DeployPlan, make_deploy_plan
-from orchestrator.deploy.records import Action, Audit, Record, failed_versions
+from orchestrator.deploy.records import Action
+from orchestrator.deploy.request import DeployRequest
 from orchestrator.deploy.seams import DeploySeams, ReleaseIndex
+from orchestrator.deploy.sets import set_text, set_versions
 from orchestrator.deploy.survey import (
     Survey,
     Surveys,
@@ -43,31 +57,9 @@ from orchestrator.engine.locks import new_details
 from orchestrator.engine.run_ids import new_run_id
 from orchestrator.errors import DeployError, LockError, UsageError
 from orchestrator.remote.fleet import HostAccess
-from orchestrator.semver import VersionRange, is_semver, parse_range, precedence_key
 
 Say = Callable[[str], None]
-Status = Literal["deployed", "unchanged", "failed", "planned", "interrupted"]
-
-
-@dataclass(frozen=True)
-class DeployRequest:
-    """What was asked: which environment, which version (None: what its range takes), how."""
-
-    environment: str
-    version: str | None = None
-    action: Action = "deploy"
-    audit: Audit = field(default_factory=lambda: Audit(by=who_asked()))
-    lock_wait: float = 300.0
-    dry_run: bool = False
-    # A promotion of an explicitly chosen older version may go below what runs.
-    allow_older: bool = False
-    # A release's deploy: a version older than what runs is skipped, not an error.
-    auto: bool = False
-
-    @property
-    def flag(self) -> str:
-        """The command-line flag that names the version: ``--to`` for a rollback."""
-        return "--to" if self.action == "rollback" else "--version"
+Status = Literal["deployed", "unchanged", "failed", "planned", "interrupted", "refused"]
 
 
 @dataclass
@@ -87,9 +79,15 @@ class DeployOutcome:
 
     @property
     def exit_code(self) -> int:
-        """0 when the environment runs the version (or nothing was to do), 1 if it failed."""
+        """0 when the environment runs the version (or nothing was to do), 1 if it failed.
+
+        2 when what it would deploy was refused under the lock, before any host changed
+        (an image's tag moved since it was resolved).
+        """
         if self.status == "interrupted":
             return self.signal_exit
+        if self.status == "refused":
+            return 2
         return 1 if self.status == "failed" else 0
 
     def to_json(self) -> dict[str, Any]:
@@ -103,237 +101,6 @@ class DeployOutcome:
             "message": self.message,
             "hosts": self.hosts,
         }
-
-
-def who_asked() -> str:
-    """Who runs the tool: the CI's user if a CI runs it, else the login name."""
-    for variable in ("GITLAB_USER_LOGIN", "GITHUB_ACTOR", "USER", "LOGNAME"):
-        value = os.environ.get(variable)
-        if value:
-            return value[:100]
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:  # a uid with no name (a container's)
-        return f"uid {os.getuid()}"
-
-
-def ci_job() -> str | None:
-    """The CI job's URL, if a CI runs the tool."""
-    if os.environ.get("CI_JOB_URL"):
-        return os.environ["CI_JOB_URL"][:500]
-    server, repo, run = (
-        os.environ.get(v) for v in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
-    )
-    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
-
-
-def published(
-    available: Sequence[Available], payload: Payload, epoch: int | None
-) -> dict[str, Available]:
-    """The published release versions (semver) and where each is, newest last.
-
-    What is not a release of the project (another epoch, a tag such as ``latest``) is
-    never offered (see :meth:`~orchestrator.deploy.payload.Payload.release_offered`).
-    """
-    found: dict[str, Available] = {}
-    for entry in available:
-        version = payload.release_offered(entry.installed_version, epoch)
-        if version is not None and version not in found:
-            found[version] = entry
-    return dict(sorted(found.items(), key=lambda item: precedence_key(item[0])))
-
-
-def environment_records(state: Survey, environment: str) -> list[Record]:
-    """Every record of ``environment`` on its hosts, oldest first."""
-    records = [r for s in state.states.values() for r in s.records if r.environment == environment]
-    return sorted(records, key=lambda r: (r.time, r.run_id))
-
-
-def accounted_versions(
-    state: Survey, environment: str, components: tuple[str, ...]
-) -> dict[str, str | None]:
-    """What each host runs as the environment's records account for it (semver; None: none).
-
-    See :meth:`~orchestrator.deploy.hoststate.HostState.accounted_version`: a version
-    installed with no record (a deploy killed before its record) is not one the
-    environment runs, and never makes it look newer than it is.
-    """
-    return {name: s.accounted_version(environment, components) for name, s in state.states.items()}
-
-
-def choose_version(
-    environment: Environment,
-    source: str,
-    request: DeployRequest,
-    offered: dict[str, Available],
-    failed: set[str],
-    running: dict[str, str | None],
-) -> str | None:
-    """The version to deploy; None when the range takes nothing newer than what runs.
-
-    ``source`` says where the versions are offered, in words, for errors.
-
-    UsageError for a version that is not a release, not published, outside the range
-    (a plain deploy), marked failed or rolled back here, older than what runs (except a
-    promotion of an explicit ``--version``: going back is ``env.rollback``'s), or, for a
-    rollback, not older than what runs.
-    """
-    range_ = parse_range(environment.version, prereleases=environment.prereleases)
-    wanted = _wanted(environment, source, request, range_, offered, failed)
-    _refuse_unfit(environment, source, request, range_, wanted, offered, failed)
-    return _against_running(environment, request, wanted, running)
-
-
-def _wanted(
-    environment: Environment,
-    where: str,
-    request: DeployRequest,
-    range_: VersionRange,
-    offered: dict[str, Available],
-    failed: set[str],
-) -> str:
-    """The version asked for, else the environment's pin, else the newest its range takes.
-
-    UsageError when the pin is not published, or the range takes no published version
-    that has not failed here.
-    """
-    name = environment.name
-    if request.version:
-        return request.version.removeprefix("v")
-    if range_.pin is not None:
-        if range_.pin not in offered:
-            raise UsageError(
-                f"environment {name} pins {range_.pin}, which is not published {where}; "
-                "release it first or change the pin"
-            )
-        return range_.pin
-    best = range_.best(v for v in offered if v not in failed)
-    if best is None:
-        raise UsageError(
-            f"no published version {where} matches {name}'s range "
-            f"{environment.version!r} (failed here: {', '.join(sorted(failed)) or 'none'})"
-        )
-    return best
-
-
-def _refuse_unfit(
-    environment: Environment,
-    where: str,
-    request: DeployRequest,
-    range_: VersionRange,
-    wanted: str,
-    offered: dict[str, Available],
-    failed: set[str],
-) -> None:
-    """UsageError for ``wanted`` not a release, not published, failed here, or out of range.
-
-    Out of range counts for a plain deploy of an explicit version only: a promotion or a
-    rollback goes where its rules say.
-    """
-    name = environment.name
-    if not is_semver(wanted):
-        raise UsageError(f"{request.flag} {wanted[:40]!r} is not a release version such as 1.2.3")
-    if wanted not in offered:
-        raise UsageError(
-            f"{wanted} is not published {where}; pick one of: {', '.join(offered) or 'none'}"
-        )
-    if wanted in failed:
-        raise UsageError(
-            f"{wanted} failed (or was rolled back) in {name} and is not deployed there "
-            f"again; release a fix as a new version"
-        )
-    if request.action == "deploy" and request.version and not range_.accepts(wanted):
-        raise UsageError(
-            f"{wanted} is outside {name}'s version {environment.version!r}; change the "
-            f"inventory or promote it with invoke promote --to {name}"
-        )
-
-
-def _against_running(
-    environment: Environment,
-    request: DeployRequest,
-    wanted: str,
-    running: dict[str, str | None],
-) -> str | None:
-    """``wanted``, held against the newest version that runs; None: leave the hosts as they are.
-
-    A rollback must go below it; anything else must not, unless a promotion of an
-    explicit version allows it: a release's deploy or a plain deploy then does nothing,
-    an explicit version is refused (going back is ``env.rollback``'s).
-    """
-    name = environment.name
-    newest = max((v for v in running.values() if v), key=precedence_key, default=None)
-    older = newest is not None and precedence_key(wanted) < precedence_key(newest)
-    if request.action == "rollback":
-        if newest is not None and not older:
-            raise UsageError(
-                f"{name} runs {newest}; a rollback goes back to an older version, not {wanted}"
-            )
-        return wanted
-    if older and not request.allow_older:
-        if request.auto or (request.action == "deploy" and not request.version):
-            return None
-        raise UsageError(
-            f"{name} runs {newest}, newer than {wanted}; go back with invoke env.rollback "
-            f"--env {name} --to {wanted}, or promote it explicitly with --version"
-        )
-    return wanted
-
-
-def choose_on(
-    payload: Payload,
-    request: DeployRequest,
-    state: Survey,
-    offered: dict[str, Available],
-    also_failed: set[str],
-) -> str | None:
-    """:func:`choose_version` on the hosts as ``state`` read them.
-
-    What failed or was rolled back from there, as their records say, and ``also_failed``
-    (what failed upstream, and what the deploy ledger says failed here) is never chosen.
-    """
-    name = payload.environment.name
-    running = accounted_versions(state, name, payload.components)
-    failed = failed_on(state, name, also_failed)
-    return choose_version(payload.environment, payload.source, request, offered, failed, running)
-
-
-def failed_on(state: Survey, environment: str, also_failed: set[str]) -> set[str]:
-    """What failed or was rolled back from in ``environment`` (its hosts say), and ``also_failed``."""
-    return failed_versions(environment_records(state, environment), environment) | also_failed
-
-
-def served_image_ids(payload: Payload, index: ReleaseIndex, version: str) -> tuple[str, ...]:
-    """The ids of the image a Compose environment deploys as ``version`` (none for packages).
-
-    The image is the one of the hosts' platform (``arch``): the tag names an index of one
-    per platform, or a single image. Its ids are those a host's Docker may know it by
-    (:attr:`~orchestrator.images.served.ServedImage.ids`).
-
-    UsageError, before any host changes, unless the registry serves that tag with an
-    image of this release (its version label) for the environment's platform: a tag
-    pushed by hand over another image, or one the project never released, is not deployed.
-    """
-    if not isinstance(payload, Compose):
-        return ()
-    environment = payload.environment
-    where = f"{payload.reference}:{version}"
-    served = index.image(environment, version)
-    if served is None:
-        raise UsageError(f"the registry no longer serves {where}; nothing was changed")
-    platform = f"linux/{environment.arch}"
-    image = served.image_for(platform)
-    if image is None:
-        raise UsageError(
-            f"{where} is for {', '.join(served.platforms)}, and {environment.name}'s hosts "
-            f"are {platform} (arch): nothing was deployed"
-        )
-    if image.version != version:
-        raise UsageError(
-            f"{where} for {platform} is labelled version {str(image.version)[:40]!r}, so it is "
-            f"not the release {version}: nothing was deployed (was the tag pushed by hand?)"
-        )
-    return image.ids
 
 
 def _unsettled(state: Survey) -> str | None:
@@ -431,7 +198,7 @@ class _Deploy:
     seams: DeploySeams
     files: HostFiles
     state: Survey
-    offered: dict[str, Available]
+    offered: Offered
     # What failed as the hosts of this environment do not say: upstream (their records and
     # the ledger), and here as the deploy ledger says.
     also_failed: set[str]
@@ -466,11 +233,10 @@ class _Deploy:
         """
         name = self.environment.name
         accounted = accounted_versions(state, name, self.components)
-        newest = max((v for v in accounted.values() if v), key=precedence_key, default=None)
+        newest = newest_running(accounted, self.payload.names)
         if newest is None:
             return None
-        entry = self.offered.get(newest)
-        installed = entry.installed_version if entry is not None else None
+        installed = installed_of(self.payload, self.offered, newest)
         settled = all(
             s.recorded(name, self.components) and s.version(self.components) == newest
             and (installed is None or s.settled(name, self.components, self.payload.units, installed))
@@ -478,7 +244,7 @@ class _Deploy:
         )  # fmt: skip
         if settled:
             return None
-        if entry is None or newest in self.failed(state):
+        if installed is None or newest in self.failed(state):
             seen = ", ".join(
                 f"{h}: {s.version(self.components) or 'none'}" for h, s in state.states.items()
             )
@@ -506,8 +272,12 @@ class _Deploy:
             plan, exit_code,
         )  # fmt: skip
 
-    def recheck(self, version: str) -> Callable[[Survey], str | None]:
-        """The check, on the hosts as read under the lock, that ``version`` still holds."""
+    def recheck(self, version: str, resolved: ResolvedImages) -> Callable[[Survey], str | None]:
+        """The check, on the hosts as read under the lock, that ``version`` still holds.
+
+        Each image is resolved again: a tag the registry moved since the deploy chose it
+        is refused (UsageError) before any host changes.
+        """
         name = self.environment.name
 
         def check(fresh: Survey) -> str | None:
@@ -527,6 +297,7 @@ class _Deploy:
                     f"{name} changed while this deploy waited for its lock (it would now "
                     f"deploy {again}); nothing was changed: run it again"
                 )
+            refuse_moved(self.payload, self.seams.index, version, resolved)
             return None
 
         return check
@@ -539,7 +310,7 @@ class _Deploy:
         context = DeployContext(
             plan=plan,
             payload=self.payload,
-            recheck=self.recheck(version),
+            recheck=self.recheck(version, ResolvedImages(plan.image_ids, plan.digests)),
             environment=self.environment,
             survey=self.state,
             accesses={a.name: a for a in accesses},
@@ -552,7 +323,7 @@ class _Deploy:
             now=self.now,
             ledger=self.seams.ledger,
             ledger_wait=request.lock_wait,
-            installed_of={v: a.installed_version for v, a in self.offered.items()},
+            installed_of=installed_versions(self.payload, self.offered),
         )
         started = time.monotonic()
         executor = Executor(plan, DeployHandlers(context), signals=signals)
@@ -566,7 +337,8 @@ class _Deploy:
         back += _not_back(context)
         finished = outcome.built and not outcome.failures
         if outcome.ended is not None:
-            return self.ended(version, "unchanged", outcome.ended.message, hosts=hosts, plan=plan)
+            status: Status = "refused" if outcome.ended.status == "refused" else "unchanged"
+            return self.ended(version, status, outcome.ended.message, hosts=hosts, plan=plan)
         if outcome.interrupted is not None and not finished:
             return self.ended(
                 version, "interrupted",
@@ -689,21 +461,24 @@ def _read_at_once(
     files: HostFiles,
     accesses: Sequence[HostAccess],
     upstream_surveys: Surveys,
-) -> tuple[dict[str, Available], Survey]:
+) -> tuple[Offered, Survey]:
     """What is published, and the hosts as read; the ledger and those upstream read meanwhile.
 
     All at once. When what is published cannot be read, the hosts' shells (here and
     upstream) are closed before the error goes on.
     """
     environment = payload.environment
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        offering = pool.submit(seams.index.available, environment)
+    with ThreadPoolExecutor(max_workers=3 + len(payload.services)) as pool:
+        offering = {
+            name: pool.submit(seams.index.available, environment, name) for name in payload.names
+        }
         pool.submit(seams.ledger.failures)
         if request.action == "deploy":
             pool.submit(upstream_surveys.read_all, upstream_chain(inventory, environment))
         reading = pool.submit(survey, accesses, seams.hosts.connect, files, payload)
     try:
-        offered = published(offering.result(), payload, inventory.project.epoch)
+        epoch = inventory.project.epoch
+        offered = {n: published(f.result(), payload, epoch) for n, f in offering.items()}
     except BaseException:
         if reading.exception() is None:
             reading.result().close()
@@ -743,6 +518,8 @@ def _deploy_on(
     if version is None:
         return _nothing_newer(deploy)
     plan = _plan(deploy, inventory, accesses, version)
+    if plan.installed_version == "":
+        raise UsageError(f"{version} is not published for {name}; nothing was changed")
     at_version = [
         host for host, s in state.states.items()
         if s.settled(
@@ -764,9 +541,11 @@ def _deploy_on(
 def _nothing_newer(deploy: _Deploy) -> DeployOutcome:
     """The outcome when every host runs the newest version the range takes: unchanged."""
     name = deploy.environment.name
-    running = accounted_versions(deploy.state, name, deploy.components).values()
-    newest = max((v for v in running if v), key=precedence_key)
-    message = f"{name} runs {newest}, and its range takes nothing newer"
+    running = accounted_versions(deploy.state, name, deploy.components)
+    newest = newest_running(running, deploy.payload.names)
+    assert newest is not None  # only said when some host runs a version
+    ranges = "range takes" if len(deploy.payload.services) == 1 else "ranges take"
+    message = f"{name} runs {newest}, and its {ranges} nothing newer"
     deploy.say(message)
     return deploy.ended(newest, "unchanged", message)
 
@@ -779,13 +558,14 @@ def _plan(
     UsageError when the registry does not serve a Compose environment's image of it.
     """
     payload, request, environment = deploy.payload, deploy.request, deploy.environment
-    published_channels = {a.channel for a in deploy.offered.values()}
+    published_channels = {a.channel for o in deploy.offered.values() for a in o.values()}
+    resolved = resolve_images(payload, deploy.seams.index, version)
     return make_deploy_plan(
         payload,
         _deploy_hosts(accesses),
         files=deploy.files,
         version=version,
-        installed_version=deploy.offered[version].installed_version,
+        installed_version=installed_of(payload, deploy.offered, version) or "",
         repository=inventory.publish[0].url if payload.uses_sources else payload.source,
         channels=tuple(c for c in environment.channels if c in published_channels),
         run_id=deploy.run_id,
@@ -793,5 +573,34 @@ def _plan(
         lock_wait=request.lock_wait,
         where=f"environments.{environment.name}",
         ledger=inventory.publish[0].name if inventory.publish else "",
-        image_ids=served_image_ids(payload, deploy.seams.index, version),
+        image_ids=resolved.ids,
+        digests=resolved.digests,
     )
+
+
+def installed_of(payload: Payload, offered: Offered, version: str) -> str | None:
+    """How ``version`` (or a set) is installed: the package version, or each image's tag.
+
+    None when it is not published (a service's version is not offered).
+    """
+    versions = set_versions(version, payload.names)
+    if versions is None:
+        return None
+    installed = {}
+    for name, wanted in versions.items():
+        entry = offered.get(name, {}).get(wanted)
+        if entry is None:
+            return None
+        installed[name] = entry.installed_version
+    return set_text(installed)
+
+
+def installed_versions(payload: Payload, offered: Offered) -> dict[str, str]:
+    """Each published release's installed version, for an environment of one service.
+
+    Where a host goes back to when no record accounts for what it has (an environment of
+    several services goes back by each image's tag, which is its release).
+    """
+    if len(payload.services) != 1:
+        return {}
+    return {v: a.installed_version for v, a in offered[payload.names[0]].items()}

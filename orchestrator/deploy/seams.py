@@ -49,15 +49,16 @@ class DeployHosts(Protocol):
 class ReleaseIndex(Protocol):
     """What the project published for an environment's hosts to take."""
 
-    def available(self, environment: Environment) -> list[Available]:
-        """The versions published for ``environment``.
+    def available(self, environment: Environment, service: str) -> list[Available]:
+        """The versions published for ``service`` of ``environment``.
 
         Its channels of the signed apt index on the first publish target, verified with
-        the project's key; for a Compose environment, its image's tags in the registry.
+        the project's key; for a service of a Compose environment, its image's tags in
+        its registry. UsageError when that registry needs a login nobody gave.
         """
 
-    def image(self, environment: Environment, tag: str) -> ServedTag | None:
-        """What the registry serves under ``tag`` for a Compose environment (None: nothing)."""
+    def image(self, environment: Environment, service: str, tag: str) -> ServedTag | None:
+        """What the registry serves under ``tag`` for an image ``service`` (None: nothing)."""
 
     def project_key(self) -> str:
         """The project's armored public key, which hosts trust the repository with.

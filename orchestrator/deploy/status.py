@@ -1,12 +1,16 @@
 """What runs where: ``invoke env.status`` for one environment or all of them.
 
 Per environment and host: the desired version (the pin, or what the range takes from the
-signed index, never a version that failed there or upstream, as the hosts' records or
-the deploy ledger say), what is installed (``dpkg-query``, also what it holds half-way),
+signed index or the registry, never a version that failed there or upstream, as the hosts'
+records or the deploy ledger say), what is installed (``dpkg-query``, also what it holds
+half-way; a Compose service's tag and the image it runs),
 the units' states now, the last record and the health check it recorded (env.status runs
 no check: see :func:`_host_view`), the lock holder, drift (installed is not desired, or
 was installed by hand: no record says so), what failed here and upstream, and what a
-promotion would take next, or why it would be refused.
+promotion would take next, or why it would be refused. An environment of several
+services is also shown service by service (``services``): each one's desired and running
+version, the digest its last deploy resolved, and its drift, a row of the services by
+environments matrix.
 """
 
 from __future__ import annotations
@@ -18,19 +22,21 @@ from orchestrator.commands.deploy import host_files
 from orchestrator.config.environments import Environment
 from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.candidate import promotion_pick
+from orchestrator.deploy.choose import (
+    Offered,
+    choose_on,
+    desired_version,
+    published,
+    resolve_images,
+)
 from orchestrator.deploy.hoststate import HostState, Unsettled
-from orchestrator.deploy.index import Available
 from orchestrator.deploy.payload import Payload, payload_of
 from orchestrator.deploy.promotion import common_version
 from orchestrator.deploy.records import Record, failed_versions
-from orchestrator.deploy.run import (
-    DeployRequest,
-    choose_on,
-    published,
-    refuse_unsettled,
-    served_image_ids,
-)
+from orchestrator.deploy.request import DeployRequest
+from orchestrator.deploy.run import refuse_unsettled
 from orchestrator.deploy.seams import DeploySeams
+from orchestrator.deploy.sets import set_versions
 from orchestrator.deploy.survey import Survey, lock_holder, upstream_failures
 from orchestrator.errors import OrchestratorError, UsageError
 from orchestrator.semver import parse_range
@@ -54,32 +60,30 @@ def environment_status(
         here = failed_versions(records, environment.name) | seams.ledger.failed(environment.name)
         upstream = upstream_failures(inventory, environment, surveyed, seams.ledger)
         failed = here.union(*upstream.values())
-        range_ = parse_range(environment.version, prereleases=environment.prereleases)
-        offered: dict[str, Available] | None = None
+        pinned = all(parse_range(s.version).pin is not None for s in payload.services)
+        offered: Offered | None = None
         problem = None
-        # A pin needs the index only to say what a promotion would take.
-        if range_.pin is None or environment.upstream is not None:
+        # Pins need the index only to say what a promotion would take.
+        if not pinned or environment.upstream is not None:
             try:
-                offered = published(
-                    seams.index.available(environment), payload, inventory.project.epoch
-                )
+                offered = _offered(inventory, payload, seams)
             except OrchestratorError as error:
                 problem = str(error)
-        desired = range_.pin
-        if desired is None and offered is not None:
-            desired = range_.best(v for v in offered if v not in failed)
+        desired = desired_version(payload, offered or {}, failed) if offered or pinned else None
         first = next(iter(state.shells.values()))
         holder = lock_holder(first, host_files(inventory), environment.name)
         hosts = {}
-        served = _served_ids(environment, state, components, seams)
+        served = _served_ids(payload, state, seams)
         for name, host in state.states.items():
-            hosts[name] = _host_view(host, environment, components, desired, served)
+            hosts[name] = _host_view(host, payload, desired, served)
+        running = common_version(state.states, components)
         return {
             "environment": environment.name,
-            "version": environment.version,
+            "version": _version_of(payload),
             "desired": desired,
-            "desired_problem": problem if range_.pin is None else None,
-            "running": common_version(state.states, components),
+            "desired_problem": problem if not pinned else None,
+            "running": running,
+            "services": _service_views(payload, state, desired, running, hosts),
             "failed_versions": sorted(here),
             # Never taken here either, but not this environment's failures.
             "failed_upstream": {name: sorted(found) for name, found in upstream.items() if found},
@@ -94,13 +98,63 @@ def environment_status(
         state.close()
 
 
+def _offered(inventory: Inventory, payload: Payload, seams: DeploySeams) -> Offered:
+    """Each service's published versions."""
+    environment, epoch = payload.environment, inventory.project.epoch
+    return {
+        name: published(seams.index.available(environment, name), payload, epoch)
+        for name in payload.names
+    }
+
+
+def _version_of(payload: Payload) -> str:
+    """The environment's version as the inventory says it: its range, or each service's."""
+    if len(payload.services) == 1:
+        return payload.services[0].version
+    return ", ".join(f"{s.name} {s.version}" for s in payload.services)
+
+
+def _service_views(
+    payload: Payload,
+    state: Survey,
+    desired: str | None,
+    running: str | None,
+    hosts: dict[str, dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """Each service as the services-by-environments matrix shows it."""
+    wanted = set_versions(desired, payload.names) if desired else None
+    runs = set_versions(running, payload.names) if running else None
+    views = {}
+    for service in payload.services:
+        name = service.name
+        digests = {
+            r.digests[name]
+            for host in state.states.values()
+            if (r := host.last_record(payload.environment.name)) is not None
+            and r.digests
+            and name in r.digests
+            and r.result in ("deployed", "rolled-back")
+        }
+        views[name] = {
+            "version": service.version,
+            "image": service.reference or None,
+            "desired": (wanted or {}).get(name),
+            "running": (runs or {}).get(name),
+            "digest": digests.pop() if len(digests) == 1 else None,
+            "drift": sorted(
+                {d for view in hosts.values() for d in view["service_drift"].get(name, ())}
+            ),
+        }
+    return views
+
+
 def _next_promotion(
     inventory: Inventory,
     payload: Payload,
     seams: DeploySeams,
     surveyed: Callable[[Environment], Survey],
     state: Survey,
-    offered: dict[str, Available] | None,
+    offered: Offered | None,
     problem: str | None,
 ) -> dict[str, Any] | None:
     """What ``promote --to`` this environment would take now, or why it would be refused.
@@ -120,42 +174,50 @@ def _next_promotion(
             payload, DeployRequest(environment.name, version, "promote"), state, offered,
             seams.ledger.failed(environment.name),
         )  # fmt: skip
-        served_image_ids(payload, seams.index, version)
+        resolve_images(payload, seams.index, version)
     except OrchestratorError as error:
         return {"from": environment.upstream, "version": None, "eligible": False, "why": str(error)}
     return {"from": environment.upstream, "version": version, "eligible": True, "why": ""}
 
 
 def _served_ids(
-    environment: Environment, state: Survey, components: tuple[str, ...], seams: DeploySeams
-) -> dict[str, tuple[str, ...] | None]:
-    """Per tag a Compose environment's hosts run: the ids of its platform's image there.
+    payload: Payload, state: Survey, seams: DeploySeams
+) -> dict[str, dict[str, tuple[str, ...] | None]]:
+    """Per image service and tag its hosts run: the ids of its platform's image there.
 
     None when the registry cannot say (unreachable, no such tag): drift is then unknown,
     not a reason for the status to fail.
     """
+    environment = payload.environment
     if environment.compose is None:
         return {}
-    tags = sorted(
-        {t for host in state.states.values() if (t := host.installed_version(components))}
-    )
-    served: dict[str, tuple[str, ...] | None] = {}
-    for tag in tags:
-        try:
-            found = seams.index.image(environment, tag)
-        except OrchestratorError:
-            found = None
-        image = found.image_for(f"linux/{environment.arch}") if found is not None else None
-        served[tag] = image.ids if image is not None else None
+    served: dict[str, dict[str, tuple[str, ...] | None]] = {}
+    for service in payload.services:
+        tags = sorted(
+            {t for host in state.states.values() if (t := _tag(host, service.components))}
+        )
+        served[service.name] = {}
+        for tag in tags:
+            try:
+                found = seams.index.image(environment, service.name, tag)
+            except OrchestratorError:
+                found = None
+            image = found.image_for(f"linux/{environment.arch}") if found is not None else None
+            served[service.name][tag] = image.ids if image is not None else None
     return served
+
+
+def _tag(host: HostState, components: tuple[str, ...]) -> str | None:
+    """The tag every one of ``components`` runs on ``host``; None if mixed or none."""
+    found = {host.components.get(c) for c in components}
+    return found.pop() if len(found) == 1 else None
 
 
 def _host_view(
     host: HostState,
-    environment: Environment,
-    components: tuple[str, ...],
+    payload: Payload,
     desired: str | None,
-    served: dict[str, tuple[str, ...] | None],
+    served: dict[str, dict[str, tuple[str, ...] | None]],
 ) -> dict[str, Any]:
     """One host as env.status shows it.
 
@@ -164,13 +226,26 @@ def _host_view(
     timeout and send requests to every host of every environment; the units' states beside
     it are read now, and a promotion runs the check itself before it takes a version.
     """
+    environment, components = payload.environment, payload.components
     installed = host.version(components)
     last = host.last_record(environment.name)
     unsettled = {p: u for p, u in sorted(host.unsettled.items()) if p in components}
     recorded = host.recorded(environment.name, components)
+    image_drift = {
+        service.name: _image_drift(host, service.components, served.get(service.name, {}))
+        for service in payload.services
+    }
     return {
         "installed": installed,
         "components": {p: host.components.get(p) for p in components},
+        # Per service: the version its components run, and the image each container runs.
+        "services": {
+            service.name: {
+                "installed": _tag(host, service.components),
+                "images": {c: host.digests.get(c) for c in service.components},
+            }
+            for service in payload.services
+        },
         # What dpkg holds in another state than installed or absent, as it says it.
         "unsettled": {
             p: {"dpkg": u.state, "version": u.version, "state": u.describe()}
@@ -185,9 +260,26 @@ def _host_view(
         **_recorded_health(last),
         "drift": [
             *_package_drift(installed, desired, unsettled, recorded),
-            *_image_drift(host, components, served),
+            *(d for drift in image_drift.values() for d in drift),
         ],
+        "service_drift": {
+            **_version_drift(host, payload, desired),
+            **{n: d for n, d in image_drift.items() if d},
+        },
     }
+
+
+def _version_drift(host: HostState, payload: Payload, desired: str | None) -> dict[str, list[str]]:
+    """Per service of several: a host running another version than the desired one."""
+    if len(payload.services) == 1:
+        return {}
+    wanted = set_versions(desired, payload.names) if desired else {}
+    drift = {}
+    for service in payload.services:
+        runs, should = _tag(host, service.components), (wanted or {}).get(service.name)
+        if runs != should:
+            drift[service.name] = [f"runs {runs or 'nothing'}, desired {should or 'nothing'}"]
+    return drift
 
 
 def _recorded_health(last: Record | None) -> dict[str, Any]:
@@ -214,14 +306,14 @@ def _image_drift(
     host: HostState, components: tuple[str, ...], served: dict[str, tuple[str, ...] | None]
 ) -> list[str]:
     """How a Compose host's containers stray from the image the registry serves for their tag."""
-    tag = host.installed_version(components)
+    tag = _tag(host, components)
     if tag is None or tag not in served:
         return []
     ids = served[tag]
     if ids is None:
         return [f"the registry does not say which image {tag} is: drift unknown"]
     # A tag pushed over, or an image built on the host: not what the registry serves.
-    stray = host.stray_images(components, ids)
+    stray = host.stray_images(components, dict.fromkeys(components, ids))
     if not stray:
         return []
     return [f"{', '.join(stray)} run an image that is not {tag} as the registry serves it"]

@@ -73,6 +73,10 @@ class Manifest:
     digest: str
 
 
+class LoginRefused(PublishError):
+    """The registry wants a login it was not given, or refused the one it was."""
+
+
 class Registry:
     """One registry at ``url`` (``http://127.77.0.1:5000``), logged in with ``credentials``."""
 
@@ -117,7 +121,7 @@ class Registry:
                     body.seek(0)
                 answer = self._send(method, reference, body, headers, limit, timeout)
         if answer.status == 401:
-            raise PublishError(
+            raise LoginRefused(
                 f"{self.where} refused the login (401): check the registry's username and "
                 "password variables"
             )

@@ -5,7 +5,8 @@ is read from the state directory, so any process can stop or inspect a sandbox, 
 whose daemon died (its droplet hosts are found from their directories and killed). A
 sandbox also runs a repo server host (:mod:`orchestrator.sandbox.reposerver`), started
 after the daemon and stopped with it, and the Debian servers deploys boot
-(:mod:`orchestrator.sandbox.servers`), powered off with it.
+(:mod:`orchestrator.sandbox.servers`), powered off with it. Its registry, started when a
+task needs it, carries a third-party image (:mod:`orchestrator.sandbox.vendor`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from pathlib import Path
 import orchestrator
 from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.engine.waiting import waiting_for
-from orchestrator.errors import SandboxError
-from orchestrator.sandbox import hosts, processes, registry, reposerver, servers
+from orchestrator.errors import PublishError, SandboxError
+from orchestrator.sandbox import hosts, processes, registry, reposerver, servers, vendor
 from orchestrator.sandbox.state import (
     RequestRecord,
     SandboxFiles,
@@ -275,10 +276,21 @@ def ensure_running(settings: SandboxSettings) -> SandboxInfo:
 
 
 def ensure_registry(settings: SandboxSettings) -> registry.RegistryAccess:
-    """The sandbox (its daemon and repo server) and its registry, started if need be."""
+    """The sandbox (its daemon and repo server) and its registry, started if need be.
+
+    The registry serves the third-party image ``vendor/cache`` too, pushed unless its
+    tags are there (:mod:`orchestrator.sandbox.vendor`).
+    """
     ensure_running(settings)
     with _starting(files_of(settings)):
-        return registry.ensure_running(settings)
+        access = registry.ensure_running(settings)
+        try:
+            vendor.ensure_cache(access)
+        except PublishError as error:
+            raise SandboxError(
+                f"pushing {vendor.REPOSITORY} to the sandbox registry: {error}"
+            ) from None
+        return access
 
 
 def ensure_images(settings: SandboxSettings) -> registry.RegistryAccess:

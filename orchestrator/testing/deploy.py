@@ -44,25 +44,31 @@ class FakeDeployHosts:
 
 
 class FakeReleaseIndex:
-    """Offers ``available`` to every environment, and ``images`` by tag; signed with ``key``."""
+    """Offers what it was given, and ``images`` by tag; signed with ``key``.
+
+    ``available`` is offered to every service, or given per service name; ``images`` are
+    keyed by ``SERVICE:TAG``, or by the tag alone for every service.
+    """
 
     def __init__(
         self,
-        available: Sequence[Available],
+        available: Sequence[Available] | Mapping[str, Sequence[Available]],
         key: str = "PUBLIC KEY",
         images: Mapping[str, ServedTag] | None = None,
     ) -> None:
-        self.offered = list(available)
+        self.offered = available
         self.key = key
         self.images = dict(images or {})
 
-    def available(self, environment: Environment) -> list[Available]:
-        """What it was given, whatever the environment."""
+    def available(self, environment: Environment, service: str) -> list[Available]:
+        """What it was given for ``service`` (or for every service), whatever the environment."""
+        if isinstance(self.offered, Mapping):
+            return list(self.offered.get(service, ()))
         return list(self.offered)
 
-    def image(self, environment: Environment, tag: str) -> ServedTag | None:
+    def image(self, environment: Environment, service: str, tag: str) -> ServedTag | None:
         """The image given for ``tag`` (None: the registry serves nothing under it)."""
-        return self.images.get(tag)
+        return self.images.get(f"{service}:{tag}", self.images.get(tag))
 
     def project_key(self) -> str:
         """The key it was given."""
@@ -71,7 +77,7 @@ class FakeReleaseIndex:
 
 def fake_deploy_seams(
     servers: Mapping[str, FakeServer],
-    available: Sequence[Available],
+    available: Sequence[Available] | Mapping[str, Sequence[Available]],
     key: str = "PUBLIC KEY",
     ledger: MemoryTarget | None = None,
 ) -> DeploySeams:

@@ -20,6 +20,7 @@ CI = ROOT / "examples" / "ci"
 GITLAB = CI / ".gitlab-ci.yml"
 GITHUB = CI / "github-release.yml"
 PROMOTE = CI / "github-promote.yml"
+NIGHTLY = CI / "github-nightly.yml"
 
 RELEASE_TAGS = ["v1.2.3", "v1.3.0-rc.1", "v10.20.30", "v2.0.0-beta.2-fix"]
 NOT_RELEASE_TAGS = [
@@ -433,9 +434,11 @@ def test_gitlab_jobs_run_in_the_scopes_of_their_columns() -> None:
         "release": "release",
         "teardown": "cleanup",
         "sweep": "cleanup",
+        "nightly": "release",
+        "nightly-teardown": "cleanup",
         **{f"deploy:{name}": name for name in PROMOTED},
     }
-    for name in ("release", "teardown", "sweep"):
+    for name in ("release", "teardown", "sweep", "nightly", "nightly-teardown"):
         assert gitlab_job(name)["environment"]["action"] == "access"  # no deployment
 
 
@@ -447,6 +450,7 @@ def test_each_github_step_gets_exactly_the_secrets_it_reads() -> None:
     assert sorted(targets) == PROMOTED, f"{PROMOTE.name} offers {targets}, not {PROMOTED}"
     jobs = [(GITHUB, job) for job in load(GITHUB)["jobs"].values()]
     jobs += [(PROMOTE, job) for job in promote["jobs"].values()]
+    jobs += [(NIGHTLY, job) for job in load(NIGHTLY)["jobs"].values()]
     wrong = []
     checked = 0
     for path, job in jobs:
@@ -467,7 +471,7 @@ def test_each_github_step_gets_exactly_the_secrets_it_reads() -> None:
                 )
             for key in {REPO_SERVER_KEY, HOSTS_KEY} & given:
                 assert f'ssh-add -q - <<<"${key}"' in run, f"{key} is not loaded into an agent"
-    assert checked == 3  # Release, Tear down, Promote
+    assert checked == 5  # Release, Tear down, Promote; the nightly's Release and Tear down
     assert not wrong, "; ".join(wrong)
 
 
@@ -506,3 +510,26 @@ def test_the_gitlab_scopes_are_the_readme_columns() -> None:
     _, rows = readme_secrets()
     scopes = gitlab_scopes()
     assert {v: {SCOPE_OF_COLUMN[c] for c in used} for v, used in rows.items()} == scopes
+
+
+def test_a_push_to_main_releases_a_nightly_one_at_a_time_per_branch() -> None:
+    job = gitlab_job("nightly")
+    assert job["rules"] == [{"if": '$CI_COMMIT_BRANCH == "main"'}]
+    assert job["resource_group"] == "nightly-$CI_COMMIT_REF_SLUG"
+    script = "\n".join(job["script"])
+    assert 'invoke release --nightly --ref "$CI_COMMIT_SHA"' in script
+    teardown = gitlab_job("nightly-teardown")
+    assert teardown["needs"] == ["nightly"] and teardown["rules"][0]["when"] == "always"
+    # Never every droplet under the tag prefix: a tag's release may be running.
+    assert "--run-id" in "\n".join(teardown["script"])
+    assert "invoke teardown --inventory" not in "\n".join(teardown["script"])
+    data = load(NIGHTLY)
+    trigger = data.get("on", data.get(True))
+    assert trigger == {"push": {"branches": ["main"]}}
+    assert data["concurrency"] == {
+        "group": "nightly-${{ github.ref_name }}",
+        "cancel-in-progress": False,
+    }
+    steps = data["jobs"]["nightly"]["steps"]
+    run = next(s["run"] for s in steps if s.get("name") == "Release the nightly")
+    assert 'relorch release --nightly --ref "$GITHUB_SHA"' in run

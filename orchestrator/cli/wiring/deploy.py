@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 
 from orchestrator.cli.wiring.images import image_registry
 from orchestrator.cli.wiring.publish import with_publish_access
 from orchestrator.cli.wiring.sandbox import cloud_client, ensure_sandbox
 from orchestrator.cli.wiring.servers import sandbox_servers
 from orchestrator.cloud.digitalocean import not_on_network
-from orchestrator.config.environments import Environment, TaggedHosts
+from orchestrator.config.environments import (
+    Environment,
+    ImageService,
+    ServiceRegistry,
+    TaggedHosts,
+)
 from orchestrator.config.inventory import Inventory
 from orchestrator.deploy.hosts import SshShell, open_ssh_shell
 from orchestrator.deploy.index import Available, available_versions
 from orchestrator.deploy.ledger import FailureLedger
 from orchestrator.deploy.seams import DeploySeams
 from orchestrator.errors import UsageError
-from orchestrator.images.registry import Registry
+from orchestrator.images.registry import Credentials, LoginRefused, Registry
 from orchestrator.images.served import ServedTag, served_tag
 from orchestrator.publish.run import resolve
 from orchestrator.publish.target import PublishTarget
@@ -131,12 +137,16 @@ class PublishedReleaseIndex:
     def __init__(self, inventory: Inventory) -> None:
         self._inventory = inventory
         self._key: str | None = None
-        self._registry: Registry | None = None
+        self._registries: dict[str, Registry] = {}
 
-    def available(self, environment: Environment) -> list[Available]:
-        """A Compose environment's image's tags in the registry, else the signed index's."""
+    def available(self, environment: Environment, service: str) -> list[Available]:
+        """A Compose service's image's tags in its registry, else the signed index's."""
         if environment.compose is not None:
-            tags = self._registry_client().tags(environment.compose.image)
+            image = _image_service(environment, service)
+            try:
+                tags = self._registry_of(image).tags(image.image)
+            except LoginRefused as error:
+                raise UsageError(_login_needed(environment, image, error)) from None
             return [Available(tag, REGISTRY_CHANNEL) for tag in tags]
         inventory = self._inventory
         ensure_sandbox(inventory)
@@ -148,10 +158,13 @@ class PublishedReleaseIndex:
             self.project_key(),
         )
 
-    def image(self, environment: Environment, tag: str) -> ServedTag | None:
-        """What the registry serves under ``tag`` for the Compose environment's image."""
-        assert environment.compose is not None  # asked for Compose environments only
-        return served_tag(self._registry_client(), environment.compose.image, tag)
+    def image(self, environment: Environment, service: str, tag: str) -> ServedTag | None:
+        """What its registry serves under ``tag`` for a Compose service's image."""
+        image = _image_service(environment, service)
+        try:
+            return served_tag(self._registry_of(image), image.image, tag)
+        except LoginRefused as error:
+            raise UsageError(_login_needed(environment, image, error)) from None
 
     def project_key(self) -> str:
         """The key of ``signing.public_key``, or the sandbox's (exported once)."""
@@ -159,10 +172,42 @@ class PublishedReleaseIndex:
             self._key = _project_key(self._inventory)
         return self._key
 
-    def _registry_client(self) -> Registry:
-        if self._registry is None:
-            self._registry = image_registry(self._inventory)
-        return self._registry
+    def _registry_of(self, image: ImageService) -> Registry:
+        """The service's own registry, logged in from its variables, else the inventory's."""
+        own = image.registry
+        key = own.url if own is not None else ""
+        if key not in self._registries:
+            self._registries[key] = (
+                image_registry(self._inventory) if own is None else _service_registry(own)
+            )
+        return self._registries[key]
+
+
+def _image_service(environment: Environment, name: str) -> ImageService:
+    return next(s for s in environment.image_services if s.name == name)
+
+
+def _service_registry(config: ServiceRegistry, environ: Mapping[str, str] = os.environ) -> Registry:
+    """A third party's registry: logged in from its variables when given, else anonymous."""
+    if config.username_env is None or config.password_env is None:
+        return Registry(config.url, None)
+    username, password = environ.get(config.username_env), environ.get(config.password_env)
+    if not username or not password:
+        raise UsageError(
+            f"{config.url} is read with the login in {config.username_env} and "
+            f"{config.password_env}: set both"
+        )
+    return Registry(config.url, Credentials(username, password))
+
+
+def _login_needed(environment: Environment, image: ImageService, error: LoginRefused) -> str:
+    """What to fix when a service's registry refuses to answer without a login."""
+    if image.registry is None:
+        return f"environment {environment.name}, service {image.name}: {error}"
+    return (
+        f"environment {environment.name}, service {image.name}: {error}; give its registry "
+        "username_env and password_env naming variables that hold a login for it"
+    )
 
 
 def deploy_seams(inventory: Inventory) -> DeploySeams:

@@ -37,7 +37,7 @@ def _server_specs(inventory: Inventory, environment: Environment) -> list[Server
         # The hosts log in to, and their project names, the image as the deploy pulls it.
         registry = payload.reference.partition("/")[0]
         engine, pull_login = "run", (registry, access.username, access.password)
-        files = project_files(payload.project, payload.reference)
+        files = project_files(payload.project)
     return [
         ServerSpec(
             h.name, h.address, h.port, engine=engine, pull_login=pull_login,

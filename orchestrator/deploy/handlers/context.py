@@ -72,6 +72,8 @@ class DeployContext:
     unledgered: str | None = None
     reverted: dict[str, str] = field(default_factory=dict)
     health: dict[str, str] = field(default_factory=dict)
+    # Each host's health check results by service (an environment of several services).
+    service_health: dict[str, dict[str, str]] = field(default_factory=dict)
     # Touched hosts whose record was written, and why the others' was not.
     recorded: set[str] = field(default_factory=set)
     unrecorded: dict[str, str] = field(default_factory=dict)

@@ -16,7 +16,7 @@ from orchestrator.deploy.plan import CONTROL_TIMEOUT, HostProgram
 from orchestrator.deploy.survey import reread
 from orchestrator.engine.executor import EndRun
 from orchestrator.engine.locks import LockDetails, LockWaiter
-from orchestrator.errors import DeployError, LockError
+from orchestrator.errors import DeployError, LockError, UsageError
 
 
 def take_lock(
@@ -47,7 +47,11 @@ def take_lock(
     ).acquire(operation.timeout, LockError)  # fmt: skip
     # Another deploy may have finished while this one waited: what runs now counts.
     reread(context.survey, context.files, context.payload)
-    moved = context.recheck(context.survey)
+    try:
+        moved = context.recheck(context.survey)
+    except UsageError as error:
+        # Refused before any host changed (an image's tag moved): bad input, not a failure.
+        return EndRun("refused", str(error))
     return EndRun("unchanged", moved) if moved is not None else None
 
 

@@ -94,6 +94,7 @@ def _record_of(
         approved_by=audit.approved_by,
         health=context.health.get(host, "")[:500],
         detail="; ".join(said)[:500],
+        digests=dict(plan.digests) or None,
     )
 
 

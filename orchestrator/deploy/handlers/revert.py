@@ -13,6 +13,7 @@ from orchestrator.deploy.handlers.health import run_check
 from orchestrator.deploy.hoststate import shared_version
 from orchestrator.deploy.operations import CheckHealth, Revert
 from orchestrator.deploy.plan import HostProgram
+from orchestrator.deploy.sets import set_versions
 from orchestrator.errors import DeployError
 
 
@@ -31,11 +32,16 @@ def revert(operation: Revert, context: DeployContext, target: HostProgram | None
             raise DeployError(
                 f"{host}: could not go back to {previous or 'nothing'}: {result.last_lines()}"
             )
-    health = context.environment.health
-    if back is not None and health is not None:
-        check = CheckHealth(host=host, check="the health check", attempts=health.attempts)
+    versions = set_versions(back, payload.names) if back is not None else None
+    for service in payload.services:
+        if versions is None or service.health is None:
+            continue
+        check = CheckHealth(
+            host=host, check="the health check", attempts=service.health.attempts,
+            service=service.name,
+        )  # fmt: skip
         try:
-            run_check(context, check, back, reverting=True)
+            run_check(context, check, versions[service.name], reverting=True)
         except DeployError as error:
             raise DeployError(f"{host}: back on {back}, but {error}") from None
     with context.guard:

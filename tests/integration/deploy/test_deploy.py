@@ -358,19 +358,78 @@ def test_promote_write_rewrites_the_pin_in_place(world: SandboxWorld) -> None:
     assert all(host["drift"] == [] for host in view["hosts"].values())
 
 
-def test_a_signal_mid_deploy_puts_the_touched_hosts_back(world: SandboxWorld) -> None:
-    run = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "env.rollback", "--env", "staging", "--to", "1.2.3",
-         "--inventory", str(world.inventory_path)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+def _git(directory: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(directory), *args], capture_output=True, text=True, check=True,
+        env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"},
     )  # fmt: skip
-    assert run.stdout is not None
-    for line in run.stdout:
-        if " install done" in line:
-            run.send_signal(signal.SIGINT)
-            break
-    out, err = run.communicate(timeout=120)
+    return done.stdout
+
+
+def test_promote_write_push_proposes_the_pin_as_a_branch_of_one_line(world: SandboxWorld) -> None:
+    # The inventory in a repository of its own, prod pinned back to 1.2.3 there.
+    repository, origin = world.directory / "gitops", world.directory / "origin.git"
+    repository.mkdir()
+    _git(world.directory, "init", "-q", "--bare", str(origin))
+    _git(repository, "init", "-q", "-b", "main")
+    inventory = repository / "inventory.yaml"
+    text = world.inventory_path.read_text()
+    inventory.write_text(text.replace("version: 1.2.6", "version: 1.2.3", 1))
+    assert inventory.read_text() != text
+    _git(repository, "add", "inventory.yaml")
+    _git(repository, "commit", "-q", "-m", "inventory")
+    _git(repository, "remote", "add", "origin", str(origin))
+    _git(repository, "push", "-q", "origin", "main")
+    records_before = {host: len(records(world, host)) for host in ALL}
+
+    def push(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "invoke", "promote", "--to", "prod", "--write", "--push",
+             *extra, "--inventory", str(inventory)],
+            cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    inventory.write_text(inventory.read_text() + "# a local edit\n")
+    dirty = push()
+    assert dirty.returncode == 2 and "uncommitted changes" in dirty.stderr, dirty.stderr
+    _git(repository, "checkout", "-q", "--", "inventory.yaml")
+    out = ok(push())
+    assert "pushed branch relorch/prod-1.2.6" in out, out
+    assert "nothing was deployed" in out
+    diff = _git(origin, "diff", "main", "relorch/prod-1.2.6", "--", "inventory.yaml")
+    changed = [
+        line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+    assert len(changed) == 2 and "1.2.3" in changed[0] and "1.2.6" in changed[1], diff
+    # Nothing deployed, the working tree as it was.
+    assert {host: len(records(world, host)) for host in ALL} == records_before
+    assert _git(repository, "status", "--porcelain") == ""
+    again = push()
+    assert again.returncode == 2 and "exists" in again.stderr, again.stderr
+
+
+def test_a_signal_mid_deploy_puts_the_touched_hosts_back(world: SandboxWorld) -> None:
+    # staging-2's service takes seconds to start, so the signal surely comes mid-rollout: a
+    # rollout of two quick hosts can end before a busy machine delivers it.
+    drop_in = server_root(world.settings, "staging-2") / "etc/systemd/system/hello.service.d"
+    drop_in.mkdir(parents=True, exist_ok=True)
+    (drop_in / "zz-slow-start.conf").write_text("[Service]\nExecStartPre=/bin/sleep 4\n")
+    try:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "invoke", "env.rollback", "--env", "staging", "--to", "1.2.3",
+             "--inventory", str(world.inventory_path)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        assert run.stdout is not None
+        for line in run.stdout:
+            if " install done" in line:
+                run.send_signal(signal.SIGINT)
+                break
+        out, err = run.communicate(timeout=120)
+    finally:
+        shutil.rmtree(drop_in)  # the next restart's daemon-reload forgets it
     assert run.returncode == 130, out + err
     assert "was interrupted" in out
     views = status(world)
@@ -578,3 +637,23 @@ def test_every_release_deploy_promotion_and_rollback_was_told_and_reported(
     failed = next(e for e in events if e["result"] == "failed")
     page = Path(failed["report"]).read_text()
     assert "dev-1" in page and "failing hello 1.2.7" in page
+
+
+def test_a_commit_pushed_to_main_reaches_dev_through_a_nightly(world: SandboxWorld) -> None:
+    # A fix on main after the last (broken) tag: the commit a push to main would bring.
+    source = Path(world.data["project"]["source"])
+    _git(source, "rm", "-q", "HEALTH")
+    _git(source, "commit", "-q", "-m", "Fix the health check")
+    commit = _git(source, "rev-parse", "HEAD").strip()
+    done = world.invoke("release", "--nightly", "--ref", "main", "--json", timeout=900)
+    summary = json.loads(ok(done))
+    assert summary["commit"] == commit and summary["channel"] == "nightly"
+    nightly = summary["version"].replace("~", "-")
+    assert nightly.startswith("1.3.0-nightly.")
+    assert f"deploying {nightly} to dev (auto)" in done.stderr
+    view = status(world)
+    assert {h["installed"] for h in view["dev"]["hosts"].values()} == {nightly}
+    # Nightlies reach only the environments that take them: not staging (^1.2.0).
+    assert nightly not in {h["installed"] for h in view["staging"]["hosts"].values()}
+    last = records(world, "dev-1")[-1]
+    assert (last["version"], last["result"]) == (nightly, "deployed")

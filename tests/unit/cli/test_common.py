@@ -14,7 +14,8 @@ from invoke.context import Context
 from orchestrator.cli import common
 from orchestrator.cli.deploy_tasks import _say
 from orchestrator.deploy.records import Audit
-from orchestrator.deploy.run import DeployRequest, run_deploy
+from orchestrator.deploy.request import DeployRequest
+from orchestrator.deploy.run import run_deploy
 from orchestrator.errors import UsageError
 from orchestrator.testing.deploy import fake_deploy_seams
 from tests.unit.deploy.test_rollout import OFFERED, inventory, records, servers

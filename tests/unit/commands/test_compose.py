@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from orchestrator.commands import compose
+from orchestrator.commands.compose import ComposeTarget, ImageSlot, Pull
 from orchestrator.commands.deploy import MARK, HostFiles
-from orchestrator.config.environments import ComposeProject
 from orchestrator.config.inventory import Inventory, parse_inventory
 from orchestrator.deploy.compose import parse_state, release_of_tag
 from orchestrator.deploy.payload import Compose, payload_of
@@ -24,13 +24,11 @@ from orchestrator.errors import InventoryError
 ROOT = Path(__file__).resolve().parents[3]
 FILES = HostFiles(tool="relorch", project="hello")
 REFERENCE = "127.79.0.1:5000/hello"
-VARIABLE = ComposeProject(
-    image="hello", directory="/srv/hello", services=["hello"], tag_variable="HELLO_TAG"
+VARIABLE = ComposeTarget("/srv/hello", (ImageSlot(REFERENCE, ("hello",), "HELLO_TAG"),))
+OVERRIDE = ComposeTarget(
+    "/srv/hello", (ImageSlot(REFERENCE, ("web", "worker")),), "compose.override.yaml"
 )
-OVERRIDE = ComposeProject(
-    image="hello", directory="/srv/hello", services=["web", "worker"],
-    override_file="compose.override.yaml",
-)  # fmt: skip
+EXPECTED = {"hello": REFERENCE}
 
 
 def inventory(*, arches: tuple[str, ...] = ("amd64", "arm64"), **environment: Any) -> Inventory:
@@ -132,7 +130,7 @@ def test_the_host_answer_counts_only_the_projects_image() -> None:
         f"hello {REFERENCE}:9.9.9 sha256:ccc running\n"
         f"{MARK}\n{MARK}\n{good.to_line()}\n"
     )
-    state = parse_state("web-1", output, VARIABLE, REFERENCE)
+    state = parse_state("web-1", output, EXPECTED)
     assert state.components == {"hello": "1.2.3"}
     assert state.digests == {"hello": "sha256:aaa"}
     assert state.units == {"hello": "active"}
@@ -144,16 +142,15 @@ def test_the_host_answer_counts_only_the_projects_image() -> None:
         f"hello {REFERENCE}:1.2.3 sha256:aaa running extra",
         f"hello {REFERENCE}x:1.2.3 sha256:aaa running",
     ):
-        other = parse_state("web-1", f"{line}\n{MARK}\n{MARK}\n", VARIABLE, REFERENCE)
+        other = parse_state("web-1", f"{line}\n{MARK}\n{MARK}\n", EXPECTED)
         assert other.components == {}, line
     stopped = parse_state(
-        "web-1", f"hello {REFERENCE}:1.2.3 sha256:aaa restarting\n{MARK}\n{MARK}\n", VARIABLE,
-        REFERENCE,
-    )  # fmt: skip
+        "web-1", f"hello {REFERENCE}:1.2.3 sha256:aaa restarting\n{MARK}\n{MARK}\n", EXPECTED
+    )
     assert stopped.units == {"hello": "restarting"}
     assert not stopped.settled("web", ("hello",), ("hello",), "1.2.3")
     with pytest.raises(Exception, match="cannot parse the answer to the inspection"):
-        parse_state("web-1", "garbage", VARIABLE, REFERENCE)
+        parse_state("web-1", "garbage", EXPECTED)
 
 
 FAKE_DOCKER = """#!/bin/sh
@@ -198,8 +195,8 @@ def _project(tmp_path: Path) -> Path:
 IDS = ("sha256:new", "sha256:manifest")
 
 
-def _put(project: ComposeProject, tag: str = "1.2.3") -> str:
-    return compose.put(project, FILES, "web", REFERENCE, tag, IDS)
+def _put(project: ComposeTarget, tag: str = "1.2.3") -> str:
+    return compose.put(project, FILES, "web", [Pull(project.slots[0], tag, IDS)])
 
 
 def test_a_deploy_sets_the_tag_keeping_the_rest_of_env_and_a_revert_restores_it(
@@ -330,11 +327,10 @@ def test_a_tag_that_moved_or_a_container_on_another_image_fails_the_deploy(
 
 
 def test_service_names_stay_names_in_the_override_file() -> None:
-    project = ComposeProject(
-        image="hello", directory="/srv/hello", services=["null", "true"],
-        override_file="compose.override.yaml",
-    )  # fmt: skip
-    command = compose.put(project, FILES, "web", REFERENCE, "1.2.3", IDS)
+    project = ComposeTarget(
+        "/srv/hello", (ImageSlot(REFERENCE, ("null", "true")),), "compose.override.yaml"
+    )
+    command = _put(project)
     text = command.split("printf '%s' ", 1)[1].split(" > ", 1)[0]
     document = yaml.safe_load(shlex.split(text)[0])
     assert set(document["services"]) == {"null", "true"}
@@ -356,5 +352,53 @@ def test_the_inspection_reads_what_the_host_runs(tmp_path: Path) -> None:
         env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    state = parse_state("web-1", done.stdout, VARIABLE, REFERENCE)
+    state = parse_state("web-1", done.stdout, EXPECTED)
     assert state.components == {"hello": "1.2.3"} and state.units == {"hello": "active"}
+
+
+CACHE = "127.79.0.1:5000/vendor/cache"
+SET_VARIABLES = ComposeTarget(
+    "/srv/hello",
+    (ImageSlot(REFERENCE, ("hello",), "HELLO_TAG"), ImageSlot(CACHE, ("cache",), "CACHE_TAG")),
+)
+SET_OVERRIDE = ComposeTarget(
+    "/srv/hello",
+    (ImageSlot(REFERENCE, ("web", "worker")), ImageSlot(CACHE, ("cache",))),
+    "compose.override.yaml",
+)
+
+
+def _put_set(project: ComposeTarget) -> str:
+    tags = ("1.2.3", "1.5.0")
+    pulls = [Pull(slot, tag, IDS) for slot, tag in zip(project.slots, tags, strict=True)]
+    return compose.put(project, FILES, "web", pulls)
+
+
+def test_a_set_sets_every_tag_at_once_and_goes_back_as_one(tmp_path: Path) -> None:
+    directory = _project(tmp_path)
+    env = directory / ".env"
+    before = b"A=1\nHELLO_TAG=1.2.2\nCACHE_TAG=1.4.0\n"
+    env.write_bytes(before)
+    (directory / "container").write_text("abc\n")
+    done = _sh(_put_set(SET_VARIABLES), directory)
+    assert done.returncode == 0, done.stderr
+    assert env.read_text().splitlines() == ["A=1", "HELLO_TAG=1.2.3", "CACHE_TAG=1.5.0"]
+    calls = (directory / "calls").read_text().splitlines()
+    assert "docker-compose pull -q hello cache" in calls
+    assert "docker-compose up -d --no-deps hello cache" in calls
+    # Each image is checked after the pull, each container after the up.
+    assert sum(call.startswith("docker image inspect") for call in calls) == 2
+    back = _sh(compose.revert(SET_VARIABLES, FILES, "web"), directory)
+    assert back.returncode == 0, back.stderr
+    assert env.read_bytes() == before
+
+
+def test_a_sets_override_file_names_each_services_image() -> None:
+    command = _put_set(SET_OVERRIDE)
+    text = command.split("printf '%s' ", 1)[1].split(" > ", 1)[0]
+    document = yaml.safe_load(shlex.split(text)[0])
+    assert document["services"] == {
+        "web": {"image": f"{REFERENCE}:1.2.3"},
+        "worker": {"image": f"{REFERENCE}:1.2.3"},
+        "cache": {"image": f"{CACHE}:1.5.0"},
+    }

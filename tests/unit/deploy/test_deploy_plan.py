@@ -9,6 +9,7 @@ from pathlib import Path
 from orchestrator.commands import deploy as commands
 from orchestrator.commands.deploy import HostFiles
 from orchestrator.config.inventory import load_inventory
+from orchestrator.deploy.choose import published
 from orchestrator.deploy.hoststate import HostState, Unsettled, parse_host_state
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.payload import payload_of
@@ -16,7 +17,6 @@ from orchestrator.deploy.plan import DeployHost, DeployPlan, make_deploy_plan
 from orchestrator.deploy.promotion import promotion_candidate, rollback_target
 from orchestrator.deploy.records import Record
 from orchestrator.deploy.render import describe_plan
-from orchestrator.deploy.run import published
 from orchestrator.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -19,7 +19,8 @@ from orchestrator.deploy.actions import promote
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.ledger import NO_TARGET, FailureLedger
 from orchestrator.deploy.records import Audit, Record
-from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
+from orchestrator.deploy.request import DeployRequest
+from orchestrator.deploy.run import DeployOutcome, run_deploy
 from orchestrator.deploy.status import environment_status
 from orchestrator.deploy.survey import Surveys
 from orchestrator.engine.locks import new_details

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.deploy.pinfile import _check_only_the_pin_changed, rewrite_pin
+from orchestrator.deploy.pinfile import _check_only_the_pins_changed, rewrite_pins
 from orchestrator.errors import InventoryError
 
 INVENTORY = """\
@@ -68,7 +68,7 @@ def changed_lines(before: str, after: str) -> list[str]:
 )
 def test_only_the_one_version_changes(tmp_path: Path, environment: str, old: str, new: str) -> None:
     path = write(tmp_path, INVENTORY)
-    rewrite_pin(path, environment, "1.3.0-rc.1")
+    rewrite_pins(path, environment, {None: "1.3.0-rc.1"})
     after = path.read_text()
     # Exactly one line differs, keeping its quotes, comment and spacing; the other
     # environments pinned to the same version stay as they were.
@@ -81,7 +81,7 @@ def test_only_the_one_version_changes(tmp_path: Path, environment: str, old: str
 def test_crlf_line_endings_and_utf8_stay(tmp_path: Path) -> None:
     text = "# Équipe ☃\r\nenvironments:\r\n  - name: prod\r\n    version: '1.2.3'\r\n"
     path = write(tmp_path, text, 0o600)
-    rewrite_pin(path, "prod", "2.0.0")
+    rewrite_pins(path, "prod", {None: "2.0.0"})
     assert path.read_bytes() == text.replace("1.2.3", "2.0.0").encode("utf-8")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
@@ -90,7 +90,7 @@ def test_a_symlinked_inventory_is_written_through(tmp_path: Path) -> None:
     target = write(tmp_path, INVENTORY)
     link = tmp_path / "link.yaml"
     link.symlink_to(target)
-    rewrite_pin(link, "production", "1.2.4")
+    rewrite_pins(link, "production", {None: "1.2.4"})
     assert link.is_symlink()
     assert "    version: 1.2.4\n" in target.read_text()
 
@@ -100,8 +100,8 @@ def test_pins_written_as_v_or_equals_are_pins(tmp_path: Path) -> None:
         tmp_path,
         "environments:\n  - name: a\n    version: v1.2.3\n  - name: b\n    version: =1.2.3\n",
     )
-    rewrite_pin(path, "a", "1.2.4")
-    rewrite_pin(path, "b", "1.2.5")
+    rewrite_pins(path, "a", {None: "1.2.4"})
+    rewrite_pins(path, "b", {None: "1.2.5"})
     assert (
         path.read_text()
         == "environments:\n  - name: a\n    version: 1.2.4\n  - name: b\n    version: 1.2.5\n"
@@ -110,14 +110,14 @@ def test_pins_written_as_v_or_equals_are_pins(tmp_path: Path) -> None:
 
 def test_a_tagged_string_keeps_its_tag(tmp_path: Path) -> None:
     path = write(tmp_path, "environments:\n  - name: a\n    version: !!str 1.2.3 # tagged\n")
-    rewrite_pin(path, "a", "1.2.4")
+    rewrite_pins(path, "a", {None: "1.2.4"})
     assert path.read_text() == "environments:\n  - name: a\n    version: !!str 1.2.4 # tagged\n"
 
 
 def refused(path: Path, environment: str, fragment: str, version: str = "1.3.0") -> None:
     before = path.read_bytes()
     with pytest.raises(InventoryError) as info:
-        rewrite_pin(path, environment, version)
+        rewrite_pins(path, environment, {None: version})
     message = str(info.value)
     assert fragment in message
     assert "\n" not in message
@@ -209,28 +209,32 @@ def test_inventories_it_cannot_edit(tmp_path: Path, text: str, fragment: str) ->
 
 def test_files_it_cannot_read(tmp_path: Path) -> None:
     with pytest.raises(InventoryError, match="inventory file not found"):
-        rewrite_pin(tmp_path / "missing.yaml", "a", "1.3.0")
+        rewrite_pins(tmp_path / "missing.yaml", "a", {None: "1.3.0"})
     binary = tmp_path / "binary.yaml"
     binary.write_bytes(b"environments: \xff\n")
     refused(binary, "a", "not UTF-8 text (byte 14)")
     os.mkfifo(tmp_path / "fifo")
     # A FIFO would block the read: it is refused before it is opened.
     with pytest.raises(InventoryError, match="not a regular file"):
-        rewrite_pin(tmp_path / "fifo", "a", "1.3.0")
+        rewrite_pins(tmp_path / "fifo", "a", {None: "1.3.0"})
 
 
 def test_the_new_version_must_be_exact(tmp_path: Path) -> None:
     path = write(tmp_path, INVENTORY)
     for bad in ("^1.3.0", "v1.3.0", "1.3.0\n", "1.3"):
         with pytest.raises(ValueError, match="not an exact semver version"):
-            rewrite_pin(path, "production", bad)
+            rewrite_pins(path, "production", {None: bad})
     assert path.read_text() == INVENTORY
 
 
 def test_the_last_check_refuses_an_edit_that_changes_more() -> None:
     old = {"environments": [{"name": "a", "version": "1.2.3"}, {"name": "b", "version": "1.2.3"}]}
     both = "environments:\n  - {name: a, version: 1.3.0}\n  - {name: b, version: 1.3.0}\n"
-    with pytest.raises(InventoryError, match="would change more than that version"):
-        _check_only_the_pin_changed(Path("inventory.yaml"), old, both, 0, "a", "1.3.0")
+    with pytest.raises(InventoryError, match="would change more than those versions"):
+        _check_only_the_pins_changed(
+            Path("inventory.yaml"), old, both, [(["environments", 0, "version"], "1.3.0")], "a"
+        )
     one = "environments:\n  - {name: a, version: 1.3.0}\n  - {name: b, version: 1.2.3}\n"
-    _check_only_the_pin_changed(Path("inventory.yaml"), old, one, 0, "a", "1.3.0")
+    _check_only_the_pins_changed(
+        Path("inventory.yaml"), old, one, [(["environments", 0, "version"], "1.3.0")], "a"
+    )

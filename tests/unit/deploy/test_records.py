@@ -10,8 +10,8 @@ import pytest
 
 from orchestrator.commands import compose
 from orchestrator.commands import deploy as commands
+from orchestrator.commands.compose import ComposeTarget, ImageSlot
 from orchestrator.commands.deploy import MARK, RECORDS_SENT, HostFiles, read_records
-from orchestrator.config.environments import ComposeProject
 from orchestrator.deploy.hosts import Completed
 from orchestrator.deploy.hoststate import parse_host_state
 from orchestrator.deploy.payload import payload_of
@@ -40,8 +40,8 @@ def test_the_records_are_read_from_a_bounded_window_and_sent_bounded() -> None:
         "echo '--8<--'; systemctl is-active hello.service 2>/dev/null; echo '--8<--'; "
         f"{READ}; true"
     )
-    project = ComposeProject(
-        image="hello", directory="/srv/hello", services=["hello"], tag_variable="HELLO_TAG"
+    project = ComposeTarget(
+        "/srv/hello", (ImageSlot("127.79.0.1:5000/hello", ("hello",), "HELLO_TAG"),)
     )
     assert compose.inspect(FILES, project).endswith(f"echo '--8<--'; echo '--8<--'; {READ}; true")
 

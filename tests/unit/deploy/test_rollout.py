@@ -19,7 +19,8 @@ from orchestrator.deploy.actions import rollback
 from orchestrator.deploy.index import Available
 from orchestrator.deploy.records import Audit, Record
 from orchestrator.deploy.report import render_deploy_report
-from orchestrator.deploy.run import DeployOutcome, DeployRequest, run_deploy
+from orchestrator.deploy.request import DeployRequest
+from orchestrator.deploy.run import DeployOutcome, run_deploy
 from orchestrator.engine.interrupts import handling_interrupts
 from orchestrator.errors import LockError, UsageError
 from orchestrator.testing.deploy import fake_deploy_seams

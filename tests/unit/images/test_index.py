@@ -12,8 +12,8 @@ import pytest
 
 from orchestrator.config.environments import Environment
 from orchestrator.config.inventory import load_inventory
+from orchestrator.deploy.choose import resolve_images
 from orchestrator.deploy.payload import payload_of
-from orchestrator.deploy.run import served_image_ids
 from orchestrator.errors import InventoryError, PublishError, UsageError
 from orchestrator.images.index import (
     PlatformManifest,
@@ -134,28 +134,28 @@ def test_a_host_takes_its_own_platform_and_may_know_it_by_any_of_its_digests() -
 
 
 def _compose_payload(arch: str) -> Any:
+    """container-dev running the project's image alone (its third party left out)."""
     inventory = load_inventory(ROOT / "inventory" / "sandbox.yaml")
-    environment: Environment = inventory.environment("container-dev").model_copy(
-        update={"arch": arch}
-    )
+    dev = inventory.environment("container-dev")
+    environment: Environment = dev.model_copy(update={"arch": arch, "services": dev.services[:1]})
     return payload_of(inventory, environment)
 
 
 def test_a_compose_deploy_checks_its_hosts_platform_of_the_index() -> None:
     served = ServedTag(INDEX, (_image("amd64"), _image("arm64", "6.6.6")), index=True)
     index = FakeReleaseIndex([], images={"1.2.3": served})
-    assert served_image_ids(_compose_payload("amd64"), index, "1.2.3") == (
-        "sha256:" + "1" * 64, AMD64.digest, INDEX,
-    )  # fmt: skip
+    resolved = resolve_images(_compose_payload("amd64"), index, "1.2.3")
+    assert resolved.ids == {"hello": ("sha256:" + "1" * 64, AMD64.digest, INDEX)}
+    assert resolved.digests == {"hello": INDEX}
     # Each platform's label is its own: arm64's says another version.
     with pytest.raises(UsageError, match=re.escape("linux/arm64 is labelled version '6.6.6'")):
-        served_image_ids(_compose_payload("arm64"), index, "1.2.3")
+        resolve_images(_compose_payload("arm64"), index, "1.2.3")
     amd64 = ServedTag(INDEX, (_image("amd64"),), index=True)
     amd64_only = FakeReleaseIndex([], images={"1.2.3": amd64})
     with pytest.raises(
         UsageError, match=re.escape("is for linux/amd64, and container-dev's hosts")
     ):
-        served_image_ids(_compose_payload("arm64"), amd64_only, "1.2.3")
+        resolve_images(_compose_payload("arm64"), amd64_only, "1.2.3")
 
 
 def test_two_image_targets_of_one_repository_must_differ_in_arch_and_agree_on_tags() -> None:
