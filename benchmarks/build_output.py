@@ -14,7 +14,6 @@ Target: constant time per byte, bounded memory.
 from __future__ import annotations
 
 import argparse
-import secrets
 import shutil
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from orchestrator.remote.fleet import HostAccess, connect  # noqa: E402
 from orchestrator.remote.sshkeys import generate_keypair  # noqa: E402
 from orchestrator.sandbox import hosts  # noqa: E402
 from orchestrator.sandbox.machines import toolchain  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import free_port, loopback_network  # noqa: E402
 
 MB = 1_000_000
 
@@ -96,7 +95,7 @@ def main() -> None:
     # Not under /tmp: the host covers /tmp with its own.
     directory = Path(tempfile.mkdtemp(prefix="relorch-bench-", dir="/var/tmp"))
     host_key, client_key = generate_keypair(), generate_keypair()
-    address = f"127.{secrets.randbelow(100) + 100}.{secrets.randbelow(256)}.9"
+    address = f"{loopback_network(100, 199)}.9"
     shared, path = toolchain()
     spec = hosts.HostSpec(
         directory / "host", address, free_port(), host_key.private_openssh,

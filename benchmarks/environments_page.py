@@ -1,14 +1,17 @@
 """Environments page benchmark: 3 environments, 20 hosts, 200 deploy records.
 
-Builds the views ``env.status --json`` would print for such a fleet (hosts spread over the
-environments, records spread over the hosts), then times :func:`page_data` plus
-:func:`render_page` and prints the page's size. Targets: within 1 s, under 300 KB.
+Builds the views ``env.status --json`` prints for such a fleet (hosts spread over the
+environments, records spread over the hosts) with env.status itself, over the in-memory
+fakes of the deploy's seams, so the views always have the shape the page reads; then
+times :func:`page_data` plus :func:`render_page` and prints the page's size. Targets:
+within 1 s, under 300 KB.
 
     python benchmarks/environments_page.py
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
@@ -16,64 +19,86 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from orchestrator.config.inventory import Inventory, parse_inventory  # noqa: E402
 from orchestrator.deploy.index import Available  # noqa: E402
-from orchestrator.deploy.page import page_data, render_page  # noqa: E402
+from orchestrator.deploy.page import page_data, promotion_order, render_page  # noqa: E402
+from orchestrator.deploy.records import Record  # noqa: E402
+from orchestrator.deploy.status import environment_status  # noqa: E402
+from orchestrator.deploy.survey import Surveys  # noqa: E402
+from orchestrator.testing.deploy import fake_deploy_seams  # noqa: E402
+from orchestrator.testing.servers import FakeServer  # noqa: E402
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 HOSTS = 20
 RECORDS = 200
+VERSIONS = [f"1.{i // 10}.{i % 10}" for i in range(RECORDS)]
+SANDBOX = ROOT / "inventory" / "sandbox.yaml"
 
 
-def views() -> list[dict[str, Any]]:
-    hosts_of = {
-        name: [f"{name}-{i}" for i in range(1, 1 + (HOSTS // 3) + (name == "prod") * (HOSTS % 3))]
+def hosts_of() -> dict[str, list[str]]:
+    """The hosts of each environment: a third each, prod takes the rest."""
+    share = HOSTS // len(ENVIRONMENTS)
+    return {
+        name: [f"{name}-{i}" for i in range(1, 1 + share + (name == "prod") * (HOSTS % 3))]
         for name in ENVIRONMENTS
     }
-    every = [(env, host) for env, hosts in hosts_of.items() for host in hosts]
-    records: dict[str, list[dict[str, Any]]] = {host: [] for _, host in every}
-    for number in range(RECORDS):
+
+
+def fleet_inventory() -> Inventory:
+    """The sandbox inventory's package environments, with :func:`hosts_of`'s hosts."""
+    data = yaml.safe_load(SANDBOX.read_text())
+    data["environments"] = [e for e in data["environments"] if e["name"] in ENVIRONMENTS]
+    for number, environment in enumerate(data["environments"]):
+        environment["hosts"] = [
+            {"name": host, "address": f"127.78.{number}.{i + 10}", "host_key": "sandbox"}
+            for i, host in enumerate(hosts_of()[environment["name"]])
+        ]
+    return parse_inventory(yaml.safe_dump(data), SANDBOX)
+
+
+def servers() -> dict[str, FakeServer]:
+    """Every host at the last version, with the records spread over the hosts."""
+    every = [(env, host) for env, hosts in hosts_of().items() for host in hosts]
+    records: dict[str, list[str]] = {host: [] for _, host in every}
+    for number, version in enumerate(VERSIONS):
         env, host = every[number % len(every)]
-        records[host].append(
-            {
-                "time": f"2026-12-01T{number // 60:02d}:{number % 60:02d}:00Z",
-                "run_id": f"20261201t{number:06d}-abcdef", "environment": env, "host": host,
-                "action": "deploy", "version": f"1.{number // 10}.{number % 10}",
-                "previous": "1.0.0", "result": "deployed", "by": "ci", "ci_job": None,
-                "approved_by": None, "health": "passed", "detail": "",
-            }
+        record = Record(
+            f"2026-12-01T{number // 60:02d}:{number % 60:02d}:00Z", f"20261201t{number:06d}-abcdef",
+            env, host, "deploy", version, "1.0.0", "deployed", "ci", health="passed",
         )  # fmt: skip
-    out = []
-    for env, hosts in hosts_of.items():
-        out.append(
-            {
-                "environment": env, "version": "^1.0.0", "desired": "1.19.9", "desired_problem": None,
-                "running": "1.19.9", "failed_versions": ["1.3.4"], "lock": None, "from": None,
-                "next_promotion": {"from": "dev", "version": "1.19.9", "eligible": True, "why": ""},
-                "hosts": {
-                    host: {
-                        "installed": "1.19.9", "packages": {"hello": "1.19.9-1"},
-                        "units": {"hello.service": "active"},
-                        "last_record": records[host][-1] if records[host] else None,
-                        "records": records[host][-20:], "last_health": "passed", "drift": [],
-                    }
-                    for host in hosts
-                },
-            }
-        )  # fmt: skip
-    return out
+        records[host].append(record.to_line())
+    return {
+        host: FakeServer(
+            host, {"hello": f"{VERSIONS[-1]}-1"}, {"hello.service": "active"}, records[host]
+        )
+        for _, host in every
+    }
+
+
+def views(offered: dict[str, Available]) -> list[dict[str, Any]]:
+    """What ``env.status --json`` prints for the fleet, every environment in promotion order."""
+    inventory = fleet_inventory()
+    seams = fake_deploy_seams(servers(), list(offered.values()))
+    read = Surveys(inventory, seams)
+    shown = [
+        environment_status(inventory, environment, seams, read)
+        for environment in promotion_order(inventory.environments)
+    ]
+    return list(json.loads(json.dumps(shown)))
 
 
 def main() -> None:
-    data = views()
-    versions = [f"1.{i // 10}.{i % 10}" for i in range(200)]
     offered = {
         v: Available(f"{v}-1", "stable", f"pool/main/h/hello/hello_{v}-1_amd64.deb")
-        for v in versions
+        for v in VERSIONS
     }
-    times = {f"{v}-1": datetime.now(UTC) for v in versions}
+    data = views(offered)
+    times = {f"{v}-1": datetime.now(UTC) for v in VERSIONS}
     with tempfile.TemporaryDirectory() as reports:
         started = time.perf_counter()
         made = datetime.now(UTC)

@@ -35,23 +35,19 @@ from orchestrator.release.run import run_release  # noqa: E402
 from orchestrator.release.source import release_to_build  # noqa: E402
 from orchestrator.sandbox import control  # noqa: E402
 from orchestrator.sandbox.example import init_example_repository  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import new_test_directory  # noqa: E402
+from tests.integration.conftest import sandbox_inventory  # noqa: E402
 
 COMBINATIONS = [("amd64", "deb"), ("arm64", "deb"), ("amd64", "rpm"), ("arm64", "rpm")]
 
 
 def write_inventory(directory: Path, count: int, sleep: float) -> Path:
-    data = yaml.safe_load((ROOT / "inventory" / "sandbox.yaml").read_text())
-    data["project"]["source"] = str(directory / "source")
+    # The test bed's private world: its own state, API port and loopback addresses, and
+    # packages only (no image target, registry or environment: this measures builds).
+    data, sandbox = sandbox_inventory(directory)
     data["workspace"] = str(directory / "workspace")
     data["cloud"]["max_droplets"] = count
-    data["cloud"]["sandbox"] = {
-        "state_dir": str(directory / "sandbox"),
-        "api_port": free_port(),
-        "address_pool": f"127.{secrets.randbelow(100) + 100}.{secrets.randbelow(256)}.0/24",
-        "private_address_pool": f"127.{secrets.randbelow(20) + 10}.{secrets.randbelow(256)}.0/24",
-        "boot_delay": 1.0,
-    }
+    sandbox["boot_delay"] = 1.0
     data["targets"] = [
         {
             "name": f"t{index}-{arch}-{fmt}",
@@ -69,8 +65,7 @@ def write_inventory(directory: Path, count: int, sleep: float) -> Path:
 
 
 def run(count: int, sleep: float) -> None:
-    directory = Path("/var/tmp/orchestrator-bench") / secrets.token_hex(4)
-    directory.mkdir(parents=True)
+    directory = new_test_directory()
     inventory = load_inventory(write_inventory(directory, count, sleep))
     assert inventory.cloud.sandbox is not None
     try:

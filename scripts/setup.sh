@@ -16,6 +16,9 @@ PACKAGES=(
   # Container images: the docker CLI the sandbox's droplets build with (the engine runs in
   # a sandbox server, never on this machine), the registry, its htpasswd, a static busybox.
   docker.io docker-registry apache2-utils busybox-static
+  # The tools benchmarks/repo_index.py and benchmarks/publish.py measure this tool against
+  # (the suite runs every benchmark at its smallest size), and GNU time, which measures them.
+  apt-utils reprepro aptly createrepo-c time
 )
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -38,7 +38,7 @@ from orchestrator.repo.signing import GeneratedKey, Signer, generate_key, open_s
 from orchestrator.sandbox import control, hosts
 from orchestrator.sandbox.machines import toolchain
 from orchestrator.verify.clients import AptClient, DnfClient, ZypperClient
-from tests.conftest import free_port, new_test_directory
+from tests.conftest import free_port, loopback_network, new_test_directory
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "demo"
@@ -112,16 +112,16 @@ def sandbox_inventory(
     sandbox = {
         "state_dir": str(directory / "sandbox"),
         "api_port": free_port(),
-        "address_pool": f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.0/24",
+        "address_pool": f"{loopback_network(100, 199)}.0/24",
         # Below every other range a test picks (servers take 127.50-99, standalone hosts
         # 127.100-199, the sandbox tests' repo servers 127.30-69).
-        "private_address_pool": f"127.{random.randint(10, 29)}.{random.randint(0, 255)}.0/24",
+        "private_address_pool": f"{loopback_network(10, 29)}.0/24",
         "boot_delay": 0.3,
         # Outside every test's address pools (127.100-199.x.0/24, 127.10-29.x.0/24).
-        "repo_server_address": f"127.{random.randint(200, 254)}.{random.randint(0, 255)}.1",
+        "repo_server_address": f"{loopback_network(200, 254)}.1",
         "repo_http_port": free_port(),
     }
-    services = f"127.{random.randint(200, 254)}.{random.randint(0, 255)}"
+    services = loopback_network(200, 254)
     sandbox["registry_address"] = f"{services}.2"
     sandbox["engine_address"] = f"{services}.3"
     data["cloud"]["sandbox"] = sandbox
@@ -141,7 +141,7 @@ def sandbox_inventory(
         data["environments"] = [e for e in data["environments"] if e.get("kind") != "compose"]
     # Each world's own workspace: its local tree is signed by its own sandbox key.
     data["workspace"] = str(directory)
-    net = f"127.{random.randint(50, 99)}.{random.randint(0, 255)}"
+    net = loopback_network(50, 99)
     for environment in data["environments"]:
         for host in environment["hosts"]:
             host["address"] = f"{net}.{host['address'].rsplit('.', 1)[1]}"
@@ -199,7 +199,7 @@ def standalone_host(name: str) -> Iterator[HostAccess]:
     """One sandbox sshd host outside any sandbox, on a random loopback address, as ``name``."""
     directory = new_test_directory() / "host"
     host_key, client_key = generate_keypair(), generate_keypair()
-    address = f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.{random.randint(2, 201)}"
+    address = f"{loopback_network(100, 199)}.{random.randint(2, 201)}"
     shared, path = toolchain()
     spec = hosts.HostSpec(
         directory, address, free_port(), host_key.private_openssh, (client_key.public_line,),

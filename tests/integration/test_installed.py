@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import yaml
 
 from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.sandbox import control
-from tests.conftest import git, new_test_directory
+from tests.conftest import git, loopback_network, new_test_directory
 from tests.integration.conftest import ROOT, sandbox_inventory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -231,7 +230,7 @@ def test_the_installed_wheel_releases_and_deploys_a_users_own_project(installed:
     make_project(directory / "greeter")
     work = directory / "work"
     work.mkdir()
-    dev_address = f"127.{random.randint(50, 99)}.{random.randint(0, 255)}.11"
+    dev_address = f"{loopback_network(50, 99)}.11"
     data = inventory(directory, dev_address)
     (work / "relorch.yaml").write_text(yaml.safe_dump(data))
     settings = SandboxSettings.model_validate(data["cloud"]["sandbox"])  # type: ignore[index]

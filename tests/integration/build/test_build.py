@@ -27,7 +27,7 @@ from orchestrator.remote.sshkeys import generate_keypair
 from orchestrator.sandbox import hosts, processes
 from orchestrator.sandbox.example import init_example_repository
 from orchestrator.sandbox.machines import toolchain
-from tests.conftest import free_port
+from tests.conftest import free_port, loopback_network
 from tests.integration.conftest import ROOT, SandboxWorld
 
 pytestmark = pytest.mark.integration
@@ -172,9 +172,7 @@ def static_host(world: SandboxWorld) -> Iterator[tuple[SandboxWorld, Path]]:
     key_file = world.directory / "client_key"
     key_file.write_text(client_key.private_openssh)
     key_file.chmod(0o600)
-    address = (
-        f"127.{secrets.randbelow(100) + 100}.{secrets.randbelow(256)}.{secrets.randbelow(200) + 2}"
-    )
+    address = f"{loopback_network(100, 199)}.{secrets.randbelow(200) + 2}"
     shared, path = toolchain()
     spec = hosts.HostSpec(
         directory,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from orchestrator.images.served import served_tag
 from orchestrator.sandbox import registry
 from orchestrator.sandbox.example import init_example_repository
 from orchestrator.sandbox.servers import server_root
-from tests.conftest import new_test_directory
+from tests.conftest import loopback_network, new_test_directory
 from tests.integration.conftest import (
     ROOT,
     SandboxWorld,
@@ -79,7 +78,7 @@ def world() -> Iterator[SandboxWorld]:
     data, sandbox = sandbox_inventory(directory, images=True)
     data["targets"] = [t for t in data["targets"] if t["format"] == "image"]
     data["workspace"] = str(directory / "workspace")
-    net = f"127.{random.randint(50, 99)}.{random.randint(0, 255)}"
+    net = loopback_network(50, 99)
     data["environments"] = compose_environments(net)
     init_example_repository(
         ROOT / "examples" / "hello", directory / "source", ["v1.2.3", "v1.2.5"], broken=["v1.2.4"]

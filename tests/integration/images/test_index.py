@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -27,7 +26,7 @@ from orchestrator.images.saved import read_saved_image
 from orchestrator.images.served import served_tag
 from orchestrator.sandbox import registry as sandbox_registry
 from orchestrator.testing.images import saved_image
-from tests.conftest import free_port, new_test_directory
+from tests.conftest import free_port, loopback_network, new_test_directory
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +37,7 @@ def registry() -> Iterator[Registry]:
     settings = SandboxSettings(
         state_dir=directory / "sandbox",
         api_port=free_port(),
-        registry_address=f"127.{random.randint(200, 254)}.{random.randint(0, 255)}.2",
+        registry_address=f"{loopback_network(200, 254)}.2",
     )
     access = sandbox_registry.ensure_running(settings)
     try:

@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.engine.liveness import Owner, process_start_time, this_boot
 from orchestrator.release.journal import read_journal
+from orchestrator.repo.gpghomes import OWNER, PREFIX
 from orchestrator.sandbox import hosts, processes, reposerver
 from orchestrator.sandbox.example import init_example_repository
 from tests.integration.conftest import ROOT, SandboxWorld
@@ -61,8 +63,29 @@ def served(world: SandboxWorld) -> dict[str, str]:
     }
 
 
-def keyrings() -> set[Path]:
-    return set(Path("/tmp").glob("orc-gpg-*"))
+def owner_of(process: subprocess.Popen[str]) -> Owner:
+    """A running process as the owner its temporary keyrings name (gpghomes.OWNER)."""
+    boot = this_boot()
+    started = process_start_time(process.pid)
+    assert started is not None, "the process ended before it could be named"
+    return Owner(boot.host, boot.boot, process.pid, started)
+
+
+def keyrings_of(owner: Owner) -> set[Path]:
+    """The temporary keyrings in /tmp that ``owner`` made and that are still there.
+
+    Only its own: other runs on this machine (the suite's other workers) make and wipe
+    keyrings of their own meanwhile, and every signer sweeps those of killed runs.
+    """
+    found = set()
+    for home in Path("/tmp").glob(f"{PREFIX}*"):
+        try:
+            named = Owner.parse((home / OWNER).read_text(encoding="utf-8"))
+        except OSError:
+            continue  # wiped meanwhile
+        if named == owner:
+            found.add(home)
+    return found
 
 
 def start_release(world: SandboxWorld, tag: str) -> subprocess.Popen[str]:
@@ -90,9 +113,10 @@ def running(journal: dict[str, Any] | None, operation: str) -> bool:
 
 def interrupt_at(
     world: SandboxWorld, tag: str, operation: str, signal_number: int
-) -> tuple[int, str, dict[str, Any]]:
-    """Release ``tag``, signal it while ``operation`` runs; its exit, output and journal."""
+) -> tuple[int, str, dict[str, Any], Owner]:
+    """Release ``tag``, signal it while ``operation`` runs; its exit, output, journal, owner."""
     process = start_release(world, tag)
+    owner = owner_of(process)
     try:
         deadline = time.monotonic() + 90
         while not running(journal_of(world, tag), operation):
@@ -108,7 +132,7 @@ def interrupt_at(
             process.wait()
     journal = journal_of(world, tag)
     assert journal is not None
-    return process.returncode, output, journal
+    return process.returncode, output, journal, owner
 
 
 @pytest.mark.timeout(900)
@@ -125,8 +149,8 @@ def test_a_signal_at_any_stage_cleans_up_and_a_re_run_publishes(world: SandboxWo
     ]
     failures = []
     for (operation, signal_number), tag in zip(cases, TAGS, strict=False):
-        before, homes = served(world), keyrings()
-        code, output, journal = interrupt_at(world, tag, operation, signal_number)
+        before = served(world)
+        code, output, journal, owner = interrupt_at(world, tag, operation, signal_number)
         problems = []
         if code != 128 + signal_number:
             problems.append(f"exit {code}")
@@ -142,8 +166,8 @@ def test_a_signal_at_any_stage_cleans_up_and_a_re_run_publishes(world: SandboxWo
             problems.append("the release lock stayed")
         if (reposerver.served_directory(world.settings).parent / ".lock").exists():
             problems.append("the publish lock stayed")
-        if keyrings() - homes:
-            problems.append(f"keyrings left: {sorted(keyrings() - homes)}")
+        if keyrings_of(owner):
+            problems.append(f"keyrings left: {sorted(keyrings_of(owner))}")
         after = served(world)
         version = tag.removeprefix("v")
         wholly_new = any(f"hello_{version}-1_amd64.deb" in path for path in after)
@@ -161,13 +185,15 @@ def test_a_signal_at_any_stage_cleans_up_and_a_re_run_publishes(world: SandboxWo
 
 @pytest.mark.timeout(600)
 def test_a_kill_9_is_finished_by_teardown_and_a_re_run(world: SandboxWorld) -> None:
-    homes = keyrings()
     process = start_release(world, "v1.2.3")
+    owner = owner_of(process)
     try:
         deadline = time.monotonic() + 90
         while not running(journal_of(world, "v1.2.3"), "build"):
             assert process.poll() is None and time.monotonic() < deadline, "no build started"
             time.sleep(0.01)
+        # Read while the run lives: no sweep takes the keyring of a live run.
+        homes = keyrings_of(owner)
         process.kill()
         process.wait()
     finally:
@@ -176,13 +202,15 @@ def test_a_kill_9_is_finished_by_teardown_and_a_re_run(world: SandboxWorld) -> N
     journal = journal_of(world, "v1.2.3")
     assert journal is not None and journal["status"] == "running"
     assert (world.directory / "workspace" / ".orchestrator" / "release.lock").exists()
+    assert homes, "the run held no keyring when it was killed"
 
     teardown = world.invoke("teardown", "--run-id", journal["run_id"])
     assert teardown.returncode == 0, teardown.stderr
     assert "destroyed relorch-hello-" in teardown.stdout
-    assert "wiped the keyring" in teardown.stdout
     world.assert_no_droplets()
-    assert keyrings() - homes == set()
+    # Its keyrings are gone. Every signer that opens sweeps the keyrings of killed runs,
+    # so with other runs on this machine, another may have wiped them before teardown.
+    assert keyrings_of(owner) == set()
 
     # The lock of a run that is gone is broken; the tag is released in full.
     rerun = world.invoke("release", "--tag", "v1.2.3", "--json")

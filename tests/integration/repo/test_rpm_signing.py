@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -167,12 +169,20 @@ def test_a_missing_rpmsign_is_a_clear_error(
 
 
 def files_holding(secret: bytes) -> list[Path]:
-    """Files under the tool's temporary directories whose content holds ``secret``."""
-    return [
-        path
-        for path in Path("/tmp").glob("orc-*/**/*")
-        if path.is_file() and not path.is_symlink() and secret in path.read_bytes()
-    ]
+    """Files under the tool's temporary directories whose content holds ``secret``.
+
+    Other runs' directories come and go while they are read (the suite runs in parallel
+    workers): what vanishes meanwhile held nothing of this test's.
+    """
+    found = []
+    for top in Path("/tmp").glob("orc-*"):
+        # os.walk skips a directory that is gone by the time it is listed.
+        for directory, _, names in os.walk(top):
+            for path in (Path(directory, name) for name in names):
+                with contextlib.suppress(OSError):
+                    if not path.is_symlink() and path.is_file() and secret in path.read_bytes():
+                        found.append(path)
+    return found
 
 
 def test_the_passphrase_never_reaches_a_file(nfpm: Nfpm, tmp_path: Path) -> None:
@@ -217,9 +227,11 @@ def test_the_keyring_of_a_killed_run_is_swept_with_its_agent(sandbox_world: Sand
     try:
         result = sandbox_world.invoke("teardown")
         assert result.returncode == 0, result.stderr
-        assert f"wiped the keyring {stale} of a run that is gone" in result.stdout
+        # Gone with its agent. Every signer that opens sweeps first, so with other runs on
+        # this machine (the suite's other workers) one of them may have wiped it before
+        # teardown could: which process wiped it is not asked.
         assert not stale.exists() and not agents_running_in(stale)
         assert live.is_dir()
-        assert sweep_stale_homes() == []
+        assert live not in sweep_stale_homes()
     finally:
         wipe_keyring(live)

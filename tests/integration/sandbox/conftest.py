@@ -1,8 +1,9 @@
 """Fixtures that start real sandboxes (daemon + sshd hosts) and always clean them up.
 
-State directories live under /var/tmp: a sandbox host mounts a private /tmp, so its sshd would
-not find files under /tmp. Every sandbox gets a random API port and random 127.X.Y.0/24
-address pools (public and private) so that sandboxes of parallel test runs never meet.
+State directories live under ``tests.conftest.TEST_ROOT`` (see there why under /tmp).
+Every sandbox gets an API port and 127.X.Y.0/24 address pools (public and private) from
+this test worker's share (``tests/conftest.py``), so that sandboxes of parallel test
+workers never meet.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import random
 import secrets
 import shutil
 import socket
@@ -29,11 +29,11 @@ from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.sandbox import control
 from orchestrator.sandbox.control import SandboxInfo
 from orchestrator.sandbox.keys import generate_host_key, public_of
-from tests.conftest import TEST_ROOT, free_port
+from tests.conftest import TEST_ROOT, free_port, loopback_network
 
 
 def _random_pool() -> str:
-    return f"127.{random.randint(100, 254)}.{random.randint(0, 255)}.0/24"
+    return f"{loopback_network(100, 254)}.0/24"
 
 
 @pytest.fixture
@@ -49,10 +49,10 @@ def sandbox_settings() -> Iterator[Callable[..., SandboxSettings]]:
             "api_port": free_port(),
             "address_pool": _random_pool(),
             # Below every other range a test picks (see tests/integration/conftest.py).
-            "private_address_pool": f"127.{random.randint(10, 29)}.{random.randint(0, 255)}.0/24",
+            "private_address_pool": f"{loopback_network(10, 29)}.0/24",
             "boot_delay": 0.2,
             # Between the test's address pools (127.100-254.x.0/24, 127.10-29.x.0/24).
-            "repo_server_address": f"127.{random.randint(30, 69)}.{random.randint(0, 255)}.1",
+            "repo_server_address": f"{loopback_network(30, 69)}.1",
             "repo_http_port": free_port(),
         }
         settings = SandboxSettings(**{**values, **overrides})

@@ -22,7 +22,7 @@ from orchestrator.errors import SandboxError
 from orchestrator.sandbox import servers
 from orchestrator.sandbox.keys import generate_host_key, public_of
 from orchestrator.sandbox.servers import ServerAccess, ServerSpec
-from tests.conftest import TEST_ROOT
+from tests.conftest import TEST_ROOT, loopback_network
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def booted() -> Iterator[Booted]:
         pytest.skip("sandbox servers need root, systemd-nspawn and mmdebstrap")
     settings = SandboxSettings(state_dir=TEST_ROOT / secrets.token_hex(6))
     # Below the droplet pools (127.100-254.x.0/24), above the repo servers (127.30-69.x.1).
-    address = f"127.{random.randint(70, 99)}.{random.randint(0, 255)}.{random.randint(2, 254)}"
+    address = f"{loopback_network(70, 99)}.{random.randint(2, 254)}"
     before = _listeners()
     try:
         access = servers.ensure_servers(settings, [ServerSpec(NAME, address)])[NAME]

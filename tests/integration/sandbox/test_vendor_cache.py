@@ -33,6 +33,7 @@ from orchestrator.images.served import ServedTag, served_tag
 from orchestrator.sandbox import control, registry, servers, vendor
 from orchestrator.sandbox.servers import ServerAccess, ServerSpec
 from orchestrator.sandbox.vendorimage import ARM64_BUSYBOX
+from tests.conftest import loopback_network
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +42,7 @@ REPOSITORY = vendor.REPOSITORY
 
 def _registry_address() -> str:
     # Outside the test pools (127.100-254.x.0/24 are /24s; .2 of 127.200-254 is a service's).
-    return f"127.{random.randint(200, 254)}.{random.randint(0, 255)}.2"
+    return f"{loopback_network(200, 254)}.2"
 
 
 class Counted:
@@ -187,7 +188,7 @@ def runner(settings: SandboxSettings) -> Iterator[ServerAccess]:
         hosts.password,
     )
     # Where the sandbox's servers go (127.50-99), apart from the other tests' addresses.
-    address = f"127.{random.randint(50, 99)}.{random.randint(0, 255)}.{random.randint(2, 254)}"
+    address = f"{loopback_network(50, 99)}.{random.randint(2, 254)}"
     spec = ServerSpec("cache-1", address, engine="run", pull_login=login)
     yield servers.ensure_servers(settings, [spec])["cache-1"]
 
