@@ -93,7 +93,8 @@ def test_passing_tests_let_their_machine_go_before_the_builds(tmp_path: Path) ->
     hosts = FakeBuildHosts(build)
     summary = release(loaded, hosts, target)
     assert (summary.status, summary.exit_code, summary.tests) == ("published", 0, "passed")
-    assert len(seen) == 2 and all(len(r) == 1 and "-tests-" in r[0] for r in seen)
+    # The tests' machine went first (a fast target may be let go before the other builds).
+    assert len(seen) == 2 and all(r and "-tests-" in r[0] for r in seen)
     assert [t.status for t in summary.targets] == ["succeeded", "succeeded"]
     assert summary.gate is not None and summary.gate.error is None
     assert summary.gate.spans and "test" in summary.gate.spans
