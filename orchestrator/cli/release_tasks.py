@@ -111,6 +111,7 @@ def plan(
         "verify": "after publishing, check the repositories with real apt, dnf and zypper",
         "lock_wait": "seconds to wait for another release's publish lock (default 300)",
         "no_deploy": "do not deploy to the inventory's auto environments after publishing",
+        "skip_tests": "release without running the inventory's tests (the summary says so)",
     }
 )
 @reports_errors
@@ -126,11 +127,12 @@ def release(
     verify: bool = False,
     lock_wait: str = LOCK_WAIT_DEFAULT,
     no_deploy: bool = False,
+    skip_tests: bool = False,
     inventory: str | None = None,
 ) -> None:
-    """Release TAG: build, verify, sign, publish, deploy to auto environments; exit 0/1/2/130/143."""
+    """Release TAG: test, build, sign, publish, deploy to auto environments; exit 0/1/2/130/143."""
     wait = number_flag(lock_wait, "--lock-wait", maximum=MAX_LOCK_WAIT)
-    options = PlanOptions(verify=verify, lock_wait=wait)
+    options = PlanOptions(verify=verify, lock_wait=wait, skip_tests=skip_tests)
     loaded, planned = plan_for(c, tag, nightly, ref, inventory, options)
     check_credentials(loaded)
     if dry_run:
@@ -139,7 +141,8 @@ def release(
     prepare_release_sandbox(loaded)
     # With --json, stdout carries only the summary; progress goes to stderr.
     out = sys.stderr if json else sys.stdout
-    progress = progress_for([t.name for t in planned.targets], out)
+    programs = [program.name for batch in planned.batches for program in batch]
+    progress = progress_for(programs, out)
     try:
         with handling_interrupts() as interrupts:
             summary = run_release(

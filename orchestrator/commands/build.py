@@ -51,6 +51,19 @@ def build(workdir: str, command: str, environment: Mapping[str, str], timeout: f
     )
 
 
+def tests(
+    workdir: str, commands: Iterable[str], environment: Mapping[str, str], timeout: float
+) -> str:
+    """Run the test ``commands`` one after the other in the source tree, as a build runs.
+
+    Each runs in a shell of its own (a ``cd`` or an ``exit`` in one does not reach the
+    next); the first that fails ends the chain with its status. One host-side timeout bounds
+    them all, and on a pty a test that hangs ends with its session, as a build does.
+    """
+    chain = " && ".join(f"sh -c {shlex.quote(command)}" for command in commands)
+    return build(workdir, chain, environment, timeout)
+
+
 def image_build(
     workdir: str,
     *,

@@ -33,6 +33,7 @@ from orchestrator.config.environment_checks import (
     resolved_environment,
 )
 from orchestrator.config.environments import Environment
+from orchestrator.config.gate import ReleaseTests
 from orchestrator.config.repositories import (
     DEFAULT_VALID_UNTIL_DAYS,
     RetentionOptions,
@@ -322,6 +323,9 @@ class Registry(Model):
         return value.rstrip("/")
 
 
+# The name of the tests' program: its droplet, work directory and log are named after it.
+TESTS = "tests"
+
 # What a build command may use, as template variables and (upper-case) environment variables.
 BUILD_VARIABLES = (
     "project", "tag", "commit", "version", "channel", "arch", "rpm_arch", "format", "target",
@@ -608,6 +612,11 @@ class Inventory(Model):
     project: Project
     cloud: Cloud
     targets: list[BuildTarget] = Field(min_length=1)
+    tests: ReleaseTests | None = Field(
+        default=None,
+        description="Commands that must pass at the release's source before any build "
+        "machine is created; a failure ends the release. Absent: no tests.",
+    )
     signing: SigningConfig = Field(default_factory=SigningConfig)
     repositories: Repositories = Field(default_factory=Repositories)
     publish: list[PublishConfig] = Field(default_factory=list)
@@ -631,28 +640,42 @@ class Inventory(Model):
         _refuse_duplicates("publish", [p.name for p in self.publish])
         for target in self.targets:
             self._check_target(target)
+        self._check_tests()
         check_environments(self.environments, self._surroundings())
         self._check_images()
         self._check_hook_env()
         _refuse_duplicates("notify", [n.name for n in self.notify])
         return self
 
-    def _check_target(self, target: BuildTarget) -> None:
-        """ValueError unless ``target`` names a host as its provider needs, and only its packages."""
+    def _check_host(self, what: str, host: str | None) -> None:
+        """ValueError unless ``what`` (a target, the tests) names a host as its provider needs."""
         host_names = {host.name for host in self.cloud.hosts}
-        if self.cloud.provider == "static" and target.host not in host_names:
+        if self.cloud.provider == "static" and host not in host_names:
             raise ValueError(
-                f"target {target.name!r} needs 'host' naming one of cloud.hosts "
+                f"{what} needs 'host' naming one of cloud.hosts "
                 f"({', '.join(sorted(host_names)) or 'none defined'})"
             )
-        if self.cloud.provider == "digitalocean" and target.host is not None:
-            raise ValueError(f"target {target.name!r}: 'host' is only for provider static")
+        if self.cloud.provider == "digitalocean" and host is not None:
+            raise ValueError(f"{what}: 'host' is only for provider static")
+
+    def _check_target(self, target: BuildTarget) -> None:
+        """ValueError unless ``target`` names a host as its provider needs, and only its packages."""
+        self._check_host(f"target {target.name!r}", target.host)
         stray = sorted(set(target.arch_independent) - set(self.package_names(target)))
         if stray:
             raise ValueError(
                 f"target {target.name!r}: arch_independent names {', '.join(stray)}, "
                 "which is not among its packages"
             )
+
+    def _check_tests(self) -> None:
+        """ValueError unless the tests name a host as the provider needs and no target's name."""
+        if self.tests is None:
+            return
+        self._check_host("tests", self.tests.host)
+        if any(target.name == TESTS for target in self.targets):
+            # The tests' droplet, work directory and log are named as a target's would be.
+            raise ValueError(f"a target may not be called {TESTS!r} when the inventory has tests")
 
     def _surroundings(self) -> Surroundings:
         """What the environments may refer to: channels, packages, images, a sandbox."""

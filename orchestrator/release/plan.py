@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from orchestrator.cloud.buildhosts import Machine
 from orchestrator.commands import build as commands
-from orchestrator.config.inventory import BuildTarget, ContainerImage, Inventory, StaticHost
+from orchestrator.config.gate import ReleaseTests
+from orchestrator.config.inventory import (
+    TESTS,
+    BuildTarget,
+    ContainerImage,
+    Inventory,
+    StaticHost,
+)
 from orchestrator.config.templating import render_template
 from orchestrator.engine.operations import Operation, RemoteCommand, operation_dict
 from orchestrator.errors import UsageError
@@ -85,6 +92,49 @@ class TargetPlan:
     limits: Limits
     operations: tuple[Operation, ...]
 
+    @property
+    def log_bytes(self) -> int:
+        """How much of the build's output its log keeps."""
+        return self.limits.log_bytes
+
+
+@dataclass(frozen=True)
+class GatePlan:
+    """The release's tests on a machine of their own, and the program of operations that runs them."""
+
+    name: str
+    machine: Machine
+    workdir: str
+    timeout: float
+    commands: tuple[str, ...]
+    environment: dict[str, str]
+    log_bytes: int
+    operations: tuple[Operation, ...]
+
+
+class MachineProgram(Protocol):
+    """A program on one machine of the run: a target's build (:class:`TargetPlan`) or the tests."""
+
+    @property
+    def name(self) -> str:
+        """The program's name: the target's, or the tests'."""
+
+    @property
+    def machine(self) -> Machine:
+        """Where it runs."""
+
+    @property
+    def timeout(self) -> float:
+        """Seconds its main command (the build, the tests) may take."""
+
+    @property
+    def log_bytes(self) -> int:
+        """How much of its main command's output its log keeps."""
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        """Its operations, in order."""
+
 
 @dataclass(frozen=True)
 class PlanOptions:
@@ -92,6 +142,8 @@ class PlanOptions:
 
     verify: bool = False
     lock_wait: float = 300.0
+    # --skip-tests: release without the inventory's tests (the summary says so).
+    skip_tests: bool = False
 
 
 # Where the release lock lives in the workspace (see orchestrator.engine.locks).
@@ -102,6 +154,10 @@ CONNECT_TIMEOUT = 60.0
 STEP_TIMEOUT = 600.0
 # The bundle's download may take STEP_TIMEOUT plus a second per MiB of its size limit.
 TRANSFER_BYTES_PER_SECOND = 1 << 20
+# The tests' log keeps as much as a build's does by default.
+TESTS_LOG_BYTES = 64 << 20
+# A command's channel waits this much longer than the host's own timeout, which ends it.
+CHANNEL_GRACE = 30
 
 
 @dataclass(frozen=True)
@@ -125,13 +181,19 @@ class Plan:
     # How long the run's final cleanup may take to destroy what is left.
     cleanup_timeout: float
     before: tuple[Operation, ...] = ()
+    # The tests, before any build machine exists (None: no tests, or --skip-tests).
+    gate: GatePlan | None = None
+    # Whether --skip-tests left the inventory's tests out.
+    tests_skipped: bool = False
     targets: tuple[TargetPlan, ...] = field(default=())
     after: tuple[Operation, ...] = ()
 
     @property
-    def batches(self) -> tuple[tuple[TargetPlan, ...], ...]:
-        """The targets build at once: one batch."""
-        return (self.targets,)
+    def batches(self) -> tuple[tuple[MachineProgram, ...], ...]:
+        """The tests alone, then the targets, all at once: a batch starts when one passed."""
+        if self.gate is None:
+            return (self.targets,)
+        return ((self.gate,), self.targets)
 
     @property
     def reverts(self) -> dict[str, tuple[Operation, ...]]:
@@ -149,13 +211,16 @@ class Plan:
 
     @property
     def droplets(self) -> tuple[Machine, ...]:
-        """The droplets this run creates (none for static hosts)."""
-        return tuple(t.machine for t in self.targets if t.machine.kind == "droplet")
+        """The droplets this run creates, the tests' first (none for static hosts)."""
+        programs = [program for batch in self.batches for program in batch]
+        return tuple(p.machine for p in programs if p.machine.kind == "droplet")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view of the plan (``--json``): every operation with its kind."""
         data = asdict(self)
         data["before"] = [operation_dict(op) for op in self.before]
+        if self.gate is not None:
+            data["gate"]["operations"] = [operation_dict(op) for op in self.gate.operations]
         data["after"] = [operation_dict(op) for op in self.after]
         for target, planned in zip(data["targets"], self.targets, strict=True):
             target["operations"] = [operation_dict(op) for op in planned.operations]
@@ -193,11 +258,12 @@ def make_plan(
             revision,
             run_id,
             target,
-            _machine(inventory, target, run_id),
+            _machine(inventory, run_id, target.name, target),
             source_archive,
         )
         for target in inventory.targets
     ]
+    tests = None if chosen.skip_tests else inventory.tests
     # A release of images only has no repository to index or publish.
     packaged = any(target.format != "image" for target in inventory.targets)
     publish = tuple(config.name for config in inventory.publish) if packaged else ()
@@ -217,24 +283,30 @@ def make_plan(
         source_archive=source_archive,
         cleanup_timeout=cloud.destroy_timeout,
         before=_before(inventory, revision, chosen, publish, source_archive),
+        gate=None
+        if tests is None
+        else _gate_plan(inventory, release, revision, run_id, tests, source_archive),
+        tests_skipped=chosen.skip_tests and inventory.tests is not None,
         targets=tuple(targets),
         after=_after(inventory, release, chosen, publish, packaged=packaged),
     )
 
 
-def _machine(inventory: Inventory, target: BuildTarget, run_id: str) -> Machine:
-    """Where ``target`` builds: its static host, or a droplet of its own for the run."""
+def _machine(
+    inventory: Inventory, run_id: str, name: str, wants: BuildTarget | ReleaseTests
+) -> Machine:
+    """Where program ``name`` runs: the static host it ``wants``, or a droplet for the run."""
     cloud = inventory.cloud
     if cloud.provider == "static":
         hosts = {host.name: host for host in cloud.hosts}
-        return _static_machine(hosts[target.host or ""])
+        return _static_machine(hosts[wants.host or ""])
     tool_tag = cloud.tag_prefix
     return Machine(
         kind="droplet",
-        name=droplet_name(tool_tag, inventory.project.name, target.name, run_id),
+        name=droplet_name(tool_tag, inventory.project.name, name, run_id),
         region=cloud.region,
-        size=target.size or cloud.size,
-        image=target.image or cloud.image,
+        size=wants.size or cloud.size,
+        image=wants.image or cloud.image,
         tags=(tool_tag, run_tag(tool_tag, run_id)),
         port=cloud.sandbox.ssh_port if cloud.sandbox else cloud.ssh_port,
         user=cloud.ssh_user,
@@ -417,23 +489,10 @@ def _target_plan(
     variables = build_variables(inventory, release, revision, run_id, target)
     environment = {key.upper(): value for key, value in variables.items()}
     workdir = commands.workdir_for(run_id, target.name)
-    remote_archive = f"{workdir}/{commands.SOURCE_ARCHIVE}"
     globs = (*target.artifacts, *target.extra_artifacts)
     host = machine.name
-    provision_timeout = (
-        inventory.cloud.boot_timeout if machine.kind == "droplet" else CONNECT_TIMEOUT
-    )
     transfer = STEP_TIMEOUT + target.limits.bundle_bytes / TRANSFER_BYTES_PER_SECOND
-    operations: list[Operation] = [
-        Provision(timeout=provision_timeout, machine=machine),
-        RemoteCommand(
-            timeout=STEP_TIMEOUT, stage="prepare", host=host, command=commands.prepare(workdir)
-        ),
-        Upload(timeout=STEP_TIMEOUT, host=host, source=source_archive, destination=remote_archive),
-        RemoteCommand(
-            timeout=STEP_TIMEOUT, stage="unpack", host=host, command=commands.unpack(workdir)
-        ),
-    ]
+    operations = _setup(inventory, machine, workdir, source_archive)
     if target.command is not None:
         command = render_template(
             target.command, variables, f"targets.{target.name}.command", "a build command"
@@ -441,7 +500,7 @@ def _target_plan(
         # The host's own timeout stops the build; the channel's gives it a little longer.
         operations.append(
             RemoteCommand(
-                timeout=target.timeout + 30,
+                timeout=target.timeout + CHANNEL_GRACE,
                 stage="build",
                 host=host,
                 command=commands.build(workdir, command, environment, target.timeout),
@@ -452,7 +511,7 @@ def _target_plan(
         globs = (commands.IMAGE_ARCHIVE,)
         operations.append(
             RemoteCommand(
-                timeout=target.timeout + 30,
+                timeout=target.timeout + CHANNEL_GRACE,
                 stage="image",
                 host=host,
                 command=commands.image_build(
@@ -485,20 +544,7 @@ def _target_plan(
             destination=f".orchestrator/runs/{run_id}/artifacts/{target.name}",
         ),
     ]
-    if machine.kind == "static":
-        # Static hosts outlive the run: leave nothing behind.
-        operations.append(
-            RemoteCommand(
-                timeout=60.0,
-                cleanup=True,
-                stage="cleanup",
-                host=host,
-                command=commands.cleanup(workdir),
-            )
-        )
-    operations.append(
-        ReleaseMachine(timeout=inventory.cloud.destroy_timeout, cleanup=True, machine=machine)
-    )
+    operations += _teardown(inventory, machine, workdir)
     return TargetPlan(
         name=target.name,
         arch=target.arch,
@@ -524,4 +570,88 @@ def _target_plan(
             files=target.limits.files,
             log_bytes=target.limits.log_bytes,
         ),
+    )
+
+
+def _setup(
+    inventory: Inventory, machine: Machine, workdir: str, source_archive: str
+) -> list[Operation]:
+    """Get the machine, and the release's source unpacked in an empty work directory on it."""
+    host = machine.name
+    provision_timeout = (
+        inventory.cloud.boot_timeout if machine.kind == "droplet" else CONNECT_TIMEOUT
+    )
+    remote_archive = f"{workdir}/{commands.SOURCE_ARCHIVE}"
+    return [
+        Provision(timeout=provision_timeout, machine=machine),
+        RemoteCommand(
+            timeout=STEP_TIMEOUT, stage="prepare", host=host, command=commands.prepare(workdir)
+        ),
+        Upload(timeout=STEP_TIMEOUT, host=host, source=source_archive, destination=remote_archive),
+        RemoteCommand(
+            timeout=STEP_TIMEOUT, stage="unpack", host=host, command=commands.unpack(workdir)
+        ),
+    ]
+
+
+def _teardown(inventory: Inventory, machine: Machine, workdir: str) -> list[Operation]:
+    """Let the machine go, whatever happened: a static host clean, a droplet destroyed."""
+    operations: list[Operation] = []
+    if machine.kind == "static":
+        # Static hosts outlive the run: leave nothing behind.
+        operations.append(
+            RemoteCommand(
+                timeout=60.0,
+                cleanup=True,
+                stage="cleanup",
+                host=machine.name,
+                command=commands.cleanup(workdir),
+            )
+        )
+    operations.append(
+        ReleaseMachine(timeout=inventory.cloud.destroy_timeout, cleanup=True, machine=machine)
+    )
+    return operations
+
+
+def _gate_plan(
+    inventory: Inventory,
+    release: Release,
+    revision: Revision,
+    run_id: str,
+    tests: ReleaseTests,
+    source_archive: str,
+) -> GatePlan:
+    """The tests' program: the source on their machine, the commands, the machine let go."""
+    machine = _machine(inventory, run_id, TESTS, tests)
+    workdir = commands.workdir_for(run_id, TESTS)
+    # What a test may know of the release; the machine never sees a secret.
+    environment = {
+        "PROJECT": inventory.project.name,
+        "TAG": release.tag,
+        "COMMIT": revision.commit,
+        "VERSION": release.package_version,
+        "CHANNEL": release.channel.value,
+        "RUN_ID": run_id,
+    }
+    operations = _setup(inventory, machine, workdir, source_archive)
+    operations.append(
+        RemoteCommand(
+            timeout=tests.timeout + CHANNEL_GRACE,
+            stage="test",
+            host=machine.name,
+            command=commands.tests(workdir, tests.commands, environment, tests.timeout),
+            logged=True,
+        )
+    )
+    operations += _teardown(inventory, machine, workdir)
+    return GatePlan(
+        name=TESTS,
+        machine=machine,
+        workdir=workdir,
+        timeout=tests.timeout,
+        commands=tuple(tests.commands),
+        environment=environment,
+        log_bytes=TESTS_LOG_BYTES,
+        operations=tuple(operations),
     )

@@ -31,6 +31,7 @@ def plan_text(plan: Plan) -> str:
         "before the builds:",
         *(f"  {_operation_line(op)}" for op in plan.before),
         "",
+        *_gate_lines(plan),
         f"targets ({len(plan.targets)}, all at once"
         + ("; one failing stops the others" if plan.fail_fast else "")
         + "):",
@@ -57,6 +58,19 @@ def plan_text(plan: Plan) -> str:
         lines.extend(f"    {_operation_line(op)}" for op in target.operations)
     lines += ["", "after the builds:", *(f"  {_operation_line(op)}" for op in plan.after)]
     return "\n".join(lines)
+
+
+def _gate_lines(plan: Plan) -> list[str]:
+    """The tests' program, or that --skip-tests left them out; nothing without tests."""
+    gate = plan.gate
+    if gate is None:
+        return ["tests: skipped (--skip-tests)", ""] if plan.tests_skipped else []
+    return [
+        f"tests (timeout {gate.timeout:.0f}s, before any build machine exists; "
+        "a failure ends the run):",
+        *(f"    {_operation_line(op)}" for op in gate.operations),
+        "",
+    ]
 
 
 def _size(count: int) -> str:

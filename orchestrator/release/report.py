@@ -14,14 +14,16 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestrator.engine.atomic import write_atomically
-from orchestrator.release.summary import RunSummary, TargetStatus
+from orchestrator.release.summary import RunSummary, TargetStatus, TestsStatus
 from orchestrator.templatefiles import templates_environment
 
 TEMPLATE = "report.html.j2"
-# The colours of the timeline: each operation of a target's program is drawn as one of
-# these stages; run-wide operations (the lock, the index, each publish...) as "run".
-STAGES = ("run", "provision", "build", "collect")
+# The colours of the timeline: each operation of a target's (or the tests') program is
+# drawn as one of these stages; run-wide operations (the lock, the index, each publish...)
+# as "run".
+STAGES = ("run", "provision", "build", "test", "collect")
 STAGE_OF = {
+    "test": "test",
     "provision": "provision",
     "prepare": "build",
     "upload": "build",
@@ -102,6 +104,7 @@ def _axis(summary: RunSummary) -> tuple[float, float]:
     """
     ends = [end for target in summary.targets for _, end in target.spans.values()]
     ends += [end for _, end in summary.spans.values()]
+    ends += [end for _, end in summary.gate.spans.values()] if summary.gate else []
     length = max([summary.finished_at, *ends]) - summary.started_at
     # A zero-length run would divide by zero; any positive length draws it the same.
     return summary.started_at, length if length > 0 else 1.0
@@ -117,11 +120,21 @@ def _run_status(summary: RunSummary) -> TargetStatus:
     return "cancelled" if summary.status == "interrupted" else "succeeded"
 
 
+# The tests' row of the timeline is drawn as a target's: passed as succeeded.
+_TESTS_ROW: dict[TestsStatus, TargetStatus] = {"passed": "succeeded", "failed": "failed"}
+
+
+def _tests_row_status(status: TestsStatus) -> TargetStatus:
+    return _TESTS_ROW.get(status, "cancelled")
+
+
 def timeline_rows(summary: RunSummary) -> list[TimelineRow]:
-    """The run-wide row, then one row per target: bars and segments as percentages."""
+    """The run-wide row, the tests', then one row per target: bars and segments as percentages."""
     origin, length = _axis(summary)
     rows = []
     programs = [(RUN_ROW, _run_status(summary), summary.spans, True)]
+    if summary.gate is not None:
+        programs.append(("tests", _tests_row_status(summary.tests), summary.gate.spans, False))
     programs += [(t.name, t.status, t.spans, False) for t in summary.targets]
     for name, status, program_spans, run_wide in programs:
         # Clamp to the axis: clocks of a run's threads can disagree by a few milliseconds.
@@ -245,6 +258,9 @@ def render_report(summary: RunSummary, report_dir: Path | None = None) -> str:
             for target in summary.targets
             if target.log
         },
+        tests_log=log_href(summary.gate.log, report_dir)
+        if summary.gate is not None and summary.gate.log
+        else None,
         safe_href=safe_href,
     )
 

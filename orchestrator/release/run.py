@@ -24,7 +24,14 @@ from orchestrator.release.handlers.dispatch import ReleaseHandlers
 from orchestrator.release.journal import Journal, last_interrupted_run, reusable_artifacts
 from orchestrator.release.plan import Plan, TargetPlan
 from orchestrator.release.seams import Seams
-from orchestrator.release.summary import PublishedSummary, RunStatus, RunSummary, TargetSummary
+from orchestrator.release.summary import (
+    GateSummary,
+    PublishedSummary,
+    RunStatus,
+    RunSummary,
+    TargetSummary,
+    TestsStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,11 @@ def _messages(context: ReleaseContext, outcome: Outcome) -> list[str]:
     """What the run has to tell: why it ended early, failures, warnings, the way out."""
     plan, released = context.plan, context.released
     messages = list(context.messages)
+    if _tests_status(plan, outcome) == "failed":
+        messages.append(
+            "the tests failed: no build machine was made, nothing was built or published "
+            "(--skip-tests releases without the tests)"
+        )
     for directive in (outcome.ended, outcome.skipped):
         if directive is not None:
             messages.insert(0, directive.message)
@@ -165,12 +177,46 @@ def _target_summary(
     )
 
 
+def _tests_status(plan: Plan, outcome: Outcome) -> TestsStatus:
+    """How the tests went, from the plan (are there any?) and the gate's program."""
+    if plan.gate is None:
+        return "skipped" if plan.tests_skipped else "none"
+    program = outcome.programs.get(plan.gate.name)
+    if program is None or not program.spans:
+        return "not-run"
+    statuses: dict[str, TestsStatus] = {"succeeded": "passed", "failed": "failed"}
+    return statuses.get(program.status, "cancelled")
+
+
+def _gate_summary(context: ReleaseContext, outcome: Outcome, now: float) -> GateSummary | None:
+    """The tests' line of the summary, once they ran: timings, cost, error and log."""
+    gate = context.plan.gate
+    program = outcome.programs.get(gate.name) if gate is not None else None
+    if gate is None or program is None or not program.spans:
+        return None
+    run = context.runs[gate.name]
+    spans = {span.name: (span.started, span.ended) for span in program.spans}
+    return GateSummary(
+        commands=gate.commands,
+        seconds=round(max(e for _, e in spans.values()) - min(s for s, _ in spans.values()), 3),
+        droplet_seconds=round(run.machine_seconds(now), 3),
+        cost=round(run.machine_seconds(now) * run.price_hourly / 3600.0, 6),
+        spans=spans,
+        error=program.error,
+        log=str(run.log_path) if run.log_path and run.log_path.exists() else None,
+        log_tail=run.log_tail,
+    )
+
+
 def _summary(
     context: ReleaseContext, outcome: Outcome, started: float, reused: set[str]
 ) -> RunSummary:
     plan = context.plan
     status, exit_code = _status(outcome, context)
     finished = time.time()
+    tests = _tests_status(plan, outcome)
+    # The targets never start unless the tests passed (or there are none to pass).
+    building = tests in ("passed", "skipped", "none")
     targets = tuple(
         _target_summary(
             planned,
@@ -180,7 +226,7 @@ def _summary(
             finished,
         )
         for planned in plan.targets
-        if planned.name in outcome.programs
+        if building and planned.name in outcome.programs
     )
     return RunSummary(
         run_id=plan.run_id,
@@ -195,6 +241,8 @@ def _summary(
         started_at=started,
         finished_at=finished,
         targets=targets,
+        tests=tests,
+        gate=_gate_summary(context, outcome, finished),
         published=tuple(
             PublishedSummary(p.name, p.url, p.key_url, p.snapshot) for p in context.published
         ),

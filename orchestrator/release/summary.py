@@ -13,6 +13,10 @@ from typing import Any, Literal
 
 RunStatus = Literal["published", "built", "failed", "interrupted", "already-published"]
 TargetStatus = Literal["succeeded", "failed", "cancelled", "reused"]
+# The tests: passed or failed; skipped by --skip-tests; none in the inventory; not-run when
+# the run ended before them (the version was published already, an earlier step failed);
+# cancelled when a signal stopped them.
+TestsStatus = Literal["passed", "failed", "skipped", "none", "not-run", "cancelled"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,22 @@ class TargetSummary:
     error: str | None = None
     log: str | None = None
     # The last lines of the build's log, when it failed.
+    log_tail: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GateSummary:
+    """The tests of a run, when they ran: how long, what their machine cost, why they failed."""
+
+    commands: tuple[str, ...]
+    seconds: float
+    droplet_seconds: float
+    cost: float
+    # Operation name ("provision", "test", "destroy"...) -> (start, end), epoch seconds.
+    spans: dict[str, tuple[float, float]] = field(default_factory=dict)
+    error: str | None = None
+    log: str | None = None
+    # The last lines of the tests' log, when they failed.
     log_tail: tuple[str, ...] = ()
 
 
@@ -77,6 +97,9 @@ class RunSummary:
     started_at: float
     finished_at: float
     targets: tuple[TargetSummary, ...] = ()
+    # How the tests went, and (when they ran) their details.
+    tests: TestsStatus = "none"
+    gate: GateSummary | None = None
     published: tuple[PublishedSummary, ...] = ()
     images: tuple[ImageSummary, ...] = ()
     messages: tuple[str, ...] = ()
@@ -91,13 +114,16 @@ class RunSummary:
 
     @property
     def droplet_seconds(self) -> float:
-        """Droplet lifetime summed over targets: what the run is billed for."""
-        return sum(t.droplet_seconds for t in self.targets)
+        """Droplet lifetime summed over the tests and the targets: what the run is billed for."""
+        tests = self.gate.droplet_seconds if self.gate is not None else 0.0
+        return tests + sum(t.droplet_seconds for t in self.targets)
 
     @property
     def cost(self) -> float:
         """Estimated cost in USD, from each droplet size's hourly price."""
-        return sum(t.cost for t in self.targets)
+        return (self.gate.cost if self.gate is not None else 0.0) + sum(
+            t.cost for t in self.targets
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The machine-readable summary printed by ``--json``."""
@@ -120,6 +146,7 @@ def summary_text(summary: RunSummary) -> str:
         f"{summary.ref} -> {summary.version} ({summary.channel}): {summary.status} "
         f"in {summary.seconds:.1f}s, run {summary.run_id}",
         f"  built from commit {summary.commit}",
+        *_tests_lines(summary),
     ]
     for target in summary.targets:
         lines.append(
@@ -140,3 +167,23 @@ def summary_text(summary: RunSummary) -> str:
     if summary.report:
         lines.append(f"  report: {summary.report}")
     return "\n".join(lines)
+
+
+def _tests_lines(summary: RunSummary) -> list[str]:
+    """How the tests went: their line and, when they failed, why and their log's last lines."""
+    gate = summary.gate
+    if gate is None:
+        return {
+            "skipped": ["  tests: skipped (--skip-tests)"],
+            "not-run": ["  tests: not run"],
+        }.get(summary.tests, [])
+    lines = [
+        f"  {'tests':<12} {summary.tests:<10} {gate.seconds:7.1f}s  "
+        f"droplet {gate.droplet_seconds:7.1f}s  ${gate.cost:.4f}  {'; '.join(gate.commands)}"
+    ]
+    if gate.error:
+        lines.append(f"    {gate.error}")
+    if gate.log_tail:
+        lines.append(f"    last lines of {gate.log or 'its log'}:")
+        lines.extend(f"      | {line}" for line in gate.log_tail)
+    return lines

@@ -5,7 +5,8 @@
   every target that builds, at the first), runs its commands (the build's output to the
   target's log, bounded), uploads the source, fetches the artifacts through the strict
   reader (journaled at once: they are safe whatever happens to the machine) and lets
-  the machine go.
+  the machine go; the tests' program, alone before them, does the same but for the
+  artifacts.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from orchestrator.release.operations import (
     ReleaseMachine,
     Upload,
 )
-from orchestrator.release.plan import TargetPlan
+from orchestrator.release.plan import MachineProgram
 from orchestrator.remote import sshexec
 
 FAMILY = Family("build")
@@ -44,7 +45,7 @@ def export_source(operation: ExportSource, context: ReleaseContext) -> None:
 
 
 @FAMILY.in_program(Provision)
-def provision(operation: Provision, context: ReleaseContext, target: TargetPlan) -> None:
+def provision(operation: Provision, context: ReleaseContext, target: MachineProgram) -> None:
     """Get the target's machine ready for commands; what it costs goes to the summary."""
     run = context.runs[target.name]
     hosts = context.machines.hosts(
@@ -57,13 +58,21 @@ def provision(operation: Provision, context: ReleaseContext, target: TargetPlan)
 
 
 def _to_build(context: ReleaseContext) -> list[Machine]:
-    """The machines of the targets that build: not those whose artifacts are reused."""
-    return [t.machine for t in context.plan.targets if not context.runs[t.name].artifacts]
+    """The machines alive at once: the targets' that build, or else the tests' alone.
+
+    A target whose artifacts are reused builds nothing; the tests' machine is let go
+    before any build starts.
+    """
+    plan = context.plan
+    builds = [t.machine for t in plan.targets if not context.runs[t.name].artifacts]
+    return builds or ([plan.gate.machine] if plan.gate is not None else [])
 
 
 @FAMILY.in_program(RemoteCommand)
-def remote_command(operation: RemoteCommand, context: ReleaseContext, target: TargetPlan) -> None:
-    """Run a command on the target's machine: a build's output to its log, bounded."""
+def remote_command(
+    operation: RemoteCommand, context: ReleaseContext, target: MachineProgram
+) -> None:
+    """Run a command on the program's machine: a build's (the tests') output to its log, bounded."""
     run = context.runs[target.name]
     if operation.logged:
         _logged(operation, context, target, run)
@@ -74,29 +83,38 @@ def remote_command(operation: RemoteCommand, context: ReleaseContext, target: Ta
 
 
 def _logged(
-    operation: RemoteCommand, context: ReleaseContext, target: TargetPlan, run: TargetRun
+    operation: RemoteCommand, context: ReleaseContext, target: MachineProgram, run: TargetRun
 ) -> None:
-    """A build: its output to the target's log; the log's tail for the summary on failure."""
+    """A build or the tests: output to the program's log; its tail for the summary on failure."""
     session = context.machines.session(target.name)
     run.log_path = context.paths.log_dir / f"{target.name}.log"
-    log = LogStream(run.log_path, target.limits.log_bytes)
+    log = LogStream(run.log_path, target.log_bytes)
     try:
         status = session.run(operation.command, timeout=operation.timeout, output=log, pty=True)
     except sshexec.CommandTimedOut:
         run.log_tail = log.tail()
-        raise BuildError(
-            f"{target.name}: build exceeded its timeout of {target.timeout:.0f}s"
-        ) from None
+        raise _failure(operation.stage, target, None) from None
     finally:
         log.close()
     if status != 0 and not context.machines.stopping:
         run.log_tail = log.tail()
-        if status == 124:
-            raise BuildError(f"{target.name}: build exceeded its timeout of {target.timeout:.0f}s")
-        raise BuildError(f"{target.name}: build failed with exit code {status}")
+        raise _failure(operation.stage, target, status)
 
 
-def _quiet(operation: RemoteCommand, context: ReleaseContext, target: TargetPlan) -> None:
+def _failure(stage: str, target: MachineProgram, status: int | None) -> BuildError:
+    """Why a logged command failed: past its timeout (no ``status``, or timeout's 124) or not."""
+    if stage == "test":
+        if status in (None, 124):
+            return BuildError(
+                f"{target.name}: the tests exceeded their timeout of {target.timeout:.0f}s"
+            )
+        return BuildError(f"{target.name}: the tests failed with exit code {status}")
+    if status in (None, 124):
+        return BuildError(f"{target.name}: build exceeded its timeout of {target.timeout:.0f}s")
+    return BuildError(f"{target.name}: build failed with exit code {status}")
+
+
+def _quiet(operation: RemoteCommand, context: ReleaseContext, target: MachineProgram) -> None:
     """A command that moves files: its last line of output says why it failed."""
     session = context.machines.session(target.name)
     output = sshexec.Tail(16 * 1024)
@@ -110,7 +128,7 @@ def _quiet(operation: RemoteCommand, context: ReleaseContext, target: TargetPlan
 
 
 @FAMILY.in_program(Upload)
-def upload(operation: Upload, context: ReleaseContext, target: TargetPlan) -> None:
+def upload(operation: Upload, context: ReleaseContext, target: MachineProgram) -> None:
     """Copy a file of the orchestrator (the source archive) to the target's machine."""
     context.machines.session(target.name).put(
         context.paths.workspace / operation.source, operation.destination
@@ -118,8 +136,11 @@ def upload(operation: Upload, context: ReleaseContext, target: TargetPlan) -> No
 
 
 @FAMILY.in_program(FetchArtifacts)
-def fetch_artifacts(operation: FetchArtifacts, context: ReleaseContext, target: TargetPlan) -> None:
+def fetch_artifacts(
+    operation: FetchArtifacts, context: ReleaseContext, program: MachineProgram
+) -> None:
     """Stream the bundle through the strict reader, check every artifact, journal them."""
+    target = context.plan.target(program.name)  # only a target's program fetches
     run = context.runs[target.name]
     destination = context.paths.workspace / operation.destination
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -142,7 +163,9 @@ def fetch_artifacts(operation: FetchArtifacts, context: ReleaseContext, target: 
 
 
 @FAMILY.in_program(ReleaseMachine)
-def release_machine(operation: ReleaseMachine, context: ReleaseContext, target: TargetPlan) -> None:
+def release_machine(
+    operation: ReleaseMachine, context: ReleaseContext, target: MachineProgram
+) -> None:
     """Close the target's session and let its machine go (a droplet is destroyed)."""
     left, hosts = context.machines.let_go(target.name)
     if left is not None:

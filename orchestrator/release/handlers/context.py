@@ -61,7 +61,7 @@ class RunPaths:
 
 @dataclass
 class TargetRun:
-    """What a target's program produced, for the summary."""
+    """What a target's program (or the tests') produced, for the summary."""
 
     artifacts: tuple[Artifact, ...] = ()
     log_path: Path | None = None
@@ -88,7 +88,7 @@ class ReleaseContext:
     progress: Progress
     say: Say
     paths: RunPaths
-    # What each target's program produced (reused artifacts from the start).
+    # What each target's program produced (reused artifacts from the start), and the tests'.
     runs: dict[str, TargetRun]
     # --force: publish (and build) a version every target serves already.
     force: bool = False
@@ -137,7 +137,10 @@ class ReleaseContext:
             progress=progress,
             say=say,
             paths=RunPaths(inventory.workspace, plan.run_id),
-            runs={t.name: TargetRun(artifacts=reused.get(t.name, ())) for t in plan.targets},
+            runs={
+                **({plan.gate.name: TargetRun()} if plan.gate is not None else {}),
+                **{t.name: TargetRun(artifacts=reused.get(t.name, ())) for t in plan.targets},
+            },
             force=force,
         )
 

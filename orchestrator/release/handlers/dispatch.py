@@ -14,7 +14,7 @@ from orchestrator.engine.waiting import SlowSteps
 from orchestrator.release.handlers import build, images, publish, repo, workspace
 from orchestrator.release.handlers.context import ReleaseContext
 from orchestrator.release.handlers.family import merged
-from orchestrator.release.plan import TargetPlan
+from orchestrator.release.plan import MachineProgram
 
 # Every family of release operations; each operation class has one handler among them.
 FAMILIES = (workspace.FAMILY, repo.FAMILY, build.FAMILY, images.FAMILY, publish.FAMILY)
@@ -29,7 +29,7 @@ class ReleaseHandlers:
         # Run-wide operations are said as they start or end; a long one, while it runs.
         self._slow = SlowSteps(context.say)
 
-    def handle(self, operation: Operation, target: TargetPlan | None) -> Directive:
+    def handle(self, operation: Operation, target: MachineProgram | None) -> Directive:
         """Carry ``operation`` out (for ``target``'s program, or run-wide)."""
         if target is not None:
             # The executor starts nothing but cleanups once the run is stopping.

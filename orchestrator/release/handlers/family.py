@@ -19,13 +19,13 @@ from typing import Any, TypeVar
 from orchestrator.engine.executor import Directive
 from orchestrator.engine.operations import Operation
 from orchestrator.release.handlers.context import ReleaseContext
-from orchestrator.release.plan import TargetPlan
+from orchestrator.release.plan import MachineProgram
 
 Op = TypeVar("Op", bound=Operation)
 # A run-wide operation's handler: its directive to the executor (None: go on).
 RunWide = Callable[[Op, ReleaseContext], Directive]
-# The handler of an operation of a target's program.
-InProgram = Callable[[Op, ReleaseContext, TargetPlan], None]
+# The handler of an operation of a program on a machine: a target's build, or the tests.
+InProgram = Callable[[Op, ReleaseContext, MachineProgram], None]
 
 
 class Family:
@@ -47,7 +47,7 @@ class Family:
         return register
 
     def in_program(self, kind: type[Op]) -> Callable[[InProgram[Op]], InProgram[Op]]:
-        """Register the handler of the operations of class ``kind`` in a target's program."""
+        """Register the handler of the operations of class ``kind`` in a machine's program."""
 
         def register(handler: InProgram[Op]) -> InProgram[Op]:
             _claim(self.program_handlers, kind, self.name)

@@ -41,6 +41,7 @@ def world(sandbox_world: SandboxWorld) -> SandboxWorld:
         ROOT / "examples" / "hello", sandbox_world.directory / "source", ["v1.2.3"]
     )
     sandbox_world.data["workspace"] = str(sandbox_world.directory / "workspace")
+    sandbox_world.data.pop("tests")  # the builds alone (tests/integration/release/test_gate.py)
     sandbox_world.rewrite()
     return sandbox_world
 

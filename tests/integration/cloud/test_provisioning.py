@@ -36,13 +36,13 @@ def new_plan(world: SandboxWorld, tag: str = "v1.2.3") -> Plan:
     return make_plan(world.inventory, parse_tag(tag), Revision(tag, ""), run_id)
 
 
-def test_four_droplets_answer_over_ssh_with_pinned_keys(sandbox_world: SandboxWorld) -> None:
+def test_the_plans_droplets_answer_over_ssh_with_pinned_keys(sandbox_world: SandboxWorld) -> None:
     client = open_client(sandbox_world.inventory)
     plan = new_plan(sandbox_world)
     results = check_droplets(client, plan, boot_timeout=20, command="echo $HOME; uname -m")
     assert sorted(r.name for r in results) == sorted(d.name for d in plan.droplets)
     assert all(r.output.splitlines() == ["/root", "x86_64"] for r in results)
-    assert len({r.address for r in results}) == 4
+    assert len({r.address for r in results}) == 5  # the tests' droplet and the 4 targets'
     sandbox_world.assert_no_droplets()
 
 
@@ -272,18 +272,19 @@ def test_a_killed_run_leaves_droplets_that_teardown_removes(sandbox_world: Sandb
     )
     try:
         deadline = time.monotonic() + 30
-        while len(client.list_droplets("relorch")) < 4 and time.monotonic() < deadline:
+        # The tests' droplet and the 4 targets'.
+        while len(client.list_droplets("relorch")) < 5 and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert len(client.list_droplets("relorch")) == 4
+        assert len(client.list_droplets("relorch")) == 5
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
     status = sandbox_world.invoke("status")
     assert status.returncode == 0, status.stderr
-    assert "4 droplet(s)" in status.stdout and "s-1vcpu-1gb" in status.stdout
+    assert "5 droplet(s)" in status.stdout and "s-1vcpu-1gb" in status.stdout
     result = sandbox_world.invoke("teardown")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("destroyed relorch-hello-") == 4
+    assert result.stdout.count("destroyed relorch-hello-") == 5
     sandbox_world.assert_no_droplets()
     again = sandbox_world.invoke("teardown")
     assert again.returncode == 0 and "nothing to tear down" in again.stdout

@@ -258,10 +258,11 @@ def test_a_cloud_that_will_not_delete_is_reported_with_the_way_out(world: Sandbo
     (alive,) = [m for m in summary["messages"] if m.startswith("droplets still alive")]
     assert f"invoke teardown --run-id {summary['run_id']}" in alive
     assert "relorch-hello-amd64-deb-" in alive and "relorch-hello-amd64-rpm-" in alive
+    assert "relorch-hello-tests-" in alive  # the tests' droplet would not go either
 
     world.rewrite(faults=[])
     teardown = world.invoke("teardown", "--run-id", summary["run_id"])
-    assert teardown.returncode == 0 and teardown.stdout.count("destroyed ") == 2
+    assert teardown.returncode == 0 and teardown.stdout.count("destroyed ") == 3
     world.assert_no_droplets()
 
 

@@ -104,15 +104,17 @@ def test_release_json_summary_then_already_published(world: SandboxWorld) -> Non
     assert "amd64-deb: build" in result.stderr  # progress goes to stderr with --json
     journal = journals(world)[-1]
     assert journal["status"] == summary["status"]
-    assert len(journal["droplets"]) == 4 and all(
+    assert len(journal["droplets"]) == 5 and all(  # the tests' and the targets'
         d["destroyed_at"] for d in journal["droplets"].values()
     )
     operations = {(op["target"], op["name"]): op["status"] for op in journal["operations"]}
     assert operations[None, "signing-key"] == operations["arm64-rpm", "build"] == "done"
     assert operations[None, "index"] == operations[None, "publish sandbox-repo"] == "done"
     report = Path(summary["report"]).read_text()
-    # A row per target, and one for the run-wide operations (the lock, index, publish...).
-    assert report.count('class="bar bar-succeeded" data-target=') == 5
+    # A row per target, one for the tests and one for the run-wide operations (the lock,
+    # index, publish...).
+    assert report.count('class="bar bar-succeeded" data-target=') == 6
+    assert summary["tests"] == "passed" and summary["gate"]["error"] is None
     assert 'data-stage="publish sandbox-repo"' in report
     world.assert_no_droplets()
 

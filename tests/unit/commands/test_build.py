@@ -52,3 +52,20 @@ def test_source_archive() -> None:
     assert commands.source_archive("/src/my repo", "v1.2.3", "out.tgz") == (
         "git -C '/src/my repo' archive --format=tar.gz --output=out.tgz v1.2.3"
     )
+
+
+def test_tests_run_each_command_in_a_shell_of_its_own_under_one_timeout() -> None:
+    command = commands.tests(".relorch/r/tests", ["make check", "./test.sh"], {"TAG": "v1"}, 60)
+    assert command == (
+        "cd .relorch/r/tests/src && env TAG=v1 timeout --foreground --kill-after=10 60 "
+        "sh -c 'sh -c '\"'\"'make check'\"'\"' && sh -c ./test.sh'"
+    )
+
+
+def test_tests_stop_at_the_first_failure_with_its_status(tmp_path: Path) -> None:
+    (tmp_path / "w" / "src").mkdir(parents=True)
+    chain = ["echo 'one'; cd /; exit 0", "pwd; exit 7", "echo never"]
+    result = run(commands.tests("w", chain, {"TAG": "v1"}, 5), tmp_path)
+    assert result.returncode == 7
+    # The second command starts where the first did: a cd does not carry over.
+    assert result.stdout.splitlines() == ["one", str(tmp_path / "w" / "src")]

@@ -152,6 +152,7 @@ def test_static_targets_must_name_a_host() -> None:
         parse(data)
     for target in data["targets"]:
         target["host"] = "builder"
+    data["tests"]["host"] = "builder"  # the tests too
     assert parse(data).cloud.provider == "static"
 
 

@@ -75,8 +75,11 @@ def test_droplets_are_named_and_tagged_per_run() -> None:
     plan = planned()
     assert [d.name for d in plan.droplets] == [
         f"relorch-hello-{t}-{RUN_ID}"
-        for t in ("amd64-deb", "arm64-deb", "amd64-rpm", "arm64-rpm", "amd64-image", "arm64-image")
-    ]
+        for t in (
+            "tests", "amd64-deb", "arm64-deb", "amd64-rpm", "arm64-rpm", "amd64-image",
+            "arm64-image",
+        )
+    ]  # fmt: skip
     assert all(d.tags == ("relorch", f"relorch-run-{RUN_ID}") for d in plan.droplets)
     assert plan.channel == "stable"
     assert planned("v1.3.0-rc.1").channel == "testing"

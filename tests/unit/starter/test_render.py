@@ -79,6 +79,7 @@ def test_every_commented_out_example_loads_once_written_in(tmp_path: Path) -> No
         "amd64-image",
     ]
     assert inventory.registry is not None
+    assert inventory.tests is not None and inventory.tests.commands[-1] == "make test"
     assert [p.kind for p in inventory.publish] == ["s3", "ssh"]
     assert [e.name for e in inventory.environments] == ["staging"]
     assert [n.name for n in inventory.notify] == ["release-channel"]
