@@ -62,6 +62,15 @@ class PythonIndex(Model):
         default=False,
         description="The sandbox's index: its token is read from the running sandbox.",
     )
+    attempts: int = Field(
+        default=5, ge=1, le=20, description="Requests to an index that answers 5xx, in all."
+    )
+    backoff: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Seconds before the second request; each wait doubles, up to 30 s.",
+    )
 
     @field_validator("url", "simple_url")
     @classmethod

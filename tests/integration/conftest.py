@@ -124,7 +124,10 @@ def sandbox_inventory(
     services = f"127.{random.randint(200, 254)}.{random.randint(0, 255)}"
     sandbox["registry_address"] = f"{services}.2"
     sandbox["engine_address"] = f"{services}.3"
+    sandbox["python_index_address"] = f"{services}.4"
+    sandbox["python_index_port"] = free_port()
     data["cloud"]["sandbox"] = sandbox
+    data["python_index"]["url"] = f"http://{services}.4:{sandbox['python_index_port']}"
     if images:
         data["registry"]["url"] = f"http://{sandbox['registry_address']}:5000"
     else:

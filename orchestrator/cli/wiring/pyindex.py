@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from orchestrator.config.inventory import Inventory
 from orchestrator.errors import CredentialsError, UsageError
-from orchestrator.pyindex.index import PythonIndex
+from orchestrator.pyindex.index import Backoff, PythonIndex
 from orchestrator.sandbox import control
 
 
@@ -23,11 +23,22 @@ def check_python_token(inventory: Inventory, environ: Mapping[str, str] = os.env
         )
 
 
+def python_pages(inventory: Inventory) -> str | None:
+    """The simple URL ``invoke verify`` installs from, if targets build Python distributions."""
+    config = inventory.python_index
+    if config is None or not any(t.python_artifacts for t in inventory.targets):
+        return None
+    if config.sandbox and inventory.cloud.sandbox is not None:
+        return control.ensure_python_index(inventory.cloud.sandbox).simple_url
+    return config.pages
+
+
 def python_index(inventory: Inventory, environ: Mapping[str, str] = os.environ) -> PythonIndex:
     """The inventory's Python index with its login: the sandbox's, or from the environment."""
     config = inventory.python_index
     if config is None:
         raise UsageError("the inventory has no python_index: add a 'python_index' section")
+    backoff = Backoff(attempts=config.attempts, first=config.backoff)
     if config.sandbox:
         if inventory.cloud.sandbox is None:
             raise UsageError(
@@ -39,6 +50,8 @@ def python_index(inventory: Inventory, environ: Mapping[str, str] = os.environ) 
                 f"python_index.url must be the sandbox index's, {access.url} "
                 "(cloud.sandbox.python_index_address and python_index_port)"
             )
-        return PythonIndex(access.url, access.simple_url, access.username, access.token)
+        return PythonIndex(access.url, access.simple_url, access.username, access.token, backoff)
     check_python_token(inventory, environ)
-    return PythonIndex(config.url, config.pages, config.username, environ[config.token_env])
+    return PythonIndex(
+        config.url, config.pages, config.username, environ[config.token_env], backoff
+    )

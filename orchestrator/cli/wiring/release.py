@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager
 
 from orchestrator.cli.wiring.images import image_registry
 from orchestrator.cli.wiring.publish import with_publish_access
-from orchestrator.cli.wiring.pyindex import python_index
+from orchestrator.cli.wiring.pyindex import python_index, python_pages
 from orchestrator.cli.wiring.sandbox import cloud_client, ensure_sandbox
 from orchestrator.cli.wiring.signing import signing_environ
 from orchestrator.cloud.buildhosts import BuildHosts
@@ -57,6 +57,7 @@ def release_seams(inventory: Inventory) -> Seams:
             version=version,
             channel=channel,
             registry=image_registry(inventory) if inventory.registry is not None else None,
+            python_index=python_pages(inventory),
             say=say,
         )
         say(render_table(results))
