@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 def world() -> Iterator[SandboxWorld]:
     """One sandbox whose only target is amd64-deb, which builds hello's distributions."""
     directory = new_test_directory()
-    data, sandbox = sandbox_inventory(directory)
+    data, sandbox = sandbox_inventory(directory, python=True)
     data["targets"] = [t for t in data["targets"] if t["name"] == "amd64-deb"]
     data["workspace"] = str(directory / "workspace")
     with world_of(directory, data, sandbox) as made:
