@@ -3,7 +3,8 @@
 Only ``vMAJOR.MINOR.PATCH[-PRERELEASE]`` (anchored semver, no leading zeros, no build
 metadata) is a release tag. Package versions use ``~`` for anything that must sort *below*
 a release, which both dpkg and rpm (>= 4.10) understand: ``1.3.0~rc.1 < 1.3.0`` and
-``1.3.0~nightly.20261122.103005 < 1.3.0``.
+``1.3.0~nightly.20261122.103005 < 1.3.0``. Python distributions take the PEP 440 form
+of the same version (:func:`python_version`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+
+from packaging.version import InvalidVersion, Version
 
 from orchestrator.errors import TagError, UsageError
 
@@ -123,6 +126,36 @@ def nightly_release(base: Release, now: datetime) -> Release:
     minor = base.minor + 1
     version = f"{base.major}.{minor}.0~nightly.{stamp}"
     return Release(base.tag, base.major, minor, 0, f"nightly.{stamp}", version, Channel.NIGHTLY)
+
+
+# Semver pre-release labels PEP 440 has a word for; anything else has no PEP 440 form.
+_PEP440_LABELS = {
+    "alpha": "a", "a": "a", "beta": "b", "b": "b",
+    "rc": "rc", "c": "rc", "pre": "rc", "preview": "rc", "dev": ".dev",
+}  # fmt: skip
+_LABEL_NUMBER = re.compile(r"([a-z]+)\.?([0-9]{0,9})", re.ASCII)
+
+
+def python_version(release: Release) -> str | None:
+    """The PEP 440 form of ``release``'s version, for Python distributions; None if it has none.
+
+    ``v1.2.3`` is ``1.2.3``, ``v1.3.0-rc.1`` is ``1.3.0rc1`` (alpha, beta, rc and dev
+    labels, one number at most); a nightly ``1.3.0~nightly.20261122.103005`` is the dev
+    release ``1.3.0.dev20261122103005``, which sorts as its deb does: above 1.2.3, below
+    1.3.0 and its pre-releases. Any other pre-release (``-foo.1``) has no PEP 440 form.
+    """
+    if release.prerelease is None:
+        return release.core
+    if release.channel is Channel.NIGHTLY:
+        stamp = release.prerelease.removeprefix("nightly.").replace(".", "")
+        return f"{release.core}.dev{stamp}"
+    match = _LABEL_NUMBER.fullmatch(release.prerelease.lower())
+    if match is None or match[1] not in _PEP440_LABELS:
+        return None
+    try:
+        return str(Version(f"{release.core}{_PEP440_LABELS[match[1]]}{match[2] or 0}"))
+    except InvalidVersion:
+        return None
 
 
 def latest_release(tags: Iterable[str]) -> Release | None:

@@ -23,6 +23,7 @@ from orchestrator.cli.common import (
 )
 from orchestrator.cli.deploy_tasks import conclude, interruptible
 from orchestrator.cli.wiring.deploy import deploy_seams
+from orchestrator.cli.wiring.pyindex import check_python_token
 from orchestrator.cli.wiring.release import release_seams
 from orchestrator.cli.wiring.sandbox import cloud_client, prepare_release_sandbox
 from orchestrator.cloud.endpoint import check_credentials
@@ -135,6 +136,7 @@ def release(
     options = PlanOptions(verify=verify, lock_wait=wait, skip_tests=skip_tests)
     loaded, planned = plan_for(c, tag, nightly, ref, inventory, options)
     check_credentials(loaded)
+    check_python_token(loaded)
     if dry_run:
         print_plan(planned, json)
         return

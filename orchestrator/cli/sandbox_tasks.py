@@ -23,7 +23,7 @@ def _settings(loaded: Inventory) -> SandboxSettings:
 @task(help={"inventory": INVENTORY_HELP})
 @reports_errors
 def up(c: Context, inventory: str | None = None) -> None:
-    """Start the local DigitalOcean emulator, its repo server, registry and the inventory's servers."""
+    """Start the local DigitalOcean emulator, its repo server, registry, Python index and servers."""
     loaded = load(c, inventory)
     settings = _settings(loaded)
     info = control.ensure_running(settings)
@@ -38,6 +38,11 @@ def up(c: Context, inventory: str | None = None) -> None:
         print(
             f"registry: {images.url} (login {images.username}), with {vendor.REPOSITORY}:"
             f"{','.join(vendor.TAGS)} from an outside publisher"
+        )
+    if loaded.python_index is not None and loaded.python_index.sandbox:
+        index = control.ensure_python_index(settings)
+        print(
+            f"python index: {index.url} (pages {index.simple_url}, upload login {index.username})"
         )
     specs = sandbox_server_specs(loaded)
     if specs:

@@ -8,6 +8,7 @@ from invoke.tasks import task
 
 from orchestrator.cli.common import INVENTORY_HELP, load, reports_errors
 from orchestrator.cli.wiring.images import image_registry
+from orchestrator.cli.wiring.pyindex import python_pages
 from orchestrator.cli.wiring.sandbox import ensure_sandbox
 from orchestrator.errors import UsageError
 from orchestrator.verify.run import verify_inventory
@@ -48,6 +49,7 @@ def verify(
         channel=channel,
         target=target,
         registry=image_registry(loaded) if loaded.registry is not None else None,
+        python_index=python_pages(loaded),
         say=lambda line: print(line, flush=True),
     )
     print(render_table(results))

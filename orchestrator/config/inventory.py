@@ -26,7 +26,12 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from orchestrator.config.credentials import REGISTRY_PASSWORD, REGISTRY_USERNAME, secret_variables
+from orchestrator.config.credentials import (
+    PYTHON_INDEX_TOKEN,
+    REGISTRY_PASSWORD,
+    REGISTRY_USERNAME,
+    secret_variables,
+)
 from orchestrator.config.environment_checks import (
     Surroundings,
     check_environments,
@@ -34,6 +39,7 @@ from orchestrator.config.environment_checks import (
 )
 from orchestrator.config.environments import Environment
 from orchestrator.config.gate import ReleaseTests
+from orchestrator.config.pyindex import PythonIndex
 from orchestrator.config.repositories import (
     DEFAULT_VALID_UNTIL_DAYS,
     RetentionOptions,
@@ -329,7 +335,7 @@ TESTS = "tests"
 # What a build command may use, as template variables and (upper-case) environment variables.
 BUILD_VARIABLES = (
     "project", "tag", "commit", "version", "channel", "arch", "rpm_arch", "format", "target",
-    "run_id",
+    "run_id", "python_version",
 )  # fmt: skip
 
 
@@ -355,7 +361,12 @@ class BuildTarget(Model):
         default=None, description="The image a format: image target builds."
     )
     extra_artifacts: list[str] = Field(
-        default_factory=list, description="Globs of other files to collect (wheels, crates...)."
+        default_factory=list, description="Globs of other files to collect (crates...)."
+    )
+    python_artifacts: list[str] = Field(
+        default_factory=list,
+        description="Globs of Python distributions (e.g. dist/*.whl, dist/*.tar.gz): each "
+        "must be the project's at the release's PEP 440 version; uploaded to python_index.",
     )
     timeout: float = Field(
         default=1800.0, gt=0, le=7 * DAY, description="Seconds the build may take."
@@ -377,10 +388,10 @@ class BuildTarget(Model):
         if self.format == "image":
             if self.container is None:
                 raise ValueError("a format: image target needs 'container' (its repository)")
-            if self.artifacts or self.extra_artifacts:
+            if self.artifacts or self.extra_artifacts or self.python_artifacts:
                 raise ValueError(
-                    "a format: image target collects its image: drop 'artifacts' and "
-                    "'extra_artifacts'"
+                    "a format: image target collects its image: drop 'artifacts', "
+                    "'extra_artifacts' and 'python_artifacts'"
                 )
         else:
             if self.container is not None:
@@ -397,7 +408,7 @@ class BuildTarget(Model):
                 raise ValueError(str(error)) from None
         return self
 
-    @field_validator("artifacts", "extra_artifacts")
+    @field_validator("artifacts", "extra_artifacts", "python_artifacts")
     @classmethod
     def _safe_globs(cls, globs: list[str]) -> list[str]:
         for glob in globs:
@@ -628,6 +639,9 @@ class Inventory(Model):
     registry: Registry | None = Field(
         default=None, description="Where format: image targets push their images."
     )
+    python_index: PythonIndex | None = Field(
+        default=None, description="Where targets' python_artifacts are uploaded."
+    )
     fail_fast: bool = Field(default=True, description="Stop every build when one fails.")
     workspace: Path = Field(
         default=Path("."),
@@ -643,6 +657,7 @@ class Inventory(Model):
         self._check_tests()
         check_environments(self.environments, self._surroundings())
         self._check_images()
+        self._check_python()
         self._check_hook_env()
         _refuse_duplicates("notify", [n.name for n in self.notify])
         return self
@@ -697,12 +712,22 @@ class Inventory(Model):
             raise ValueError(f"image targets ({', '.join(images)}) need a 'registry' to push to")
         _check_image_repositories(self.image_repositories)
 
+    def _check_python(self) -> None:
+        """ValueError if a target has Python distributions and there is no index for them."""
+        python = [t.name for t in self.targets if t.python_artifacts]
+        if python and self.python_index is None:
+            raise ValueError(
+                f"targets with python_artifacts ({', '.join(python)}) need a 'python_index' "
+                "to upload them to"
+            )
+
     def _check_hook_env(self) -> None:
         """ValueError if ``hooks.env`` passes on a variable that holds a secret."""
         secrets = secret_variables(
             self.signing.key_env,
             self.signing.passphrase_env,
             self.registry.password_env if self.registry else REGISTRY_PASSWORD,
+            self.python_index.token_env if self.python_index else PYTHON_INDEX_TOKEN,
         )
         passed = sorted((secrets | {n.url_env for n in self.notify}) & set(self.hooks.env))
         if passed:

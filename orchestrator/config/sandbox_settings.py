@@ -146,13 +146,24 @@ class SandboxSettings(BaseModel):
         description="loopback address of the container registry (started for image targets)",
     )
     registry_port: int = Field(default=5000, ge=1, le=65535)
+    python_index_address: str = Field(
+        default="127.79.0.3",
+        description="loopback address of the Python package index (pypiserver)",
+    )
+    python_index_port: int = Field(default=8759, ge=1, le=65535)
     engine_address: str = Field(
         default="127.79.0.2",
         description="loopback address of the server whose Docker engine builds images; "
         "droplets find it as DOCKER_HOST",
     )
 
-    @field_validator("api_host", "repo_server_address", "registry_address", "engine_address")
+    @field_validator(
+        "api_host",
+        "repo_server_address",
+        "registry_address",
+        "engine_address",
+        "python_index_address",
+    )
     @classmethod
     def _loopback_address(cls, value: str, info: ValidationInfo) -> str:
         try:
@@ -196,7 +207,12 @@ class SandboxSettings(BaseModel):
                 f"private_address_pool {self.private_address_pool} overlaps address_pool "
                 f"{self.address_pool}: give each pool a network of its own"
             )
-        for name in ("repo_server_address", "registry_address", "engine_address"):
+        for name in (
+            "repo_server_address",
+            "registry_address",
+            "engine_address",
+            "python_index_address",
+        ):
             for pool_name, pool in pools.items():
                 if ipaddress.IPv4Address(getattr(self, name)) in pool:
                     raise ValueError(

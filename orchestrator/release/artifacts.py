@@ -6,14 +6,17 @@ the orchestrator reads as it streams with the strict reader of :mod:`orchestrato
 must be listed, every listed file present, each digest must match, and each .deb or .rpm
 must be one the inventory declares: its name among the target's packages, no epoch but the
 project's, exactly the release's version, the target's architecture (or ``all``/``noarch``
-where declared). Anything else fails the target with an error naming the file and the
+where declared); each file a ``python_artifacts`` glob matches must be a wheel or sdist
+whose own metadata names the project at the release's PEP 440 version. Anything else fails the target with an error naming the file and the
 field, and removes what was unpacked.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -24,6 +27,7 @@ from orchestrator.commands.build import CHECKSUMS, IMAGE_ARCHIVE
 from orchestrator.errors import ArchiveError, BuildError, RepositoryError
 from orchestrator.images.saved import check_identity as check_image
 from orchestrator.images.saved import read_saved_image
+from orchestrator.pyindex.dists import DistributionError, check_distribution, read_distribution
 from orchestrator.release.plan import RPM_ARCH, Accepted, Limits
 from orchestrator.remote.archive import ArchiveLimits, extract
 from orchestrator.repo.packages import read_deb, read_rpm
@@ -40,7 +44,7 @@ class Artifact:
     name: str
     sha256: str
     size: int
-    kind: str  # "deb", "rpm", "image" or "extra"
+    kind: str  # "deb", "rpm", "image", "python" or "extra"
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,31 @@ def check_identity(
         )
 
 
+def check_python(path: Path, name: str, target: str, accepted: Accepted) -> None:
+    """BuildError naming ``name`` unless it is the project's distribution at the release."""
+    try:
+        found = read_distribution(path)
+        check_distribution(found, name=accepted.python_name, version=accepted.python_version)
+    except DistributionError as error:
+        raise BuildError(
+            f"{target}: {name} is not a Python distribution of the release: {error}"
+        ) from None
+
+
+def _kind(
+    path: Path, name: str, *, target: str, arch: str, accepted: Accepted, python: Sequence[str]
+) -> str:
+    """The kind of a verified file: a package or Python distribution (each checked), or extra."""
+    if any(fnmatch.fnmatchcase(name, glob) for glob in python):
+        check_python(path, name, target, accepted)
+        return "python"
+    identity = read_identity(path, name, target)
+    if identity is None:
+        return "extra"
+    check_identity(identity, name, target=target, arch=arch, accepted=accepted)
+    return identity.kind
+
+
 def verify_artifacts(
     stream: IO[bytes],
     destination: Path,
@@ -189,6 +218,7 @@ def verify_artifacts(
     package_format: str,
     accepted: Accepted,
     limits: Limits,
+    python_globs: Sequence[str] = (),
 ) -> list[Artifact]:
     """Unpack the bundle read from ``stream``, verify checksums and every package.
 
@@ -199,10 +229,9 @@ def verify_artifacts(
         artifacts = []
         for path, digest in verify_checksums(destination, sums, target):
             name = str(path.relative_to(destination))
-            identity = read_identity(path, name, target)
-            if identity is not None:
-                check_identity(identity, name, target=target, arch=arch, accepted=accepted)
-            kind = identity.kind if identity is not None else "extra"
+            kind = _kind(
+                path, name, target=target, arch=arch, accepted=accepted, python=python_globs
+            )
             if package_format == "image" and name == IMAGE_ARCHIVE:
                 image = read_saved_image(path, target, max_bytes=limits.unpacked_bytes)
                 check_image(image, version=accepted.image_version, arch=arch, where=target)
@@ -211,6 +240,8 @@ def verify_artifacts(
         if not any(a.kind == package_format for a in artifacts):
             made = "image" if package_format == "image" else f".{package_format} package"
             raise BuildError(f"{target}: the build produced no {made}")
+        if python_globs and not any(a.kind == "python" for a in artifacts):
+            raise BuildError(f"{target}: the build produced no Python distribution")
     except BaseException:
         shutil.rmtree(destination, ignore_errors=True)
         raise

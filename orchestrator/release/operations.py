@@ -10,7 +10,7 @@ host), so a program never leaves a host behind.
 
 Run-wide operations come before the builds (the release lock, the signing key, what the
 targets serve, the source export) and after them (index, one publish per target, verify,
-one per hook); a target's own program provisions its host, runs its commands, fetches and
+one per hook, with the Python distributions' upload after the publishes); a target's own program provisions its host, runs its commands, fetches and
 checks its artifacts and lets the host go.
 """
 
@@ -271,6 +271,26 @@ class TagImage(Operation):
         return (
             f"point {', '.join(self.tags)} of {self.repository} at the index of "
             f"{self.repository}:{self.version}, each unless a newer release holds it"
+        )
+
+
+@dataclass(frozen=True)
+class UploadPython(Operation):
+    """Upload the targets' checked Python distributions to the index with twine."""
+
+    kind: ClassVar[str] = "upload-python"
+    index: str = ""
+    project: str = ""
+    version: str = ""
+    # The targets whose python_artifacts are uploaded, in order.
+    targets: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line."""
+        return (
+            f"read {self.index}'s page of {self.project}: upload with twine the distributions "
+            f"of {', '.join(self.targets)} ({self.project} {self.version}) it lacks, skip "
+            "those it has with the same sha256, fail on one it has with another; read it back"
         )
 
 

@@ -43,10 +43,11 @@ from orchestrator.release.operations import (
     TagImage,
     TakeReleaseLock,
     Upload,
+    UploadPython,
     Verify,
 )
 from orchestrator.semver import is_semver
-from orchestrator.version import Channel, Release, Revision
+from orchestrator.version import Channel, Release, Revision, python_version
 
 RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
 _DROPLET_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9.-]")
@@ -62,6 +63,9 @@ class Accepted:
     version: str
     # An image's version label: the release's version in semver form.
     image_version: str = ""
+    # A Python distribution's name (the project's) and version (PEP 440 form).
+    python_name: str = ""
+    python_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class TargetPlan:
     timeout: float
     artifacts: tuple[str, ...]
     extra_artifacts: tuple[str, ...]
+    python_artifacts: tuple[str, ...]
     environment: dict[str, str]
     accepted: Accepted
     limits: Limits
@@ -355,6 +360,8 @@ def _after(
     # Images go first: a failed push leaves every repository as it was.
     after += _image_pushes(inventory, release)
     after += [Publish(timeout=chosen.lock_wait, target=name) for name in publish]
+    # After the publishes, as the issue asks: the repositories are out whatever the index says.
+    after += _python_upload(inventory, release)
     after += _image_tags(inventory, release)
     if chosen.verify and (publish or inventory.image_targets):
         after.append(
@@ -365,6 +372,33 @@ def _after(
         for number, command in enumerate(inventory.hooks.after_publish, start=1)
     ]
     return tuple(after)
+
+
+def _python_upload(inventory: Inventory, release: Release) -> list[Operation]:
+    """One upload of every target's Python distributions, if any target builds some."""
+    targets = tuple(t.name for t in inventory.targets if t.python_artifacts)
+    if not targets or inventory.python_index is None:
+        return []
+    return [
+        UploadPython(
+            timeout=0.0,
+            index=inventory.python_index.url,
+            project=inventory.project.name,
+            version=pep440_version(release),
+            targets=targets,
+        )
+    ]
+
+
+def pep440_version(release: Release) -> str:
+    """The release's PEP 440 version; UsageError when its pre-release has none."""
+    version = python_version(release)
+    if version is None:
+        raise UsageError(
+            f"{release.tag}'s pre-release {release.prerelease!r} has no PEP 440 form for the "
+            "Python distributions: tag with alpha.N, beta.N, rc.N or dev.N"
+        )
+    return version
 
 
 def _image_pushes(inventory: Inventory, release: Release) -> list[Operation]:
@@ -474,6 +508,8 @@ def build_variables(
         "format": target.format,
         "target": target.name,
         "run_id": run_id,
+        # Empty where the pre-release has no PEP 440 form (a plan with Python refuses it).
+        "python_version": python_version(release) or "",
     }
 
 
@@ -489,7 +525,7 @@ def _target_plan(
     variables = build_variables(inventory, release, revision, run_id, target)
     environment = {key.upper(): value for key, value in variables.items()}
     workdir = commands.workdir_for(run_id, target.name)
-    globs = (*target.artifacts, *target.extra_artifacts)
+    globs = (*target.artifacts, *target.extra_artifacts, *target.python_artifacts)
     host = machine.name
     transfer = STEP_TIMEOUT + target.limits.bundle_bytes / TRANSFER_BYTES_PER_SECOND
     operations = _setup(inventory, machine, workdir, source_archive)
@@ -555,6 +591,7 @@ def _target_plan(
         timeout=target.timeout,
         artifacts=tuple(target.artifacts),
         extra_artifacts=tuple(target.extra_artifacts),
+        python_artifacts=tuple(target.python_artifacts),
         environment=environment,
         operations=tuple(operations),
         accepted=Accepted(
@@ -563,6 +600,8 @@ def _target_plan(
             epoch=inventory.project.epoch,
             version=release.package_version,
             image_version=release.semver,
+            python_name=inventory.project.name,
+            python_version=pep440_version(release) if target.python_artifacts else "",
         ),
         limits=Limits(
             bundle_bytes=target.limits.bundle_bytes,

@@ -247,6 +247,7 @@ def _summary(
             PublishedSummary(p.name, p.url, p.key_url, p.snapshot) for p in context.published
         ),
         images=context.pushed_images,
+        python=tuple(context.python),
         messages=tuple(_messages(context, outcome)),
         report=str(context.paths.report),
         spans={span.name: (span.started, span.ended) for span in outcome.spans},

@@ -1,4 +1,4 @@
-"""Where a release meets the world: build hosts, publish targets, the key, the source, the registry."""
+"""Where a release meets the world: build hosts, publish targets, the key, the source, the indexes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from orchestrator.cloud.buildhosts import BuildHosts
 from orchestrator.images.registry import Registry
 from orchestrator.publish.info import Say
 from orchestrator.publish.target import PublishTarget
+from orchestrator.pyindex.index import PythonIndex
 from orchestrator.release.journal import Journal
 from orchestrator.release.plan import Plan
 from orchestrator.repo.signing import SigningKey
@@ -26,3 +27,4 @@ class Seams:
     export_source: Callable[[Path, str, Path], Path]
     verify: Callable[[str, str, Say], list[str]] | None = None  # failures, by version, channel
     registry: Callable[[], Registry] | None = None  # where image targets push
+    python_index: Callable[[], PythonIndex] | None = None  # where Python distributions go

@@ -81,6 +81,17 @@ class ImageSummary:
 
 
 @dataclass(frozen=True)
+class PythonSummary:
+    """A Python distribution on the index: whether this run uploaded it, or found it there."""
+
+    target: str
+    file: str
+    sha256: str
+    index: str
+    uploaded: bool
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """A whole run, from the first stage to the last."""
 
@@ -102,6 +113,7 @@ class RunSummary:
     gate: GateSummary | None = None
     published: tuple[PublishedSummary, ...] = ()
     images: tuple[ImageSummary, ...] = ()
+    python: tuple[PythonSummary, ...] = ()
     messages: tuple[str, ...] = ()
     report: str | None = None
     # Run-wide operation name ("lock", "index", "publish <target>"...) -> (start, end).

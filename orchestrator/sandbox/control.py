@@ -6,7 +6,8 @@ whose daemon died (its droplet hosts are found from their directories and killed
 sandbox also runs a repo server host (:mod:`orchestrator.sandbox.reposerver`), started
 after the daemon and stopped with it, and the Debian servers deploys boot
 (:mod:`orchestrator.sandbox.servers`), powered off with it. Its registry, started when a
-task needs it, carries a third-party image (:mod:`orchestrator.sandbox.vendor`).
+task needs it, carries a third-party image (:mod:`orchestrator.sandbox.vendor`); its
+Python package index (:mod:`orchestrator.sandbox.pyindex`) is started the same way.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import orchestrator
 from orchestrator.config.sandbox_settings import SandboxSettings
 from orchestrator.engine.waiting import waiting_for
 from orchestrator.errors import PublishError, SandboxError
-from orchestrator.sandbox import hosts, processes, registry, reposerver, servers, vendor
+from orchestrator.sandbox import hosts, processes, pyindex, registry, reposerver, servers, vendor
 from orchestrator.sandbox.state import (
     RequestRecord,
     SandboxFiles,
@@ -235,6 +236,7 @@ def _start_repo_server(settings: SandboxSettings, daemon_pid: int) -> None:
 _FIXED_WHILE_RUNNING = (
     "api_host", "api_port", "address_pool", "private_address_pool", "ssh_port",
     "repo_server_address", "repo_http_port", "registry_address", "registry_port", "engine_address",
+    "python_index_address", "python_index_port",
 )  # fmt: skip
 
 
@@ -293,6 +295,13 @@ def ensure_registry(settings: SandboxSettings) -> registry.RegistryAccess:
         return access
 
 
+def ensure_python_index(settings: SandboxSettings) -> pyindex.IndexAccess:
+    """The sandbox (its daemon and repo server) and its Python index, started if need be."""
+    ensure_running(settings)
+    with _starting(files_of(settings)):
+        return pyindex.ensure_running(settings)
+
+
 def ensure_images(settings: SandboxSettings) -> registry.RegistryAccess:
     """The sandbox's registry and the Docker engine droplets build with, started if need be."""
     access = ensure_registry(settings)
@@ -336,7 +345,7 @@ def stop(settings: SandboxSettings) -> list[str]:
     files = files_of(settings)
     # Every part is stopped even if one fails: the first failure is raised at the end.
     failures: list[Exception] = []
-    for stop_part in (servers.stop_servers, registry.stop, reposerver.stop):
+    for stop_part in (servers.stop_servers, registry.stop, pyindex.stop, reposerver.stop):
         try:
             stop_part(settings)
         except (OSError, SandboxError) as error:
@@ -403,5 +412,6 @@ def host_processes(settings: SandboxSettings) -> list[int]:
         droplet_processes(settings)
         + reposerver.processes(settings)
         + registry.processes_of(settings)
+        + pyindex.processes_of(settings)
         + servers.server_processes(settings)
     )

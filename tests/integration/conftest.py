@@ -96,7 +96,7 @@ class SandboxWorld:
 
 
 def sandbox_inventory(
-    directory: Path, *, servers: bool = False, images: bool = False
+    directory: Path, *, servers: bool = False, images: bool = False, python: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The sandbox inventory for a private world in ``directory``, and its sandbox settings.
 
@@ -104,7 +104,8 @@ def sandbox_inventory(
     environments too, their servers on a loopback network of their own (without, release
     tests do not deploy: the deploy tests boot servers of their own); with ``images`` its
     image target, registry and Compose environments (without, releases build packages
-    only, and deploy them only).
+    only, and deploy them only); with ``python`` the amd64-deb target's Python
+    distributions and the index they go to (without, no target builds them).
     """
     data = yaml.safe_load((ROOT / "inventory" / "sandbox.yaml").read_text())
     data["project"]["source"] = str(directory / "source")
@@ -124,7 +125,16 @@ def sandbox_inventory(
     services = loopback_network(200, 254)
     sandbox["registry_address"] = f"{services}.2"
     sandbox["engine_address"] = f"{services}.3"
+    sandbox["python_index_address"] = f"{services}.4"
+    sandbox["python_index_port"] = free_port()
     data["cloud"]["sandbox"] = sandbox
+    if python:
+        data["python_index"]["url"] = f"http://{services}.4:{sandbox['python_index_port']}"
+    else:
+        data.pop("python_index")
+        for target in data["targets"]:
+            if target.pop("python_artifacts", None):
+                target["command"] = "./build.sh {{ format }} {{ arch }} {{ version }}"
     if images:
         data["registry"]["url"] = f"http://{sandbox['registry_address']}:5000"
     else:

@@ -98,6 +98,13 @@ def release_reads(inventory: Inventory, target: str | None = None) -> set[str]:
         reads |= publish_reads(config)
     if inventory.registry is not None and not inventory.registry.sandbox:
         reads |= {inventory.registry.username_env, inventory.registry.password_env}
+    index = inventory.python_index
+    if (
+        index is not None
+        and not index.sandbox
+        and any(t.python_artifacts for t in inventory.targets)
+    ):
+        reads.add(index.token_env)
     for environment in inventory.environments:
         if environment.auto:
             reads |= deploy_reads(inventory, chain(inventory, environment.name))
@@ -397,11 +404,16 @@ SCOPE_OF_COLUMN = {
 def test_the_table_covers_every_secret_the_code_names() -> None:
     # A new secret in orchestrator/credentials.py fails here until a job is given it.
     assert INVENTORY.registry is not None
-    known = credentials.secret_variables(
-        INVENTORY.signing.key_env,
-        INVENTORY.signing.passphrase_env,
-        INVENTORY.registry.password_env,
-    ) - set(credentials.AWS_CREDENTIALS)  # boto3's alternative to SPACES_KEY/SECRET
+    known = (
+        credentials.secret_variables(
+            INVENTORY.signing.key_env,
+            INVENTORY.signing.passphrase_env,
+            INVENTORY.registry.password_env,
+            INVENTORY.python_index.token_env if INVENTORY.python_index else "",
+        )
+        - {""}
+        - set(credentials.AWS_CREDENTIALS)
+    )  # boto3's alternative to SPACES_KEY/SECRET
     used = set().union(*COLUMNS.values())
     assert known <= used, f"no job is given {sorted(known - used)}"
 

@@ -6,6 +6,7 @@ from contextlib import AbstractContextManager
 
 from orchestrator.cli.wiring.images import image_registry
 from orchestrator.cli.wiring.publish import with_publish_access
+from orchestrator.cli.wiring.pyindex import python_index, python_pages
 from orchestrator.cli.wiring.sandbox import cloud_client, ensure_sandbox
 from orchestrator.cli.wiring.signing import signing_environ
 from orchestrator.cloud.buildhosts import BuildHosts
@@ -16,6 +17,7 @@ from orchestrator.images.registry import Registry
 from orchestrator.publish.info import Say
 from orchestrator.publish.run import resolve_targets
 from orchestrator.publish.target import PublishTarget
+from orchestrator.pyindex.index import PythonIndex
 from orchestrator.release.journal import Journal
 from orchestrator.release.plan import Plan
 from orchestrator.release.seams import Seams
@@ -55,6 +57,7 @@ def release_seams(inventory: Inventory) -> Seams:
             version=version,
             channel=channel,
             registry=image_registry(inventory) if inventory.registry is not None else None,
+            python_index=python_pages(inventory),
             say=say,
         )
         say(render_table(results))
@@ -67,6 +70,9 @@ def release_seams(inventory: Inventory) -> Seams:
     def registry() -> Registry:
         return image_registry(inventory)
 
+    def index() -> PythonIndex:
+        return python_index(inventory)
+
     return Seams(
         build_hosts,
         publish_targets,
@@ -74,4 +80,5 @@ def release_seams(inventory: Inventory) -> Seams:
         export_source,
         verify,
         registry if inventory.registry is not None else None,
+        index if inventory.python_index is not None else None,
     )

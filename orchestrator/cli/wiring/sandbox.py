@@ -26,6 +26,8 @@ def prepare_release_sandbox(inventory: Inventory) -> None:
         control.ensure_images(inventory.cloud.sandbox)
     else:
         control.ensure_running(inventory.cloud.sandbox)
+    if inventory.python_index is not None and inventory.python_index.sandbox:
+        control.ensure_python_index(inventory.cloud.sandbox)
 
 
 def cloud_client(inventory: Inventory) -> DigitalOceanClient:

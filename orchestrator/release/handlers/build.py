@@ -155,6 +155,7 @@ def fetch_artifacts(
                 package_format=target.format,
                 accepted=target.accepted,
                 limits=target.limits,
+                python_globs=target.python_artifacts,
             )
         )
     # Safe on the orchestrator: journaled now, whatever happens to the droplet.

@@ -21,12 +21,13 @@ from orchestrator.images.index import PlatformManifest
 from orchestrator.images.registry import Registry
 from orchestrator.publish.info import PublishedTo, Say
 from orchestrator.publish.target import PublishTarget
+from orchestrator.pyindex.index import PythonIndex
 from orchestrator.release.artifacts import Artifact
 from orchestrator.release.handlers.machines import Machines
 from orchestrator.release.journal import Journal
 from orchestrator.release.plan import Plan
 from orchestrator.release.seams import Seams
-from orchestrator.release.summary import ImageSummary
+from orchestrator.release.summary import ImageSummary, PythonSummary
 from orchestrator.repo.signing import SigningKey
 from orchestrator.repo.working import WorkingCopy
 
@@ -111,6 +112,13 @@ class ReleaseContext:
     # Repository -> the digest of the index its version tag names, read back.
     indexes: dict[str, str] = field(default_factory=dict)
     images: list[ImageSummary] = field(default_factory=list)
+    python_index: PythonIndex | None = None
+    # Whether the publish check found the project at this version on the index.
+    python_served: bool = False
+    # With the builds skipped: the verified Python distributions of the run that put the
+    # version in the local tree, by target.
+    earlier_python: list[tuple[str, Artifact]] = field(default_factory=list)
+    python: list[PythonSummary] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     # What letting the machines go achieved (the cleanup's).
     released: Released = field(default_factory=Released)

@@ -11,13 +11,20 @@ from __future__ import annotations
 from orchestrator.engine.executor import Directive, Span
 from orchestrator.engine.operations import Operation
 from orchestrator.engine.waiting import SlowSteps
-from orchestrator.release.handlers import build, images, publish, repo, workspace
+from orchestrator.release.handlers import build, images, publish, pyindex, repo, workspace
 from orchestrator.release.handlers.context import ReleaseContext
 from orchestrator.release.handlers.family import merged
 from orchestrator.release.plan import MachineProgram
 
 # Every family of release operations; each operation class has one handler among them.
-FAMILIES = (workspace.FAMILY, repo.FAMILY, build.FAMILY, images.FAMILY, publish.FAMILY)
+FAMILIES = (
+    workspace.FAMILY,
+    repo.FAMILY,
+    build.FAMILY,
+    images.FAMILY,
+    publish.FAMILY,
+    pyindex.FAMILY,
+)
 RUN_WIDE, IN_PROGRAM = merged(FAMILIES)
 
 

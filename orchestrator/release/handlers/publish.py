@@ -1,7 +1,7 @@
 """Publishing: what the targets serve before the builds, the publishes, and what follows them.
 
 - ``publish-check`` ends the run at once when every target (and the registry, for image
-  targets) serves this version already, skips the builds when the local tree has it (a
+  targets, and the Python index, for Python distributions) serves this version already, skips the builds when the local tree has it (a
   target lacks it: after a rollback, or a publish that failed there), pulls a missing
   tree back, and refuses a tree that lacks published packages;
 - ``publish`` sends the indexed working copy (the local tree when the builds were
@@ -24,6 +24,7 @@ from orchestrator.publish.pull import read_served, ready_tree
 from orchestrator.release.handlers.context import ReleaseContext
 from orchestrator.release.handlers.family import Family
 from orchestrator.release.handlers.images import served_images
+from orchestrator.release.handlers.pyindex import earlier_distributions, served_python
 from orchestrator.release.handlers.repo import read_ledger
 from orchestrator.release.hooks import hook_environment, run_hook
 from orchestrator.release.operations import CheckTargets, Publish, RunHook, Verify
@@ -78,6 +79,8 @@ def check_targets(_operation: CheckTargets, context: ReleaseContext) -> Directiv
     )
     images = served_images(context)
     everywhere = all(serving) and all(found is not None for found in images.values())
+    python_served = served_python(context)
+    everywhere = everywhere and python_served
     if everywhere and not context.force:
         return EndRun(
             "already-published",
@@ -96,6 +99,12 @@ def check_targets(_operation: CheckTargets, context: ReleaseContext) -> Directiv
             f"{plan.tag} is in the local tree but the registry lacks the image "
             f"of {', '.join(lacking)}, which only the build of a new version can "
             "make now (its packages are published): release a new version"
+        )
+    if not earlier_distributions(context, str(entry.get("run_id"))) and not python_served:
+        raise PublishError(
+            f"{plan.tag} is in the local tree, but the Python distributions of its run "
+            f"{entry.get('run_id')} are gone from this machine and the index may lack "
+            "them: release a new version"
         )
     return SkipBuilds(
         f"{plan.tag} is in the local tree (run {entry.get('run_id')}) but not "
