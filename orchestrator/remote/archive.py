@@ -70,7 +70,7 @@ class ArchiveLimits:
         return self.unpacked_bytes + self.files * _OVERHEAD_PER_MEMBER + _OVERHEAD
 
 
-class _Counted(io.RawIOBase):
+class CountedReader(io.RawIOBase):
     """A read-only stream that raises ArchiveError(``message``) past ``limit`` bytes in all."""
 
     def __init__(self, stream: IO[bytes], limit: int, message: str) -> None:
@@ -78,17 +78,21 @@ class _Counted(io.RawIOBase):
         self._stream = stream
         self._left = limit
         self._message = message
+        self.position = 0
 
     def readable(self) -> bool:
+        """Always: this is a reader."""
         return True
 
     def readinto(self, buffer: Any) -> int:
+        """Read into ``buffer``; ArchiveError once the bytes read in all pass the limit."""
         # One byte more than allowed is enough to know the limit was passed.
         data = self._stream.read(min(len(buffer), self._left + 1))
         self._left -= len(data)
         if self._left < 0:
             raise ArchiveError(self._message)
         buffer[: len(data)] = data
+        self.position += len(data)
         return len(data)
 
 
@@ -214,11 +218,11 @@ def _extract(
 ) -> dict[str, Path]:
     raw = stream
     if compressed:
-        packed = _Counted(
+        packed = CountedReader(
             stream, limits.packed_bytes, f"the bundle is larger than {limits.packed_bytes} bytes"
         )
         raw = cast(IO[bytes], gzip.GzipFile(fileobj=cast(IO[bytes], packed), mode="rb"))
-    data = _Counted(
+    data = CountedReader(
         raw,
         limits.stream_bytes,
         f"the archive expands past its unpacked size limit of {limits.unpacked_bytes} bytes",

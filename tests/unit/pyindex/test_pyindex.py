@@ -41,9 +41,11 @@ def sdist(directory: Path, file: str = "hello-1.2.3.tar.gz", link: str | None = 
     path = directory / file
     with tarfile.open(path, "w:gz") as archive:
         data = metadata()
-        info = tarfile.TarInfo("hello-1.2.3/PKG-INFO")
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
+        # twine reads {common path of all members}/PKG-INFO: a real sdist has more files.
+        for name, content in (("hello-1.2.3/PKG-INFO", data), ("hello-1.2.3/setup.py", b"")):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
         if link is not None:
             symlink = tarfile.TarInfo("hello-1.2.3/evil")
             symlink.type, symlink.linkname = tarfile.SYMTYPE, link
