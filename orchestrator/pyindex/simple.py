@@ -18,7 +18,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class PageError(ValueError):
-    """A simple page that says two things about one file."""
+    """A simple page that says two things about one file, or cannot be parsed."""
 
 
 def project_url(simple_url: str, name: str) -> str:
@@ -38,13 +38,22 @@ class _Links(HTMLParser):
                 self.hrefs.append(href)
 
 
+def _hrefs(page: str) -> list[str]:
+    parser = _Links()
+    try:
+        parser.feed(page)
+        parser.close()
+    # HTMLParser asserts on some malformed markup (``<![foo[``): the page comes from the
+    # index, so whatever the parser raises is the page's fault, not a bug here.
+    except Exception as error:
+        raise PageError(f"the page is unreadable HTML: {str(error)[:120]}") from None
+    return parser.hrefs
+
+
 def served_files(page: str) -> dict[str, str | None]:
     """Every file the page links to, with its sha256 (None when the link has none)."""
-    parser = _Links()
-    parser.feed(page)
-    parser.close()
     files: dict[str, str | None] = {}
-    for href in parser.hrefs:
+    for href in _hrefs(page):
         parts = urllib.parse.urlsplit(href)
         name = urllib.parse.unquote(parts.path.rsplit("/", 1)[-1])
         if not name:

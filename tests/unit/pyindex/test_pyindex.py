@@ -223,3 +223,9 @@ def test_hooks_never_get_the_index_token() -> None:
     text = SANDBOX + 'hooks:\n  after_publish: ["true"]\n  env: [PYTHON_INDEX_TOKEN]\n'
     with pytest.raises(InventoryError, match="PYTHON_INDEX_TOKEN, which holds a secret"):
         parse_inventory(text, ROOT / "inventory" / "sandbox.yaml")
+
+
+def test_a_page_html_parser_chokes_on_is_a_page_error() -> None:
+    # HTMLParser raises AssertionError on an unknown marked section.
+    with pytest.raises(PageError, match="unreadable"):
+        served_files("<![foo[ x")
