@@ -90,6 +90,16 @@ def is_distribution(name: str) -> bool:
     return name.endswith(SUFFIXES)
 
 
+def project_name(file_name: str) -> str:
+    """The project a wheel or sdist of this file name belongs to, as its file name says."""
+    try:
+        if file_name.endswith(".whl"):
+            return parse_wheel_filename(file_name)[0]
+        return parse_sdist_filename(file_name)[0]
+    except (InvalidWheelFilename, InvalidSdistFilename) as error:
+        raise DistributionError(str(error)) from None
+
+
 def _safe_member(name: str) -> bool:
     path = PurePosixPath(name)
     return bool(name) and not path.is_absolute() and ".." not in path.parts and "\\" not in name

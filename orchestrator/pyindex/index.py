@@ -6,11 +6,14 @@ its command line, and is scrubbed from anything twine says before it is shown or
 Reading the project's PEP 503 page is bounded (:mod:`orchestrator.remote.httpread`); an
 index that answers 5xx (or not at all) is asked again with exponential back-off, and
 then the error names the index. Uploading a file the index has answers 400 on most
-indexes: callers read the page first (:func:`orchestrator.pyindex.simple.to_upload`).
+indexes: callers read the page first (:func:`orchestrator.pyindex.simple.to_upload`), and
+so does an upload before it tries again, since an index may store a file and still
+answer 5xx (or time out).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -21,7 +24,8 @@ from pathlib import Path
 import tenacity
 
 from orchestrator.errors import PublishError
-from orchestrator.pyindex.simple import PageError, project_url, served_files
+from orchestrator.pyindex.dists import project_name
+from orchestrator.pyindex.simple import PageError, project_url, served_files, to_upload
 from orchestrator.remote.httpread import HttpFailure, get
 
 MAX_PAGE_BYTES = 8 << 20
@@ -103,13 +107,31 @@ class PythonIndex:
             raise PublishError(f"{self.where}: {url}: {error}") from None
 
     def upload(self, path: Path) -> None:
-        """Upload one distribution with twine; again after a while if the index answers 5xx."""
+        """Upload one distribution with twine; again after a while if the index answers 5xx.
+
+        Before trying again the project's page is read: the index may have stored the file
+        and answered 5xx anyway, and would now refuse it as a duplicate. Served with this
+        file's sha256, the upload is done; with another, PublishError names the file.
+        """
+        with path.open("rb") as file:
+            sha256 = hashlib.file_digest(file, "sha256").hexdigest()
         try:
-            self._retrying()(self._twine, path)
+            for attempt in self._retrying():
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1 and self._has(path.name, sha256):
+                        return
+                    self._twine(path)
         except IndexBusy as error:
             raise PublishError(
                 f"{self.where}: {error} after {self.backoff.attempts} attempts"
             ) from None
+
+    def _has(self, name: str, sha256: str) -> bool:
+        """Whether the index serves file ``name`` with ``sha256``; PublishError if otherwise."""
+        try:
+            return not to_upload({name: sha256}, self.files(project_name(name)))
+        except PageError as error:
+            raise PublishError(f"{self.where}: after a failed upload: {error}") from None
 
     def _twine(self, path: Path) -> None:
         environment = {name: os.environ[name] for name in _KEPT if name in os.environ}
