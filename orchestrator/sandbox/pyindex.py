@@ -3,8 +3,9 @@
 It serves ``<state_dir>/pyindex/packages`` at ``python_index_address:python_index_port``
 with uploads behind a login (an htpasswd of one user, ``__token__``, as PyPI's tokens
 go) and downloads open, as a public index's are; it never falls back to another index.
-The token is made once and kept in ``<state_dir>/pyindex/token`` (mode 0600; the
-htpasswd holds only its apr1 hash, which passlib reads without bcrypt). The packages
+The token is made once and kept in ``<state_dir>/pyindex/token`` (mode 0600, written
+atomically; an empty one is made again; the htpasswd holds only its apr1 hash, which
+passlib reads without bcrypt). The packages
 survive a restart, as a real index's do. The process is found by its package
 directory on its command line, so a sandbox that lost track of it still stops it.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.config.sandbox_settings import SandboxSettings
+from orchestrator.engine.atomic import write_atomically
 from orchestrator.errors import SandboxError
 from orchestrator.sandbox import processes
 from orchestrator.sandbox.state import files_of
@@ -50,11 +52,13 @@ def directory(settings: SandboxSettings) -> Path:
 
 def _token(base: Path) -> str:
     path = base / "token"
-    if not path.is_file():
-        base.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(24), encoding="utf-8")
-    return path.read_text(encoding="utf-8").strip()
+    found = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
+    if not found:
+        # Whole or not at all: an interrupt never leaves an empty token (one the old
+        # touch-then-write left is made again, as a missing one is).
+        found = secrets.token_urlsafe(24)
+        write_atomically(path, found, mode=0o600)
+    return found
 
 
 def access(settings: SandboxSettings) -> IndexAccess:

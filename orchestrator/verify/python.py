@@ -1,23 +1,45 @@
 """Checking the Python distributions: ``pip`` installs the release's from the index.
 
-A throwaway virtual environment (no pip of its own: this process's pip installs into it
-with ``--python``) gets ``NAME==VERSION`` from the index's simple pages, with nothing
-from anywhere else (``--index-url``, ``--no-deps``); then its own Python must report
-that version of the distribution. The environment is removed afterwards.
+The distributions were built on an untrusted droplet, so nothing of theirs runs here:
+
+- this process's own pip installs ``NAME==VERSION`` into a throwaway directory
+  (``--target``), from the index's simple pages only (``--index-url``, ``--isolated``: no
+  pip configuration adds another index), without dependencies, and from a wheel only
+  (``--only-binary=:all:``): an sdist would make pip run its build backend. A release
+  with no wheel is reported as not verifiable by installing it;
+- pip runs with a minimal environment (:func:`pip_environment`), never a secret;
+- the installed version is read in this process from the ``.dist-info`` metadata pip
+  wrote: no Python ever starts with that directory on its path, so a ``.pth`` file the
+  wheel carries (which ``site`` would execute at start-up) is never processed.
+
+The directory is removed afterwards.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from packaging.utils import canonicalize_name
 
 from orchestrator.errors import TagError
 from orchestrator.verify.table import CheckResult
 from orchestrator.version import parse_tag, python_version
 
 INSTALL_TIMEOUT = 300.0
+# What pip may see of this process's environment: where things are and how to reach the
+# index, never a secret. orchestrator.pyindex.index keeps a list like it for twine; this
+# one is the verify half's own (that module is the index's, and verify needs no login).
+_KEPT = (
+    "PATH", "LANG", "LC_ALL", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+    "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY",
+    "no_proxy",
+)  # fmt: skip
+_NO_WHEEL = "ERROR: No matching distribution found"
 
 
 def pep440_of_package(version: str) -> str | None:
@@ -32,9 +54,31 @@ def pep440_of_package(version: str) -> str | None:
     return python_version(release)
 
 
-def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+def pip_environment(scratch: Path) -> dict[str, str]:
+    """The environment pip runs with: the kept variables, with HOME and TMPDIR in ``scratch``."""
+    kept = {name: os.environ[name] for name in _KEPT if name in os.environ}
+    return kept | {"HOME": str(scratch), "TMPDIR": str(scratch)}
+
+
+def installed_version(site: Path, name: str) -> str | None:
+    """The version of ``name`` whose metadata is in ``site``, read without running it."""
+    wanted = canonicalize_name(name)
+    for found in importlib.metadata.distributions(path=[str(site)]):
+        if canonicalize_name(found.metadata["Name"] or "") == wanted:
+            return found.version
+    return None
+
+
+def _install(requirement: str, simple_url: str, scratch: Path) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable, "-m", "pip", "install", "--isolated", "--quiet", "--no-deps",
+        "--only-binary=:all:", "--no-cache-dir", "--disable-pip-version-check",
+        "--no-input", "--index-url", simple_url, "--target", str(scratch / "site"),
+        requirement,
+    ]  # fmt: skip
     return subprocess.run(
         command,
+        env=pip_environment(scratch),
         capture_output=True,
         text=True,
         errors="replace",
@@ -44,28 +88,28 @@ def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _failure(installed: subprocess.CompletedProcess[str], requirement: str) -> str:
+    said = (installed.stderr.strip() or installed.stdout.strip()).splitlines()
+    last = (said or ["failed"])[-1]
+    if last.startswith(_NO_WHEEL):
+        # Also what pip says of an sdist-only release, which is never built here.
+        return f"pip install {requirement}: no wheel on the index (an sdist is never built here)"
+    return f"pip install {requirement}: {last[:200]}"
+
+
 def check_python(name: str, simple_url: str, version: str | None) -> CheckResult:
-    """Install ``name`` (at the PEP 440 form of ``version``, else the newest) from the index."""
+    """Install ``name``'s wheel (at the PEP 440 form of ``version``, else the newest)."""
     wanted = pep440_of_package(version) if version else None
     if version and wanted is None:
         return CheckResult(simple_url, "pip", "-", "any", False, f"{version} has no PEP 440 form")
     requirement = f"{name}=={wanted}" if wanted else name
     with tempfile.TemporaryDirectory(prefix="relorch-pip-") as directory:
-        venv = Path(directory) / "venv"
-        made = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
-        python = str(venv / "bin" / "python")
-        install = [
-            sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps",
-            "--no-cache-dir", "--disable-pip-version-check", "--index-url", simple_url,
-            requirement,
-        ]  # fmt: skip
-        installed = made if made.returncode else _run(install)
+        scratch = Path(directory)
+        installed = _install(requirement, simple_url, scratch)
         if installed.returncode:
-            said = (installed.stderr.strip() or installed.stdout.strip()).splitlines()
-            detail = f"pip install {requirement}: {(said or ['failed'])[-1][:200]}"
+            detail = _failure(installed, requirement)
             return CheckResult(simple_url, "pip", wanted or "-", "any", False, detail)
-        asked = _run([python, "-c", f"import importlib.metadata as m; print(m.version({name!r}))"])
-    got = asked.stdout.strip()
-    ok = asked.returncode == 0 and (wanted is None or got == wanted)
+        got = installed_version(scratch / "site", name) or ""
+    ok = bool(got) and (wanted is None or got == wanted)
     detail = f"installed {name} {got}" if ok else f"{name} reports {got[:40] or 'nothing'}"
     return CheckResult(simple_url, "pip", wanted or got or "-", "any", ok, detail)

@@ -21,6 +21,7 @@ from orchestrator.release.artifacts import verify_artifacts
 from orchestrator.release.buildlog import LogStream
 from orchestrator.release.handlers.context import ReleaseContext, TargetRun
 from orchestrator.release.handlers.family import Family
+from orchestrator.release.handlers.pyindex import clashing_distributions
 from orchestrator.release.operations import (
     ExportSource,
     FetchArtifacts,
@@ -158,9 +159,30 @@ def fetch_artifacts(
                 python_globs=target.python_artifacts,
             )
         )
+    refuse_clashing_distributions(context, target.name)
     # Safe on the orchestrator: journaled now, whatever happens to the droplet.
     context.journal.target_verified(target.name, run.artifacts)
     context.progress.update(target.name, "verified", f"{len(run.artifacts)} artifact(s)")
+
+
+def refuse_clashing_distributions(context: ReleaseContext, target: str) -> None:
+    """BuildError if ``target`` and another built one distribution name with other bytes.
+
+    An index keeps one file of a name, so the run stops here, before anything is
+    published. Each target's program sets its artifacts before it compares them with
+    the others', so of two targets fetching at once the later one sees the earlier one's.
+    """
+    built = [
+        (name, artifact)
+        for name, run in context.runs.items()
+        for artifact in run.artifacts
+        if artifact.kind == "python"
+    ]
+    # The others' first, so that the message names this target second.
+    built.sort(key=lambda pair: pair[0] == target)
+    clash = clashing_distributions(built)
+    if clash is not None:
+        raise BuildError(clash)
 
 
 @FAMILY.in_program(ReleaseMachine)

@@ -113,8 +113,10 @@ class ReleaseContext:
     indexes: dict[str, str] = field(default_factory=dict)
     images: list[ImageSummary] = field(default_factory=list)
     python_index: PythonIndex | None = None
-    # Whether the publish check found the project at this version on the index.
+    # Whether the publish check found the release's distributions on the index.
     python_served: bool = False
+    # Why the publish check could not read the index, if it could not.
+    python_unread: str | None = None
     # With the builds skipped: the verified Python distributions of the run that put the
     # version in the local tree, by target.
     earlier_python: list[tuple[str, Artifact]] = field(default_factory=list)

@@ -79,7 +79,7 @@ def check_targets(_operation: CheckTargets, context: ReleaseContext) -> Directiv
     )
     images = served_images(context)
     everywhere = all(serving) and all(found is not None for found in images.values())
-    python_served = served_python(context)
+    python_served = served_python(context, _ledger_run(context))
     everywhere = everywhere and python_served
     if everywhere and not context.force:
         return EndRun(
@@ -101,15 +101,29 @@ def check_targets(_operation: CheckTargets, context: ReleaseContext) -> Directiv
             "make now (its packages are published): release a new version"
         )
     if not earlier_distributions(context, str(entry.get("run_id"))) and not python_served:
-        raise PublishError(
-            f"{plan.tag} is in the local tree, but the Python distributions of its run "
-            f"{entry.get('run_id')} are gone from this machine and the index may lack "
-            "them: release a new version"
-        )
+        raise PublishError(_no_distributions(context, str(entry.get("run_id"))))
     return SkipBuilds(
         f"{plan.tag} is in the local tree (run {entry.get('run_id')}) but not "
         "served by every target: publishing it again"
     )
+
+
+def _ledger_run(context: ReleaseContext) -> str | None:
+    """The run that put this version in the local tree, if the tree is here and has it."""
+    entry = read_ledger(context.paths.repository).get(context.plan.version)
+    return str(entry.get("run_id")) if isinstance(entry, dict) else None
+
+
+def _no_distributions(context: ReleaseContext, run_id: str) -> str:
+    """Why a version in the local tree cannot have its Python distributions uploaded."""
+    gone = (
+        f"{context.plan.tag} is in the local tree, but the Python distributions of its run "
+        f"{run_id} are gone from this machine"
+    )
+    if context.python_unread is not None:
+        # A busy index may serve them all: it is asked again by the next run.
+        return f"{gone} and {context.python_unread}: run the release again once it answers"
+    return f"{gone} and the index lacks some of them: release a new version"
 
 
 @FAMILY.run_wide(Publish)

@@ -1,11 +1,17 @@
 """The Python distributions: uploaded to the package index once the repositories are published.
 
-- the publish check asks :func:`served_python` whether the index has the project at the
-  release's version (once, no back-off: an index that does not answer is one to upload to);
+- the publish check asks :func:`served_python` whether the index serves the release: every
+  distribution of the run that put the version in the local tree, with its sha256 (a
+  wheel without its sdist, whose upload failed, is not the release served); when that
+  run's files are not on this machine, any file of the version counts. The index is read
+  with its back-off; one that cannot be read is said so, never taken for one that lacks it;
 - ``upload-python`` reads the index's page of the project, uploads with twine the
   distributions it lacks, skips those it has with the same sha256 (a re-run) and fails on
-  one it has with other bytes, naming the file; then reads the page back. Its failure
-  says the repositories are published already, and how to finish.
+  one it has with other bytes, naming the file; then reads the page back, again with
+  back-off while it lags (a CDN in front of the index). Two targets that built one file
+  name upload it once if alike; with other bytes the builds were refused already
+  (:func:`clashing_distributions`). Its failure says the repositories are published
+  already, and how to finish.
 
 When the builds were skipped (the local tree has the version, a target or the index
 lacks it), the distributions are the verified ones of the run that put the version in
@@ -13,6 +19,8 @@ the tree, if its files are intact (:func:`earlier_distributions`).
 """
 
 from __future__ import annotations
+
+import time
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -23,7 +31,7 @@ from packaging.utils import (
 from packaging.version import Version
 
 from orchestrator.errors import PublishError
-from orchestrator.pyindex.index import Backoff, PythonIndex
+from orchestrator.pyindex.index import PythonIndex
 from orchestrator.pyindex.simple import PageError, to_upload
 from orchestrator.release.artifacts import Artifact
 from orchestrator.release.handlers.context import ReleaseContext
@@ -57,27 +65,45 @@ def _version_of(file: str) -> Version | None:
         return None
 
 
-def served_python(context: ReleaseContext) -> bool:
-    """Whether the index has a distribution of the project at this version (True if none is due).
+def served_python(context: ReleaseContext, run_id: str | None) -> bool:
+    """Whether the index serves the release's distributions (True if none is due).
 
-    Asked once: an index that does not answer is taken to lack it, and the upload, with
-    its back-off, says what is wrong with it.
+    Every distribution of run ``run_id`` (the one that put the version in the local
+    tree) must be listed with its sha256; without that run's files, any file of the
+    version counts. An index that cannot be read is not served, and
+    ``context.python_unread`` says why.
     """
     operation = _upload_operation(context)
     if operation is None:
         return True
     index = python_index(context)
-    once = PythonIndex(
-        index.upload_url, index.simple_url, index.username, index.token, Backoff(attempts=1)
-    )
     try:
-        files = once.files(operation.project)
+        files = index.files(operation.project)
     except PublishError as error:
-        context.say(f"{error}: taken to lack {operation.project} {operation.version}")
+        context.python_unread = f"{error}: the index could not be read"
+        context.say(context.python_unread)
         return False
     wanted = Version(operation.version)
-    context.python_served = any(_version_of(name) == wanted for name in files)
+    of_version = {name: sha for name, sha in files.items() if _version_of(name) == wanted}
+    earlier = _earlier(context, operation, run_id) if run_id else []
+    lacking = sorted({a.path.name for _, a in earlier if of_version.get(a.path.name) != a.sha256})
+    if of_version and lacking:
+        context.say(f"{index.where} lacks {', '.join(lacking)} of run {run_id}: uploading it again")
+    context.python_served = bool(of_version) and not lacking
     return context.python_served
+
+
+def _earlier(
+    context: ReleaseContext, operation: UploadPython, run_id: str
+) -> list[tuple[str, Artifact]]:
+    journal = read_journal(context.paths.run_dir.parent / run_id / JOURNAL) or {}
+    reusable = reusable_artifacts(journal)
+    return [
+        (target, artifact)
+        for target in operation.targets
+        for artifact in reusable.get(target, ())
+        if artifact.kind == "python"
+    ]
 
 
 def earlier_distributions(context: ReleaseContext, run_id: str) -> bool:
@@ -85,15 +111,34 @@ def earlier_distributions(context: ReleaseContext, run_id: str) -> bool:
     operation = _upload_operation(context)
     if operation is None:
         return True
-    journal = read_journal(context.paths.run_dir.parent / run_id / JOURNAL) or {}
-    reusable = reusable_artifacts(journal)
-    context.earlier_python = [
-        (target, artifact)
-        for target in operation.targets
-        for artifact in reusable.get(target, ())
-        if artifact.kind == "python"
-    ]
+    context.earlier_python = _earlier(context, operation, run_id)
     return bool(context.earlier_python)
+
+
+def clashing_distributions(dists: list[tuple[str, Artifact]]) -> str | None:
+    """What is wrong when two targets built one file name with different bytes, else None."""
+    first: dict[str, tuple[str, Artifact]] = {}
+    for target, artifact in dists:
+        name = artifact.path.name
+        other, seen = first.setdefault(name, (target, artifact))
+        if seen.sha256 != artifact.sha256:
+            return (
+                f"{other} and {target} both built {name}, with different bytes (sha256 "
+                f"{seen.sha256[:12]}..., {artifact.sha256[:12]}...): an index keeps one file "
+                "of a name; make the build reproducible or let one target build it"
+            )
+    return None
+
+
+def _distinct(dists: list[tuple[str, Artifact]]) -> list[tuple[str, Artifact]]:
+    """One of each file name (two targets may build the same sdist); PublishError on a clash."""
+    clash = clashing_distributions(dists)
+    if clash is not None:
+        raise PublishError(clash)
+    first: dict[str, tuple[str, Artifact]] = {}
+    for target, artifact in dists:
+        first.setdefault(artifact.path.name, (target, artifact))
+    return list(first.values())
 
 
 def _distributions(context: ReleaseContext, operation: UploadPython) -> list[tuple[str, Artifact]]:
@@ -121,7 +166,7 @@ def upload_python(operation: UploadPython, context: ReleaseContext) -> None:
                 f"no verified Python distribution of {operation.project} {operation.version} "
                 "is left on this machine to upload"
             )
-        _upload(operation, context, python_index(context), dists)
+        _upload(operation, context, python_index(context), _distinct(dists))
     except PublishError as error:
         published = ", ".join(p.name for p in context.published)
         state = (
@@ -149,7 +194,7 @@ def _upload(
     for _, artifact in dists:
         if artifact.path.name in missing:
             index.upload(artifact.path)
-    served = index.files(operation.project)
+    served = _read_back(index, operation.project, local)
     for target, artifact in dists:
         name = artifact.path.name
         if served.get(name) != artifact.sha256:
@@ -165,3 +210,20 @@ def _upload(
         f"python: {operation.project} {operation.version} on {index.upload_url}: "
         f"{len(missing)} uploaded, {there} there already with the same sha256"
     )
+
+
+def _read_back(index: PythonIndex, project: str, local: dict[str, str]) -> dict[str, str | None]:
+    """The index's page once it lists every file of ``local`` alike, or after its back-off.
+
+    An index behind a CDN (PyPI) may serve its page as it was before the upload for a
+    while: asked again with the index's back-off before the upload is called a failure.
+    """
+    delay = index.backoff.first
+    for attempt in range(1, index.backoff.attempts + 1):
+        served = index.files(project)
+        if all(served.get(name) == sha256 for name, sha256 in local.items()):
+            break
+        if attempt < index.backoff.attempts:
+            time.sleep(min(delay, index.backoff.longest))
+            delay *= 2
+    return served

@@ -97,6 +97,20 @@ def test_release_uploads_once_and_pip_gets_the_same_bytes(world: SandboxWorld) -
     assert "installed hello 1.2.3" in verified.stdout, verified.stdout[-2000:]
 
 
+def test_a_wheel_on_the_index_without_its_sdist_is_uploaded_again(world: SandboxWorld) -> None:
+    # After test_release_uploads_once...: the sdist's upload of 1.2.3 failed (say 5xx).
+    stored = pyindex.packages(world.settings)
+    sdist = stored / "hello-1.2.3.tar.gz"
+    kept = sdist.read_bytes()
+    sdist.unlink()
+    again = world.invoke("release", "--tag", "v1.2.3")
+    assert again.returncode == 0, again.stdout[-2000:]
+    assert "already published" not in again.stdout
+    assert "publishing it again" in again.stdout, again.stdout[-2000:]
+    assert sdist.read_bytes() == kept
+    assert "1 uploaded, 1 there already" in again.stdout, again.stdout[-2000:]
+
+
 def test_other_bytes_on_the_index_under_a_name_fail_naming_the_file(world: SandboxWorld) -> None:
     # Someone put another hello-1.2.4 wheel on the index first.
     stored = pyindex.packages(world.settings)
