@@ -157,7 +157,7 @@ def test_a_signal_at_any_stage_cleans_up_and_a_re_run_publishes(world: SandboxWo
         if journal["status"] != "interrupted":
             problems.append(f"journal {journal['status']}")
         if "Traceback" in output:
-            problems.append("a traceback")
+            problems.append(f"a traceback: {output[output.index('Traceback') :][-2000:]}")
         try:
             world.assert_no_droplets()
         except AssertionError as error:
