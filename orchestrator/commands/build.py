@@ -35,6 +35,11 @@ def unpack(workdir: str) -> str:
     return f"tar -xzf {quoted}/{SOURCE_ARCHIVE} -C {quoted}/src"
 
 
+# sshd runs a command as one argument of the login shell (``sh -c COMMAND``), and Linux
+# refuses any single argument over MAX_ARG_STRLEN (32 pages: 131072 bytes with its NUL).
+MAX_REMOTE_COMMAND_BYTES = 131071
+
+
 def build(workdir: str, command: str, environment: Mapping[str, str], timeout: float) -> str:
     """Run the rendered build ``command`` in the source tree with ``environment`` and a timeout.
 

@@ -539,7 +539,10 @@ def _target_plan(
                 timeout=target.timeout + CHANNEL_GRACE,
                 stage="build",
                 host=host,
-                command=commands.build(workdir, command, environment, target.timeout),
+                command=_runnable(
+                    commands.build(workdir, command, environment, target.timeout),
+                    f"targets.{target.name}.command",
+                ),
                 logged=True,
             )
         )
@@ -653,6 +656,23 @@ def _teardown(inventory: Inventory, machine: Machine, workdir: str) -> list[Oper
     return operations
 
 
+def _runnable(command: str, where: str) -> str:
+    """``command``, if a build host's shell can take it; else UsageError naming ``where``.
+
+    Quoting multiplies what a command's quotes take: a command the inventory accepts can
+    come out longer than one argument may be, which the host would refuse with E2BIG only
+    after its droplet was paid for.
+    """
+    size = len(command.encode())
+    if size > commands.MAX_REMOTE_COMMAND_BYTES:
+        raise UsageError(
+            f"{where}: quoted to run on the build host it takes {size} bytes, over the "
+            f"{commands.MAX_REMOTE_COMMAND_BYTES} a shell takes in one argument: move it "
+            "into a script in the source tree"
+        )
+    return command
+
+
 def _gate_plan(
     inventory: Inventory,
     release: Release,
@@ -679,7 +699,10 @@ def _gate_plan(
             timeout=tests.timeout + CHANNEL_GRACE,
             stage="test",
             host=machine.name,
-            command=commands.tests(workdir, tests.commands, environment, tests.timeout),
+            command=_runnable(
+                commands.tests(workdir, tests.commands, environment, tests.timeout),
+                "tests.commands",
+            ),
             logged=True,
         )
     )

@@ -3,12 +3,14 @@
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from orchestrator.commands import build as commands
 from orchestrator.config.gate import TEST_VARIABLES
 from orchestrator.config.inventory import Inventory, parse_inventory
 from orchestrator.engine.operations import RemoteCommand
+from orchestrator.errors import UsageError
 from orchestrator.release.plan import Plan, PlanOptions, make_plan
 from orchestrator.release.render import plan_text
 from orchestrator.version import Revision, parse_tag
@@ -110,3 +112,15 @@ def test_static_tests_run_on_their_host_and_clean_it() -> None:
         2222,
     )
     assert [op.name for op in gate.operations][-2:] == ["cleanup", "disconnect"]
+
+
+def test_commands_too_long_for_one_shell_argument_are_refused_at_plan() -> None:
+    # 30 KiB of quotes each pass the inventory, and come out five times longer once quoted
+    # twice: the build host's shell would refuse them (E2BIG) after the droplet was bought.
+    quotes = "'" * (30 * 1024)
+    with pytest.raises(UsageError, match=r"^tests\.commands: quoted to run on the build host"):
+        plan(inventory({"commands": [f"echo {quotes}"]}))
+    loaded = inventory()
+    target = loaded.targets[0].model_copy(update={"command": f"echo {quotes}"})
+    with pytest.raises(UsageError, match=rf"^targets\.{target.name}\.command: quoted"):
+        plan(loaded.model_copy(update={"targets": [target, *loaded.targets[1:]]}))
