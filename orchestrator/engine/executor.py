@@ -426,6 +426,11 @@ class Executor(Generic[P]):
                 outcome.cleaned = self.handlers.cleanup()
         except Interrupted as signal:  # one that arrived during the cleanup, held back
             outcome.interrupted = outcome.interrupted or signal
+        except Exception as error:
+            # A cleanup that fails (a signer that cannot close after its rpmsign was
+            # stopped) is the run's failure to report, not a traceback that hides how the
+            # run ended: an interrupted run stays interrupted.
+            outcome.failures.append(f"cleanup: {_described_error(error)}")
         span = Span(
             None, "cleanup", "cleanup", "orchestrator", started, self.clock(), "done",
             outcome.cleaned,
@@ -439,11 +444,15 @@ def stopped(target: str) -> str:
     return f"{target}: stopped because another target failed or the run was interrupted"
 
 
-def _described(target: str, error: Exception) -> str:
+def _described_error(error: Exception) -> str:
     if isinstance(error, OrchestratorError):
-        message = str(error)
-        return message if message.startswith(target) else f"{target}: {message}"
-    return f"{target}: {error.__class__.__name__}: {error}"
+        return str(error)
+    return f"{error.__class__.__name__}: {error}"
+
+
+def _described(target: str, error: Exception) -> str:
+    message = _described_error(error)
+    return message if message.startswith(target) else f"{target}: {message}"
 
 
 def spans_of(outcome: Outcome) -> Iterator[Span]:

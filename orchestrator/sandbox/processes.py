@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -127,3 +128,32 @@ def kill(pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
     """Send a signal, ignoring a process that is already gone."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
+
+
+def start_listening(command: list[str], log: Path, address: str, port: int, timeout: float) -> bool:
+    """Start a sandbox daemon in a session of its own, its output appended to ``log``.
+
+    It gets :func:`clean_environment`, never the caller's secrets. True once it listens on
+    ``address:port``; False if it exited or was still not listening after ``timeout``.
+    """
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=clean_environment(),
+            start_new_session=True,
+        )
+    wait_until(lambda: process.poll() is not None or listening(address, port), timeout)
+    return process.poll() is None and listening(address, port)
+
+
+def stop_all(pids: list[int], timeout: float) -> None:
+    """SIGTERM ``pids``, then SIGKILL those still alive after ``timeout``, and wait for them."""
+    for pid in pids:
+        kill(pid, signal.SIGTERM)
+    left = wait_gone(pids, timeout)
+    for pid in left:
+        kill(pid, signal.SIGKILL)
+    wait_gone(left, timeout)

@@ -13,7 +13,6 @@ directory on its command line, so a sandbox that lost track of it still stops it
 from __future__ import annotations
 
 import secrets
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -125,19 +124,9 @@ def ensure_running(settings: SandboxSettings) -> IndexAccess:
     if hashed.returncode != 0:
         raise SandboxError(f"htpasswd failed: {hashed.stderr.strip()[-200:]}")
     (base / "htpasswd").write_text(hashed.stdout.strip() + "\n", encoding="utf-8")
-    with (base / "pypiserver.log").open("ab") as log:
-        process = subprocess.Popen(
-            command(settings, base),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=processes.clean_environment(),
-            start_new_session=True,
-        )
-    processes.wait_until(
-        lambda: process.poll() is not None or processes.listening(address, port), START_TIMEOUT
-    )
-    if process.poll() is not None or not processes.listening(address, port):
+    if not processes.start_listening(
+        command(settings, base), base / "pypiserver.log", address, port, START_TIMEOUT
+    ):
         stop(settings)
         raise SandboxError(
             f"the sandbox's Python index did not listen on {address}:{port} within "
@@ -148,10 +137,4 @@ def ensure_running(settings: SandboxSettings) -> IndexAccess:
 
 def stop(settings: SandboxSettings) -> None:
     """Stop the index; its packages and token stay."""
-    running = processes_of(settings)
-    for pid in running:
-        processes.kill(pid, signal.SIGTERM)
-    left = processes.wait_gone(running, STOP_TIMEOUT)
-    for pid in left:
-        processes.kill(pid, signal.SIGKILL)
-    processes.wait_gone(left, STOP_TIMEOUT)
+    processes.stop_all(processes_of(settings), STOP_TIMEOUT)

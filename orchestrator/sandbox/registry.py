@@ -14,7 +14,6 @@ command line, so a sandbox that lost track of it still stops it.
 from __future__ import annotations
 
 import secrets
-import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,20 +143,10 @@ def ensure_running(settings: SandboxSettings) -> RegistryAccess:
         lines.append(hashed.stdout.strip())
     (base / "htpasswd").write_text("\n".join(lines) + "\n", encoding="utf-8")
     _config(base).write_text(config_text(settings, base), encoding="utf-8")
-    with (base / "registry.log").open("ab") as log:
-        process = subprocess.Popen(
-            [BINARY, "serve", str(_config(base))],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=processes.clean_environment(),
-            start_new_session=True,
-        )
     address, port = settings.registry_address, settings.registry_port
-    processes.wait_until(
-        lambda: process.poll() is not None or processes.listening(address, port), START_TIMEOUT
-    )
-    if process.poll() is not None or not processes.listening(address, port):
+    if not processes.start_listening(
+        [BINARY, "serve", str(_config(base))], base / "registry.log", address, port, START_TIMEOUT
+    ):
         stop(settings)
         raise SandboxError(
             f"the sandbox registry did not listen on {address}:{port} within "
@@ -168,10 +157,4 @@ def ensure_running(settings: SandboxSettings) -> RegistryAccess:
 
 def stop(settings: SandboxSettings) -> None:
     """Stop the registry; its storage and password stay."""
-    running = processes_of(settings)
-    for pid in running:
-        processes.kill(pid, signal.SIGTERM)
-    left = processes.wait_gone(running, STOP_TIMEOUT)
-    for pid in left:
-        processes.kill(pid, signal.SIGKILL)
-    processes.wait_gone(left, STOP_TIMEOUT)
+    processes.stop_all(processes_of(settings), STOP_TIMEOUT)

@@ -69,15 +69,21 @@ class ReleaseHandlers:
         """Destroy what is left, commit or discard the tree copy, wipe the key, unlock."""
         self._slow.close()
         context, done = self.context, []
-        released = context.machines.release_all(context.plan.cleanup_timeout)
-        if released is not None:
-            context.released = released
-            if released.alive:
-                done.append(f"still alive: {', '.join(released.alive)}")
-            else:
-                done.append("no droplet left")
-        settled = repo.settle_tree(context)
-        if settled is not None:
-            done.append(settled)
-        context.resources.close()
+        # Each step runs whatever the one before it raised: a tree that cannot be settled
+        # still lets the droplets go first and the key and the lock go after.
+        try:
+            released = context.machines.release_all(context.plan.cleanup_timeout)
+            if released is not None:
+                context.released = released
+                if released.alive:
+                    done.append(f"still alive: {', '.join(released.alive)}")
+                else:
+                    done.append("no droplet left")
+        finally:
+            try:
+                settled = repo.settle_tree(context)
+                if settled is not None:
+                    done.append(settled)
+            finally:
+                context.resources.close()
         return "; ".join(done) or "nothing to clean up"

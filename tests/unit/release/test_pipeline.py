@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orchestrator.config.inventory import Inventory, parse_inventory
 from orchestrator.engine.interrupts import handling_interrupts
 from orchestrator.engine.progress import PlainProgress
+from orchestrator.errors import SigningError
 from orchestrator.publish.manifest import FileInfo, Manifest
 from orchestrator.release.handlers.context import RunPaths
 from orchestrator.release.handlers.publish import serves
@@ -186,6 +188,61 @@ def test_a_signal_during_the_keyring_wipe_waits_for_the_wipe(tmp_path: Path) -> 
     assert (summary.status, summary.exit_code) == ("interrupted", 130)
     assert hosts.alive == set()
     assert not (loaded.workspace / ".orchestrator" / "release.lock").exists()
+
+
+def test_a_cleanup_step_that_fails_after_a_signal_is_reported_not_raised(tmp_path: Path) -> None:
+    # SIGTERM while the tree is indexed: closing the signer then fails (its rpmsign was
+    # stopped mid-way). The run is still interrupted, says why, and the lock is let go.
+    @contextmanager
+    def signing_key() -> Iterator[SigningKey]:
+        yield FakeSigner()
+        raise SigningError("gpg failed to sign the data: the agent went away")
+
+    def build(context: BuildContext) -> BuildResult:
+        if context.target == "arm64-deb":
+            os.kill(os.getpid(), signal.SIGTERM)
+            context.hung_up.wait(5)
+        return deb_build(context)
+
+    loaded, hosts = inventory(tmp_path), FakeBuildHosts(build)
+    seams = replace(fake_seams(hosts, [MemoryTarget()]), signing_key=signing_key)
+    with handling_interrupts() as interrupts:
+        summary = run_release(
+            loaded, plan_of(loaded), seams, PlainProgress(io.StringIO()),
+            interrupts=interrupts, say=lambda _line: None,
+        )  # fmt: skip
+    assert (summary.status, summary.exit_code) == ("interrupted", 143)
+    assert any("cleanup: gpg failed to sign the data" in m for m in summary.messages), summary
+    assert hosts.alive == set()
+    assert not (loaded.workspace / ".orchestrator" / "release.lock").exists()
+
+
+def test_a_tree_that_cannot_be_settled_still_lets_the_key_and_the_lock_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed = []
+
+    @contextmanager
+    def signing_key() -> Iterator[SigningKey]:
+        yield FakeSigner()
+        closed.append("the key")
+
+    def unsettled(_context: object) -> str:
+        raise OSError(39, "Directory not empty")
+
+    monkeypatch.setattr("orchestrator.release.handlers.repo.settle_tree", unsettled)
+    loaded, hosts = inventory(tmp_path), FakeBuildHosts()
+    seams = replace(fake_seams(hosts, [MemoryTarget()]), signing_key=signing_key)
+    summary = release_with(loaded, seams)
+    assert summary.exit_code == 1 and closed == ["the key"] and hosts.alive == set()
+    assert any("cleanup: OSError: [Errno 39] Directory not empty" in m for m in summary.messages)
+    assert not (loaded.workspace / ".orchestrator" / "release.lock").exists()
+
+
+def release_with(loaded: Inventory, seams: Any) -> RunSummary:
+    return run_release(
+        loaded, plan_of(loaded), seams, PlainProgress(io.StringIO()), say=lambda _line: None
+    )
 
 
 def test_a_machine_the_cloud_keeps_is_named_and_its_artifacts_kept(tmp_path: Path) -> None:
