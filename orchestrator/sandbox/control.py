@@ -273,7 +273,9 @@ def ensure_running(settings: SandboxSettings) -> SandboxInfo:
         )
     if current != wanted:
         write_config(files, wanted)
-    reposerver.ensure_running(settings)
+    # Under the start lock: two runs that both find it half-running restart it once.
+    with _starting(files):
+        reposerver.ensure_running(settings)
     return info
 
 

@@ -110,6 +110,11 @@ def listening(address: str, port: int) -> bool:
         return False
 
 
+def answering(address: str, port: int, patience: float = 5.0) -> bool:
+    """Whether something listens on ``address:port`` within ``patience`` seconds."""
+    return wait_until(lambda: listening(address, port), patience, interval=0.1)
+
+
 def wait_gone(pids: list[int], timeout: float) -> list[int]:
     """Wait until the processes exited; returns those still alive at the deadline."""
     remaining = list(pids)

@@ -104,7 +104,8 @@ def ensure_running(settings: SandboxSettings) -> IndexAccess:
     """Start the index unless it runs; its access."""
     found = access(settings)
     address, port = settings.python_index_address, settings.python_index_port
-    if processes_of(settings) and processes.listening(address, port):
+    # One quick probe can miss a daemon busy with another run: it gets a few seconds.
+    if processes_of(settings) and processes.answering(address, port):
         return found
     stop(settings)
     if processes.listening(address, port):

@@ -117,10 +117,11 @@ def ensure_running(settings: SandboxSettings) -> RegistryAccess:
     logins = base / "htpasswd"
     # A registry started before the hosts had a login of their own is started again.
     current = logins.is_file() and f"{HOST_USER}:" in logins.read_text(encoding="utf-8")
+    # One quick probe can miss a registry busy with another run: it gets a few seconds.
     if (
         current
         and processes_of(settings)
-        and processes.listening(settings.registry_address, settings.registry_port)
+        and processes.answering(settings.registry_address, settings.registry_port)
     ):
         return found
     stop(settings)

@@ -35,6 +35,9 @@ WEB_ROOT = "/root/repo"
 CLIENT_KEY = "client_key"
 HTTP_MODULE = "orchestrator.sandbox.repohttp"
 START_TIMEOUT = 10.0
+# A server busy with another run's publish can miss one quick probe: one whose processes
+# live gets this long to answer before it is restarted under the runs that use it.
+ANSWER_PATIENCE = 5.0
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,8 @@ def is_running(settings: SandboxSettings) -> bool:
 def ensure_running(settings: SandboxSettings) -> None:
     """Start the repo server unless it runs; a half-running one is restarted."""
     if is_running(settings):
+        return
+    if processes(settings) and wait_until(lambda: is_running(settings), ANSWER_PATIENCE, 0.1):
         return
     stop(settings)
     start(settings)

@@ -227,7 +227,7 @@ def test_two_releases_at_once_take_turns_on_one_workspace(world: SandboxWorld) -
     world.inventory_path.write_text(yaml.safe_dump(world.data))
     first, second = start_release(world, "v1.3.0"), start_release(world, "v1.3.1")
     outputs = [process.communicate(timeout=300)[0] for process in (first, second)]
-    assert first.returncode == second.returncode == 0, outputs
+    assert first.returncode == second.returncode == 0, "\n=====\n".join(o[-3000:] for o in outputs)
     journals = [j for j in (journal_of(world, tag) for tag in ("v1.3.0", "v1.3.1")) if j]
     assert len(journals) == 2
     earlier, later = sorted(journals, key=lambda j: float(j["finished_at"]))

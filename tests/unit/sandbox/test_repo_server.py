@@ -54,3 +54,24 @@ def test_the_host_lets_in_the_generated_client_key(tmp_path: Path) -> None:
     assert key.stat().st_mode & 0o777 == 0o600
     assert spec.authorized_keys[0].startswith("ssh-ed25519 ")
     assert reposerver.host_spec(settings).authorized_keys == spec.authorized_keys
+
+
+def test_a_busy_repo_server_missing_one_probe_is_not_restarted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another run's publish keeps it busy: one probe fails, the next answers. A restart
+    # would cut that run's SSH session mid-publish.
+    settings = SandboxSettings(state_dir=tmp_path)
+    answers = iter([False, False, True])
+    restarted = []
+    monkeypatch.setattr(reposerver, "is_running", lambda _settings: next(answers))
+    monkeypatch.setattr(reposerver, "processes", lambda _settings: [4242])
+    monkeypatch.setattr(reposerver, "stop", lambda _settings: restarted.append("stop"))
+    monkeypatch.setattr(reposerver, "start", lambda _settings: restarted.append("start"))
+    reposerver.ensure_running(settings)
+    assert restarted == []
+    # One with no process left is started again at once.
+    monkeypatch.setattr(reposerver, "is_running", lambda _settings: False)
+    monkeypatch.setattr(reposerver, "processes", lambda _settings: [])
+    reposerver.ensure_running(settings)
+    assert restarted == ["stop", "start"]
