@@ -100,6 +100,24 @@ def _open_channel(connection: Connection, command: str, pty: bool, where: str) -
     return channel
 
 
+def _end_input(channel: paramiko.Channel) -> None:
+    """Send the channel's end of file, unless the channel is closed already.
+
+    paramiko's ``shutdown_write`` builds the EOF under the channel's lock but sends it
+    after letting go (paramiko#1584, #1705): a command that ends in that moment has its
+    close answered by the transport thread first, and sshd drops the whole connection
+    over an EOF for a channel it has freed ("Received ieof for nonexistent channel").
+    Sent under the lock, the EOF goes before that answer or not at all. The lock is held
+    while a key exchange holds the send back, which paramiko bounds (30 s) and is why
+    paramiko itself lets go for data.
+    """
+    with channel.lock:
+        if channel.closed or channel.eof_sent:
+            return
+        message = channel._send_eof()
+        channel.transport._send_user_message(message)
+
+
 def _drain(channel: paramiko.Channel, stdout: Sink, stderr: Sink) -> None:
     while channel.recv_ready():
         stdout(channel.recv(_CHUNK))
@@ -136,7 +154,7 @@ def run(
             # A command that stopped reading: its exit status and stderr say why.
             with contextlib.suppress(OSError):
                 feed(cast(IO[bytes], _Input(channel)))
-        channel.shutdown_write()
+        _end_input(channel)
         while True:
             _drain(channel, stdout, errors)
             # sshd may send the exit status while output still waits for window space:
@@ -230,7 +248,7 @@ def reading(
     stderr = Tail(4096)
     channel = _open_channel(connection, command, False, where)
     try:
-        channel.shutdown_write()
+        _end_input(channel)
         yield io.BufferedReader(_Output(channel, deadline, stderr, where), _CHUNK)
         # What the consumer left unread (the padding after an archive's end) is drained,
         # up to a little: a host that goes on sending is refused, not waited for.

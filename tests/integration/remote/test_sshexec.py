@@ -82,3 +82,29 @@ def test_a_stream_is_read_and_its_failure_reported(connection: Connection) -> No
         sshexec.reading(connection, "yes", timeout=30) as stream,
     ):
         stream.read(10)
+
+
+def test_the_end_of_input_never_follows_the_channels_close(
+    connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # paramiko builds a channel's EOF under the channel's lock but sends it after letting
+    # go: when the command ends in between, the transport thread answers sshd's close
+    # first, and sshd drops the whole connection over an EOF for a channel it has freed
+    # ("Received ieof for nonexistent channel"); the next command then cannot start
+    # (a publish failed so, once, under load). A slow send of the EOF widens the window.
+    import paramiko
+    from paramiko.common import cMSG_CHANNEL_EOF
+
+    send = paramiko.Transport._send_user_message
+
+    def slow_eof(transport: paramiko.Transport, message: paramiko.Message) -> None:
+        if message.asbytes()[:1] == cMSG_CHANNEL_EOF:
+            time.sleep(0.3)
+        send(transport, message)
+
+    monkeypatch.setattr(paramiko.Transport, "_send_user_message", slow_eof)
+    for _ in range(3):
+        assert sshexec.run(connection, "true", timeout=30, stdout=sshexec.Tail()) == 0
+    with sshexec.reading(connection, "true", timeout=30) as stream:
+        assert stream.read() == b""
+    assert sshexec.run(connection, "true", timeout=30, stdout=sshexec.Tail()) == 0
