@@ -12,6 +12,7 @@ platform's image out of the index.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -235,6 +236,24 @@ def promotion(world: SandboxWorld) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+@contextlib.contextmanager
+def slow_health(world: SandboxWorld, environment: str) -> Iterator[None]:
+    """The environment's health check takes seconds while in the block.
+
+    A signal sent once a host's containers changed then finds the deploy still running:
+    on a loaded machine the whole promotion once ended before the signal came.
+    """
+    entry = next(e for e in world.data["environments"] if e["name"] == environment)
+    saved = entry["health"]
+    entry["health"] = {"command": "sleep 4", "timeout": 30, "attempts": 1}
+    world.rewrite()
+    try:
+        yield
+    finally:
+        entry["health"] = saved
+        world.rewrite()
+
+
 def stop_after_a_host_changed(run: subprocess.Popen[str], how: Callable[[], None]) -> str:
     assert run.stdout is not None
     seen = []
@@ -254,8 +273,9 @@ def last_record(world: SandboxWorld, host: str) -> dict[str, Any]:
 
 def test_a_signal_mid_promotion_puts_the_touched_hosts_back(world: SandboxWorld) -> None:
     assert "dev runs 1.2.5 on every host" in ok(world.invoke("release", "--tag", "v1.2.5"))
-    run = promotion(world)
-    out = stop_after_a_host_changed(run, lambda: run.send_signal(signal.SIGINT))
+    with slow_health(world, "staging"):
+        run = promotion(world)
+        out = stop_after_a_host_changed(run, lambda: run.send_signal(signal.SIGINT))
     assert run.returncode == 130, out
     assert "was interrupted" in out
     assert running(world, "staging") == {"staging-1": "1.2.3", "staging-2": "1.2.3"}
@@ -274,8 +294,9 @@ def test_a_signal_mid_promotion_puts_the_touched_hosts_back(world: SandboxWorld)
 def test_a_promotion_killed_mid_way_names_its_lock_and_the_next_converges(
     world: SandboxWorld,
 ) -> None:
-    run = promotion(world)
-    out = stop_after_a_host_changed(run, lambda: os.killpg(run.pid, signal.SIGKILL))
+    with slow_health(world, "staging"):
+        run = promotion(world)
+        out = stop_after_a_host_changed(run, lambda: os.killpg(run.pid, signal.SIGKILL))
     assert run.returncode == -signal.SIGKILL, out
     shown = ok(world.invoke("env.unlock", "--env", "staging"))
     assert "is locked by run" in shown and "promote 1.2.5" in shown
