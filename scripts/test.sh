@@ -3,7 +3,7 @@
 # then the tests.
 #   scripts/test.sh           every test: unit, contract, integration (as root: sandboxes,
 #                             real sshd, gpg, apt, dnf, zypper, Chromium) and the benchmarks
-#                             at their smallest sizes; about 13 minutes on two cores
+#                             at their smallest sizes; 13 to 15 minutes on two cores
 #   scripts/test.sh --unit    the unit and contract tests only (no root, no sandbox), for
 #                             the edit-test loop; under a minute
 #   scripts/test.sh --setup   runs scripts/setup.sh first (system packages and .venv), on
