@@ -237,15 +237,20 @@ def promotion(world: SandboxWorld) -> subprocess.Popen[str]:
 
 
 @contextlib.contextmanager
-def slow_health(world: SandboxWorld, environment: str) -> Iterator[None]:
-    """The environment's health check takes seconds while in the block.
+def health_held(world: SandboxWorld, environment: str, version: str) -> Iterator[None]:
+    """The environment's health check of ``version`` lasts a minute while in the block.
 
-    A signal sent once a host's containers changed then finds the deploy still running:
-    on a loaded machine the whole promotion once ended before the signal came.
+    A signal sent once a host's containers changed then finds the deploy still running
+    however late the test sends it (on a loaded machine the whole promotion once ended
+    first); the check of any other version (a revert's) passes at once.
     """
     entry = next(e for e in world.data["environments"] if e["name"] == environment)
     saved = entry["health"]
-    entry["health"] = {"command": "sleep 4", "timeout": 30, "attempts": 1}
+    entry["health"] = {
+        "command": f"[ {{{{ version }}}} != {version} ] || sleep 60",
+        "timeout": 90,
+        "attempts": 1,
+    }
     world.rewrite()
     try:
         yield
@@ -273,7 +278,7 @@ def last_record(world: SandboxWorld, host: str) -> dict[str, Any]:
 
 def test_a_signal_mid_promotion_puts_the_touched_hosts_back(world: SandboxWorld) -> None:
     assert "dev runs 1.2.5 on every host" in ok(world.invoke("release", "--tag", "v1.2.5"))
-    with slow_health(world, "staging"):
+    with health_held(world, "staging", "1.2.5"):
         run = promotion(world)
         out = stop_after_a_host_changed(run, lambda: run.send_signal(signal.SIGINT))
     assert run.returncode == 130, out
@@ -294,7 +299,7 @@ def test_a_signal_mid_promotion_puts_the_touched_hosts_back(world: SandboxWorld)
 def test_a_promotion_killed_mid_way_names_its_lock_and_the_next_converges(
     world: SandboxWorld,
 ) -> None:
-    with slow_health(world, "staging"):
+    with health_held(world, "staging", "1.2.5"):
         run = promotion(world)
         out = stop_after_a_host_changed(run, lambda: os.killpg(run.pid, signal.SIGKILL))
     assert run.returncode == -signal.SIGKILL, out
